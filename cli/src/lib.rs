@@ -1,0 +1,2 @@
+//! The command-line tools. Each `src/bin/<tool>.rs` is a few lines calling `cli::<tool>::run()`.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! `ctnl`: the Linux conntrack table over ctnetlink, blocking and typed.
+#![warn(missing_docs)]

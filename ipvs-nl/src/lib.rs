@@ -1,0 +1,3 @@
+//! `ipvs-nl`: the Linux IPVS load balancer over generic netlink, blocking and typed.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]

@@ -1,0 +1,21 @@
+//! Small helpers for running commands with a visible banner.
+
+use anyhow::{Context, Result, bail};
+use std::process::Command;
+
+/// Runs one CI step, echoing it first; fails with the step's name if the command fails.
+pub fn step(name: &str, argv: &[&str], env: &[(&str, &str)]) -> Result<()> {
+    eprintln!("\n==> {name}: {}", argv.join(" "));
+    let t = std::time::Instant::now();
+    let (prog, rest) = argv.split_first().context("empty command")?;
+    let status = Command::new(prog)
+        .args(rest)
+        .envs(env.iter().copied())
+        .status()
+        .with_context(|| format!("cannot start `{prog}`"))?;
+    if !status.success() {
+        bail!("step `{name}` failed ({status})");
+    }
+    eprintln!("==> {name}: ok in {:.1?}", t.elapsed());
+    Ok(())
+}
