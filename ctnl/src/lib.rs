@@ -1,2 +1,3 @@
 //! `ctnl`: the Linux conntrack table over ctnetlink, blocking and typed.
 #![warn(missing_docs)]
+pub mod sysctl;
