@@ -14,4 +14,9 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod router;
 pub mod wire;
+
+pub use config::{Config, ConfigError};
+pub use router::{Action, Command, Reason, Router, RxError, State};

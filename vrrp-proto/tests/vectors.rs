@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::IpAddr;
-use vrrp_proto::wire::{Addresses, AuthType, Body, Checksum, DecodeError, Packet, Repr, checksum_modes};
+use vrrp_proto::wire::{
+    Addresses, AuthType, Body, Checksum, DecodeError, Packet, Repr, checksum_modes,
+};
 
 struct Vector {
     src: IpAddr,
@@ -20,7 +22,11 @@ fn load(name: &str) -> Vec<Vector> {
         .map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             assert_eq!(f.len(), 3, "{path}: {l}");
-            Vector { src: f[0].parse().unwrap(), dst: f[1].parse().unwrap(), bytes: hex::decode(f[2]).unwrap() }
+            Vector {
+                src: f[0].parse().unwrap(),
+                dst: f[1].parse().unwrap(),
+                bytes: hex::decode(f[2]).unwrap(),
+            }
         })
         .collect();
     assert!(!v.is_empty(), "{path} has no vector");
@@ -29,7 +35,8 @@ fn load(name: &str) -> Vec<Vector> {
 
 /// Decodes in `mode`, re-emits and compares; returns the value.
 fn round_trip(v: &Vector, mode: Checksum) -> Repr {
-    let repr = Repr::parse(&v.bytes, &mode).unwrap_or_else(|e| panic!("{}: {e}", hex::encode(&v.bytes)));
+    let repr =
+        Repr::parse(&v.bytes, &mode).unwrap_or_else(|e| panic!("{}: {e}", hex::encode(&v.bytes)));
     assert_eq!(repr.buffer_len(), v.bytes.len());
     let mut out = vec![0u8; repr.buffer_len()];
     assert_eq!(repr.emit(&mut out, &mode).unwrap(), v.bytes.len());
@@ -38,7 +45,10 @@ fn round_trip(v: &Vector, mode: Checksum) -> Repr {
 }
 
 fn pseudo(v: &Vector) -> Checksum {
-    Checksum::PseudoHeader { src: v.src, dst: v.dst }
+    Checksum::PseudoHeader {
+        src: v.src,
+        dst: v.dst,
+    }
 }
 
 #[test]
@@ -48,8 +58,21 @@ fn v2_pass_from_keepalived() {
     assert_eq!((r.vrid, r.priority), (10, 150));
     let mut pass = [0u8; 8];
     pass[..7].copy_from_slice(b"secret1");
-    assert_eq!(r.body, Body::V2 { adver_int: 1, auth_type: AuthType::SimpleText, auth_data: pass });
-    assert_eq!(r.addresses, Addresses::V4(vec!["10.77.0.10".parse().unwrap(), "10.77.0.11".parse().unwrap()]));
+    assert_eq!(
+        r.body,
+        Body::V2 {
+            adver_int: 1,
+            auth_type: AuthType::SimpleText,
+            auth_data: pass
+        }
+    );
+    assert_eq!(
+        r.addresses,
+        Addresses::V4(vec![
+            "10.77.0.10".parse().unwrap(),
+            "10.77.0.11".parse().unwrap()
+        ])
+    );
     // A v2 checksum is message-only by definition.
     let m = checksum_modes(&v.bytes, v.src, v.dst);
     assert!(m.message_only && !m.pseudo_header);
@@ -60,8 +83,17 @@ fn v3_ipv4_pseudo_header_from_keepalived() {
     let v = &load("v3_ipv4.hex")[0];
     let r = round_trip(v, pseudo(v));
     assert_eq!((r.vrid, r.priority), (20, 120));
-    assert_eq!(r.body, Body::V3 { max_adver_int: 100, reserved: 0 });
-    assert_eq!(r.addresses, Addresses::V4(vec!["10.77.0.20".parse().unwrap()]));
+    assert_eq!(
+        r.body,
+        Body::V3 {
+            max_adver_int: 100,
+            reserved: 0
+        }
+    );
+    assert_eq!(
+        r.addresses,
+        Addresses::V4(vec!["10.77.0.20".parse().unwrap()])
+    );
     // keepalived 2.2.7 includes the pseudo-header (RFC 5798): message-only must fail.
     let m = checksum_modes(&v.bytes, v.src, v.dst);
     assert!(m.pseudo_header && !m.message_only, "{m:?}");
@@ -76,10 +108,19 @@ fn v3_ipv6_from_keepalived() {
     let v = &load("v3_ipv6.hex")[0];
     let r = round_trip(v, pseudo(v));
     assert_eq!((r.vrid, r.priority), (30, 110));
-    assert_eq!(r.body, Body::V3 { max_adver_int: 100, reserved: 0 });
+    assert_eq!(
+        r.body,
+        Body::V3 {
+            max_adver_int: 100,
+            reserved: 0
+        }
+    );
     assert_eq!(
         r.addresses,
-        Addresses::V6(vec!["fe80::77:30".parse().unwrap(), "fd00:77::30".parse().unwrap()])
+        Addresses::V6(vec![
+            "fe80::77:30".parse().unwrap(),
+            "fd00:77::30".parse().unwrap()
+        ])
     );
     assert!(checksum_modes(&v.bytes, v.src, v.dst).pseudo_header);
 }
@@ -100,7 +141,11 @@ fn priority_zero_handover_from_keepalived() {
     let vs = load("priority0.hex");
     assert_eq!(vs.len(), 4);
     for (v, vrid) in vs.iter().zip([10u8, 20, 30, 40]) {
-        let mode = if v.bytes[0] >> 4 == 2 { Checksum::MessageOnly } else { pseudo(v) };
+        let mode = if v.bytes[0] >> 4 == 2 {
+            Checksum::MessageOnly
+        } else {
+            pseudo(v)
+        };
         let r = round_trip(v, mode);
         assert_eq!((r.vrid, r.priority), (vrid, 0));
     }
@@ -111,7 +156,11 @@ fn every_captured_line_round_trips() {
     let v = load("capture.hex");
     assert!(v.len() >= 8);
     for v in &v {
-        let mode = if v.bytes[0] >> 4 == 2 { Checksum::MessageOnly } else { pseudo(v) };
+        let mode = if v.bytes[0] >> 4 == 2 {
+            Checksum::MessageOnly
+        } else {
+            pseudo(v)
+        };
         round_trip(v, mode);
     }
 }

@@ -85,7 +85,9 @@ pub enum DecodeError {
         offset: usize,
     },
     /// VRRPv2 authentication type 2, IP Authentication Header, removed by RFC 3768 §5.3.6.
-    #[error("auth type at offset {offset}: type 2 (IP Authentication Header) is not supported (RFC 3768 §5.3.6)")]
+    #[error(
+        "auth type at offset {offset}: type 2 (IP Authentication Header) is not supported (RFC 3768 §5.3.6)"
+    )]
     AuthHeader {
         /// Always 4.
         offset: usize,
@@ -247,17 +249,28 @@ impl<'a> Packet<'a> {
     /// The checksum is not verified (it needs the carrying IP addresses): see [`Packet::parse`].
     pub fn parse_unverified(bytes: &'a [u8]) -> Result<Packet<'a>, DecodeError> {
         if bytes.len() < HEADER_LEN {
-            return Err(DecodeError::Truncated { offset: 0, expected: HEADER_LEN, actual: bytes.len() });
+            return Err(DecodeError::Truncated {
+                offset: 0,
+                expected: HEADER_LEN,
+                actual: bytes.len(),
+            });
         }
         let version = bytes[0] >> 4;
         let kind = bytes[0] & 0x0f;
         // RFC 3768 §7.1, RFC 5798 §7.1: the version field must be valid.
         if version != 2 && version != 3 {
-            return Err(DecodeError::Version { offset: 0, actual: version });
+            return Err(DecodeError::Version {
+                offset: 0,
+                actual: version,
+            });
         }
         // RFC 5798 §5.2.2: a packet with an unknown type must be discarded.
         if kind != TYPE_ADVERTISEMENT {
-            return Err(DecodeError::Type { offset: 0, expected: TYPE_ADVERTISEMENT, actual: kind });
+            return Err(DecodeError::Type {
+                offset: 0,
+                expected: TYPE_ADVERTISEMENT,
+                actual: kind,
+            });
         }
         let count = bytes[3];
         let n = usize::from(count);
@@ -269,7 +282,11 @@ impl<'a> Packet<'a> {
             // RFC 3768 §7.1: the length must cover the addresses and the authentication data.
             let expected = HEADER_LEN + 4 * n + AUTH_DATA_LEN;
             if bytes.len() != expected {
-                return Err(DecodeError::Length { count, expected, actual: bytes.len() });
+                return Err(DecodeError::Length {
+                    count,
+                    expected,
+                    actual: bytes.len(),
+                });
             }
             Family::V4
         } else {
@@ -283,7 +300,11 @@ impl<'a> Packet<'a> {
             } else if bytes.len() == HEADER_LEN + 16 * n {
                 Family::V6
             } else {
-                return Err(DecodeError::Length { count, expected: HEADER_LEN + 4 * n, actual: bytes.len() });
+                return Err(DecodeError::Length {
+                    count,
+                    expected: HEADER_LEN + 4 * n,
+                    actual: bytes.len(),
+                });
             }
         };
         Ok(Packet { bytes, family })
@@ -303,7 +324,11 @@ impl<'a> Packet<'a> {
         let expected = checksum::compute(self.bytes, &mode).ok_or(DecodeError::Family)?;
         let actual = self.checksum();
         if expected != actual {
-            return Err(DecodeError::Checksum { offset: 6, expected, actual });
+            return Err(DecodeError::Checksum {
+                offset: 6,
+                expected,
+                actual,
+            });
         }
         Ok(())
     }
@@ -362,7 +387,11 @@ impl<'a> Packet<'a> {
 
     /// v3 reserved bits (0 for v2).
     pub fn reserved(&self) -> u8 {
-        if self.version() == 3 { self.bytes[4] >> 4 } else { 0 }
+        if self.version() == 3 {
+            self.bytes[4] >> 4
+        } else {
+            0
+        }
     }
 
     /// The advertisement interval as a `Duration`: v2 seconds, v3 centiseconds.
@@ -380,7 +409,11 @@ impl<'a> Packet<'a> {
         if self.version() == 2 {
             let mut auth_data = [0u8; AUTH_DATA_LEN];
             auth_data.copy_from_slice(&self.bytes[self.bytes.len() - AUTH_DATA_LEN..]);
-            Body::V2 { adver_int: self.bytes[5], auth_type: AuthType::from_u8(self.bytes[4]), auth_data }
+            Body::V2 {
+                adver_int: self.bytes[5],
+                auth_type: AuthType::from_u8(self.bytes[4]),
+                auth_data,
+            }
         } else {
             Body::V3 {
                 max_adver_int: u16::from_be_bytes([self.bytes[4] & 0x0f, self.bytes[5]]),
@@ -398,7 +431,9 @@ impl<'a> Packet<'a> {
     /// The addresses, without allocating.
     pub fn addresses(&self) -> impl ExactSizeIterator<Item = IpAddr> + 'a {
         let family = self.family;
-        self.addr_bytes().chunks_exact(family.addr_len()).map(move |c| addr_from(family, c))
+        self.addr_bytes()
+            .chunks_exact(family.addr_len())
+            .map(move |c| addr_from(family, c))
     }
 
     /// The first address, if any.
@@ -430,7 +465,10 @@ pub fn checksum_modes(msg: &[u8], src: IpAddr, dst: IpAddr) -> ChecksumModes {
     let message_only = ok(Checksum::MessageOnly);
     // The pseudo-header does not apply to VRRPv2 (RFC 3768 §5.3.8).
     let pseudo_header = msg[0] >> 4 != 2 && ok(Checksum::PseudoHeader { src, dst });
-    ChecksumModes { pseudo_header, message_only }
+    ChecksumModes {
+        pseudo_header,
+        message_only,
+    }
 }
 
 /// An owned VRRP advertisement. Count and checksum are not stored: they are derived on emit, checked on parse.
@@ -456,7 +494,10 @@ impl Repr {
     pub fn from_packet(p: &Packet<'_>) -> Repr {
         let addresses = match p.family() {
             Family::V4 => Addresses::V4(
-                p.addr_bytes().chunks_exact(4).map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3])).collect(),
+                p.addr_bytes()
+                    .chunks_exact(4)
+                    .map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3]))
+                    .collect(),
             ),
             Family::V6 => Addresses::V6(
                 p.addr_bytes()
@@ -469,7 +510,12 @@ impl Repr {
                     .collect(),
             ),
         };
-        Repr { vrid: p.vrid(), priority: p.priority(), body: p.body(), addresses }
+        Repr {
+            vrid: p.vrid(),
+            priority: p.priority(),
+            body: p.body(),
+            addresses,
+        }
     }
 
     /// Number of addresses emitted (the count field): at most 255.
@@ -492,12 +538,16 @@ impl Repr {
     pub fn emit(&self, buf: &mut [u8], mode: &Checksum) -> Result<usize, EmitError> {
         let len = self.buffer_len();
         let Some(buf) = buf.get_mut(..len) else {
-            return Err(EmitError::BufferTooShort { expected: len, actual: buf.len() });
+            return Err(EmitError::BufferTooShort {
+                expected: len,
+                actual: buf.len(),
+            });
         };
         let mode = match (self.body, mode) {
             (Body::V2 { .. }, _) => Checksum::MessageOnly,
             (_, Checksum::PseudoHeader { src, dst })
-                if Family::of(src) != self.addresses.family() || Family::of(dst) != Family::of(src) =>
+                if Family::of(src) != self.addresses.family()
+                    || Family::of(dst) != Family::of(src) =>
             {
                 return Err(EmitError::Family);
             }
@@ -508,12 +558,19 @@ impl Repr {
         buf[2] = self.priority;
         buf[3] = self.count();
         match self.body {
-            Body::V2 { adver_int, auth_type, auth_data } => {
+            Body::V2 {
+                adver_int,
+                auth_type,
+                auth_data,
+            } => {
                 buf[4] = auth_type.to_u8();
                 buf[5] = adver_int;
                 buf[len - AUTH_DATA_LEN..].copy_from_slice(&auth_data);
             }
-            Body::V3 { max_adver_int, reserved } => {
+            Body::V3 {
+                max_adver_int,
+                reserved,
+            } => {
                 let v = (u16::from(reserved & 0x0f) << 12) | (max_adver_int & 0x0fff);
                 buf[4..6].copy_from_slice(&v.to_be_bytes());
             }

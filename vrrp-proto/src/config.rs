@@ -1,0 +1,273 @@
+//! A validated configuration model with the `vrrp_instance` keys keepalived users rely on.
+//!
+//! Build a [`Config`] (start from [`Config::new`]), then [`Config::validate`] it; [`Router::new`]
+//! validates again. Each [`ConfigError`] names the keepalived key at fault.
+//!
+//! [`Router::new`]: crate::router::Router::new
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// keepalived's `state`: the state an instance wants at startup.
+///
+/// Like keepalived 2.2.7, a non-owner with `state MASTER` still starts in Backup and takes over after
+/// Master_Down_Interval (RFC 5798 §6.4.1: only the owner goes straight to Master).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum InitialState {
+    /// `state MASTER`.
+    Master,
+    /// `state BACKUP` (the default).
+    #[default]
+    Backup,
+}
+
+/// VRRP protocol version (`version 2|3`; keepalived's default is 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Version {
+    /// VRRPv2, RFC 3768 (IPv4 only).
+    V2,
+    /// VRRPv3, RFC 5798 / RFC 9568.
+    #[default]
+    V3,
+}
+
+/// How a VRRPv3 IPv4 checksum is computed and checked (IPv6 always uses the pseudo-header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum V4Checksum {
+    /// RFC 5798: include the IPv4 pseudo-header (keepalived 2.2.7, FRR). The default.
+    #[default]
+    PseudoHeader,
+    /// RFC 9568: the VRRP message only (Arista, Cisco).
+    MessageOnly,
+}
+
+/// A tracked object (script, interface, file...) and its weight (`track_* { NAME weight W }`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Track {
+    /// The tracked object's name, as used in [`Command::Track`](crate::router::Command::Track).
+    pub name: String,
+    /// keepalived semantics: a positive weight is added to the priority while the object is up, a
+    /// negative one is added while it is down; 0 means the instance goes to fault while it is down.
+    pub weight: i32,
+}
+
+/// One VRRP instance (`vrrp_instance NAME { ... }`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `state MASTER|BACKUP`.
+    pub state: InitialState,
+    /// `interface`: the interface name (the driver's business; must be a valid Linux name).
+    pub interface: String,
+    /// `virtual_router_id`, 1..=255.
+    pub virtual_router_id: u8,
+    /// `priority`, 1..=255; 255 means the address owner.
+    pub priority: u8,
+    /// `advert_int`: v2 whole seconds 1..=255; v3 a multiple of 10 ms from 10 ms to 40.95 s.
+    pub advert_int: Duration,
+    /// `nopreempt`.
+    pub nopreempt: bool,
+    /// `preempt_delay`: 0..=1000 s after startup during which a higher priority does not preempt.
+    pub preempt_delay: Duration,
+    /// `virtual_ipaddress`: the advertised addresses, one family, at least one, at most 255 (v2: IPv4).
+    pub virtual_ipaddress: Vec<IpAddr>,
+    /// `virtual_ipaddress_excluded`: added and removed with the others, never advertised.
+    pub virtual_ipaddress_excluded: Vec<IpAddr>,
+    /// `unicast_src_ip`: source of unicast adverts (else the primary address).
+    pub unicast_src_ip: Option<IpAddr>,
+    /// `unicast_peer`: when not empty, adverts go to each peer instead of the multicast group.
+    pub unicast_peer: Vec<IpAddr>,
+    /// `authentication { auth_type PASS auth_pass .. }`: VRRPv2 only, 1 to 8 bytes.
+    pub auth_pass: Option<Vec<u8>>,
+    /// `version 2|3`.
+    pub version: Version,
+    /// `accept`: Accept_Mode (RFC 5798 §6.1); the owner always accepts.
+    pub accept: bool,
+    /// `track_*` weights giving the effective priority.
+    pub track: Vec<Track>,
+    /// VRRPv3 IPv4 checksum mode (not a keepalived key: keepalived always uses the pseudo-header).
+    pub v4_checksum: V4Checksum,
+    /// RFC 9568 §6.4.3: the Active router answers a lower-priority advert with its own at once. Off by
+    /// default, the RFC 5798 behaviour keepalived 2.2.7 peers expect (they discard it).
+    pub answer_lower_priority: bool,
+    /// `garp_master_repeat`: announcements (gratuitous ARP / unsolicited NA) per burst, 1..=255; default 5.
+    pub garp_master_repeat: u8,
+    /// `garp_master_delay`: delay of the second burst after becoming Master (0 disables); default 5 s.
+    pub garp_master_delay: Duration,
+    /// `garp_master_refresh`: period of repeat bursts while Master (0 disables); default 0.
+    pub garp_master_refresh: Duration,
+}
+
+impl Config {
+    /// A configuration with keepalived's defaults for everything but the three keys without a default.
+    pub fn new(interface: &str, virtual_router_id: u8, virtual_ipaddress: Vec<IpAddr>) -> Config {
+        Config {
+            state: InitialState::Backup,
+            interface: interface.to_owned(),
+            virtual_router_id,
+            priority: 100,
+            advert_int: Duration::from_secs(1),
+            nopreempt: false,
+            preempt_delay: Duration::ZERO,
+            virtual_ipaddress,
+            virtual_ipaddress_excluded: Vec::new(),
+            unicast_src_ip: None,
+            unicast_peer: Vec::new(),
+            auth_pass: None,
+            version: Version::V3,
+            accept: false,
+            track: Vec::new(),
+            v4_checksum: V4Checksum::PseudoHeader,
+            answer_lower_priority: false,
+            garp_master_repeat: 5,
+            garp_master_delay: Duration::from_secs(5),
+            garp_master_refresh: Duration::ZERO,
+        }
+    }
+
+    /// The address family of the instance (that of its first virtual address).
+    pub fn is_ipv6(&self) -> bool {
+        self.virtual_ipaddress.first().is_some_and(IpAddr::is_ipv6)
+    }
+
+    /// Checks every key; the first problem found is returned, naming its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |field: &'static str, problem: &str| {
+            Err(ConfigError {
+                field,
+                problem: problem.to_owned(),
+            })
+        };
+        if self.interface.is_empty()
+            || self.interface.len() > 15
+            || self.interface.contains(['/', ' ', '\0'])
+        {
+            return err(
+                "interface",
+                "must be 1 to 15 characters, without '/', space or NUL",
+            );
+        }
+        if self.virtual_router_id == 0 {
+            return err("virtual_router_id", "must be 1 to 255");
+        }
+        if self.priority == 0 {
+            return err(
+                "priority",
+                "must be 1 to 255 (0 is reserved for the hand-over advert)",
+            );
+        }
+        match self.version {
+            Version::V2 => {
+                // RFC 3768 §5.3.7: whole seconds, 8 bits.
+                if self.advert_int.subsec_nanos() != 0
+                    || self.advert_int.as_secs() == 0
+                    || self.advert_int.as_secs() > 255
+                {
+                    return err("advert_int", "VRRPv2 needs whole seconds from 1 to 255");
+                }
+            }
+            Version::V3 => {
+                // RFC 5798 §5.2.7: 12 bits of centiseconds.
+                let ns = self.advert_int.as_nanos();
+                if !ns.is_multiple_of(10_000_000) || ns == 0 || ns / 10_000_000 > 4095 {
+                    return err(
+                        "advert_int",
+                        "VRRPv3 needs a multiple of 10 ms from 10 ms to 40.95 s",
+                    );
+                }
+            }
+        }
+        if self.preempt_delay > Duration::from_secs(1000) {
+            return err("preempt_delay", "must be 0 to 1000 seconds");
+        }
+        let Some(first) = self.virtual_ipaddress.first() else {
+            return err("virtual_ipaddress", "needs at least one address");
+        };
+        let v6 = first.is_ipv6();
+        if self.virtual_ipaddress.len() > 255 {
+            return err(
+                "virtual_ipaddress",
+                "at most 255 addresses fit in an advert",
+            );
+        }
+        if self.virtual_ipaddress.iter().any(|a| a.is_ipv6() != v6) {
+            return err("virtual_ipaddress", "all addresses must be of one family");
+        }
+        if self
+            .virtual_ipaddress
+            .iter()
+            .any(|a| a.is_unspecified() || a.is_multicast())
+        {
+            return err(
+                "virtual_ipaddress",
+                "unspecified and multicast addresses are not valid",
+            );
+        }
+        if self.version == Version::V2 && v6 {
+            return err(
+                "version",
+                "VRRPv2 is IPv4 only (RFC 3768); use version 3 for IPv6",
+            );
+        }
+        if self
+            .virtual_ipaddress_excluded
+            .iter()
+            .any(|a| a.is_unspecified() || a.is_multicast())
+        {
+            return err(
+                "virtual_ipaddress_excluded",
+                "unspecified and multicast addresses are not valid",
+            );
+        }
+        if let Some(src) = self.unicast_src_ip
+            && (src.is_ipv6() != v6 || src.is_unspecified() || src.is_multicast())
+        {
+            return err(
+                "unicast_src_ip",
+                "must be a unicast address of the virtual addresses' family",
+            );
+        }
+        if self
+            .unicast_peer
+            .iter()
+            .any(|a| a.is_ipv6() != v6 || a.is_unspecified() || a.is_multicast())
+        {
+            return err(
+                "unicast_peer",
+                "peers must be unicast addresses of the virtual addresses' family",
+            );
+        }
+        if let Some(pass) = &self.auth_pass {
+            if self.version != Version::V2 {
+                return err(
+                    "auth_pass",
+                    "authentication exists only in VRRPv2 (RFC 5798 §9 removed it)",
+                );
+            }
+            if pass.is_empty() || pass.len() > 8 {
+                return err("auth_pass", "must be 1 to 8 bytes (RFC 3768 §5.3.10)");
+            }
+        }
+        for t in &self.track {
+            if t.name.is_empty() {
+                return err("track", "a tracked object needs a name");
+            }
+            if !(-253..=253).contains(&t.weight) {
+                return err("weight", "must be -253 to 253");
+            }
+        }
+        if self.garp_master_repeat == 0 {
+            return err("garp_master_repeat", "must be 1 to 255");
+        }
+        Ok(())
+    }
+}
+
+/// A configuration problem: which key, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct ConfigError {
+    /// The keepalived key at fault (`virtual_router_id`, `advert_int`, ...).
+    pub field: &'static str,
+    /// What is wrong.
+    pub problem: String,
+}

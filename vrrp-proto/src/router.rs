@@ -1,0 +1,847 @@
+//! The VRRP router state machine (RFC 3768 §6, RFC 5798 §6, RFC 9568 §6), sans-IO.
+//!
+//! Feed it time and events, drain what it wants done:
+//!
+//! ```text
+//! handle_command(now, Command::Startup)          poll_action() -> SendAdvert / AddAddresses / Announce /
+//! handle_packet(now, src, dst, ttl, bytes)                        RemoveAddresses / StateChange
+//! handle_timeout(now)   when now >= poll_timeout()
+//! ```
+//!
+//! Timers are plain deadlines (`Adver_Timer`, `Master_Down_Timer`, and the announcement repeats); nothing
+//! here reads a clock, so tests drive a virtual one. RFC 9568 calls the Master state "Active"; this module
+//! keeps the name [`State::Master`] that keepalived and RFC 5798 use.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, ConfigError, V4Checksum, Version};
+use crate::wire::{
+    self, Addresses, AuthType, Body, Checksum, ChecksumModes, DecodeError, EmitError, Family,
+    Packet, Repr,
+};
+
+/// The three states of RFC 5798 §6.4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Waiting for a Startup event (also: shut down, or the interface or a tracked object is down).
+    Initialize,
+    /// Monitoring the Master (RFC 5798 §6.4.2).
+    Backup,
+    /// Forwarding for the virtual addresses; RFC 9568 calls it Active (§6.4.3).
+    Master,
+}
+
+/// Why the state changed, carried by [`Action::StateChange`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// Startup of a non-owner: Backup first (RFC 5798 §6.4.1).
+    Startup,
+    /// Startup of the address owner, priority 255: Master at once (RFC 5798 §6.4.1).
+    Owner,
+    /// No advert from the Master for Master_Down_Interval (RFC 5798 §6.4.2).
+    MasterDown,
+    /// The Master sent priority 0 and Skew_Time passed (RFC 5798 §6.4.2).
+    HandOver,
+    /// Lower-priority adverts were discarded until Master_Down_Interval ran out (preemption, §6.4.2).
+    Preempt,
+    /// A better advert reached the Master (RFC 5798 §6.4.3).
+    HigherPriority {
+        /// The sender.
+        from: IpAddr,
+        /// Its priority.
+        priority: u8,
+    },
+    /// An administrative Shutdown event.
+    Shutdown,
+    /// The interface went down.
+    InterfaceDown,
+    /// A tracked object with weight 0 went down.
+    TrackFault {
+        /// Its name.
+        name: String,
+    },
+}
+
+/// Administrative inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Command {
+    /// The RFC 5798 §6.4.1 Startup event.
+    Startup,
+    /// The Shutdown event: a Master sends priority 0 first (RFC 5798 §6.4.3).
+    Shutdown,
+    /// Change the configured (base) priority, 1..=255; tracking weights still apply.
+    SetPriority(u8),
+    /// The interface came up: a running instance starts again.
+    InterfaceUp,
+    /// The interface went down: the instance leaves Backup/Master for Initialize.
+    InterfaceDown,
+    /// A tracked object changed state (its name is in [`Config::track`]).
+    Track {
+        /// The object's name.
+        name: String,
+        /// Whether it is up.
+        up: bool,
+    },
+}
+
+/// An advert to send: the typed message, where to, and the checksum mode to emit it with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advert {
+    /// IP source (the primary address, or `unicast_src_ip`).
+    pub src: IpAddr,
+    /// IP destination: the multicast group or one unicast peer. Send with TTL / hop limit 255.
+    pub dst: IpAddr,
+    /// The checksum mode.
+    pub checksum: Checksum,
+    /// The message.
+    pub repr: Repr,
+}
+
+impl Advert {
+    /// Emits the VRRP payload into `buf`; see [`Repr::emit`].
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
+        self.repr.emit(buf, &self.checksum)
+    }
+
+    /// Emits into a new vector.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EmitError> {
+        self.repr.to_bytes(&self.checksum)
+    }
+}
+
+/// What the driver should do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Action {
+    /// Send an advert.
+    SendAdvert(Advert),
+    /// Add the virtual addresses (and the excluded ones) to the interface.
+    AddAddresses {
+        /// The addresses.
+        addresses: Vec<IpAddr>,
+        /// Accept_Mode: accept packets addressed to them (RFC 5798 §6.1; always for the owner).
+        accept: bool,
+    },
+    /// Remove them.
+    RemoveAddresses {
+        /// The addresses.
+        addresses: Vec<IpAddr>,
+    },
+    /// Announce the addresses: gratuitous ARP for IPv4, unsolicited Neighbor Advertisement (router flag)
+    /// for IPv6 (RFC 5798 §6.4.2), `repeat` times in a row.
+    Announce {
+        /// The addresses.
+        addresses: Vec<IpAddr>,
+        /// How many announcements per address in this burst.
+        repeat: u8,
+    },
+    /// The state changed.
+    StateChange {
+        /// The old state.
+        from: State,
+        /// The new state.
+        to: State,
+        /// Why.
+        reason: Reason,
+    },
+}
+
+/// Why a received packet was dropped (or, for [`RxError::AddressMismatch`], merely noted).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RxError {
+    /// The instance is not running (Initialize state).
+    #[error("instance not running")]
+    NotRunning,
+    /// RFC 5798 §7.1: TTL / hop limit must be 255.
+    #[error("TTL or hop limit: expected 255, got {actual}")]
+    Ttl {
+        /// What arrived.
+        actual: u8,
+    },
+    /// A configuration-free check failed: version, type, length, count, checksum.
+    #[error("decode: {0}")]
+    Decode(#[from] DecodeError),
+    /// The packet's VRRP version is not the instance's.
+    #[error("version: expected {expected}, got {actual}")]
+    Version {
+        /// Configured.
+        expected: u8,
+        /// Received.
+        actual: u8,
+    },
+    /// The packet's address family is not the instance's.
+    #[error("address family does not match the instance")]
+    Family,
+    /// The checksum is right in the other IPv4 mode: the peer speaks RFC 5798 and we RFC 9568, or back.
+    #[error("checksum mode: expected {expected:?}, the peer's checksum satisfies {satisfied:?}")]
+    ChecksumMode {
+        /// Configured.
+        expected: V4Checksum,
+        /// What the received checksum satisfies.
+        satisfied: ChecksumModes,
+    },
+    /// RFC 5798 §7.1: the VRID is not configured here.
+    #[error("unknown VRID {actual}")]
+    UnknownVrid {
+        /// Received.
+        actual: u8,
+    },
+    /// VRRPv3 reserved bits set (RFC 5798 §5.2.6).
+    #[error("reserved bits set: {actual:#x}")]
+    Reserved {
+        /// The 4 bits.
+        actual: u8,
+    },
+    /// RFC 5798 §5.2.9: the first IPv6 address must be link-local.
+    #[error("first IPv6 address {actual} is not link-local")]
+    FirstAddressNotLinkLocal {
+        /// The address.
+        actual: IpAddr,
+    },
+    /// RFC 3768 §7.1: authentication type differs from the configured one.
+    #[error("authentication type: expected {expected}, got {actual}")]
+    AuthType {
+        /// Configured.
+        expected: u8,
+        /// Received.
+        actual: u8,
+    },
+    /// RFC 3768 §7.1: the password differs.
+    #[error("authentication data mismatch")]
+    AuthData,
+    /// RFC 3768 §7.1: VRRPv2 advert interval differs from the configured one (v3 learns it instead).
+    #[error("advert interval: expected {expected} s, got {actual} s")]
+    AdverInt {
+        /// Configured.
+        expected: u8,
+        /// Received.
+        actual: u8,
+    },
+    /// RFC 5798 §7.1: the address list differs and the sender is not the owner: dropped.
+    #[error("address list differs from the configured virtual addresses")]
+    AddressMismatch,
+    /// Our own advert looped back.
+    #[error("own advert")]
+    Own,
+}
+
+/// One VRRP instance as a sans-IO state machine.
+#[derive(Debug)]
+pub struct Router {
+    cfg: Config,
+    primary: IpAddr,
+    state: State,
+    base_priority: u8,
+    track_up: Vec<bool>,
+    iface_up: bool,
+    running: bool,
+    master_adver_interval: Duration,
+    adver_timer: Option<Instant>,
+    master_down_timer: Option<Instant>,
+    garp_timer: Option<Instant>,
+    refresh_timer: Option<Instant>,
+    preempt_after: Option<Instant>,
+    down_reason: Reason,
+    master: Option<(IpAddr, u8)>,
+    actions: VecDeque<Action>,
+}
+
+impl Router {
+    /// A router for `cfg` whose primary address on the interface is `primary` (the tie-breaker of
+    /// RFC 5798 §6.4.3 and the source of multicast adverts). Starts in Initialize: send
+    /// [`Command::Startup`] to run it.
+    pub fn new(cfg: Config, primary: IpAddr) -> Result<Router, ConfigError> {
+        cfg.validate()?;
+        if primary.is_ipv6() != cfg.is_ipv6() || primary.is_unspecified() || primary.is_multicast()
+        {
+            return Err(ConfigError {
+                field: "interface",
+                problem:
+                    "the primary address must be a unicast address of the virtual addresses' family"
+                        .into(),
+            });
+        }
+        // RFC 5798 §5.1.2.1: an IPv6 advert's source is the interface's link-local address.
+        if let IpAddr::V6(a) = primary
+            && cfg.unicast_peer.is_empty()
+            && !a.is_unicast_link_local()
+        {
+            return Err(ConfigError {
+                field: "interface",
+                problem:
+                    "an IPv6 instance's primary address must be link-local (RFC 5798 §5.1.2.1)"
+                        .into(),
+            });
+        }
+        let track_up = vec![true; cfg.track.len()];
+        Ok(Router {
+            base_priority: cfg.priority,
+            master_adver_interval: cfg.advert_int,
+            cfg,
+            primary,
+            state: State::Initialize,
+            track_up,
+            iface_up: true,
+            running: false,
+            adver_timer: None,
+            master_down_timer: None,
+            garp_timer: None,
+            refresh_timer: None,
+            preempt_after: None,
+            down_reason: Reason::MasterDown,
+            master: None,
+            actions: VecDeque::new(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The effective priority: the owner's 255 is fixed; otherwise the base priority plus the tracking
+    /// weights (keepalived semantics), clamped to 1..=254.
+    pub fn priority(&self) -> u8 {
+        if self.base_priority == 255 {
+            return 255;
+        }
+        let mut p = i32::from(self.base_priority);
+        for (t, up) in self.cfg.track.iter().zip(&self.track_up) {
+            if (t.weight > 0 && *up) || (t.weight < 0 && !*up) {
+                p += t.weight;
+            }
+        }
+        u8::try_from(p.clamp(1, 254)).unwrap_or(1)
+    }
+
+    /// The Master as last heard in Backup: its address and priority.
+    pub fn master(&self) -> Option<(IpAddr, u8)> {
+        self.master
+    }
+
+    /// Master_Adver_Interval: learned from the Master in VRRPv3 (RFC 5798 §6.4.2), the configured interval
+    /// in VRRPv2.
+    pub fn master_adver_interval(&self) -> Duration {
+        self.master_adver_interval
+    }
+
+    /// Skew_Time: v2 `(256 - Priority) / 256` s (RFC 3768 §6.1); v3
+    /// `((256 - Priority) * Master_Adver_Interval) / 256` (RFC 5798 §6.1, RFC 9568 §6.1), exact to the ns.
+    pub fn skew_time(&self) -> Duration {
+        let p = 256 - u128::from(self.priority());
+        let base = match self.cfg.version {
+            Version::V2 => Duration::from_secs(1),
+            Version::V3 => self.master_adver_interval,
+        };
+        let ns = base.as_nanos() * p / 256;
+        Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
+    }
+
+    /// Master_Down_Interval: `3 * Advertisement_Interval + Skew_Time` (RFC 3768 §6.1) in v2,
+    /// `3 * Master_Adver_Interval + Skew_Time` (RFC 5798 §6.1) in v3.
+    pub fn master_down_interval(&self) -> Duration {
+        let base = match self.cfg.version {
+            Version::V2 => self.cfg.advert_int,
+            Version::V3 => self.master_adver_interval,
+        };
+        base * 3 + self.skew_time()
+    }
+
+    /// The address adverts are sent from (and compared with, for ties).
+    pub fn source_address(&self) -> IpAddr {
+        if self.cfg.unicast_peer.is_empty() {
+            self.primary
+        } else {
+            self.cfg.unicast_src_ip.unwrap_or(self.primary)
+        }
+    }
+
+    /// The next action to perform, in order.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The earliest deadline at which [`Router::handle_timeout`] must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.adver_timer,
+            self.master_down_timer,
+            self.garp_timer,
+            self.refresh_timer,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn faulted(&self) -> Option<Reason> {
+        if !self.iface_up {
+            return Some(Reason::InterfaceDown);
+        }
+        self.cfg
+            .track
+            .iter()
+            .zip(&self.track_up)
+            .find(|(t, up)| t.weight == 0 && !**up)
+            .map(|(t, _)| Reason::TrackFault {
+                name: t.name.clone(),
+            })
+    }
+
+    /// Administrative input.
+    pub fn handle_command(&mut self, now: Instant, cmd: Command) {
+        match cmd {
+            Command::Startup => {
+                self.running = true;
+                self.preempt_after = Some(now + self.cfg.preempt_delay);
+                self.startup(now);
+            }
+            Command::Shutdown => {
+                self.running = false;
+                self.become_initialize(Reason::Shutdown, true);
+            }
+            Command::SetPriority(p) => {
+                if p != 0 {
+                    self.base_priority = p;
+                }
+            }
+            Command::InterfaceDown => {
+                self.iface_up = false;
+                // The link is gone: no priority-0 advert can leave.
+                self.become_initialize(Reason::InterfaceDown, false);
+            }
+            Command::InterfaceUp => {
+                self.iface_up = true;
+                self.startup(now);
+            }
+            Command::Track { name, up } => {
+                for (t, u) in self.cfg.track.iter().zip(self.track_up.iter_mut()) {
+                    if t.name == name {
+                        *u = up;
+                    }
+                }
+                if let Some(reason) = self.faulted() {
+                    // The link still works: hand over at once with priority 0.
+                    self.become_initialize(reason, true);
+                } else {
+                    self.startup(now);
+                }
+            }
+        }
+    }
+
+    /// RFC 5798 §6.4.1: the Startup event (no-op unless running, in Initialize and not faulted).
+    fn startup(&mut self, now: Instant) {
+        if !self.running || self.state != State::Initialize || self.faulted().is_some() {
+            return;
+        }
+        if self.priority() == 255 {
+            // RFC 5798 §6.4.1: the owner becomes Master at once.
+            self.become_master(now, Reason::Owner);
+        } else {
+            // RFC 5798 §6.4.1: Master_Adver_Interval = Advertisement_Interval, Master_Down_Timer =
+            // Master_Down_Interval, go to Backup.
+            self.master_adver_interval = self.cfg.advert_int;
+            self.master_down_timer = Some(now + self.master_down_interval());
+            self.down_reason = Reason::MasterDown;
+            self.set_state(State::Backup, Reason::Startup);
+        }
+    }
+
+    fn set_state(&mut self, to: State, reason: Reason) {
+        let from = self.state;
+        self.state = to;
+        self.actions
+            .push_back(Action::StateChange { from, to, reason });
+    }
+
+    fn all_addresses(&self) -> Vec<IpAddr> {
+        self.cfg
+            .virtual_ipaddress
+            .iter()
+            .chain(&self.cfg.virtual_ipaddress_excluded)
+            .copied()
+            .collect()
+    }
+
+    fn become_master(&mut self, now: Instant, reason: Reason) {
+        // RFC 5798 §6.4.1 / §6.4.2: send an ADVERTISEMENT, announce the addresses (gratuitous ARP /
+        // unsolicited NA), set Adver_Timer to Advertisement_Interval, transition to Master.
+        self.master_down_timer = None;
+        self.master = None;
+        self.send_adverts(self.priority());
+        let addresses = self.all_addresses();
+        let accept = self.cfg.accept || self.priority() == 255;
+        self.actions.push_back(Action::AddAddresses {
+            addresses: addresses.clone(),
+            accept,
+        });
+        self.actions.push_back(Action::Announce {
+            addresses,
+            repeat: self.cfg.garp_master_repeat,
+        });
+        self.adver_timer = Some(now + self.cfg.advert_int);
+        // keepalived's garp_master_delay / garp_master_refresh.
+        self.garp_timer =
+            (!self.cfg.garp_master_delay.is_zero()).then(|| now + self.cfg.garp_master_delay);
+        self.refresh_timer =
+            (!self.cfg.garp_master_refresh.is_zero()).then(|| now + self.cfg.garp_master_refresh);
+        self.set_state(State::Master, reason);
+    }
+
+    fn leave_master_timers(&mut self) {
+        self.adver_timer = None;
+        self.garp_timer = None;
+        self.refresh_timer = None;
+    }
+
+    fn become_initialize(&mut self, reason: Reason, send_zero: bool) {
+        match self.state {
+            State::Initialize => return,
+            State::Backup => {
+                // RFC 5798 §6.4.2 Shutdown: cancel Master_Down_Timer.
+                self.master_down_timer = None;
+            }
+            State::Master => {
+                // RFC 5798 §6.4.3 Shutdown: cancel Adver_Timer, send priority 0.
+                self.leave_master_timers();
+                if send_zero {
+                    self.send_adverts(0);
+                }
+                self.actions.push_back(Action::RemoveAddresses {
+                    addresses: self.all_addresses(),
+                });
+            }
+        }
+        self.master = None;
+        self.set_state(State::Initialize, reason);
+    }
+
+    fn advert_repr(&self, priority: u8) -> Repr {
+        let body = match self.cfg.version {
+            Version::V2 => {
+                let mut auth_data = [0u8; wire::AUTH_DATA_LEN];
+                let auth_type = match &self.cfg.auth_pass {
+                    Some(p) => {
+                        let n = p.len().min(wire::AUTH_DATA_LEN);
+                        auth_data[..n].copy_from_slice(&p[..n]);
+                        AuthType::SimpleText
+                    }
+                    None => AuthType::None,
+                };
+                let adver_int = u8::try_from(self.cfg.advert_int.as_secs()).unwrap_or(u8::MAX);
+                Body::V2 {
+                    adver_int,
+                    auth_type,
+                    auth_data,
+                }
+            }
+            Version::V3 => {
+                let cs = self.cfg.advert_int.as_millis() / 10;
+                Body::V3 {
+                    max_adver_int: u16::try_from(cs).unwrap_or(0x0fff).min(0x0fff),
+                    reserved: 0,
+                }
+            }
+        };
+        let addresses = if self.cfg.is_ipv6() {
+            Addresses::V6(
+                self.cfg
+                    .virtual_ipaddress
+                    .iter()
+                    .filter_map(|a| match a {
+                        IpAddr::V6(a) => Some(*a),
+                        IpAddr::V4(_) => None,
+                    })
+                    .collect(),
+            )
+        } else {
+            Addresses::V4(
+                self.cfg
+                    .virtual_ipaddress
+                    .iter()
+                    .filter_map(|a| match a {
+                        IpAddr::V4(a) => Some(*a),
+                        IpAddr::V6(_) => None,
+                    })
+                    .collect(),
+            )
+        };
+        Repr {
+            vrid: self.cfg.virtual_router_id,
+            priority,
+            body,
+            addresses,
+        }
+    }
+
+    fn checksum_for(&self, src: IpAddr, dst: IpAddr) -> Checksum {
+        match (self.cfg.version, self.cfg.is_ipv6(), self.cfg.v4_checksum) {
+            // RFC 3768 §5.3.8: the v2 checksum covers the message only.
+            (Version::V2, _, _) => Checksum::MessageOnly,
+            // RFC 5798 §5.2.8: IPv6 always uses the pseudo-header.
+            (Version::V3, true, _) => Checksum::PseudoHeader { src, dst },
+            // RFC 5798 §5.2.8 (IPv4 pseudo-header) or RFC 9568 §5.2.8 (message only).
+            (Version::V3, false, V4Checksum::PseudoHeader) => Checksum::PseudoHeader { src, dst },
+            (Version::V3, false, V4Checksum::MessageOnly) => Checksum::MessageOnly,
+        }
+    }
+
+    fn send_adverts(&mut self, priority: u8) {
+        let repr = self.advert_repr(priority);
+        let src = self.source_address();
+        if self.cfg.unicast_peer.is_empty() {
+            let dst = if self.cfg.is_ipv6() {
+                IpAddr::V6(wire::MULTICAST_V6)
+            } else {
+                IpAddr::V4(wire::MULTICAST_V4)
+            };
+            let checksum = self.checksum_for(src, dst);
+            self.actions.push_back(Action::SendAdvert(Advert {
+                src,
+                dst,
+                checksum,
+                repr,
+            }));
+        } else {
+            for dst in self.cfg.unicast_peer.clone() {
+                let checksum = self.checksum_for(src, dst);
+                self.actions.push_back(Action::SendAdvert(Advert {
+                    src,
+                    dst,
+                    checksum,
+                    repr: repr.clone(),
+                }));
+            }
+        }
+    }
+
+    /// Timer expiry: call when `now` reaches [`Router::poll_timeout`] (earlier calls do nothing).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        // A few rounds at most: each handled timer is cleared or moved past `now`.
+        for _ in 0..8 {
+            let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+            if due(self.master_down_timer) && self.state == State::Backup {
+                // RFC 5798 §6.4.2: Master_Down_Timer fired: become Master.
+                let reason = std::mem::replace(&mut self.down_reason, Reason::MasterDown);
+                self.become_master(now, reason);
+            } else if due(self.adver_timer) && self.state == State::Master {
+                // RFC 5798 §6.4.3: Adver_Timer fired: send an ADVERTISEMENT, reset the timer.
+                self.send_adverts(self.priority());
+                self.adver_timer = Some(now + self.cfg.advert_int);
+            } else if due(self.garp_timer) && self.state == State::Master {
+                self.garp_timer = None;
+                let addresses = self.all_addresses();
+                self.actions.push_back(Action::Announce {
+                    addresses,
+                    repeat: self.cfg.garp_master_repeat,
+                });
+            } else if due(self.refresh_timer) && self.state == State::Master {
+                self.refresh_timer = Some(now + self.cfg.garp_master_refresh);
+                let addresses = self.all_addresses();
+                self.actions.push_back(Action::Announce {
+                    addresses,
+                    repeat: 1,
+                });
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// The receive checks of RFC 3768 §7.1 / RFC 5798 §7.1 / RFC 9568 §7.1 that depend on the
+    /// configuration, in the RFC's order. `Ok` carries the checked view.
+    pub fn check_packet<'a>(
+        &self,
+        src: IpAddr,
+        dst: IpAddr,
+        ttl: u8,
+        bytes: &'a [u8],
+    ) -> Result<Packet<'a>, RxError> {
+        // RFC 5798 §7.1: the TTL / hop limit must be 255.
+        if ttl != wire::TTL {
+            return Err(RxError::Ttl { actual: ttl });
+        }
+        // RFC 5798 §7.1: version, type, length against count (RFC 9568 errata: count > 0).
+        let p = Packet::parse_unverified(bytes)?;
+        let expected_version = match self.cfg.version {
+            Version::V2 => 2,
+            Version::V3 => 3,
+        };
+        if p.version() != expected_version {
+            return Err(RxError::Version {
+                expected: expected_version,
+                actual: p.version(),
+            });
+        }
+        let v6 = self.cfg.is_ipv6();
+        if (p.family() == Family::V6) != v6 || src.is_ipv6() != v6 || dst.is_ipv6() != v6 {
+            return Err(RxError::Family);
+        }
+        // RFC 5798 §7.1: verify the checksum.
+        let mode = self.checksum_for(src, dst);
+        if let Err(e) = p.verify_checksum(&mode) {
+            let satisfied = p.checksum_modes(src, dst);
+            if p.version() == 3 && !v6 && !satisfied.none() {
+                return Err(RxError::ChecksumMode {
+                    expected: self.cfg.v4_checksum,
+                    satisfied,
+                });
+            }
+            return Err(e.into());
+        }
+        // RFC 5798 §7.1: the VRID must be configured on this interface.
+        if p.vrid() != self.cfg.virtual_router_id {
+            return Err(RxError::UnknownVrid { actual: p.vrid() });
+        }
+        // RFC 5798 §5.2.6: reserved bits are zero.
+        if p.reserved() != 0 {
+            return Err(RxError::Reserved {
+                actual: p.reserved(),
+            });
+        }
+        // RFC 5798 §5.2.9: the first IPv6 address is the link-local one.
+        if let Some(first @ IpAddr::V6(a)) = p.first_address()
+            && !a.is_unicast_link_local()
+        {
+            return Err(RxError::FirstAddressNotLinkLocal { actual: first });
+        }
+        if let Body::V2 {
+            adver_int,
+            auth_type,
+            auth_data,
+        } = p.body()
+        {
+            // RFC 3768 §7.1: authentication type and data must match.
+            let (want_type, want_data) = match &self.cfg.auth_pass {
+                Some(pass) => {
+                    let mut d = [0u8; wire::AUTH_DATA_LEN];
+                    let n = pass.len().min(wire::AUTH_DATA_LEN);
+                    d[..n].copy_from_slice(&pass[..n]);
+                    (AuthType::SimpleText, Some(d))
+                }
+                None => (AuthType::None, None),
+            };
+            if auth_type != want_type {
+                return Err(RxError::AuthType {
+                    expected: want_type.to_u8(),
+                    actual: auth_type.to_u8(),
+                });
+            }
+            if let Some(d) = want_data
+                && d != auth_data
+            {
+                return Err(RxError::AuthData);
+            }
+            // RFC 3768 §7.1: the advert interval must match the configured one.
+            let want = u8::try_from(self.cfg.advert_int.as_secs()).unwrap_or(u8::MAX);
+            if adver_int != want {
+                return Err(RxError::AdverInt {
+                    expected: want,
+                    actual: adver_int,
+                });
+            }
+        }
+        if src == self.source_address() {
+            return Err(RxError::Own);
+        }
+        // RFC 5798 §7.1: an address list that differs is logged and dropped unless the sender is the owner.
+        if p.priority() != 255 && !self.same_addresses(&p) {
+            return Err(RxError::AddressMismatch);
+        }
+        Ok(p)
+    }
+
+    fn same_addresses(&self, p: &Packet<'_>) -> bool {
+        usize::from(p.count()) == self.cfg.virtual_ipaddress.len()
+            && p.addresses()
+                .all(|a| self.cfg.virtual_ipaddress.contains(&a))
+    }
+
+    /// A received advert: its IP source and destination, TTL / hop limit, and VRRP payload. Returns why it
+    /// was dropped, if it was.
+    pub fn handle_packet(
+        &mut self,
+        now: Instant,
+        src: IpAddr,
+        dst: IpAddr,
+        ttl: u8,
+        bytes: &[u8],
+    ) -> Result<(), RxError> {
+        if !self.running || self.state == State::Initialize {
+            return Err(RxError::NotRunning);
+        }
+        let p = self.check_packet(src, dst, ttl, bytes)?;
+        let their = p.priority();
+        let ours = self.priority();
+        match self.state {
+            State::Initialize => Err(RxError::NotRunning),
+            State::Backup => {
+                if their == 0 {
+                    // RFC 5798 §6.4.2: priority 0: set Master_Down_Timer to Skew_Time.
+                    self.master_down_timer = Some(now + self.skew_time());
+                    self.down_reason = Reason::HandOver;
+                    return Ok(());
+                }
+                let delaying = self.preempt_after.is_some_and(|t| now < t);
+                if self.cfg.nopreempt || their >= ours || delaying {
+                    // RFC 5798 §6.4.2: learn Master_Adver_Interval (v3), recompute Master_Down_Interval,
+                    // reset Master_Down_Timer. keepalived's preempt_delay counts as no preemption for a while.
+                    if self.cfg.version == Version::V3 {
+                        self.master_adver_interval = p.interval();
+                    }
+                    self.master_down_timer = Some(now + self.master_down_interval());
+                    self.down_reason = Reason::MasterDown;
+                    self.master = Some((src, their));
+                } else {
+                    // RFC 5798 §6.4.2: preempt: discard; Master_Down_Timer runs out.
+                    self.down_reason = Reason::Preempt;
+                }
+                Ok(())
+            }
+            State::Master => {
+                if their == 0 {
+                    // RFC 5798 §6.4.3: priority 0: send an ADVERTISEMENT at once, reset Adver_Timer.
+                    self.send_adverts(ours);
+                    self.adver_timer = Some(now + self.cfg.advert_int);
+                } else if their > ours || (their == ours && src > self.source_address()) {
+                    // RFC 5798 §6.4.3: a better Master (ties: the higher primary address): cancel
+                    // Adver_Timer, learn Master_Adver_Interval, reset Master_Down_Timer, go to Backup.
+                    self.leave_master_timers();
+                    if self.cfg.version == Version::V3 {
+                        self.master_adver_interval = p.interval();
+                    }
+                    self.actions.push_back(Action::RemoveAddresses {
+                        addresses: self.all_addresses(),
+                    });
+                    self.master_down_timer = Some(now + self.master_down_interval());
+                    self.down_reason = Reason::MasterDown;
+                    self.master = Some((src, their));
+                    self.set_state(
+                        State::Backup,
+                        Reason::HigherPriority {
+                            from: src,
+                            priority: their,
+                        },
+                    );
+                } else if self.cfg.answer_lower_priority {
+                    // RFC 9568 §6.4.3: answer a lower-priority advert with our own right away.
+                    self.send_adverts(ours);
+                    self.adver_timer = Some(now + self.cfg.advert_int);
+                }
+                // else RFC 5798 §6.4.3: discard.
+                Ok(())
+            }
+        }
+    }
+}
