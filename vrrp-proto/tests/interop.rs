@@ -1,0 +1,527 @@
+//! The router against keepalived 2.2.7's bytes: configured like keepalived.conf, it emits the captured
+//! adverts byte for byte (and the priority-0 ones on shutdown), accepts them as a backup, and each receive
+//! check of RFC 3768 / RFC 5798 / RFC 9568 §7.1 fails with its own error kind.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+use vrrp_proto::config::{V4Checksum, Version};
+use vrrp_proto::wire::{ChecksumModes, DecodeError, Packet, Repr, checksum_modes};
+use vrrp_proto::{Action, Command, Config, Router, RxError, State};
+
+fn vectors(name: &str) -> Vec<(IpAddr, IpAddr, Vec<u8>)> {
+    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (
+                f[0].parse().unwrap(),
+                f[1].parse().unwrap(),
+                hex::decode(f[2]).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// The four instances of tests/data/keepalived.conf, by VRID.
+fn keepalived_instance(vrid: u8) -> (Config, IpAddr) {
+    let ka_v4 = ip("10.77.0.1");
+    match vrid {
+        10 => {
+            let mut c = Config::new("va", 10, vec![ip("10.77.0.10"), ip("10.77.0.11")]);
+            c.version = Version::V2;
+            c.priority = 150;
+            c.auth_pass = Some(b"secret1".to_vec());
+            c.state = vrrp_proto::config::InitialState::Master;
+            (c, ka_v4)
+        }
+        20 => {
+            let mut c = Config::new("va", 20, vec![ip("10.77.0.20")]);
+            c.priority = 120;
+            (c, ka_v4)
+        }
+        30 => {
+            let mut c = Config::new("va", 30, vec![ip("fe80::77:30"), ip("fd00:77::30")]);
+            c.priority = 110;
+            (c, ip("fe80::a8c1:abff:fe00:1"))
+        }
+        40 => {
+            let mut c = Config::new("va", 40, vec![ip("10.77.0.40")]);
+            c.priority = 100;
+            c.unicast_src_ip = Some(ka_v4);
+            c.unicast_peer = vec![ip("10.77.0.2")];
+            (c, ka_v4)
+        }
+        _ => unreachable!(),
+    }
+}
+
+fn adverts(r: &mut Router) -> Vec<(IpAddr, IpAddr, Vec<u8>)> {
+    let mut out = Vec::new();
+    while let Some(a) = r.poll_action() {
+        if let Action::SendAdvert(adv) = a {
+            out.push((adv.src, adv.dst, adv.to_bytes().unwrap()));
+        }
+    }
+    out
+}
+
+#[test]
+fn router_emits_keepalived_bytes_exactly() {
+    let files = [
+        "v2_pass.hex",
+        "v3_ipv4.hex",
+        "v3_ipv6.hex",
+        "v3_unicast.hex",
+    ];
+    let zeros = vectors("priority0.hex");
+    for ((file, vrid), zero) in files.iter().zip([10u8, 20, 30, 40]).zip(zeros) {
+        let (cfg, primary) = keepalived_instance(vrid);
+        let mut r = Router::new(cfg, primary).unwrap();
+        let t0 = Instant::now();
+        r.handle_command(t0, Command::Startup);
+        assert_eq!(r.state(), State::Backup);
+        assert!(adverts(&mut r).is_empty());
+        let t = r.poll_timeout().unwrap();
+        r.handle_timeout(t);
+        assert_eq!(r.state(), State::Master);
+        let sent = adverts(&mut r);
+        assert_eq!(sent, vectors(file), "{file}");
+        r.handle_command(t + Duration::from_secs(3), Command::Shutdown);
+        assert_eq!(adverts(&mut r), vec![zero], "priority 0 of {file}");
+        assert_eq!(r.state(), State::Initialize);
+    }
+}
+
+#[test]
+fn backup_accepts_keepalived_adverts() {
+    for (file, vrid) in [
+        ("v2_pass.hex", 10u8),
+        ("v3_ipv4.hex", 20),
+        ("v3_ipv6.hex", 30),
+        ("v3_unicast.hex", 40),
+    ] {
+        let (mut cfg, _) = keepalived_instance(vrid);
+        cfg.priority = 50;
+        let me = if vrid == 30 {
+            ip("fe80::a8c1:abff:fe00:2")
+        } else {
+            ip("10.77.0.2")
+        };
+        if vrid == 40 {
+            cfg.unicast_src_ip = Some(me);
+            cfg.unicast_peer = vec![ip("10.77.0.1")];
+        }
+        let mut r = Router::new(cfg, me).unwrap();
+        let t0 = Instant::now();
+        r.handle_command(t0, Command::Startup);
+        let (src, dst, bytes) = &vectors(file)[0];
+        let t = t0 + Duration::from_millis(500);
+        r.handle_packet(t, *src, *dst, 255, bytes)
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let p = Packet::parse_unverified(bytes).unwrap();
+        assert_eq!(r.master(), Some((*src, p.priority())));
+        // The down timer was reset by the advert.
+        assert_eq!(r.poll_timeout(), Some(t + r.master_down_interval()));
+    }
+}
+
+fn backup_for(vrid: u8) -> Router {
+    let (mut cfg, _) = keepalived_instance(vrid);
+    cfg.priority = 50;
+    let me = if vrid == 30 {
+        ip("fe80::a8c1:abff:fe00:2")
+    } else {
+        ip("10.77.0.2")
+    };
+    let mut r = Router::new(cfg, me).unwrap();
+    r.handle_command(Instant::now(), Command::Startup);
+    r
+}
+
+/// Fixes the checksum of a mutated message so that only the intended check fails.
+fn refix(bytes: &mut [u8], src: IpAddr, dst: IpAddr) {
+    let mut repr = Repr::parse(bytes, &vrrp_proto::wire::Checksum::MessageOnly)
+        .or_else(|_| {
+            Repr::parse(
+                bytes,
+                &vrrp_proto::wire::Checksum::PseudoHeader { src, dst },
+            )
+        })
+        .or_else(|_| {
+            // Checksum now wrong: parse structurally and take the typed value.
+            Packet::parse_unverified(bytes).map(|p| Repr::from_packet(&p))
+        })
+        .unwrap();
+    repr.vrid = bytes[1];
+    let mode = if bytes[0] >> 4 == 2 {
+        vrrp_proto::wire::Checksum::MessageOnly
+    } else {
+        vrrp_proto::wire::Checksum::PseudoHeader { src, dst }
+    };
+    repr.emit(bytes, &mode).unwrap();
+}
+
+#[test]
+fn each_receive_check_has_its_own_error() {
+    let now = Instant::now() + Duration::from_millis(10);
+    let (s4, d4, v2) = vectors("v2_pass.hex").remove(0);
+    let (_, _, v3) = vectors("v3_ipv4.hex").remove(0);
+    let (s6, d6, v6) = vectors("v3_ipv6.hex").remove(0);
+
+    // TTL
+    assert_eq!(
+        backup_for(20).handle_packet(now, s4, d4, 64, &v3),
+        Err(RxError::Ttl { actual: 64 })
+    );
+    // version / type / length / count (structural)
+    let mut b = v3.clone();
+    b[0] = 0x41;
+    assert_eq!(
+        backup_for(20).handle_packet(now, s4, d4, 255, &b),
+        Err(RxError::Decode(DecodeError::Version {
+            offset: 0,
+            actual: 4
+        }))
+    );
+    let mut b = v3.clone();
+    b[0] = 0x32;
+    assert!(matches!(
+        backup_for(20).handle_packet(now, s4, d4, 255, &b),
+        Err(RxError::Decode(DecodeError::Type { actual: 2, .. }))
+    ));
+    assert!(matches!(
+        backup_for(20).handle_packet(now, s4, d4, 255, &v3[..11]),
+        Err(RxError::Decode(DecodeError::Length {
+            count: 1,
+            expected: 12,
+            actual: 11
+        }))
+    ));
+    let mut b = v3[..8].to_vec();
+    b[3] = 0;
+    assert_eq!(
+        backup_for(20).handle_packet(now, s4, d4, 255, &b),
+        Err(RxError::Decode(DecodeError::CountZero { offset: 3 }))
+    );
+    // v2 length includes the 8 bytes of authentication data
+    assert!(matches!(
+        backup_for(10).handle_packet(now, s4, d4, 255, &v2[..v2.len() - 8]),
+        Err(RxError::Decode(DecodeError::Length {
+            count: 2,
+            expected: 24,
+            actual: 16
+        }))
+    ));
+    let mut b = v2.clone();
+    b[4] = 2;
+    assert_eq!(
+        backup_for(10).handle_packet(now, s4, d4, 255, &b),
+        Err(RxError::Decode(DecodeError::AuthHeader { offset: 4 }))
+    );
+    // a v2 packet to a v3 instance
+    assert_eq!(
+        backup_for(20).handle_packet(now, s4, d4, 255, &v2),
+        Err(RxError::Version {
+            expected: 3,
+            actual: 2
+        })
+    );
+    // checksum
+    let mut b = v3.clone();
+    b[7] ^= 1;
+    assert!(matches!(
+        backup_for(20).handle_packet(now, s4, d4, 255, &b),
+        Err(RxError::Decode(DecodeError::Checksum { offset: 6, .. }))
+    ));
+    // unknown VRID
+    let mut b = v3.clone();
+    b[1] = 21;
+    refix(&mut b, s4, d4);
+    assert_eq!(
+        backup_for(20).handle_packet(now, s4, d4, 255, &b),
+        Err(RxError::UnknownVrid { actual: 21 })
+    );
+    // reserved bits
+    let mut b = v3.clone();
+    b[4] |= 0x50;
+    refix(&mut b, s4, d4);
+    assert_eq!(
+        backup_for(20).handle_packet(now, s4, d4, 255, &b),
+        Err(RxError::Reserved { actual: 5 })
+    );
+    // IPv6 first address not link-local: swap the two addresses
+    let mut b = v6.clone();
+    let (a, z) = b[8..].split_at_mut(16);
+    a.swap_with_slice(z);
+    refix(&mut b, s6, d6);
+    assert_eq!(
+        backup_for(30).handle_packet(now, s6, d6, 255, &b),
+        Err(RxError::FirstAddressNotLinkLocal {
+            actual: ip("fd00:77::30")
+        })
+    );
+    // v2 authentication type and data
+    let mut b = v2.clone();
+    b[4] = 0;
+    refix(&mut b, s4, d4);
+    assert_eq!(
+        backup_for(10).handle_packet(now, s4, d4, 255, &b),
+        Err(RxError::AuthType {
+            expected: 1,
+            actual: 0
+        })
+    );
+    let mut b = v2.clone();
+    b[16] = b'S';
+    refix(&mut b, s4, d4);
+    assert_eq!(
+        backup_for(10).handle_packet(now, s4, d4, 255, &b),
+        Err(RxError::AuthData)
+    );
+    // v2 advert interval mismatch (v3 learns it instead)
+    let mut b = v2.clone();
+    b[5] = 3;
+    refix(&mut b, s4, d4);
+    assert_eq!(
+        backup_for(10).handle_packet(now, s4, d4, 255, &b),
+        Err(RxError::AdverInt {
+            expected: 1,
+            actual: 3
+        })
+    );
+    let mut b = v3.clone();
+    b[5] = 50;
+    refix(&mut b, s4, d4);
+    let mut r = backup_for(20);
+    assert_eq!(r.handle_packet(now, s4, d4, 255, &b), Ok(()));
+    assert_eq!(r.master_adver_interval(), Duration::from_millis(500));
+    // address list mismatch: dropped, unless the sender is the owner (priority 255)
+    let mut b = v3.clone();
+    b[11] = 99;
+    refix(&mut b, s4, d4);
+    assert_eq!(
+        backup_for(20).handle_packet(now, s4, d4, 255, &b),
+        Err(RxError::AddressMismatch)
+    );
+    b[2] = 255;
+    refix(&mut b, s4, d4);
+    assert_eq!(backup_for(20).handle_packet(now, s4, d4, 255, &b), Ok(()));
+    // not running
+    let (cfg, _) = keepalived_instance(20);
+    let mut idle = Router::new(cfg, ip("10.77.0.2")).unwrap();
+    assert_eq!(
+        idle.handle_packet(now, s4, d4, 255, &v3),
+        Err(RxError::NotRunning)
+    );
+}
+
+#[test]
+fn rfc9568_router_detects_a_keepalived_checksum() {
+    let (src, dst, bytes) = vectors("v3_ipv4.hex").remove(0);
+    let (mut cfg, _) = keepalived_instance(20);
+    cfg.priority = 50;
+    cfg.v4_checksum = V4Checksum::MessageOnly;
+    let mut r = Router::new(cfg, ip("10.77.0.2")).unwrap();
+    let now = Instant::now();
+    r.handle_command(now, Command::Startup);
+    assert_eq!(
+        r.handle_packet(now, src, dst, 255, &bytes),
+        Err(RxError::ChecksumMode {
+            expected: V4Checksum::MessageOnly,
+            satisfied: ChecksumModes {
+                pseudo_header: true,
+                message_only: false
+            }
+        })
+    );
+}
+
+#[test]
+fn rfc9568_message_only_vectors_by_hand() {
+    let vs = vectors("rfc9568_message_only.hex");
+    assert_eq!(vs.len(), 2);
+    let expect = [(1u8, 100u8, 0xa897u16), (254, 255, 0xaafc)];
+    for ((src, dst, bytes), (vrid, prio, ck)) in vs.iter().zip(expect) {
+        let p = Packet::parse(bytes, &vrrp_proto::wire::Checksum::MessageOnly).unwrap();
+        assert_eq!((p.vrid(), p.priority(), p.checksum()), (vrid, prio, ck));
+        assert_eq!(
+            checksum_modes(bytes, *src, *dst),
+            ChecksumModes {
+                pseudo_header: false,
+                message_only: true
+            }
+        );
+        // Re-encoded in the same mode: identical.
+        let repr = Repr::from_packet(&p);
+        assert_eq!(
+            &repr
+                .to_bytes(&vrrp_proto::wire::Checksum::MessageOnly)
+                .unwrap(),
+            bytes
+        );
+    }
+    // The hand computation in the file for the RFC 5798 pseudo-header variant of vector 1.
+    let (src, dst, bytes) = &vs[0];
+    let repr = Repr::from_packet(&Packet::parse_unverified(bytes).unwrap());
+    let pseudo = repr
+        .to_bytes(&vrrp_proto::wire::Checksum::PseudoHeader {
+            src: *src,
+            dst: *dst,
+        })
+        .unwrap();
+    assert_eq!(&pseudo[6..8], &[0x05, 0xfe]);
+
+    // A router in RFC 9568 mode emits exactly vector 1 and accepts it; one in RFC 5798 mode rejects it.
+    let mut cfg = Config::new("eth0", 1, vec![ip("192.0.2.1")]);
+    cfg.v4_checksum = V4Checksum::MessageOnly;
+    let mut r = Router::new(cfg.clone(), *src).unwrap();
+    let t0 = Instant::now();
+    r.handle_command(t0, Command::Startup);
+    let t = r.poll_timeout().unwrap();
+    r.handle_timeout(t);
+    assert_eq!(adverts(&mut r), vec![(*src, *dst, bytes.clone())]);
+    let mut b = Router::new(cfg.clone(), ip("192.0.2.11")).unwrap();
+    b.handle_command(t0, Command::Startup);
+    assert_eq!(b.handle_packet(t0, *src, *dst, 255, bytes), Ok(()));
+    cfg.v4_checksum = V4Checksum::PseudoHeader;
+    let mut b = Router::new(cfg, ip("192.0.2.11")).unwrap();
+    b.handle_command(t0, Command::Startup);
+    assert!(matches!(
+        b.handle_packet(t0, *src, *dst, 255, bytes),
+        Err(RxError::ChecksumMode { .. })
+    ));
+}
+
+#[test]
+fn answer_lower_priority_is_selectable() {
+    for answer in [false, true] {
+        let mut cfg = Config::new("eth0", 1, vec![ip("192.0.2.1")]);
+        cfg.priority = 200;
+        cfg.answer_lower_priority = answer;
+        let mut m = Router::new(cfg.clone(), ip("192.0.2.10")).unwrap();
+        let t0 = Instant::now();
+        m.handle_command(t0, Command::Startup);
+        let t = m.poll_timeout().unwrap();
+        m.handle_timeout(t);
+        adverts(&mut m);
+        // A lower-priority master's advert.
+        cfg.priority = 100;
+        let mut low = Router::new(cfg, ip("192.0.2.20")).unwrap();
+        low.handle_command(t0, Command::Startup);
+        low.handle_timeout(low.poll_timeout().unwrap());
+        let (s, d, b) = adverts(&mut low).remove(0);
+        let at = t + Duration::from_millis(300);
+        assert_eq!(m.handle_packet(at, s, d, 255, &b), Ok(()));
+        let answered = adverts(&mut m);
+        assert_eq!(
+            answered.len(),
+            usize::from(answer),
+            "answer_lower_priority = {answer}"
+        );
+        assert_eq!(m.state(), State::Master);
+        let next = if answer {
+            at + Duration::from_secs(1)
+        } else {
+            t + Duration::from_secs(1)
+        };
+        assert_eq!(m.poll_timeout(), Some(next));
+    }
+}
+
+#[test]
+fn config_errors_name_the_field() {
+    let ok = Config::new("eth0", 1, vec![ip("192.0.2.1")]);
+    assert_eq!(ok.validate(), Ok(()));
+    let cases: Vec<(&str, Box<dyn Fn(&mut Config)>)> = vec![
+        (
+            "interface",
+            Box::new(|c| c.interface = "a-very-long-interface".into()),
+        ),
+        ("virtual_router_id", Box::new(|c| c.virtual_router_id = 0)),
+        ("priority", Box::new(|c| c.priority = 0)),
+        (
+            "advert_int",
+            Box::new(|c| c.advert_int = Duration::from_millis(15)),
+        ),
+        (
+            "advert_int",
+            Box::new(|c| c.advert_int = Duration::from_secs(41)),
+        ),
+        (
+            "advert_int",
+            Box::new(|c| {
+                c.version = Version::V2;
+                c.advert_int = Duration::from_millis(500);
+            }),
+        ),
+        (
+            "preempt_delay",
+            Box::new(|c| c.preempt_delay = Duration::from_secs(1001)),
+        ),
+        (
+            "virtual_ipaddress",
+            Box::new(|c| c.virtual_ipaddress.clear()),
+        ),
+        (
+            "virtual_ipaddress",
+            Box::new(|c| c.virtual_ipaddress.push(ip("2001:db8::1"))),
+        ),
+        (
+            "virtual_ipaddress",
+            Box::new(|c| c.virtual_ipaddress.push(ip("224.0.0.1"))),
+        ),
+        (
+            "virtual_ipaddress_excluded",
+            Box::new(|c| c.virtual_ipaddress_excluded.push(ip("0.0.0.0"))),
+        ),
+        (
+            "version",
+            Box::new(|c| {
+                c.version = Version::V2;
+                c.virtual_ipaddress = vec![ip("2001:db8::1")];
+            }),
+        ),
+        (
+            "unicast_src_ip",
+            Box::new(|c| c.unicast_src_ip = Some(ip("2001:db8::1"))),
+        ),
+        (
+            "unicast_peer",
+            Box::new(|c| c.unicast_peer = vec![ip("224.0.0.18")]),
+        ),
+        ("auth_pass", Box::new(|c| c.auth_pass = Some(b"x".to_vec()))),
+        (
+            "auth_pass",
+            Box::new(|c| {
+                c.version = Version::V2;
+                c.auth_pass = Some(b"123456789".to_vec());
+            }),
+        ),
+        (
+            "weight",
+            Box::new(|c| {
+                c.track = vec![vrrp_proto::config::Track {
+                    name: "x".into(),
+                    weight: 300,
+                }]
+            }),
+        ),
+        ("garp_master_repeat", Box::new(|c| c.garp_master_repeat = 0)),
+    ];
+    for (field, f) in cases {
+        let mut c = ok.clone();
+        f(&mut c);
+        let e = c.validate().unwrap_err();
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.to_string().starts_with(field));
+        assert_eq!(Router::new(c, ip("192.0.2.10")).unwrap_err().field, field);
+    }
+}
