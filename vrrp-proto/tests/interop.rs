@@ -440,7 +440,8 @@ fn answer_lower_priority_is_selectable() {
 fn config_errors_name_the_field() {
     let ok = Config::new("eth0", 1, vec![ip("192.0.2.1")]);
     assert_eq!(ok.validate(), Ok(()));
-    let cases: Vec<(&str, Box<dyn Fn(&mut Config)>)> = vec![
+    type Edit = Box<dyn Fn(&mut Config)>;
+    let cases: Vec<(&str, Edit)> = vec![
         (
             "interface",
             Box::new(|c| c.interface = "a-very-long-interface".into()),
