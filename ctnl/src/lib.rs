@@ -1,3 +1,110 @@
 //! `ctnl`: the Linux conntrack table over ctnetlink, blocking and typed.
+//!
+//! No async runtime and no threads: every call blocks on one netlink socket owned by the handle. Everything
+//! runs in the network namespace of the calling thread.
+//!
+//! # Layers
+//!
+//! * [`wire`]: codecs with no I/O. [`Entry`] (with [`Tuple`], [`Status`], [`Counters`], [`ProtoInfo`],
+//!   [`NatRange`], ...), [`Expect`], [`CpuStats`]/[`GlobalStats`]; netlink message framing. Each typed value
+//!   has `parse(&[u8])`, `buffer_len()` and `emit(&mut [u8])`; parsing never panics, unknown attributes are
+//!   kept raw ([`RawAttr`]) and written back.
+//! * [`socket`]: [`CtSocket`], the only module that touches the kernel (netlink-sys underneath), with one
+//!   reusable receive buffer.
+//! * Operations on [`Conntrack`]: [`Conntrack::dump`] (a streaming [`Dump`] iterator with [`DumpFilter`]),
+//!   [`Conntrack::get`], [`Conntrack::create`], [`Conntrack::update`], [`Conntrack::delete`], batched
+//!   [`Conntrack::batch`] (a [`Batch`] giving a [`BatchReport`] with one result per entry), flushes
+//!   ([`Conntrack::flush_all`], [`Conntrack::flush_family`], filtered [`Conntrack::flush`]),
+//!   [`Conntrack::zero_counters`], [`Conntrack::stats`] / [`Conntrack::stats_cpu`], the dying and
+//!   unconfirmed lists, and expectations ([`Conntrack::dump_expect`], [`Conntrack::create_expect`], ...).
+//!   Events come from a separate [`EventSocket`].
+//! * [`sysctl`]: typed conntrack sysctl knobs (`nf_conntrack_max`, timeouts, ...), read, validated, written.
+//!
+//! # Examples
+//!
+//! List the table:
+//!
+//! ```no_run
+//! use ctnl::{Conntrack, DumpFilter};
+//! let mut ct = Conntrack::open()?;
+//! for entry in ct.dump(&DumpFilter::all())? {
+//!     let entry = entry?;
+//!     if let Some(t) = &entry.orig {
+//!         println!("{} {} -> {} timeout {:?}", t.proto, t.src, t.dst, entry.timeout);
+//!     }
+//! }
+//! # Ok::<(), ctnl::Error>(())
+//! ```
+//!
+//! Create entries in one batch and check each result:
+//!
+//! ```no_run
+//! use ctnl::{Conntrack, Entry, Tuple};
+//! use std::net::{IpAddr, Ipv4Addr};
+//! let mut ct = Conntrack::open()?;
+//! let mut batch = ct.batch();
+//! for port in 1000..2000u16 {
+//!     let orig = Tuple::ports(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 17, port, 53);
+//!     let mut e = Entry::new(orig.clone(), orig.reversed());
+//!     e.timeout = Some(60);
+//!     batch.create(&e)?;
+//! }
+//! let report = batch.finish()?;
+//! for (i, err) in &report.failures {
+//!     eprintln!("entry {i}: {err}");
+//! }
+//! # Ok::<(), ctnl::Error>(())
+//! ```
+//!
+//! Watch events:
+//!
+//! ```no_run
+//! use ctnl::{EventSocket, Groups, Error};
+//! let mut ev = EventSocket::open(Groups::CONNTRACK)?;
+//! loop {
+//!     match ev.next_event() {
+//!         Ok(Some(e)) => println!("{e:?}"),
+//!         Ok(None) => continue,
+//!         Err(Error::Overrun) => eprintln!("events lost: resync with a dump"),
+//!         Err(e) => return Err(e),
+//!     }
+//! }
+//! # Ok::<(), ctnl::Error>(())
+//! ```
+//!
+//! # Errors
+//!
+//! [`Error`] maps kernel errnos to kinds ([`Error::NotFound`], [`Error::Exists`],
+//! [`Error::PermissionDenied`], [`Error::Invalid`], [`Error::Busy`], [`Error::Overrun`]); [`Error::errno`]
+//! returns the raw errno. Undecodable kernel data gives [`Error::Decode`] with a structured [`DecodeError`].
+//! Nothing panics on any kernel or caller input.
+//!
+//! # Performance
+//!
+//! A dump decodes each entry into plain fixed-size fields without per-attribute heap allocation, reading
+//! datagrams into one 128 KiB buffer. A batch encodes straight into one send buffer and sends 96 KiB per
+//! `sendmsg`; only failures are answered, plus one ack per chunk.
 #![warn(missing_docs)]
+
+pub mod batch;
+pub mod dump;
+mod error;
+pub mod events;
+pub mod expect;
+pub mod ops;
+pub mod socket;
+pub mod stats;
 pub mod sysctl;
+pub mod wire;
+
+pub use batch::{Batch, BatchReport};
+pub use dump::{Dump, DumpFilter, DumpItem, TupleFilter};
+pub use error::{DecodeError, Error, strerror};
+pub use events::{Event, EventKind, EventSocket, Groups};
+pub use ops::{Conntrack, Direction, FlushOutcome, Key};
+pub use socket::CtSocket;
+pub use wire::{
+    AF_INET, AF_INET6, Counters, CpuStats, DccpInfo, Entry, Expect, ExpectCpuStats, ExpectNat,
+    GlobalStats, Helper, L4, NatRange, ProtoInfo, RawAttr, SctpInfo, SeqAdj, Status, Synproxy,
+    TcpFlags, TcpInfo, Timestamp, Tuple,
+};

@@ -1,0 +1,507 @@
+//! Streaming dumps: conntrack entries (all, dying, unconfirmed, zero-counters), expectations and per-CPU
+//! statistics, with kernel-side filters.
+
+use crate::error::{DecodeError, Error};
+use crate::socket::CtSocket;
+use crate::wire::{
+    AF_INET, AF_INET6, CpuStats, Entry, Expect, ExpectCpuStats, L4, Msgs, NLMSG_DONE, NLMSG_ERROR,
+    NLMSG_OVERRUN, Out, Status, VecOut, cta, filter_flag,
+};
+use std::net::IpAddr;
+
+/// Fields of one tuple direction to match in a dump (`CTA_FILTER`, kernel 5.8+). Unset fields match anything.
+/// Port and ICMP fields need `proto` (the kernel refuses them without a protocol number).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TupleFilter {
+    /// Source address.
+    pub src: Option<IpAddr>,
+    /// Destination address.
+    pub dst: Option<IpAddr>,
+    /// IP protocol number.
+    pub proto: Option<u8>,
+    /// Source port.
+    pub sport: Option<u16>,
+    /// Destination port.
+    pub dport: Option<u16>,
+    /// ICMP/ICMPv6 type.
+    pub icmp_type: Option<u8>,
+    /// ICMP/ICMPv6 code.
+    pub icmp_code: Option<u8>,
+    /// ICMP/ICMPv6 identifier.
+    pub icmp_id: Option<u16>,
+}
+
+impl TupleFilter {
+    fn is_empty(&self) -> bool {
+        *self == TupleFilter::default()
+    }
+
+    fn family(&self) -> Option<u8> {
+        self.src
+            .or(self.dst)
+            .map(|a| if a.is_ipv4() { AF_INET } else { AF_INET6 })
+    }
+
+    fn flags(&self, v6: bool) -> u32 {
+        let mut f = 0;
+        let mut set = |c: bool, bit: u32| {
+            if c {
+                f |= bit;
+            }
+        };
+        set(self.src.is_some(), filter_flag::IP_SRC);
+        set(self.dst.is_some(), filter_flag::IP_DST);
+        set(self.proto.is_some(), filter_flag::PROTO_NUM);
+        set(self.sport.is_some(), filter_flag::PROTO_SRC_PORT);
+        set(self.dport.is_some(), filter_flag::PROTO_DST_PORT);
+        let (t, c, i) = if v6 {
+            (
+                filter_flag::PROTO_ICMPV6_TYPE,
+                filter_flag::PROTO_ICMPV6_CODE,
+                filter_flag::PROTO_ICMPV6_ID,
+            )
+        } else {
+            (
+                filter_flag::PROTO_ICMP_TYPE,
+                filter_flag::PROTO_ICMP_CODE,
+                filter_flag::PROTO_ICMP_ID,
+            )
+        };
+        set(self.icmp_type.is_some(), t);
+        set(self.icmp_code.is_some(), c);
+        set(self.icmp_id.is_some(), i);
+        f
+    }
+
+    fn emit<O: Out>(&self, o: &mut O, kind: u16, v6: bool) {
+        let t = o.nest_start(kind);
+        if self.src.is_some() || self.dst.is_some() {
+            let ip = o.nest_start(cta::TUPLE_IP);
+            let put = |o: &mut O, a: IpAddr, k4: u16, k6: u16| match a {
+                IpAddr::V4(a) => o.attr(k4, &a.octets()),
+                IpAddr::V6(a) => o.attr(k6, &a.octets()),
+            };
+            if let Some(a) = self.src {
+                put(o, a, cta::IP_V4_SRC, cta::IP_V6_SRC);
+            }
+            if let Some(a) = self.dst {
+                put(o, a, cta::IP_V4_DST, cta::IP_V6_DST);
+            }
+            o.nest_end(ip);
+        }
+        if let Some(p) = self.proto {
+            let n = o.nest_start(cta::TUPLE_PROTO);
+            o.u8(cta::PROTO_NUM, p);
+            if let Some(v) = self.sport {
+                o.u16_be(cta::PROTO_SRC_PORT, v);
+            }
+            if let Some(v) = self.dport {
+                o.u16_be(cta::PROTO_DST_PORT, v);
+            }
+            let (ki, kt, kc) = if v6 {
+                (
+                    cta::PROTO_ICMPV6_ID,
+                    cta::PROTO_ICMPV6_TYPE,
+                    cta::PROTO_ICMPV6_CODE,
+                )
+            } else {
+                (
+                    cta::PROTO_ICMP_ID,
+                    cta::PROTO_ICMP_TYPE,
+                    cta::PROTO_ICMP_CODE,
+                )
+            };
+            if let Some(v) = self.icmp_id {
+                o.u16_be(ki, v);
+            }
+            if let Some(v) = self.icmp_type {
+                o.u8(kt, v);
+            }
+            if let Some(v) = self.icmp_code {
+                o.u8(kc, v);
+            }
+            o.nest_end(n);
+        }
+        o.nest_end(t);
+    }
+
+    /// True when `t` has every field this filter sets.
+    pub fn matches(&self, t: &crate::wire::Tuple) -> bool {
+        let (sport, dport, it, ic, ii) = match t.l4 {
+            L4::Ports { src, dst } => (Some(src), Some(dst), None, None, None),
+            L4::Icmp { id, kind, code } | L4::Icmpv6 { id, kind, code } => {
+                (None, None, Some(kind), Some(code), Some(id))
+            }
+            _ => (None, None, None, None, None),
+        };
+        fn ok<T: PartialEq>(want: Option<T>, have: Option<T>) -> bool {
+            want.is_none() || want == have
+        }
+        ok(self.src, Some(t.src))
+            && ok(self.dst, Some(t.dst))
+            && ok(self.proto, Some(t.proto))
+            && ok(self.sport, sport)
+            && ok(self.dport, dport)
+            && ok(self.icmp_type, it)
+            && ok(self.icmp_code, ic)
+            && ok(self.icmp_id, ii)
+    }
+}
+
+/// What a dump (or a filtered flush) selects. The default selects everything.
+///
+/// Family, mark and status filters run in the kernel on every 6.x kernel; zone and tuple filters use
+/// `CTA_FILTER` (kernel 5.8+). Entries are also checked against the filter in user space, so a kernel that
+/// ignores part of it still yields only matching entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DumpFilter {
+    /// Address family (`AF_INET`/`AF_INET6`).
+    pub family: Option<u8>,
+    /// `(value, mask)`: entries whose `mark & mask == value & mask`.
+    pub mark: Option<(u32, u32)>,
+    /// `(value, mask)`: entries whose `status & mask == value & mask`.
+    pub status: Option<(Status, Status)>,
+    /// Conntrack zone (kernel-side only for a non-zero zone; zone 0 is checked in user space).
+    pub zone: Option<u16>,
+    /// Original-direction tuple fields.
+    pub orig: Option<TupleFilter>,
+    /// Reply-direction tuple fields.
+    pub reply: Option<TupleFilter>,
+}
+
+impl DumpFilter {
+    /// Everything.
+    pub fn all() -> Self {
+        DumpFilter::default()
+    }
+
+    /// Only one family.
+    pub fn family(family: u8) -> Self {
+        DumpFilter {
+            family: Some(family),
+            ..DumpFilter::default()
+        }
+    }
+
+    /// True when nothing is filtered.
+    pub fn is_empty(&self) -> bool {
+        *self == DumpFilter::default()
+    }
+
+    /// True when the filter needs `CTA_FILTER` (zone or tuple fields), which a kernel-side flush cannot use.
+    pub fn needs_cta_filter(&self) -> bool {
+        self.zone.is_some()
+            || self.orig.as_ref().is_some_and(|t| !t.is_empty())
+            || self.reply.as_ref().is_some_and(|t| !t.is_empty())
+    }
+
+    /// The nfgenmsg family this filter implies.
+    pub fn effective_family(&self) -> u8 {
+        self.family
+            .or_else(|| self.orig.as_ref().and_then(TupleFilter::family))
+            .or_else(|| self.reply.as_ref().and_then(TupleFilter::family))
+            .unwrap_or(0)
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        for t in [&self.orig, &self.reply].into_iter().flatten() {
+            let l4 = t.sport.is_some()
+                || t.dport.is_some()
+                || t.icmp_type.is_some()
+                || t.icmp_code.is_some()
+                || t.icmp_id.is_some();
+            if l4 && t.proto.is_none() {
+                return Err(Error::Encode {
+                    what: "tuple filter",
+                    reason: "port or ICMP fields need a protocol",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the filter attributes (mark, status and, when needed, `CTA_FILTER` with its tuples and zone).
+    pub(crate) fn emit<O: Out>(&self, o: &mut O, with_cta_filter: bool) {
+        let v6 = self.effective_family() == AF_INET6;
+        if let Some((v, m)) = self.mark {
+            o.u32_be(cta::MARK, v);
+            o.u32_be(cta::MARK_MASK, m);
+        }
+        if let Some((v, m)) = self.status {
+            o.u32_be(cta::STATUS, v.0);
+            o.u32_be(cta::STATUS_MASK, m.0);
+        }
+        if with_cta_filter && self.needs_cta_filter() {
+            let of = self.orig.as_ref().map_or(0, |t| t.flags(v6));
+            let rf = self.reply.as_ref().map_or(0, |t| t.flags(v6));
+            let n = o.nest_start(cta::FILTER);
+            // CTA_FILTER_*_FLAGS are host-endian u32 (nla_get_u32).
+            o.attr(cta::FILTER_ORIG_FLAGS, &of.to_ne_bytes());
+            o.attr(cta::FILTER_REPLY_FLAGS, &rf.to_ne_bytes());
+            o.nest_end(n);
+            if let Some(z) = self.zone {
+                o.u16_be(cta::ZONE, z);
+            }
+            if let Some(t) = self.orig.as_ref().filter(|t| !t.is_empty()) {
+                t.emit(o, cta::TUPLE_ORIG, v6);
+            }
+            if let Some(t) = self.reply.as_ref().filter(|t| !t.is_empty()) {
+                t.emit(o, cta::TUPLE_REPLY, v6);
+            }
+        }
+    }
+
+    /// True when `e` passes this filter (the user-space check; absent fields in `e` fail a set filter field).
+    pub fn matches(&self, e: &Entry) -> bool {
+        if self.family.is_some_and(|f| e.family != f) {
+            return false;
+        }
+        if self
+            .mark
+            .is_some_and(|(v, m)| e.mark.unwrap_or(0) & m != v & m)
+        {
+            return false;
+        }
+        if self
+            .status
+            .is_some_and(|(v, m)| e.status.unwrap_or_default().0 & m.0 != v.0 & m.0)
+        {
+            return false;
+        }
+        if self.zone.is_some_and(|z| e.zone.unwrap_or(0) != z) {
+            return false;
+        }
+        for (f, t) in [(&self.orig, &e.orig), (&self.reply, &e.reply)] {
+            if let Some(f) = f {
+                match t {
+                    Some(t) if f.matches(t) => {}
+                    None if f.is_empty() => {}
+                    _ => return false,
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Something a dump yields, decoded from one message.
+pub trait DumpItem: Sized {
+    /// The nfnetlink subsystem whose messages carry this item.
+    const SUBSYS: u8;
+    /// Decodes one message: `family` and `res_id` from nfgenmsg, `attrs` after it.
+    fn decode(family: u8, res_id: u16, attrs: &[u8]) -> Result<Self, DecodeError>;
+    /// The user-space filter check (only entries are filtered).
+    fn passes(&self, _filter: &DumpFilter) -> bool {
+        true
+    }
+}
+
+impl DumpItem for Entry {
+    const SUBSYS: u8 = crate::wire::NFNL_SUBSYS_CTNETLINK;
+    fn decode(family: u8, _res_id: u16, attrs: &[u8]) -> Result<Self, DecodeError> {
+        Entry::parse_attrs(family, attrs)
+    }
+    fn passes(&self, filter: &DumpFilter) -> bool {
+        filter.matches(self)
+    }
+}
+
+impl DumpItem for Expect {
+    const SUBSYS: u8 = crate::wire::NFNL_SUBSYS_CTNETLINK_EXP;
+    fn decode(family: u8, _res_id: u16, attrs: &[u8]) -> Result<Self, DecodeError> {
+        Expect::parse_attrs(family, attrs)
+    }
+}
+
+impl DumpItem for CpuStats {
+    const SUBSYS: u8 = crate::wire::NFNL_SUBSYS_CTNETLINK;
+    fn decode(_family: u8, res_id: u16, attrs: &[u8]) -> Result<Self, DecodeError> {
+        CpuStats::parse_attrs(res_id, attrs)
+    }
+}
+
+impl DumpItem for ExpectCpuStats {
+    const SUBSYS: u8 = crate::wire::NFNL_SUBSYS_CTNETLINK_EXP;
+    fn decode(_family: u8, res_id: u16, attrs: &[u8]) -> Result<Self, DecodeError> {
+        ExpectCpuStats::parse_attrs(res_id, attrs)
+    }
+}
+
+/// A running dump: an iterator that reads the kernel's answer one datagram at a time into the socket's
+/// reusable buffer and decodes one item per `next()`. Memory does not grow with the table.
+///
+/// A decode error for one message is yielded as `Err` and the iteration goes on with the next message; a
+/// socket or kernel error ends it. Dropping a dump before its end reads and discards the rest, so the
+/// socket is clean for the next request.
+#[derive(Debug)]
+pub struct Dump<'a, T: DumpItem = Entry> {
+    sock: &'a mut CtSocket,
+    seq: u32,
+    pos: usize,
+    done: bool,
+    filter: Option<DumpFilter>,
+    _item: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<'a, T: DumpItem> Dump<'a, T> {
+    /// Sends `req` (a dump request with sequence `seq`) and returns the iterator over its answer.
+    pub(crate) fn start(
+        sock: &'a mut CtSocket,
+        req: &[u8],
+        seq: u32,
+        filter: Option<DumpFilter>,
+    ) -> Result<Self, Error> {
+        sock.send(req)?;
+        let len = sock.received().len();
+        Ok(Dump {
+            sock,
+            seq,
+            pos: len,
+            done: false,
+            filter,
+            _item: std::marker::PhantomData,
+        })
+    }
+
+    fn step(&mut self) -> Option<Result<T, Error>> {
+        loop {
+            if self.done {
+                return None;
+            }
+            if self.pos >= self.sock.received().len() {
+                match self.sock.recv() {
+                    Ok(Some(_)) => self.pos = 0,
+                    Ok(None) => {
+                        self.done = true;
+                        return Some(Err(Error::Io(std::io::ErrorKind::TimedOut.into())));
+                    }
+                    Err(e) => {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
+                }
+            }
+            let buf = self.sock.received();
+            let Some(rest) = buf.get(self.pos..) else {
+                self.pos = buf.len();
+                continue;
+            };
+            let mut it = Msgs::new(rest);
+            let m = match it.next() {
+                None => {
+                    self.pos = buf.len();
+                    continue;
+                }
+                Some(Err(e)) => {
+                    // A broken datagram: skip the rest of it.
+                    self.pos = buf.len();
+                    return Some(Err(e.into()));
+                }
+                Some(Ok(m)) => m,
+            };
+            self.pos += it.position();
+            if m.seq != self.seq {
+                continue;
+            }
+            match m.kind {
+                NLMSG_DONE => {
+                    self.done = true;
+                    let code = m.error_code().unwrap_or(0);
+                    if code < 0 {
+                        return Some(Err(Error::from_errno(-code)));
+                    }
+                    return None;
+                }
+                NLMSG_ERROR => {
+                    self.done = true;
+                    match m.error_code() {
+                        Ok(0) => return None,
+                        Ok(c) => return Some(Err(Error::from_errno(-c))),
+                        Err(e) => return Some(Err(e.into())),
+                    }
+                }
+                NLMSG_OVERRUN => {
+                    self.done = true;
+                    return Some(Err(Error::Overrun));
+                }
+                _ if m.subsys() == T::SUBSYS => {
+                    return Some(
+                        m.nfgen()
+                            .and_then(|(family, _, res_id, attrs)| T::decode(family, res_id, attrs))
+                            .map_err(Error::from),
+                    );
+                }
+                _ => continue,
+            }
+        }
+    }
+}
+
+impl<T: DumpItem> Iterator for Dump<'_, T> {
+    type Item = Result<T, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let item = self.step()?;
+            if let (Some(f), Ok(e)) = (&self.filter, &item)
+                && !e.passes(f)
+            {
+                continue;
+            }
+            return Some(item);
+        }
+    }
+}
+
+impl<T: DumpItem> Drop for Dump<'_, T> {
+    fn drop(&mut self) {
+        // Read what the kernel still has for this dump so the next request starts clean.
+        while !self.done {
+            if self.pos >= self.sock.received().len() {
+                match self.sock.recv() {
+                    Ok(Some(_)) => self.pos = 0,
+                    _ => return,
+                }
+            }
+            let buf = self.sock.received();
+            for m in Msgs::new(buf.get(self.pos..).unwrap_or_default()) {
+                match m {
+                    Ok(m)
+                        if m.seq == self.seq
+                            && matches!(m.kind, NLMSG_DONE | NLMSG_ERROR | NLMSG_OVERRUN) =>
+                    {
+                        self.done = true;
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            self.pos = buf.len();
+        }
+    }
+}
+
+/// Builds a dump request into `buf`: message type, flags `NLM_F_REQUEST | NLM_F_DUMP`, the filter.
+pub(crate) fn dump_request(
+    buf: &mut Vec<u8>,
+    subsys: u8,
+    msg: u8,
+    seq: u32,
+    filter: &DumpFilter,
+) -> Result<(), Error> {
+    filter.check()?;
+    buf.clear();
+    let flags = netlink_packet_core::NLM_F_REQUEST | netlink_packet_core::NLM_F_DUMP;
+    let start = crate::wire::start_msg(buf, subsys, msg, flags, seq, filter.effective_family(), 0);
+    let mut o = VecOut::new(buf);
+    filter.emit(&mut o, true);
+    if o.overflowed() {
+        return Err(Error::Encode {
+            what: "dump filter",
+            reason: "attribute too long",
+        });
+    }
+    crate::wire::finish_msg(buf, start);
+    Ok(())
+}

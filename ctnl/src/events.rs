@@ -1,0 +1,190 @@
+//! Event subscription: conntrack NEW/UPDATE/DESTROY and expectation NEW/DESTROY multicast groups.
+
+use crate::error::Error;
+use crate::socket::CtSocket;
+use crate::wire::{
+    Entry, Expect, Msgs, NFNL_SUBSYS_CTNETLINK, NFNL_SUBSYS_CTNETLINK_EXP, NLMSG_ERROR,
+    NLMSG_OVERRUN, ct_msg, exp_msg,
+};
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use std::time::Duration;
+
+/// Multicast groups to join (`NFNLGRP_CONNTRACK_*`), as a bit set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Groups(pub u32);
+
+impl Groups {
+    /// `NFNLGRP_CONNTRACK_NEW` (group 1).
+    pub const NEW: Groups = Groups(1 << 0);
+    /// `NFNLGRP_CONNTRACK_UPDATE` (group 2).
+    pub const UPDATE: Groups = Groups(1 << 1);
+    /// `NFNLGRP_CONNTRACK_DESTROY` (group 3).
+    pub const DESTROY: Groups = Groups(1 << 2);
+    /// `NFNLGRP_CONNTRACK_EXP_NEW` (group 4).
+    pub const EXP_NEW: Groups = Groups(1 << 3);
+    /// `NFNLGRP_CONNTRACK_EXP_UPDATE` (group 5).
+    pub const EXP_UPDATE: Groups = Groups(1 << 4);
+    /// `NFNLGRP_CONNTRACK_EXP_DESTROY` (group 6).
+    pub const EXP_DESTROY: Groups = Groups(1 << 5);
+    /// All three conntrack groups.
+    pub const CONNTRACK: Groups = Groups(0b111);
+    /// All three expectation groups.
+    pub const EXPECT: Groups = Groups(0b111_000);
+}
+
+impl std::ops::BitOr for Groups {
+    type Output = Groups;
+    fn bitor(self, rhs: Groups) -> Groups {
+        Groups(self.0 | rhs.0)
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A new entry (or expectation).
+    New,
+    /// An entry changed.
+    Update,
+    /// An entry (or expectation) went away.
+    Destroy,
+}
+
+/// One event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+#[allow(clippy::large_enum_variant)] // nearly all events are entries; boxing them would allocate per event
+pub enum Event {
+    /// A conntrack entry event.
+    Conntrack {
+        /// New, update or destroy.
+        kind: EventKind,
+        /// The entry as the kernel reported it.
+        entry: Entry,
+    },
+    /// An expectation event.
+    Expect {
+        /// New or destroy.
+        kind: EventKind,
+        /// The expectation.
+        expect: Expect,
+    },
+}
+
+/// Default kernel receive queue for an event socket: 16 MiB, enough for a burst of about 50,000 events
+/// read by a busy consumer.
+pub const DEFAULT_EVENT_RCVBUF: usize = 16 << 20;
+
+/// A socket subscribed to event groups.
+///
+/// Its kernel receive queue is sized on this socket itself (`SO_RCVBUFFORCE`, falling back to
+/// `SO_RCVBUF`). When the kernel still has to drop events, the next receive returns [`Error::Overrun`]:
+/// events were lost and the caller must resynchronise (dump the table). Events are never lost silently.
+#[derive(Debug)]
+pub struct EventSocket {
+    sock: CtSocket,
+    pos: usize,
+    rcvbuf: usize,
+}
+
+impl EventSocket {
+    /// Joins `groups` with a receive queue of [`DEFAULT_EVENT_RCVBUF`].
+    pub fn open(groups: Groups) -> Result<Self, Error> {
+        Self::with_rcvbuf(groups, DEFAULT_EVENT_RCVBUF)
+    }
+
+    /// Joins `groups` with a receive queue of `rcvbuf` bytes.
+    pub fn with_rcvbuf(groups: Groups, rcvbuf: usize) -> Result<Self, Error> {
+        let sock = CtSocket::open_groups(groups.0)?;
+        let rcvbuf = sock.set_rcvbuf(rcvbuf)?;
+        Ok(EventSocket {
+            sock,
+            pos: 0,
+            rcvbuf,
+        })
+    }
+
+    /// The receive queue size the kernel reports for this socket (twice what was asked: it counts its
+    /// bookkeeping).
+    pub fn rcvbuf(&self) -> usize {
+        self.rcvbuf
+    }
+
+    /// Sets how long [`EventSocket::next_event`] waits (`None`: forever).
+    pub fn set_timeout(&mut self, t: Option<Duration>) -> Result<(), Error> {
+        self.sock.set_read_timeout(t)
+    }
+
+    /// The next event. `Ok(None)` when the timeout elapsed with nothing received; `Err(Error::Overrun)` when
+    /// the kernel dropped events for this socket since the last call.
+    pub fn next_event(&mut self) -> Result<Option<Event>, Error> {
+        loop {
+            if self.pos >= self.sock.received().len() {
+                self.pos = 0;
+                if self.sock.recv()?.is_none() {
+                    return Ok(None);
+                }
+            }
+            let buf = self.sock.received();
+            let mut it = Msgs::new(buf.get(self.pos..).unwrap_or_default());
+            let m = match it.next() {
+                None => {
+                    self.pos = buf.len();
+                    continue;
+                }
+                Some(Err(e)) => {
+                    self.pos = buf.len();
+                    return Err(e.into());
+                }
+                Some(Ok(m)) => m,
+            };
+            self.pos += it.position();
+            if m.kind == NLMSG_OVERRUN {
+                return Err(Error::Overrun);
+            }
+            if m.kind == NLMSG_ERROR {
+                let code = m.error_code()?;
+                if code != 0 {
+                    return Err(Error::from_errno(-code));
+                }
+                continue;
+            }
+            let created = m.flags & (NLM_F_CREATE | NLM_F_EXCL) != 0;
+            let (family, _, _, attrs) = m.nfgen()?;
+            match (m.subsys(), m.ct_type()) {
+                (NFNL_SUBSYS_CTNETLINK, t @ (ct_msg::NEW | ct_msg::DELETE)) => {
+                    let kind = match (t, created) {
+                        (ct_msg::DELETE, _) => EventKind::Destroy,
+                        (_, true) => EventKind::New,
+                        _ => EventKind::Update,
+                    };
+                    return Ok(Some(Event::Conntrack {
+                        kind,
+                        entry: Entry::parse_attrs(family, attrs)?,
+                    }));
+                }
+                (NFNL_SUBSYS_CTNETLINK_EXP, t @ (exp_msg::NEW | exp_msg::DELETE)) => {
+                    let kind = match (t, created) {
+                        (exp_msg::DELETE, _) => EventKind::Destroy,
+                        (_, true) => EventKind::New,
+                        _ => EventKind::Update,
+                    };
+                    return Ok(Some(Event::Expect {
+                        kind,
+                        expect: Expect::parse_attrs(family, attrs)?,
+                    }));
+                }
+                _ => continue,
+            }
+        }
+    }
+}
+
+impl Iterator for EventSocket {
+    type Item = Result<Event, Error>;
+
+    /// Blocks for the next event; ends when a timeout elapses with nothing received.
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_event().transpose()
+    }
+}

@@ -1,0 +1,1051 @@
+//! The conntrack entry model and its attribute codec.
+
+use super::{AF_INET, AF_INET6, Attr, Attrs, LenCounter, Out, RawAttr, SliceOut, cta};
+use crate::error::DecodeError;
+use std::net::{IpAddr, Ipv6Addr};
+
+/// Connection status bits (`enum ip_conntrack_status`, `CTA_STATUS`). A newtype over the raw `u32`:
+/// bits the kernel adds later are kept as they are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Status(pub u32);
+
+impl Status {
+    /// `IPS_EXPECTED`: an expected connection.
+    pub const EXPECTED: Status = Status(1 << 0);
+    /// `IPS_SEEN_REPLY`: packets seen in both directions.
+    pub const SEEN_REPLY: Status = Status(1 << 1);
+    /// `IPS_ASSURED`: will not be early-dropped.
+    pub const ASSURED: Status = Status(1 << 2);
+    /// `IPS_CONFIRMED`: in the main table.
+    pub const CONFIRMED: Status = Status(1 << 3);
+    /// `IPS_SRC_NAT`.
+    pub const SRC_NAT: Status = Status(1 << 4);
+    /// `IPS_DST_NAT`.
+    pub const DST_NAT: Status = Status(1 << 5);
+    /// `IPS_SEQ_ADJUST`.
+    pub const SEQ_ADJUST: Status = Status(1 << 6);
+    /// `IPS_SRC_NAT_DONE`.
+    pub const SRC_NAT_DONE: Status = Status(1 << 7);
+    /// `IPS_DST_NAT_DONE`.
+    pub const DST_NAT_DONE: Status = Status(1 << 8);
+    /// `IPS_DYING`.
+    pub const DYING: Status = Status(1 << 9);
+    /// `IPS_FIXED_TIMEOUT`.
+    pub const FIXED_TIMEOUT: Status = Status(1 << 10);
+    /// `IPS_TEMPLATE`.
+    pub const TEMPLATE: Status = Status(1 << 11);
+    /// `IPS_UNTRACKED` (obsolete).
+    pub const UNTRACKED: Status = Status(1 << 12);
+    /// `IPS_NAT_CLASH` (shares bit 12 with `IPS_UNTRACKED` in current kernels).
+    pub const NAT_CLASH: Status = Status(1 << 12);
+    /// `IPS_HELPER`.
+    pub const HELPER: Status = Status(1 << 13);
+    /// `IPS_OFFLOAD`.
+    pub const OFFLOAD: Status = Status(1 << 14);
+    /// `IPS_HW_OFFLOAD`.
+    pub const HW_OFFLOAD: Status = Status(1 << 15);
+
+    /// The raw bits.
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+    /// True when every bit of `other` is set.
+    pub const fn contains(self, other: Status) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// True when no bit is set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl std::ops::BitOr for Status {
+    type Output = Status;
+    fn bitor(self, rhs: Status) -> Status {
+        Status(self.0 | rhs.0)
+    }
+}
+impl std::ops::BitOrAssign for Status {
+    fn bitor_assign(&mut self, rhs: Status) {
+        self.0 |= rhs.0;
+    }
+}
+impl std::ops::BitAnd for Status {
+    type Output = Status;
+    fn bitand(self, rhs: Status) -> Status {
+        Status(self.0 & rhs.0)
+    }
+}
+impl std::ops::Not for Status {
+    type Output = Status;
+    fn not(self) -> Status {
+        Status(!self.0)
+    }
+}
+
+/// Layer-4 part of a tuple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum L4 {
+    /// No layer-4 identifiers (e.g. a protocol without ports).
+    #[default]
+    None,
+    /// Source and destination ports (TCP, UDP, UDP-Lite, SCTP, DCCP). GRE keys travel in the same
+    /// attributes (`CTA_PROTO_SRC_PORT`/`CTA_PROTO_DST_PORT`), so a GRE tuple uses this variant too.
+    Ports {
+        /// Source port (or GRE source key).
+        src: u16,
+        /// Destination port (or GRE destination key).
+        dst: u16,
+    },
+    /// ICMP identifier, type and code.
+    Icmp {
+        /// `CTA_PROTO_ICMP_ID`.
+        id: u16,
+        /// `CTA_PROTO_ICMP_TYPE`.
+        kind: u8,
+        /// `CTA_PROTO_ICMP_CODE`.
+        code: u8,
+    },
+    /// ICMPv6 identifier, type and code.
+    Icmpv6 {
+        /// `CTA_PROTO_ICMPV6_ID`.
+        id: u16,
+        /// `CTA_PROTO_ICMPV6_TYPE`.
+        kind: u8,
+        /// `CTA_PROTO_ICMPV6_CODE`.
+        code: u8,
+    },
+}
+
+/// A connection tuple (`CTA_TUPLE_ORIG`, `CTA_TUPLE_REPLY`, `CTA_TUPLE_MASTER`): addresses, protocol and
+/// layer-4 identifiers, plus the per-direction zone when the kernel sends one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Tuple {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// IP protocol number (`CTA_PROTO_NUM`), e.g. 6 for TCP, 17 for UDP.
+    pub proto: u8,
+    /// Ports or ICMP fields.
+    pub l4: L4,
+    /// `CTA_TUPLE_ZONE`: per-direction zone.
+    pub zone: Option<u16>,
+    /// Attributes inside the tuple nest the model does not know, kept raw.
+    pub unknown: Vec<RawAttr>,
+}
+
+impl Tuple {
+    /// A UDP/TCP/SCTP-style tuple with ports.
+    pub fn ports(src: IpAddr, dst: IpAddr, proto: u8, sport: u16, dport: u16) -> Self {
+        Tuple {
+            src,
+            dst,
+            proto,
+            l4: L4::Ports {
+                src: sport,
+                dst: dport,
+            },
+            zone: None,
+            unknown: Vec::new(),
+        }
+    }
+
+    /// The address family (`AF_INET` or `AF_INET6`) of the source address.
+    pub fn family(&self) -> u8 {
+        if self.src.is_ipv4() {
+            AF_INET
+        } else {
+            AF_INET6
+        }
+    }
+
+    /// The tuple with source and destination swapped (ports too; ICMP fields kept): the reply tuple of a
+    /// connection without NAT.
+    pub fn reversed(&self) -> Tuple {
+        let l4 = match self.l4 {
+            L4::Ports { src, dst } => L4::Ports { src: dst, dst: src },
+            // echo request (8) <-> echo reply (0), and the ICMPv6 pair 128 <-> 129
+            L4::Icmp { id, kind, code } => L4::Icmp {
+                id,
+                kind: if kind == 8 { 0 } else { kind },
+                code,
+            },
+            L4::Icmpv6 { id, kind, code } => L4::Icmpv6 {
+                id,
+                kind: if kind == 128 { 129 } else { kind },
+                code,
+            },
+            other => other,
+        };
+        Tuple {
+            src: self.dst,
+            dst: self.src,
+            proto: self.proto,
+            l4,
+            zone: self.zone,
+            unknown: Vec::new(),
+        }
+    }
+
+    /// Parses the contents of a tuple nest (the attributes inside `CTA_TUPLE_*`). `base` is the offset of
+    /// `buf` in the outer message, for error reports.
+    pub fn parse_at(buf: &[u8], base: usize) -> Result<Self, DecodeError> {
+        let mut src = None;
+        let mut dst = None;
+        let mut proto = None;
+        let mut l4 = L4::None;
+        let mut zone = None;
+        let mut unknown = Vec::new();
+        let (mut sport, mut dport) = (None, None);
+        let (mut icmp_id, mut icmp_type, mut icmp_code) = (None, None, None);
+        let mut v6 = false;
+        for a in Attrs::new(buf, base) {
+            let a = a?;
+            match a.kind {
+                cta::TUPLE_IP => {
+                    for ip in a.nested() {
+                        let ip = ip?;
+                        match ip.kind {
+                            cta::IP_V4_SRC => src = Some(IpAddr::V4(ip.ipv4("CTA_IP_V4_SRC")?)),
+                            cta::IP_V4_DST => dst = Some(IpAddr::V4(ip.ipv4("CTA_IP_V4_DST")?)),
+                            cta::IP_V6_SRC => src = Some(IpAddr::V6(ip.ipv6("CTA_IP_V6_SRC")?)),
+                            cta::IP_V6_DST => dst = Some(IpAddr::V6(ip.ipv6("CTA_IP_V6_DST")?)),
+                            _ => {}
+                        }
+                    }
+                }
+                cta::TUPLE_PROTO => {
+                    for p in a.nested() {
+                        let p = p?;
+                        match p.kind {
+                            cta::PROTO_NUM => proto = Some(p.u8("CTA_PROTO_NUM")?),
+                            cta::PROTO_SRC_PORT => sport = Some(p.u16_be("CTA_PROTO_SRC_PORT")?),
+                            cta::PROTO_DST_PORT => dport = Some(p.u16_be("CTA_PROTO_DST_PORT")?),
+                            cta::PROTO_ICMP_ID => icmp_id = Some(p.u16_be("CTA_PROTO_ICMP_ID")?),
+                            cta::PROTO_ICMP_TYPE => icmp_type = Some(p.u8("CTA_PROTO_ICMP_TYPE")?),
+                            cta::PROTO_ICMP_CODE => icmp_code = Some(p.u8("CTA_PROTO_ICMP_CODE")?),
+                            cta::PROTO_ICMPV6_ID => {
+                                v6 = true;
+                                icmp_id = Some(p.u16_be("CTA_PROTO_ICMPV6_ID")?)
+                            }
+                            cta::PROTO_ICMPV6_TYPE => {
+                                v6 = true;
+                                icmp_type = Some(p.u8("CTA_PROTO_ICMPV6_TYPE")?)
+                            }
+                            cta::PROTO_ICMPV6_CODE => {
+                                v6 = true;
+                                icmp_code = Some(p.u8("CTA_PROTO_ICMPV6_CODE")?)
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                cta::TUPLE_ZONE => zone = Some(a.u16_be("CTA_TUPLE_ZONE")?),
+                _ => unknown.push(a.raw()),
+            }
+        }
+        if sport.is_some() || dport.is_some() {
+            l4 = L4::Ports {
+                src: sport.unwrap_or(0),
+                dst: dport.unwrap_or(0),
+            };
+        } else if icmp_id.is_some() || icmp_type.is_some() || icmp_code.is_some() {
+            let (id, kind, code) = (
+                icmp_id.unwrap_or(0),
+                icmp_type.unwrap_or(0),
+                icmp_code.unwrap_or(0),
+            );
+            l4 = if v6 {
+                L4::Icmpv6 { id, kind, code }
+            } else {
+                L4::Icmp { id, kind, code }
+            };
+        }
+        let src = src.ok_or(DecodeError::Missing {
+            what: "CTA_IP_*_SRC",
+        })?;
+        let dst = dst.ok_or(DecodeError::Missing {
+            what: "CTA_IP_*_DST",
+        })?;
+        if src.is_ipv4() != dst.is_ipv4() {
+            return Err(DecodeError::Invalid {
+                what: "tuple address families differ",
+                offset: base,
+                value: 0,
+            });
+        }
+        let proto = proto.ok_or(DecodeError::Missing {
+            what: "CTA_PROTO_NUM",
+        })?;
+        Ok(Tuple {
+            src,
+            dst,
+            proto,
+            l4,
+            zone,
+            unknown,
+        })
+    }
+
+    /// Parses the contents of a tuple nest.
+    pub fn parse(buf: &[u8]) -> Result<Self, DecodeError> {
+        Self::parse_at(buf, 0)
+    }
+
+    /// Writes the contents of a tuple nest (without the outer `CTA_TUPLE_*` header).
+    pub fn emit_inner<O: Out>(&self, o: &mut O) {
+        let ip = o.nest_start(cta::TUPLE_IP);
+        match (self.src, self.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                o.attr(cta::IP_V4_SRC, &s.octets());
+                o.attr(cta::IP_V4_DST, &d.octets());
+            }
+            (s, d) => {
+                o.attr(cta::IP_V6_SRC, &v6(s).octets());
+                o.attr(cta::IP_V6_DST, &v6(d).octets());
+            }
+        }
+        o.nest_end(ip);
+        let p = o.nest_start(cta::TUPLE_PROTO);
+        o.u8(cta::PROTO_NUM, self.proto);
+        match self.l4 {
+            L4::None => {}
+            L4::Ports { src, dst } => {
+                o.u16_be(cta::PROTO_SRC_PORT, src);
+                o.u16_be(cta::PROTO_DST_PORT, dst);
+            }
+            L4::Icmp { id, kind, code } => {
+                o.u16_be(cta::PROTO_ICMP_ID, id);
+                o.u8(cta::PROTO_ICMP_TYPE, kind);
+                o.u8(cta::PROTO_ICMP_CODE, code);
+            }
+            L4::Icmpv6 { id, kind, code } => {
+                o.u16_be(cta::PROTO_ICMPV6_ID, id);
+                o.u8(cta::PROTO_ICMPV6_TYPE, kind);
+                o.u8(cta::PROTO_ICMPV6_CODE, code);
+            }
+        }
+        o.nest_end(p);
+        if let Some(z) = self.zone {
+            o.u16_be(cta::TUPLE_ZONE, z);
+        }
+        for u in &self.unknown {
+            o.attr(u.kind, &u.value);
+        }
+    }
+
+    /// Writes a full tuple attribute of type `kind` (e.g. `CTA_TUPLE_ORIG`).
+    pub fn emit_as<O: Out>(&self, o: &mut O, kind: u16) {
+        let t = o.nest_start(kind);
+        self.emit_inner(o);
+        o.nest_end(t);
+    }
+
+    /// Size of the tuple nest contents.
+    pub fn buffer_len(&self) -> usize {
+        let mut c = LenCounter::default();
+        self.emit_inner(&mut c);
+        c.len
+    }
+
+    /// Writes the tuple nest contents into `buf` (which should be `buffer_len()` bytes); returns bytes
+    /// written, or `None` if `buf` was too small.
+    pub fn emit(&self, buf: &mut [u8]) -> Option<usize> {
+        let mut s = SliceOut::new(buf);
+        self.emit_inner(&mut s);
+        (!s.overflowed()).then_some(s.pos)
+    }
+}
+
+fn v6(a: IpAddr) -> Ipv6Addr {
+    match a {
+        IpAddr::V6(a) => a,
+        IpAddr::V4(a) => a.to_ipv6_mapped(),
+    }
+}
+
+/// Packet and byte counters of one direction (`CTA_COUNTERS_ORIG`/`CTA_COUNTERS_REPLY`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Counters {
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// Start and stop timestamps in nanoseconds since the epoch (`CTA_TIMESTAMP`), when `nf_conntrack_timestamp`
+/// is on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Timestamp {
+    /// `CTA_TIMESTAMP_START`.
+    pub start: Option<u64>,
+    /// `CTA_TIMESTAMP_STOP` (only in DESTROY events).
+    pub stop: Option<u64>,
+}
+
+/// TCP flags and their mask for one direction (`struct nf_ct_tcp_flags`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct TcpFlags {
+    /// Flag bits (`IP_CT_TCP_FLAG_*`).
+    pub flags: u8,
+    /// Which bits to change (on update).
+    pub mask: u8,
+}
+
+/// TCP protocol state (`CTA_PROTOINFO_TCP`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct TcpInfo {
+    /// `CTA_PROTOINFO_TCP_STATE` (`enum tcp_conntrack`: 1 SYN_SENT, 3 ESTABLISHED, 7 TIME_WAIT, ...).
+    pub state: Option<u8>,
+    /// Window scale, original direction.
+    pub wscale_orig: Option<u8>,
+    /// Window scale, reply direction.
+    pub wscale_reply: Option<u8>,
+    /// Flags, original direction.
+    pub flags_orig: Option<TcpFlags>,
+    /// Flags, reply direction.
+    pub flags_reply: Option<TcpFlags>,
+}
+
+/// SCTP protocol state (`CTA_PROTOINFO_SCTP`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct SctpInfo {
+    /// `CTA_PROTOINFO_SCTP_STATE`.
+    pub state: Option<u8>,
+    /// Verification tag, original direction.
+    pub vtag_orig: Option<u32>,
+    /// Verification tag, reply direction.
+    pub vtag_reply: Option<u32>,
+}
+
+/// DCCP protocol state (`CTA_PROTOINFO_DCCP`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct DccpInfo {
+    /// `CTA_PROTOINFO_DCCP_STATE`.
+    pub state: Option<u8>,
+    /// `CTA_PROTOINFO_DCCP_ROLE`.
+    pub role: Option<u8>,
+    /// `CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ`.
+    pub handshake_seq: Option<u64>,
+}
+
+/// Protocol-specific state (`CTA_PROTOINFO`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProtoInfo {
+    /// TCP.
+    Tcp(TcpInfo),
+    /// SCTP.
+    Sctp(SctpInfo),
+    /// DCCP.
+    Dccp(DccpInfo),
+    /// A protocol-info nest the model does not know, kept raw (the inner attribute).
+    Other(RawAttr),
+}
+
+/// A NAT range (`CTA_NAT_SRC`/`CTA_NAT_DST`), used when creating an entry with NAT.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct NatRange {
+    /// Lowest address (`CTA_NAT_V4_MINIP`/`CTA_NAT_V6_MINIP`).
+    pub min_ip: Option<IpAddr>,
+    /// Highest address.
+    pub max_ip: Option<IpAddr>,
+    /// Lowest port (`CTA_PROTONAT_PORT_MIN`).
+    pub min_port: Option<u16>,
+    /// Highest port.
+    pub max_port: Option<u16>,
+}
+
+/// TCP sequence adjustment of one direction (`CTA_SEQ_ADJ_ORIG`/`CTA_SEQ_ADJ_REPLY`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct SeqAdj {
+    /// `CTA_SEQADJ_CORRECTION_POS`.
+    pub correction_pos: Option<u32>,
+    /// `CTA_SEQADJ_OFFSET_BEFORE`.
+    pub offset_before: Option<u32>,
+    /// `CTA_SEQADJ_OFFSET_AFTER`.
+    pub offset_after: Option<u32>,
+}
+
+/// SYN proxy state (`CTA_SYNPROXY`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Synproxy {
+    /// `CTA_SYNPROXY_ISN`.
+    pub isn: Option<u32>,
+    /// `CTA_SYNPROXY_ITS`.
+    pub its: Option<u32>,
+    /// `CTA_SYNPROXY_TSOFF`.
+    pub tsoff: Option<u32>,
+}
+
+/// The helper attached to a connection (`CTA_HELP`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Helper {
+    /// `CTA_HELP_NAME`, e.g. `"ftp"`.
+    pub name: String,
+    /// `CTA_HELP_INFO`: helper-private data, raw.
+    pub info: Option<Vec<u8>>,
+}
+
+/// One conntrack entry: every attribute a 6.x kernel sends, each optional (a dump, an event and a request
+/// carry different subsets). Build one with [`Entry::new`] or struct update syntax from `Entry::default()`.
+///
+/// Fixed-size fields are plain values, so decoding a typical entry allocates nothing; only helper names,
+/// security contexts, labels and unknown attributes use the heap.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Entry {
+    /// Address family from the nfgenmsg header (`AF_INET` = 2, `AF_INET6` = 10).
+    pub family: u8,
+    /// Original-direction tuple.
+    pub orig: Option<Tuple>,
+    /// Reply-direction tuple.
+    pub reply: Option<Tuple>,
+    /// Master connection's tuple (for expected connections).
+    pub master: Option<Tuple>,
+    /// Status bits.
+    pub status: Option<Status>,
+    /// Seconds until the entry expires.
+    pub timeout: Option<u32>,
+    /// Connection mark.
+    pub mark: Option<u32>,
+    /// Security mark (`CTA_SECMARK`, obsolete but still sent by some kernels).
+    pub secmark: Option<u32>,
+    /// Conntrack zone.
+    pub zone: Option<u16>,
+    /// Reference count (`CTA_USE`).
+    pub use_count: Option<u32>,
+    /// Kernel id of the entry (`CTA_ID`).
+    pub id: Option<u32>,
+    /// Original-direction counters (when `nf_conntrack_acct` is on).
+    pub counters_orig: Option<Counters>,
+    /// Reply-direction counters.
+    pub counters_reply: Option<Counters>,
+    /// Timestamps (when `nf_conntrack_timestamp` is on).
+    pub timestamp: Option<Timestamp>,
+    /// Protocol state.
+    pub protoinfo: Option<ProtoInfo>,
+    /// Source NAT range (requests only; the kernel does not dump it).
+    pub nat_src: Option<NatRange>,
+    /// Destination NAT range (requests only).
+    pub nat_dst: Option<NatRange>,
+    /// Sequence adjustment, original direction.
+    pub seq_adj_orig: Option<SeqAdj>,
+    /// Sequence adjustment, reply direction.
+    pub seq_adj_reply: Option<SeqAdj>,
+    /// Helper.
+    pub helper: Option<Helper>,
+    /// Security context name (`CTA_SECCTX_NAME`).
+    pub secctx: Option<String>,
+    /// Synproxy state.
+    pub synproxy: Option<Synproxy>,
+    /// Connection labels bitmap (`CTA_LABELS`), raw bytes (host-endian 32-bit words).
+    pub labels: Option<Vec<u8>>,
+    /// Which labels to change (`CTA_LABELS_MASK`, requests only).
+    pub labels_mask: Option<Vec<u8>>,
+    /// Mark mask (`CTA_MARK_MASK`, requests and filters only).
+    pub mark_mask: Option<u32>,
+    /// Top-level attributes the model does not know, kept raw for a round trip.
+    pub unknown: Vec<RawAttr>,
+}
+
+impl Entry {
+    /// An entry with the given original and reply tuples and nothing else. The family comes from the
+    /// original tuple.
+    pub fn new(orig: Tuple, reply: Tuple) -> Self {
+        Entry {
+            family: orig.family(),
+            orig: Some(orig),
+            reply: Some(reply),
+            ..Entry::default()
+        }
+    }
+
+    /// Parses the attributes of a conntrack message (what follows the nfgenmsg header). `family` is the
+    /// nfgenmsg family.
+    pub fn parse_attrs(family: u8, buf: &[u8]) -> Result<Self, DecodeError> {
+        let mut e = Entry {
+            family,
+            ..Entry::default()
+        };
+        e.merge_attrs(buf, 0)?;
+        Ok(e)
+    }
+
+    /// Parses an nfnetlink payload: the 4-byte nfgenmsg header then the attributes.
+    pub fn parse(buf: &[u8]) -> Result<Self, DecodeError> {
+        let (hdr, rest) = buf.split_at_checked(4).ok_or(DecodeError::Truncated {
+            what: "nfgenmsg",
+            offset: 0,
+            expected: 4,
+            actual: buf.len(),
+        })?;
+        let mut e = Entry {
+            family: hdr[0],
+            ..Entry::default()
+        };
+        e.merge_attrs(rest, 4)?;
+        Ok(e)
+    }
+
+    fn merge_attrs(&mut self, buf: &[u8], base: usize) -> Result<(), DecodeError> {
+        for a in Attrs::new(buf, base) {
+            let a = a?;
+            match a.kind {
+                cta::TUPLE_ORIG => self.orig = Some(Tuple::parse_at(a.value, a.value_offset())?),
+                cta::TUPLE_REPLY => self.reply = Some(Tuple::parse_at(a.value, a.value_offset())?),
+                cta::TUPLE_MASTER => {
+                    self.master = Some(Tuple::parse_at(a.value, a.value_offset())?)
+                }
+                cta::STATUS => self.status = Some(Status(a.u32_be("CTA_STATUS")?)),
+                cta::TIMEOUT => self.timeout = Some(a.u32_be("CTA_TIMEOUT")?),
+                cta::MARK => self.mark = Some(a.u32_be("CTA_MARK")?),
+                cta::SECMARK => self.secmark = Some(a.u32_be("CTA_SECMARK")?),
+                cta::ZONE => self.zone = Some(a.u16_be("CTA_ZONE")?),
+                cta::USE => self.use_count = Some(a.u32_be("CTA_USE")?),
+                cta::ID => self.id = Some(a.u32_be("CTA_ID")?),
+                cta::COUNTERS_ORIG => self.counters_orig = Some(parse_counters(&a)?),
+                cta::COUNTERS_REPLY => self.counters_reply = Some(parse_counters(&a)?),
+                cta::TIMESTAMP => self.timestamp = Some(parse_timestamp(&a)?),
+                cta::PROTOINFO => self.protoinfo = parse_protoinfo(&a)?,
+                cta::NAT_SRC => self.nat_src = Some(parse_nat(&a)?),
+                cta::NAT_DST => self.nat_dst = Some(parse_nat(&a)?),
+                cta::SEQ_ADJ_ORIG => self.seq_adj_orig = Some(parse_seqadj(&a)?),
+                cta::SEQ_ADJ_REPLY => self.seq_adj_reply = Some(parse_seqadj(&a)?),
+                cta::HELP => self.helper = Some(parse_helper(&a)?),
+                cta::SECCTX => {
+                    let mut name = None;
+                    for s in a.nested() {
+                        let s = s?;
+                        if s.kind == cta::SECCTX_NAME {
+                            name = Some(s.string("CTA_SECCTX_NAME")?);
+                        }
+                    }
+                    self.secctx = Some(name.ok_or(DecodeError::Missing {
+                        what: "CTA_SECCTX_NAME",
+                    })?);
+                }
+                cta::SYNPROXY => {
+                    let mut s = Synproxy::default();
+                    for n in a.nested() {
+                        let n = n?;
+                        match n.kind {
+                            cta::SYNPROXY_ISN => s.isn = Some(n.u32_be("CTA_SYNPROXY_ISN")?),
+                            cta::SYNPROXY_ITS => s.its = Some(n.u32_be("CTA_SYNPROXY_ITS")?),
+                            cta::SYNPROXY_TSOFF => s.tsoff = Some(n.u32_be("CTA_SYNPROXY_TSOFF")?),
+                            _ => {}
+                        }
+                    }
+                    self.synproxy = Some(s);
+                }
+                cta::LABELS => self.labels = Some(a.value.to_vec()),
+                cta::LABELS_MASK => self.labels_mask = Some(a.value.to_vec()),
+                cta::MARK_MASK => self.mark_mask = Some(a.u32_be("CTA_MARK_MASK")?),
+                _ => self.unknown.push(a.raw()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes every present attribute (not the nfgenmsg header) in the kernel's order.
+    pub fn emit_attrs<O: Out>(&self, o: &mut O) {
+        if let Some(t) = &self.orig {
+            t.emit_as(o, cta::TUPLE_ORIG);
+        }
+        if let Some(t) = &self.reply {
+            t.emit_as(o, cta::TUPLE_REPLY);
+        }
+        if let Some(z) = self.zone {
+            o.u16_be(cta::ZONE, z);
+        }
+        if let Some(c) = &self.counters_orig {
+            emit_counters(o, cta::COUNTERS_ORIG, c);
+        }
+        if let Some(c) = &self.counters_reply {
+            emit_counters(o, cta::COUNTERS_REPLY, c);
+        }
+        if let Some(t) = &self.timestamp {
+            let n = o.nest_start(cta::TIMESTAMP);
+            if let Some(v) = t.start {
+                o.u64_be(cta::TIMESTAMP_START, v);
+            }
+            if let Some(v) = t.stop {
+                o.u64_be(cta::TIMESTAMP_STOP, v);
+            }
+            o.nest_end(n);
+        }
+        if let Some(s) = self.status {
+            o.u32_be(cta::STATUS, s.0);
+        }
+        if let Some(v) = self.timeout {
+            o.u32_be(cta::TIMEOUT, v);
+        }
+        if let Some(v) = self.mark {
+            o.u32_be(cta::MARK, v);
+        }
+        if let Some(v) = self.mark_mask {
+            o.u32_be(cta::MARK_MASK, v);
+        }
+        if let Some(v) = self.secmark {
+            o.u32_be(cta::SECMARK, v);
+        }
+        if let Some(s) = &self.secctx {
+            let n = o.nest_start(cta::SECCTX);
+            o.string(cta::SECCTX_NAME, s);
+            o.nest_end(n);
+        }
+        if let Some(p) = &self.protoinfo {
+            emit_protoinfo(o, p);
+        }
+        if let Some(h) = &self.helper {
+            let n = o.nest_start(cta::HELP);
+            o.string(cta::HELP_NAME, &h.name);
+            if let Some(i) = &h.info {
+                o.attr(cta::HELP_INFO, i);
+            }
+            o.nest_end(n);
+        }
+        if let Some(n) = &self.nat_src {
+            emit_nat(o, cta::NAT_SRC, n);
+        }
+        if let Some(n) = &self.nat_dst {
+            emit_nat(o, cta::NAT_DST, n);
+        }
+        if let Some(s) = &self.seq_adj_orig {
+            emit_seqadj(o, cta::SEQ_ADJ_ORIG, s);
+        }
+        if let Some(s) = &self.seq_adj_reply {
+            emit_seqadj(o, cta::SEQ_ADJ_REPLY, s);
+        }
+        if let Some(s) = &self.synproxy {
+            let n = o.nest_start(cta::SYNPROXY);
+            if let Some(v) = s.isn {
+                o.u32_be(cta::SYNPROXY_ISN, v);
+            }
+            if let Some(v) = s.its {
+                o.u32_be(cta::SYNPROXY_ITS, v);
+            }
+            if let Some(v) = s.tsoff {
+                o.u32_be(cta::SYNPROXY_TSOFF, v);
+            }
+            o.nest_end(n);
+        }
+        if let Some(v) = self.id {
+            o.u32_be(cta::ID, v);
+        }
+        if let Some(v) = self.use_count {
+            o.u32_be(cta::USE, v);
+        }
+        if let Some(t) = &self.master {
+            t.emit_as(o, cta::TUPLE_MASTER);
+        }
+        if let Some(l) = &self.labels {
+            o.attr(cta::LABELS, l);
+        }
+        if let Some(l) = &self.labels_mask {
+            o.attr(cta::LABELS_MASK, l);
+        }
+        for u in &self.unknown {
+            o.attr(u.kind, &u.value);
+        }
+    }
+
+    /// Size of the nfnetlink payload [`Entry::emit`] writes (nfgenmsg header plus attributes).
+    pub fn buffer_len(&self) -> usize {
+        let mut c = LenCounter {
+            len: 4,
+            ..LenCounter::default()
+        };
+        self.emit_attrs(&mut c);
+        c.len
+    }
+
+    /// Writes the nfnetlink payload (nfgenmsg with version 0, then attributes) into `buf`; returns the bytes
+    /// written, or `None` when `buf` is shorter than [`Entry::buffer_len`] or a value is too long for a
+    /// netlink attribute.
+    pub fn emit(&self, buf: &mut [u8]) -> Option<usize> {
+        let hdr = buf.get_mut(..4)?;
+        hdr.copy_from_slice(&[self.family, 0, 0, 0]);
+        let mut s = SliceOut::new(buf.get_mut(4..)?);
+        self.emit_attrs(&mut s);
+        (!s.overflowed()).then_some(4 + s.pos)
+    }
+}
+
+fn parse_counters(a: &Attr<'_>) -> Result<Counters, DecodeError> {
+    let mut c = Counters::default();
+    for n in a.nested() {
+        let n = n?;
+        match n.kind {
+            cta::COUNTERS_PACKETS => c.packets = n.u64_be("CTA_COUNTERS_PACKETS")?,
+            cta::COUNTERS_BYTES => c.bytes = n.u64_be("CTA_COUNTERS_BYTES")?,
+            cta::COUNTERS32_PACKETS => c.packets = u64::from(n.u32_be("CTA_COUNTERS32_PACKETS")?),
+            cta::COUNTERS32_BYTES => c.bytes = u64::from(n.u32_be("CTA_COUNTERS32_BYTES")?),
+            _ => {}
+        }
+    }
+    Ok(c)
+}
+
+fn emit_counters<O: Out>(o: &mut O, kind: u16, c: &Counters) {
+    let n = o.nest_start(kind);
+    o.u64_be(cta::COUNTERS_PACKETS, c.packets);
+    o.u64_be(cta::COUNTERS_BYTES, c.bytes);
+    o.nest_end(n);
+}
+
+fn parse_timestamp(a: &Attr<'_>) -> Result<Timestamp, DecodeError> {
+    let mut t = Timestamp::default();
+    for n in a.nested() {
+        let n = n?;
+        match n.kind {
+            cta::TIMESTAMP_START => t.start = Some(n.u64_be("CTA_TIMESTAMP_START")?),
+            cta::TIMESTAMP_STOP => t.stop = Some(n.u64_be("CTA_TIMESTAMP_STOP")?),
+            _ => {}
+        }
+    }
+    Ok(t)
+}
+
+fn parse_tcp_flags(a: &Attr<'_>, what: &'static str) -> Result<TcpFlags, DecodeError> {
+    let v: [u8; 2] = a.value.try_into().map_err(|_| DecodeError::BadSize {
+        what,
+        offset: a.offset,
+        expected: 2,
+        actual: a.value.len(),
+    })?;
+    Ok(TcpFlags {
+        flags: v[0],
+        mask: v[1],
+    })
+}
+
+fn parse_protoinfo(a: &Attr<'_>) -> Result<Option<ProtoInfo>, DecodeError> {
+    let mut out = None;
+    for p in a.nested() {
+        let p = p?;
+        out = Some(match p.kind {
+            cta::PROTOINFO_TCP => {
+                let mut t = TcpInfo::default();
+                for n in p.nested() {
+                    let n = n?;
+                    match n.kind {
+                        cta::TCP_STATE => t.state = Some(n.u8("CTA_PROTOINFO_TCP_STATE")?),
+                        cta::TCP_WSCALE_ORIGINAL => {
+                            t.wscale_orig = Some(n.u8("CTA_PROTOINFO_TCP_WSCALE_ORIGINAL")?)
+                        }
+                        cta::TCP_WSCALE_REPLY => {
+                            t.wscale_reply = Some(n.u8("CTA_PROTOINFO_TCP_WSCALE_REPLY")?)
+                        }
+                        cta::TCP_FLAGS_ORIGINAL => {
+                            t.flags_orig =
+                                Some(parse_tcp_flags(&n, "CTA_PROTOINFO_TCP_FLAGS_ORIGINAL")?)
+                        }
+                        cta::TCP_FLAGS_REPLY => {
+                            t.flags_reply =
+                                Some(parse_tcp_flags(&n, "CTA_PROTOINFO_TCP_FLAGS_REPLY")?)
+                        }
+                        _ => {}
+                    }
+                }
+                ProtoInfo::Tcp(t)
+            }
+            cta::PROTOINFO_SCTP => {
+                let mut s = SctpInfo::default();
+                for n in p.nested() {
+                    let n = n?;
+                    match n.kind {
+                        cta::SCTP_STATE => s.state = Some(n.u8("CTA_PROTOINFO_SCTP_STATE")?),
+                        cta::SCTP_VTAG_ORIGINAL => {
+                            s.vtag_orig = Some(n.u32_be("CTA_PROTOINFO_SCTP_VTAG_ORIGINAL")?)
+                        }
+                        cta::SCTP_VTAG_REPLY => {
+                            s.vtag_reply = Some(n.u32_be("CTA_PROTOINFO_SCTP_VTAG_REPLY")?)
+                        }
+                        _ => {}
+                    }
+                }
+                ProtoInfo::Sctp(s)
+            }
+            cta::PROTOINFO_DCCP => {
+                let mut d = DccpInfo::default();
+                for n in p.nested() {
+                    let n = n?;
+                    match n.kind {
+                        cta::DCCP_STATE => d.state = Some(n.u8("CTA_PROTOINFO_DCCP_STATE")?),
+                        cta::DCCP_ROLE => d.role = Some(n.u8("CTA_PROTOINFO_DCCP_ROLE")?),
+                        cta::DCCP_HANDSHAKE_SEQ => {
+                            d.handshake_seq = Some(n.u64_be("CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ")?)
+                        }
+                        _ => {}
+                    }
+                }
+                ProtoInfo::Dccp(d)
+            }
+            _ => ProtoInfo::Other(p.raw()),
+        });
+    }
+    Ok(out)
+}
+
+fn emit_protoinfo<O: Out>(o: &mut O, p: &ProtoInfo) {
+    let outer = o.nest_start(cta::PROTOINFO);
+    match p {
+        ProtoInfo::Tcp(t) => {
+            let n = o.nest_start(cta::PROTOINFO_TCP);
+            if let Some(v) = t.state {
+                o.u8(cta::TCP_STATE, v);
+            }
+            if let Some(v) = t.wscale_orig {
+                o.u8(cta::TCP_WSCALE_ORIGINAL, v);
+            }
+            if let Some(v) = t.wscale_reply {
+                o.u8(cta::TCP_WSCALE_REPLY, v);
+            }
+            if let Some(f) = t.flags_orig {
+                o.attr(cta::TCP_FLAGS_ORIGINAL, &[f.flags, f.mask]);
+            }
+            if let Some(f) = t.flags_reply {
+                o.attr(cta::TCP_FLAGS_REPLY, &[f.flags, f.mask]);
+            }
+            o.nest_end(n);
+        }
+        ProtoInfo::Sctp(s) => {
+            let n = o.nest_start(cta::PROTOINFO_SCTP);
+            if let Some(v) = s.state {
+                o.u8(cta::SCTP_STATE, v);
+            }
+            if let Some(v) = s.vtag_orig {
+                o.u32_be(cta::SCTP_VTAG_ORIGINAL, v);
+            }
+            if let Some(v) = s.vtag_reply {
+                o.u32_be(cta::SCTP_VTAG_REPLY, v);
+            }
+            o.nest_end(n);
+        }
+        ProtoInfo::Dccp(d) => {
+            let n = o.nest_start(cta::PROTOINFO_DCCP);
+            if let Some(v) = d.state {
+                o.u8(cta::DCCP_STATE, v);
+            }
+            if let Some(v) = d.role {
+                o.u8(cta::DCCP_ROLE, v);
+            }
+            if let Some(v) = d.handshake_seq {
+                o.u64_be(cta::DCCP_HANDSHAKE_SEQ, v);
+            }
+            o.nest_end(n);
+        }
+        ProtoInfo::Other(raw) => o.attr(raw.kind, &raw.value),
+    }
+    o.nest_end(outer);
+}
+
+fn parse_nat(a: &Attr<'_>) -> Result<NatRange, DecodeError> {
+    let mut n = NatRange::default();
+    for x in a.nested() {
+        let x = x?;
+        match x.kind {
+            cta::NAT_V4_MINIP => n.min_ip = Some(IpAddr::V4(x.ipv4("CTA_NAT_V4_MINIP")?)),
+            cta::NAT_V4_MAXIP => n.max_ip = Some(IpAddr::V4(x.ipv4("CTA_NAT_V4_MAXIP")?)),
+            cta::NAT_V6_MINIP => n.min_ip = Some(IpAddr::V6(x.ipv6("CTA_NAT_V6_MINIP")?)),
+            cta::NAT_V6_MAXIP => n.max_ip = Some(IpAddr::V6(x.ipv6("CTA_NAT_V6_MAXIP")?)),
+            cta::NAT_PROTO => {
+                for p in x.nested() {
+                    let p = p?;
+                    match p.kind {
+                        cta::PROTONAT_PORT_MIN => {
+                            n.min_port = Some(p.u16_be("CTA_PROTONAT_PORT_MIN")?)
+                        }
+                        cta::PROTONAT_PORT_MAX => {
+                            n.max_port = Some(p.u16_be("CTA_PROTONAT_PORT_MAX")?)
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(n)
+}
+
+fn emit_ip<O: Out>(o: &mut O, v4kind: u16, v6kind: u16, a: IpAddr) {
+    match a {
+        IpAddr::V4(a) => o.attr(v4kind, &a.octets()),
+        IpAddr::V6(a) => o.attr(v6kind, &a.octets()),
+    }
+}
+
+fn emit_nat<O: Out>(o: &mut O, kind: u16, n: &NatRange) {
+    let t = o.nest_start(kind);
+    if let Some(a) = n.min_ip {
+        emit_ip(o, cta::NAT_V4_MINIP, cta::NAT_V6_MINIP, a);
+    }
+    if let Some(a) = n.max_ip {
+        emit_ip(o, cta::NAT_V4_MAXIP, cta::NAT_V6_MAXIP, a);
+    }
+    if n.min_port.is_some() || n.max_port.is_some() {
+        let p = o.nest_start(cta::NAT_PROTO);
+        if let Some(v) = n.min_port {
+            o.u16_be(cta::PROTONAT_PORT_MIN, v);
+        }
+        if let Some(v) = n.max_port {
+            o.u16_be(cta::PROTONAT_PORT_MAX, v);
+        }
+        o.nest_end(p);
+    }
+    o.nest_end(t);
+}
+
+fn parse_seqadj(a: &Attr<'_>) -> Result<SeqAdj, DecodeError> {
+    let mut s = SeqAdj::default();
+    for n in a.nested() {
+        let n = n?;
+        match n.kind {
+            cta::SEQADJ_CORRECTION_POS => {
+                s.correction_pos = Some(n.u32_be("CTA_SEQADJ_CORRECTION_POS")?)
+            }
+            cta::SEQADJ_OFFSET_BEFORE => {
+                s.offset_before = Some(n.u32_be("CTA_SEQADJ_OFFSET_BEFORE")?)
+            }
+            cta::SEQADJ_OFFSET_AFTER => s.offset_after = Some(n.u32_be("CTA_SEQADJ_OFFSET_AFTER")?),
+            _ => {}
+        }
+    }
+    Ok(s)
+}
+
+fn emit_seqadj<O: Out>(o: &mut O, kind: u16, s: &SeqAdj) {
+    let n = o.nest_start(kind);
+    if let Some(v) = s.correction_pos {
+        o.u32_be(cta::SEQADJ_CORRECTION_POS, v);
+    }
+    if let Some(v) = s.offset_before {
+        o.u32_be(cta::SEQADJ_OFFSET_BEFORE, v);
+    }
+    if let Some(v) = s.offset_after {
+        o.u32_be(cta::SEQADJ_OFFSET_AFTER, v);
+    }
+    o.nest_end(n);
+}
+
+fn parse_helper(a: &Attr<'_>) -> Result<Helper, DecodeError> {
+    let mut name = None;
+    let mut info = None;
+    for n in a.nested() {
+        let n = n?;
+        match n.kind {
+            cta::HELP_NAME => name = Some(n.string("CTA_HELP_NAME")?),
+            cta::HELP_INFO => info = Some(n.value.to_vec()),
+            _ => {}
+        }
+    }
+    Ok(Helper {
+        name: name.ok_or(DecodeError::Missing {
+            what: "CTA_HELP_NAME",
+        })?,
+        info,
+    })
+}
