@@ -1,0 +1,236 @@
+//! Entry caches, as in conntrackd's `cache.c`, `internal_cache.c` and `external_cache.c`.
+//!
+//! * The **internal cache** holds the local entries this node announces. An entry is `New`, `Alive`
+//!   (updated) or `Dead` (deleted, kept until every queue that refers to it has let go, so the DEL can be
+//!   resent). The message type is derived from that state (`object_status_to_network_type`).
+//! * The **external cache** holds what the peer announced: the state to commit to the kernel on
+//!   fail-over (`conntrackd -c`). In ALARM mode its entries expire unless refreshed.
+
+use crate::entry::Key;
+use crate::wire::{Change, CtEntry};
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// State of an internal cache object (`C_OBJ_NEW`, `C_OBJ_ALIVE`, `C_OBJ_DEAD`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjState {
+    /// Created, not updated since.
+    New,
+    /// Updated at least once.
+    Alive,
+    /// Deleted; kept while a queue still refers to it.
+    Dead,
+}
+
+impl ObjState {
+    /// The change a message about this object announces.
+    pub fn change(self) -> Change {
+        match self {
+            ObjState::New => Change::New,
+            ObjState::Alive => Change::Update,
+            ObjState::Dead => Change::Delete,
+        }
+    }
+}
+
+/// Counters of a cache (`conntrackd -s cache`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheStats {
+    /// Objects currently held (dead ones included for the internal cache).
+    pub active: usize,
+    /// Objects added.
+    pub created: u64,
+    /// Updates applied.
+    pub updated: u64,
+    /// Deletions applied.
+    pub deleted: u64,
+    /// Entries expired (ALARM external cache).
+    pub expired: u64,
+    /// Entries ignored because they had no tuple.
+    pub no_tuple: u64,
+}
+
+/// An internal cache object with the bookkeeping of the sync modes.
+#[derive(Debug, Clone)]
+pub struct InternalObj {
+    /// The entry.
+    pub entry: CtEntry,
+    /// Its state.
+    pub state: ObjState,
+    /// In the transmit queue.
+    pub(crate) in_tx: bool,
+    /// Sequence number of its live node in the FT-FW resend queue.
+    pub(crate) rs_seq: Option<u32>,
+    /// Generation of its ALARM refresh timer (older timer nodes are stale).
+    pub(crate) timer_gen: u64,
+}
+
+/// Local entries to announce.
+#[derive(Debug, Default)]
+pub struct InternalCache {
+    pub(crate) map: HashMap<Key, InternalObj>,
+    stats: CacheStats,
+}
+
+impl InternalCache {
+    /// Applies a local change. Returns the key of the object to announce, or `None` when there is nothing
+    /// to announce (no tuple, or a delete of an unknown entry).
+    pub(crate) fn apply(&mut self, change: Change, entry: CtEntry) -> Option<Key> {
+        let Some(key) = entry.key() else {
+            self.stats.no_tuple += 1;
+            return None;
+        };
+        match (change, self.map.get_mut(&key)) {
+            (Change::Delete, None) => return None,
+            (Change::Delete, Some(o)) => {
+                o.entry = entry;
+                o.state = ObjState::Dead;
+                self.stats.deleted += 1;
+            }
+            (Change::New, Some(o)) if o.state == ObjState::Dead => {
+                o.entry = entry;
+                o.state = ObjState::New;
+                self.stats.created += 1;
+            }
+            (_, Some(o)) => {
+                o.entry = entry;
+                o.state = ObjState::Alive;
+                self.stats.updated += 1;
+            }
+            (_, None) => {
+                self.map.insert(
+                    key,
+                    InternalObj { entry, state: ObjState::New, in_tx: false, rs_seq: None, timer_gen: 0 },
+                );
+                self.stats.created += 1;
+            }
+        }
+        Some(key)
+    }
+
+    /// Drops a dead object once no queue refers to it.
+    pub(crate) fn release(&mut self, key: &Key) {
+        if self.map.get(key).is_some_and(|o| o.state == ObjState::Dead && !o.in_tx && o.rs_seq.is_none()) {
+            self.map.remove(key);
+        }
+    }
+
+    /// Looks an object up.
+    pub fn get(&self, key: &Key) -> Option<&InternalObj> {
+        self.map.get(key)
+    }
+
+    /// Every object, dead ones included (`conntrackd -i`).
+    pub fn dump(&self) -> impl Iterator<Item = (&Key, &InternalObj)> {
+        self.map.iter()
+    }
+
+    /// Live (not dead) entries.
+    pub fn live(&self) -> impl Iterator<Item = &CtEntry> {
+        self.map.values().filter(|o| o.state != ObjState::Dead).map(|o| &o.entry)
+    }
+
+    /// Number of objects.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats { active: self.map.len(), ..self.stats }
+    }
+}
+
+/// An external cache object.
+#[derive(Debug, Clone)]
+pub struct ExternalObj {
+    /// The entry as last announced.
+    pub entry: CtEntry,
+    /// When it expires (ALARM mode only).
+    pub expires: Option<Instant>,
+}
+
+/// Entries learnt from the peer.
+#[derive(Debug, Default)]
+pub struct ExternalCache {
+    pub(crate) map: HashMap<Key, ExternalObj>,
+    stats: CacheStats,
+}
+
+impl ExternalCache {
+    /// Applies a change from the peer; returns whether the cache changed.
+    pub(crate) fn apply(&mut self, change: Change, entry: CtEntry, expires: Option<Instant>) -> bool {
+        let Some(key) = entry.key() else {
+            self.stats.no_tuple += 1;
+            return false;
+        };
+        match change {
+            Change::Delete => {
+                let had = self.map.remove(&key).is_some();
+                if had {
+                    self.stats.deleted += 1;
+                }
+                had
+            }
+            Change::New | Change::Update => {
+                match self.map.insert(key, ExternalObj { entry, expires }) {
+                    Some(_) => self.stats.updated += 1,
+                    None => self.stats.created += 1,
+                }
+                true
+            }
+        }
+    }
+
+    /// Removes entries whose deadline passed; returns them.
+    pub(crate) fn expire(&mut self, now: Instant, key: &Key) -> Option<CtEntry> {
+        if self.map.get(key).and_then(|o| o.expires).is_some_and(|t| t <= now) {
+            self.stats.expired += 1;
+            return self.map.remove(key).map(|o| o.entry);
+        }
+        None
+    }
+
+    /// Looks an entry up.
+    pub fn get(&self, key: &Key) -> Option<&ExternalObj> {
+        self.map.get(key)
+    }
+
+    /// Every entry (`conntrackd -e`).
+    pub fn dump(&self) -> impl Iterator<Item = (&Key, &ExternalObj)> {
+        self.map.iter()
+    }
+
+    /// The entries to inject into the kernel on fail-over (`conntrackd -c`), as conntrack entries with the
+    /// reply tuple rebuilt (see [`crate::entry`]).
+    pub fn commit_list(&self) -> Vec<CtEntry> {
+        self.map.values().map(|o| o.entry).collect()
+    }
+
+    /// Empties the cache (`conntrackd -f external`); returns how many entries were dropped.
+    pub fn flush(&mut self) -> usize {
+        let n = self.map.len();
+        self.map.clear();
+        n
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats { active: self.map.len(), ..self.stats }
+    }
+}

@@ -1,0 +1,633 @@
+//! Sans-IO sync sessions: FT-FW, ALARM and NOTRACK, after conntrackd's `sync-ftfw.c`, `sync-alarm.c` and
+//! `sync-notrack.c`.
+//!
+//! A session owns the [`InternalCache`] (local entries, fed by [`Ftfw::handle_local`] from kernel events)
+//! and the [`ExternalCache`] (entries learnt from the peer). It never touches a socket or a clock:
+//!
+//! * inputs: `handle_local(now, change, entry)`, `handle_datagram(now, bytes)`, `handle_timeout(now)`,
+//!   `request_resync(now)`;
+//! * outputs: `poll_transmit(now, buf)` fills one datagram (several messages packed up to the MTU) until
+//!   it returns `None`; `poll_action()` reports what changed; `poll_timeout()` is the next deadline.
+
+use crate::cache::{ExternalCache, InternalCache, ObjState};
+use crate::entry::Key;
+use crate::wire::{self, Body, Change, CtEntry, ExpEntry, Flags, Message, Mode, Packer, msg_type};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// conntrackd's `ALIVE_INT`: a keep-alive (or pending ACK) after one second without transmission.
+pub const ALIVE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// `before()` from network.h (wrap-around aware, as in TCP).
+pub fn before(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
+/// `after()` from network.h.
+pub fn after(a: u32, b: u32) -> bool {
+    before(b, a)
+}
+
+/// splitmix64: a tiny seedable generator for timer jitter (tests replay the same schedule).
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// A value in `0..n` (`n > 0`; 0 yields 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next_u64() % n }
+    }
+}
+
+/// What a session reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Action {
+    /// The peer announced a conntrack change; the external cache has applied it.
+    External {
+        /// What happened.
+        change: Change,
+        /// The entry as announced.
+        entry: CtEntry,
+    },
+    /// An external entry expired (ALARM mode: not refreshed within the cache timeout).
+    Expired(CtEntry),
+    /// The peer announced an expectation change (expectations are reported, not cached).
+    Expectation {
+        /// What happened.
+        change: Change,
+        /// The expectation.
+        entry: ExpEntry,
+    },
+    /// The peer asked for a resync; the bulk send of the internal cache is queued.
+    ResyncRequested,
+    /// FT-FW: the peer answered our HELLO.
+    HelloDone,
+}
+
+/// Protocol counters (`conntrackd -s network`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Messages sent.
+    pub msg_sent: u64,
+    /// Datagrams sent.
+    pub datagrams_sent: u64,
+    /// Messages received and decoded.
+    pub msg_recv: u64,
+    /// Messages that failed to decode (`msg_rcv_malformed`).
+    pub malformed: u64,
+    /// Messages judged bad by the mode (unexpected flags or ranges).
+    pub bad: u64,
+    /// Messages the sequence tracking says were lost (`msg_rcv_lost`).
+    pub lost: u64,
+    /// Late or duplicate messages (`msg_rcv_before`); FT-FW drops them.
+    pub before: u64,
+    /// NACKs sent.
+    pub nacks_sent: u64,
+    /// ACKs sent.
+    pub acks_sent: u64,
+    /// Resend-queue nodes moved back to the transmit queue by a NACK.
+    pub resent: u64,
+    /// Resend-queue nodes evicted because the queue was full.
+    pub rs_evicted: u64,
+    /// Largest resend-queue length seen.
+    pub rs_max_len: usize,
+    /// Messages dropped because they do not fit the MTU.
+    pub oversize: u64,
+    /// Unknown attributes skipped in lenient mode.
+    pub unknown_attrs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxItem {
+    Ctl { flags: Flags, from: u32, to: u32 },
+    Obj(Key),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Data,
+    Ctl,
+    Drop,
+    Bad,
+}
+
+enum Track {
+    Unset,
+    InSync,
+    After(u32),
+    Before,
+}
+
+/// State shared by the three modes.
+#[derive(Debug)]
+struct Core {
+    mtu: usize,
+    mode: Mode,
+    next_seq: u32,
+    rx_last: Option<u32>,
+    internal: InternalCache,
+    external: ExternalCache,
+    tx: VecDeque<TxItem>,
+    actions: VecDeque<Action>,
+    stats: Stats,
+}
+
+impl Core {
+    fn new(mtu: usize, initial_seq: u32, mode: Mode) -> Self {
+        Core {
+            mtu,
+            mode,
+            next_seq: initial_seq,
+            rx_last: None,
+            internal: InternalCache::default(),
+            external: ExternalCache::default(),
+            tx: VecDeque::new(),
+            actions: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// `nethdr_track_seq`: classifies a sequence number without recording it.
+    fn track(&mut self, seq: u32) -> Track {
+        let Some(last) = self.rx_last else { return Track::Unset };
+        let exp = last.wrapping_add(1);
+        if seq == exp {
+            Track::InSync
+        } else if after(seq, exp) {
+            self.stats.lost += u64::from(seq.wrapping_sub(exp));
+            Track::After(exp)
+        } else {
+            self.stats.before += 1;
+            Track::Before
+        }
+    }
+
+    /// Queues an object for transmission (`ftfw_enqueue` / `do_cache_to_tx`); a node it had in the resend
+    /// queue becomes stale, as conntrackd moves it.
+    fn enqueue(&mut self, key: Key) {
+        if let Some(o) = self.internal.map.get_mut(&key) {
+            o.rs_seq = None;
+            if !o.in_tx {
+                o.in_tx = true;
+                self.tx.push_back(TxItem::Obj(key));
+            }
+        }
+    }
+
+    fn ctl(&mut self, flags: Flags, from: u32, to: u32) {
+        if flags.contains(Flags::ACK) {
+            self.stats.acks_sent += 1;
+        }
+        if flags.contains(Flags::NACK) {
+            self.stats.nacks_sent += 1;
+        }
+        self.tx.push_back(TxItem::Ctl { flags, from, to });
+    }
+
+    /// `resync_send`: every internal object goes to the transmit queue.
+    fn bulk_send(&mut self) {
+        let keys: Vec<Key> = self.internal.map.keys().copied().collect();
+        for k in keys {
+            self.enqueue(k);
+        }
+    }
+
+    /// Builds the message for a queued item (`None`: the object vanished).
+    fn build(&self, item: &TxItem, flags: Flags) -> Option<Message> {
+        Some(match item {
+            TxItem::Ctl { flags: f, from, to } => {
+                Message { flags: f.union(flags), seq: self.next_seq, body: Body::Ctl { from: *from, to: *to } }
+            }
+            TxItem::Obj(k) => {
+                let o = self.internal.map.get(k)?;
+                Message { flags, seq: self.next_seq, body: Body::Ct(o.state.change(), o.entry) }
+            }
+        })
+    }
+
+    fn apply_data(&mut self, m: Message, expires: Option<Instant>) -> Option<Key> {
+        match m.body {
+            Body::Ct(change, entry) => {
+                let key = entry.key();
+                if self.external.apply(change, entry, expires) {
+                    self.actions.push_back(Action::External { change, entry });
+                }
+                key
+            }
+            Body::Exp(change, entry) => {
+                self.actions.push_back(Action::Expectation { change, entry });
+                None
+            }
+            Body::Ctl { .. } => None,
+        }
+    }
+}
+
+fn is_data(m: &Message) -> bool {
+    // IS_DATA: a state message whose only flags are HELLO / HELLO_BACK.
+    m.msg_type() <= msg_type::EXP_DEL && m.flags.0 & !(Flags::HELLO.0 | Flags::HELLO_BACK.0) == 0
+}
+
+fn is_ctl(m: &Message, f: Flags) -> bool {
+    m.msg_type() == msg_type::CTL && m.flags.contains(f)
+}
+
+/// FT-FW settings (conntrackd's `Mode FTFW { ... }` and channel).
+#[derive(Debug, Clone, Copy)]
+pub struct FtfwConfig {
+    /// Datagram size limit.
+    pub mtu: usize,
+    /// `ACKWindowSize` (default 300): acknowledge every this many messages.
+    pub window_size: u32,
+    /// `ResendQueueSize` (default 131072): bound of the resend queue; when full, the oldest node goes.
+    pub resend_queue_size: usize,
+    /// First sequence number (conntrackd uses `time(NULL)`).
+    pub initial_seq: u32,
+    /// Attribute checking.
+    pub mode: Mode,
+}
+
+impl Default for FtfwConfig {
+    fn default() -> Self {
+        FtfwConfig { mtu: 1472, window_size: 300, resend_queue_size: 131_072, initial_seq: 0, mode: Mode::Strict }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hello {
+    Init,
+    Say,
+    Done,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RsNode {
+    seq: u32,
+    item: TxItem,
+}
+
+/// The FT-FW reliable sync session (`sync-ftfw.c`).
+///
+/// Every message carries a sequence number. The receiver acknowledges each window of `window_size`
+/// messages with an ACK `from..=to`, and answers a gap with an ACK for what arrived plus a NACK for what
+/// is missing; late messages are dropped. Sent objects and ACK/NACK/RESYNC messages wait in a bounded
+/// resend queue until acknowledged; a NACK moves them back to the transmit queue (objects are rebuilt
+/// from their current state). Messages carry HELLO until the peer answers with HELLO_BACK; a HELLO from
+/// the peer resets the ACK window and empties the resend queue, because the peer knows nothing of it.
+#[derive(Debug)]
+pub struct Ftfw {
+    core: Core,
+    cfg: FtfwConfig,
+    rs: VecDeque<RsNode>,
+    window: i64,
+    ack_from: Option<u32>,
+    hello: Hello,
+    say_hello_back: bool,
+    alive_at: Instant,
+}
+
+impl Ftfw {
+    /// A session started at `now`.
+    pub fn new(now: Instant, cfg: FtfwConfig) -> Self {
+        Ftfw {
+            core: Core::new(cfg.mtu, cfg.initial_seq, cfg.mode),
+            cfg,
+            rs: VecDeque::new(),
+            window: i64::from(cfg.window_size),
+            ack_from: None,
+            hello: Hello::Init,
+            say_hello_back: false,
+            alive_at: now + ALIVE_INTERVAL,
+        }
+    }
+
+    /// A local (kernel) change to announce.
+    pub fn handle_local(&mut self, _now: Instant, change: Change, entry: CtEntry) {
+        if let Some(k) = self.core.internal.apply(change, entry) {
+            self.core.enqueue(k);
+        }
+    }
+
+    /// Asks the peer for a full dump (`conntrackd -n`).
+    pub fn request_resync(&mut self, _now: Instant) {
+        self.core.ctl(Flags::RESYNC, 0, 0);
+    }
+
+    /// Sends the whole internal cache (`conntrackd -B`).
+    pub fn send_bulk(&mut self, _now: Instant) {
+        self.core.bulk_send();
+    }
+
+    /// Timers: the ALIVE/ACK alarm.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if now >= self.alive_at {
+            // do_alive_alarm: flush a pending acknowledgement, else say we are alive.
+            match (self.ack_from, self.core.rx_last) {
+                (Some(from), Some(last)) => {
+                    self.core.ctl(Flags::ACK, from, last);
+                    self.ack_from = None;
+                }
+                _ => self.core.ctl(Flags::ALIVE, 0, 0),
+            }
+            self.alive_at = now + ALIVE_INTERVAL;
+        }
+    }
+
+    /// The next deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        Some(self.alive_at)
+    }
+
+    /// The next report.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.core.actions.pop_front()
+    }
+
+    /// Internal cache.
+    pub fn internal(&self) -> &InternalCache {
+        &self.core.internal
+    }
+
+    /// External cache.
+    pub fn external(&self) -> &ExternalCache {
+        &self.core.external
+    }
+
+    /// External cache, for flushing.
+    pub fn external_mut(&mut self) -> &mut ExternalCache {
+        &mut self.core.external
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.core.stats
+    }
+
+    /// Resend-queue length (nodes held, including ones made stale by a later update).
+    pub fn resend_queue_len(&self) -> usize {
+        self.rs.len()
+    }
+
+    /// Transmit-queue length.
+    pub fn tx_queue_len(&self) -> usize {
+        self.core.tx.len()
+    }
+
+    /// True once the peer answered our HELLO.
+    pub fn hello_done(&self) -> bool {
+        self.hello == Hello::Done
+    }
+
+    fn hello_flags(&self) -> Flags {
+        // nethdr_set_hello
+        let mut f = Flags::NONE;
+        if self.hello != Hello::Done {
+            f = f.union(Flags::HELLO);
+        }
+        if self.say_hello_back {
+            f = f.union(Flags::HELLO_BACK);
+        }
+        f
+    }
+
+    fn release_node(&mut self, n: RsNode) {
+        if let TxItem::Obj(k) = n.item {
+            if let Some(o) = self.core.internal.map.get_mut(&k) {
+                if o.rs_seq == Some(n.seq) {
+                    o.rs_seq = None;
+                    self.core.internal.release(&k);
+                }
+            }
+        }
+    }
+
+    fn rs_push(&mut self, node: RsNode) {
+        if self.rs.len() >= self.cfg.resend_queue_size.max(1) {
+            // rs_queue_purge_full: the oldest node goes.
+            if let Some(old) = self.rs.pop_front() {
+                self.core.stats.rs_evicted += 1;
+                self.release_node(old);
+            }
+        }
+        self.rs.push_back(node);
+        self.core.stats.rs_max_len = self.core.stats.rs_max_len.max(self.rs.len());
+    }
+
+    /// Walks the resend queue over `from..=to` (`rs_queue_empty` with `resend == false`, `rs_queue_to_tx`
+    /// with `resend == true`).
+    fn rs_range(&mut self, from: u32, to: u32, resend: bool) {
+        let mut i = 0;
+        while i < self.rs.len() {
+            let seq = self.rs[i].seq;
+            if before(seq, from) {
+                i += 1;
+                continue;
+            }
+            if after(seq, to) {
+                break;
+            }
+            let Some(n) = self.rs.remove(i) else { break };
+            if !resend {
+                self.release_node(n);
+                continue;
+            }
+            match n.item {
+                TxItem::Ctl { .. } => {
+                    self.core.stats.resent += 1;
+                    self.core.tx.push_back(n.item);
+                }
+                TxItem::Obj(k) => {
+                    if self.core.internal.map.get(&k).is_some_and(|o| o.rs_seq == Some(n.seq)) {
+                        self.core.stats.resent += 1;
+                        self.core.enqueue(k);
+                    }
+                }
+            }
+        }
+    }
+
+    fn rs_flush(&mut self) {
+        while let Some(n) = self.rs.pop_front() {
+            self.release_node(n);
+        }
+    }
+
+    /// `digest_msg`.
+    fn digest(&mut self, m: &Message) -> Class {
+        if is_data(m) {
+            return Class::Data;
+        }
+        let (from, to) = match m.body {
+            Body::Ctl { from, to } => (from, to),
+            _ => (0, 0),
+        };
+        if is_ctl(m, Flags::ACK) {
+            if before(to, from) {
+                return Class::Bad;
+            }
+            self.rs_range(from, to, false);
+            Class::Ctl
+        } else if is_ctl(m, Flags::NACK) {
+            if before(to, from) {
+                return Class::Bad;
+            }
+            self.rs_range(from, to, true);
+            Class::Ctl
+        } else if is_ctl(m, Flags::RESYNC) {
+            self.core.bulk_send();
+            self.core.actions.push_back(Action::ResyncRequested);
+            Class::Ctl
+        } else if is_ctl(m, Flags::ALIVE) {
+            Class::Ctl
+        } else {
+            Class::Bad
+        }
+    }
+
+    /// The in-sync path of `ftfw_recv` (also taken after a HELLO and for the first message).
+    fn bypass(&mut self, m: &Message) -> Class {
+        let c = self.digest(m);
+        if c == Class::Bad {
+            return c;
+        }
+        let from = *self.ack_from.get_or_insert(m.seq);
+        self.window -= 1;
+        if self.window <= 0 {
+            // A full window arrived: acknowledge it.
+            self.core.ctl(Flags::ACK, from, m.seq);
+            self.window = i64::from(self.cfg.window_size);
+            self.ack_from = None;
+        }
+        c
+    }
+
+    fn recv(&mut self, m: Message) {
+        // digest_hello
+        let hello = m.flags.contains(Flags::HELLO);
+        if m.flags.contains(Flags::HELLO_BACK) && self.hello == Hello::Say {
+            self.hello = Hello::Done;
+            self.core.actions.push_back(Action::HelloDone);
+        }
+        let class = if hello {
+            self.say_hello_back = true;
+            // The peer restarted: reset the window; it knows nothing of what we were resending.
+            if self.ack_from.is_some_and(|a| before(m.seq, a)) {
+                self.window = i64::from(self.cfg.window_size) - 1;
+                self.ack_from = Some(m.seq);
+            }
+            self.rs_flush();
+            self.bypass(&m)
+        } else {
+            match self.core.track(m.seq) {
+                Track::After(exp) => {
+                    let c = self.digest(&m);
+                    if c != Class::Bad {
+                        if let Some(from) = self.ack_from {
+                            self.core.ctl(Flags::ACK, from, exp.wrapping_sub(1));
+                        }
+                        self.core.ctl(Flags::NACK, exp, m.seq.wrapping_sub(1));
+                        self.window = i64::from(self.cfg.window_size) - 1;
+                        self.ack_from = Some(m.seq);
+                    }
+                    c
+                }
+                // We do not accept delayed packets.
+                Track::Before => Class::Drop,
+                Track::Unset | Track::InSync => self.bypass(&m),
+            }
+        };
+        match class {
+            Class::Data => {
+                self.core.rx_last = Some(m.seq);
+                self.core.apply_data(m, None);
+            }
+            Class::Ctl => self.core.rx_last = Some(m.seq),
+            Class::Bad => self.core.stats.bad += 1,
+            Class::Drop => {}
+        }
+    }
+
+    /// A datagram from the peer.
+    pub fn handle_datagram(&mut self, _now: Instant, datagram: &[u8]) {
+        let mut it = wire::messages(datagram, self.core.mode);
+        for m in it.by_ref() {
+            match m {
+                Ok(m) => {
+                    self.core.stats.msg_recv += 1;
+                    self.recv(m);
+                }
+                Err(_) => self.core.stats.malformed += 1,
+            }
+        }
+        self.core.stats.unknown_attrs += u64::from(it.skipped.unknown_attrs);
+    }
+
+    /// Fills `buf` with the next datagram (messages packed up to the MTU); `None` when nothing is queued.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let limit = buf.len().min(self.core.mtu);
+        let mut p = Packer::new(&mut buf[..limit]);
+        while let Some(item) = self.core.tx.front().copied() {
+            let Some(msg) = self.core.build(&item, self.hello_flags()) else {
+                self.core.tx.pop_front();
+                continue;
+            };
+            if !p.push(&msg) {
+                if p.is_empty() {
+                    // Larger than the MTU: it can never be sent.
+                    self.core.stats.oversize += 1;
+                    self.core.tx.pop_front();
+                    if let TxItem::Obj(k) = item {
+                        if let Some(o) = self.core.internal.map.get_mut(&k) {
+                            o.in_tx = false;
+                        }
+                        self.core.internal.release(&k);
+                    }
+                    continue;
+                }
+                break;
+            }
+            self.core.tx.pop_front();
+            if self.hello == Hello::Init {
+                self.hello = Hello::Say;
+            }
+            self.say_hello_back = false;
+            let seq = msg.seq;
+            self.core.next_seq = seq.wrapping_add(1);
+            self.core.stats.msg_sent += 1;
+            match item {
+                TxItem::Ctl { flags, .. } => {
+                    if flags.has_range() {
+                        self.rs_push(RsNode { seq, item });
+                    }
+                }
+                TxItem::Obj(k) => {
+                    if let Some(o) = self.core.internal.map.get_mut(&k) {
+                        o.in_tx = false;
+                        o.rs_seq = Some(seq);
+                    }
+                    self.rs_push(RsNode { seq, item });
+                }
+            }
+        }
+        if p.is_empty() {
+            return None;
+        }
+        self.core.stats.datagrams_sent += 1;
+        self.alive_at = now + ALIVE_INTERVAL;
+        Some(p.len())
+    }
+}
