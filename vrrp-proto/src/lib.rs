@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod inspect;
 pub mod router;
 pub mod wire;
 
