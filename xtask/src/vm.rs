@@ -570,6 +570,7 @@ pub fn vm_run(args: &[String]) -> Result<()> {
     let Some(script) = script else {
         bail!("usage: cargo xtask vm-run [--timeout SECS] [--no-build] SCRIPT");
     };
+    crate::deps::install()?;
     let text = std::fs::read_to_string(&script).with_context(|| format!("reading {script}"))?;
     let bins = if build {
         build_release_bins()?
@@ -607,14 +608,19 @@ fn ci_env() -> Vec<(String, String)> {
     env
 }
 
-/// The test targets that run inside the VM: `(package, test target, features)`.
-const VM_TESTS: &[(&str, &str)] = &[("ipvs-nl", "vm"), ("cli", "ipvsadm_golden")];
+/// The test targets that run inside the VM: `(package, test target, source file)`.
+const VM_TESTS: &[(&str, &str, &str)] =
+    &[("ipvs-nl", "vm", "ipvs-nl/tests/vm.rs"), ("cli", "ipvsadm_golden", "cli/tests/ipvsadm_golden.rs")];
 
 /// `cargo xtask vm-test`: builds the VM test executables (feature `vm-tests`) and the release binaries,
 /// runs every test executable inside one VM, fails if any fails.
 pub fn vm_test(args: &[String]) -> Result<()> {
+    crate::deps::install()?;
     let mut tests = Vec::new();
-    for (pkg, target) in VM_TESTS {
+    for (pkg, target, file) in VM_TESTS {
+        if !crate::workspace_root().join(file).is_file() {
+            continue;
+        }
         let out = Command::new("cargo")
             .args([
                 "test",

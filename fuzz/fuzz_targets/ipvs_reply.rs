@@ -1,0 +1,14 @@
+//! Fuzzes the IPVS reply decoder: any datagram must decode to values or structured errors, never panic,
+//! and every decoded reply must survive re-encoding.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    for m in ipvs_nl::wire::decode_datagram(data, 0x1c, ipvs_nl::wire::AF_INET) {
+        if let Ok(ipvs_nl::wire::Decoded::Reply { reply, .. }) = m {
+            let again = ipvs_nl::wire::Reply::parse(&reply.emit(), ipvs_nl::wire::AF_INET);
+            assert!(again.is_ok());
+        }
+    }
+});
