@@ -631,3 +631,368 @@ impl Ftfw {
         Some(p.len())
     }
 }
+
+/// A deadline in a timer heap; ordered by time, then by generation.
+#[derive(Debug, Clone, Copy)]
+struct Timer {
+    at: Instant,
+    generation: u64,
+    key: Key,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.generation) == (o.at, o.generation)
+    }
+}
+impl Eq for Timer {}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Timer {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.at, self.generation).cmp(&(o.at, o.generation))
+    }
+}
+
+/// ALARM settings.
+#[derive(Debug, Clone, Copy)]
+pub struct AlarmConfig {
+    /// Datagram size limit.
+    pub mtu: usize,
+    /// `RefreshTime` in seconds (default 15): each entry is re-sent every 1..=refresh seconds plus
+    /// 0.2-1 s of jitter.
+    pub refresh_secs: u32,
+    /// `CacheTimeout` (default 180 s): an external entry not refreshed for this long expires.
+    pub cache_timeout: Duration,
+    /// Seed of the jitter generator (conntrackd uses `random()`).
+    pub seed: u64,
+    /// First sequence number.
+    pub initial_seq: u32,
+    /// Attribute checking.
+    pub mode: Mode,
+}
+
+impl Default for AlarmConfig {
+    fn default() -> Self {
+        AlarmConfig {
+            mtu: 1472,
+            refresh_secs: 15,
+            cache_timeout: Duration::from_secs(180),
+            seed: 0x5eed,
+            initial_seq: 0,
+            mode: Mode::Strict,
+        }
+    }
+}
+
+/// The ALARM session (`sync-alarm.c`): no acknowledgements; every entry is periodically re-sent with a
+/// randomized delay, and the receiver's external cache expires what is not refreshed.
+#[derive(Debug)]
+pub struct Alarm {
+    core: Core,
+    cfg: AlarmConfig,
+    rng: SplitMix64,
+    generation: u64,
+    refresh: BinaryHeap<Reverse<Timer>>,
+    expiry: BinaryHeap<Reverse<Timer>>,
+}
+
+impl Alarm {
+    /// A session started at `now`.
+    pub fn new(_now: Instant, cfg: AlarmConfig) -> Self {
+        Alarm {
+            core: Core::new(cfg.mtu, cfg.initial_seq, cfg.mode),
+            cfg,
+            rng: SplitMix64::new(cfg.seed),
+            generation: 0,
+            refresh: BinaryHeap::new(),
+            expiry: BinaryHeap::new(),
+        }
+    }
+
+    /// The delay of conntrackd's `add_alarm(random() % refresh + 1 s, (random() % 5 + 1) * 200000 - 1 µs)`.
+    pub fn jitter(&mut self) -> Duration {
+        let secs = self.rng.below(u64::from(self.cfg.refresh_secs.max(1))) + 1;
+        let usecs = (self.rng.below(5) + 1) * 200_000 - 1;
+        Duration::from_secs(secs) + Duration::from_micros(usecs)
+    }
+
+    fn arm(&mut self, now: Instant, key: Key) {
+        self.generation += 1;
+        let generation = self.generation;
+        let at = now + self.jitter();
+        if let Some(o) = self.core.internal.map.get_mut(&key) {
+            o.timer_gen = generation;
+            self.refresh.push(Reverse(Timer { at, generation, key }));
+        }
+    }
+
+    /// A local (kernel) change: announced at once, then refreshed periodically until deleted.
+    pub fn handle_local(&mut self, now: Instant, change: Change, entry: CtEntry) {
+        if let Some(k) = self.core.internal.apply(change, entry) {
+            if change != Change::Delete {
+                self.arm(now, k);
+            } else if let Some(o) = self.core.internal.map.get_mut(&k) {
+                o.timer_gen = 0;
+            }
+            self.core.enqueue(k);
+        }
+    }
+
+    /// Refresh and expiry timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse(t)) = self.refresh.peek().copied() {
+            if t.at > now {
+                break;
+            }
+            self.refresh.pop();
+            let live = self
+                .core
+                .internal
+                .map
+                .get(&t.key)
+                .is_some_and(|o| o.timer_gen == t.generation && o.state != ObjState::Dead);
+            if live {
+                self.arm(now, t.key);
+                self.core.enqueue(t.key);
+            }
+        }
+        while let Some(Reverse(t)) = self.expiry.peek().copied() {
+            if t.at > now {
+                break;
+            }
+            self.expiry.pop();
+            if let Some(e) = self.core.external.expire(now, &t.key) {
+                self.core.actions.push_back(Action::Expired(e));
+            }
+        }
+    }
+
+    /// The next deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let a = self.refresh.peek().map(|t| t.0.at);
+        let b = self.expiry.peek().map(|t| t.0.at);
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The next report.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.core.actions.pop_front()
+    }
+
+    /// A datagram from the peer.
+    pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
+        let mut it = wire::messages(datagram, self.core.mode);
+        for m in it.by_ref() {
+            let Ok(m) = m else {
+                self.core.stats.malformed += 1;
+                continue;
+            };
+            self.core.stats.msg_recv += 1;
+            // alarm_recv: control messages are ignored; the sequence is tracked for statistics only.
+            if m.flags != Flags::NONE || m.msg_type() == msg_type::CTL {
+                continue;
+            }
+            if !matches!(self.core.track(m.seq), Track::Before) {
+                self.core.rx_last = Some(m.seq);
+            }
+            let at = now + self.cfg.cache_timeout;
+            if let Some(key) = self.core.apply_data(m, Some(at)) {
+                if self.core.external.get(&key).is_some() {
+                    self.generation += 1;
+                    self.expiry.push(Reverse(Timer { at, generation: self.generation, key }));
+                }
+            }
+        }
+        self.core.stats.unknown_attrs += u64::from(it.skipped.unknown_attrs);
+    }
+
+    /// Fills `buf` with the next datagram; `None` when nothing is queued.
+    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<usize> {
+        transmit_once(&mut self.core, buf)
+    }
+
+    /// Internal cache.
+    pub fn internal(&self) -> &InternalCache {
+        &self.core.internal
+    }
+
+    /// External cache.
+    pub fn external(&self) -> &ExternalCache {
+        &self.core.external
+    }
+
+    /// External cache, for flushing.
+    pub fn external_mut(&mut self) -> &mut ExternalCache {
+        &mut self.core.external
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.core.stats
+    }
+}
+
+/// Best-effort transmission shared by ALARM and NOTRACK: each queued object is sent once with its current
+/// state and released (a dead one leaves the cache).
+fn transmit_once(core: &mut Core, buf: &mut [u8]) -> Option<usize> {
+    let limit = buf.len().min(core.mtu);
+    let mut p = Packer::new(&mut buf[..limit]);
+    while let Some(item) = core.tx.front().copied() {
+        let Some(msg) = core.build(&item, Flags::NONE) else {
+            core.tx.pop_front();
+            continue;
+        };
+        let fits = p.push(&msg);
+        if !fits && !p.is_empty() {
+            break;
+        }
+        core.tx.pop_front();
+        if fits {
+            core.next_seq = msg.seq.wrapping_add(1);
+            core.stats.msg_sent += 1;
+        } else {
+            core.stats.oversize += 1;
+        }
+        if let TxItem::Obj(k) = item {
+            if let Some(o) = core.internal.map.get_mut(&k) {
+                o.in_tx = false;
+            }
+            core.internal.release(&k);
+        }
+    }
+    if p.is_empty() {
+        return None;
+    }
+    core.stats.datagrams_sent += 1;
+    Some(p.len())
+}
+
+/// NOTRACK settings.
+#[derive(Debug, Clone, Copy)]
+pub struct NotrackConfig {
+    /// Datagram size limit.
+    pub mtu: usize,
+    /// First sequence number.
+    pub initial_seq: u32,
+    /// Attribute checking.
+    pub mode: Mode,
+}
+
+impl Default for NotrackConfig {
+    fn default() -> Self {
+        NotrackConfig { mtu: 1472, initial_seq: 0, mode: Mode::Strict }
+    }
+}
+
+/// The NOTRACK session (`sync-notrack.c`): best effort, each change sent once; a RESYNC request is
+/// answered by a bulk send of the internal cache; ALIVE after a second without transmission.
+#[derive(Debug)]
+pub struct Notrack {
+    core: Core,
+    alive_at: Instant,
+}
+
+impl Notrack {
+    /// A session started at `now`.
+    pub fn new(now: Instant, cfg: NotrackConfig) -> Self {
+        Notrack { core: Core::new(cfg.mtu, cfg.initial_seq, cfg.mode), alive_at: now + ALIVE_INTERVAL }
+    }
+
+    /// A local (kernel) change to announce.
+    pub fn handle_local(&mut self, _now: Instant, change: Change, entry: CtEntry) {
+        if let Some(k) = self.core.internal.apply(change, entry) {
+            self.core.enqueue(k);
+        }
+    }
+
+    /// Asks the peer for a full dump.
+    pub fn request_resync(&mut self, _now: Instant) {
+        self.core.ctl(Flags::RESYNC, 0, 0);
+    }
+
+    /// The ALIVE timer.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if now >= self.alive_at {
+            self.core.ctl(Flags::ALIVE, 0, 0);
+            self.alive_at = now + ALIVE_INTERVAL;
+        }
+    }
+
+    /// The next deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        Some(self.alive_at)
+    }
+
+    /// The next report.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.core.actions.pop_front()
+    }
+
+    /// A datagram from the peer.
+    pub fn handle_datagram(&mut self, _now: Instant, datagram: &[u8]) {
+        let mut it = wire::messages(datagram, self.core.mode);
+        for m in it.by_ref() {
+            let Ok(m) = m else {
+                self.core.stats.malformed += 1;
+                continue;
+            };
+            self.core.stats.msg_recv += 1;
+            let _ = self.core.track(m.seq);
+            // notrack digest_msg
+            let class = if is_data(&m) {
+                Class::Data
+            } else if is_ctl(&m, Flags::RESYNC) {
+                self.core.bulk_send();
+                self.core.actions.push_back(Action::ResyncRequested);
+                Class::Ctl
+            } else if is_ctl(&m, Flags::ALIVE) {
+                Class::Ctl
+            } else {
+                Class::Bad
+            };
+            if class == Class::Bad {
+                self.core.stats.bad += 1;
+                continue;
+            }
+            self.core.rx_last = Some(m.seq);
+            if class == Class::Data {
+                self.core.apply_data(m, None);
+            }
+        }
+        self.core.stats.unknown_attrs += u64::from(it.skipped.unknown_attrs);
+    }
+
+    /// Fills `buf` with the next datagram; `None` when nothing is queued.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let n = transmit_once(&mut self.core, buf)?;
+        self.alive_at = now + ALIVE_INTERVAL;
+        Some(n)
+    }
+
+    /// Internal cache.
+    pub fn internal(&self) -> &InternalCache {
+        &self.core.internal
+    }
+
+    /// External cache.
+    pub fn external(&self) -> &ExternalCache {
+        &self.core.external
+    }
+
+    /// External cache, for flushing.
+    pub fn external_mut(&mut self) -> &mut ExternalCache {
+        &mut self.core.external
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.core.stats
+    }
+}
