@@ -49,8 +49,10 @@ impl TupleFilter {
                 f |= bit;
             }
         };
-        set(self.src.is_some(), filter_flag::IP_SRC);
-        set(self.dst.is_some(), filter_flag::IP_DST);
+        // IPv6 addresses stay in user space: the kernel's IPv6 address match is inverted (it tests
+        // `!ipv6_addr_cmp(..)`, so equal addresses are rejected) in the kernels this was tested on.
+        set(self.src.is_some() && !v6, filter_flag::IP_SRC);
+        set(self.dst.is_some() && !v6, filter_flag::IP_DST);
         set(self.proto.is_some(), filter_flag::PROTO_NUM);
         set(self.sport.is_some(), filter_flag::PROTO_SRC_PORT);
         set(self.dport.is_some(), filter_flag::PROTO_DST_PORT);
@@ -75,7 +77,7 @@ impl TupleFilter {
 
     fn emit<O: Out>(&self, o: &mut O, kind: u16, v6: bool) {
         let t = o.nest_start(kind);
-        if self.src.is_some() || self.dst.is_some() {
+        if (self.src.is_some() || self.dst.is_some()) && !v6 {
             let ip = o.nest_start(cta::TUPLE_IP);
             let put = |o: &mut O, a: IpAddr, k4: u16, k6: u16| match a {
                 IpAddr::V4(a) => o.attr(k4, &a.octets()),
@@ -150,9 +152,11 @@ impl TupleFilter {
 
 /// What a dump (or a filtered flush) selects. The default selects everything.
 ///
-/// Family, mark and status filters run in the kernel on every 6.x kernel; zone and tuple filters use
-/// `CTA_FILTER` (kernel 5.8+). Entries are also checked against the filter in user space, so a kernel that
-/// ignores part of it still yields only matching entries.
+/// Family, mark and status filters run in the kernel on every 6.x kernel; tuple filters use `CTA_FILTER`
+/// (kernel 5.8+) when the family is known (given, or implied by an address), except IPv6 addresses.
+/// Every entry is also checked against the whole filter in user space, so whatever the kernel does not
+/// filter (zones on kernels that ignore them, IPv6 addresses, tuple fields without a family) is still
+/// filtered, just after the copy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DumpFilter {
     /// Address family (`AF_INET`/`AF_INET6`).
@@ -222,18 +226,30 @@ impl DumpFilter {
 
     /// Writes the filter attributes (mark, status and, when needed, `CTA_FILTER` with its tuples and zone).
     pub(crate) fn emit<O: Out>(&self, o: &mut O, with_cta_filter: bool) {
-        let v6 = self.effective_family() == AF_INET6;
+        let family = self.effective_family();
+        let v6 = family == AF_INET6;
         if let Some((v, m)) = self.mark {
-            o.u32_be(cta::MARK, v);
+            // The kernel compares `mark & mask` with the value as given: mask the value here.
+            o.u32_be(cta::MARK, v & m);
             o.u32_be(cta::MARK_MASK, m);
         }
-        if let Some((v, m)) = self.status {
-            o.u32_be(cta::STATUS, v.0);
+        if let Some((v, m)) = self.status.filter(|(_, m)| m.0 != 0) {
+            // A zero mask matches everything, and the kernel refuses it: it is simply not sent.
+            o.u32_be(cta::STATUS, v.0 & m.0);
             o.u32_be(cta::STATUS_MASK, m.0);
         }
         if with_cta_filter && self.needs_cta_filter() {
-            let of = self.orig.as_ref().map_or(0, |t| t.flags(v6));
-            let rf = self.reply.as_ref().map_or(0, |t| t.flags(v6));
+            // Tuple fields need the family in nfgenmsg (the kernel parses addresses by it); without one
+            // they are matched in user space only.
+            let known = family == AF_INET || family == AF_INET6;
+            let flags = |t: &Option<TupleFilter>| match t {
+                Some(t) if known => t.flags(v6),
+                _ => 0,
+            };
+            let (of, rf) = (flags(&self.orig), flags(&self.reply));
+            if of == 0 && rf == 0 && self.zone.is_none() {
+                return;
+            }
             let n = o.nest_start(cta::FILTER);
             // CTA_FILTER_*_FLAGS are host-endian u32 (nla_get_u32).
             o.attr(cta::FILTER_ORIG_FLAGS, &of.to_ne_bytes());
@@ -242,10 +258,10 @@ impl DumpFilter {
             if let Some(z) = self.zone {
                 o.u16_be(cta::ZONE, z);
             }
-            if let Some(t) = self.orig.as_ref().filter(|t| !t.is_empty()) {
+            if let Some(t) = self.orig.as_ref().filter(|_| of != 0) {
                 t.emit(o, cta::TUPLE_ORIG, v6);
             }
-            if let Some(t) = self.reply.as_ref().filter(|t| !t.is_empty()) {
+            if let Some(t) = self.reply.as_ref().filter(|_| rf != 0) {
                 t.emit(o, cta::TUPLE_REPLY, v6);
             }
         }

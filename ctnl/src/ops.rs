@@ -305,7 +305,7 @@ pub(crate) fn encode_entry_msg(
     };
     let start = start_msg(buf, NFNL_SUBSYS_CTNETLINK, msg, flags, seq, family, 0);
     let mut o = VecOut::new(buf);
-    e.emit_attrs(&mut o);
+    e.emit_attrs_status(&mut o, crate::wire::Status::CONFIRMED.0);
     if o.overflowed() {
         buf.truncate(start);
         return Err(Error::Encode {

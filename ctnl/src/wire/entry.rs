@@ -650,6 +650,12 @@ impl Entry {
 
     /// Writes every present attribute (not the nfgenmsg header) in the kernel's order.
     pub fn emit_attrs<O: Out>(&self, o: &mut O) {
+        self.emit_attrs_status(o, 0);
+    }
+
+    /// Like [`Entry::emit_attrs`], with `status_or` OR-ed into a present status (requests set
+    /// `IPS_CONFIRMED`, which the kernel sets on every entry it creates and refuses to see cleared).
+    pub fn emit_attrs_status<O: Out>(&self, o: &mut O, status_or: u32) {
         if let Some(t) = &self.orig {
             t.emit_as(o, cta::TUPLE_ORIG);
         }
@@ -676,7 +682,7 @@ impl Entry {
             o.nest_end(n);
         }
         if let Some(s) = self.status {
-            o.u32_be(cta::STATUS, s.0);
+            o.u32_be(cta::STATUS, s.0 | status_or);
         }
         if let Some(v) = self.timeout {
             o.u32_be(cta::TIMEOUT, v);

@@ -1,0 +1,557 @@
+//! Kernel tests: every operation against the real conntrack table, each test in its own fresh network
+//! namespace (created inside the test's thread by `testkit::netns()`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use ctnl::{
+    AF_INET, AF_INET6, Conntrack, DumpFilter, Entry, Error, Event, EventKind, EventSocket, Groups,
+    Key, L4, ProtoInfo, Status, TcpInfo, Tuple, TupleFilter,
+};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+}
+
+fn udp(src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> Entry {
+    let orig = Tuple::ports(src, dst, 17, sport, dport);
+    let mut e = Entry::new(orig.clone(), orig.reversed());
+    e.timeout = Some(120);
+    e
+}
+
+fn udp_n(i: u32) -> Entry {
+    let [a, b, c, d] = (0x0a00_0000u32 + (i >> 8)).to_be_bytes();
+    udp(
+        IpAddr::V4(Ipv4Addr::new(a, b, c, d)),
+        v4(10, 99, 0, 1),
+        1024 + (i & 0xff) as u16,
+        53,
+    )
+}
+
+fn count(ct: &mut Conntrack, f: &DumpFilter) -> usize {
+    let mut n = 0;
+    for e in ct.dump(f).unwrap() {
+        e.unwrap();
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn create_get_update_delete() {
+    let Some(_ns) = testkit::netns() else { return };
+    let mut ct = Conntrack::open().unwrap();
+    let mut e = udp(v4(10, 0, 0, 1), v4(10, 0, 0, 2), 1111, 53);
+    e.mark = Some(7);
+    ct.create(&e).unwrap();
+    assert!(matches!(ct.create(&e), Err(Error::Exists)));
+
+    let key = Key::orig(e.orig.clone().unwrap());
+    let got = ct.get(&key).unwrap();
+    assert_eq!(got.orig, e.orig);
+    assert_eq!(got.reply, e.reply);
+    assert_eq!(got.mark, Some(7));
+    assert_eq!(got.family, AF_INET);
+    assert!(got.timeout.unwrap() <= 120 && got.timeout.unwrap() > 100);
+    let id = got.id.expect("kernel sends CTA_ID");
+
+    // get by reply tuple finds the same entry
+    let by_reply = ct.get(&Key::reply(e.reply.clone().unwrap())).unwrap();
+    assert_eq!(by_reply.id, Some(id));
+
+    // update mark and timeout
+    let mut u = Entry {
+        family: AF_INET,
+        orig: e.orig.clone(),
+        ..Entry::default()
+    };
+    u.mark = Some(42);
+    u.timeout = Some(500);
+    ct.update(&u).unwrap();
+    let got = ct.get(&key).unwrap();
+    assert_eq!(got.mark, Some(42));
+    assert!(got.timeout.unwrap() > 400);
+
+    // update of a missing entry
+    let missing = udp(v4(10, 0, 0, 9), v4(10, 0, 0, 2), 1, 2);
+    assert!(matches!(ct.update(&missing), Err(Error::NotFound)));
+
+    // delete with a wrong id fails, with the right id succeeds
+    assert!(matches!(
+        ct.delete(&key.clone().with_id(id.wrapping_add(1))),
+        Err(Error::NotFound)
+    ));
+    ct.delete(&key.clone().with_id(id)).unwrap();
+    assert!(matches!(ct.get(&key), Err(Error::NotFound)));
+    assert!(matches!(ct.delete(&key), Err(Error::NotFound)));
+    assert_eq!(Error::NotFound.errno(), Some(libc::ENOENT));
+}
+
+#[test]
+fn ipv6_tcp_with_protoinfo() {
+    let Some(_ns) = testkit::netns() else { return };
+    let mut ct = Conntrack::open().unwrap();
+    let s = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1));
+    let d = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2));
+    let orig = Tuple::ports(s, d, 6, 40000, 443);
+    let mut e = Entry::new(orig.clone(), orig.reversed());
+    e.timeout = Some(300);
+    e.status = Some(Status::SEEN_REPLY | Status::ASSURED);
+    e.protoinfo = Some(ProtoInfo::Tcp(TcpInfo {
+        state: Some(3),
+        ..TcpInfo::default()
+    }));
+    ct.create(&e).unwrap();
+    let got = ct.get(&Key::orig(orig)).unwrap();
+    assert_eq!(got.family, AF_INET6);
+    let st = got.status.unwrap();
+    assert!(
+        st.contains(Status::ASSURED | Status::SEEN_REPLY | Status::CONFIRMED),
+        "{st:?}"
+    );
+    match got.protoinfo {
+        Some(ProtoInfo::Tcp(t)) => {
+            assert_eq!(t.state, Some(3));
+            assert!(t.wscale_orig.is_some() && t.flags_orig.is_some());
+        }
+        other => panic!("expected TCP protoinfo, got {other:?}"),
+    }
+}
+
+#[test]
+fn icmp_entry() {
+    let Some(_ns) = testkit::netns() else { return };
+    let mut ct = Conntrack::open().unwrap();
+    let orig = Tuple {
+        src: v4(10, 1, 0, 1),
+        dst: v4(10, 1, 0, 2),
+        proto: 1,
+        l4: L4::Icmp {
+            id: 77,
+            kind: 8,
+            code: 0,
+        },
+        zone: None,
+        unknown: vec![],
+    };
+    let mut e = Entry::new(orig.clone(), orig.reversed());
+    e.timeout = Some(30);
+    ct.create(&e).unwrap();
+    let got = ct.get(&Key::orig(orig.clone())).unwrap();
+    assert_eq!(
+        got.orig.as_ref().unwrap().l4,
+        L4::Icmp {
+            id: 77,
+            kind: 8,
+            code: 0
+        }
+    );
+    assert_eq!(
+        got.reply.as_ref().unwrap().l4,
+        L4::Icmp {
+            id: 77,
+            kind: 0,
+            code: 0
+        }
+    );
+}
+
+#[test]
+fn dump_streams_everything_and_filters() {
+    let Some(_ns) = testkit::netns() else { return };
+    let mut ct = Conntrack::open().unwrap();
+    let mut batch = ct.batch();
+    for i in 0..3000u32 {
+        let mut e = udp_n(i);
+        e.mark = Some(i % 3);
+        batch.create(&e).unwrap();
+    }
+    let r = batch.finish().unwrap();
+    assert_eq!((r.total, r.ok, r.failures.len()), (3000, 3000, 0));
+
+    assert_eq!(count(&mut ct, &DumpFilter::all()), 3000);
+    assert_eq!(count(&mut ct, &DumpFilter::family(AF_INET)), 3000);
+    assert_eq!(count(&mut ct, &DumpFilter::family(AF_INET6)), 0);
+    let by_mark = DumpFilter {
+        mark: Some((1, 0xffff_ffff)),
+        ..DumpFilter::default()
+    };
+    assert_eq!(count(&mut ct, &by_mark), 1000);
+    for e in ct.dump(&by_mark).unwrap() {
+        assert_eq!(e.unwrap().mark, Some(1));
+    }
+    // tuple filter via CTA_FILTER: source 10.0.0.x (i < 256) and source port 1024+5
+    let tf = DumpFilter {
+        orig: Some(TupleFilter {
+            src: Some(v4(10, 0, 0, 0)),
+            proto: Some(17),
+            sport: Some(1029),
+            ..TupleFilter::default()
+        }),
+        ..DumpFilter::default()
+    };
+    let hits: Vec<Entry> = ct.dump(&tf).unwrap().map(|e| e.unwrap()).collect();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(
+        hits[0].orig.as_ref().unwrap().l4,
+        L4::Ports { src: 1029, dst: 53 }
+    );
+    // reply-direction filter
+    let rf = DumpFilter {
+        reply: Some(TupleFilter {
+            proto: Some(17),
+            dport: Some(1024),
+            ..TupleFilter::default()
+        }),
+        ..DumpFilter::default()
+    };
+    assert_eq!(count(&mut ct, &rf), 3000usize.div_ceil(256));
+    // status filter: none are ASSURED
+    let sf = DumpFilter {
+        status: Some((Status::ASSURED, Status::ASSURED)),
+        ..DumpFilter::default()
+    };
+    assert_eq!(count(&mut ct, &sf), 0);
+
+    // a dump abandoned half way leaves the socket usable
+    {
+        let mut d = ct.dump(&DumpFilter::all()).unwrap();
+        for _ in 0..10 {
+            d.next().unwrap().unwrap();
+        }
+    }
+    assert_eq!(ct.stats().unwrap().entries, 3000);
+    assert_eq!(count(&mut ct, &DumpFilter::all()), 3000);
+}
+
+#[test]
+fn zones() {
+    let Some(_ns) = testkit::netns() else { return };
+    let mut ct = Conntrack::open().unwrap();
+    for z in [0u16, 5, 5, 9] {
+        let mut e = udp(v4(10, 2, 0, 1), v4(10, 2, 0, 2), 1000 + z, 53);
+        if z == 5 {
+            // two distinct entries in zone 5
+            e = udp(
+                v4(10, 2, 0, 1),
+                v4(10, 2, 0, 2),
+                1000 + z + (ct.stats().unwrap().entries as u16),
+                53,
+            );
+        }
+        e.zone = Some(z);
+        ct.create(&e).unwrap();
+    }
+    let f = DumpFilter {
+        zone: Some(5),
+        ..DumpFilter::default()
+    };
+    let got: Vec<Entry> = ct.dump(&f).unwrap().map(|e| e.unwrap()).collect();
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|e| e.zone == Some(5)));
+    // same tuple can exist in two zones; get needs the zone
+    let mut a = udp(v4(10, 3, 0, 1), v4(10, 3, 0, 2), 1, 2);
+    a.zone = Some(1);
+    ct.create(&a).unwrap();
+    a.zone = Some(2);
+    ct.create(&a).unwrap();
+    let k = Key::orig(a.orig.clone().unwrap()).with_zone(2);
+    assert_eq!(ct.get(&k).unwrap().zone, Some(2));
+    ct.delete(&k).unwrap();
+    assert!(matches!(ct.get(&k), Err(Error::NotFound)));
+    assert!(ct.get(&k.clone().with_zone(1)).is_ok());
+}
+
+#[test]
+fn batch_reports_each_failure_by_index() {
+    let Some(_ns) = testkit::netns() else { return };
+    let mut ct = Conntrack::open().unwrap();
+    // Pre-create every 7th entry so that those creates fail with EEXIST.
+    let mut b = ct.batch();
+    for i in (0..5000u32).filter(|i| i % 7 == 0) {
+        b.create(&udp_n(i)).unwrap();
+    }
+    b.finish().unwrap();
+    let mut b = ct.batch();
+    for i in 0..5000u32 {
+        b.create(&udp_n(i)).unwrap();
+    }
+    let r = b.finish().unwrap();
+    assert_eq!(r.total, 5000);
+    let expected_fail = (0..5000).filter(|i| i % 7 == 0).count();
+    assert_eq!(r.failures.len(), expected_fail);
+    assert_eq!(r.ok, 5000 - expected_fail);
+    for (i, res) in r.results().enumerate() {
+        if i % 7 == 0 {
+            assert!(matches!(res, Err(Error::Exists)), "entry {i}: {res:?}");
+        } else {
+            assert!(res.is_ok(), "entry {i}: {res:?}");
+        }
+    }
+    // batched update (half exist) and batched delete
+    let mut b = ct.batch();
+    for i in 0..6000u32 {
+        let mut e = udp_n(i);
+        e.mark = Some(99);
+        b.update(&e).unwrap();
+    }
+    let r = b.finish().unwrap();
+    assert_eq!(r.ok, 5000);
+    assert!(
+        r.failures
+            .iter()
+            .all(|(i, e)| *i >= 5000 && matches!(e, Error::NotFound))
+    );
+    let f = DumpFilter {
+        mark: Some((99, !0)),
+        ..DumpFilter::default()
+    };
+    assert_eq!(count(&mut ct, &f), 5000);
+
+    let mut b = ct.batch();
+    for i in 0..5000u32 {
+        b.delete(&Key::orig(udp_n(i).orig.unwrap())).unwrap();
+    }
+    b.delete(&Key::orig(udp_n(5000).orig.unwrap())).unwrap();
+    let r = b.finish().unwrap();
+    assert_eq!(r.ok, 5000);
+    assert_eq!(r.failures.len(), 1);
+    assert_eq!(r.failures[0].0, 5000);
+    assert_eq!(count(&mut ct, &DumpFilter::all()), 0);
+}
+
+#[test]
+fn flushes() {
+    let Some(_ns) = testkit::netns() else { return };
+    let mut ct = Conntrack::open().unwrap();
+    let s6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+    let d6 = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2));
+    let fill = |ct: &mut Conntrack| {
+        let mut b = ct.batch();
+        for i in 0..200u32 {
+            let mut e = udp_n(i);
+            e.mark = Some(i % 2);
+            b.create(&e).unwrap();
+            b.create(&udp(s6, d6, 2000 + i as u16, 53)).unwrap();
+        }
+        let r = b.finish().unwrap();
+        assert_eq!(r.ok, 400);
+    };
+    fill(&mut ct);
+    ct.flush_family(AF_INET6).unwrap();
+    assert_eq!(count(&mut ct, &DumpFilter::family(AF_INET6)), 0);
+    assert_eq!(count(&mut ct, &DumpFilter::family(AF_INET)), 200);
+    ct.flush_all().unwrap();
+    assert_eq!(count(&mut ct, &DumpFilter::all()), 0);
+
+    fill(&mut ct);
+    // kernel-side filtered flush (mark)
+    let out = ct
+        .flush(&DumpFilter {
+            mark: Some((1, !0)),
+            ..DumpFilter::default()
+        })
+        .unwrap();
+    assert!(out.kernel_side);
+    assert_eq!(count(&mut ct, &DumpFilter::all()), 300);
+    // tuple filter: dump + batched delete
+    let tf = DumpFilter {
+        orig: Some(TupleFilter {
+            proto: Some(17),
+            dport: Some(53),
+            src: Some(s6),
+            ..TupleFilter::default()
+        }),
+        ..DumpFilter::default()
+    };
+    let out = ct.flush(&tf).unwrap();
+    assert!(!out.kernel_side);
+    assert_eq!(out.deleted, Some(200));
+    assert_eq!(count(&mut ct, &DumpFilter::all()), 100);
+    assert!(
+        ct.dump(&DumpFilter::all())
+            .unwrap()
+            .all(|e| e.unwrap().family == AF_INET)
+    );
+}
+
+#[test]
+fn stats_and_zero_counters() {
+    let Some(ns) = testkit::netns() else { return };
+    ns.sysctl("net/netfilter/nf_conntrack_acct", "1");
+    let mut ct = Conntrack::open().unwrap();
+    let per_cpu = ct.stats_cpu().unwrap();
+    assert!(!per_cpu.is_empty());
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    assert!(
+        per_cpu.len() >= cpus,
+        "{} per-cpu records for {cpus} cpus",
+        per_cpu.len()
+    );
+    let g = ct.stats().unwrap();
+    assert_eq!(g.entries, 0);
+    assert!(g.max_entries > 0);
+
+    // Real traffic so that counters move: UDP over loopback. Conntrack hooks into a namespace only once a
+    // ruleset uses it, so load a one-rule nftables table first.
+    if !testkit::require("nft", testkit::which("nft").is_some()) {
+        return;
+    }
+    ns.sh("nft add table inet ctnl_t && nft 'add chain inet ctnl_t out { type filter hook output priority 0; }' && nft add rule inet ctnl_t out ct state new counter");
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..5 {
+        tx.send_to(b"hello", rx.local_addr().unwrap()).unwrap();
+    }
+    let f = DumpFilter {
+        orig: Some(TupleFilter {
+            proto: Some(17),
+            dport: Some(rx.local_addr().unwrap().port()),
+            ..TupleFilter::default()
+        }),
+        ..DumpFilter::default()
+    };
+    let before: Vec<Entry> = ct.zero_counters(&f).unwrap().map(|e| e.unwrap()).collect();
+    assert_eq!(before.len(), 1);
+    let c = before[0].counters_orig.expect("acct on");
+    assert_eq!(c.packets, 5);
+    assert_eq!(c.bytes, 5 * (20 + 8 + 5));
+    let after: Vec<Entry> = ct.dump(&f).unwrap().map(|e| e.unwrap()).collect();
+    assert_eq!(after[0].counters_orig.unwrap().packets, 0);
+    assert_eq!(ct.stats().unwrap().entries, 1);
+}
+
+#[test]
+fn dying_and_unconfirmed_lists_dump() {
+    let Some(_ns) = testkit::netns() else { return };
+    let mut ct = Conntrack::open().unwrap();
+    // Both lists are normally empty or nearly so; the requests must succeed and decode.
+    let dying: Result<Vec<Entry>, Error> = ct.dump_dying().unwrap().collect();
+    let unconfirmed: Result<Vec<Entry>, Error> = ct.dump_unconfirmed().unwrap().collect();
+    assert!(dying.unwrap().iter().all(|e| e.orig.is_some()));
+    assert!(unconfirmed.unwrap().iter().all(|e| e.orig.is_some()));
+    // and the socket is still in step
+    assert_eq!(ct.stats().unwrap().entries, 0);
+}
+
+#[test]
+fn events_new_update_destroy() {
+    let Some(_ns) = testkit::netns() else { return };
+    let mut ev = EventSocket::open(Groups::CONNTRACK).unwrap();
+    ev.set_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut ct = Conntrack::open().unwrap();
+    let e = udp(v4(10, 4, 0, 1), v4(10, 4, 0, 2), 5, 6);
+    ct.create(&e).unwrap();
+    let mut u = e.clone();
+    u.mark = Some(3);
+    ct.update(&u).unwrap();
+    ct.delete(&Key::orig(e.orig.clone().unwrap())).unwrap();
+    let mut kinds = Vec::new();
+    while let Some(ev) = ev.next_event().unwrap() {
+        if let Event::Conntrack { kind, entry } = ev {
+            assert_eq!(entry.orig, e.orig);
+            kinds.push(kind);
+        }
+        if kinds.len() == 3 {
+            break;
+        }
+    }
+    assert_eq!(
+        kinds,
+        vec![EventKind::New, EventKind::Update, EventKind::Destroy]
+    );
+}
+
+/// The key case: 50,000 creates while listening. Every event must arrive, or the loss must be
+/// reported as `Error::Overrun`; here the event socket is sized for the burst, so all must arrive.
+#[test]
+fn burst_50k_events_all_delivered_or_overrun() {
+    let Some(_ns) = testkit::netns() else { return };
+    const N: u32 = 50_000;
+    let mut ev = EventSocket::open(Groups::NEW).unwrap();
+    ev.set_timeout(Some(Duration::from_secs(2))).unwrap();
+    // The listener runs on its own thread, as a real consumer would; its socket stays in this namespace.
+    let reader = std::thread::spawn(move || {
+        let mut seen = std::collections::HashSet::new();
+        let mut overrun = false;
+        loop {
+            match ev.next_event() {
+                Ok(Some(Event::Conntrack {
+                    kind: EventKind::New,
+                    entry,
+                })) => {
+                    seen.insert(entry.orig.unwrap());
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(Error::Overrun) => overrun = true,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        (seen.len(), overrun)
+    });
+    let mut ct = Conntrack::open().unwrap();
+    let mut b = ct.batch();
+    for i in 0..N {
+        b.create(&udp_n(i)).unwrap();
+    }
+    assert_eq!(b.finish().unwrap().ok, N as usize);
+    let (seen, overrun) = reader.join().unwrap();
+    assert!(
+        overrun || seen == N as usize,
+        "got {seen} of {N} events without an overrun report"
+    );
+    assert!(
+        !overrun,
+        "the default event queue overran on a {N}-event burst"
+    );
+
+    // And with a deliberately tiny queue the loss is reported, never silent.
+    let mut small = EventSocket::with_rcvbuf(Groups::DESTROY, 4096).unwrap();
+    small.set_timeout(Some(Duration::from_secs(1))).unwrap();
+    ct.flush_all().unwrap();
+    let mut got = 0usize;
+    let mut overrun = false;
+    loop {
+        match small.next_event() {
+            Ok(Some(_)) => got += 1,
+            Ok(None) => break,
+            Err(Error::Overrun) => overrun = true,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(
+        overrun || got == N as usize,
+        "lost events silently: {got} of {N}"
+    );
+    assert!(overrun, "a 4 KiB queue cannot hold {N} destroy events");
+}
+
+#[test]
+fn permission_and_invalid_errors_are_typed() {
+    let Some(_ns) = testkit::netns() else { return };
+    let mut ct = Conntrack::open().unwrap();
+    // An entry without a reply tuple is refused as invalid.
+    let e = Entry {
+        family: AF_INET,
+        orig: Some(Tuple::ports(v4(1, 1, 1, 1), v4(2, 2, 2, 2), 17, 1, 2)),
+        timeout: Some(10),
+        ..Entry::default()
+    };
+    let err = ct.create(&e).unwrap_err();
+    assert!(matches!(err, Error::Invalid), "{err:?}");
+    assert_eq!(err.errno(), Some(libc::EINVAL));
+    // Port filter without a protocol is refused before sending.
+    let bad = DumpFilter {
+        orig: Some(TupleFilter {
+            sport: Some(1),
+            ..TupleFilter::default()
+        }),
+        ..DumpFilter::default()
+    };
+    assert!(matches!(ct.dump(&bad), Err(Error::Encode { .. })));
+}
