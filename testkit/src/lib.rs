@@ -57,7 +57,10 @@ pub fn which(tool: &str) -> Option<PathBuf> {
 #[track_caller]
 pub fn require_tool(tool: &str) -> Option<PathBuf> {
     let found = which(tool);
-    if require(&format!("the `{tool}` executable (installed by `cargo xtask ci`)"), found.is_some()) {
+    if require(
+        &format!("the `{tool}` executable (installed by `cargo xtask ci`)"),
+        found.is_some(),
+    ) {
         found
     } else {
         None
@@ -98,7 +101,8 @@ impl NetNs {
     #[track_caller]
     pub fn sysctl(&self, knob: &str, value: &str) {
         let path = format!("/proc/sys/{knob}");
-        std::fs::write(&path, value).unwrap_or_else(|e| panic!("cannot write {value} to {path}: {e}"));
+        std::fs::write(&path, value)
+            .unwrap_or_else(|e| panic!("cannot write {value} to {path}: {e}"));
     }
 }
 
@@ -119,7 +123,9 @@ pub fn netns() -> Option<NetNs> {
         require(&format!("unshare(CLONE_NEWNET): {err}"), false);
         return None;
     }
-    let ns = NetNs { _not_send: std::marker::PhantomData };
+    let ns = NetNs {
+        _not_send: std::marker::PhantomData,
+    };
     if which("ip").is_some() {
         ns.sh("ip link set lo up");
     }
@@ -138,7 +144,8 @@ pub fn workspace_root() -> PathBuf {
 pub fn fuzz_corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = workspace_root().join("fuzz").join("corpus").join(target);
     let mut out = Vec::new();
-    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()));
+    let entries =
+        std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()));
     for entry in entries.flatten() {
         let p = entry.path();
         if p.is_file() {

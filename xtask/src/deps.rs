@@ -11,16 +11,25 @@ use std::process::Command;
 pub const PACKAGES: &[(&str, &str)] = &[
     ("iproute2", "ip netns / ip link for test hosts"),
     ("nftables", "packet loss and NAT rules in test namespaces"),
-    ("conntrack", "conntrack-tools 1.4.7: the CLI our `conntrack` must match"),
+    (
+        "conntrack",
+        "conntrack-tools 1.4.7: the CLI our `conntrack` must match",
+    ),
     ("conntrackd", "conntrackd 1.4.7: the sync peer"),
     ("keepalived", "keepalived 2.2.7: the VRRP peer"),
     ("tshark", "packet captures for byte vectors"),
     ("qemu-system-x86", "the VM that runs IPVS tests"),
-    ("linux-image-amd64", "a Debian kernel with the ip_vs modules"),
+    (
+        "linux-image-amd64",
+        "a Debian kernel with the ip_vs modules",
+    ),
     ("busybox-static", "the VM's userland"),
     ("cpio", "packing the VM's initramfs"),
     ("kmod", "modprobe --show-depends for the module closure"),
-    ("ipvsadm", "ipvsadm 1.31: the CLI our `ipvsadm` must match (run inside the VM)"),
+    (
+        "ipvsadm",
+        "ipvsadm 1.31: the CLI our `ipvsadm` must match (run inside the VM)",
+    ),
 ];
 
 fn installed(pkg: &str) -> bool {
@@ -33,8 +42,11 @@ fn installed(pkg: &str) -> bool {
 
 /// Installs whatever is missing. Needs root unless everything is already there.
 pub fn install() -> Result<()> {
-    let missing: Vec<&str> =
-        PACKAGES.iter().map(|(p, _)| *p).filter(|p| !installed(p)).collect();
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .map(|(p, _)| *p)
+        .filter(|p| !installed(p))
+        .collect();
     if missing.is_empty() {
         eprintln!("==> deps: all {} packages present", PACKAGES.len());
         return Ok(());
@@ -56,7 +68,10 @@ pub fn install() -> Result<()> {
     if !ok {
         let still: Vec<&str> = missing.iter().copied().filter(|p| !installed(p)).collect();
         if !still.is_empty() {
-            bail!("cannot install Debian packages: {} (run as root on Debian)", still.join(" "));
+            bail!(
+                "cannot install Debian packages: {} (run as root on Debian)",
+                still.join(" ")
+            );
         }
     }
     Ok(())
