@@ -408,6 +408,39 @@ mod tests {
         assert_eq!(&buf[128..132], &60u32.to_be_bytes());
     }
 
+    /// The floor itself on the real kernel: what it creates is what `conntrack -L` shows, the dump counts
+    /// every entry, and the filtered flush removes exactly the `dport 53` quarter.
+    #[test]
+    fn raw_floor_on_the_kernel() {
+        let Some(ns) = testkit::netns() else { return };
+        let Some(conntrack) = testkit::require_tool("conntrack") else {
+            return;
+        };
+        let mut raw = RawCt::new().unwrap();
+        // Enough flows for several 96 KiB sends (about 745 creates fit in one).
+        let f = flows(2000);
+        assert_eq!(raw.create_batched(&f, 600).unwrap(), 0);
+        assert_eq!(count().unwrap(), 2000);
+        // Creating them again fails entry by entry (EEXIST), and every failure is counted.
+        assert_eq!(raw.create_batched(&f[..10], 600).unwrap(), 10);
+        assert_eq!(raw.dump_count().unwrap(), 2000);
+        let out = ns.sh(&format!(
+            "{} -L -p udp -s 10.0.0.1 2>/dev/null",
+            conntrack.display()
+        ));
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains("src=10.0.0.1 dst=192.0.2.1 sport=1025 dport=123")
+                && text.contains("src=192.0.2.1 dst=10.0.0.1 sport=123 dport=1025"),
+            "{text}"
+        );
+        raw.flush_udp_dport(53).unwrap();
+        assert_eq!(count().unwrap(), 1500);
+        raw.flush().unwrap();
+        assert_eq!(count().unwrap(), 0);
+        assert_eq!(raw.dump_count().unwrap(), 0);
+    }
+
     #[test]
     fn error_counting() {
         let mut buf = Vec::new();
