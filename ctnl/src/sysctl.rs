@@ -527,8 +527,15 @@ pub struct SysctlFs {
 impl SysctlFs {
     /// The real knobs, for the calling thread's network namespace.
     pub fn new() -> Result<Self, SysctlError> {
-        let initial_netns =
-            in_initial_netns().map_err(|e| SysctlError::new(Knob::Max, Reason::Io(e)))?;
+        let initial_netns = in_initial_netns().map_err(|e| {
+            // Without nf_conntrack_max there is no conntrack in this kernel (or /proc is not mounted).
+            let reason = if e.kind() == io::ErrorKind::NotFound {
+                Reason::Absent
+            } else {
+                Reason::Io(e)
+            };
+            SysctlError::new(Knob::Max, reason)
+        })?;
         Ok(SysctlFs {
             proc_dir: PROC_NETFILTER_DIR.into(),
             module_dir: MODULE_PARAMS_DIR.into(),
