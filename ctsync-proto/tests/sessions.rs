@@ -1,0 +1,194 @@
+//! ALARM, NOTRACK and FT-FW control paths on a virtual clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use ctsync_proto::session::{Action, Alarm, AlarmConfig, Ftfw, FtfwConfig, Notrack, NotrackConfig};
+use ctsync_proto::wire::{AddrPair, Body, Change, CtEntry, Flags, Message, Mode, PortPair, messages};
+use std::time::{Duration, Instant};
+
+fn entry(i: u16) -> CtEntry {
+    CtEntry {
+        addrs: Some(AddrPair::V4 { src: [10, 0, 0, 1].into(), dst: [10, 0, 0, 2].into() }),
+        l4proto: Some(17),
+        ports: Some(PortPair { sport: i, dport: 53 }),
+        status: Some(8),
+        timeout: Some(60),
+        ..CtEntry::default()
+    }
+}
+
+fn drain<F: FnMut(Instant, &mut [u8]) -> Option<usize>>(now: Instant, mut f: F) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1472];
+    while let Some(n) = f(now, &mut buf) {
+        out.push(buf[..n].to_vec());
+    }
+    out
+}
+
+fn decode(d: &[Vec<u8>]) -> Vec<Message> {
+    d.iter().flat_map(|d| messages(d, Mode::Strict).map(|m| m.unwrap())).collect()
+}
+
+#[test]
+fn alarm_refreshes_with_seeded_jitter_and_external_expires() {
+    let t0 = Instant::now();
+    let cfg = AlarmConfig { refresh_secs: 5, cache_timeout: Duration::from_secs(20), seed: 42, ..AlarmConfig::default() };
+    let mut a = Alarm::new(t0, cfg);
+    let mut b = Alarm::new(t0, cfg);
+    for i in 0..50 {
+        a.handle_local(t0, Change::New, entry(i));
+    }
+    let first = decode(&drain(t0, |n, buf| a.poll_transmit(n, buf)));
+    assert_eq!(first.len(), 50, "each new entry is announced at once");
+    // Run 30 virtual seconds: every entry is refreshed between 1.2 s and 6 s apart.
+    let mut refreshes = 0;
+    let mut t = t0;
+    while t < t0 + Duration::from_secs(30) {
+        t += Duration::from_millis(100);
+        if a.poll_timeout().is_some_and(|d| d <= t) {
+            a.handle_timeout(t);
+        }
+        for d in drain(t, |n, buf| a.poll_transmit(n, buf)) {
+            refreshes += messages(&d, Mode::Strict).count();
+            b.handle_datagram(t, &d);
+        }
+        b.handle_timeout(t);
+    }
+    assert!(refreshes >= 50 * 30 / 6 && refreshes <= 50 * 30 * 10 / 12 + 50, "{refreshes} refreshes");
+    assert_eq!(b.external().len(), 50);
+    // The same seed gives the same schedule.
+    let (mut x, mut y) = (Alarm::new(t0, cfg), Alarm::new(t0, cfg));
+    let jx: Vec<_> = (0..10).map(|_| x.jitter()).collect();
+    let jy: Vec<_> = (0..10).map(|_| y.jitter()).collect();
+    assert_eq!(jx, jy);
+    assert!(jx.iter().all(|d| *d >= Duration::from_millis(1_199) && *d < Duration::from_secs(7)));
+    // Stop refreshing: B's external cache expires everything after CacheTimeout.
+    let later = t + Duration::from_secs(21);
+    b.handle_timeout(later);
+    assert!(b.external().is_empty());
+    let mut expired = 0;
+    while let Some(act) = b.poll_action() {
+        if matches!(act, Action::Expired(_)) {
+            expired += 1;
+        }
+    }
+    assert_eq!(expired, 50);
+    // A delete is sent once as DEL and leaves the internal cache.
+    a.handle_local(t, Change::Delete, entry(3));
+    let del = decode(&drain(t, |n, buf| a.poll_transmit(n, buf)));
+    assert!(matches!(del.last().unwrap().body, Body::Ct(Change::Delete, _)));
+    assert_eq!(a.internal().len(), 49);
+}
+
+#[test]
+fn notrack_best_effort_with_resync() {
+    let t0 = Instant::now();
+    let mut a = Notrack::new(t0, NotrackConfig::default());
+    let mut b = Notrack::new(t0, NotrackConfig::default());
+    for i in 0..10 {
+        a.handle_local(t0, Change::New, entry(i));
+    }
+    // The first datagram is lost: best effort, nothing is resent.
+    let lost = drain(t0, |n, buf| a.poll_transmit(n, buf));
+    assert_eq!(decode(&lost).len(), 10);
+    assert!(drain(t0, |n, buf| a.poll_transmit(n, buf)).is_empty());
+    assert!(b.external().is_empty());
+    // B asks for a resync; A answers with a bulk send of its internal cache.
+    b.request_resync(t0);
+    for d in drain(t0, |n, buf| b.poll_transmit(n, buf)) {
+        assert!(decode(std::slice::from_ref(&d)).iter().any(|m| m.flags.contains(Flags::RESYNC)));
+        a.handle_datagram(t0, &d);
+    }
+    assert_eq!(a.poll_action(), Some(Action::ResyncRequested));
+    for d in drain(t0, |n, buf| a.poll_transmit(n, buf)) {
+        b.handle_datagram(t0, &d);
+    }
+    assert_eq!(b.external().len(), 10);
+    // ALIVE after a second of silence.
+    let t1 = t0 + Duration::from_secs(2);
+    a.handle_timeout(t1);
+    let alive = decode(&drain(t1, |n, buf| a.poll_transmit(n, buf)));
+    assert!(alive.iter().all(|m| m.flags == Flags::ALIVE));
+}
+
+#[test]
+fn ftfw_hello_handshake_and_resync() {
+    let t0 = Instant::now();
+    let mut a = Ftfw::new(t0, FtfwConfig { initial_seq: 100, ..FtfwConfig::default() });
+    let mut b = Ftfw::new(t0, FtfwConfig { initial_seq: 900, ..FtfwConfig::default() });
+    a.handle_local(t0, Change::New, entry(1));
+    let d = drain(t0, |n, buf| a.poll_transmit(n, buf));
+    let m = decode(&d);
+    assert_eq!(m[0].flags, Flags::HELLO, "first messages say HELLO");
+    assert_eq!(m[0].seq, 100);
+    for x in &d {
+        b.handle_datagram(t0, x);
+    }
+    assert_eq!(b.external().len(), 1);
+    // B's next message answers HELLO_BACK (and says its own HELLO).
+    let t1 = t0 + Duration::from_secs(1);
+    b.handle_timeout(t1);
+    let d = drain(t1, |n, buf| b.poll_transmit(n, buf));
+    let m = decode(&d);
+    assert!(m[0].flags.contains(Flags::HELLO_BACK) && m[0].flags.contains(Flags::HELLO));
+    assert!(m[0].flags.contains(Flags::ACK), "pending data is acknowledged on the alive timer");
+    assert_eq!(m[0].body, Body::Ctl { from: 100, to: 100 });
+    assert_eq!(a.resend_queue_len(), 1);
+    for x in &d {
+        a.handle_datagram(t1, x);
+    }
+    assert!(a.hello_done());
+    // A got a HELLO from B: the resend queue is emptied (B knows nothing of it).
+    assert_eq!(a.resend_queue_len(), 0);
+    // Resync: B asks, A sends its whole internal cache.
+    b.request_resync(t1);
+    for x in drain(t1, |n, buf| b.poll_transmit(n, buf)) {
+        a.handle_datagram(t1, &x);
+    }
+    let bulk = decode(&drain(t1, |n, buf| a.poll_transmit(n, buf)));
+    assert!(bulk.iter().any(|m| matches!(m.body, Body::Ct(Change::New, e) if e == entry(1))));
+}
+
+#[test]
+fn ftfw_gap_triggers_nack_and_resend() {
+    let t0 = Instant::now();
+    let mut a = Ftfw::new(t0, FtfwConfig { mtu: 200, ..FtfwConfig::default() });
+    let mut b = Ftfw::new(t0, FtfwConfig::default());
+    // Finish the handshake first.
+    let mut t = t0;
+    while !(a.hello_done() && b.hello_done()) {
+        t += Duration::from_secs(1);
+        a.handle_timeout(t);
+        b.handle_timeout(t);
+        for x in drain(t, |n, buf| a.poll_transmit(n, buf)) {
+            b.handle_datagram(t, &x);
+        }
+        for x in drain(t, |n, buf| b.poll_transmit(n, buf)) {
+            a.handle_datagram(t, &x);
+        }
+        assert!(t < t0 + Duration::from_secs(10));
+    }
+    for i in 0..6 {
+        a.handle_local(t, Change::New, entry(i));
+    }
+    let d = drain(t, |n, buf| a.poll_transmit(n, buf));
+    assert!(d.len() >= 2, "a small MTU splits the messages over several datagrams");
+    // Lose the first datagram.
+    for x in &d[1..] {
+        b.handle_datagram(t, x);
+    }
+    let reply = decode(&drain(t, |n, buf| b.poll_transmit(n, buf)));
+    assert!(reply.iter().any(|m| m.flags.contains(Flags::NACK)), "{reply:?}");
+    let mut buf = [0u8; 1472];
+    let mut bytes = Vec::new();
+    for m in &reply {
+        let n = m.emit(&mut buf).unwrap();
+        bytes.extend_from_slice(&buf[..n]);
+    }
+    a.handle_datagram(t, &bytes);
+    for x in drain(t, |n, buf| a.poll_transmit(n, buf)) {
+        b.handle_datagram(t, &x);
+    }
+    assert_eq!(b.external().len(), 6);
+    assert!(a.stats().resent > 0 && b.stats().nacks_sent == 1);
+}
