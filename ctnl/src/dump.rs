@@ -314,6 +314,7 @@ pub trait DumpItem: Sized {
 
 impl DumpItem for Entry {
     const SUBSYS: u8 = crate::wire::NFNL_SUBSYS_CTNETLINK;
+    #[inline]
     fn decode(family: u8, _res_id: u16, attrs: &[u8]) -> Result<Self, DecodeError> {
         Entry::parse_attrs(family, attrs)
     }
@@ -379,7 +380,17 @@ impl<'a, T: DumpItem> Dump<'a, T> {
         })
     }
 
+    #[inline]
     fn step(&mut self) -> Option<Result<T, Error>> {
+        self.step_with(T::decode)
+    }
+
+    /// Advances to the next item message of this dump and hands it to `decode`.
+    #[inline]
+    fn step_with<R>(
+        &mut self,
+        mut decode: impl FnMut(u8, u16, &[u8]) -> Result<R, DecodeError>,
+    ) -> Option<Result<R, Error>> {
         loop {
             if self.done {
                 return None;
@@ -443,7 +454,7 @@ impl<'a, T: DumpItem> Dump<'a, T> {
                 _ if m.subsys() == T::SUBSYS => {
                     return Some(
                         m.nfgen()
-                            .and_then(|(family, _, res_id, attrs)| T::decode(family, res_id, attrs))
+                            .and_then(|(family, _, res_id, attrs)| decode(family, res_id, attrs))
                             .map_err(Error::from),
                     );
                 }
@@ -453,9 +464,27 @@ impl<'a, T: DumpItem> Dump<'a, T> {
     }
 }
 
+impl Dump<'_, Entry> {
+    /// Lending variant of `next()`: decodes the next entry into `entry`, reusing its storage (a decoded
+    /// entry is about 700 bytes; this avoids moving it through the iterator machinery). Returns `None` at
+    /// the end of the dump, `Some(Ok(()))` when `entry` holds the next entry.
+    pub fn next_into(&mut self, entry: &mut Entry) -> Option<Result<(), Error>> {
+        loop {
+            let r = self.step_with(|family, _res_id, attrs| entry.reparse(family, attrs))?;
+            if let (Some(f), Ok(())) = (&self.filter, &r)
+                && !f.matches(entry)
+            {
+                continue;
+            }
+            return Some(r);
+        }
+    }
+}
+
 impl<T: DumpItem> Iterator for Dump<'_, T> {
     type Item = Result<T, Error>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let item = self.step()?;

@@ -564,6 +564,7 @@ impl Entry {
 
     /// Parses the attributes of a conntrack message (what follows the nfgenmsg header). `family` is the
     /// nfgenmsg family.
+    #[inline]
     pub fn parse_attrs(family: u8, buf: &[u8]) -> Result<Self, DecodeError> {
         let mut e = Entry {
             family,
@@ -571,6 +572,20 @@ impl Entry {
         };
         e.merge_attrs(buf, 0)?;
         Ok(e)
+    }
+
+    /// Replaces this entry's contents with the attributes in `buf` (what [`Entry::parse_attrs`] returns),
+    /// reusing heap storage of the previous contents where it can. On error the entry holds what was
+    /// decoded before the bad attribute.
+    pub fn reparse(&mut self, family: u8, buf: &[u8]) -> Result<(), DecodeError> {
+        let mut unknown = std::mem::take(&mut self.unknown);
+        unknown.clear();
+        *self = Entry {
+            family,
+            unknown,
+            ..Entry::default()
+        };
+        self.merge_attrs(buf, 0)
     }
 
     /// Parses an nfnetlink payload: the 4-byte nfgenmsg header then the attributes.

@@ -20,7 +20,7 @@ pub use expect::{Expect, ExpectNat};
 pub use stats::{CpuStats, ExpectCpuStats, GlobalStats};
 
 use crate::error::DecodeError;
-use netlink_packet_core::{NLA_F_NESTED, NLA_F_NET_BYTEORDER, NlaBuffer};
+use netlink_packet_core::{NLA_F_NESTED, NLA_TYPE_MASK, NlaBuffer};
 
 /// Netlink message header length (`struct nlmsghdr`).
 pub const NLMSG_HDRLEN: usize = 16;
@@ -276,6 +276,7 @@ impl<'a> Attr<'a> {
     pub fn nested(&self) -> Attrs<'a> {
         Attrs::new(self.value, self.value_offset())
     }
+    #[inline]
     fn fixed<const N: usize>(&self, what: &'static str) -> Result<[u8; N], DecodeError> {
         self.value.try_into().map_err(|_| DecodeError::BadSize {
             what,
@@ -285,26 +286,32 @@ impl<'a> Attr<'a> {
         })
     }
     /// A `u8` value.
+    #[inline]
     pub fn u8(&self, what: &'static str) -> Result<u8, DecodeError> {
         Ok(self.fixed::<1>(what)?[0])
     }
     /// A big-endian `u16` value.
+    #[inline]
     pub fn u16_be(&self, what: &'static str) -> Result<u16, DecodeError> {
         Ok(u16::from_be_bytes(self.fixed(what)?))
     }
     /// A big-endian `u32` value.
+    #[inline]
     pub fn u32_be(&self, what: &'static str) -> Result<u32, DecodeError> {
         Ok(u32::from_be_bytes(self.fixed(what)?))
     }
     /// A big-endian `u64` value.
+    #[inline]
     pub fn u64_be(&self, what: &'static str) -> Result<u64, DecodeError> {
         Ok(u64::from_be_bytes(self.fixed(what)?))
     }
     /// A 4-byte IPv4 address.
+    #[inline]
     pub fn ipv4(&self, what: &'static str) -> Result<std::net::Ipv4Addr, DecodeError> {
         Ok(std::net::Ipv4Addr::from(self.fixed::<4>(what)?))
     }
     /// A 16-byte IPv6 address.
+    #[inline]
     pub fn ipv6(&self, what: &'static str) -> Result<std::net::Ipv6Addr, DecodeError> {
         Ok(std::net::Ipv6Addr::from(self.fixed::<16>(what)?))
     }
@@ -347,53 +354,68 @@ impl<'a> Attrs<'a> {
     }
 }
 
+impl<'a> Attrs<'a> {
+    #[cold]
+    fn fail(
+        &mut self,
+        offset: usize,
+        len: usize,
+        room: usize,
+    ) -> Option<Result<Attr<'a>, DecodeError>> {
+        self.pos = self.buf.len();
+        Some(Err(if room < NLA_HDR {
+            DecodeError::Truncated {
+                what: "attribute header",
+                offset,
+                expected: NLA_HDR,
+                actual: room,
+            }
+        } else {
+            DecodeError::BadLength {
+                what: "attribute",
+                offset,
+                length: len,
+                room,
+            }
+        }))
+    }
+}
+
 impl<'a> Iterator for Attrs<'a> {
     type Item = Result<Attr<'a>, DecodeError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         let rest = self.buf.get(self.pos..)?;
         if rest.is_empty() {
             return None;
         }
         let offset = self.base + self.pos;
-        if rest.len() < NLA_HDR {
-            self.pos = self.buf.len();
-            return Some(Err(DecodeError::Truncated {
-                what: "attribute header",
-                offset,
-                expected: NLA_HDR,
-                actual: rest.len(),
-            }));
-        }
-        let len = usize::from(u16::from_ne_bytes([rest[0], rest[1]]));
+        let Some(hdr) = rest.first_chunk::<NLA_HDR>() else {
+            return self.fail(offset, 0, rest.len());
+        };
+        // The header layout is netlink-packet-core's `NlaBuffer`: length (u16), type (u16) with the
+        // `NLA_F_NESTED`/`NLA_F_NET_BYTEORDER` bits on top; read inline here, this is the hot path of a dump.
+        let len = usize::from(u16::from_ne_bytes([hdr[0], hdr[1]]));
+        let raw_kind = u16::from_ne_bytes([hdr[2], hdr[3]]);
         if len < NLA_HDR || len > rest.len() {
-            self.pos = self.buf.len();
-            return Some(Err(DecodeError::BadLength {
-                what: "attribute",
-                offset,
-                length: len,
-                room: rest.len(),
-            }));
-        }
-        // The length was checked above, so NlaBuffer's accessors cannot panic.
-        let nla = NlaBuffer::new(&rest[..len]);
-        let kind = nla.kind();
-        let mut raw_kind = kind;
-        if nla.nested_flag() {
-            raw_kind |= NLA_F_NESTED;
-        }
-        if nla.network_byte_order_flag() {
-            raw_kind |= NLA_F_NET_BYTEORDER;
+            return self.fail(offset, len, rest.len());
         }
         let value = &rest[NLA_HDR..len];
         self.pos = self.pos.saturating_add(align4(len));
         Some(Ok(Attr {
-            kind,
+            kind: raw_kind & NLA_TYPE_MASK,
             raw_kind,
             value,
             offset,
         }))
     }
+}
+
+/// The raw view of one attribute through netlink-packet-core's [`NlaBuffer`] (for callers that want its
+/// accessors); `None` when the header is short or its length impossible.
+pub fn nla_buffer(buf: &[u8]) -> Option<NlaBuffer<&[u8]>> {
+    NlaBuffer::new_checked(buf).ok()
 }
 
 /// Where encoders write. One encoder serves three sinks: [`LenCounter`] (for `buffer_len`), [`SliceOut`]
