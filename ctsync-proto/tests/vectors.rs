@@ -72,3 +72,53 @@ fn captured_ftfw_datagrams_roundtrip() {
     // The bulk answer to the RESYNC packs several messages in one datagram.
     assert!(d.iter().any(|dg| messages(dg, Mode::Strict).count() > 3));
 }
+
+/// The JSON of `examples/ctsync_decode` (built by `ctsync_proto::json`) on every captured message: valid
+/// JSON, with the keys and values the issue lists.
+#[test]
+fn captured_messages_to_json() {
+    let d = load("ftfw_capture.hex");
+    let msgs = roundtrip_all(&d);
+    let mut saw_entry = 0;
+    for m in &msgs {
+        let v: serde_json::Value = serde_json::from_str(&ctsync_proto::json::message(m)).unwrap();
+        assert_eq!(v["seq"], m.seq);
+        let flags: Vec<&str> = v["flags"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+        assert_eq!(flags, m.flags.names().collect::<Vec<_>>());
+        match &m.body {
+            Body::Ct(c, e) => {
+                let ty = match c {
+                    Change::New => "ct_new",
+                    Change::Update => "ct_upd",
+                    Change::Delete => "ct_del",
+                };
+                assert_eq!(v["type"], ty);
+                let en = &v["entry"];
+                let a = e.addrs.unwrap();
+                assert_eq!(en["src"], a.src().to_string());
+                assert_eq!(en["dst"], a.dst().to_string());
+                assert_eq!(en["l4proto"], e.l4proto.unwrap());
+                assert_eq!(en["status"], e.status.unwrap());
+                match e.ports {
+                    Some(p) => assert_eq!((en["sport"].as_u64(), en["dport"].as_u64()), (Some(p.sport.into()), Some(p.dport.into()))),
+                    None => assert!(en.get("sport").is_none()),
+                }
+                assert_eq!(en.get("icmp_id").and_then(|x| x.as_u64()), e.icmp_id.map(u64::from));
+                assert_eq!(en.get("zone").and_then(|x| x.as_u64()), e.zone.map(u64::from));
+                assert_eq!(en.get("mark").and_then(|x| x.as_u64()), e.mark.map(u64::from));
+                assert_eq!(en.get("tcp_state").and_then(|x| x.as_u64()), e.tcp_state.map(u64::from));
+                saw_entry += 1;
+            }
+            Body::Ctl { from, to } => {
+                assert_eq!(v["type"], "ctl");
+                if m.flags.has_range() {
+                    assert_eq!((&v["ack_from"], &v["ack_to"]), (&serde_json::json!(from), &serde_json::json!(to)));
+                } else {
+                    assert!(v.get("ack_from").is_none());
+                }
+            }
+            Body::Exp(..) => unreachable!("no expectations in this capture"),
+        }
+    }
+    assert!(saw_entry >= 20);
+}
