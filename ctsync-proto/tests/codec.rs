@@ -335,3 +335,17 @@ fn json_of_messages() {
     let alive = Message { flags: Flags::ALIVE, seq: 6, body: Body::Ctl { from: 0, to: 0 } };
     assert_eq!(ctsync_proto::json::message(&alive), r#"{"type":"ctl","flags":["alive"],"seq":6}"#);
 }
+
+/// Replays the fuzz corpus (fuzz/corpus/ctsync_decode) with the fuzz target's checks.
+#[test]
+fn fuzz_corpus_replays() {
+    for (path, data) in testkit::fuzz_corpus("ctsync_decode") {
+        for mode in [Mode::Strict, Mode::Lenient] {
+            for m in messages(&data, mode).flatten() {
+                let mut buf = vec![0u8; m.buffer_len()];
+                m.emit(&mut buf).unwrap();
+                assert_eq!(Message::parse(&buf).unwrap(), m, "{}", path.display());
+            }
+        }
+    }
+}
