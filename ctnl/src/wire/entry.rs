@@ -671,6 +671,8 @@ impl Entry {
     /// Like [`Entry::emit_attrs`], with `status_or` OR-ed into a present status (requests set
     /// `IPS_CONFIRMED`, which the kernel sets on every entry it creates and refuses to see cleared).
     pub fn emit_attrs_status<O: Out>(&self, o: &mut O, status_or: u32) {
+        // The order is the kernel's dump order (`ctnetlink_fill_info`), so that a dumped message is
+        // re-emitted byte for byte.
         if let Some(t) = &self.orig {
             t.emit_as(o, cta::TUPLE_ORIG);
         }
@@ -679,6 +681,38 @@ impl Entry {
         }
         if let Some(z) = self.zone {
             o.u16_be(cta::ZONE, z);
+        }
+        if let Some(s) = self.status {
+            o.u32_be(cta::STATUS, s.0 | status_or);
+        }
+        if let Some(v) = self.mark {
+            o.u32_be(cta::MARK, v);
+        }
+        if let Some(v) = self.mark_mask {
+            o.u32_be(cta::MARK_MASK, v);
+        }
+        if let Some(v) = self.secmark {
+            o.u32_be(cta::SECMARK, v);
+        }
+        if let Some(s) = &self.secctx {
+            let n = o.nest_start(cta::SECCTX);
+            o.string(cta::SECCTX_NAME, s);
+            o.nest_end(n);
+        }
+        if let Some(v) = self.id {
+            o.u32_be(cta::ID, v);
+        }
+        if let Some(v) = self.use_count {
+            o.u32_be(cta::USE, v);
+        }
+        if let Some(t) = &self.master {
+            t.emit_as(o, cta::TUPLE_MASTER);
+        }
+        if let Some(v) = self.timeout {
+            o.u32_be(cta::TIMEOUT, v);
+        }
+        if let Some(p) = &self.protoinfo {
+            emit_protoinfo(o, p);
         }
         if let Some(c) = &self.counters_orig {
             emit_counters(o, cta::COUNTERS_ORIG, c);
@@ -696,29 +730,6 @@ impl Entry {
             }
             o.nest_end(n);
         }
-        if let Some(s) = self.status {
-            o.u32_be(cta::STATUS, s.0 | status_or);
-        }
-        if let Some(v) = self.timeout {
-            o.u32_be(cta::TIMEOUT, v);
-        }
-        if let Some(v) = self.mark {
-            o.u32_be(cta::MARK, v);
-        }
-        if let Some(v) = self.mark_mask {
-            o.u32_be(cta::MARK_MASK, v);
-        }
-        if let Some(v) = self.secmark {
-            o.u32_be(cta::SECMARK, v);
-        }
-        if let Some(s) = &self.secctx {
-            let n = o.nest_start(cta::SECCTX);
-            o.string(cta::SECCTX_NAME, s);
-            o.nest_end(n);
-        }
-        if let Some(p) = &self.protoinfo {
-            emit_protoinfo(o, p);
-        }
         if let Some(h) = &self.helper {
             let n = o.nest_start(cta::HELP);
             o.string(cta::HELP_NAME, &h.name);
@@ -727,11 +738,11 @@ impl Entry {
             }
             o.nest_end(n);
         }
-        if let Some(n) = &self.nat_src {
-            emit_nat(o, cta::NAT_SRC, n);
+        if let Some(l) = &self.labels {
+            o.attr(cta::LABELS, l);
         }
-        if let Some(n) = &self.nat_dst {
-            emit_nat(o, cta::NAT_DST, n);
+        if let Some(l) = &self.labels_mask {
+            o.attr(cta::LABELS_MASK, l);
         }
         if let Some(s) = &self.seq_adj_orig {
             emit_seqadj(o, cta::SEQ_ADJ_ORIG, s);
@@ -752,20 +763,11 @@ impl Entry {
             }
             o.nest_end(n);
         }
-        if let Some(v) = self.id {
-            o.u32_be(cta::ID, v);
+        if let Some(n) = &self.nat_src {
+            emit_nat(o, cta::NAT_SRC, n);
         }
-        if let Some(v) = self.use_count {
-            o.u32_be(cta::USE, v);
-        }
-        if let Some(t) = &self.master {
-            t.emit_as(o, cta::TUPLE_MASTER);
-        }
-        if let Some(l) = &self.labels {
-            o.attr(cta::LABELS, l);
-        }
-        if let Some(l) = &self.labels_mask {
-            o.attr(cta::LABELS_MASK, l);
+        if let Some(n) = &self.nat_dst {
+            emit_nat(o, cta::NAT_DST, n);
         }
         for u in &self.unknown {
             o.attr(u.kind, &u.value);
