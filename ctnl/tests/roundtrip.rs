@@ -1,0 +1,313 @@
+//! proptest round trips for every attribute type: any value emits to `buffer_len()` bytes and parses back
+//! equal; arbitrary bytes never make the parsers panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use ctnl::wire::{Out, VecOut, cta};
+use ctnl::{
+    Counters, CpuStats, DccpInfo, Entry, Expect, ExpectNat, GlobalStats, Helper, L4, NatRange,
+    ProtoInfo, RawAttr, SctpInfo, SeqAdj, Status, Synproxy, TcpFlags, TcpInfo, Timestamp, Tuple,
+};
+use proptest::prelude::*;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+fn addr_pair() -> BoxedStrategy<(IpAddr, IpAddr)> {
+    prop_oneof![
+        (any::<u32>(), any::<u32>())
+            .prop_map(|(a, b)| (IpAddr::V4(Ipv4Addr::from(a)), IpAddr::V4(Ipv4Addr::from(b)))),
+        (any::<u128>(), any::<u128>())
+            .prop_map(|(a, b)| (IpAddr::V6(Ipv6Addr::from(a)), IpAddr::V6(Ipv6Addr::from(b)))),
+    ]
+    .boxed()
+}
+
+fn any_ip() -> BoxedStrategy<IpAddr> {
+    addr_pair().prop_map(|(a, _)| a).boxed()
+}
+
+fn l4() -> BoxedStrategy<L4> {
+    prop_oneof![
+        Just(L4::None),
+        (any::<u16>(), any::<u16>()).prop_map(|(src, dst)| L4::Ports { src, dst }),
+        (any::<u16>(), any::<u8>(), any::<u8>()).prop_map(|(id, kind, code)| L4::Icmp {
+            id,
+            kind,
+            code
+        }),
+        (any::<u16>(), any::<u8>(), any::<u8>()).prop_map(|(id, kind, code)| L4::Icmpv6 {
+            id,
+            kind,
+            code
+        }),
+    ]
+    .boxed()
+}
+
+fn raw(kinds: std::ops::RangeInclusive<u16>) -> BoxedStrategy<RawAttr> {
+    (
+        kinds,
+        any::<bool>(),
+        proptest::collection::vec(any::<u8>(), 0..24),
+    )
+        .prop_map(|(k, nested, value)| RawAttr {
+            kind: if nested { k | 0x8000 } else { k },
+            value,
+        })
+        .boxed()
+}
+
+fn tuple() -> BoxedStrategy<Tuple> {
+    (
+        addr_pair(),
+        any::<u8>(),
+        l4(),
+        proptest::option::of(any::<u16>()),
+        proptest::collection::vec(raw(4..=40), 0..2),
+    )
+        .prop_map(|((src, dst), proto, l4, zone, unknown)| Tuple {
+            src,
+            dst,
+            proto,
+            l4,
+            zone,
+            unknown,
+        })
+        .boxed()
+}
+
+fn name() -> impl Strategy<Value = String> {
+    "[a-z0-9_-]{0,15}"
+}
+
+fn protoinfo() -> BoxedStrategy<ProtoInfo> {
+    let o8 = || proptest::option::of(any::<u8>());
+    let o32 = || proptest::option::of(any::<u32>());
+    let flags = || {
+        proptest::option::of(
+            (any::<u8>(), any::<u8>()).prop_map(|(flags, mask)| TcpFlags { flags, mask }),
+        )
+    };
+    prop_oneof![
+        (o8(), o8(), o8(), flags(), flags()).prop_map(
+            |(state, wscale_orig, wscale_reply, flags_orig, flags_reply)| {
+                ProtoInfo::Tcp(TcpInfo {
+                    state,
+                    wscale_orig,
+                    wscale_reply,
+                    flags_orig,
+                    flags_reply,
+                })
+            }
+        ),
+        (o8(), o32(), o32()).prop_map(|(state, vtag_orig, vtag_reply)| ProtoInfo::Sctp(SctpInfo {
+            state,
+            vtag_orig,
+            vtag_reply
+        })),
+        (o8(), o8(), proptest::option::of(any::<u64>())).prop_map(
+            |(state, role, handshake_seq)| ProtoInfo::Dccp(DccpInfo {
+                state,
+                role,
+                handshake_seq
+            })
+        ),
+        raw(4..=30).prop_map(ProtoInfo::Other),
+    ]
+    .boxed()
+}
+
+fn nat() -> BoxedStrategy<NatRange> {
+    (
+        proptest::option::of(any_ip()),
+        proptest::option::of(any_ip()),
+        proptest::option::of(any::<u16>()),
+        proptest::option::of(any::<u16>()),
+    )
+        .prop_map(|(min_ip, max_ip, min_port, max_port)| NatRange {
+            min_ip,
+            max_ip,
+            min_port,
+            max_port,
+        })
+        .boxed()
+}
+
+fn seqadj() -> BoxedStrategy<SeqAdj> {
+    let o = || proptest::option::of(any::<u32>());
+    (o(), o(), o())
+        .prop_map(|(correction_pos, offset_before, offset_after)| SeqAdj {
+            correction_pos,
+            offset_before,
+            offset_after,
+        })
+        .boxed()
+}
+
+prop_compose! {
+    fn entry()(
+        family in any::<u8>(),
+        orig in proptest::option::of(tuple()),
+        reply in proptest::option::of(tuple()),
+        master in proptest::option::of(tuple()),
+        status in proptest::option::of(any::<u32>().prop_map(Status)),
+        nums in (proptest::option::of(any::<u32>()), proptest::option::of(any::<u32>()), proptest::option::of(any::<u32>()),
+                 proptest::option::of(any::<u32>()), proptest::option::of(any::<u32>()), proptest::option::of(any::<u32>())),
+        zone in proptest::option::of(any::<u16>()),
+        counters in (proptest::option::of((any::<u64>(), any::<u64>())), proptest::option::of((any::<u64>(), any::<u64>()))),
+        timestamp in proptest::option::of((proptest::option::of(any::<u64>()), proptest::option::of(any::<u64>()))),
+        protoinfo in proptest::option::of(protoinfo()),
+        nats in (proptest::option::of(nat()), proptest::option::of(nat())),
+        seqs in (proptest::option::of(seqadj()), proptest::option::of(seqadj())),
+        helper in proptest::option::of((name(), proptest::option::of(proptest::collection::vec(any::<u8>(), 0..12)))),
+        secctx in proptest::option::of(name()),
+        synproxy in proptest::option::of((proptest::option::of(any::<u32>()), proptest::option::of(any::<u32>()), proptest::option::of(any::<u32>()))),
+        labels in (proptest::option::of(proptest::collection::vec(any::<u8>(), 0..17)), proptest::option::of(proptest::collection::vec(any::<u8>(), 0..17))),
+        mark_mask in proptest::option::of(any::<u32>()),
+        unknown in proptest::collection::vec(raw(25..=200), 0..3),
+    ) -> Entry {
+        let (timeout, mark, secmark, use_count, id, _) = nums;
+        Entry {
+            family, orig, reply, master, status, timeout, mark, secmark, zone, use_count, id,
+            counters_orig: counters.0.map(|(packets, bytes)| Counters { packets, bytes }),
+            counters_reply: counters.1.map(|(packets, bytes)| Counters { packets, bytes }),
+            timestamp: timestamp.map(|(start, stop)| Timestamp { start, stop }),
+            protoinfo,
+            nat_src: nats.0,
+            nat_dst: nats.1,
+            seq_adj_orig: seqs.0,
+            seq_adj_reply: seqs.1,
+            helper: helper.map(|(name, info)| Helper { name, info }),
+            secctx,
+            synproxy: synproxy.map(|(isn, its, tsoff)| Synproxy { isn, its, tsoff }),
+            labels: labels.0,
+            labels_mask: labels.1,
+            mark_mask,
+            unknown,
+        }
+    }
+}
+
+prop_compose! {
+    fn expect()(
+        family in any::<u8>(),
+        master in proptest::option::of(tuple()),
+        tuple_ in proptest::option::of(tuple()),
+        mask in proptest::option::of(tuple()),
+        nums in (proptest::option::of(any::<u32>()), proptest::option::of(any::<u32>()), proptest::option::of(any::<u32>()), proptest::option::of(any::<u32>())),
+        helper in proptest::option::of(name()),
+        zone in proptest::option::of(any::<u16>()),
+        nat in proptest::option::of((any::<u32>(), tuple())),
+        func in proptest::option::of(name()),
+        unknown in proptest::collection::vec(raw(12..=200), 0..3),
+    ) -> Expect {
+        let (timeout, id, flags, class) = nums;
+        Expect {
+            family, master, tuple: tuple_, mask, timeout, id, helper, zone, flags, class,
+            nat: nat.map(|(dir, tuple)| ExpectNat { dir, tuple }), func, unknown,
+        }
+    }
+}
+
+/// Runs a property on a thread with a large stack: the composed `Entry` strategy is deep, and debug builds
+/// overflow the default 2 MiB test-thread stack while generating it.
+fn check<S: Strategy>(
+    cases: u32,
+    strategy: impl FnOnce() -> S + Send + 'static,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError> + Send + 'static,
+) {
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(move || {
+            let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+                cases,
+                ..ProptestConfig::default()
+            });
+            if let Err(e) = runner.run(&strategy(), test) {
+                panic!("{e}");
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn entry_round_trip() {
+    check(512, entry, |e| {
+        let mut buf = vec![0u8; e.buffer_len()];
+        prop_assert_eq!(e.emit(&mut buf), Some(buf.len()));
+        let back = Entry::parse(&buf).unwrap();
+        prop_assert_eq!(back, e);
+        Ok(())
+    });
+}
+
+#[test]
+fn entry_emit_into_short_buffer_is_refused_not_a_panic() {
+    check(
+        256,
+        || (entry(), 1usize..64),
+        |(e, cut)| {
+            let n = e.buffer_len().saturating_sub(cut);
+            let mut buf = vec![0u8; n];
+            prop_assert_eq!(e.emit(&mut buf), None);
+            Ok(())
+        },
+    );
+}
+
+#[test]
+fn tuple_round_trip() {
+    check(512, tuple, |t| {
+        let mut buf = vec![0u8; t.buffer_len()];
+        prop_assert_eq!(t.emit(&mut buf), Some(buf.len()));
+        prop_assert_eq!(Tuple::parse(&buf).unwrap(), t);
+        Ok(())
+    });
+}
+
+#[test]
+fn expect_round_trip() {
+    check(512, expect, |x| {
+        let mut buf = vec![0u8; x.buffer_len()];
+        prop_assert_eq!(x.emit(&mut buf), Some(buf.len()));
+        prop_assert_eq!(Expect::parse(&buf).unwrap(), x);
+        Ok(())
+    });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn stats_round_trip(v in proptest::collection::vec(any::<u32>(), 15), cpu in any::<u16>(), g in (any::<u32>(), any::<u32>())) {
+        let mut buf = Vec::new();
+        let mut o = VecOut::new(&mut buf);
+        for (i, x) in v.iter().enumerate() {
+            o.u32_be(i as u16 + 1, *x);
+        }
+        let s = CpuStats::parse_attrs(cpu, &buf).unwrap();
+        prop_assert_eq!(
+            [s.searched, s.found, s.new, s.invalid, s.ignore, s.delete, s.delete_list, s.insert, s.insert_failed,
+             s.drop, s.early_drop, s.error, s.search_restart, s.clash_resolve, s.chain_toolong].to_vec(),
+            v
+        );
+        prop_assert_eq!(s.cpu, cpu);
+        let mut buf = Vec::new();
+        let mut o = VecOut::new(&mut buf);
+        o.u32_be(cta::STATS_GLOBAL_ENTRIES, g.0);
+        o.u32_be(cta::STATS_GLOBAL_MAX_ENTRIES, g.1);
+        prop_assert_eq!(GlobalStats::parse_attrs(&buf).unwrap(), GlobalStats { entries: g.0, max_entries: g.1 });
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = Entry::parse(&b);
+        let _ = Expect::parse(&b);
+        let _ = Tuple::parse(&b);
+        let _ = CpuStats::parse_attrs(0, &b);
+        for m in ctnl::wire::Msgs::new(&b).flatten() {
+            let _ = m.nfgen();
+            let _ = m.error_code();
+        }
+    }
+}
