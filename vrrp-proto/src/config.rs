@@ -271,3 +271,337 @@ pub struct ConfigError {
     /// What is wrong.
     pub problem: String,
 }
+
+/// One `vrrp_instance` read from a keepalived configuration by [`parse_keepalived`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeepalivedInstance {
+    /// The instance name (`vrrp_instance NAME`).
+    pub name: String,
+    /// The validated configuration.
+    pub config: Config,
+    /// Keys this model does not use (notify scripts, `dont_track_primary`, ...), as `instance: key`.
+    pub ignored: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    Word(String),
+    Open,
+    Close,
+    Eol,
+}
+
+fn tokenize(text: &str) -> Vec<Tok> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        // keepalived comments start with '#' or '!'.
+        let line = line.split(['#', '!']).next().unwrap_or("");
+        for w in line.split_whitespace() {
+            // Braces may touch words: `virtual_ipaddress{`.
+            let mut rest = w;
+            while !rest.is_empty() {
+                if let Some(r) = rest.strip_prefix('{') {
+                    out.push(Tok::Open);
+                    rest = r;
+                } else if let Some(r) = rest.strip_prefix('}') {
+                    out.push(Tok::Close);
+                    rest = r;
+                } else {
+                    let end = rest.find(['{', '}']).unwrap_or(rest.len());
+                    out.push(Tok::Word(rest[..end].to_owned()));
+                    rest = &rest[end..];
+                }
+            }
+        }
+        out.push(Tok::Eol);
+    }
+    out
+}
+
+/// A line of words, or a block (`key words { lines }`).
+#[derive(Debug)]
+struct Item {
+    words: Vec<String>,
+    block: Option<Vec<Item>>,
+}
+
+fn parse_items(toks: &[Tok], pos: &mut usize, nested: bool) -> Result<Vec<Item>, ConfigError> {
+    let mut items = Vec::new();
+    let mut words = Vec::new();
+    while *pos < toks.len() {
+        let t = &toks[*pos];
+        *pos += 1;
+        match t {
+            Tok::Word(w) => words.push(w.clone()),
+            Tok::Eol => {
+                if !words.is_empty() {
+                    // A `{` may open on the next line.
+                    let mut look = *pos;
+                    while look < toks.len() && toks[look] == Tok::Eol {
+                        look += 1;
+                    }
+                    if look < toks.len() && toks[look] == Tok::Open {
+                        *pos = look;
+                        continue;
+                    }
+                    items.push(Item {
+                        words: std::mem::take(&mut words),
+                        block: None,
+                    });
+                }
+            }
+            Tok::Open => {
+                let block = parse_items(toks, pos, true)?;
+                items.push(Item {
+                    words: std::mem::take(&mut words),
+                    block: Some(block),
+                });
+            }
+            Tok::Close => {
+                if !words.is_empty() {
+                    items.push(Item {
+                        words: std::mem::take(&mut words),
+                        block: None,
+                    });
+                }
+                if nested {
+                    return Ok(items);
+                }
+                return Err(ConfigError {
+                    field: "vrrp_instance",
+                    problem: "unbalanced '}'".into(),
+                });
+            }
+        }
+    }
+    if nested {
+        return Err(ConfigError {
+            field: "vrrp_instance",
+            problem: "missing '}'".into(),
+        });
+    }
+    if !words.is_empty() {
+        items.push(Item { words, block: None });
+    }
+    Ok(items)
+}
+
+/// The keys this model reads, as `'static` names for [`ConfigError::field`].
+const KEYS: &[&str] = &[
+    "state",
+    "interface",
+    "virtual_router_id",
+    "priority",
+    "advert_int",
+    "nopreempt",
+    "preempt_delay",
+    "virtual_ipaddress",
+    "virtual_ipaddress_excluded",
+    "unicast_src_ip",
+    "unicast_peer",
+    "authentication",
+    "auth_type",
+    "auth_pass",
+    "version",
+    "accept",
+    "no_accept",
+    "track_interface",
+    "track_script",
+    "track_file",
+    "weight",
+    "garp_master_delay",
+    "garp_master_repeat",
+    "garp_master_refresh",
+];
+
+fn key_name(k: &str) -> &'static str {
+    KEYS.iter()
+        .find(|s| **s == k)
+        .copied()
+        .unwrap_or("vrrp_instance")
+}
+
+fn bad(field: &str, problem: String) -> ConfigError {
+    ConfigError {
+        field: key_name(field),
+        problem,
+    }
+}
+
+fn value<'a>(item: &'a Item) -> Result<&'a str, ConfigError> {
+    match item.words.get(1) {
+        Some(v) => Ok(v),
+        None => Err(bad(&item.words[0], "needs a value".into())),
+    }
+}
+
+fn int<T: std::str::FromStr>(item: &Item) -> Result<T, ConfigError> {
+    let v = value(item)?;
+    v.parse()
+        .map_err(|_| bad(&item.words[0], format!("{v:?} is not a valid number")))
+}
+
+fn seconds(item: &Item) -> Result<Duration, ConfigError> {
+    let v = value(item)?;
+    let err = || bad(&item.words[0], format!("{v:?} is not a number of seconds"));
+    let s: f64 = v.parse().map_err(|_| err())?;
+    if !s.is_finite() || !(0.0..=100_000.0).contains(&s) {
+        return Err(err());
+    }
+    // Round to whole microseconds: "0.1" must mean exactly 100 ms.
+    let us = (s * 1_000_000.0).round();
+    Ok(Duration::from_micros(us as u64))
+}
+
+fn address(field: &str, word: &str) -> Result<IpAddr, ConfigError> {
+    let a = word.split('/').next().unwrap_or(word);
+    a.parse()
+        .map_err(|_| bad(field, format!("{word:?} is not an IP address")))
+}
+
+fn addresses(item: &Item) -> Result<Vec<IpAddr>, ConfigError> {
+    let key = &item.words[0];
+    let Some(block) = &item.block else {
+        return Err(bad(key, "needs a { } block".into()));
+    };
+    // One address per line, optionally followed by `dev`, `label`, `brd`, `scope`...: only the first word counts.
+    block.iter().map(|l| address(key, &l.words[0])).collect()
+}
+
+fn tracks(item: &Item) -> Result<Vec<Track>, ConfigError> {
+    let key = &item.words[0];
+    let Some(block) = &item.block else {
+        return Err(bad(key, "needs a { } block".into()));
+    };
+    let mut out = Vec::new();
+    for l in block {
+        let mut weight = 0;
+        if let Some(pos) = l.words.iter().position(|w| w == "weight") {
+            let Some(w) = l.words.get(pos + 1) else {
+                return Err(bad("weight", "needs a value".into()));
+            };
+            weight = w
+                .parse()
+                .map_err(|_| bad("weight", format!("{w:?} is not an integer")))?;
+        }
+        out.push(Track {
+            name: l.words[0].clone(),
+            weight,
+        });
+    }
+    Ok(out)
+}
+
+fn instance(
+    name: &str,
+    body: &[Item],
+    default_version: Version,
+) -> Result<KeepalivedInstance, ConfigError> {
+    let mut c = Config::new("", 0, Vec::new());
+    c.version = default_version;
+    let mut ignored = Vec::new();
+    for item in body {
+        let key = item.words[0].as_str();
+        match key {
+            "state" => {
+                c.state = match value(item)? {
+                    "MASTER" => InitialState::Master,
+                    "BACKUP" => InitialState::Backup,
+                    v => return Err(bad(key, format!("{v:?} is neither MASTER nor BACKUP"))),
+                }
+            }
+            "interface" => c.interface = value(item)?.to_owned(),
+            "virtual_router_id" => c.virtual_router_id = int(item)?,
+            "priority" => c.priority = int(item)?,
+            "advert_int" => c.advert_int = seconds(item)?,
+            "nopreempt" => c.nopreempt = true,
+            "preempt_delay" => c.preempt_delay = seconds(item)?,
+            "virtual_ipaddress" => c.virtual_ipaddress = addresses(item)?,
+            "virtual_ipaddress_excluded" => c.virtual_ipaddress_excluded = addresses(item)?,
+            "unicast_src_ip" => c.unicast_src_ip = Some(address(key, value(item)?)?),
+            "unicast_peer" => c.unicast_peer = addresses(item)?,
+            "authentication" => {
+                let Some(block) = &item.block else {
+                    return Err(bad(key, "needs a { } block".into()));
+                };
+                for l in block {
+                    match l.words[0].as_str() {
+                        "auth_type" if value(l)? == "PASS" => {}
+                        "auth_type" => {
+                            return Err(bad(
+                                "auth_type",
+                                format!("{:?}: only PASS is supported", value(l)?),
+                            ));
+                        }
+                        "auth_pass" => c.auth_pass = Some(value(l)?.as_bytes().to_vec()),
+                        other => ignored.push(format!("{name}: authentication {other}")),
+                    }
+                }
+            }
+            "version" => {
+                c.version = match value(item)? {
+                    "2" => Version::V2,
+                    "3" => Version::V3,
+                    v => return Err(bad(key, format!("{v:?} is neither 2 nor 3"))),
+                }
+            }
+            "accept" => c.accept = true,
+            "no_accept" => c.accept = false,
+            "track_interface" | "track_script" | "track_file" => c.track.extend(tracks(item)?),
+            "garp_master_delay" => c.garp_master_delay = seconds(item)?,
+            "garp_master_repeat" => c.garp_master_repeat = int(item)?,
+            "garp_master_refresh" => c.garp_master_refresh = seconds(item)?,
+            other => ignored.push(format!("{name}: {other}")),
+        }
+    }
+    c.validate()?;
+    Ok(KeepalivedInstance {
+        name: name.to_owned(),
+        config: c,
+        ignored,
+    })
+}
+
+/// Reads the `vrrp_instance` blocks of a keepalived configuration (and `vrrp_version` from
+/// `global_defs`), validating each. Blocks and keys this model does not use are skipped and listed in
+/// [`KeepalivedInstance::ignored`]; `include` is not followed.
+pub fn parse_keepalived(text: &str) -> Result<Vec<KeepalivedInstance>, ConfigError> {
+    let toks = tokenize(text);
+    let mut pos = 0;
+    let items = parse_items(&toks, &mut pos, false)?;
+    let mut version = Version::V3;
+    for item in &items {
+        if item.words[0] == "global_defs"
+            && let Some(block) = &item.block
+        {
+            for l in block {
+                if l.words[0] == "vrrp_version" {
+                    version = match l.words.get(1).map(String::as_str) {
+                        Some("2") => Version::V2,
+                        Some("3") => Version::V3,
+                        _ => {
+                            return Err(ConfigError {
+                                field: "version",
+                                problem: "vrrp_version must be 2 or 3".into(),
+                            });
+                        }
+                    };
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for item in &items {
+        if item.words[0] != "vrrp_instance" {
+            continue;
+        }
+        let (Some(name), Some(body)) = (item.words.get(1), &item.block) else {
+            return Err(ConfigError {
+                field: "vrrp_instance",
+                problem: "expected `vrrp_instance NAME { ... }`".into(),
+            });
+        };
+        out.push(instance(name, body, version)?);
+    }
+    Ok(out)
+}

@@ -3,14 +3,42 @@
 //! Layers, bottom up:
 //!
 //! * [`wire`]: the message codecs (VRRPv2, RFC 3768; VRRPv3, RFC 5798 and RFC 9568) and the checksum
-//!   modes. No I/O, no allocation on the receive path ([`wire::Packet`]).
-//! * [`config`]: a validated configuration model with keepalived's `vrrp_instance` keys; every error
-//!   names its field.
-//! * [`router`]: the RFC 9568 §6 state machine (Initialize, Backup, Master/Active) as a sans-IO core:
-//!   `handle_packet(now, ..)`, `handle_timeout(now)`, `handle_command(now, ..)` in,
-//!   `poll_action()` and `poll_timeout()` out. Time is a parameter; there are no sockets, threads,
-//!   clocks or channels here.
-//! * [`inspect`]: a configuration-free decoder report for operators (what the `vrrp_decode` example prints).
+//!   modes (RFC 5798 IPv4 pseudo-header as keepalived 2.2.7 sends it, RFC 9568 message-only, IPv6
+//!   pseudo-header, unicast). [`wire::Packet`] validates received bytes without allocating;
+//!   [`wire::Repr`] is the owned value with `parse` / `buffer_len` / `emit`; the address count and the
+//!   checksum are never stored. [`wire::checksum_modes`] tells which modes a peer's checksum satisfies.
+//! * [`config`]: a validated configuration model with keepalived's `vrrp_instance` keys; every
+//!   [`ConfigError`] names its key.
+//! * [`router`]: the RFC 5798 / RFC 9568 §6 state machine (Initialize, Backup, Master a.k.a. Active) as a
+//!   sans-IO core: `handle_packet(now, ..)`, `handle_timeout(now)`, `handle_command(now, ..)` in;
+//!   `poll_action()` and `poll_timeout()` out. Time is a parameter: no sockets, threads, clocks or channels.
+//! * [`inspect`]: a configuration-free report on one message, as JSON (what `examples/vrrp_decode` prints).
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use vrrp_proto::{Action, Command, Config, Router, State};
+//!
+//! let mut cfg = Config::new("eth0", 51, vec!["192.0.2.100".parse().unwrap()]);
+//! cfg.priority = 150;
+//! let mut r = Router::new(cfg, "192.0.2.1".parse().unwrap()).unwrap();
+//! let t0 = Instant::now(); // any origin: the router never reads a clock
+//! r.handle_command(t0, Command::Startup);
+//! assert_eq!(r.state(), State::Backup);
+//! // Nobody advertises: at Master_Down_Interval = 3 s + (256 - 150) / 256 s the router takes over.
+//! let deadline = r.poll_timeout().unwrap();
+//! assert_eq!(deadline - t0, Duration::from_secs(3) + Duration::from_nanos(1_000_000_000 * 106 / 256));
+//! r.handle_timeout(deadline);
+//! assert_eq!(r.state(), State::Master);
+//! let mut sent = 0;
+//! while let Some(action) = r.poll_action() {
+//!     if let Action::SendAdvert(advert) = action {
+//!         let bytes = advert.to_bytes().unwrap(); // 12 bytes, to 224.0.0.18 with TTL 255
+//!         assert_eq!(bytes.len(), 12);
+//!         sent += 1;
+//!     }
+//! }
+//! assert_eq!(sent, 1);
+//! ```
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -526,3 +526,111 @@ fn config_errors_name_the_field() {
         assert_eq!(Router::new(c, ip("192.0.2.10")).unwrap_err().field, field);
     }
 }
+
+#[test]
+fn keepalived_conf_parses_into_the_same_model() {
+    let text = std::fs::read_to_string(format!(
+        "{}/tests/data/keepalived.conf",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let got = vrrp_proto::config::parse_keepalived(&text).unwrap();
+    let names: Vec<&str> = got.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["V2PASS", "V3V4", "V3V6", "UNI"]);
+    for (inst, vrid) in got.iter().zip([10u8, 20, 30, 40]) {
+        let (mut want, _) = keepalived_instance(vrid);
+        want.state = vrrp_proto::config::InitialState::Master;
+        assert_eq!(inst.config, want, "{}", inst.name);
+        assert!(inst.ignored.is_empty(), "{:?}", inst.ignored);
+    }
+}
+
+#[test]
+fn keepalived_syntax_details_and_errors() {
+    let text = r"
+global_defs {
+    router_id x   # comment
+    vrrp_version 2
+}
+vrrp_script chk { script /bin/true }
+vrrp_instance A
+{
+    interface eth0
+    virtual_router_id 51
+    priority 200
+    advert_int 2
+    nopreempt
+    preempt_delay 7.5
+    accept
+    garp_master_refresh 60
+    notify_master /bin/true
+    virtual_ipaddress{
+        192.0.2.1/24 dev eth0 label eth0:vip
+        192.0.2.2
+    }
+    virtual_ipaddress_excluded {
+        198.51.100.9/32
+    }
+    track_interface {
+        eth1 weight -20
+        eth2
+    }
+    track_script {
+        chk weight 10
+    }
+}
+";
+    let got = vrrp_proto::config::parse_keepalived(text).unwrap();
+    assert_eq!(got.len(), 1);
+    let c = &got[0].config;
+    assert_eq!(c.version, Version::V2);
+    assert_eq!(
+        (c.virtual_router_id, c.priority, c.nopreempt, c.accept),
+        (51, 200, true, true)
+    );
+    assert_eq!(c.advert_int, Duration::from_secs(2));
+    assert_eq!(c.preempt_delay, Duration::from_millis(7500));
+    assert_eq!(c.garp_master_refresh, Duration::from_secs(60));
+    assert_eq!(c.virtual_ipaddress, vec![ip("192.0.2.1"), ip("192.0.2.2")]);
+    assert_eq!(c.virtual_ipaddress_excluded, vec![ip("198.51.100.9")]);
+    let tracks: Vec<(&str, i32)> = c
+        .track
+        .iter()
+        .map(|t| (t.name.as_str(), t.weight))
+        .collect();
+    assert_eq!(tracks, [("eth1", -20), ("eth2", 0), ("chk", 10)]);
+    assert_eq!(got[0].ignored, ["A: notify_master"]);
+
+    let base = "vrrp_instance B {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n 192.0.2.1\n }\n";
+    for (extra, field) in [
+        ("priority 300\n", "priority"),
+        ("priority x\n", "priority"),
+        ("advert_int 0.015\n", "advert_int"),
+        ("state LEADER\n", "state"),
+        ("version 4\n", "version"),
+        ("unicast_src_ip 300.1.1.1\n", "unicast_src_ip"),
+        ("authentication {\n auth_type AH\n }\n", "auth_type"),
+        (
+            "authentication {\n auth_type PASS\n auth_pass secret\n }\n",
+            "auth_pass",
+        ),
+        ("track_interface {\n eth1 weight\n }\n", "weight"),
+        ("virtual_router_id 0\n", "virtual_router_id"),
+    ] {
+        let text = format!("{base}{extra}}}\n");
+        let e = vrrp_proto::config::parse_keepalived(&text).unwrap_err();
+        assert_eq!(e.field, field, "{extra}: {e}");
+    }
+    assert_eq!(
+        vrrp_proto::config::parse_keepalived("vrrp_instance C {\n")
+            .unwrap_err()
+            .field,
+        "vrrp_instance"
+    );
+    assert_eq!(
+        vrrp_proto::config::parse_keepalived("}\n")
+            .unwrap_err()
+            .field,
+        "vrrp_instance"
+    );
+}

@@ -24,8 +24,14 @@ struct Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         for c in &mut self.children {
+            if let Ok(Some(_)) = c.try_wait() {
+                continue;
+            }
             // Stop by PID: SIGTERM first (keepalived hands over cleanly), then reap.
-            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg(c.id().to_string())
+                .stderr(Stdio::null())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(3);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
