@@ -428,7 +428,7 @@ fn bad(field: &str, problem: String) -> ConfigError {
     }
 }
 
-fn value<'a>(item: &'a Item) -> Result<&'a str, ConfigError> {
+fn value(item: &Item) -> Result<&str, ConfigError> {
     match item.words.get(1) {
         Some(v) => Ok(v),
         None => Err(bad(&item.words[0], "needs a value".into())),
