@@ -1,0 +1,25 @@
+//! Replays the `ctnl_entry` fuzz corpus (`fuzz/corpus/ctnl_entry/*`) with the fuzz target's own checks.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use ctnl::Entry;
+
+#[test]
+fn replay_ctnl_entry_corpus() {
+    let corpus = testkit::fuzz_corpus("ctnl_entry");
+    let mut decoded = 0;
+    for (path, data) in corpus {
+        for m in ctnl::wire::Msgs::new(&data).flatten() {
+            if let Ok((family, _, _, attrs)) = m.nfgen() {
+                let _ = Entry::parse_attrs(family, attrs);
+            }
+        }
+        if let Ok(e) = Entry::parse(&data) {
+            decoded += 1;
+            let mut buf = vec![0u8; e.buffer_len()];
+            assert!(e.emit(&mut buf).is_some(), "{}", path.display());
+            assert_eq!(Entry::parse(&buf).unwrap(), e, "{}", path.display());
+        }
+    }
+    // The seeds include the kernel-recorded vectors, which must decode.
+    assert!(decoded >= 7, "only {decoded} corpus files decoded");
+}
