@@ -1,2 +1,3 @@
 //! The command-line tools. Each `src/bin/<tool>.rs` is a few lines calling `cli::<tool>::run()`.
 #![forbid(unsafe_code)]
+pub mod conntrack;

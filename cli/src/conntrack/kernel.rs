@@ -1,0 +1,1273 @@
+//! The commands, on `ctnl`: listing, get, create, update, delete, flush, counters, statistics, events and
+//! `-R` files. Filtering follows conntrack-tools' rules; what the kernel can filter (family, mark, status,
+//! tuple fields) is also sent to the kernel so less crosses the socket, and every entry is still checked here
+//! with the same rules, so results equal userspace filtering.
+
+use std::io::Write;
+use std::net::IpAddr;
+
+use ctnl::{
+    Conntrack, DumpFilter, Entry, Error as CtError, EventKind, EventSocket, Groups, Key,
+    TupleFilter,
+};
+
+use super::flow::{Counters, Flow, L4, ProtoState, Tuple};
+use super::format::{self, Flags, LabelMap, MsgKind};
+use super::opts::{ProtoKind, cmd, opt};
+use super::parse::{Fail, Parsed, Table, ev, out};
+use super::{Outcome, PREFIX};
+
+/// Converts a `ctnl` entry into the printed model. `None` when it has no original tuple.
+pub fn flow_of(e: &Entry) -> Option<Flow> {
+    let orig = tuple_of(e.orig.as_ref()?);
+    let mut f = Flow::new(orig);
+    f.reply = e.reply.as_ref().map(tuple_of);
+    f.timeout = e.timeout;
+    f.status = e.status.map(|s| s.bits());
+    f.mark = e.mark;
+    f.secmark = e.secmark;
+    f.secctx = e.secctx.clone();
+    f.zone = e.zone;
+    f.counters_orig = e.counters_orig.map(|c| Counters {
+        packets: c.packets,
+        bytes: c.bytes,
+    });
+    f.counters_reply = e.counters_reply.map(|c| Counters {
+        packets: c.packets,
+        bytes: c.bytes,
+    });
+    if let Some(ts) = e.timestamp {
+        f.ts_start = ts.start;
+        f.ts_stop = ts.stop;
+    }
+    f.helper = e.helper.as_ref().map(|h| h.name.clone());
+    f.use_count = e.use_count;
+    f.id = e.id;
+    f.labels = e.labels.clone();
+    match &e.protoinfo {
+        Some(ctnl::ProtoInfo::Tcp(t)) => f.state = t.state.map(ProtoState::Tcp),
+        Some(ctnl::ProtoInfo::Sctp(s)) => {
+            f.state = s.state.map(ProtoState::Sctp);
+            if let (Some(a), Some(b)) = (s.vtag_orig, s.vtag_reply) {
+                f.sctp_vtags = Some((a, b));
+            }
+        }
+        Some(ctnl::ProtoInfo::Dccp(d)) => f.state = d.state.map(ProtoState::Dccp),
+        _ => {}
+    }
+    Some(f)
+}
+
+fn tuple_of(t: &ctnl::Tuple) -> Tuple {
+    let l4 = match t.l4 {
+        ctnl::L4::Ports { src, dst } if t.proto == 47 => L4::Gre {
+            skey: src,
+            dkey: dst,
+        },
+        ctnl::L4::Ports { src, dst } => L4::Ports {
+            sport: src,
+            dport: dst,
+        },
+        ctnl::L4::Icmp { id, kind, code } | ctnl::L4::Icmpv6 { id, kind, code } => {
+            L4::Icmp { kind, code, id }
+        }
+        _ => L4::None,
+    };
+    Tuple {
+        src: t.src,
+        dst: t.dst,
+        proto: t.proto,
+        l4,
+        zone: t.zone,
+    }
+}
+
+// Linux errno values (asm-generic/errno-base.h, errno.h).
+const ENOENT: i32 = 2;
+const EPERM: i32 = 1;
+const ENOMEM: i32 = 12;
+const EEXIST: i32 = 17;
+const EINVAL: i32 = 22;
+const ETIME: i32 = 62;
+const EAFNOSUPPORT: i32 = 97;
+
+/// conntrack-tools' wording for a kernel error, by command (`err2str`).
+pub fn err2str(e: &CtError, command: u32) -> String {
+    let errno = e.errno().unwrap_or(0);
+    let create = cmd::CT_CREATE | cmd::CT_ADD;
+    let msg = match errno {
+        ENOENT if command & (create | cmd::CT_GET | cmd::CT_DELETE) != 0 => {
+            "such conntrack doesn't exist"
+        }
+        ENOENT if command & cmd::EXP_CREATE != 0 => "master conntrack not found",
+        EINVAL => "invalid parameters",
+        EEXIST if command & cmd::CT_CREATE != 0 => "Such conntrack exists, try -U to update",
+        ENOMEM if command & (create | cmd::CT_GET) != 0 => "not enough memory",
+        EAFNOSUPPORT if command & cmd::CT_GET != 0 => "protocol not supported",
+        ETIME if command & create != 0 => "conntrack has expired",
+        EPERM => "sorry, you must be root or get CAP_NET_ADMIN capability to do this",
+        0 => return e.to_string(),
+        n => return ctnl::strerror(n),
+    };
+    msg.to_string()
+}
+
+fn failed(e: &CtError, command: u32) -> Fail {
+    Fail::other(format!("Operation failed: {}", err2str(e, command)))
+}
+
+fn open() -> Result<Conntrack, Fail> {
+    Conntrack::open().map_err(|_| Fail::other("Can't open handler"))
+}
+
+/// The matching rules of one command line, applied to each entry.
+#[derive(Debug)]
+pub struct Matcher<'a> {
+    p: &'a Parsed,
+    labels: Option<Vec<usize>>,
+    /// Status compared the kernel way ((status & mask) == value), as conntrack-tools asks the kernel for -L.
+    kernel_status: bool,
+}
+
+fn net_match(ip: &IpAddr, net: &IpAddr, mask: &IpAddr) -> bool {
+    match (ip, net, mask) {
+        (IpAddr::V4(a), IpAddr::V4(n), IpAddr::V4(m)) => {
+            u32::from(*a) & u32::from(*m) == u32::from(*n) & u32::from(*m)
+        }
+        (IpAddr::V6(a), IpAddr::V6(n), IpAddr::V6(m)) => {
+            u128::from(*a) & u128::from(*m) == u128::from(*n) & u128::from(*m)
+        }
+        _ => false,
+    }
+}
+
+impl<'a> Matcher<'a> {
+    /// Builds the matcher; label names are resolved against `map`.
+    pub fn new(p: &'a Parsed, map: Option<&LabelMap>, kernel_status: bool) -> Result<Self, Fail> {
+        let labels = if p.tmpl.labels.is_empty() {
+            None
+        } else {
+            let mut bits = Vec::new();
+            for n in &p.tmpl.labels {
+                bits.push(
+                    map.and_then(|m| m.bit(n))
+                        .ok_or_else(|| Fail::param(format!("unknown label '{n}'")))?,
+                );
+            }
+            Some(bits)
+        };
+        Ok(Matcher {
+            p,
+            labels,
+            kernel_status,
+        })
+    }
+
+    fn nat(&self, f: &Flow) -> bool {
+        let o = self.p.options;
+        let (mut cs, mut cd) = (o & opt::SRC_NAT != 0, o & opt::DST_NAT != 0);
+        if o & opt::ANY_NAT != 0 {
+            cs = true;
+            cd = true;
+        }
+        let check = |spec: &super::parse::NatSpec,
+                     is_nat: bool,
+                     is_pat: bool,
+                     addr: Option<IpAddr>,
+                     port: Option<u16>| {
+            // conntrack-tools compares NAT addresses for IPv4 only.
+            let a = spec.addr.filter(IpAddr::is_ipv4);
+            let mut has = false;
+            if let Some(want) = a {
+                has = is_nat && addr == Some(want);
+            }
+            if let Some(p) = spec.port {
+                let ok = is_pat && port == Some(p);
+                if a.is_some() && has && !ok {
+                    has = false;
+                }
+                if a.is_none() && ok {
+                    has = true;
+                }
+            }
+            if a.is_none() && spec.port.is_none() && (is_nat || is_pat) {
+                has = true;
+            }
+            has
+        };
+        let r = f.reply.as_ref();
+        let has_s = cs
+            && check(
+                &self.p.tmpl.snat,
+                f.is_snat(),
+                f.is_spat(),
+                r.map(|r| r.dst),
+                r.and_then(|r| r.dport()),
+            );
+        let has_d = cd
+            && check(
+                &self.p.tmpl.dnat,
+                f.is_dnat(),
+                f.is_dpat(),
+                r.map(|r| r.src),
+                r.and_then(|r| r.sport()),
+            );
+        if o & opt::ANY_NAT != 0 {
+            has_s || has_d
+        } else if o & opt::SRC_NAT != 0 && o & opt::DST_NAT != 0 {
+            has_s && has_d
+        } else if o & opt::SRC_NAT != 0 {
+            has_s
+        } else if o & opt::DST_NAT != 0 {
+            has_d
+        } else {
+            true
+        }
+    }
+
+    fn network(&self, f: &Flow) -> bool {
+        let t = &self.p.tmpl;
+        let fam = self.p.family;
+        if self.p.options & opt::MASK_SRC != 0 {
+            let (Some(net), Some(m)) = (t.orig_src, t.mask_src) else {
+                return false;
+            };
+            if f.family() != fam || !net_match(&f.orig.src, &net, &m) {
+                return false;
+            }
+        }
+        if self.p.options & opt::MASK_DST != 0 {
+            let (Some(net), Some(m)) = (t.orig_dst, t.mask_dst) else {
+                return false;
+            };
+            if f.family() != fam || !net_match(&f.orig.dst, &net, &m) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn label(&self, f: &Flow) -> bool {
+        match &self.labels {
+            None => true,
+            Some(bits) => f.labels.is_some() && bits.iter().all(|b| f.has_label(*b as u32)),
+        }
+    }
+
+    fn mark(&self, f: &Flow) -> bool {
+        self.p.options & opt::MARK == 0
+            || f.mark
+                .is_some_and(|m| m & self.p.tmpl.mark_mask == self.p.tmpl.mark)
+    }
+
+    /// The original-direction tuple comparison (`NFCT_CMP_ORIG`), only for fields the template sets.
+    fn tuple_orig(&self, f: &Flow) -> bool {
+        let t = &self.p.tmpl;
+        let masked_src = self.p.options & opt::MASK_SRC != 0;
+        let masked_dst = self.p.options & opt::MASK_DST != 0;
+        (masked_src || t.orig_src.is_none_or(|a| a == f.orig.src))
+            && (masked_dst || t.orig_dst.is_none_or(|a| a == f.orig.dst))
+            && t.l4proto.is_none_or(|p| p == f.orig.proto)
+            && l4_match(&f.orig, t.orig_l4.sport, t.orig_l4.dport, t)
+    }
+
+    fn tuple_repl(&self, f: &Flow) -> bool {
+        let t = &self.p.tmpl;
+        let Some(r) = &f.reply else {
+            return t.repl_src.is_none() && t.repl_dst.is_none();
+        };
+        t.repl_src.is_none_or(|a| a == r.src)
+            && t.repl_dst.is_none_or(|a| a == r.dst)
+            && l4_match_ports(r, t.repl_l4.sport, t.repl_l4.dport)
+    }
+
+    fn meta(&self, f: &Flow) -> bool {
+        let t = &self.p.tmpl;
+        let o = self.p.options;
+        if o & opt::STATUS != 0 {
+            let st = f.status.unwrap_or(0);
+            if st & t.status != t.status {
+                return false;
+            }
+            if self.kernel_status && st & t.status_mask != t.status {
+                return false;
+            }
+        }
+        if let Some(s) = t.state {
+            let have = match f.state {
+                Some(ProtoState::Tcp(n) | ProtoState::Sctp(n) | ProtoState::Dccp(n)) => Some(n),
+                None => None,
+            };
+            if have.is_some_and(|h| h != s) {
+                return false;
+            }
+        }
+        (t.secmark.is_none() || f.secmark.is_none() || t.secmark == f.secmark)
+            && (t.zone.is_none() || f.zone.is_none() || t.zone == f.zone)
+            && (t.id.is_none() || f.id.is_none() || t.id == f.id)
+            && (t.orig_zone.is_none() || f.orig.zone.is_none() || t.orig_zone == f.orig.zone)
+            && (t.repl_zone.is_none()
+                || f.reply.and_then(|r| r.zone).is_none()
+                || t.repl_zone == f.reply.and_then(|r| r.zone))
+    }
+
+    /// conntrack-tools' `nfct_filter`: NAT, mark, labels, networks, then every compared attribute.
+    pub fn matches(&self, f: &Flow) -> bool {
+        if !(self.nat(f) && self.mark(f) && self.label(f) && self.network(f)) {
+            return false;
+        }
+        if self.p.options & opt::COMPARISON == 0 {
+            return true;
+        }
+        self.tuple_orig(f) && self.tuple_repl(f) && self.meta(f)
+    }
+
+    /// The update command's selection: NAT, labels, networks, id and the tuples.
+    pub fn matches_update(&self, f: &Flow) -> bool {
+        if !(self.nat(f) && self.label(f) && self.network(f)) {
+            return false;
+        }
+        if let (Some(a), Some(b)) = (self.p.tmpl.id, f.id)
+            && a != b
+        {
+            return false;
+        }
+        let o = self.p.options;
+        if o & (opt::ORIG | opt::PROTO) != 0 && !self.tuple_orig(f) {
+            return false;
+        }
+        if o & (opt::REPL | opt::PROTO) != 0 && !self.tuple_repl(f) {
+            return false;
+        }
+        true
+    }
+}
+
+fn l4_match_ports(t: &Tuple, sport: Option<u16>, dport: Option<u16>) -> bool {
+    sport.is_none_or(|p| t.sport().is_none_or(|h| h == p))
+        && dport.is_none_or(|p| t.dport().is_none_or(|h| h == p))
+}
+
+fn l4_match(
+    t: &Tuple,
+    sport: Option<u16>,
+    dport: Option<u16>,
+    tm: &super::parse::Template,
+) -> bool {
+    if !l4_match_ports(t, sport, dport) {
+        return false;
+    }
+    if let L4::Icmp { kind, code, id } = t.l4 {
+        return tm.icmp_type.is_none_or(|v| v == kind)
+            && tm.icmp_code.is_none_or(|v| v == code)
+            && tm.icmp_id.is_none_or(|v| v == id);
+    }
+    true
+}
+
+/// The kernel-side part of the filter.
+fn kernel_filter(p: &Parsed, with_status: bool, with_tuples: bool) -> DumpFilter {
+    let mut f = DumpFilter::all();
+    if p.family != 0 {
+        f.family = Some(p.family);
+    }
+    if p.options & opt::MARK != 0 {
+        f.mark = Some((p.tmpl.mark, p.tmpl.mark_mask));
+    }
+    if with_status && p.options & opt::STATUS != 0 {
+        f.status = Some((
+            ctnl::Status(p.tmpl.status),
+            ctnl::Status(p.tmpl.status_mask),
+        ));
+    }
+    if with_tuples && p.options & (opt::SRC_NAT | opt::DST_NAT | opt::ANY_NAT) == 0 {
+        let t = &p.tmpl;
+        let mut o = TupleFilter::default();
+        if p.options & opt::MASK_SRC == 0 {
+            o.src = t.orig_src;
+        }
+        if p.options & opt::MASK_DST == 0 {
+            o.dst = t.orig_dst;
+        }
+        o.proto = t.l4proto;
+        if matches!(
+            p.proto,
+            Some(
+                ProtoKind::Tcp
+                    | ProtoKind::Udp
+                    | ProtoKind::Udplite
+                    | ProtoKind::Sctp
+                    | ProtoKind::Dccp
+            )
+        ) {
+            o.sport = t.orig_l4.sport;
+            o.dport = t.orig_l4.dport;
+        }
+        if matches!(p.proto, Some(ProtoKind::Icmp | ProtoKind::Icmpv6)) {
+            o.icmp_type = t.icmp_type;
+            o.icmp_code = t.icmp_code;
+            o.icmp_id = t.icmp_id;
+        }
+        if o != TupleFilter::default() {
+            f.orig = Some(o);
+        }
+        let mut r = TupleFilter {
+            src: t.repl_src,
+            dst: t.repl_dst,
+            ..TupleFilter::default()
+        };
+        if r.src.is_some() || r.dst.is_some() {
+            if matches!(
+                p.proto,
+                Some(
+                    ProtoKind::Tcp
+                        | ProtoKind::Udp
+                        | ProtoKind::Udplite
+                        | ProtoKind::Sctp
+                        | ProtoKind::Dccp
+                )
+            ) {
+                r.sport = t.repl_l4.sport;
+                r.dport = t.repl_l4.dport;
+            }
+            f.reply = Some(r);
+        }
+    }
+    f
+}
+
+/// How to print one entry.
+#[derive(Debug)]
+pub struct Printer {
+    output: u32,
+    map: Option<LabelMap>,
+    xml_open: bool,
+    now: i64,
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Printer {
+    /// A printer for the `-o` flags of `p`; loads connlabel.conf when labels are shown or used.
+    pub fn new(p: &Parsed) -> Printer {
+        let wants_map = p.output & out::CL != 0
+            || p.options & (opt::LABEL | opt::ADD_LABEL | opt::DEL_LABEL) != 0;
+        Printer {
+            output: p.output,
+            map: if wants_map { LabelMap::load() } else { None },
+            xml_open: false,
+            now: now_secs(),
+        }
+    }
+
+    /// The label map, if loaded.
+    pub fn map(&self) -> Option<&LabelMap> {
+        self.map.as_ref()
+    }
+
+    /// Prints one entry. `ktms`: whether `ktimestamp` applies (dumps and events); `labels`: whether labels
+    /// are printed (not by -D).
+    pub fn print(
+        &mut self,
+        w: &mut dyn Write,
+        f: &Flow,
+        kind: MsgKind,
+        ktms: bool,
+        labels: bool,
+    ) -> std::io::Result<()> {
+        let map = if labels { self.map.as_ref() } else { None };
+        if self.output & out::JSON != 0 {
+            return writeln!(w, "{}", format::json_line(f, kind, self.map.as_ref()));
+        }
+        if self.output & out::SAVE != 0 {
+            let kind = if kind == MsgKind::Plain {
+                MsgKind::New
+            } else {
+                kind
+            };
+            return writeln!(w, "{}", format::save_line(f, kind));
+        }
+        let flags = Flags {
+            layer3: self.output & out::EXT != 0,
+            id: self.output & out::ID != 0,
+            ktimestamp: ktms && self.output & out::KTMS != 0,
+            when: false,
+        };
+        if self.output & out::XML != 0 {
+            if !self.xml_open {
+                self.xml_open = true;
+                w.write_all(b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<conntrack>\n")?;
+            }
+            return writeln!(w, "{}", format::xml_flow(f, kind, flags, map, self.now));
+        }
+        writeln!(w, "{}", format::default_line(f, kind, flags, map, self.now))
+    }
+
+    /// Closes the XML document if one was opened.
+    pub fn finish(&mut self, w: &mut dyn Write) -> std::io::Result<()> {
+        if self.xml_open {
+            self.xml_open = false;
+            w.write_all(b"</conntrack>\n")?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a kernel command and returns the number of entries it handled (for the summary line).
+pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
+    match p.command {
+        cmd::CT_LIST => list(p, w),
+        cmd::CT_GET => get(p, w),
+        cmd::CT_CREATE | cmd::CT_ADD => create(p).map_err(Outcome::from),
+        cmd::CT_DELETE => delete(p, w),
+        cmd::CT_UPDATE => update(p, w),
+        cmd::CT_FLUSH => {
+            let mut ct = open()?;
+            let r = if p.family == 0 {
+                ct.flush_all()
+            } else {
+                ct.flush_family(p.family)
+            };
+            eprintln!("{PREFIX}connection tracking table has been emptied.");
+            r.map_err(|e| failed(&e, p.command))?;
+            Ok(0)
+        }
+        cmd::CT_COUNT => {
+            let mut ct = open()?;
+            let n = match ct.stats() {
+                Ok(s) => s.entries as u64,
+                Err(_) => std::fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_count")
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .ok_or_else(|| {
+                        Fail::other("Can't open /proc/sys/net/netfilter/nf_conntrack_count")
+                    })?,
+            };
+            writeln!(w, "{n}")?;
+            Ok(0)
+        }
+        cmd::CT_STATS => {
+            let mut ct = open()?;
+            let stats = ct.stats_cpu().map_err(|e| failed(&e, p.command))?;
+            for s in stats {
+                writeln!(
+                    w,
+                    "cpu={:<4}\tfound={} invalid={} insert={} insert_failed={} drop={} early_drop={} error={} search_restart={} clash_resolve={} chaintoolong={} ",
+                    s.cpu,
+                    s.found,
+                    s.invalid,
+                    s.insert,
+                    s.insert_failed,
+                    s.drop,
+                    s.early_drop,
+                    s.error,
+                    s.search_restart,
+                    s.clash_resolve,
+                    s.chain_toolong
+                )?;
+            }
+            Ok(0)
+        }
+        cmd::CT_EVENT => events(p, w),
+        cmd::EXP_FLUSH => {
+            let mut ct = open()?;
+            let r = ct.flush_expect(p.family);
+            eprintln!("{PREFIX}expectation table has been emptied.");
+            r.map_err(|e| failed(&e, p.command))?;
+            Ok(0)
+        }
+        cmd::EXP_COUNT => {
+            let mut ct = open()?;
+            let mut n = 0usize;
+            for e in ct
+                .dump_expect(p.family)
+                .map_err(|e| failed(&e, p.command))?
+            {
+                e.map_err(|e| failed(&e, p.command))?;
+                n += 1;
+            }
+            writeln!(w, "{n}")?;
+            Ok(0)
+        }
+        _ => Err(Fail::other(
+            "Operation failed: this command is not implemented yet by this conntrack",
+        )
+        .into()),
+    }
+}
+
+fn list(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
+    let mut printer = Printer::new(p);
+    let mut ct = open()?;
+    let m;
+    let mut counter = 0usize;
+    let iter = match p.table {
+        Table::Dying => {
+            m = Matcher::new(p, printer.map(), true)?;
+            ct.dump_dying()
+        }
+        Table::Unconfirmed => {
+            m = Matcher::new(p, printer.map(), true)?;
+            ct.dump_unconfirmed()
+        }
+        _ => {
+            if p.options & opt::COMPARISON != 0 && p.options & opt::ZERO != 0 {
+                return Err(Fail::param("Can't use -z with filtering parameters").into());
+            }
+            mask_checks(p)?;
+            m = Matcher::new(p, printer.map(), true)?;
+            let filter = kernel_filter(p, true, true);
+            if p.options & opt::ZERO != 0 {
+                ct.zero_counters(&filter)
+            } else {
+                ct.dump(&filter)
+            }
+        }
+    }
+    .map_err(|e| failed(&e, p.command))?;
+    for e in iter {
+        let e = e.map_err(|e| failed(&e, p.command))?;
+        let Some(f) = flow_of(&e) else { continue };
+        if !m.matches(&f) {
+            continue;
+        }
+        printer.print(w, &f, MsgKind::Plain, true, true)?;
+        counter += 1;
+    }
+    printer.finish(w)?;
+    Ok(counter)
+}
+
+fn mask_checks(p: &Parsed) -> Result<(), Fail> {
+    if p.options & opt::MASK_SRC != 0 && p.options & opt::ORIG_SRC == 0 {
+        return Err(Fail::param("Can't use --mask-src without --src"));
+    }
+    if p.options & opt::MASK_DST != 0 && p.options & opt::ORIG_DST == 0 {
+        return Err(Fail::param("Can't use --mask-dst without --dst"));
+    }
+    Ok(())
+}
+
+fn tmpl_l4(p: &Parsed, sport: Option<u16>, dport: Option<u16>, proto: u8, v6: bool) -> ctnl::L4 {
+    let t = &p.tmpl;
+    match p.proto {
+        Some(ProtoKind::Icmp) | Some(ProtoKind::Icmpv6) => {
+            let (id, kind, code) = (
+                t.icmp_id.unwrap_or(0),
+                t.icmp_type.unwrap_or(0),
+                t.icmp_code.unwrap_or(0),
+            );
+            if v6 || proto == 58 {
+                ctnl::L4::Icmpv6 { id, kind, code }
+            } else {
+                ctnl::L4::Icmp { id, kind, code }
+            }
+        }
+        Some(ProtoKind::Unknown) | None => ctnl::L4::None,
+        _ => match (sport, dport) {
+            (None, None) => ctnl::L4::None,
+            (s, d) => ctnl::L4::Ports {
+                src: s.unwrap_or(0),
+                dst: d.unwrap_or(0),
+            },
+        },
+    }
+}
+
+fn icmp_invert(kind: u8, v6: bool) -> u8 {
+    if v6 {
+        match kind {
+            128 => 129,
+            129 => 128,
+            139 => 140,
+            140 => 139,
+            k => k,
+        }
+    } else {
+        match kind {
+            8 => 0,
+            0 => 8,
+            13 => 14,
+            14 => 13,
+            15 => 16,
+            16 => 15,
+            17 => 18,
+            18 => 17,
+            k => k,
+        }
+    }
+}
+
+fn invert(t: &ctnl::Tuple) -> ctnl::Tuple {
+    let mut r = t.reversed();
+    r.l4 = match t.l4 {
+        ctnl::L4::Icmp { id, kind, code } => ctnl::L4::Icmp {
+            id,
+            kind: icmp_invert(kind, false),
+            code,
+        },
+        ctnl::L4::Icmpv6 { id, kind, code } => ctnl::L4::Icmpv6 {
+            id,
+            kind: icmp_invert(kind, true),
+            code,
+        },
+        other => other,
+    };
+    r.zone = None;
+    r
+}
+
+fn tuple_from(
+    p: &Parsed,
+    src: Option<IpAddr>,
+    dst: Option<IpAddr>,
+    l4: (Option<u16>, Option<u16>),
+) -> Option<ctnl::Tuple> {
+    let (src, dst) = (src?, dst?);
+    let proto = p.tmpl.l4proto.unwrap_or(0);
+    let mut t = ctnl::Tuple::ports(src, dst, proto, 0, 0);
+    t.l4 = tmpl_l4(p, l4.0, l4.1, proto, src.is_ipv6());
+    Some(t)
+}
+
+fn orig_tuple(p: &Parsed) -> Option<ctnl::Tuple> {
+    let mut t = tuple_from(
+        p,
+        p.tmpl.orig_src,
+        p.tmpl.orig_dst,
+        (p.tmpl.orig_l4.sport, p.tmpl.orig_l4.dport),
+    )?;
+    t.zone = p.tmpl.orig_zone;
+    Some(t)
+}
+
+fn repl_tuple(p: &Parsed) -> Option<ctnl::Tuple> {
+    let mut t = tuple_from(
+        p,
+        p.tmpl.repl_src,
+        p.tmpl.repl_dst,
+        (p.tmpl.repl_l4.sport, p.tmpl.repl_l4.dport),
+    )?;
+    // An ICMP reply tuple carries the reply type (conntrack-tools sets the same type and code on both).
+    t.zone = p.tmpl.repl_zone;
+    Some(t)
+}
+
+/// The entry `-I`/`-A` creates from the template.
+pub fn entry_for_create(p: &Parsed, map: Option<&LabelMap>) -> Result<Entry, Fail> {
+    let t = &p.tmpl;
+    let (orig, reply) = match (orig_tuple(p), repl_tuple(p)) {
+        (Some(o), Some(r)) => (o, r),
+        (Some(o), None) => {
+            let mut r = invert(&o);
+            r.zone = t.repl_zone;
+            (o, r)
+        }
+        (None, Some(r)) => {
+            let mut o = invert(&r);
+            o.zone = t.orig_zone;
+            (o, r)
+        }
+        (None, None) => return Err(Fail::param("you have to specify `--src' and `--dst'")),
+    };
+    let mut e = Entry::new(orig, reply);
+    e.timeout = t.timeout;
+    if p.options & opt::STATUS != 0 {
+        e.status = Some(ctnl::Status(t.status));
+    }
+    if p.options & opt::MARK != 0 {
+        e.mark = Some(t.mark);
+    }
+    e.zone = t.zone;
+    if let Some(a) = t.snat.addr {
+        e.nat_src = Some(ctnl::NatRange {
+            min_ip: Some(a),
+            max_ip: Some(a),
+            min_port: t.snat.port,
+            max_port: t.snat.port,
+        });
+    }
+    if let Some(a) = t.dnat.addr {
+        e.nat_dst = Some(ctnl::NatRange {
+            min_ip: Some(a),
+            max_ip: Some(a),
+            min_port: t.dnat.port,
+            max_port: t.dnat.port,
+        });
+    }
+    match p.proto {
+        Some(ProtoKind::Tcp) => {
+            let mut flags = 0x02 | 0x08; // SACK_PERM | BE_LIBERAL: no window tracking for hand-made entries
+            if t.state.is_some_and(|s| s >= 7) {
+                flags |= 0x04; // CLOSE_INIT from TIME_WAIT on, so a new SYN can reopen it
+            }
+            let tf = ctnl::TcpFlags { flags, mask: flags };
+            e.protoinfo = Some(ctnl::ProtoInfo::Tcp(ctnl::TcpInfo {
+                state: t.state,
+                flags_orig: Some(tf),
+                flags_reply: Some(tf),
+                ..Default::default()
+            }));
+        }
+        Some(ProtoKind::Sctp) => {
+            e.protoinfo = Some(ctnl::ProtoInfo::Sctp(ctnl::SctpInfo {
+                state: t.state,
+                // Byte-swapped like conntrack-tools, so entries look the same to both tools.
+                vtag_orig: t.orig_vtag.map(u32::swap_bytes),
+                vtag_reply: t.repl_vtag.map(u32::swap_bytes),
+            }));
+        }
+        Some(ProtoKind::Dccp) => {
+            e.protoinfo = Some(ctnl::ProtoInfo::Dccp(ctnl::DccpInfo {
+                state: t.state,
+                role: t.dccp_role,
+                ..Default::default()
+            }));
+        }
+        _ => {}
+    }
+    if p.options & opt::ADD_LABEL != 0 {
+        let mut bits = vec![0u8; 16];
+        for n in &t.label_modify {
+            let b = map
+                .and_then(|m| m.bit(n))
+                .ok_or_else(|| Fail::param(format!("unknown label '{n}'")))?;
+            if b / 8 >= bits.len() {
+                bits.resize(b / 8 + 1, 0);
+            }
+            bits[b / 8] |= 1 << (b % 8);
+        }
+        e.labels = Some(bits);
+    }
+    Ok(e)
+}
+
+fn create(p: &Parsed) -> Result<usize, Fail> {
+    let map = if p.options & opt::ADD_LABEL != 0 {
+        LabelMap::load()
+    } else {
+        None
+    };
+    let e = entry_for_create(p, map.as_ref())?;
+    let mut ct = open()?;
+    match ct.create(&e) {
+        Ok(()) => Ok(1),
+        Err(CtError::Exists) if p.command == cmd::CT_ADD => Ok(0),
+        Err(err) => Err(failed(&err, p.command)),
+    }
+}
+
+fn get(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
+    let mut printer = Printer::new(p);
+    let key = match orig_tuple(p) {
+        Some(t) => Key::orig(t),
+        None => match repl_tuple(p) {
+            Some(t) => Key::reply(t),
+            None => return Err(Fail::param("you have to specify `--src' and `--dst'").into()),
+        },
+    };
+    let key = match (p.tmpl.id, p.tmpl.zone) {
+        (Some(id), _) => key.with_id(id),
+        (None, Some(z)) => key.with_zone(z),
+        _ => key,
+    };
+    let mut ct = open()?;
+    let e = ct.get(&key).map_err(|e| failed(&e, p.command))?;
+    if let Some(f) = flow_of(&e) {
+        printer.print(w, &f, MsgKind::Plain, true, true)?;
+    }
+    printer.finish(w)?;
+    Ok(1)
+}
+
+fn delete(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
+    mask_checks(p)?;
+    let mut printer = Printer::new(p);
+    let m = Matcher::new(p, printer.map(), false)?;
+    let mut ct = open()?;
+    let filter = kernel_filter(p, false, true);
+    let mut victims: Vec<(Entry, Flow)> = Vec::new();
+    for e in ct.dump(&filter).map_err(|e| failed(&e, p.command))? {
+        let e = e.map_err(|e| failed(&e, p.command))?;
+        let Some(f) = flow_of(&e) else { continue };
+        if m.matches(&f) {
+            victims.push((e, f));
+        }
+    }
+    let mut batch = ct.batch();
+    for (e, _) in &victims {
+        if let Some(k) = Key::of(e) {
+            batch.delete(&k).map_err(|e| failed(&e, p.command))?;
+        }
+    }
+    let report = batch.finish().map_err(|e| failed(&e, p.command))?;
+    let mut counter = 0;
+    for (i, (_, f)) in victims.iter().enumerate() {
+        match report.result(i) {
+            Ok(()) => {
+                printer.print(w, f, MsgKind::Plain, false, false)?;
+                counter += 1;
+            }
+            // Gone in the meantime (timed out): not ours to report.
+            Err(CtError::NotFound) => {}
+            Err(e) => return Err(failed(e, p.command).into()),
+        }
+    }
+    Ok(counter)
+}
+
+fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
+    mask_checks(p)?;
+    let mut printer = Printer::new(p);
+    let m = Matcher::new(p, printer.map(), false)?;
+    let t = &p.tmpl;
+    let mut modify_bits: Option<Vec<u8>> = None;
+    if p.options & (opt::ADD_LABEL | opt::DEL_LABEL) != 0 && !t.label_modify.is_empty() {
+        let mut bits = vec![0u8; 16];
+        for n in &t.label_modify {
+            let b = printer
+                .map()
+                .and_then(|mp| mp.bit(n))
+                .ok_or_else(|| Fail::param(format!("unknown label '{n}'")))?;
+            bits[(b / 8).min(15)] |= 1 << (b % 8);
+        }
+        modify_bits = Some(bits);
+    }
+    let mut ct = open()?;
+    let mut changes: Vec<Entry> = Vec::new();
+    for e in ct
+        .dump(&DumpFilter::all())
+        .map_err(|e| failed(&e, p.command))?
+    {
+        let e = e.map_err(|e| failed(&e, p.command))?;
+        let Some(f) = flow_of(&e) else { continue };
+        if !m.matches_update(&f) {
+            continue;
+        }
+        let Some(orig) = e.orig.clone() else { continue };
+        let mut u = Entry {
+            family: e.family,
+            orig: Some(orig),
+            id: e.id,
+            zone: e.zone,
+            ..Entry::default()
+        };
+        let mut changed = false;
+        if let Some(to) = t.timeout {
+            u.timeout = Some(to);
+            changed |= e.timeout != Some(to);
+        }
+        if p.options & opt::MARK != 0 {
+            let old = e.mark.unwrap_or(0);
+            let new = (old & !t.mark_mask) ^ t.mark;
+            u.mark = Some(new);
+            changed |= e.mark != Some(new);
+        }
+        if p.options & opt::STATUS != 0 {
+            let old = e.status.map_or(0, |s| s.bits());
+            let new = old | t.status;
+            u.status = Some(ctnl::Status(new));
+            changed |= new != old;
+        }
+        if p.options & (opt::ADD_LABEL | opt::DEL_LABEL) != 0 {
+            let cur = e.labels.clone();
+            let len = cur.as_ref().map_or(16, Vec::len).max(16);
+            let mut labels = cur.clone().unwrap_or_default();
+            labels.resize(len, 0);
+            let mut mask = vec![0u8; len];
+            match (&modify_bits, p.options & opt::ADD_LABEL != 0) {
+                (Some(bits), true) => {
+                    for i in 0..len {
+                        let b = bits.get(i).copied().unwrap_or(0);
+                        labels[i] |= b;
+                        mask[i] = b;
+                    }
+                }
+                (Some(bits), false) => {
+                    if cur.is_none() {
+                        continue;
+                    }
+                    for i in 0..len {
+                        let b = bits.get(i).copied().unwrap_or(0);
+                        labels[i] &= !b;
+                        mask[i] = b;
+                    }
+                }
+                (None, _) => {
+                    if cur.is_none() {
+                        continue;
+                    }
+                    labels = vec![0u8; len];
+                    mask = vec![0xffu8; len];
+                }
+            }
+            changed |= cur.as_ref().map_or(labels.iter().any(|b| *b != 0), |c| {
+                let mut c = c.clone();
+                c.resize(len, 0);
+                c != labels
+            });
+            u.labels = Some(labels);
+            u.labels_mask = Some(mask);
+        }
+        if changed {
+            changes.push(u);
+        }
+    }
+    let mut counter = 0;
+    for u in &changes {
+        match ct.update(u) {
+            Ok(()) => {}
+            Err(CtError::NotFound) => continue,
+            Err(e) => eprintln!("Operation failed: {}", err2str(&e, p.command)),
+        }
+        let Some(key) = Key::of(u) else { continue };
+        match ct.get(&key) {
+            Ok(now) => {
+                if let Some(f) = flow_of(&now) {
+                    printer.print(w, &f, MsgKind::Plain, false, true)?;
+                }
+            }
+            Err(CtError::NotFound) => continue,
+            Err(e) => return Err(failed(&e, p.command).into()),
+        }
+        counter += 1;
+    }
+    printer.finish(w)?;
+    Ok(counter)
+}
+
+fn events(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
+    let mut groups = 0u32;
+    let mask = if p.options & opt::EVENT_MASK != 0 {
+        p.event_mask
+    } else {
+        ev::NEW | ev::UPD | ev::DEL
+    };
+    if mask & ev::NEW != 0 {
+        groups |= Groups::NEW.0;
+    }
+    if mask & ev::UPD != 0 {
+        groups |= Groups::UPDATE.0;
+    }
+    if mask & ev::DEL != 0 {
+        groups |= Groups::DESTROY.0;
+    }
+    let mut sock = match p.buffer_size {
+        Some(b) => EventSocket::with_rcvbuf(Groups(groups), b),
+        None => EventSocket::open(Groups(groups)),
+    }
+    .map_err(|_| Fail::other("Can't open netlink socket"))?;
+    if p.buffer_size.is_some() {
+        eprintln!(
+            "NOTICE: Netlink socket buffer size has been set to {} bytes.",
+            sock.rcvbuf()
+        );
+    }
+    mask_checks(p)?;
+    let mut printer = Printer::new(p);
+    let m = Matcher::new(p, printer.map(), true)?;
+    let mut counter = 0usize;
+    let mut lost = 0u64;
+    loop {
+        match sock.next_event() {
+            Ok(Some(ctnl::Event::Conntrack { kind, entry })) => {
+                if p.family != 0 && entry.family != p.family {
+                    continue;
+                }
+                let Some(f) = flow_of(&entry) else { continue };
+                if !m.matches(&f) {
+                    continue;
+                }
+                let k = match kind {
+                    EventKind::New => MsgKind::New,
+                    EventKind::Update => MsgKind::Update,
+                    EventKind::Destroy => MsgKind::Destroy,
+                };
+                if p.output & out::TMS != 0 && p.output & (out::XML | out::JSON | out::SAVE) == 0 {
+                    let d = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default();
+                    write!(w, "[{}.{:06}]\t", d.as_secs(), d.subsec_micros())?;
+                }
+                printer.print(w, &f, k, true, true)?;
+                counter += 1;
+                if counter.is_multiple_of(64) {
+                    w.flush()?;
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => w.flush()?,
+            Err(CtError::Overrun) => {
+                lost += 1;
+                w.flush()?;
+                eprintln!(
+                    "WARNING: We have hit ENOBUFS! We are losing events (overrun #{lost} after {counter} events shown).\nThis message means that the current netlink socket buffer size is too small.\nPlease, check --buffer-size in conntrack(8) manpage."
+                );
+            }
+            Err(e) => {
+                return Err(Fail::other(format!("failed to received netlink event: {e}")).into());
+            }
+        }
+    }
+}
+
+/// `conntrack -R FILE`: parses every line first (a bad line aborts with its number, nothing applied), then
+/// applies them in order; runs of creates go through one `ctnl` batch.
+pub fn load_file(progname: &str, path: &str, w: &mut dyn Write) -> Result<(), Fail> {
+    let text = if path == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|_| Fail::param(format!("Failed to open file {path} for reading")))?;
+        s
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|_| Fail::param(format!("Failed to open file {path} for reading")))?
+    };
+    let mut cmds: Vec<(usize, Parsed)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim_start_matches([' ', '\t']);
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let mut argv = vec![progname.to_string()];
+        argv.extend(split_line(l));
+        let parsed = super::parse::parse(argv).map_err(|f| Fail {
+            code: f.code,
+            msg: format!("line {}: {}", i + 1, f.msg),
+        })?;
+        cmds.push((i + 1, parsed));
+    }
+    for (line, c) in &cmds {
+        if c.command
+            & (cmd::CT_CREATE | cmd::CT_ADD | cmd::CT_UPDATE | cmd::CT_DELETE | cmd::CT_FLUSH)
+            == 0
+        {
+            return Err(Fail::param(format!(
+                "Cannot use command `{}' with --load-file (line {line})",
+                unsupported_name(c.command)
+            )));
+        }
+    }
+    let map = if cmds.iter().any(|(_, c)| c.options & opt::ADD_LABEL != 0) {
+        LabelMap::load()
+    } else {
+        None
+    };
+    let mut i = 0;
+    while i < cmds.len() {
+        if cmds[i].1.command & (cmd::CT_CREATE | cmd::CT_ADD) != 0 {
+            let mut ct = open()?;
+            let mut batch = ct.batch();
+            let start = i;
+            while i < cmds.len() && cmds[i].1.command & (cmd::CT_CREATE | cmd::CT_ADD) != 0 {
+                let e = entry_for_create(&cmds[i].1, map.as_ref())?;
+                batch
+                    .create(&e)
+                    .map_err(|e| failed(&e, cmds[i].1.command))?;
+                i += 1;
+            }
+            let report = batch.finish().map_err(|e| failed(&e, cmd::CT_CREATE))?;
+            for (j, err) in &report.failures {
+                let c = &cmds[start + j].1;
+                if c.command == cmd::CT_ADD && matches!(err, CtError::Exists) {
+                    continue;
+                }
+                return Err(failed(err, c.command));
+            }
+        } else {
+            match execute(&cmds[i].1, w) {
+                Ok(_) => {}
+                Err(Outcome::Fail(f)) => return Err(f),
+                Err(Outcome::BrokenPipe) => return Ok(()),
+            }
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
+fn unsupported_name(command: u32) -> &'static str {
+    match command {
+        cmd::CT_LIST => "-L",
+        cmd::CT_GET => "-G",
+        cmd::CT_EVENT => "-E",
+        cmd::CT_VERSION => "-V",
+        cmd::CT_HELP => "-h",
+        cmd::EXP_LIST => "-L expect",
+        cmd::EXP_CREATE => "-C expect",
+        cmd::EXP_DELETE => "-D expect",
+        cmd::EXP_GET => "-G expect",
+        cmd::EXP_FLUSH => "-F expect",
+        cmd::EXP_EVENT => "-E expect",
+        cmd::CT_COUNT => "-C",
+        cmd::EXP_COUNT => "-C expect",
+        cmd::CT_STATS => "-S",
+        cmd::EXP_STATS => "-S expect",
+        _ => "unknown",
+    }
+}
+
+/// Splits a `-R` line into words like conntrack-tools: blanks separate, `"..."` groups, `\` escapes inside
+/// quotes.
+pub fn split_line(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let (mut quoted, mut escaped, mut any) = (false, false, false);
+    for c in line.chars() {
+        if quoted {
+            if escaped {
+                cur.push(c);
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                quoted = false;
+            } else {
+                cur.push(c);
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                quoted = true;
+                any = true;
+            }
+            ' ' | '\t' | '\n' | '\r' => {
+                if !cur.is_empty() || any {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            _ => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_like_conntrack_tools() {
+        assert_eq!(
+            split_line("-I  -s 1.2.3.4\t-t 5\n"),
+            vec!["-I", "-s", "1.2.3.4", "-t", "5"]
+        );
+        assert_eq!(split_line("-l \"a b\" x"), vec!["-l", "a b", "x"]);
+    }
+
+    #[test]
+    fn icmp_reply_types() {
+        assert_eq!(icmp_invert(8, false), 0);
+        assert_eq!(icmp_invert(128, true), 129);
+        assert_eq!(icmp_invert(3, false), 3);
+    }
+}
