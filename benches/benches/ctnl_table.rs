@@ -8,7 +8,8 @@
 //! In one run, in one namespace, median of 3 rounds each:
 //! * batched create: `ctnl` vs the raw batched-send floor (hand-built messages, <= 96 KiB per sendmsg)
 //!   vs `conntrack -R` of the same entries;
-//! * typed dump: `ctnl` (decoding every entry) vs the raw dump floor (count messages, parse nothing) vs
+//! * typed dump: `ctnl` (decoding every entry; both the owning `Iterator` and the lending
+//!   `Dump::next_into`) vs the raw dump floor (count messages, parse nothing) vs
 //!   `conntrack -L > /dev/null`, plus the peak RSS of a child process that only dumps with `ctnl`;
 //! * filtered delete of the quarter of the entries with `dport 53`: `ctnl` vs `conntrack -D -p udp
 //!   --dport 53`, and a raw floor: one kernel-side filtered flush (CTA_FILTER, Linux >= 6.11).
@@ -102,6 +103,11 @@ fn main() {
         s.dump_ctnl.push(t.elapsed());
         assert_eq!(got, n, "ctnl dump count");
 
+        let t = Instant::now();
+        let got = ctnl_ops::dump_count_into(&mut ct);
+        s.dump_ctnl_into.push(t.elapsed());
+        assert_eq!(got, n, "ctnl next_into dump count");
+
         // --- filtered delete of dport 53 ---
         let t = Instant::now();
         let deleted = ctnl_ops::delete_dport(&mut ct, 53);
@@ -153,6 +159,7 @@ struct Samples {
     dump_raw: Vec<Duration>,
     dump_peer: Vec<Duration>,
     dump_ctnl: Vec<Duration>,
+    dump_ctnl_into: Vec<Duration>,
     delete_raw: Vec<Duration>,
     delete_ctnl: Vec<Duration>,
     delete_peer: Vec<Duration>,
@@ -192,13 +199,20 @@ impl Samples {
 
         println!("dump of {n} entries");
         line("raw floor (count, no parsing)", &self.dump_raw);
-        line("ctnl typed dump", &self.dump_ctnl);
+        line("ctnl typed dump (Iterator)", &self.dump_ctnl);
+        line("ctnl typed dump (next_into)", &self.dump_ctnl_into);
         line("conntrack -L >/dev/null", &self.dump_peer);
         let r = ratio(&self.dump_ctnl, &self.dump_raw);
+        let ri = ratio(&self.dump_ctnl_into, &self.dump_raw);
         println!(
-            "  ctnl / floor = {r:.2}x (target <= 1.15x: {})   conntrack -L / ctnl = {:.2}x",
+            "  ctnl Iterator / floor = {r:.2}x (target <= 1.15x: {})   conntrack -L / ctnl = {:.2}x",
             verdict(r <= 1.15),
             ratio(&self.dump_peer, &self.dump_ctnl)
+        );
+        println!(
+            "  ctnl next_into / floor = {ri:.2}x (target <= 1.15x: {})   conntrack -L / ctnl = {:.2}x",
+            verdict(ri <= 1.15),
+            ratio(&self.dump_peer, &self.dump_ctnl_into)
         );
         let mib = |k: u64| k as f64 / 1024.0;
         println!(
@@ -359,6 +373,20 @@ mod ctnl_ops {
         let mut n = 0;
         for e in ct.dump(&DumpFilter::all()).unwrap() {
             black_box(e.unwrap());
+            n += 1;
+        }
+        n
+    }
+
+    /// Dumps the table with ctnl's lending `Dump::next_into`, decoding every entry into one reused typed
+    /// `Entry`; returns the count.
+    pub fn dump_count_into(ct: &mut Conntrack) -> usize {
+        let mut dump = ct.dump(&DumpFilter::all()).unwrap();
+        let mut entry = Entry::default();
+        let mut n = 0;
+        while let Some(r) = dump.next_into(&mut entry) {
+            r.unwrap();
+            black_box(&entry);
             n += 1;
         }
         n
