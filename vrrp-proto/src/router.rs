@@ -614,7 +614,14 @@ impl Router {
                 repr,
             }));
         } else {
-            for dst in self.cfg.unicast_peer.clone() {
+            // A peer list shared by every member may name this router too: never send to ourselves.
+            for dst in self
+                .cfg
+                .unicast_peer
+                .clone()
+                .into_iter()
+                .filter(|d| *d != src)
+            {
                 let checksum = self.checksum_for(src, dst);
                 self.actions.push_back(Action::SendAdvert(Advert {
                     src,

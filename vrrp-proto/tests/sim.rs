@@ -537,11 +537,16 @@ fn unicast_peers_elect_and_fail_over() {
             c.unicast_peer = peers.to_vec();
         }),
     );
-    // Unicast sources come from unicast_src_ip; here the primary addresses, and each peer list holds
-    // both (the router's own address in its peer list is harmless: the LAN never delivers to self).
+    // Unicast sources default to the primary addresses; both routers share one peer list naming both,
+    // and a router never sends to itself: exactly one unicast advert per interval.
     lan.start_all();
     lan.run_secs(10.0);
     assert_eq!(lan.masters(), vec![1]);
+    let took_over = lan.last_change(1).0;
+    assert_eq!(
+        lan.nodes[1].sent,
+        1 + usize::try_from((lan.at(10.0) - took_over).as_secs()).unwrap()
+    );
     lan.crash(1);
     lan.run_secs(10.0);
     assert_eq!(lan.masters(), vec![0]);
