@@ -338,7 +338,9 @@ impl DumpItem for CpuStats {
 }
 
 impl DumpItem for ExpectCpuStats {
-    const SUBSYS: u8 = crate::wire::NFNL_SUBSYS_CTNETLINK_EXP;
+    // Asked on the expectation subsystem, answered on the conntrack one (`ctnetlink_exp_stat_fill_info`
+    // builds its messages with NFNL_SUBSYS_CTNETLINK).
+    const SUBSYS: u8 = crate::wire::NFNL_SUBSYS_CTNETLINK;
     fn decode(_family: u8, res_id: u16, attrs: &[u8]) -> Result<Self, DecodeError> {
         ExpectCpuStats::parse_attrs(res_id, attrs)
     }

@@ -555,3 +555,218 @@ fn permission_and_invalid_errors_are_typed() {
     };
     assert!(matches!(ct.dump(&bad), Err(Error::Encode { .. })));
 }
+
+fn ftp_master(ct: &mut Conntrack, sport: u16) -> Tuple {
+    let orig = Tuple::ports(v4(10, 5, 0, 1), v4(10, 5, 0, 2), 6, sport, 21);
+    let mut m = Entry::new(orig.clone(), orig.reversed());
+    m.timeout = Some(300);
+    m.status = Some(Status::SEEN_REPLY | Status::ASSURED);
+    m.protoinfo = Some(ProtoInfo::Tcp(TcpInfo {
+        state: Some(3),
+        ..TcpInfo::default()
+    }));
+    m.helper = Some(ctnl::Helper {
+        name: "ftp".into(),
+        info: None,
+    });
+    ct.create(&m).unwrap();
+    let got = ct.get(&Key::orig(orig.clone())).unwrap();
+    assert_eq!(got.helper.as_ref().map(|h| h.name.as_str()), Some("ftp"));
+    assert!(got.status.unwrap().contains(Status::HELPER));
+    orig
+}
+
+fn ftp_expect(master: &Tuple, port: u16) -> ctnl::Expect {
+    let tuple = Tuple::ports(v4(10, 5, 0, 2), v4(10, 5, 0, 1), 6, 20, port);
+    let mask = Tuple::ports(v4(255, 255, 255, 255), v4(255, 255, 255, 255), 6, 0, 0xffff);
+    ctnl::Expect {
+        family: AF_INET,
+        master: Some(master.clone()),
+        tuple: Some(tuple),
+        mask: Some(mask),
+        timeout: Some(100),
+        helper: Some("ftp".into()),
+        ..ctnl::Expect::default()
+    }
+}
+
+#[test]
+fn expectations_create_get_dump_delete_flush_events() {
+    let Some(_ns) = testkit::netns() else { return };
+    let mut ev = EventSocket::open(Groups::EXPECT).unwrap();
+    ev.set_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut ct = Conntrack::open().unwrap();
+    // The ftp helper allows one expectation per master: three masters, one expectation each.
+    let masters: Vec<Tuple> = (0..3).map(|i| ftp_master(&mut ct, 40000 + i)).collect();
+    for (i, m) in masters.iter().enumerate() {
+        ct.create_expect(&ftp_expect(m, 2000 + i as u16)).unwrap();
+    }
+    // Creating the same expectation again is refused (create asks for NLM_F_EXCL).
+    assert!(matches!(
+        ct.create_expect(&ftp_expect(&masters[0], 2000)),
+        Err(Error::Exists)
+    ));
+
+    let all: Vec<ctnl::Expect> = ct.dump_expect(0).unwrap().map(|x| x.unwrap()).collect();
+    assert_eq!(all.len(), 3);
+    for x in &all {
+        assert!(masters.contains(x.master.as_ref().unwrap()));
+        assert_eq!(x.helper.as_deref(), Some("ftp"));
+        // the kernel takes the timeout from the helper's policy (ftp: 300 s), not from the request
+        assert!(x.timeout.unwrap() <= 300 && x.id.is_some(), "{x:?}");
+        assert_eq!(
+            x.mask.as_ref().unwrap().l4,
+            L4::Ports {
+                src: 0,
+                dst: 0xffff
+            }
+        );
+    }
+    assert_eq!(ct.dump_expect(AF_INET6).unwrap().count(), 0);
+
+    let t = ftp_expect(&masters[1], 2001).tuple.unwrap();
+    let got = ct.get_expect(&t, None).unwrap();
+    assert_eq!(got.tuple.as_ref(), Some(&t));
+    assert!(matches!(
+        ct.get_expect(&t, Some(got.id.unwrap().wrapping_add(1))),
+        Err(Error::NotFound)
+    ));
+    ct.delete_expect(&t, got.id).unwrap();
+    assert!(matches!(ct.get_expect(&t, None), Err(Error::NotFound)));
+    assert_eq!(ct.dump_expect(0).unwrap().count(), 2);
+
+    let stats = ct.expect_stats_cpu().unwrap();
+    assert!(
+        stats.iter().map(|s| u64::from(s.create)).sum::<u64>() >= 3,
+        "{stats:?}"
+    );
+
+    ct.flush_expect(0).unwrap();
+    assert_eq!(ct.dump_expect(0).unwrap().count(), 0);
+
+    let mut kinds = Vec::new();
+    while let Some(e) = ev.next_event().unwrap() {
+        if let Event::Expect { kind, expect } = e {
+            assert!(masters.contains(expect.master.as_ref().unwrap()));
+            kinds.push(kind);
+        }
+    }
+    // three creates; one delete and a flush of the other two
+    assert_eq!(
+        kinds.iter().filter(|k| **k == EventKind::New).count(),
+        3,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == EventKind::Destroy).count(),
+        3,
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn labels_nat_seqadj_and_timestamps() {
+    let Some(ns) = testkit::netns() else { return };
+    ns.sysctl("net/netfilter/nf_conntrack_timestamp", "1");
+    // Entries get a label area only once a ruleset in the namespace uses labels.
+    if !testkit::require("nft", testkit::which("nft").is_some()) {
+        return;
+    }
+    ns.sh("nft add table inet ctnl_l && nft 'add chain inet ctnl_l c { type filter hook output priority 0; }' && nft add rule inet ctnl_l c ct label 127 counter");
+    let mut ct = Conntrack::open().unwrap();
+
+    // labels: set bits 1 and 40 on create, then change them with a mask on update
+    let o = Tuple::ports(v4(10, 6, 0, 1), v4(10, 6, 0, 2), 17, 1, 2);
+    let mut e = Entry::new(o.clone(), o.reversed());
+    e.timeout = Some(60);
+    let mut labels = vec![0u8; 16];
+    labels[0] = 0b10;
+    labels[5] = 0b1;
+    e.labels = Some(labels.clone());
+    ct.create(&e).unwrap();
+    let got = ct.get(&Key::orig(o.clone())).unwrap();
+    assert_eq!(got.labels.as_deref(), Some(&labels[..]));
+    assert!(got.timestamp.unwrap().start.is_some());
+    let mut u = Entry {
+        family: AF_INET,
+        orig: Some(o.clone()),
+        ..Entry::default()
+    };
+    let mut set = vec![0u8; 16];
+    set[15] = 0x80;
+    let mut mask = vec![0u8; 16];
+    mask[15] = 0x80;
+    mask[0] = 0b10; // clear bit 1
+    u.labels = Some(set);
+    u.labels_mask = Some(mask);
+    ct.update(&u).unwrap();
+    let got = ct.get(&Key::orig(o)).unwrap();
+    let l = got.labels.unwrap();
+    assert_eq!((l[0], l[5], l[15]), (0, 1, 0x80));
+
+    // NAT: a DNAT range on create is applied to the reply tuple by the kernel
+    let o = Tuple::ports(v4(10, 7, 0, 1), v4(192, 0, 2, 1), 17, 3000, 53);
+    let mut n = Entry::new(o.clone(), o.reversed());
+    n.timeout = Some(60);
+    n.nat_dst = Some(ctnl::NatRange {
+        min_ip: Some(v4(10, 7, 0, 9)),
+        max_ip: Some(v4(10, 7, 0, 9)),
+        min_port: Some(5353),
+        max_port: Some(5353),
+    });
+    ct.create(&n).unwrap();
+    let got = ct.get(&Key::orig(o)).unwrap();
+    let r = got.reply.unwrap();
+    assert_eq!(
+        (r.src, r.l4),
+        (
+            v4(10, 7, 0, 9),
+            L4::Ports {
+                src: 5353,
+                dst: 3000
+            }
+        )
+    );
+    assert!(
+        got.status
+            .unwrap()
+            .contains(Status::DST_NAT | Status::DST_NAT_DONE),
+        "{:?}",
+        got.status
+    );
+
+    // sequence adjustment on a TCP entry, read back. Events only exist for entries created while someone
+    // listens (the kernel skips the event extension otherwise), so the listener comes first.
+    let mut ev = EventSocket::open(Groups::DESTROY).unwrap();
+    ev.set_timeout(Some(Duration::from_secs(2))).unwrap();
+    let o = Tuple::ports(v4(10, 8, 0, 1), v4(10, 8, 0, 2), 6, 4000, 21);
+    let mut t = Entry::new(o.clone(), o.reversed());
+    t.timeout = Some(60);
+    t.protoinfo = Some(ProtoInfo::Tcp(TcpInfo {
+        state: Some(3),
+        ..TcpInfo::default()
+    }));
+    let adj = ctnl::SeqAdj {
+        correction_pos: Some(100),
+        offset_before: Some(5),
+        offset_after: Some(9),
+    };
+    t.seq_adj_orig = Some(adj);
+    ct.create(&t).unwrap();
+    let got = ct.get(&Key::orig(o.clone())).unwrap();
+    assert_eq!(got.seq_adj_orig, Some(adj));
+    assert!(got.status.unwrap().contains(Status::SEQ_ADJUST));
+
+    // a DESTROY event carries the stop timestamp
+    ct.delete(&Key::orig(o)).unwrap();
+    match ev.next_event().unwrap() {
+        Some(Event::Conntrack {
+            kind: EventKind::Destroy,
+            entry,
+        }) => {
+            let ts = entry.timestamp.unwrap();
+            assert!(ts.stop.unwrap() >= ts.start.unwrap());
+        }
+        other => panic!("{other:?}"),
+    }
+}
