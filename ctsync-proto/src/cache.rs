@@ -100,7 +100,13 @@ impl InternalCache {
             (_, None) => {
                 self.map.insert(
                     key,
-                    InternalObj { entry, state: ObjState::New, in_tx: false, rs_seq: None, timer_gen: 0 },
+                    InternalObj {
+                        entry,
+                        state: ObjState::New,
+                        in_tx: false,
+                        rs_seq: None,
+                        timer_gen: 0,
+                    },
                 );
                 self.stats.created += 1;
             }
@@ -110,7 +116,11 @@ impl InternalCache {
 
     /// Drops a dead object once no queue refers to it.
     pub(crate) fn release(&mut self, key: &Key) {
-        if self.map.get(key).is_some_and(|o| o.state == ObjState::Dead && !o.in_tx && o.rs_seq.is_none()) {
+        if self
+            .map
+            .get(key)
+            .is_some_and(|o| o.state == ObjState::Dead && !o.in_tx && o.rs_seq.is_none())
+        {
             self.map.remove(key);
         }
     }
@@ -127,7 +137,10 @@ impl InternalCache {
 
     /// Live (not dead) entries.
     pub fn live(&self) -> impl Iterator<Item = &CtEntry> {
-        self.map.values().filter(|o| o.state != ObjState::Dead).map(|o| &o.entry)
+        self.map
+            .values()
+            .filter(|o| o.state != ObjState::Dead)
+            .map(|o| &o.entry)
     }
 
     /// Number of objects.
@@ -142,7 +155,10 @@ impl InternalCache {
 
     /// Counters.
     pub fn stats(&self) -> CacheStats {
-        CacheStats { active: self.map.len(), ..self.stats }
+        CacheStats {
+            active: self.map.len(),
+            ..self.stats
+        }
     }
 }
 
@@ -164,7 +180,12 @@ pub struct ExternalCache {
 
 impl ExternalCache {
     /// Applies a change from the peer; returns whether the cache changed.
-    pub(crate) fn apply(&mut self, change: Change, entry: CtEntry, expires: Option<Instant>) -> bool {
+    pub(crate) fn apply(
+        &mut self,
+        change: Change,
+        entry: CtEntry,
+        expires: Option<Instant>,
+    ) -> bool {
         let Some(key) = entry.key() else {
             self.stats.no_tuple += 1;
             return false;
@@ -189,7 +210,12 @@ impl ExternalCache {
 
     /// Removes entries whose deadline passed; returns them.
     pub(crate) fn expire(&mut self, now: Instant, key: &Key) -> Option<CtEntry> {
-        if self.map.get(key).and_then(|o| o.expires).is_some_and(|t| t <= now) {
+        if self
+            .map
+            .get(key)
+            .and_then(|o| o.expires)
+            .is_some_and(|t| t <= now)
+        {
             self.stats.expired += 1;
             return self.map.remove(key).map(|o| o.entry);
         }
@@ -231,6 +257,9 @@ impl ExternalCache {
 
     /// Counters.
     pub fn stats(&self) -> CacheStats {
-        CacheStats { active: self.map.len(), ..self.stats }
+        CacheStats {
+            active: self.map.len(),
+            ..self.stats
+        }
     }
 }

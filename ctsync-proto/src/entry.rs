@@ -81,13 +81,26 @@ impl Tuple {
             AddrPair::V6 { src, dst } => AddrPair::V6 { src: dst, dst: src },
         };
         let l4 = match self.l4 {
-            L4::Ports(p) => L4::Ports(PortPair { sport: p.dport, dport: p.sport }),
-            L4::Icmp { icmp_type, code, id } => {
-                L4::Icmp { icmp_type: icmp_reply_type(self.l4proto, icmp_type), code, id }
-            }
+            L4::Ports(p) => L4::Ports(PortPair {
+                sport: p.dport,
+                dport: p.sport,
+            }),
+            L4::Icmp {
+                icmp_type,
+                code,
+                id,
+            } => L4::Icmp {
+                icmp_type: icmp_reply_type(self.l4proto, icmp_type),
+                code,
+                id,
+            },
             L4::None => L4::None,
         };
-        Tuple { addrs, l4proto: self.l4proto, l4 }
+        Tuple {
+            addrs,
+            l4proto: self.l4proto,
+            l4,
+        }
     }
 }
 
@@ -98,9 +111,11 @@ impl CtEntry {
         let l4proto = self.l4proto?;
         let l4 = match (self.ports, self.icmp_type) {
             (Some(p), _) => L4::Ports(p),
-            (None, Some(t)) => {
-                L4::Icmp { icmp_type: t, code: self.icmp_code.unwrap_or(0), id: self.icmp_id.unwrap_or(0) }
-            }
+            (None, Some(t)) => L4::Icmp {
+                icmp_type: t,
+                code: self.icmp_code.unwrap_or(0),
+                id: self.icmp_id.unwrap_or(0),
+            },
             (None, None) => L4::None,
         };
         Some(Tuple { addrs, l4proto, l4 })
@@ -108,7 +123,10 @@ impl CtEntry {
 
     /// The cache key: original tuple plus zone.
     pub fn key(&self) -> Option<Key> {
-        Some(Key { orig: self.orig_tuple()?, zone: self.zone.unwrap_or(0) })
+        Some(Key {
+            orig: self.orig_tuple()?,
+            zone: self.zone.unwrap_or(0),
+        })
     }
 
     /// The reply tuple as conntrackd (and then the kernel) rebuilds it: the inverted original tuple with
@@ -116,12 +134,14 @@ impl CtEntry {
     pub fn reply_tuple(&self) -> Option<Tuple> {
         let mut r = self.orig_tuple()?.invert();
         r.addrs = match r.addrs {
-            AddrPair::V4 { src, dst } => {
-                AddrPair::V4 { src: self.dnat_ipv4.unwrap_or(src), dst: self.snat_ipv4.unwrap_or(dst) }
-            }
-            AddrPair::V6 { src, dst } => {
-                AddrPair::V6 { src: self.dnat_ipv6.unwrap_or(src), dst: self.snat_ipv6.unwrap_or(dst) }
-            }
+            AddrPair::V4 { src, dst } => AddrPair::V4 {
+                src: self.dnat_ipv4.unwrap_or(src),
+                dst: self.snat_ipv4.unwrap_or(dst),
+            },
+            AddrPair::V6 { src, dst } => AddrPair::V6 {
+                src: self.dnat_ipv6.unwrap_or(src),
+                dst: self.snat_ipv6.unwrap_or(dst),
+            },
         };
         if let L4::Ports(p) = &mut r.l4 {
             p.sport = self.dnat_port.unwrap_or(p.sport);
@@ -142,7 +162,11 @@ impl CtEntry {
         self.icmp_id = None;
         match orig.l4 {
             L4::Ports(p) => self.ports = Some(p),
-            L4::Icmp { icmp_type, code, id } => {
+            L4::Icmp {
+                icmp_type,
+                code,
+                id,
+            } => {
                 self.icmp_type = Some(icmp_type);
                 self.icmp_code = Some(code);
                 self.icmp_id = Some(id);

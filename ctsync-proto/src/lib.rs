@@ -5,9 +5,9 @@
 //! * [`wire`]: the codec, byte-compatible with conntrackd 1.4.7 (`include/network.h`, `src/build.c`,
 //!   `src/parse.c`). [`wire::Message`] has `parse` / `buffer_len` / `emit`; [`wire::messages`] splits a
 //!   datagram; [`wire::Packer`] packs messages up to an MTU. Nothing allocates per message.
-//! * [`entry`]: conversion between a sync message and a conntrack entry with both tuples
-//!   ([`entry::Conntrack`]), rebuilding the reply tuple from the original tuple plus the NAT attributes the
-//!   way conntrackd and libnetfilter_conntrack do.
+//! * [`entry`]: conversion between a sync message's [`wire::CtEntry`] and both tuples of a conntrack entry
+//!   ([`wire::CtEntry::reply_tuple`], [`wire::CtEntry::set_tuples`]), rebuilding the reply tuple from the
+//!   original tuple plus the NAT attributes the way conntrackd and libnetfilter_conntrack do.
 //! * [`cache`]: the internal cache (local entries to announce) and the external cache (entries learnt
 //!   from the peer), with dump, flush, commit list and stats.
 //! * [`session`]: sans-IO state machines for conntrackd's three sync modes, FT-FW ([`session::Ftfw`]),
@@ -18,8 +18,8 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub mod wire;
 pub mod cache;
 pub mod entry;
 pub mod json;
 pub mod session;
+pub mod wire;

@@ -163,7 +163,9 @@ impl Core {
 
     /// `nethdr_track_seq`: classifies a sequence number without recording it.
     fn track(&mut self, seq: u32) -> Track {
-        let Some(last) = self.rx_last else { return Track::Unset };
+        let Some(last) = self.rx_last else {
+            return Track::Unset;
+        };
         let exp = last.wrapping_add(1);
         if seq == exp {
             Track::InSync
@@ -209,12 +211,21 @@ impl Core {
     /// Builds the message for a queued item (`None`: the object vanished).
     fn build(&self, item: &TxItem, flags: Flags) -> Option<Message> {
         Some(match item {
-            TxItem::Ctl { flags: f, from, to } => {
-                Message { flags: f.union(flags), seq: self.next_seq, body: Body::Ctl { from: *from, to: *to } }
-            }
+            TxItem::Ctl { flags: f, from, to } => Message {
+                flags: f.union(flags),
+                seq: self.next_seq,
+                body: Body::Ctl {
+                    from: *from,
+                    to: *to,
+                },
+            },
             TxItem::Obj(k) => {
                 let o = self.internal.map.get(k)?;
-                Message { flags, seq: self.next_seq, body: Body::Ct(o.state.change(), o.entry) }
+                Message {
+                    flags,
+                    seq: self.next_seq,
+                    body: Body::Ct(o.state.change(), o.entry),
+                }
             }
         })
     }
@@ -229,7 +240,8 @@ impl Core {
                 key
             }
             Body::Exp(change, entry) => {
-                self.actions.push_back(Action::Expectation { change, entry });
+                self.actions
+                    .push_back(Action::Expectation { change, entry });
                 None
             }
             Body::Ctl { .. } => None,
@@ -263,7 +275,13 @@ pub struct FtfwConfig {
 
 impl Default for FtfwConfig {
     fn default() -> Self {
-        FtfwConfig { mtu: 1472, window_size: 300, resend_queue_size: 131_072, initial_seq: 0, mode: Mode::Strict }
+        FtfwConfig {
+            mtu: 1472,
+            window_size: 300,
+            resend_queue_size: 131_072,
+            initial_seq: 0,
+            mode: Mode::Strict,
+        }
     }
 }
 
@@ -405,13 +423,12 @@ impl Ftfw {
     }
 
     fn release_node(&mut self, n: RsNode) {
-        if let TxItem::Obj(k) = n.item {
-            if let Some(o) = self.core.internal.map.get_mut(&k) {
-                if o.rs_seq == Some(n.seq) {
-                    o.rs_seq = None;
-                    self.core.internal.release(&k);
-                }
-            }
+        if let TxItem::Obj(k) = n.item
+            && let Some(o) = self.core.internal.map.get_mut(&k)
+            && o.rs_seq == Some(n.seq)
+        {
+            o.rs_seq = None;
+            self.core.internal.release(&k);
         }
     }
 
@@ -451,7 +468,13 @@ impl Ftfw {
                     self.core.tx.push_back(n.item);
                 }
                 TxItem::Obj(k) => {
-                    if self.core.internal.map.get(&k).is_some_and(|o| o.rs_seq == Some(n.seq)) {
+                    if self
+                        .core
+                        .internal
+                        .map
+                        .get(&k)
+                        .is_some_and(|o| o.rs_seq == Some(n.seq))
+                    {
                         self.core.stats.resent += 1;
                         self.core.enqueue(k);
                     }
@@ -726,7 +749,11 @@ impl Alarm {
         let at = now + self.jitter();
         if let Some(o) = self.core.internal.map.get_mut(&key) {
             o.timer_gen = generation;
-            self.refresh.push(Reverse(Timer { at, generation, key }));
+            self.refresh.push(Reverse(Timer {
+                at,
+                generation,
+                key,
+            }));
         }
     }
 
@@ -803,11 +830,15 @@ impl Alarm {
                 self.core.rx_last = Some(m.seq);
             }
             let at = now + self.cfg.cache_timeout;
-            if let Some(key) = self.core.apply_data(m, Some(at)) {
-                if self.core.external.get(&key).is_some() {
-                    self.generation += 1;
-                    self.expiry.push(Reverse(Timer { at, generation: self.generation, key }));
-                }
+            if let Some(key) = self.core.apply_data(m, Some(at))
+                && self.core.external.get(&key).is_some()
+            {
+                self.generation += 1;
+                self.expiry.push(Reverse(Timer {
+                    at,
+                    generation: self.generation,
+                    key,
+                }));
             }
         }
         self.core.stats.unknown_attrs += u64::from(it.skipped.unknown_attrs);
@@ -887,7 +918,11 @@ pub struct NotrackConfig {
 
 impl Default for NotrackConfig {
     fn default() -> Self {
-        NotrackConfig { mtu: 1472, initial_seq: 0, mode: Mode::Strict }
+        NotrackConfig {
+            mtu: 1472,
+            initial_seq: 0,
+            mode: Mode::Strict,
+        }
     }
 }
 
@@ -902,7 +937,10 @@ pub struct Notrack {
 impl Notrack {
     /// A session started at `now`.
     pub fn new(now: Instant, cfg: NotrackConfig) -> Self {
-        Notrack { core: Core::new(cfg.mtu, cfg.initial_seq, cfg.mode), alive_at: now + ALIVE_INTERVAL }
+        Notrack {
+            core: Core::new(cfg.mtu, cfg.initial_seq, cfg.mode),
+            alive_at: now + ALIVE_INTERVAL,
+        }
     }
 
     /// A local (kernel) change to announce.

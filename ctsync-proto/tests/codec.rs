@@ -3,16 +3,22 @@
 
 use ctsync_proto::entry::{L4, Tuple};
 use ctsync_proto::wire::{
-    AddrPair, Body, Change, CtEntry, DecodeError, ExpEntry, Flags, HelperName, Labels, Message, Mode, NatSeqAdj,
-    Packer, PortPair, Skipped, Synproxy, messages, nta,
+    AddrPair, Body, Change, CtEntry, DecodeError, ExpEntry, Flags, HelperName, Labels, Message,
+    Mode, NatSeqAdj, Packer, PortPair, Skipped, Synproxy, messages, nta,
 };
 use proptest::prelude::*;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 fn addrs() -> impl Strategy<Value = AddrPair> {
     prop_oneof![
-        (any::<u32>(), any::<u32>()).prop_map(|(s, d)| AddrPair::V4 { src: s.into(), dst: d.into() }),
-        (any::<u128>(), any::<u128>()).prop_map(|(s, d)| AddrPair::V6 { src: s.into(), dst: d.into() }),
+        (any::<u32>(), any::<u32>()).prop_map(|(s, d)| AddrPair::V4 {
+            src: s.into(),
+            dst: d.into()
+        }),
+        (any::<u128>(), any::<u128>()).prop_map(|(s, d)| AddrPair::V6 {
+            src: s.into(),
+            dst: d.into()
+        }),
     ]
 }
 
@@ -95,19 +101,47 @@ fn ct_entry() -> impl Strategy<Value = CtEntry> {
         }),
         helper: c.3.and_then(|h| HelperName::new(&h)),
         labels: c.4.and_then(|w| Labels::new(&w)),
-        synproxy: c.5.map(|w| Synproxy { its: w[0], isn: w[1], tsoff: w[2] }),
+        synproxy: c.5.map(|w| Synproxy {
+            its: w[0],
+            isn: w[1],
+            tsoff: w[2],
+        }),
         zone: c.6,
     })
 }
 
 fn exp_entry() -> impl Strategy<Value = ExpEntry> {
     (
-        (proptest::option::of(addrs()), proptest::option::of(any::<u8>()), proptest::option::of(ports())),
-        (proptest::option::of(addrs()), proptest::option::of(any::<u8>()), proptest::option::of(ports())),
-        (proptest::option::of(addrs()), proptest::option::of(any::<u8>()), proptest::option::of(ports())),
-        (proptest::option::of(any::<u32>()), proptest::option::of(any::<u32>()), proptest::option::of(any::<u32>())),
-        (proptest::option::of(any::<[u32; 2]>()), proptest::option::of(any::<u8>()), proptest::option::of(ports())),
-        (proptest::option::of(any::<u32>()), proptest::option::of("[a-z]{0,10}"), proptest::option::of("[a-z_]{0,26}")),
+        (
+            proptest::option::of(addrs()),
+            proptest::option::of(any::<u8>()),
+            proptest::option::of(ports()),
+        ),
+        (
+            proptest::option::of(addrs()),
+            proptest::option::of(any::<u8>()),
+            proptest::option::of(ports()),
+        ),
+        (
+            proptest::option::of(addrs()),
+            proptest::option::of(any::<u8>()),
+            proptest::option::of(ports()),
+        ),
+        (
+            proptest::option::of(any::<u32>()),
+            proptest::option::of(any::<u32>()),
+            proptest::option::of(any::<u32>()),
+        ),
+        (
+            proptest::option::of(any::<[u32; 2]>()),
+            proptest::option::of(any::<u8>()),
+            proptest::option::of(ports()),
+        ),
+        (
+            proptest::option::of(any::<u32>()),
+            proptest::option::of("[a-z]{0,10}"),
+            proptest::option::of("[a-z_]{0,26}"),
+        ),
     )
         .prop_map(|(m, e, k, t, n, h)| ExpEntry {
             master_addrs: m.0,
@@ -132,7 +166,11 @@ fn exp_entry() -> impl Strategy<Value = ExpEntry> {
 }
 
 fn change() -> impl Strategy<Value = Change> {
-    prop_oneof![Just(Change::New), Just(Change::Update), Just(Change::Delete)]
+    prop_oneof![
+        Just(Change::New),
+        Just(Change::Update),
+        Just(Change::Delete)
+    ]
 }
 
 fn message() -> impl Strategy<Value = Message> {
@@ -185,8 +223,8 @@ proptest! {
     fn reply_tuple_inverts_set_tuples(e in ct_entry(), snat in any::<bool>(), dnat in any::<bool>()) {
         let Some(orig) = e.orig_tuple() else { return Ok(()) };
         let mut reply = orig.invert();
-        if snat { if let AddrPair::V4 { dst, .. } = &mut reply.addrs { *dst = Ipv4Addr::new(203, 0, 113, 1); } }
-        if dnat { if let L4::Ports(p) = &mut reply.l4 { p.sport = p.sport.wrapping_add(1); } }
+        if snat && let AddrPair::V4 { dst, .. } = &mut reply.addrs { *dst = Ipv4Addr::new(203, 0, 113, 1); }
+        if dnat && let L4::Ports(p) = &mut reply.l4 { p.sport = p.sport.wrapping_add(1); }
         let mut m = CtEntry { status: Some(0x180), ..e };
         m.set_tuples(&orig, &reply);
         prop_assert_eq!(m.reply_tuple().unwrap(), reply);
@@ -194,7 +232,11 @@ proptest! {
 }
 
 fn ct_msg(e: CtEntry) -> Vec<u8> {
-    let m = Message { flags: Flags::NONE, seq: 7, body: Body::Ct(Change::New, e) };
+    let m = Message {
+        flags: Flags::NONE,
+        seq: 7,
+        body: Body::Ct(Change::New, e),
+    };
     let mut b = vec![0u8; m.buffer_len()];
     m.emit(&mut b).unwrap();
     b
@@ -207,51 +249,120 @@ fn set_len(b: &mut [u8]) {
 
 #[test]
 fn rejects_like_conntrackd() {
-    let base = ct_msg(CtEntry { l4proto: Some(6), ..CtEntry::default() });
+    let base = ct_msg(CtEntry {
+        l4proto: Some(6),
+        ..CtEntry::default()
+    });
     // An unknown attribute number (>= NTA_MAX): strict rejects, lenient skips and counts.
     let mut b = base.clone();
     b.extend_from_slice(&[0, 8, 0, nta::MAX as u8, 1, 2, 3, 4]);
     set_len(&mut b);
-    assert_eq!(Message::parse(&b), Err(DecodeError::UnknownAttr { offset: 16, attr: nta::MAX }));
+    assert_eq!(
+        Message::parse(&b),
+        Err(DecodeError::UnknownAttr {
+            offset: 16,
+            attr: nta::MAX
+        })
+    );
     let mut sk = Skipped::default();
     let (m, used) = Message::parse_prefix(&b, 0, Mode::Lenient, &mut sk).unwrap();
     assert_eq!((used, sk.unknown_attrs), (b.len(), 1));
-    assert_eq!(m.body, Body::Ct(Change::New, CtEntry { l4proto: Some(6), ..CtEntry::default() }));
+    assert_eq!(
+        m.body,
+        Body::Ct(
+            Change::New,
+            CtEntry {
+                l4proto: Some(6),
+                ..CtEntry::default()
+            }
+        )
+    );
     // A wrong size for a fixed-size attribute.
     let mut b = base.clone();
     b.extend_from_slice(&[0, 6, 0, nta::MARK as u8, 1, 2, 0, 0]);
     set_len(&mut b);
-    assert_eq!(Message::parse(&b), Err(DecodeError::AttrSize { offset: 16, attr: nta::MARK, expected: 8, actual: 6 }));
+    assert_eq!(
+        Message::parse(&b),
+        Err(DecodeError::AttrSize {
+            offset: 16,
+            attr: nta::MARK,
+            expected: 8,
+            actual: 6
+        })
+    );
     // An attribute running past its message.
     let mut b = base.clone();
     b.extend_from_slice(&[0, 40, 0, nta::MARK as u8, 1, 2, 3, 4]);
     set_len(&mut b);
-    assert!(matches!(Message::parse(&b), Err(DecodeError::AttrOverrun { offset: 16, len: 40, remaining: 8, .. })));
+    assert!(matches!(
+        Message::parse(&b),
+        Err(DecodeError::AttrOverrun {
+            offset: 16,
+            len: 40,
+            remaining: 8,
+            ..
+        })
+    ));
     // An attribute shorter than its header.
     let mut b = base.clone();
     b.extend_from_slice(&[0, 2, 0, 7, 0, 0, 0, 0]);
     set_len(&mut b);
-    assert!(matches!(Message::parse(&b), Err(DecodeError::AttrTooShort { len: 2, .. })));
+    assert!(matches!(
+        Message::parse(&b),
+        Err(DecodeError::AttrTooShort { len: 2, .. })
+    ));
     // A helper name over NFCT_HELPER_NAME_MAX.
     let mut b = base.clone();
     b.extend_from_slice(&[0, 17, 0, nta::HELPER_NAME as u8]);
     b.extend_from_slice(b"0123456789abc\0\0\0");
     set_len(&mut b);
-    assert!(matches!(Message::parse(&b), Err(DecodeError::AttrTooLong { max: 16, actual: 17, .. })));
+    assert!(matches!(
+        Message::parse(&b),
+        Err(DecodeError::AttrTooLong {
+            max: 16,
+            actual: 17,
+            ..
+        })
+    ));
     // Header errors.
-    assert!(matches!(Message::parse(&base[..5]), Err(DecodeError::Truncated { expected: 8, actual: 5, .. })));
+    assert!(matches!(
+        Message::parse(&base[..5]),
+        Err(DecodeError::Truncated {
+            expected: 8,
+            actual: 5,
+            ..
+        })
+    ));
     let mut b = base.clone();
     b[0] = 0x20;
-    assert_eq!(Message::parse(&b), Err(DecodeError::BadVersion { offset: 0, version: 2 }));
+    assert_eq!(
+        Message::parse(&b),
+        Err(DecodeError::BadVersion {
+            offset: 0,
+            version: 2
+        })
+    );
     let mut b = base.clone();
     b[0] = 0x17;
-    assert_eq!(Message::parse(&b), Err(DecodeError::UnknownType { offset: 0, msg_type: 7 }));
+    assert_eq!(
+        Message::parse(&b),
+        Err(DecodeError::UnknownType {
+            offset: 0,
+            msg_type: 7
+        })
+    );
     let mut b = base.clone();
     b[3] = 200;
-    assert!(matches!(Message::parse(&b), Err(DecodeError::BadLength { len: 200, .. })));
+    assert!(matches!(
+        Message::parse(&b),
+        Err(DecodeError::BadLength { len: 200, .. })
+    ));
     // An ACK needs the 16-byte header.
     let ack = [0x1a, 0x08, 0, 8, 0, 0, 0, 1];
-    assert!(matches!(Message::parse(&ack), Err(DecodeError::Truncated { expected: 16, .. })));
+    assert!(matches!(
+        Message::parse(&ack),
+        Err(DecodeError::Truncated { expected: 16, .. })
+    ));
     // In a datagram, a bad message is skipped when it is delimited, and the next one still decodes.
     let mut d = base.clone();
     d[0] = 0x20;
@@ -264,27 +375,55 @@ fn rejects_like_conntrackd() {
 #[test]
 fn trailing_fragment_is_ignored_like_conntrackd() {
     // msg2ct loops while more than 4 bytes remain: a 4-byte tail is ignored.
-    let mut b = ct_msg(CtEntry { mark: Some(1), ..CtEntry::default() });
+    let mut b = ct_msg(CtEntry {
+        mark: Some(1),
+        ..CtEntry::default()
+    });
     b.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
     set_len(&mut b);
     let m = Message::parse(&b).unwrap();
-    assert_eq!(m.body, Body::Ct(Change::New, CtEntry { mark: Some(1), ..CtEntry::default() }));
+    assert_eq!(
+        m.body,
+        Body::Ct(
+            Change::New,
+            CtEntry {
+                mark: Some(1),
+                ..CtEntry::default()
+            }
+        )
+    );
 }
 
 #[test]
 fn icmp_id_and_nat_ports_travel_little_endian() {
     // As captured from conntrackd on x86: id 4321 is e1 10, SNAT port 61000 is 48 ee.
-    let e = CtEntry { icmp_id: Some(4321), snat_port: Some(61000), zone: Some(5), ..CtEntry::default() };
+    let e = CtEntry {
+        icmp_id: Some(4321),
+        snat_port: Some(61000),
+        zone: Some(5),
+        ..CtEntry::default()
+    };
     let b = ct_msg(e);
-    assert_eq!(&b[8..], &[0, 6, 0, 24, 0xe1, 0x10, 0, 0, 0, 6, 0, 14, 0x48, 0xee, 0, 0, 0, 6, 0, 32, 0, 5, 0, 0]);
+    assert_eq!(
+        &b[8..],
+        &[
+            0, 6, 0, 24, 0xe1, 0x10, 0, 0, 0, 6, 0, 14, 0x48, 0xee, 0, 0, 0, 6, 0, 32, 0, 5, 0, 0
+        ]
+    );
 }
 
 #[test]
 fn reply_tuple_from_nat_attributes() {
     let e = CtEntry {
-        addrs: Some(AddrPair::V4 { src: [192, 168, 1, 11].into(), dst: [198, 51, 100, 7].into() }),
+        addrs: Some(AddrPair::V4 {
+            src: [192, 168, 1, 11].into(),
+            dst: [198, 51, 100, 7].into(),
+        }),
         l4proto: Some(6),
-        ports: Some(PortPair { sport: 41000, dport: 443 }),
+        ports: Some(PortPair {
+            sport: 41000,
+            dport: 443,
+        }),
         snat_ipv4: Some([203, 0, 113, 1].into()),
         snat_port: Some(61000),
         ..CtEntry::default()
@@ -293,28 +432,50 @@ fn reply_tuple_from_nat_attributes() {
     assert_eq!(
         r,
         Tuple {
-            addrs: AddrPair::V4 { src: [198, 51, 100, 7].into(), dst: [203, 0, 113, 1].into() },
+            addrs: AddrPair::V4 {
+                src: [198, 51, 100, 7].into(),
+                dst: [203, 0, 113, 1].into()
+            },
             l4proto: 6,
-            l4: L4::Ports(PortPair { sport: 443, dport: 61000 }),
+            l4: L4::Ports(PortPair {
+                sport: 443,
+                dport: 61000
+            }),
         }
     );
     let icmp = CtEntry {
-        addrs: Some(AddrPair::V4 { src: [10, 0, 0, 1].into(), dst: [10, 0, 0, 2].into() }),
+        addrs: Some(AddrPair::V4 {
+            src: [10, 0, 0, 1].into(),
+            dst: [10, 0, 0, 2].into(),
+        }),
         l4proto: Some(1),
         icmp_type: Some(8),
         icmp_code: Some(0),
         icmp_id: Some(9),
         ..CtEntry::default()
     };
-    assert_eq!(icmp.reply_tuple().unwrap().l4, L4::Icmp { icmp_type: 0, code: 0, id: 9 });
+    assert_eq!(
+        icmp.reply_tuple().unwrap().l4,
+        L4::Icmp {
+            icmp_type: 0,
+            code: 0,
+            id: 9
+        }
+    );
 }
 
 #[test]
 fn json_of_messages() {
     let e = CtEntry {
-        addrs: Some(AddrPair::V4 { src: [10, 0, 0, 1].into(), dst: [10, 0, 0, 2].into() }),
+        addrs: Some(AddrPair::V4 {
+            src: [10, 0, 0, 1].into(),
+            dst: [10, 0, 0, 2].into(),
+        }),
         l4proto: Some(6),
-        ports: Some(PortPair { sport: 1000, dport: 80 }),
+        ports: Some(PortPair {
+            sport: 1000,
+            dport: 80,
+        }),
         status: Some(8),
         timeout: Some(30),
         mark: Some(3),
@@ -322,18 +483,33 @@ fn json_of_messages() {
         zone: Some(2),
         ..CtEntry::default()
     };
-    let m = Message { flags: Flags::HELLO, seq: 42, body: Body::Ct(Change::Update, e) };
+    let m = Message {
+        flags: Flags::HELLO,
+        seq: 42,
+        body: Body::Ct(Change::Update, e),
+    };
     assert_eq!(
         ctsync_proto::json::message(&m),
         r#"{"type":"ct_upd","flags":["hello"],"seq":42,"entry":{"src":"10.0.0.1","dst":"10.0.0.2","l4proto":6,"sport":1000,"dport":80,"status":8,"timeout":30,"mark":3,"zone":2,"tcp_state":3}}"#
     );
-    let ack = Message { flags: Flags::ACK.union(Flags::HELLO_BACK), seq: 5, body: Body::Ctl { from: 1, to: 4 } };
+    let ack = Message {
+        flags: Flags::ACK.union(Flags::HELLO_BACK),
+        seq: 5,
+        body: Body::Ctl { from: 1, to: 4 },
+    };
     assert_eq!(
         ctsync_proto::json::message(&ack),
         r#"{"type":"ctl","flags":["ack","hello_back"],"seq":5,"ack_from":1,"ack_to":4}"#
     );
-    let alive = Message { flags: Flags::ALIVE, seq: 6, body: Body::Ctl { from: 0, to: 0 } };
-    assert_eq!(ctsync_proto::json::message(&alive), r#"{"type":"ctl","flags":["alive"],"seq":6}"#);
+    let alive = Message {
+        flags: Flags::ALIVE,
+        seq: 6,
+        body: Body::Ctl { from: 0, to: 0 },
+    };
+    assert_eq!(
+        ctsync_proto::json::message(&alive),
+        r#"{"type":"ctl","flags":["alive"],"seq":6}"#
+    );
 }
 
 /// Replays the fuzz corpus (fuzz/corpus/ctsync_decode) with the fuzz target's checks.

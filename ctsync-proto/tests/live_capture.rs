@@ -32,9 +32,18 @@ fn live_conntrackd_capture_roundtrips() {
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
-        .map(|l| (0..l.len()).step_by(2).map(|i| u8::from_str_radix(&l[i..i + 2], 16).unwrap()).collect())
+        .map(|l| {
+            (0..l.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&l[i..i + 2], 16).unwrap())
+                .collect()
+        })
         .collect();
-    assert!(datagrams.len() >= 15, "only {} datagrams captured", datagrams.len());
+    assert!(
+        datagrams.len() >= 15,
+        "only {} datagrams captured",
+        datagrams.len()
+    );
     let mut msgs = Vec::new();
     for d in &datagrams {
         let ms: Vec<Message> = messages(d, Mode::Strict).map(|m| m.unwrap()).collect();

@@ -41,16 +41,25 @@ impl Link {
 }
 
 fn entry(i: u32) -> CtEntry {
-    let addrs = if i % 3 == 0 {
-        AddrPair::V6 { src: format!("2001:db8::{:x}", i + 1).parse().unwrap(), dst: "2001:db8::ffff".parse().unwrap() }
+    let addrs = if i.is_multiple_of(3) {
+        AddrPair::V6 {
+            src: format!("2001:db8::{:x}", i + 1).parse().unwrap(),
+            dst: "2001:db8::ffff".parse().unwrap(),
+        }
     } else {
-        AddrPair::V4 { src: [10, 0, (i >> 8) as u8, i as u8].into(), dst: [192, 0, 2, 1].into() }
+        AddrPair::V4 {
+            src: [10, 0, (i >> 8) as u8, i as u8].into(),
+            dst: [192, 0, 2, 1].into(),
+        }
     };
     CtEntry {
         addrs: Some(addrs),
         status: Some(0x8),
         l4proto: Some(17),
-        ports: Some(PortPair { sport: 10_000 + (i % 50_000) as u16, dport: 53 }),
+        ports: Some(PortPair {
+            sport: 10_000 + (i % 50_000) as u16,
+            dport: 53,
+        }),
         timeout: Some(120),
         mark: Some(i),
         ..CtEntry::default()
@@ -59,9 +68,24 @@ fn entry(i: u32) -> CtEntry {
 
 fn run(seed: u64, n: u32, rs_bound: usize, must_converge: bool) -> u64 {
     let base = Instant::now();
-    let cfg = |s: u32| FtfwConfig { resend_queue_size: rs_bound, window_size: 50, initial_seq: s, ..FtfwConfig::default() };
-    let mut nodes = [Ftfw::new(base, cfg(1_000)), Ftfw::new(base, cfg(4_000_000_000))];
-    let mut link = Link { rng: SplitMix64::new(seed), inflight: BTreeMap::new(), n: 0, sent: 0, dropped: 0, duplicated: 0 };
+    let cfg = |s: u32| FtfwConfig {
+        resend_queue_size: rs_bound,
+        window_size: 50,
+        initial_seq: s,
+        ..FtfwConfig::default()
+    };
+    let mut nodes = [
+        Ftfw::new(base, cfg(1_000)),
+        Ftfw::new(base, cfg(4_000_000_000)),
+    ];
+    let mut link = Link {
+        rng: SplitMix64::new(seed),
+        inflight: BTreeMap::new(),
+        n: 0,
+        sent: 0,
+        dropped: 0,
+        duplicated: 0,
+    };
     let mut wl = SplitMix64::new(seed ^ 0xabcdef);
     let mut buf = vec![0u8; 1472];
     let step = 5_000u64; // µs
@@ -119,17 +143,29 @@ fn run(seed: u64, n: u32, rs_bound: usize, must_converge: bool) -> u64 {
                 link.send(t, 1 - i, &buf[..len]);
             }
             while let Some(a) = node.poll_action() {
-                if matches!(a, Action::External { change: Change::New, .. }) {
+                if matches!(
+                    a,
+                    Action::External {
+                        change: Change::New,
+                        ..
+                    }
+                ) {
                     external_news += 1;
                 }
             }
-            assert!(node.resend_queue_len() <= rs_bound, "resend queue {} > {rs_bound}", node.resend_queue_len());
+            assert!(
+                node.resend_queue_len() <= rs_bound,
+                "resend queue {} > {rs_bound}",
+                node.resend_queue_len()
+            );
         }
         let done_workload = added == n && updates >= n / 5 && deletes >= n / 4;
         if done_workload && link.inflight.is_empty() && nodes[0].tx_queue_len() == 0 {
             let ext = nodes[1].external();
             let converged = ext.len() == live.len()
-                && live.values().all(|e| ext.get(&e.key().unwrap()).is_some_and(|o| o.entry == *e));
+                && live
+                    .values()
+                    .all(|e| ext.get(&e.key().unwrap()).is_some_and(|o| o.entry == *e));
             if converged {
                 break;
             }
@@ -140,10 +176,17 @@ fn run(seed: u64, n: u32, rs_bound: usize, must_converge: bool) -> u64 {
             assert!(st.rs_max_len <= rs_bound);
             return st.rs_evicted;
         }
-        assert!(t < 600_000_000, "no convergence after 600 virtual seconds (seed {seed})");
+        assert!(
+            t < 600_000_000,
+            "no convergence after 600 virtual seconds (seed {seed})"
+        );
     }
     let ext = nodes[1].external();
-    assert_eq!(ext.len(), live.len(), "external cache has duplicates or leftovers");
+    assert_eq!(
+        ext.len(),
+        live.len(),
+        "external cache has duplicates or leftovers"
+    );
     assert!(external_news > 0);
     let st = nodes[1].stats();
     let st0 = nodes[0].stats();

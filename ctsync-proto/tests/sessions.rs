@@ -2,14 +2,22 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ctsync_proto::session::{Action, Alarm, AlarmConfig, Ftfw, FtfwConfig, Notrack, NotrackConfig};
-use ctsync_proto::wire::{AddrPair, Body, Change, CtEntry, Flags, Message, Mode, PortPair, messages};
+use ctsync_proto::wire::{
+    AddrPair, Body, Change, CtEntry, Flags, Message, Mode, PortPair, messages,
+};
 use std::time::{Duration, Instant};
 
 fn entry(i: u16) -> CtEntry {
     CtEntry {
-        addrs: Some(AddrPair::V4 { src: [10, 0, 0, 1].into(), dst: [10, 0, 0, 2].into() }),
+        addrs: Some(AddrPair::V4 {
+            src: [10, 0, 0, 1].into(),
+            dst: [10, 0, 0, 2].into(),
+        }),
         l4proto: Some(17),
-        ports: Some(PortPair { sport: i, dport: 53 }),
+        ports: Some(PortPair {
+            sport: i,
+            dport: 53,
+        }),
         status: Some(8),
         timeout: Some(60),
         ..CtEntry::default()
@@ -26,13 +34,20 @@ fn drain<F: FnMut(Instant, &mut [u8]) -> Option<usize>>(now: Instant, mut f: F) 
 }
 
 fn decode(d: &[Vec<u8>]) -> Vec<Message> {
-    d.iter().flat_map(|d| messages(d, Mode::Strict).map(|m| m.unwrap())).collect()
+    d.iter()
+        .flat_map(|d| messages(d, Mode::Strict).map(|m| m.unwrap()))
+        .collect()
 }
 
 #[test]
 fn alarm_refreshes_with_seeded_jitter_and_external_expires() {
     let t0 = Instant::now();
-    let cfg = AlarmConfig { refresh_secs: 5, cache_timeout: Duration::from_secs(20), seed: 42, ..AlarmConfig::default() };
+    let cfg = AlarmConfig {
+        refresh_secs: 5,
+        cache_timeout: Duration::from_secs(20),
+        seed: 42,
+        ..AlarmConfig::default()
+    };
     let mut a = Alarm::new(t0, cfg);
     let mut b = Alarm::new(t0, cfg);
     for i in 0..50 {
@@ -54,14 +69,20 @@ fn alarm_refreshes_with_seeded_jitter_and_external_expires() {
         }
         b.handle_timeout(t);
     }
-    assert!(refreshes >= 50 * 30 / 6 && refreshes <= 50 * 30 * 10 / 12 + 50, "{refreshes} refreshes");
+    assert!(
+        (50 * 30 / 6..=50 * 30 * 10 / 12 + 50).contains(&refreshes),
+        "{refreshes} refreshes"
+    );
     assert_eq!(b.external().len(), 50);
     // The same seed gives the same schedule.
     let (mut x, mut y) = (Alarm::new(t0, cfg), Alarm::new(t0, cfg));
     let jx: Vec<_> = (0..10).map(|_| x.jitter()).collect();
     let jy: Vec<_> = (0..10).map(|_| y.jitter()).collect();
     assert_eq!(jx, jy);
-    assert!(jx.iter().all(|d| *d >= Duration::from_millis(1_199) && *d < Duration::from_secs(7)));
+    assert!(
+        jx.iter()
+            .all(|d| *d >= Duration::from_millis(1_199) && *d < Duration::from_secs(7))
+    );
     // Stop refreshing: B's external cache expires everything after CacheTimeout.
     let later = t + Duration::from_secs(21);
     b.handle_timeout(later);
@@ -76,7 +97,10 @@ fn alarm_refreshes_with_seeded_jitter_and_external_expires() {
     // A delete is sent once as DEL and leaves the internal cache.
     a.handle_local(t, Change::Delete, entry(3));
     let del = decode(&drain(t, |n, buf| a.poll_transmit(n, buf)));
-    assert!(matches!(del.last().unwrap().body, Body::Ct(Change::Delete, _)));
+    assert!(matches!(
+        del.last().unwrap().body,
+        Body::Ct(Change::Delete, _)
+    ));
     assert_eq!(a.internal().len(), 49);
 }
 
@@ -96,7 +120,11 @@ fn notrack_best_effort_with_resync() {
     // B asks for a resync; A answers with a bulk send of its internal cache.
     b.request_resync(t0);
     for d in drain(t0, |n, buf| b.poll_transmit(n, buf)) {
-        assert!(decode(std::slice::from_ref(&d)).iter().any(|m| m.flags.contains(Flags::RESYNC)));
+        assert!(
+            decode(std::slice::from_ref(&d))
+                .iter()
+                .any(|m| m.flags.contains(Flags::RESYNC))
+        );
         a.handle_datagram(t0, &d);
     }
     assert_eq!(a.poll_action(), Some(Action::ResyncRequested));
@@ -114,8 +142,20 @@ fn notrack_best_effort_with_resync() {
 #[test]
 fn ftfw_hello_handshake_and_resync() {
     let t0 = Instant::now();
-    let mut a = Ftfw::new(t0, FtfwConfig { initial_seq: 100, ..FtfwConfig::default() });
-    let mut b = Ftfw::new(t0, FtfwConfig { initial_seq: 900, ..FtfwConfig::default() });
+    let mut a = Ftfw::new(
+        t0,
+        FtfwConfig {
+            initial_seq: 100,
+            ..FtfwConfig::default()
+        },
+    );
+    let mut b = Ftfw::new(
+        t0,
+        FtfwConfig {
+            initial_seq: 900,
+            ..FtfwConfig::default()
+        },
+    );
     a.handle_local(t0, Change::New, entry(1));
     let d = drain(t0, |n, buf| a.poll_transmit(n, buf));
     let m = decode(&d);
@@ -131,7 +171,10 @@ fn ftfw_hello_handshake_and_resync() {
     let d = drain(t1, |n, buf| b.poll_transmit(n, buf));
     let m = decode(&d);
     assert!(m[0].flags.contains(Flags::HELLO_BACK) && m[0].flags.contains(Flags::HELLO));
-    assert!(m[0].flags.contains(Flags::ACK), "pending data is acknowledged on the alive timer");
+    assert!(
+        m[0].flags.contains(Flags::ACK),
+        "pending data is acknowledged on the alive timer"
+    );
     assert_eq!(m[0].body, Body::Ctl { from: 100, to: 100 });
     assert_eq!(a.resend_queue_len(), 1);
     for x in &d {
@@ -146,13 +189,22 @@ fn ftfw_hello_handshake_and_resync() {
         a.handle_datagram(t1, &x);
     }
     let bulk = decode(&drain(t1, |n, buf| a.poll_transmit(n, buf)));
-    assert!(bulk.iter().any(|m| matches!(m.body, Body::Ct(Change::New, e) if e == entry(1))));
+    assert!(
+        bulk.iter()
+            .any(|m| matches!(m.body, Body::Ct(Change::New, e) if e == entry(1)))
+    );
 }
 
 #[test]
 fn ftfw_gap_triggers_nack_and_resend() {
     let t0 = Instant::now();
-    let mut a = Ftfw::new(t0, FtfwConfig { mtu: 200, ..FtfwConfig::default() });
+    let mut a = Ftfw::new(
+        t0,
+        FtfwConfig {
+            mtu: 200,
+            ..FtfwConfig::default()
+        },
+    );
     let mut b = Ftfw::new(t0, FtfwConfig::default());
     // Finish the handshake first.
     let mut t = t0;
@@ -172,13 +224,19 @@ fn ftfw_gap_triggers_nack_and_resend() {
         a.handle_local(t, Change::New, entry(i));
     }
     let d = drain(t, |n, buf| a.poll_transmit(n, buf));
-    assert!(d.len() >= 2, "a small MTU splits the messages over several datagrams");
+    assert!(
+        d.len() >= 2,
+        "a small MTU splits the messages over several datagrams"
+    );
     // Lose the first datagram.
     for x in &d[1..] {
         b.handle_datagram(t, x);
     }
     let reply = decode(&drain(t, |n, buf| b.poll_transmit(n, buf)));
-    assert!(reply.iter().any(|m| m.flags.contains(Flags::NACK)), "{reply:?}");
+    assert!(
+        reply.iter().any(|m| m.flags.contains(Flags::NACK)),
+        "{reply:?}"
+    );
     let mut buf = [0u8; 1472];
     let mut bytes = Vec::new();
     for m in &reply {

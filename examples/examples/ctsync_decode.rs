@@ -40,7 +40,10 @@ fn main() -> ExitCode {
             json.clear();
             match m {
                 Ok(m) => ctsync_proto::json::write_message(&mut json, &m),
-                Err(e) => json.push_str(&format!("{{\"error\":{}}}", serde_json::Value::from(e.to_string()))),
+                Err(e) => json.push_str(&format!(
+                    "{{\"error\":{}}}",
+                    serde_json::Value::from(e.to_string())
+                )),
             }
             if writeln!(out, "{json}").is_err() {
                 // Broken pipe (`| head`): stop quietly.

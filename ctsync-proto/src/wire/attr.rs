@@ -87,12 +87,14 @@ pub(crate) enum Size {
 /// Walks the attributes of `msg` (a whole message, header included) from `hdr_len`, applying conntrackd's
 /// checks (`msg2ct`/`msg2exp`): a trailing fragment of 4 bytes or less is ignored, an attribute may not
 /// overrun the message, must be at least 4 bytes, must be known (below `max`) and must have the right size.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // one internal call site per message kind; a struct would only rename them
 pub(crate) fn walk(
     msg: &[u8],
     hdr_len: usize,
     base: usize,
     max: u16,
-    size_of: fn(u16) -> Size,
+    size_of: impl Fn(u16) -> Size,
     mode: Mode,
     skipped: &mut Skipped,
     mut f: impl FnMut(u16, &[u8]),
@@ -104,7 +106,12 @@ pub(crate) fn walk(
         let attr = u16::from_be_bytes([msg[off + 2], msg[off + 3]]);
         let offset = base + off;
         if len > remaining {
-            return Err(DecodeError::AttrOverrun { offset, attr, len, remaining });
+            return Err(DecodeError::AttrOverrun {
+                offset,
+                attr,
+                len,
+                remaining,
+            });
         }
         if len < NTA_HDR {
             return Err(DecodeError::AttrTooShort { offset, attr, len });
@@ -121,10 +128,20 @@ pub(crate) fn walk(
         }
         match size_of(attr) {
             Size::Fixed(expected) if len != expected => {
-                return Err(DecodeError::AttrSize { offset, attr, expected, actual: len });
+                return Err(DecodeError::AttrSize {
+                    offset,
+                    attr,
+                    expected,
+                    actual: len,
+                });
             }
             Size::Max(m) if len > m => {
-                return Err(DecodeError::AttrTooLong { offset, attr, max: m, actual: len });
+                return Err(DecodeError::AttrTooLong {
+                    offset,
+                    attr,
+                    max: m,
+                    actual: len,
+                });
             }
             _ => {}
         }
@@ -168,15 +185,24 @@ pub(crate) fn rd_v6(d: &[u8]) -> Ipv6Addr {
 }
 
 pub(crate) fn rd_addrs_v4(d: &[u8]) -> AddrPair {
-    AddrPair::V4 { src: rd_v4(d), dst: rd_v4(d.get(4..).unwrap_or(&[])) }
+    AddrPair::V4 {
+        src: rd_v4(d),
+        dst: rd_v4(d.get(4..).unwrap_or(&[])),
+    }
 }
 
 pub(crate) fn rd_addrs_v6(d: &[u8]) -> AddrPair {
-    AddrPair::V6 { src: rd_v6(d), dst: rd_v6(d.get(16..).unwrap_or(&[])) }
+    AddrPair::V6 {
+        src: rd_v6(d),
+        dst: rd_v6(d.get(16..).unwrap_or(&[])),
+    }
 }
 
 pub(crate) fn rd_ports(d: &[u8]) -> PortPair {
-    PortPair { sport: rd_u16(d), dport: rd_u16(d.get(2..).unwrap_or(&[])) }
+    PortPair {
+        sport: rd_u16(d),
+        dport: rd_u16(d.get(2..).unwrap_or(&[])),
+    }
 }
 
 pub(crate) fn rd_u8(d: &[u8]) -> u8 {
@@ -305,14 +331,20 @@ impl<const N: usize> InlineStr<N> {
         }
         let mut bytes = [0u8; N];
         bytes[..b.len()].copy_from_slice(b);
-        Some(InlineStr { len: (b.len() + 1) as u8, bytes })
+        Some(InlineStr {
+            len: (b.len() + 1) as u8,
+            bytes,
+        })
     }
     /// From the raw attribute data (at most `N` bytes, longer data is cut).
     pub fn from_raw(d: &[u8]) -> Self {
         let n = d.len().min(N);
         let mut bytes = [0u8; N];
         bytes[..n].copy_from_slice(&d[..n]);
-        InlineStr { len: n as u8, bytes }
+        InlineStr {
+            len: n as u8,
+            bytes,
+        }
     }
     /// The raw attribute data.
     pub fn raw(&self) -> &[u8] {
@@ -352,7 +384,10 @@ impl Labels {
         }
         let mut data = [0u32; 4];
         data[..words.len()].copy_from_slice(words);
-        Some(Labels { words: words.len() as u8, data })
+        Some(Labels {
+            words: words.len() as u8,
+            data,
+        })
     }
     /// The words.
     pub fn words(&self) -> &[u32] {

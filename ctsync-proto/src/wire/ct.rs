@@ -1,8 +1,8 @@
 //! Conntrack messages (`NET_T_STATE_CT_*`): `ct2msg` in build.c and `msg2ct` in parse.c.
 
 use super::attr::{
-    Counter, HelperName, Labels, NTA_HDR, NatSeqAdj, PortPair, Sink, Size, Synproxy, Writer, rd_addrs_v4,
-    rd_addrs_v6, rd_ports, rd_u8, rd_u16, rd_u16_le, rd_u32, rd_v4, rd_v6, walk,
+    Counter, HelperName, Labels, NTA_HDR, NatSeqAdj, PortPair, Sink, Size, Synproxy, Writer,
+    rd_addrs_v4, rd_addrs_v6, rd_ports, rd_u8, rd_u16, rd_u16_le, rd_u32, rd_v4, rd_v6, walk,
 };
 use super::{AddrPair, DecodeError, HEADER_LEN, Mode, Skipped};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -48,6 +48,7 @@ pub mod nta {
 }
 
 /// Size rules of `h[]` in parse.c (lengths include the 4-byte attribute header).
+#[inline(always)]
 fn size_of(attr: u16) -> Size {
     let f = |n: usize| Size::Fixed(NTA_HDR + n);
     match attr {
@@ -274,6 +275,7 @@ impl CtEntry {
 
     /// Parses the attributes of a whole message (`msg` includes its 8-byte header); `base` is the offset of
     /// `msg` in the datagram, for error offsets.
+    #[inline]
     pub(crate) fn parse_attrs(
         msg: &[u8],
         base: usize,
@@ -281,58 +283,66 @@ impl CtEntry {
         skipped: &mut Skipped,
     ) -> Result<Self, DecodeError> {
         let mut e = CtEntry::default();
-        walk(msg, HEADER_LEN, base, nta::MAX, size_of, mode, skipped, |attr, d| match attr {
-            nta::IPV4 => e.addrs = Some(rd_addrs_v4(d)),
-            nta::IPV6 => e.addrs = Some(rd_addrs_v6(d)),
-            nta::L4PROTO => e.l4proto = Some(rd_u8(d)),
-            nta::PORT => e.ports = Some(rd_ports(d)),
-            nta::TCP_STATE => e.tcp_state = Some(rd_u8(d)),
-            nta::STATUS => e.status = Some(rd_u32(d)),
-            nta::TIMEOUT => e.timeout = Some(rd_u32(d)),
-            nta::MARK => e.mark = Some(rd_u32(d)),
-            nta::MASTER_IPV4 => e.master_addrs = Some(rd_addrs_v4(d)),
-            nta::MASTER_IPV6 => e.master_addrs = Some(rd_addrs_v6(d)),
-            nta::MASTER_L4PROTO => e.master_l4proto = Some(rd_u8(d)),
-            nta::MASTER_PORT => e.master_ports = Some(rd_ports(d)),
-            nta::SNAT_IPV4 => e.snat_ipv4 = Some(rd_v4(d)),
-            nta::DNAT_IPV4 => e.dnat_ipv4 = Some(rd_v4(d)),
-            nta::SPAT_PORT => e.snat_port = Some(rd_u16_le(d)),
-            nta::DPAT_PORT => e.dnat_port = Some(rd_u16_le(d)),
-            nta::NAT_SEQ_ADJ => e.nat_seq_adj = Some(NatSeqAdj::from_bytes(d)),
-            nta::SCTP_STATE => e.sctp_state = Some(rd_u8(d)),
-            nta::SCTP_VTAG_ORIG => e.sctp_vtag_orig = Some(rd_u32(d)),
-            nta::SCTP_VTAG_REPL => e.sctp_vtag_repl = Some(rd_u32(d)),
-            nta::DCCP_STATE => e.dccp_state = Some(rd_u8(d)),
-            nta::DCCP_ROLE => e.dccp_role = Some(rd_u8(d)),
-            nta::ICMP_TYPE => e.icmp_type = Some(rd_u8(d)),
-            nta::ICMP_CODE => e.icmp_code = Some(rd_u8(d)),
-            nta::ICMP_ID => e.icmp_id = Some(rd_u16_le(d)),
-            nta::TCP_WSCALE_ORIG => e.tcp_wscale_orig = Some(rd_u8(d)),
-            nta::TCP_WSCALE_REPL => e.tcp_wscale_repl = Some(rd_u8(d)),
-            nta::HELPER_NAME => e.helper = Some(HelperName::from_raw(d)),
-            nta::LABELS => {
-                // ct_parse_clabel ignores an empty or unaligned bitmap.
-                if !d.is_empty() && d.len() % 4 == 0 {
-                    let mut w = [0u32; 4];
-                    let n = (d.len() / 4).min(4);
-                    for (i, slot) in w.iter_mut().enumerate().take(n) {
-                        *slot = rd_u32(&d[i * 4..]);
+        walk(
+            msg,
+            HEADER_LEN,
+            base,
+            nta::MAX,
+            size_of,
+            mode,
+            skipped,
+            |attr, d| match attr {
+                nta::IPV4 => e.addrs = Some(rd_addrs_v4(d)),
+                nta::IPV6 => e.addrs = Some(rd_addrs_v6(d)),
+                nta::L4PROTO => e.l4proto = Some(rd_u8(d)),
+                nta::PORT => e.ports = Some(rd_ports(d)),
+                nta::TCP_STATE => e.tcp_state = Some(rd_u8(d)),
+                nta::STATUS => e.status = Some(rd_u32(d)),
+                nta::TIMEOUT => e.timeout = Some(rd_u32(d)),
+                nta::MARK => e.mark = Some(rd_u32(d)),
+                nta::MASTER_IPV4 => e.master_addrs = Some(rd_addrs_v4(d)),
+                nta::MASTER_IPV6 => e.master_addrs = Some(rd_addrs_v6(d)),
+                nta::MASTER_L4PROTO => e.master_l4proto = Some(rd_u8(d)),
+                nta::MASTER_PORT => e.master_ports = Some(rd_ports(d)),
+                nta::SNAT_IPV4 => e.snat_ipv4 = Some(rd_v4(d)),
+                nta::DNAT_IPV4 => e.dnat_ipv4 = Some(rd_v4(d)),
+                nta::SPAT_PORT => e.snat_port = Some(rd_u16_le(d)),
+                nta::DPAT_PORT => e.dnat_port = Some(rd_u16_le(d)),
+                nta::NAT_SEQ_ADJ => e.nat_seq_adj = Some(NatSeqAdj::from_bytes(d)),
+                nta::SCTP_STATE => e.sctp_state = Some(rd_u8(d)),
+                nta::SCTP_VTAG_ORIG => e.sctp_vtag_orig = Some(rd_u32(d)),
+                nta::SCTP_VTAG_REPL => e.sctp_vtag_repl = Some(rd_u32(d)),
+                nta::DCCP_STATE => e.dccp_state = Some(rd_u8(d)),
+                nta::DCCP_ROLE => e.dccp_role = Some(rd_u8(d)),
+                nta::ICMP_TYPE => e.icmp_type = Some(rd_u8(d)),
+                nta::ICMP_CODE => e.icmp_code = Some(rd_u8(d)),
+                nta::ICMP_ID => e.icmp_id = Some(rd_u16_le(d)),
+                nta::TCP_WSCALE_ORIG => e.tcp_wscale_orig = Some(rd_u8(d)),
+                nta::TCP_WSCALE_REPL => e.tcp_wscale_repl = Some(rd_u8(d)),
+                nta::HELPER_NAME => e.helper = Some(HelperName::from_raw(d)),
+                nta::LABELS
+                    // ct_parse_clabel ignores an empty or unaligned bitmap.
+                    if !d.is_empty() && d.len() % 4 == 0 => {
+                        let mut w = [0u32; 4];
+                        let n = (d.len() / 4).min(4);
+                        for (i, slot) in w.iter_mut().enumerate().take(n) {
+                            *slot = rd_u32(&d[i * 4..]);
+                        }
+                        e.labels = Labels::new(&w[..n]);
                     }
-                    e.labels = Labels::new(&w[..n]);
+                nta::SNAT_IPV6 => e.snat_ipv6 = Some(rd_v6(d)),
+                nta::DNAT_IPV6 => e.dnat_ipv6 = Some(rd_v6(d)),
+                nta::SYNPROXY => {
+                    e.synproxy = Some(Synproxy {
+                        its: rd_u32(d),
+                        isn: rd_u32(d.get(4..).unwrap_or(&[])),
+                        tsoff: rd_u32(d.get(8..).unwrap_or(&[])),
+                    })
                 }
-            }
-            nta::SNAT_IPV6 => e.snat_ipv6 = Some(rd_v6(d)),
-            nta::DNAT_IPV6 => e.dnat_ipv6 = Some(rd_v6(d)),
-            nta::SYNPROXY => {
-                e.synproxy = Some(Synproxy {
-                    its: rd_u32(d),
-                    isn: rd_u32(d.get(4..).unwrap_or(&[])),
-                    tsoff: rd_u32(d.get(8..).unwrap_or(&[])),
-                })
-            }
-            nta::ZONE => e.zone = Some(rd_u16(d)),
-            _ => {}
-        })?;
+                nta::ZONE => e.zone = Some(rd_u16(d)),
+                _ => {}
+            },
+        )?;
         Ok(e)
     }
 }

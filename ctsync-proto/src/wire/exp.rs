@@ -1,7 +1,8 @@
 //! Expectation messages (`NET_T_STATE_EXP_*`): `exp2msg` in build.c and `msg2exp` in parse.c.
 
 use super::attr::{
-    Counter, NTA_HDR, PortPair, Sink, Size, Writer, rd_addrs_v4, rd_addrs_v6, rd_ports, rd_u8, rd_u32, rd_v4, walk,
+    Counter, NTA_HDR, PortPair, Sink, Size, Writer, rd_addrs_v4, rd_addrs_v6, rd_ports, rd_u8,
+    rd_u32, rd_v4, walk,
 };
 pub use super::attr::{ExpFn, HelperName};
 use super::{AddrPair, DecodeError, HEADER_LEN, Mode, Skipped};
@@ -35,6 +36,7 @@ pub mod nta_exp {
     pub const MAX: u16 = 21;
 }
 
+#[inline(always)]
 fn size_of(attr: u16) -> Size {
     use nta_exp::*;
     let f = |n: usize| Size::Fixed(NTA_HDR + n);
@@ -161,6 +163,7 @@ impl ExpEntry {
         self.emit_to(&mut Writer { buf, off: 0 });
     }
 
+    #[inline]
     pub(crate) fn parse_attrs(
         msg: &[u8],
         base: usize,
@@ -169,30 +172,39 @@ impl ExpEntry {
     ) -> Result<Self, DecodeError> {
         use nta_exp::*;
         let mut e = ExpEntry::default();
-        walk(msg, HEADER_LEN, base, MAX, size_of, mode, skipped, |attr, d| match attr {
-            MASTER_IPV4 => e.master_addrs = Some(rd_addrs_v4(d)),
-            MASTER_IPV6 => e.master_addrs = Some(rd_addrs_v6(d)),
-            MASTER_L4PROTO => e.master_l4proto = Some(rd_u8(d)),
-            MASTER_PORT => e.master_ports = Some(rd_ports(d)),
-            EXPECT_IPV4 => e.expect_addrs = Some(rd_addrs_v4(d)),
-            EXPECT_IPV6 => e.expect_addrs = Some(rd_addrs_v6(d)),
-            EXPECT_L4PROTO => e.expect_l4proto = Some(rd_u8(d)),
-            EXPECT_PORT => e.expect_ports = Some(rd_ports(d)),
-            MASK_IPV4 => e.mask_addrs = Some(rd_addrs_v4(d)),
-            MASK_IPV6 => e.mask_addrs = Some(rd_addrs_v6(d)),
-            MASK_L4PROTO => e.mask_l4proto = Some(rd_u8(d)),
-            MASK_PORT => e.mask_ports = Some(rd_ports(d)),
-            TIMEOUT => e.timeout = Some(rd_u32(d)),
-            FLAGS => e.flags = Some(rd_u32(d)),
-            CLASS => e.class = Some(rd_u32(d)),
-            NAT_IPV4 => e.nat_addrs = Some([rd_v4(d), rd_v4(d.get(4..).unwrap_or(&[]))]),
-            NAT_PORT => e.nat_ports = Some(rd_ports(d)),
-            NAT_L4PROTO => e.nat_l4proto = Some(rd_u8(d)),
-            NAT_DIR => e.nat_dir = Some(rd_u32(d)),
-            HELPER_NAME => e.helper = Some(HelperName::from_raw(d)),
-            FN => e.func = Some(ExpFn::from_raw(d)),
-            _ => {}
-        })?;
+        walk(
+            msg,
+            HEADER_LEN,
+            base,
+            MAX,
+            size_of,
+            mode,
+            skipped,
+            |attr, d| match attr {
+                MASTER_IPV4 => e.master_addrs = Some(rd_addrs_v4(d)),
+                MASTER_IPV6 => e.master_addrs = Some(rd_addrs_v6(d)),
+                MASTER_L4PROTO => e.master_l4proto = Some(rd_u8(d)),
+                MASTER_PORT => e.master_ports = Some(rd_ports(d)),
+                EXPECT_IPV4 => e.expect_addrs = Some(rd_addrs_v4(d)),
+                EXPECT_IPV6 => e.expect_addrs = Some(rd_addrs_v6(d)),
+                EXPECT_L4PROTO => e.expect_l4proto = Some(rd_u8(d)),
+                EXPECT_PORT => e.expect_ports = Some(rd_ports(d)),
+                MASK_IPV4 => e.mask_addrs = Some(rd_addrs_v4(d)),
+                MASK_IPV6 => e.mask_addrs = Some(rd_addrs_v6(d)),
+                MASK_L4PROTO => e.mask_l4proto = Some(rd_u8(d)),
+                MASK_PORT => e.mask_ports = Some(rd_ports(d)),
+                TIMEOUT => e.timeout = Some(rd_u32(d)),
+                FLAGS => e.flags = Some(rd_u32(d)),
+                CLASS => e.class = Some(rd_u32(d)),
+                NAT_IPV4 => e.nat_addrs = Some([rd_v4(d), rd_v4(d.get(4..).unwrap_or(&[]))]),
+                NAT_PORT => e.nat_ports = Some(rd_ports(d)),
+                NAT_L4PROTO => e.nat_l4proto = Some(rd_u8(d)),
+                NAT_DIR => e.nat_dir = Some(rd_u32(d)),
+                HELPER_NAME => e.helper = Some(HelperName::from_raw(d)),
+                FN => e.func = Some(ExpFn::from_raw(d)),
+                _ => {}
+            },
+        )?;
         Ok(e)
     }
 }

@@ -330,7 +330,10 @@ impl Message {
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
         let len = self.buffer_len();
         let available = buf.len();
-        let out = buf.get_mut(..len).ok_or(BufferTooSmall { needed: len, available })?;
+        let out = buf.get_mut(..len).ok_or(BufferTooSmall {
+            needed: len,
+            available,
+        })?;
         out[0] = (VERSION << 4) | (self.msg_type() & 0x0f);
         out[1] = self.flags.0;
         // The length field is 16 bits; an entry never reaches 64 KiB (helper ≤ 12, labels ≤ 16 bytes).
@@ -354,13 +357,17 @@ impl Message {
     pub fn parse(buf: &[u8]) -> Result<Self, DecodeError> {
         let (m, used) = Self::parse_prefix(buf, 0, Mode::Strict, &mut Skipped::default())?;
         if used != buf.len() {
-            return Err(DecodeError::TrailingBytes { offset: used, count: buf.len() - used });
+            return Err(DecodeError::TrailingBytes {
+                offset: used,
+                count: buf.len() - used,
+            });
         }
         Ok(m)
     }
 
     /// Parses the message starting at `buf[offset..]`; returns it and its length (the header's length
     /// field), following conntrackd's checks in `channel_handler_routine` and `msg2ct`/`msg2exp`.
+    #[inline]
     pub fn parse_prefix(
         buf: &[u8],
         offset: usize,
@@ -368,10 +375,18 @@ impl Message {
         skipped: &mut Skipped,
     ) -> Result<(Self, usize), DecodeError> {
         let Some(rest) = buf.get(offset..) else {
-            return Err(DecodeError::Truncated { offset, expected: HEADER_LEN, actual: 0 });
+            return Err(DecodeError::Truncated {
+                offset,
+                expected: HEADER_LEN,
+                actual: 0,
+            });
         };
         if rest.len() < HEADER_LEN {
-            return Err(DecodeError::Truncated { offset, expected: HEADER_LEN, actual: rest.len() });
+            return Err(DecodeError::Truncated {
+                offset,
+                expected: HEADER_LEN,
+                actual: rest.len(),
+            });
         }
         let version = rest[0] >> 4;
         let ty = rest[0] & 0x0f;
@@ -379,15 +394,29 @@ impl Message {
         let len = usize::from(be16(rest, 2));
         let seq = be32(rest, 4);
         if len == 0 || len > rest.len() {
-            return Err(DecodeError::BadLength { offset, len, min: HEADER_LEN, available: rest.len() });
+            return Err(DecodeError::BadLength {
+                offset,
+                len,
+                min: HEADER_LEN,
+                available: rest.len(),
+            });
         }
         let ranged = ty == msg_type::CTL && flags.has_range();
         let min = if ranged { CTL_HEADER_LEN } else { HEADER_LEN };
         if ranged && rest.len() < CTL_HEADER_LEN {
-            return Err(DecodeError::Truncated { offset, expected: CTL_HEADER_LEN, actual: rest.len() });
+            return Err(DecodeError::Truncated {
+                offset,
+                expected: CTL_HEADER_LEN,
+                actual: rest.len(),
+            });
         }
         if len < min {
-            return Err(DecodeError::BadLength { offset, len, min, available: rest.len() });
+            return Err(DecodeError::BadLength {
+                offset,
+                len,
+                min,
+                available: rest.len(),
+            });
         }
         if version != VERSION {
             return Err(DecodeError::BadVersion { offset, version });
@@ -399,20 +428,30 @@ impl Message {
             _ => Change::Delete,
         };
         let body = match ty {
-            msg_type::CT_NEW..=msg_type::CT_DEL => {
-                Body::Ct(change(msg_type::CT_NEW), CtEntry::parse_attrs(msg, offset, mode, skipped)?)
-            }
-            msg_type::EXP_NEW..=msg_type::EXP_DEL => {
-                Body::Exp(change(msg_type::EXP_NEW), ExpEntry::parse_attrs(msg, offset, mode, skipped)?)
-            }
+            msg_type::CT_NEW..=msg_type::CT_DEL => Body::Ct(
+                change(msg_type::CT_NEW),
+                CtEntry::parse_attrs(msg, offset, mode, skipped)?,
+            ),
+            msg_type::EXP_NEW..=msg_type::EXP_DEL => Body::Exp(
+                change(msg_type::EXP_NEW),
+                ExpEntry::parse_attrs(msg, offset, mode, skipped)?,
+            ),
             msg_type::CTL => {
                 if ranged {
-                    Body::Ctl { from: be32(msg, 8), to: be32(msg, 12) }
+                    Body::Ctl {
+                        from: be32(msg, 8),
+                        to: be32(msg, 12),
+                    }
                 } else {
                     Body::Ctl { from: 0, to: 0 }
                 }
             }
-            _ => return Err(DecodeError::UnknownType { offset, msg_type: ty }),
+            _ => {
+                return Err(DecodeError::UnknownType {
+                    offset,
+                    msg_type: ty,
+                });
+            }
         };
         Ok((Message { flags, seq, body }, len))
     }
@@ -424,7 +463,13 @@ impl Message {
 /// the rest of the datagram cannot be delimited, so iteration stops, as in conntrackd; after an error inside
 /// a well-delimited message (version, type, attributes) it goes on with the next message.
 pub fn messages(datagram: &[u8], mode: Mode) -> Messages<'_> {
-    Messages { buf: datagram, off: 0, mode, done: false, skipped: Skipped::default() }
+    Messages {
+        buf: datagram,
+        off: 0,
+        mode,
+        done: false,
+        skipped: Skipped::default(),
+    }
 }
 
 /// Iterator returned by [`messages`].
@@ -441,6 +486,7 @@ pub struct Messages<'a> {
 impl Iterator for Messages<'_> {
     type Item = Result<Message, DecodeError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done || self.off >= self.buf.len() {
             return None;
@@ -455,7 +501,9 @@ impl Iterator for Messages<'_> {
                 // A delimited message can be skipped; a broken header ends the datagram.
                 let len = usize::from(be16(self.buf, off + 2));
                 match e {
-                    DecodeError::Truncated { .. } | DecodeError::BadLength { .. } => self.done = true,
+                    DecodeError::Truncated { .. } | DecodeError::BadLength { .. } => {
+                        self.done = true
+                    }
                     _ if len >= HEADER_LEN && off + len <= self.buf.len() => self.off += len,
                     _ => self.done = true,
                 }
