@@ -165,7 +165,8 @@ pub struct DumpFilter {
     pub mark: Option<(u32, u32)>,
     /// `(value, mask)`: entries whose `status & mask == value & mask`.
     pub status: Option<(Status, Status)>,
-    /// Conntrack zone (kernel-side only for a non-zero zone; zone 0 is checked in user space).
+    /// Conntrack zone (`CTA_ZONE` with `CTA_FILTER`; kernels before the zone-filter fix ignore it in dumps,
+    /// and the user-space check still applies).
     pub zone: Option<u16>,
     /// Original-direction tuple fields.
     pub orig: Option<TupleFilter>,
@@ -199,6 +200,22 @@ impl DumpFilter {
             || self.reply.as_ref().is_some_and(|t| !t.is_empty())
     }
 
+    /// True when the kernel can apply this whole filter itself: no IPv6 address fields (the kernel's IPv6
+    /// address match is inverted) and tuple fields only with a known family.
+    pub fn kernel_exact(&self) -> bool {
+        let family = self.effective_family();
+        let tuples = [&self.orig, &self.reply];
+        let has_tuple = tuples
+            .iter()
+            .any(|t| t.as_ref().is_some_and(|t| !t.is_empty()));
+        let v6_addr = family == AF_INET6
+            && tuples.iter().any(|t| {
+                t.as_ref()
+                    .is_some_and(|t| t.src.is_some() || t.dst.is_some())
+            });
+        !v6_addr && (!has_tuple || family == AF_INET || family == AF_INET6)
+    }
+
     /// The nfgenmsg family this filter implies.
     pub fn effective_family(&self) -> u8 {
         self.family
@@ -207,7 +224,7 @@ impl DumpFilter {
             .unwrap_or(0)
     }
 
-    fn check(&self) -> Result<(), Error> {
+    pub(crate) fn check(&self) -> Result<(), Error> {
         for t in [&self.orig, &self.reply].into_iter().flatten() {
             let l4 = t.sport.is_some()
                 || t.dport.is_some()

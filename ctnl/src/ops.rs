@@ -216,17 +216,27 @@ impl Conntrack {
         self.flush_kernel(family, &DumpFilter::default())
     }
 
-    /// Deletes the entries `filter` selects. Family, mark and status filters run in the kernel (one
-    /// request); zone and tuple filters, which a kernel flush does not take, run as a filtered dump followed
-    /// by a batched delete of what it returned (entries pinned by id, so a reused tuple is not hit).
+    /// Deletes the entries `filter` selects.
+    ///
+    /// When the kernel can apply the whole filter ([`DumpFilter::kernel_exact`]) this is one request:
+    /// family, mark and status on every kernel, zone and tuple fields through `CTA_FILTER` on kernels that
+    /// take it on a flush (6.11 and later). Otherwise (older kernels answer `EOPNOTSUPP`; IPv6 address
+    /// fields; tuple fields without a family) it is a filtered dump followed by a batched delete of what it
+    /// returned, each entry pinned by its id so that a tuple reused in between is not hit.
     pub fn flush(&mut self, filter: &DumpFilter) -> Result<FlushOutcome, Error> {
-        if !filter.needs_cta_filter() {
-            self.flush_kernel(filter.effective_family(), filter)?;
-            return Ok(FlushOutcome {
-                kernel_side: true,
-                deleted: None,
-                vanished: 0,
-            });
+        filter.check()?;
+        if filter.kernel_exact() {
+            match self.flush_kernel(filter.effective_family(), filter) {
+                Ok(()) => {
+                    return Ok(FlushOutcome {
+                        kernel_side: true,
+                        deleted: None,
+                        vanished: 0,
+                    });
+                }
+                Err(Error::Kernel { errno }) if errno == libc::EOPNOTSUPP => {}
+                Err(e) => return Err(e),
+            }
         }
         let mut keys = Vec::new();
         for e in self.dump(filter)? {
@@ -243,9 +253,7 @@ impl Conntrack {
         for (_, e) in &report.failures {
             match e {
                 Error::NotFound => vanished += 1,
-                other => {
-                    return Err(Error::from_errno(other.errno().unwrap_or(libc::EIO)));
-                }
+                other => return Err(Error::from_errno(other.errno().unwrap_or(libc::EIO))),
             }
         }
         Ok(FlushOutcome {
@@ -268,7 +276,7 @@ impl Conntrack {
             1,
         );
         let mut o = VecOut::new(&mut self.sbuf);
-        filter.emit(&mut o, false);
+        filter.emit(&mut o, true);
         check(&o, "flush filter")?;
         finish_msg(&mut self.sbuf, start);
         self.sock.transact(&self.sbuf, seq, |_| Ok(()))

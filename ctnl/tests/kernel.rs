@@ -770,3 +770,88 @@ fn labels_nat_seqadj_and_timestamps() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn filtered_flush_by_ipv4_tuple_and_zone_is_exact() {
+    let Some(_ns) = testkit::netns() else { return };
+    let mut ct = Conntrack::open().unwrap();
+    let mut b = ct.batch();
+    for i in 0..400u32 {
+        let mut e = udp_n(i);
+        if i % 4 == 0 {
+            // dport 53 -> 5353 on every fourth
+            let o = Tuple::ports(
+                e.orig.as_ref().unwrap().src,
+                v4(10, 99, 0, 1),
+                17,
+                1024 + (i & 0xff) as u16,
+                5353,
+            );
+            e = Entry {
+                timeout: Some(120),
+                ..Entry::new(o.clone(), o.reversed())
+            };
+        }
+        e.zone = Some((i % 3) as u16);
+        b.create(&e).unwrap();
+    }
+    assert_eq!(b.finish().unwrap().ok, 400);
+
+    // tuple filter (IPv4 family known): one kernel request where the kernel takes CTA_FILTER on a flush
+    let f = DumpFilter {
+        family: Some(AF_INET),
+        orig: Some(TupleFilter {
+            proto: Some(17),
+            dport: Some(5353),
+            ..TupleFilter::default()
+        }),
+        ..DumpFilter::default()
+    };
+    let out = ct.flush(&f).unwrap();
+    assert_eq!(count(&mut ct, &DumpFilter::all()), 300, "{out:?}");
+    assert!(
+        ct.dump(&DumpFilter::all())
+            .unwrap()
+            .all(|e| { e.unwrap().orig.unwrap().l4 != L4::Ports { src: 0, dst: 5353 } })
+    );
+
+    // zone 0 (the default zone) and zone 2, exactly
+    for z in [0u16, 2] {
+        let before = count(&mut ct, &DumpFilter::all());
+        let in_zone = count(
+            &mut ct,
+            &DumpFilter {
+                zone: Some(z),
+                ..DumpFilter::default()
+            },
+        );
+        assert!(in_zone > 0);
+        let out = ct
+            .flush(&DumpFilter {
+                zone: Some(z),
+                ..DumpFilter::default()
+            })
+            .unwrap();
+        assert_eq!(
+            count(&mut ct, &DumpFilter::all()),
+            before - in_zone,
+            "zone {z}: {out:?}"
+        );
+        assert_eq!(
+            count(
+                &mut ct,
+                &DumpFilter {
+                    zone: Some(z),
+                    ..DumpFilter::default()
+                }
+            ),
+            0
+        );
+    }
+    let left: Vec<Entry> = ct
+        .dump(&DumpFilter::all())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .collect();
+    assert!(!left.is_empty() && left.iter().all(|e| e.zone == Some(1)));
+}
