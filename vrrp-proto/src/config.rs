@@ -351,6 +351,12 @@ fn parse_items(toks: &[Tok], pos: &mut usize, nested: bool) -> Result<Vec<Item>,
                 }
             }
             Tok::Open => {
+                if words.is_empty() {
+                    return Err(ConfigError {
+                        field: "vrrp_instance",
+                        problem: "'{' without a key before it".into(),
+                    });
+                }
                 let block = parse_items(toks, pos, true)?;
                 items.push(Item {
                     words: std::mem::take(&mut words),

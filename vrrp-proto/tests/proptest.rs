@@ -155,4 +155,16 @@ proptest! {
         let _ = r.handle_packet(t, IpAddr::from([192, 0, 2, 2]), IpAddr::from([224, 0, 0, 18]), ttl, &bytes);
         while r.poll_action().is_some() {}
     }
+
+    #[test]
+    fn keepalived_reader_never_panics(words in prop::collection::vec(prop_oneof![
+        Just("{".to_owned()), Just("}".to_owned()), Just("\n".to_owned()), Just("vrrp_instance".to_owned()),
+        Just("virtual_ipaddress".to_owned()), Just("unicast_peer".to_owned()), Just("track_script".to_owned()),
+        Just("authentication".to_owned()), Just("auth_pass".to_owned()), Just("weight".to_owned()),
+        Just("global_defs".to_owned()), Just("vrrp_version".to_owned()), Just("priority".to_owned()),
+        Just("advert_int".to_owned()), Just("# c".to_owned()), "[a-z0-9./:]{0,12}",
+    ], 0..60)) {
+        let text = words.join(" ");
+        let _ = vrrp_proto::config::parse_keepalived(&text);
+    }
 }
