@@ -170,20 +170,30 @@ impl Flow {
         self.labels.as_ref().map_or(0, |b| b.len() as u32 * 8)
     }
 
-    /// Source NAT: the reply destination differs from the original source.
-    pub fn is_snat(&self) -> bool {
-        self.reply.is_some_and(|r| r.dst != self.orig.src)
+    fn nat_done(&self, bit: u32) -> bool {
+        self.status.is_none_or(|s| s & bit != 0)
     }
-    /// Destination NAT: the reply source differs from the original destination.
+
+    /// Source NAT (libnetfilter_conntrack's rule): SRC_NAT_DONE set (when the status is known) and the reply
+    /// destination differs from the original source.
+    pub fn is_snat(&self) -> bool {
+        self.nat_done(SRC_NAT_DONE) && self.reply.is_some_and(|r| r.dst != self.orig.src)
+    }
+    /// Destination NAT: DST_NAT_DONE set and the reply source differs from the original destination.
     pub fn is_dnat(&self) -> bool {
-        self.reply.is_some_and(|r| r.src != self.orig.dst)
+        self.nat_done(DST_NAT_DONE) && self.reply.is_some_and(|r| r.src != self.orig.dst)
     }
     /// Source port translation.
     pub fn is_spat(&self) -> bool {
-        self.reply.is_some_and(|r| r.dport() != self.orig.sport())
+        self.nat_done(SRC_NAT_DONE) && self.reply.is_some_and(|r| r.dport() != self.orig.sport())
     }
     /// Destination port translation.
     pub fn is_dpat(&self) -> bool {
-        self.reply.is_some_and(|r| r.sport() != self.orig.dport())
+        self.nat_done(DST_NAT_DONE) && self.reply.is_some_and(|r| r.sport() != self.orig.dport())
     }
 }
+
+/// `IPS_SRC_NAT_DONE`.
+const SRC_NAT_DONE: u32 = 1 << 7;
+/// `IPS_DST_NAT_DONE`.
+const DST_NAT_DONE: u32 = 1 << 8;

@@ -95,9 +95,14 @@ impl LabelMap {
 
     /// Loads the system file (or `$CONNTRACK_CONNLABEL_CONF` when set, for tests).
     pub fn load() -> Option<LabelMap> {
+        LabelMap::load_result().ok().flatten()
+    }
+
+    /// Like [`LabelMap::load`], telling a missing file (the error) from a file without labels (`Ok(None)`).
+    pub fn load_result() -> std::io::Result<Option<LabelMap>> {
         let path = std::env::var("CONNTRACK_CONNLABEL_CONF")
             .unwrap_or_else(|_| "/etc/xtables/connlabel.conf".to_string());
-        LabelMap::parse(&std::fs::read_to_string(path).ok()?)
+        Ok(LabelMap::parse(&std::fs::read_to_string(path)?))
     }
 
     /// The name of bit `bit`.

@@ -260,32 +260,101 @@ impl<'a> Matcher<'a> {
                 .is_some_and(|m| m & self.p.tmpl.mark_mask == self.p.tmpl.mark)
     }
 
-    /// The original-direction tuple comparison (`NFCT_CMP_ORIG`), only for fields the template sets.
+    /// The original-direction comparison (libnetfilter_conntrack's `NFCT_CMP_ORIG | NFCT_CMP_MASK`): only
+    /// what the template sets; addresses under a CIDR mask are left to [`Matcher::network`] but still fix the
+    /// family; ports, ICMP fields and the protocol must be present and equal.
     fn tuple_orig(&self, f: &Flow) -> bool {
         let t = &self.p.tmpl;
         let masked_src = self.p.options & opt::MASK_SRC != 0;
         let masked_dst = self.p.options & opt::MASK_DST != 0;
-        (masked_src || t.orig_src.is_none_or(|a| a == f.orig.src))
-            && (masked_dst || t.orig_dst.is_none_or(|a| a == f.orig.dst))
-            && t.l4proto.is_none_or(|p| p == f.orig.proto)
-            && l4_match(&f.orig, t.orig_l4.sport, t.orig_l4.dport, t)
+        let fam = t
+            .orig_src
+            .or(t.orig_dst)
+            .map(|a| if a.is_ipv4() { 2 } else { 10 });
+        if fam.is_some_and(|fam| fam != f.family()) {
+            return false;
+        }
+        if !masked_src && t.orig_src.is_some_and(|a| a != f.orig.src) {
+            return false;
+        }
+        if !masked_dst && t.orig_dst.is_some_and(|a| a != f.orig.dst) {
+            return false;
+        }
+        if let Some(p) = t.l4proto {
+            if p != f.orig.proto {
+                return false;
+            }
+            match p {
+                1 | 58 => {
+                    let (k, c, i) = match f.orig.l4 {
+                        L4::Icmp { kind, code, id } => (Some(kind), Some(code), Some(id)),
+                        _ => (None, None, None),
+                    };
+                    if t.icmp_id.is_some_and(|v| Some(v) != i)
+                        || t.icmp_code.is_some_and(|v| Some(v) != c)
+                        || t.icmp_type.is_some_and(|v| Some(v) != k)
+                    {
+                        return false;
+                    }
+                }
+                6 | 17 | 136 | 33 | 132 => {
+                    if t.orig_l4.sport.is_some_and(|v| Some(v) != f.orig.sport())
+                        || t.orig_l4.dport.is_some_and(|v| Some(v) != f.orig.dport())
+                    {
+                        return false;
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Zones compare non-strictly: a missing zone counts as zone 0.
+        t.orig_zone.is_none_or(|z| z == f.orig.zone.unwrap_or(0))
     }
 
+    /// The reply-direction comparison (`NFCT_CMP_REPL | NFCT_CMP_MASK`).
     fn tuple_repl(&self, f: &Flow) -> bool {
         let t = &self.p.tmpl;
-        let Some(r) = &f.reply else {
-            return t.repl_src.is_none() && t.repl_dst.is_none();
-        };
-        t.repl_src.is_none_or(|a| a == r.src)
-            && t.repl_dst.is_none_or(|a| a == r.dst)
-            && l4_match_ports(r, t.repl_l4.sport, t.repl_l4.dport)
+        let r = f.reply.as_ref();
+        let fam = t
+            .repl_src
+            .or(t.repl_dst)
+            .map(|a| if a.is_ipv4() { 2 } else { 10 });
+        if let Some(fam) = fam {
+            let Some(r) = r else { return false };
+            if (if r.src.is_ipv4() { 2 } else { 10 }) != fam {
+                return false;
+            }
+        }
+        if t.repl_src.is_some_and(|a| r.is_none_or(|r| r.src != a))
+            || t.repl_dst.is_some_and(|a| r.is_none_or(|r| r.dst != a))
+        {
+            return false;
+        }
+        if (t.repl_l4.sport.is_some() || t.repl_l4.dport.is_some())
+            && let Some(p) = t.l4proto
+        {
+            let Some(r) = r else { return false };
+            if r.proto != p {
+                return false;
+            }
+            if matches!(p, 6 | 17 | 136 | 33 | 132 | 47)
+                && (t.repl_l4.sport.is_some_and(|v| Some(v) != r.sport())
+                    || t.repl_l4.dport.is_some_and(|v| Some(v) != r.dport()))
+            {
+                return false;
+            }
+        }
+        t.repl_zone
+            .is_none_or(|z| z == r.and_then(|r| r.zone).unwrap_or(0))
     }
 
+    /// Meta attributes (`cmp_meta`): id, status (every given bit set), protocol state and zone. The secmark
+    /// is not compared by conntrack-tools, so neither is it here.
     fn meta(&self, f: &Flow) -> bool {
         let t = &self.p.tmpl;
         let o = self.p.options;
         if o & opt::STATUS != 0 {
-            let st = f.status.unwrap_or(0);
+            let Some(st) = f.status else { return false };
             if st & t.status != t.status {
                 return false;
             }
@@ -298,17 +367,14 @@ impl<'a> Matcher<'a> {
                 Some(ProtoState::Tcp(n) | ProtoState::Sctp(n) | ProtoState::Dccp(n)) => Some(n),
                 None => None,
             };
-            if have.is_some_and(|h| h != s) {
+            if have != Some(s) {
                 return false;
             }
         }
-        (t.secmark.is_none() || f.secmark.is_none() || t.secmark == f.secmark)
-            && (t.zone.is_none() || f.zone.is_none() || t.zone == f.zone)
-            && (t.id.is_none() || f.id.is_none() || t.id == f.id)
-            && (t.orig_zone.is_none() || f.orig.zone.is_none() || t.orig_zone == f.orig.zone)
-            && (t.repl_zone.is_none()
-                || f.reply.and_then(|r| r.zone).is_none()
-                || t.repl_zone == f.reply.and_then(|r| r.zone))
+        if t.id.is_some() && t.id != f.id {
+            return false;
+        }
+        t.zone.is_none_or(|z| z == f.zone.unwrap_or(0))
     }
 
     /// conntrack-tools' `nfct_filter`: NAT, mark, labels, networks, then every compared attribute.
@@ -341,28 +407,6 @@ impl<'a> Matcher<'a> {
         }
         true
     }
-}
-
-fn l4_match_ports(t: &Tuple, sport: Option<u16>, dport: Option<u16>) -> bool {
-    sport.is_none_or(|p| t.sport().is_none_or(|h| h == p))
-        && dport.is_none_or(|p| t.dport().is_none_or(|h| h == p))
-}
-
-fn l4_match(
-    t: &Tuple,
-    sport: Option<u16>,
-    dport: Option<u16>,
-    tm: &super::parse::Template,
-) -> bool {
-    if !l4_match_ports(t, sport, dport) {
-        return false;
-    }
-    if let L4::Icmp { kind, code, id } = t.l4 {
-        return tm.icmp_type.is_none_or(|v| v == kind)
-            && tm.icmp_code.is_none_or(|v| v == code)
-            && tm.icmp_id.is_none_or(|v| v == id);
-    }
-    true
 }
 
 /// The kernel-side part of the filter.
@@ -880,7 +924,7 @@ fn get(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     if let Some(f) = flow_of(&e) {
         printer.print(w, &f, MsgKind::Plain, true, true)?;
     }
-    printer.finish(w)?;
+    // conntrack-tools does not close the XML document after -G.
     Ok(1)
 }
 
@@ -1152,11 +1196,6 @@ pub fn load_file(progname: &str, path: &str, w: &mut dyn Write) -> Result<(), Fa
             )));
         }
     }
-    let map = if cmds.iter().any(|(_, c)| c.options & opt::ADD_LABEL != 0) {
-        LabelMap::load()
-    } else {
-        None
-    };
     let mut i = 0;
     while i < cmds.len() {
         if cmds[i].1.command & (cmd::CT_CREATE | cmd::CT_ADD) != 0 {
@@ -1164,7 +1203,7 @@ pub fn load_file(progname: &str, path: &str, w: &mut dyn Write) -> Result<(), Fa
             let mut batch = ct.batch();
             let start = i;
             while i < cmds.len() && cmds[i].1.command & (cmd::CT_CREATE | cmd::CT_ADD) != 0 {
-                let e = entry_for_create(&cmds[i].1, map.as_ref())?;
+                let e = entry_for_create(&cmds[i].1, cmds[i].1.labelmap.as_ref())?;
                 batch
                     .create(&e)
                     .map_err(|e| failed(&e, cmds[i].1.command))?;

@@ -3,7 +3,7 @@
 //! Layers, each testable alone:
 //! * [`getopt`] and [`parse`]: the command line, with conntrack-tools' exact option set, abbreviations,
 //!   checks, error texts and exit codes (2 for parameter problems, 1 for the rest);
-//! * [`flow`] and [`format`]: the printed model and the output formats (default, extended, id, ktimestamp,
+//! * [`flow`] and [`format`](mod@format): the printed model and the output formats (default, extended, id, ktimestamp,
 //!   labels, save, xml, and our `json`), pure functions golden-tested against the real tool;
 //! * [`kernel`]: the commands, on `ctnl` sockets;
 //! * [`manual`]: the clap definition the man page and shell completions are generated from.

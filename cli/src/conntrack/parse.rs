@@ -212,6 +212,8 @@ pub struct Parsed {
     pub output: u32,
     /// `-b`.
     pub buffer_size: Option<usize>,
+    /// The connlabel.conf mapping, loaded when labels are printed or named (like conntrack-tools).
+    pub labelmap: Option<super::format::LabelMap>,
     /// Values.
     pub tmpl: Template,
 }
@@ -222,6 +224,21 @@ pub fn parse(argv: Vec<String>) -> Result<Parsed, Fail> {
     let mut p = Parsed::default();
     let mut longs = super::opts::LONG_OPTS.to_vec();
     let mut family: u8 = 0;
+    let mut map_loaded = false;
+    let mut labelmap_init = |p: &mut Parsed| {
+        if map_loaded {
+            return;
+        }
+        map_loaded = true;
+        match super::format::LabelMap::load_result() {
+            Ok(Some(m)) => p.labelmap = Some(m),
+            Ok(None) => eprintln!("nfct_labelmap_new: Success"),
+            Err(e) => eprintln!(
+                "nfct_labelmap_new: {}",
+                ctnl::strerror(e.raw_os_error().unwrap_or(0))
+            ),
+        }
+    };
     while let Some(step) = g.next(SHORT_OPTS, &longs) {
         let (c, arg) = match step {
             Step::Opt(c, a) => (c, a),
@@ -295,6 +312,9 @@ pub fn parse(argv: Vec<String>) -> Result<Parsed, Fail> {
             'o' => {
                 p.options |= opt::OUTPUT;
                 parse_list(&a, &mut p.output, OUTPUT_WORDS)?;
+                if p.output & out::CL != 0 {
+                    labelmap_init(&mut p);
+                }
                 if p.output & out::SAVE != 0 && p.output & !out::SAVE != 0 {
                     return Err(Fail::other(
                         "cannot combine save output with any other output type, use -o save only",
@@ -371,6 +391,7 @@ pub fn parse(argv: Vec<String>) -> Result<Parsed, Fail> {
                     '<' => opt::ADD_LABEL,
                     _ => opt::DEL_LABEL,
                 };
+                labelmap_init(&mut p);
                 if p.options & (opt::ADD_LABEL | opt::DEL_LABEL)
                     == (opt::ADD_LABEL | opt::DEL_LABEL)
                 {
@@ -390,6 +411,11 @@ pub fn parse(argv: Vec<String>) -> Result<Parsed, Fail> {
                 } else {
                     a.clone()
                 };
+                for n in v.split(',') {
+                    if p.labelmap.as_ref().and_then(|m| m.bit(n)).is_none() {
+                        return Err(Fail::param(format!("unknown label '{n}'")));
+                    }
+                }
                 let names = v.split(',').map(str::to_string);
                 if ch == 'l' {
                     p.tmpl.labels.extend(names)
