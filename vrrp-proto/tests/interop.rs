@@ -633,4 +633,8 @@ vrrp_instance A
             .field,
         "vrrp_instance"
     );
+    for text in ["{\n}\n", "vrrp_instance D {\n {\n }\n}\n"] {
+        let e = vrrp_proto::config::parse_keepalived(text).unwrap_err();
+        assert_eq!(e.field, "vrrp_instance", "{text:?}: {e}");
+    }
 }
