@@ -14,11 +14,15 @@
 //!   ALARM ([`session::Alarm`]) and NOTRACK ([`session::Notrack`]). No sockets, threads or clocks: time
 //!   is a parameter (`handle_datagram(now, ..)`, `handle_timeout(now)`), output is polled
 //!   (`poll_transmit`, `poll_action`, `poll_timeout`).
+//! * With the `ctnl` feature: `CtEntry::to_ctnl` / `CtEntry::from_ctnl` convert to and from
+//!   `ctnl::Entry`.
 //! * [`json`]: the one-object-per-message JSON used by `examples/ctsync_decode`.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod cache;
+#[cfg(feature = "ctnl")]
+mod ctnl_conv;
 pub mod entry;
 pub mod json;
 pub mod session;
