@@ -323,6 +323,17 @@ pub trait DumpItem: Sized {
     const SUBSYS: u8;
     /// Decodes one message: `family` and `res_id` from nfgenmsg, `attrs` after it.
     fn decode(family: u8, res_id: u16, attrs: &[u8]) -> Result<Self, DecodeError>;
+    /// Decodes into `slot` (a fresh value from [`DumpItem::decode`]'s type default), so that a large item is
+    /// built where it will be returned instead of being moved through `Result`s.
+    fn decode_in_place(
+        slot: &mut Option<Self>,
+        family: u8,
+        res_id: u16,
+        attrs: &[u8],
+    ) -> Result<(), DecodeError> {
+        *slot = Some(Self::decode(family, res_id, attrs)?);
+        Ok(())
+    }
     /// The user-space filter check (only entries are filtered).
     fn passes(&self, _filter: &DumpFilter) -> bool {
         true
@@ -334,6 +345,19 @@ impl DumpItem for Entry {
     #[inline]
     fn decode(family: u8, _res_id: u16, attrs: &[u8]) -> Result<Self, DecodeError> {
         Entry::parse_attrs(family, attrs)
+    }
+    #[inline]
+    fn decode_in_place(
+        slot: &mut Option<Self>,
+        family: u8,
+        _res_id: u16,
+        attrs: &[u8],
+    ) -> Result<(), DecodeError> {
+        let e = slot.insert(Entry {
+            family,
+            ..Entry::default()
+        });
+        e.merge_attrs(attrs, 0)
     }
     fn passes(&self, filter: &DumpFilter) -> bool {
         filter.matches(self)
@@ -397,11 +421,6 @@ impl<'a, T: DumpItem> Dump<'a, T> {
             filter,
             _item: std::marker::PhantomData,
         })
-    }
-
-    #[inline]
-    fn step(&mut self) -> Option<Result<T, Error>> {
-        self.step_with(T::decode)
     }
 
     /// Advances to the next item message of this dump and hands it to `decode`.
@@ -505,14 +524,22 @@ impl<T: DumpItem> Iterator for Dump<'_, T> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
+        let mut slot: Option<T> = None;
         loop {
-            let item = self.step()?;
-            if let (Some(f), Ok(e)) = (&self.filter, &item)
-                && !e.passes(f)
-            {
-                continue;
+            match self.step_with(|family, res_id, attrs| {
+                T::decode_in_place(&mut slot, family, res_id, attrs)
+            })? {
+                Err(e) => return Some(Err(e)),
+                Ok(()) => {
+                    let item = slot.take()?;
+                    if let Some(f) = &self.filter
+                        && !item.passes(f)
+                    {
+                        continue;
+                    }
+                    return Some(Ok(item));
+                }
             }
-            return Some(item);
         }
     }
 }

@@ -118,17 +118,6 @@ impl CtSocket {
         self.seq = seq;
     }
 
-    /// Reserves `n` consecutive sequence numbers and returns the first.
-    pub fn reserve_seqs(&mut self, n: u32) -> u32 {
-        let first = self.next_seq();
-        if first.checked_add(n).is_none() {
-            self.seq = 1;
-            return self.reserve_seqs(n);
-        }
-        self.seq = first.wrapping_add(n.saturating_sub(1));
-        first
-    }
-
     /// Sends one datagram (one or many netlink messages) to the kernel.
     pub fn send(&self, buf: &[u8]) -> Result<(), Error> {
         let n = self.sock.send(buf, 0).map_err(Error::from_io)?;

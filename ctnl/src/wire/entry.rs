@@ -604,7 +604,7 @@ impl Entry {
         Ok(e)
     }
 
-    fn merge_attrs(&mut self, buf: &[u8], base: usize) -> Result<(), DecodeError> {
+    pub(crate) fn merge_attrs(&mut self, buf: &[u8], base: usize) -> Result<(), DecodeError> {
         for a in Attrs::new(buf, base) {
             let a = a?;
             match a.kind {
