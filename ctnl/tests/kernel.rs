@@ -855,3 +855,30 @@ fn filtered_flush_by_ipv4_tuple_and_zone_is_exact() {
         .collect();
     assert!(!left.is_empty() && left.iter().all(|e| e.zone == Some(1)));
 }
+
+#[test]
+fn per_direction_zone() {
+    let Some(_ns) = testkit::netns() else { return };
+    let mut ct = Conntrack::open().unwrap();
+    // A zone on the original direction only (`conntrack -I --orig-zone 3`).
+    let mut o = Tuple::ports(v4(10, 11, 0, 1), v4(10, 11, 0, 2), 17, 1, 2);
+    let r = o.reversed();
+    o.zone = Some(3);
+    let e = Entry {
+        timeout: Some(60),
+        ..Entry::new(o.clone(), r)
+    };
+    ct.create(&e).unwrap();
+    let got: Vec<Entry> = ct
+        .dump(&DumpFilter::all())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .collect();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].orig.as_ref().unwrap().zone, Some(3));
+    assert_eq!(got[0].reply.as_ref().unwrap().zone, None);
+    // CTA_ZONE is only sent for a zone that covers both directions.
+    assert_eq!(got[0].zone, None);
+    // get by the zoned original tuple finds it
+    assert_eq!(ct.get(&Key::orig(o)).unwrap().id, got[0].id);
+}
