@@ -79,6 +79,20 @@
 //! returns the raw errno. Undecodable kernel data gives [`Error::Decode`] with a structured [`DecodeError`].
 //! Nothing panics on any kernel or caller input.
 //!
+//! # Kernel behaviour worth knowing (6.x, verified by this crate's kernel tests)
+//!
+//! * Create and update requests carry `IPS_CONFIRMED` in `CTA_STATUS` whenever a status is given: the
+//!   kernel marks every entry it creates confirmed and answers `EBUSY` to a status that would clear it.
+//! * IPv6 address fields of a `CTA_FILTER` are matched inverted by the kernel, so [`DumpFilter`] keeps them
+//!   in user space (IPv4 addresses, protocol, ports and ICMP fields go to the kernel).
+//! * A filtered [`Conntrack::flush`] is one kernel request on kernels that take `CTA_FILTER` on a flush
+//!   (6.11+); older ones answer `EOPNOTSUPP` and the crate falls back to dump plus batched delete.
+//! * Events exist only for entries created while some socket listens: open the [`EventSocket`] first.
+//! * Labels are stored only once a ruleset in the namespace uses `ct label`; an expectation's timeout
+//!   comes from its helper's policy, not from the request; the ftp helper keeps one expectation per master.
+//! * `CTA_ZONE` is dumped only for a zone covering both directions; a per-direction zone shows up as
+//!   [`Tuple::zone`].
+//!
 //! # Performance
 //!
 //! A dump decodes each entry into plain fixed-size fields without per-attribute heap allocation, reading
