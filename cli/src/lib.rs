@@ -1,3 +1,4 @@
 //! The command-line tools. Each `src/bin/<tool>.rs` is a few lines calling `cli::<tool>::run()`.
 #![forbid(unsafe_code)]
 pub mod conntrack;
+pub mod ipvsadm;

@@ -1,0 +1,4 @@
+//! `ipvsadm`: a drop-in for ipvsadm 1.31 (see `cli::ipvsadm`).
+fn main() {
+    cli::ipvsadm::run()
+}
