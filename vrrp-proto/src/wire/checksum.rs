@@ -41,16 +41,29 @@ impl ChecksumModes {
 }
 
 /// Adds `data` to a running one's complement sum, as 16-bit big-endian words (odd tail padded with zero).
-pub(crate) fn sum_words(mut acc: u32, data: &[u8]) -> u32 {
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        acc += u32::from(u16::from_be_bytes([c[0], c[1]]));
+///
+/// Sums 32-bit words into a 64-bit accumulator (half the additions; no overflow for any input this
+/// crate sees) and folds at the end: since 2^16 = 1 modulo 0xffff, the folded result is the same as a
+/// word-by-word one's complement sum (RFC 1071 §2, "Parallel Summation").
+pub(crate) fn sum_words(acc: u32, data: &[u8]) -> u32 {
+    let mut wide = u64::from(acc);
+    let mut quads = data.chunks_exact(4);
+    for q in &mut quads {
+        wide += u64::from(u32::from_be_bytes([q[0], q[1], q[2], q[3]]));
     }
-    if let [last] = chunks.remainder() {
-        acc += u32::from(*last) << 8;
+    let mut tail = quads.remainder();
+    if tail.len() >= 2 {
+        wide += u64::from(u16::from_be_bytes([tail[0], tail[1]]));
+        tail = &tail[2..];
     }
-    // Fold now and then so long inputs cannot overflow: 65535 words of 0xffff fit in a u32.
-    fold(acc)
+    if let [last] = tail {
+        wide += u64::from(*last) << 8;
+    }
+    while wide > 0xffff {
+        wide = (wide & 0xffff) + (wide >> 16);
+    }
+    // The loop above leaves at most 16 bits.
+    wide as u32
 }
 
 fn fold(mut acc: u32) -> u32 {
