@@ -175,3 +175,46 @@ fn captured_messages_to_json() {
     }
     assert!(saw_entry >= 20);
 }
+
+/// ALARM and NOTRACK captures (same script, `MODE=ALARM` / `MODE=NOTRACK`) round-trip too, and fed to our
+/// sessions they leave the peer's live entries in the external cache.
+#[test]
+fn captured_alarm_and_notrack_roundtrip_and_replay() {
+    use ctsync_proto::session::{Alarm, AlarmConfig, Notrack, NotrackConfig};
+    use std::time::Instant;
+    let now = Instant::now();
+
+    let alarm = load("alarm_capture.hex");
+    let msgs = roundtrip_all(&alarm);
+    // ALARM sends no control traffic of its own besides what conntrackd's resync path adds, and refreshes
+    // entries: the same tuple appears several times.
+    let udp_refreshes = msgs
+        .iter()
+        .filter(|m| matches!(m.body, Body::Ct(_, e) if e.ports.map(|p| p.sport) == Some(5353)))
+        .count();
+    assert!(udp_refreshes >= 2, "{udp_refreshes}");
+    let mut a = Alarm::new(now, AlarmConfig::default());
+    for d in &alarm {
+        a.handle_datagram(now, d);
+    }
+    // 9 created, 3 deleted; every survivor was refreshed at least once during the capture.
+    assert_eq!(
+        a.external().len(),
+        6,
+        "{:?}",
+        a.external().dump().map(|(k, _)| k).collect::<Vec<_>>()
+    );
+
+    let notrack = load("notrack_capture.hex");
+    let msgs = roundtrip_all(&notrack);
+    assert!(msgs.iter().any(|m| m.flags == Flags::ALIVE));
+    assert!(
+        msgs.iter()
+            .any(|m| m.flags == Flags::RESYNC && m.body == Body::Ctl { from: 0, to: 0 })
+    );
+    let mut n = Notrack::new(now, NotrackConfig::default());
+    for d in &notrack {
+        n.handle_datagram(now, d);
+    }
+    assert_eq!(n.external().len(), 6);
+}

@@ -1,8 +1,23 @@
 #!/bin/sh
 # Captures conntrackd 1.4.7 FT-FW sync traffic between two namespaces and prints one hex UDP payload per line.
-# Usage: capture.sh OUTFILE   (run as root; creates and deletes namespaces ctsA_$$ and ctsB_$$)
+# Usage: [MODE=FTFW|ALARM|NOTRACK] capture.sh OUTFILE
+#   (run as root; creates and deletes namespaces ctsA_$$ and ctsB_$$; stops conntrackd and tshark by PID)
 set -eu
 OUT=${1:-/dev/stdout}
+MODE=${MODE:-FTFW}
+case $MODE in
+  FTFW) MODECONF="Mode FTFW {
+		ResendQueueSize 131072
+		ACKWindowSize 20
+	}" ;;
+  ALARM) MODECONF="Mode ALARM {
+		RefreshTime 2
+		CacheTimeout 20
+	}" ;;
+  NOTRACK) MODECONF="Mode NOTRACK {
+	}" ;;
+  *) echo "unknown MODE $MODE" >&2; exit 2 ;;
+esac
 A=ctsA_$$; B=ctsB_$$
 DIR=$(mktemp -d /tmp/ctsync-capture.XXXXXX)
 cleanup() {
@@ -20,10 +35,7 @@ ip -n $A link set va up; ip -n $B link set vb up
 conf() { # name local peer iface
 cat > "$DIR/$1.conf" <<CONF
 Sync {
-	Mode FTFW {
-		ResendQueueSize 131072
-		ACKWindowSize 20
-	}
+	$MODECONF
 	UDP {
 		IPv4_address $2
 		IPv4_Destination_Address $3
