@@ -748,19 +748,24 @@ fn icmp_invert(kind: u8, v6: bool) -> u8 {
 
 fn invert(t: &ctnl::Tuple) -> ctnl::Tuple {
     let mut r = t.reversed();
-    r.l4 = match t.l4 {
-        ctnl::L4::Icmp { id, kind, code } => ctnl::L4::Icmp {
-            id,
-            kind: icmp_invert(kind, false),
-            code,
-        },
-        ctnl::L4::Icmpv6 { id, kind, code } => ctnl::L4::Icmpv6 {
-            id,
-            kind: icmp_invert(kind, true),
-            code,
-        },
-        other => other,
-    };
+    // ICMP types map to their reply type (libnetfilter_conntrack's table, wider than ctnl's echo-only one).
+    match t.l4 {
+        ctnl::L4::Icmp { id, kind, code } => {
+            r.l4 = ctnl::L4::Icmp {
+                id,
+                kind: icmp_invert(kind, false),
+                code,
+            }
+        }
+        ctnl::L4::Icmpv6 { id, kind, code } => {
+            r.l4 = ctnl::L4::Icmpv6 {
+                id,
+                kind: icmp_invert(kind, true),
+                code,
+            }
+        }
+        _ => {}
+    }
     r.zone = None;
     r
 }
@@ -1025,9 +1030,10 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             let mut mask = vec![0u8; len];
             match (&modify_bits, p.options & opt::ADD_LABEL != 0) {
                 (Some(bits), true) => {
+                    // The kernel computes new = (old & !mask) ^ labels: send only the bits to change.
                     for i in 0..len {
                         let b = bits.get(i).copied().unwrap_or(0);
-                        labels[i] |= b;
+                        labels[i] = b;
                         mask[i] = b;
                     }
                 }
@@ -1036,9 +1042,8 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                         continue;
                     }
                     for i in 0..len {
-                        let b = bits.get(i).copied().unwrap_or(0);
-                        labels[i] &= !b;
-                        mask[i] = b;
+                        labels[i] = 0;
+                        mask[i] = bits.get(i).copied().unwrap_or(0);
                     }
                 }
                 (None, _) => {
@@ -1049,11 +1054,12 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                     mask = vec![0xffu8; len];
                 }
             }
-            changed |= cur.as_ref().map_or(labels.iter().any(|b| *b != 0), |c| {
-                let mut c = c.clone();
-                c.resize(len, 0);
-                c != labels
-            });
+            let mut before = cur.clone().unwrap_or_default();
+            before.resize(len, 0);
+            let after: Vec<u8> = (0..len)
+                .map(|i| (before[i] & !mask[i]) ^ labels[i])
+                .collect();
+            changed |= after != before;
             u.labels = Some(labels);
             u.labels_mask = Some(mask);
         }
@@ -1112,6 +1118,9 @@ fn events(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
         );
     }
     mask_checks(p)?;
+    // A short read timeout lets buffered lines out when the burst pauses.
+    sock.set_timeout(Some(std::time::Duration::from_millis(100)))
+        .map_err(|_| Fail::other("Can't open netlink socket"))?;
     let mut printer = Printer::new(p);
     let m = Matcher::new(p, printer.map(), true)?;
     let mut counter = 0usize;
