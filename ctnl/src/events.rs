@@ -4,9 +4,10 @@ use crate::error::Error;
 use crate::socket::CtSocket;
 use crate::wire::{
     Entry, Expect, Msgs, NFNL_SUBSYS_CTNETLINK, NFNL_SUBSYS_CTNETLINK_EXP, NLMSG_ERROR,
-    NLMSG_OVERRUN, ct_msg, exp_msg,
+    NLMSG_OVERRUN, exp_msg,
 };
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_netfilter::conntrack::ConntrackMessageType;
 use std::time::Duration;
 
 /// Multicast groups to join (`NFNLGRP_CONNTRACK_*`), as a bit set.
@@ -152,11 +153,12 @@ impl EventSocket {
             let created = m.flags & (NLM_F_CREATE | NLM_F_EXCL) != 0;
             let (family, _, _, attrs) = m.nfgen()?;
             match (m.subsys(), m.ct_type()) {
-                (NFNL_SUBSYS_CTNETLINK, t @ (ct_msg::NEW | ct_msg::DELETE)) => {
-                    let kind = match (t, created) {
-                        (ct_msg::DELETE, _) => EventKind::Destroy,
-                        (_, true) => EventKind::New,
-                        _ => EventKind::Update,
+                (NFNL_SUBSYS_CTNETLINK, t) => {
+                    let kind = match (ConntrackMessageType::from(t), created) {
+                        (ConntrackMessageType::Delete, _) => EventKind::Destroy,
+                        (ConntrackMessageType::New, true) => EventKind::New,
+                        (ConntrackMessageType::New, false) => EventKind::Update,
+                        _ => continue,
                     };
                     return Ok(Some(Event::Conntrack {
                         kind,

@@ -131,6 +131,7 @@ pub use batch::{Batch, BatchReport};
 pub use dump::{Dump, DumpFilter, DumpItem, TupleFilter};
 pub use error::{DecodeError, Error, strerror};
 pub use events::{Event, EventKind, EventSocket, Groups};
+pub use netlink_packet_netfilter::conntrack::Protocol;
 pub use ops::{Conntrack, Direction, FlushOutcome, Key};
 pub use socket::CtSocket;
 pub use wire::{

@@ -195,3 +195,13 @@ fn every_prefix_and_bit_flip_decodes_or_errors_without_panic() {
         }
     }
 }
+
+#[test]
+fn interop_with_netlink_packet_netfilter_types() {
+    let e = both_ways(TCP);
+    assert_eq!(e.orig.as_ref().unwrap().protocol(), ctnl::Protocol::Tcp);
+    let st = e.status.unwrap();
+    let theirs: netlink_packet_netfilter::conntrack::Status = st.into();
+    assert!(theirs.contains(netlink_packet_netfilter::conntrack::Status::Assured));
+    assert_eq!(Status::from(theirs), st);
+}

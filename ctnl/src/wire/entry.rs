@@ -59,6 +59,19 @@ impl Status {
     }
 }
 
+/// Interop with netlink-packet-netfilter's `bitflags` status type (same bits).
+impl From<Status> for netlink_packet_netfilter::conntrack::Status {
+    fn from(s: Status) -> Self {
+        netlink_packet_netfilter::conntrack::Status::from_bits_retain(s.0)
+    }
+}
+
+impl From<netlink_packet_netfilter::conntrack::Status> for Status {
+    fn from(s: netlink_packet_netfilter::conntrack::Status) -> Self {
+        Status(s.bits())
+    }
+}
+
 impl std::ops::BitOr for Status {
     type Output = Status;
     fn bitor(self, rhs: Status) -> Status {
@@ -150,6 +163,11 @@ impl Tuple {
             zone: None,
             unknown: Vec::new(),
         }
+    }
+
+    /// The protocol as netlink-packet-netfilter's named enum (`Tcp`, `Udp`, `Icmp`, ..., `Other(n)`).
+    pub fn protocol(&self) -> netlink_packet_netfilter::conntrack::Protocol {
+        self.proto.into()
     }
 
     /// The address family (`AF_INET` or `AF_INET6`) of the source address.
