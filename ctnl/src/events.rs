@@ -111,6 +111,13 @@ impl EventSocket {
         self.rcvbuf
     }
 
+    /// Reliable delivery (`NETLINK_BROADCAST_ERROR`, what conntrackd's `NetlinkEventsReliable` sets): when an
+    /// event cannot be queued to this socket the kernel is told, and for DESTROY events it keeps the entry
+    /// on its dying list and redelivers later instead of dropping the event.
+    pub fn set_reliable(&mut self, on: bool) -> Result<(), Error> {
+        self.sock.inner().set_broadcast_error(on).map_err(Error::Io)
+    }
+
     /// Sets how long [`EventSocket::next_event`] waits (`None`: forever).
     pub fn set_timeout(&mut self, t: Option<Duration>) -> Result<(), Error> {
         self.sock.set_read_timeout(t)

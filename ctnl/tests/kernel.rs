@@ -882,3 +882,31 @@ fn per_direction_zone() {
     // get by the zoned original tuple finds it
     assert_eq!(ct.get(&Key::orig(o)).unwrap().id, got[0].id);
 }
+
+#[test]
+fn dying_list_holds_entries_whose_destroy_event_is_undelivered() {
+    let Some(_ns) = testkit::netns() else { return };
+    // A reliable listener that never reads, with a tiny queue: destroy events cannot be delivered, so the
+    // kernel keeps the deleted entries on its dying list and retries.
+    let mut stuck = EventSocket::with_rcvbuf(Groups::DESTROY, 1024).unwrap();
+    stuck.set_reliable(true).unwrap();
+    let mut ct = Conntrack::open().unwrap();
+    let mut b = ct.batch();
+    for i in 0..200u32 {
+        b.create(&udp_n(i)).unwrap();
+    }
+    assert_eq!(b.finish().unwrap().ok, 200);
+    ct.flush_all().unwrap();
+    assert_eq!(count(&mut ct, &DumpFilter::all()), 0);
+    let dying: Vec<Entry> = ct.dump_dying().unwrap().map(|e| e.unwrap()).collect();
+    assert!(
+        dying.len() >= 150,
+        "only {} entries on the dying list",
+        dying.len()
+    );
+    for e in &dying {
+        assert!(e.status.unwrap().contains(Status::DYING), "{e:?}");
+        let o = e.orig.as_ref().unwrap();
+        assert_eq!((o.dst, o.proto), (v4(10, 99, 0, 1), 17));
+    }
+}
