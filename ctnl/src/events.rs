@@ -72,9 +72,10 @@ pub enum Event {
     },
 }
 
-/// Default kernel receive queue for an event socket: 16 MiB, enough for a burst of about 50,000 events
-/// read by a busy consumer.
-pub const DEFAULT_EVENT_RCVBUF: usize = 16 << 20;
+/// Default kernel receive queue for an event socket: 64 MiB (the kernel doubles it). Each queued event
+/// costs about 1.3 KiB of socket memory, so this holds a burst of about 100,000 events even when the
+/// consumer reads nothing until the burst is over; the memory is only used while events are queued.
+pub const DEFAULT_EVENT_RCVBUF: usize = 64 << 20;
 
 /// A socket subscribed to event groups.
 ///
