@@ -152,12 +152,22 @@ impl Conntrack {
 
     /// Reads one entry.
     pub fn get(&mut self, key: &Key) -> Result<Entry, Error> {
+        self.get_kind(ct_msg::GET, key)
+    }
+
+    /// Reads one entry and zeroes its counters (`IPCTNL_MSG_CT_GET_CTRZERO` on one tuple); the entry comes
+    /// back with the counters as they were before.
+    pub fn get_zero_counters(&mut self, key: &Key) -> Result<Entry, Error> {
+        self.get_kind(ct_msg::GET_CTRZERO, key)
+    }
+
+    fn get_kind(&mut self, msg: u8, key: &Key) -> Result<Entry, Error> {
         let seq = self.sock.next_seq();
         self.sbuf.clear();
         let start = start_msg(
             &mut self.sbuf,
             NFNL_SUBSYS_CTNETLINK,
-            ct_msg::GET,
+            msg,
             NLM_F_REQUEST | NLM_F_ACK,
             seq,
             key.tuple.family(),

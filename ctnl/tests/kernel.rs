@@ -422,6 +422,18 @@ fn stats_and_zero_counters() {
     assert_eq!(c.bytes, 5 * (20 + 8 + 5));
     let after: Vec<Entry> = ct.dump(&f).unwrap().map(|e| e.unwrap()).collect();
     assert_eq!(after[0].counters_orig.unwrap().packets, 0);
+    // one entry: read and zero
+    tx.send_to(b"again", rx.local_addr().unwrap()).unwrap();
+    let key = Key::of(&after[0]).unwrap();
+    assert_eq!(
+        ct.get_zero_counters(&key)
+            .unwrap()
+            .counters_orig
+            .unwrap()
+            .packets,
+        1
+    );
+    assert_eq!(ct.get(&key).unwrap().counters_orig.unwrap().packets, 0);
     assert_eq!(ct.stats().unwrap().entries, 1);
 }
 
