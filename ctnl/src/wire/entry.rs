@@ -223,6 +223,11 @@ impl Tuple {
             let a = a?;
             match a.kind {
                 cta::TUPLE_IP => {
+                    if let Some((s, d)) = fast_ip_pair(a.value) {
+                        src = Some(s);
+                        dst = Some(d);
+                        continue;
+                    }
                     for ip in a.nested() {
                         let ip = ip?;
                         match ip.kind {
@@ -235,6 +240,12 @@ impl Tuple {
                     }
                 }
                 cta::TUPLE_PROTO => {
+                    if let Some((n, sp, dp)) = fast_ports(a.value) {
+                        proto = Some(n);
+                        sport = Some(sp);
+                        dport = Some(dp);
+                        continue;
+                    }
                     for p in a.nested() {
                         let p = p?;
                         match p.kind {
@@ -660,6 +671,10 @@ impl Entry {
                     })?);
                 }
                 cta::SYNPROXY => {
+                    if let Some(s) = fast_synproxy(a.value) {
+                        self.synproxy = Some(s);
+                        continue;
+                    }
                     let mut s = Synproxy::default();
                     for n in a.nested() {
                         let n = n?;
@@ -814,7 +829,102 @@ impl Entry {
     }
 }
 
+/// A netlink attribute header as it appears in memory (native-endian length and type).
+const fn nla_hdr(len: u16, kind: u16) -> [u8; 4] {
+    let l = len.to_ne_bytes();
+    let k = kind.to_ne_bytes();
+    [l[0], l[1], k[0], k[1]]
+}
+
+/// Fast path for the common `CTA_TUPLE_IP` layouts: exactly `CTA_IP_V4_SRC` then `CTA_IP_V4_DST`, or the
+/// IPv6 pair. Anything else returns `None` and goes through the general attribute walk.
+#[inline]
+fn fast_ip_pair(v: &[u8]) -> Option<(IpAddr, IpAddr)> {
+    if let Ok(b) = <&[u8; 16]>::try_from(v) {
+        if b[0..4] != nla_hdr(8, cta::IP_V4_SRC) || b[8..12] != nla_hdr(8, cta::IP_V4_DST) {
+            return None;
+        }
+        let s = std::net::Ipv4Addr::from([b[4], b[5], b[6], b[7]]);
+        let d = std::net::Ipv4Addr::from([b[12], b[13], b[14], b[15]]);
+        return Some((IpAddr::V4(s), IpAddr::V4(d)));
+    }
+    let b: &[u8; 40] = v.try_into().ok()?;
+    if b[0..4] != nla_hdr(20, cta::IP_V6_SRC) || b[20..24] != nla_hdr(20, cta::IP_V6_DST) {
+        return None;
+    }
+    let mut s = [0u8; 16];
+    s.copy_from_slice(&b[4..20]);
+    let mut d = [0u8; 16];
+    d.copy_from_slice(&b[24..40]);
+    Some((IpAddr::V6(Ipv6Addr::from(s)), IpAddr::V6(Ipv6Addr::from(d))))
+}
+
+/// Fast path for `CTA_SYNPROXY` as the kernel dumps it: ISN, ITS, TSOFF in order.
+#[inline]
+fn fast_synproxy(v: &[u8]) -> Option<Synproxy> {
+    let b: &[u8; 24] = v.try_into().ok()?;
+    if b[0..4] != nla_hdr(8, cta::SYNPROXY_ISN)
+        || b[8..12] != nla_hdr(8, cta::SYNPROXY_ITS)
+        || b[16..20] != nla_hdr(8, cta::SYNPROXY_TSOFF)
+    {
+        return None;
+    }
+    let u = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    Some(Synproxy {
+        isn: Some(u(4)),
+        its: Some(u(12)),
+        tsoff: Some(u(20)),
+    })
+}
+
+/// Fast path for `CTA_TIMESTAMP` with only a start time (a live entry).
+#[inline]
+fn fast_timestamp_start(v: &[u8]) -> Option<Timestamp> {
+    let b: &[u8; 12] = v.try_into().ok()?;
+    if b[0..4] != nla_hdr(12, cta::TIMESTAMP_START) {
+        return None;
+    }
+    let mut t = [0u8; 8];
+    t.copy_from_slice(&b[4..12]);
+    Some(Timestamp {
+        start: Some(u64::from_be_bytes(t)),
+        stop: None,
+    })
+}
+
+/// Fast path for the common `CTA_TUPLE_PROTO` layout: `CTA_PROTO_NUM`, `CTA_PROTO_SRC_PORT`,
+/// `CTA_PROTO_DST_PORT` and nothing else.
+#[inline]
+fn fast_ports(v: &[u8]) -> Option<(u8, u16, u16)> {
+    let b: &[u8; 24] = v.try_into().ok()?;
+    if b[0..4] != nla_hdr(5, cta::PROTO_NUM)
+        || b[8..12] != nla_hdr(6, cta::PROTO_SRC_PORT)
+        || b[16..20] != nla_hdr(6, cta::PROTO_DST_PORT)
+    {
+        return None;
+    }
+    Some((
+        b[4],
+        u16::from_be_bytes([b[12], b[13]]),
+        u16::from_be_bytes([b[20], b[21]]),
+    ))
+}
+
 fn parse_counters(a: &Attr<'_>) -> Result<Counters, DecodeError> {
+    // Fast path: exactly CTA_COUNTERS_PACKETS then CTA_COUNTERS_BYTES (64-bit).
+    if let Ok(b) = <&[u8; 24]>::try_from(a.value)
+        && b[0..4] == nla_hdr(12, cta::COUNTERS_PACKETS)
+        && b[12..16] == nla_hdr(12, cta::COUNTERS_BYTES)
+    {
+        let mut p = [0u8; 8];
+        p.copy_from_slice(&b[4..12]);
+        let mut y = [0u8; 8];
+        y.copy_from_slice(&b[16..24]);
+        return Ok(Counters {
+            packets: u64::from_be_bytes(p),
+            bytes: u64::from_be_bytes(y),
+        });
+    }
     let mut c = Counters::default();
     for n in a.nested() {
         let n = n?;
@@ -837,6 +947,9 @@ fn emit_counters<O: Out>(o: &mut O, kind: u16, c: &Counters) {
 }
 
 fn parse_timestamp(a: &Attr<'_>) -> Result<Timestamp, DecodeError> {
+    if let Some(t) = fast_timestamp_start(a.value) {
+        return Ok(t);
+    }
     let mut t = Timestamp::default();
     for n in a.nested() {
         let n = n?;
