@@ -336,15 +336,20 @@ impl<const N: usize> InlineStr<N> {
             bytes,
         })
     }
-    /// From the raw attribute data (at most `N` bytes, longer data is cut).
-    pub fn from_raw(d: &[u8]) -> Self {
+    /// From the raw attribute data (longer than `N` bytes is cut). `None` for empty data: conntrackd never
+    /// sends it, and a trailing empty attribute would not survive its parser's loop, so parsers treat it as
+    /// an absent attribute.
+    pub fn from_raw(d: &[u8]) -> Option<Self> {
+        if d.is_empty() {
+            return None;
+        }
         let n = d.len().min(N);
         let mut bytes = [0u8; N];
         bytes[..n].copy_from_slice(&d[..n]);
-        InlineStr {
+        Some(InlineStr {
             len: n as u8,
             bytes,
-        }
+        })
     }
     /// The raw attribute data.
     pub fn raw(&self) -> &[u8] {

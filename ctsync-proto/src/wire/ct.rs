@@ -319,7 +319,8 @@ impl CtEntry {
                 nta::ICMP_ID => e.icmp_id = Some(rd_u16_le(d)),
                 nta::TCP_WSCALE_ORIG => e.tcp_wscale_orig = Some(rd_u8(d)),
                 nta::TCP_WSCALE_REPL => e.tcp_wscale_repl = Some(rd_u8(d)),
-                nta::HELPER_NAME => e.helper = Some(HelperName::from_raw(d)),
+                // An empty string attribute carries nothing (and a trailing one is skipped by msg2ct's loop).
+            nta::HELPER_NAME => e.helper = HelperName::from_raw(d),
                 nta::LABELS
                     // ct_parse_clabel ignores an empty or unaligned bitmap.
                     if !d.is_empty() && d.len() % 4 == 0 => {

@@ -200,8 +200,9 @@ impl ExpEntry {
                 NAT_PORT => e.nat_ports = Some(rd_ports(d)),
                 NAT_L4PROTO => e.nat_l4proto = Some(rd_u8(d)),
                 NAT_DIR => e.nat_dir = Some(rd_u32(d)),
-                HELPER_NAME => e.helper = Some(HelperName::from_raw(d)),
-                FN => e.func = Some(ExpFn::from_raw(d)),
+                // Empty strings carry nothing (and a trailing one is skipped by msg2exp's loop).
+                HELPER_NAME => e.helper = HelperName::from_raw(d),
+                FN => e.func = ExpFn::from_raw(d),
                 _ => {}
             },
         )?;
