@@ -129,6 +129,8 @@ fn every_filter_same_result() {
     setup(&ns, &real);
     let cases: &[&[&str]] = &[
         &["-L", "-p", "udp"],
+        &["-L", "-p", "udp", "--dport", "53"],
+        &["-L", "-p", "icmpv6", "--icmpv6-type", "128"],
         &["-L", "-p", "tcp", "--dport", "80"],
         &["-L", "-p", "udp", "--sport", "1000", "--dport", "53"],
         &["-L", "-p", "tcp", "--state", "ESTABLISHED"],

@@ -29,30 +29,30 @@ pub struct LongOpt {
     pub val: u32,
 }
 
-/// What one step of the parser returned.
+/// What one step of the parser returned (borrowing from `argv`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub enum Step<'a> {
     /// An option and its argument, if any.
-    Opt(u32, Option<String>),
+    Opt(u32, Option<&'a str>),
     /// `?`: unknown or ambiguous option; the text to quote is `argv[optind-1]`.
-    Unknown(String),
+    Unknown(&'a str),
     /// `:`: a required argument is missing; the text to quote is `argv[optind-1]`.
-    MissingArg(String),
+    MissingArg(&'a str),
 }
 
 /// The parser state: `argv`, `optind` and the position inside a cluster of short options.
 #[derive(Debug)]
-pub struct Getopt {
-    argv: Vec<String>,
+pub struct Getopt<'a> {
+    argv: &'a [String],
     /// Index of the next word to look at (glibc `optind`).
     pub optind: usize,
     nextchar: usize,
     done: bool,
 }
 
-impl Getopt {
+impl<'a> Getopt<'a> {
     /// Starts parsing `argv` (`argv[0]` is the program name).
-    pub fn new(argv: Vec<String>) -> Self {
+    pub fn new(argv: &'a [String]) -> Self {
         Getopt {
             argv,
             optind: 1,
@@ -62,16 +62,15 @@ impl Getopt {
     }
 
     /// `argv[optind - 1]`, as conntrack-tools quotes it in error messages.
-    pub fn prev_word(&self) -> String {
+    pub fn prev_word(&self) -> &'a str {
         self.argv
             .get(self.optind.saturating_sub(1))
-            .cloned()
-            .unwrap_or_default()
+            .map_or("", String::as_str)
     }
 
     /// conntrack-tools' `get_optional_arg()`: when the option had no glued argument, takes the next word if it
     /// exists and starts with neither `-` nor `!`.
-    pub fn optional_next(&mut self, had_arg: bool) -> Option<String> {
+    pub fn optional_next(&mut self, had_arg: bool) -> Option<&'a str> {
         if had_arg {
             return None;
         }
@@ -79,14 +78,13 @@ impl Getopt {
         if w.starts_with('-') || w.starts_with('!') {
             return None;
         }
-        let w = w.clone();
         self.optind += 1;
-        Some(w)
+        Some(w.as_str())
     }
 
     /// Returns the next option, or `None` at the end. `shorts` is the table of short options (`(char, HasArg)`),
     /// `longs` the long options currently known.
-    pub fn next(&mut self, shorts: &[(char, HasArg)], longs: &[LongOpt]) -> Option<Step> {
+    pub fn next(&mut self, shorts: &[(char, HasArg)], longs: &[LongOpt]) -> Option<Step<'a>> {
         if self.done {
             return None;
         }
@@ -104,45 +102,38 @@ impl Getopt {
                 }
                 self.optind += 1;
             }
-            let w = self.argv[self.optind].clone();
+            let w: &'a str = self.argv[self.optind].as_str();
             if let Some(body) = w.strip_prefix("--") {
                 self.optind += 1;
-                return Some(self.long(body, &w, longs));
+                return Some(self.long(body, w, longs));
             }
             self.nextchar = 1;
         }
         self.short(shorts)
     }
 
-    fn long(&mut self, body: &str, word: &str, longs: &[LongOpt]) -> Step {
+    fn long(&mut self, body: &'a str, word: &'a str, longs: &[LongOpt]) -> Step<'a> {
         let (name, inline) = match body.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
+            Some((n, v)) => (n, Some(v)),
             None => (body, None),
         };
-        let exact = longs.iter().find(|o| o.name == name);
-        let opt = match exact {
+        let opt = match longs.iter().find(|o| o.name == name) {
             Some(o) => *o,
             None => {
-                let cands: Vec<&LongOpt> =
-                    longs.iter().filter(|o| o.name.starts_with(name)).collect();
-                match cands.first() {
-                    None => return Step::Unknown(word.to_string()),
-                    Some(first) => {
-                        if cands
-                            .iter()
-                            .any(|c| c.has_arg != first.has_arg || c.val != first.val)
-                        {
-                            return Step::Unknown(word.to_string());
-                        }
-                        **first
-                    }
+                let mut cands = longs.iter().filter(|o| o.name.starts_with(name));
+                let Some(first) = cands.next() else {
+                    return Step::Unknown(word);
+                };
+                if cands.any(|c| c.has_arg != first.has_arg || c.val != first.val) {
+                    return Step::Unknown(word);
                 }
+                *first
             }
         };
         match opt.has_arg {
             HasArg::No => {
                 if inline.is_some() {
-                    Step::Unknown(word.to_string())
+                    Step::Unknown(word)
                 } else {
                     Step::Opt(opt.val, None)
                 }
@@ -154,23 +145,22 @@ impl Getopt {
                 }
                 match self.argv.get(self.optind) {
                     Some(v) => {
-                        let v = v.clone();
                         self.optind += 1;
-                        Step::Opt(opt.val, Some(v))
+                        Step::Opt(opt.val, Some(v.as_str()))
                     }
-                    None => Step::MissingArg(word.to_string()),
+                    None => Step::MissingArg(word),
                 }
             }
         }
     }
 
-    fn short(&mut self, shorts: &[(char, HasArg)]) -> Option<Step> {
-        let word: Vec<char> = self.argv[self.optind].chars().collect();
-        let c = word[self.nextchar];
-        self.nextchar += 1;
+    fn short(&mut self, shorts: &[(char, HasArg)]) -> Option<Step<'a>> {
+        let word: &'a str = self.argv[self.optind].as_str();
+        let c = word[self.nextchar..].chars().next()?;
+        self.nextchar += c.len_utf8();
         let at_end = self.nextchar >= word.len();
-        let rest: String = word[self.nextchar.min(word.len())..].iter().collect();
-        let finish = |g: &mut Getopt| {
+        let rest: &'a str = &word[self.nextchar.min(word.len())..];
+        let finish = |g: &mut Getopt<'a>| {
             g.nextchar = 0;
             g.optind += 1;
         };
@@ -178,8 +168,7 @@ impl Getopt {
             if at_end {
                 finish(self);
             }
-            let q = self.prev_word();
-            return Some(Step::Unknown(q));
+            return Some(Step::Unknown(self.prev_word()));
         };
         Some(match has_arg {
             HasArg::No => {
@@ -197,9 +186,8 @@ impl Getopt {
                 if !at_end {
                     Step::Opt(c as u32, Some(rest))
                 } else if let Some(v) = self.argv.get(self.optind) {
-                    let v = v.clone();
                     self.optind += 1;
-                    Step::Opt(c as u32, Some(v))
+                    Step::Opt(c as u32, Some(v.as_str()))
                 } else {
                     Step::MissingArg(self.prev_word())
                 }
@@ -241,40 +229,41 @@ mod tests {
         },
     ];
 
-    fn all(args: &[&str]) -> Vec<Step> {
+    fn all(args: &[&str]) -> Vec<Step<'static>> {
         let mut argv = vec!["conntrack".to_string()];
         argv.extend(args.iter().map(|s| s.to_string()));
-        let mut g = Getopt::new(argv);
+        let mut g = Getopt::new(&argv);
         let mut out = Vec::new();
         while let Some(s) = g.next(SHORTS, LONGS) {
-            out.push(s);
+            out.push(match s {
+                Step::Opt(c, a) => Step::Opt(c, a.map(|a| &*a.to_string().leak())),
+                Step::Unknown(w) => Step::Unknown(w.to_string().leak()),
+                Step::MissingArg(w) => Step::MissingArg(w.to_string().leak()),
+            });
         }
         out
     }
 
     #[test]
     fn abbreviations_and_ambiguity() {
-        assert_eq!(
-            all(&["--sr", "1"]),
-            vec![Step::Opt('s' as u32, Some("1".into()))]
-        );
-        assert_eq!(all(&["--s", "1"]), vec![Step::Unknown("--s".into())]);
-        assert_eq!(all(&["--zero=1"]), vec![Step::Unknown("--zero=1".into())]);
+        assert_eq!(all(&["--sr", "1"]), vec![Step::Opt('s' as u32, Some("1"))]);
+        assert_eq!(all(&["--s", "1"]), vec![Step::Unknown("--s")]);
+        assert_eq!(all(&["--zero=1"]), vec![Step::Unknown("--zero=1")]);
     }
 
     #[test]
     fn short_clusters_quote_like_glibc() {
         // `-xz`: unknown `x` in the middle of a cluster quotes argv[optind-1], i.e. the program name.
-        assert_eq!(all(&["-xz"])[0], Step::Unknown("conntrack".into()));
-        assert_eq!(all(&["-zx"])[1], Step::Unknown("-zx".into()));
-        assert_eq!(all(&["-s"]), vec![Step::MissingArg("-s".into())]);
+        assert_eq!(all(&["-xz"])[0], Step::Unknown("conntrack"));
+        assert_eq!(all(&["-zx"])[1], Step::Unknown("-zx"));
+        assert_eq!(all(&["-s"]), vec![Step::MissingArg("-s")]);
         assert_eq!(
             all(&["-Lexpect"]),
-            vec![Step::Opt('L' as u32, Some("expect".into()))]
+            vec![Step::Opt('L' as u32, Some("expect"))]
         );
         assert_eq!(
             all(&["-s1.2.3.4"]),
-            vec![Step::Opt('s' as u32, Some("1.2.3.4".into()))]
+            vec![Step::Opt('s' as u32, Some("1.2.3.4"))]
         );
     }
 }

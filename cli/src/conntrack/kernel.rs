@@ -644,46 +644,80 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     }
 }
 
+/// Entries handed from the dump thread to the printing thread at a time.
+const BATCH: usize = 512;
+
 fn list(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     let mut printer = Printer::new(p);
+    if p.table == Table::Conntrack {
+        if p.options & opt::COMPARISON != 0 && p.options & opt::ZERO != 0 {
+            return Err(Fail::param("Can't use -z with filtering parameters").into());
+        }
+        mask_checks(p)?;
+    }
+    let m = Matcher::new(p, printer.map(), true)?;
     let mut ct = open()?;
-    let m;
-    let mut counter = 0usize;
-    let iter = match p.table {
-        Table::Dying => {
-            m = Matcher::new(p, printer.map(), true)?;
-            ct.dump_dying()
-        }
-        Table::Unconfirmed => {
-            m = Matcher::new(p, printer.map(), true)?;
-            ct.dump_unconfirmed()
-        }
-        _ => {
-            if p.options & opt::COMPARISON != 0 && p.options & opt::ZERO != 0 {
-                return Err(Fail::param("Can't use -z with filtering parameters").into());
+    // Two stages on two threads: the kernel fills datagrams while we decode and filter (dump thread) and
+    // format and write (this thread). A bounded channel keeps memory flat whatever the table size.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Flow>, Fail>>(8);
+    let m = &m;
+    std::thread::scope(|sc| {
+        sc.spawn(move || {
+            let iter = match p.table {
+                Table::Dying => ct.dump_dying(),
+                Table::Unconfirmed => ct.dump_unconfirmed(),
+                _ => {
+                    let filter = kernel_filter(p, true, true);
+                    if p.options & opt::ZERO != 0 {
+                        ct.zero_counters(&filter)
+                    } else {
+                        ct.dump(&filter)
+                    }
+                }
+            };
+            let iter = match iter {
+                Ok(i) => i,
+                Err(e) => {
+                    let _ = tx.send(Err(failed(&e, p.command)));
+                    return;
+                }
+            };
+            let mut batch = Vec::with_capacity(BATCH);
+            for e in iter {
+                let e = match e {
+                    Ok(e) => e,
+                    Err(e) => {
+                        let _ = tx.send(Err(failed(&e, p.command)));
+                        return;
+                    }
+                };
+                let Some(f) = flow_of(&e) else { continue };
+                if m.matches(&f) {
+                    batch.push(f);
+                    if batch.len() == BATCH
+                        && tx
+                            .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
+                            .is_err()
+                    {
+                        return;
+                    }
+                }
             }
-            mask_checks(p)?;
-            m = Matcher::new(p, printer.map(), true)?;
-            let filter = kernel_filter(p, true, true);
-            if p.options & opt::ZERO != 0 {
-                ct.zero_counters(&filter)
-            } else {
-                ct.dump(&filter)
+            if !batch.is_empty() {
+                let _ = tx.send(Ok(batch));
+            }
+        });
+        let mut counter = 0usize;
+        // On an early return the receiver is dropped, which stops the dump thread at its next send.
+        for batch in rx {
+            for f in batch? {
+                printer.print(w, &f, MsgKind::Plain, true, true)?;
+                counter += 1;
             }
         }
-    }
-    .map_err(|e| failed(&e, p.command))?;
-    for e in iter {
-        let e = e.map_err(|e| failed(&e, p.command))?;
-        let Some(f) = flow_of(&e) else { continue };
-        if !m.matches(&f) {
-            continue;
-        }
-        printer.print(w, &f, MsgKind::Plain, true, true)?;
-        counter += 1;
-    }
-    printer.finish(w)?;
-    Ok(counter)
+        printer.finish(w)?;
+        Ok(counter)
+    })
 }
 
 fn mask_checks(p: &Parsed) -> Result<(), Fail> {
@@ -933,40 +967,95 @@ fn get(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     Ok(1)
 }
 
+/// Splits a filter whose tuple fields the kernel could run, were the family known, into one dump per family
+/// (the kernel parses CTA_FILTER addresses by the nfgenmsg family and refuses AF_UNSPEC), so the filtering
+/// happens in the kernel and only matching entries cross the socket.
+fn per_family(filter: DumpFilter) -> Vec<DumpFilter> {
+    if filter.family.is_none() && filter.needs_cta_filter() && filter.effective_family() == 0 {
+        [ctnl::AF_INET, ctnl::AF_INET6]
+            .into_iter()
+            .map(|f| DumpFilter {
+                family: Some(f),
+                ..filter.clone()
+            })
+            .collect()
+    } else {
+        vec![filter]
+    }
+}
+
 fn delete(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     mask_checks(p)?;
     let mut printer = Printer::new(p);
     let m = Matcher::new(p, printer.map(), false)?;
-    let mut ct = open()?;
-    let filter = kernel_filter(p, false, true);
-    let mut victims: Vec<(Entry, Flow)> = Vec::new();
-    for e in ct.dump(&filter).map_err(|e| failed(&e, p.command))? {
-        let e = e.map_err(|e| failed(&e, p.command))?;
-        let Some(f) = flow_of(&e) else { continue };
-        if m.matches(&f) {
-            victims.push((e, f));
-        }
-    }
-    let mut batch = ct.batch();
-    for (e, _) in &victims {
-        if let Some(k) = Key::of(e) {
-            batch.delete(&k).map_err(|e| failed(&e, p.command))?;
-        }
-    }
-    let report = batch.finish().map_err(|e| failed(&e, p.command))?;
-    let mut counter = 0;
-    for (i, (_, f)) in victims.iter().enumerate() {
-        match report.result(i) {
-            Ok(()) => {
-                printer.print(w, f, MsgKind::Plain, false, false)?;
-                counter += 1;
+    let mut dumper = open()?;
+    let mut deleter = open()?;
+    // Pipelined like conntrack-tools (which deletes from inside its dump callback), but batched: one thread
+    // dumps (kernel-filtered where possible) and filters, this one deletes each batch with one sendmsg and
+    // prints what went.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<(Key, Flow)>, Fail>>(8);
+    let m = &m;
+    std::thread::scope(|sc| {
+        sc.spawn(move || {
+            for filter in per_family(kernel_filter(p, false, true)) {
+                let iter = match dumper.dump(&filter) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        let _ = tx.send(Err(failed(&e, p.command)));
+                        return;
+                    }
+                };
+                let mut batch = Vec::with_capacity(BATCH);
+                for e in iter {
+                    let e = match e {
+                        Ok(e) => e,
+                        Err(e) => {
+                            let _ = tx.send(Err(failed(&e, p.command)));
+                            return;
+                        }
+                    };
+                    let Some(f) = flow_of(&e) else { continue };
+                    if !m.matches(&f) {
+                        continue;
+                    }
+                    if let Some(k) = Key::of(&e) {
+                        batch.push((k, f));
+                    }
+                    if batch.len() == BATCH
+                        && tx
+                            .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
+                            .is_err()
+                    {
+                        return;
+                    }
+                }
+                if !batch.is_empty() && tx.send(Ok(batch)).is_err() {
+                    return;
+                }
             }
-            // Gone in the meantime (timed out): not ours to report.
-            Err(CtError::NotFound) => {}
-            Err(e) => return Err(failed(e, p.command).into()),
+        });
+        let mut counter = 0usize;
+        for victims in rx {
+            let victims = victims?;
+            let mut batch = deleter.batch();
+            for (k, _) in &victims {
+                batch.delete(k).map_err(|e| failed(&e, p.command))?;
+            }
+            let report = batch.finish().map_err(|e| failed(&e, p.command))?;
+            for (i, (_, f)) in victims.iter().enumerate() {
+                match report.result(i) {
+                    Ok(()) => {
+                        printer.print(w, f, MsgKind::Plain, false, false)?;
+                        counter += 1;
+                    }
+                    // Gone in the meantime (timed out): not ours to report.
+                    Err(CtError::NotFound) => {}
+                    Err(e) => return Err(failed(e, p.command).into()),
+                }
+            }
         }
-    }
-    Ok(counter)
+        Ok(counter)
+    })
 }
 
 fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
@@ -1180,31 +1269,62 @@ pub fn load_file(progname: &str, path: &str, w: &mut dyn Write) -> Result<(), Fa
         std::fs::read_to_string(path)
             .map_err(|_| Fail::param(format!("Failed to open file {path} for reading")))?
     };
-    let mut cmds: Vec<(usize, Parsed)> = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let l = line.trim_start_matches([' ', '\t']);
-        if l.is_empty() || l.starts_with('#') {
-            continue;
-        }
-        let mut argv = vec![progname.to_string()];
-        argv.extend(split_line(l));
-        let parsed = super::parse::parse(argv).map_err(|f| Fail {
-            code: f.code,
-            msg: format!("line {}: {}", i + 1, f.msg),
-        })?;
-        cmds.push((i + 1, parsed));
-    }
-    for (line, c) in &cmds {
-        if c.command
-            & (cmd::CT_CREATE | cmd::CT_ADD | cmd::CT_UPDATE | cmd::CT_DELETE | cmd::CT_FLUSH)
-            == 0
-        {
-            return Err(Fail::param(format!(
-                "Cannot use command `{}' with --load-file (line {line})",
-                unsupported_name(c.command)
-            )));
-        }
-    }
+    // Parse every line first (on two threads for big files); nothing is applied unless all lines parse.
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim_start_matches([' ', '\t'])))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let parse_chunk =
+        |chunk: &[(usize, &str)]| -> Result<Vec<(usize, Parsed, Option<Entry>)>, Fail> {
+            let mut out = Vec::with_capacity(chunk.len());
+            for (line, l) in chunk {
+                let at = |f: Fail| Fail {
+                    code: f.code,
+                    msg: format!("line {line}: {}", f.msg),
+                };
+                let mut argv = vec![progname.to_string()];
+                argv.extend(split_line(l));
+                let parsed = super::parse::parse(&argv).map_err(at)?;
+                if parsed.command
+                    & (cmd::CT_CREATE
+                        | cmd::CT_ADD
+                        | cmd::CT_UPDATE
+                        | cmd::CT_DELETE
+                        | cmd::CT_FLUSH)
+                    == 0
+                {
+                    return Err(Fail::param(format!(
+                        "Cannot use command `{}' with --load-file (line {line})",
+                        unsupported_name(parsed.command)
+                    )));
+                }
+                let entry = if parsed.command & (cmd::CT_CREATE | cmd::CT_ADD) != 0 {
+                    Some(entry_for_create(&parsed, parsed.labelmap.as_ref()).map_err(at)?)
+                } else {
+                    None
+                };
+                out.push((*line, parsed, entry));
+            }
+            Ok(out)
+        };
+    let half = lines.len().div_ceil(2);
+    let (first, second) = if lines.len() < 4096 {
+        (parse_chunk(&lines), Ok(Vec::new()))
+    } else {
+        std::thread::scope(|sc| {
+            let h = sc.spawn(|| parse_chunk(&lines[half..]));
+            let a = parse_chunk(&lines[..half]);
+            let b = h
+                .join()
+                .unwrap_or_else(|_| Err(Fail::other("parser thread failed")));
+            (a, b)
+        })
+    };
+    // The first bad line wins, as if parsed in order.
+    let mut cmds = first?;
+    cmds.extend(second?);
     let mut i = 0;
     while i < cmds.len() {
         if cmds[i].1.command & (cmd::CT_CREATE | cmd::CT_ADD) != 0 {
@@ -1212,10 +1332,9 @@ pub fn load_file(progname: &str, path: &str, w: &mut dyn Write) -> Result<(), Fa
             let mut batch = ct.batch();
             let start = i;
             while i < cmds.len() && cmds[i].1.command & (cmd::CT_CREATE | cmd::CT_ADD) != 0 {
-                let e = entry_for_create(&cmds[i].1, cmds[i].1.labelmap.as_ref())?;
-                batch
-                    .create(&e)
-                    .map_err(|e| failed(&e, cmds[i].1.command))?;
+                if let Some(e) = &cmds[i].2 {
+                    batch.create(e).map_err(|e| failed(&e, cmds[i].1.command))?;
+                }
                 i += 1;
             }
             let report = batch.finish().map_err(|e| failed(&e, cmd::CT_CREATE))?;

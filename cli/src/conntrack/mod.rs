@@ -72,7 +72,7 @@ pub fn main_with(argv: Vec<String>, out: &mut dyn Write) -> i32 {
             _ => {}
         }
     }
-    let parsed = match parse::parse(argv.clone()) {
+    let parsed = match parse::parse(&argv) {
         Ok(p) => p,
         Err(f) => return report(&f),
     };

@@ -219,10 +219,10 @@ pub struct Parsed {
 }
 
 /// Parses a conntrack command line. `argv[0]` is the program name.
-pub fn parse(argv: Vec<String>) -> Result<Parsed, Fail> {
+pub fn parse(argv: &[String]) -> Result<Parsed, Fail> {
     let mut g = Getopt::new(argv);
     let mut p = Parsed::default();
-    let mut longs = super::opts::LONG_OPTS.to_vec();
+    let mut longs: &'static [super::getopt::LongOpt] = super::opts::LONG_OPTS;
     let mut family: u8 = 0;
     let mut map_loaded = false;
     let mut labelmap_init = |p: &mut Parsed| {
@@ -249,11 +249,11 @@ pub fn parse(argv: Vec<String>) -> Result<Parsed, Fail> {
         };
         if c >= PROTO_OPT_OFFSET {
             let flag = c - PROTO_OPT_OFFSET;
-            proto_opt(&mut p, flag, arg.as_deref().unwrap_or(""))?;
+            proto_opt(&mut p, flag, arg.unwrap_or(""))?;
             continue;
         }
         let ch = char::from_u32(c).unwrap_or('\0');
-        let a = arg.clone().unwrap_or_default();
+        let a: &str = arg.unwrap_or("");
         match ch {
             'L' | 'I' | 'D' | 'G' | 'F' | 'E' | 'V' | 'h' | 'C' | 'S' | 'U' | 'A' => {
                 let table = check_type(g.optional_next(arg.is_some()))?;
@@ -291,7 +291,7 @@ pub fn parse(argv: Vec<String>) -> Result<Parsed, Fail> {
                     .ok_or_else(|| Fail::param(format!("`{a}' unsupported protocol")))?;
                 p.proto = Some(kind);
                 p.tmpl.l4proto = Some(num);
-                longs = kind.long_opts();
+                longs = long_opts_for(kind);
             }
             't' => {
                 p.options |= opt::TIMEOUT;
@@ -334,7 +334,7 @@ pub fn parse(argv: Vec<String>) -> Result<Parsed, Fail> {
                     g.optional_next(false)
                 };
                 if let Some(v) = optional {
-                    let (addr_s, port) = split_address_and_port(&v)?;
+                    let (addr_s, port) = split_address_and_port(v)?;
                     let (ip, mask) = parse_addr(&addr_s);
                     let ip =
                         ip.ok_or_else(|| Fail::param(format!("Invalid IP address `{addr_s}'")))?;
@@ -409,7 +409,7 @@ pub fn parse(argv: Vec<String>) -> Result<Parsed, Fail> {
                         None => continue,
                     }
                 } else {
-                    a.clone()
+                    a
                 };
                 for n in v.split(',') {
                     if p.labelmap.as_ref().and_then(|m| m.bit(n)).is_none() {
@@ -467,8 +467,7 @@ pub fn parse(argv: Vec<String>) -> Result<Parsed, Fail> {
         .get(p.cmd_bit)
         .copied()
         .unwrap_or([0; opt::NUMBER]);
-    let names: Vec<String> = OPT_NAMES.iter().map(|s| s.to_string()).collect();
-    let ok = generic_opt_check(p.options, &row, &names, &[opt::ORIG, opt::REPL])?;
+    let ok = generic_opt_check(p.options, &row, &OPT_NAMES, &[opt::ORIG, opt::REPL])?;
     match ok {
         Pairing::Ok => {}
         Pairing::Partial(1) => {
@@ -481,11 +480,12 @@ pub fn parse(argv: Vec<String>) -> Result<Parsed, Fail> {
     if p.command & cmd::CT_HELP == 0
         && let Some(kind) = p.proto
     {
-        let names: Vec<String> = kind.flag_names().iter().map(|s| s.to_string()).collect();
-        let row: Vec<u8> = (0..names.len())
-            .map(|f| kind.legality(p.cmd_bit, f))
-            .collect();
-        let res = generic_opt_check(p.l4flags, &row, &names, &[0b0011, 0b1100])?;
+        let names = kind.flag_names();
+        let mut row = [0u8; 16];
+        for (f, r) in row.iter_mut().enumerate().take(names.len()) {
+            *r = kind.legality(p.cmd_bit, f);
+        }
+        let res = generic_opt_check(p.l4flags, &row[..names.len()], names, &[0b0011, 0b1100])?;
         if let (Pairing::Partial(i), Some((m0, m1))) = (res, kind.pairing_messages()) {
             return Err(Fail::param(if i == 1 { m1 } else { m0 }));
         }
@@ -502,7 +502,7 @@ enum Pairing {
 fn generic_opt_check(
     options: u32,
     row: &[u8],
-    names: &[String],
+    names: &[&str],
     coupled: &[u32],
 ) -> Result<Pairing, Fail> {
     let mut special = false;
@@ -588,7 +588,7 @@ fn long_name(c: u32) -> &'static str {
         .unwrap_or("unknown")
 }
 
-fn check_type(word: Option<String>) -> Result<Table, Fail> {
+fn check_type(word: Option<&str>) -> Result<Table, Fail> {
     let Some(t) = word else {
         return Ok(Table::Conntrack);
     };
@@ -599,7 +599,7 @@ fn check_type(word: Option<String>) -> Result<Table, Fail> {
         ("dying", Table::Dying),
         ("unconfirmed", Table::Unconfirmed),
     ] {
-        if name.starts_with(t.as_str()) {
+        if name.starts_with(t) {
             return Ok(table);
         }
     }
@@ -622,15 +622,18 @@ fn fam_of(ip: &IpAddr) -> u8 {
 /// Parses `addr[/mask]`: the address (None if invalid) and the mask (None: no mask; Some(-2) invalid).
 fn parse_addr(s: &str) -> (Option<IpAddr>, Option<i64>) {
     // conntrack-tools copies at most INET6_ADDRSTRLEN-1 (45) bytes.
-    let s: String = s.chars().take(45).collect();
+    let s = match s.char_indices().nth(45) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    };
     let (a, mask) = match s.split_once('/') {
         Some((a, m)) => {
             let v = strtol_full(m);
-            (a.to_string(), Some(v.filter(|v| *v >= 0).unwrap_or(-2)))
+            (a, Some(v.filter(|v| *v >= 0).unwrap_or(-2)))
         }
-        None => (s.clone(), None),
+        None => (s, None),
     };
-    let ip = inet_aton(&a)
+    let ip = inet_aton(a)
         .map(IpAddr::V4)
         .or_else(|| a.parse::<Ipv6Addr>().ok().map(IpAddr::V6));
     let mask = match (ip, mask) {
@@ -819,6 +822,31 @@ fn split_address_and_port(arg: &str) -> Result<(String, Option<u16>), Fail> {
         }
     };
     Ok((addr, port))
+}
+
+/// The long options after `-p` with `kind` (built once).
+fn long_opts_for(kind: ProtoKind) -> &'static [super::getopt::LongOpt] {
+    static CACHE: std::sync::OnceLock<Vec<(ProtoKind, Vec<super::getopt::LongOpt>)>> =
+        std::sync::OnceLock::new();
+    let all = CACHE.get_or_init(|| {
+        [
+            ProtoKind::Tcp,
+            ProtoKind::Udp,
+            ProtoKind::Udplite,
+            ProtoKind::Sctp,
+            ProtoKind::Dccp,
+            ProtoKind::Icmp,
+            ProtoKind::Icmpv6,
+            ProtoKind::Gre,
+            ProtoKind::Unknown,
+        ]
+        .into_iter()
+        .map(|k| (k, k.long_opts()))
+        .collect()
+    });
+    all.iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(super::opts::LONG_OPTS, |(_, v)| v.as_slice())
 }
 
 /// Finds the handler for `-p NAME|NUMBER`, like conntrack-tools (names case-insensitive, then
@@ -1127,7 +1155,7 @@ mod tests {
     fn p(args: &[&str]) -> Result<Parsed, Fail> {
         let mut v = vec!["conntrack".to_string()];
         v.extend(args.iter().map(|s| s.to_string()));
-        parse(v)
+        parse(&v)
     }
 
     #[test]
