@@ -249,6 +249,26 @@ impl Core {
     }
 }
 
+/// A body-less stand-in for a message whose payload failed to decode: it carries the header's type, flags
+/// and sequence number through the mode's accounting and is never applied.
+fn placeholder(h: wire::Header) -> Message {
+    let change = match h.msg_type % 3 {
+        0 => Change::New,
+        1 => Change::Update,
+        _ => Change::Delete,
+    };
+    let body = if h.msg_type >= msg_type::EXP_NEW {
+        Body::Exp(change, ExpEntry::default())
+    } else {
+        Body::Ct(change, CtEntry::default())
+    };
+    Message {
+        flags: h.flags,
+        seq: h.seq,
+        body,
+    }
+}
+
 fn is_data(m: &Message) -> bool {
     // IS_DATA: a state message whose only flags are HELLO / HELLO_BACK.
     m.msg_type() <= msg_type::EXP_DEL && m.flags.0 & !(Flags::HELLO.0 | Flags::HELLO_BACK.0) == 0
@@ -538,7 +558,7 @@ impl Ftfw {
         c
     }
 
-    fn recv(&mut self, m: Message) {
+    fn recv(&mut self, m: Message, payload_ok: bool) {
         // digest_hello
         let hello = m.flags.contains(Flags::HELLO);
         if m.flags.contains(Flags::HELLO_BACK) && self.hello == Hello::Say {
@@ -576,7 +596,9 @@ impl Ftfw {
         match class {
             Class::Data => {
                 self.core.rx_last = Some(m.seq);
-                self.core.apply_data(m, None);
+                if payload_ok {
+                    self.core.apply_data(m, None);
+                }
             }
             Class::Ctl => self.core.rx_last = Some(m.seq),
             Class::Bad => self.core.stats.bad += 1,
@@ -587,13 +609,25 @@ impl Ftfw {
     /// A datagram from the peer.
     pub fn handle_datagram(&mut self, _now: Instant, datagram: &[u8]) {
         let mut it = wire::messages(datagram, self.core.mode);
-        for m in it.by_ref() {
+        while let Some(m) = it.next() {
             match m {
                 Ok(m) => {
                     self.core.stats.msg_recv += 1;
-                    self.recv(m);
+                    self.recv(m, true);
                 }
-                Err(_) => self.core.stats.malformed += 1,
+                Err(e) => {
+                    self.core.stats.malformed += 1;
+                    // conntrackd runs ftfw_recv before msg2ct: a message whose payload is bad still counts
+                    // in the sequence (else the peer would resend it forever after our NACKs).
+                    if let Some(m) = e
+                        .is_payload_error()
+                        .then(|| it.last_error_header())
+                        .flatten()
+                        .map(placeholder)
+                    {
+                        self.recv(m, false);
+                    }
+                }
             }
         }
         self.core.stats.unknown_attrs += u64::from(it.skipped.unknown_attrs);
@@ -976,12 +1010,22 @@ impl Notrack {
     /// A datagram from the peer.
     pub fn handle_datagram(&mut self, _now: Instant, datagram: &[u8]) {
         let mut it = wire::messages(datagram, self.core.mode);
-        for m in it.by_ref() {
-            let Ok(m) = m else {
-                self.core.stats.malformed += 1;
-                continue;
+        while let Some(m) = it.next() {
+            let (m, payload_ok) = match m {
+                Ok(m) => (m, true),
+                Err(e) => {
+                    self.core.stats.malformed += 1;
+                    match e
+                        .is_payload_error()
+                        .then(|| it.last_error_header())
+                        .flatten()
+                    {
+                        Some(h) => (placeholder(h), false),
+                        None => continue,
+                    }
+                }
             };
-            self.core.stats.msg_recv += 1;
+            self.core.stats.msg_recv += u64::from(payload_ok);
             let _ = self.core.track(m.seq);
             // notrack digest_msg
             let class = if is_data(&m) {
@@ -1000,7 +1044,7 @@ impl Notrack {
                 continue;
             }
             self.core.rx_last = Some(m.seq);
-            if class == Class::Data {
+            if class == Class::Data && payload_ok {
                 self.core.apply_data(m, None);
             }
         }

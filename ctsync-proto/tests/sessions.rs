@@ -250,3 +250,45 @@ fn ftfw_gap_triggers_nack_and_resend() {
     assert_eq!(b.external().len(), 6);
     assert!(a.stats().resent > 0 && b.stats().nacks_sent == 1);
 }
+
+#[test]
+fn ftfw_bad_payload_still_counts_in_the_sequence() {
+    let t0 = Instant::now();
+    let mut a = Ftfw::new(t0, FtfwConfig::default());
+    let mut b = Ftfw::new(t0, FtfwConfig::default());
+    let mut t = t0;
+    while !(a.hello_done() && b.hello_done()) {
+        t += Duration::from_secs(1);
+        a.handle_timeout(t);
+        b.handle_timeout(t);
+        for x in drain(t, |n, buf| a.poll_transmit(n, buf)) {
+            b.handle_datagram(t, &x);
+        }
+        for x in drain(t, |n, buf| b.poll_transmit(n, buf)) {
+            a.handle_datagram(t, &x);
+        }
+        assert!(t < t0 + Duration::from_secs(10));
+    }
+    for i in 0..3 {
+        a.handle_local(t, Change::New, entry(i));
+    }
+    let mut d = drain(t, |n, buf| a.poll_transmit(n, buf));
+    assert_eq!(d.len(), 1);
+    // Corrupt the first attribute type of the second message (an unknown attribute: msg2ct rejects it).
+    let first_len = usize::from(u16::from_be_bytes([d[0][2], d[0][3]]));
+    d[0][first_len + 8 + 3] = 200;
+    // One more message after it, so a miscounted sequence would show as a gap.
+    a.handle_local(t, Change::New, entry(9));
+    d.extend(drain(t, |n, buf| a.poll_transmit(n, buf)));
+    let before = b.stats();
+    for x in &d {
+        b.handle_datagram(t, x);
+    }
+    let st = b.stats();
+    assert_eq!(st.malformed - before.malformed, 1);
+    assert_eq!(
+        st.nacks_sent, before.nacks_sent,
+        "a bad payload is not a lost message"
+    );
+    assert_eq!(b.external().len(), 3);
+}

@@ -137,6 +137,57 @@ pub enum DecodeError {
     },
 }
 
+impl DecodeError {
+    /// True for errors inside a well-delimited message's attributes. conntrackd has already run the
+    /// sequence tracking on such a message when `msg2ct`/`msg2exp` rejects it, so sessions still account
+    /// for its sequence number (see [`Header`]).
+    pub fn is_payload_error(&self) -> bool {
+        matches!(
+            self,
+            DecodeError::AttrOverrun { .. }
+                | DecodeError::AttrTooShort { .. }
+                | DecodeError::UnknownAttr { .. }
+                | DecodeError::AttrSize { .. }
+                | DecodeError::AttrTooLong { .. }
+        )
+    }
+}
+
+/// The fixed 8-byte part of every message, readable even when the payload is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Version nibble.
+    pub version: u8,
+    /// Type nibble ([`msg_type`]).
+    pub msg_type: u8,
+    /// Flags.
+    pub flags: Flags,
+    /// Length field.
+    pub len: u16,
+    /// Sequence number.
+    pub seq: u32,
+}
+
+impl Header {
+    /// Reads the header at the start of `buf`.
+    pub fn parse(buf: &[u8]) -> Result<Self, DecodeError> {
+        if buf.len() < HEADER_LEN {
+            return Err(DecodeError::Truncated {
+                offset: 0,
+                expected: HEADER_LEN,
+                actual: buf.len(),
+            });
+        }
+        Ok(Header {
+            version: buf[0] >> 4,
+            msg_type: buf[0] & 0x0f,
+            flags: Flags(buf[1]),
+            len: be16(buf, 2),
+            seq: be32(buf, 4),
+        })
+    }
+}
+
 /// The output buffer is smaller than [`Message::buffer_len`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("buffer too small: need {needed} bytes, have {available}")]
@@ -469,6 +520,7 @@ pub fn messages(datagram: &[u8], mode: Mode) -> Messages<'_> {
         mode,
         done: false,
         skipped: Skipped::default(),
+        err_off: 0,
     }
 }
 
@@ -481,6 +533,14 @@ pub struct Messages<'a> {
     done: bool,
     /// What lenient parsing skipped so far.
     pub skipped: Skipped,
+    err_off: usize,
+}
+
+impl Messages<'_> {
+    /// The header of the message that raised the last error, when it can be read.
+    pub fn last_error_header(&self) -> Option<Header> {
+        Header::parse(self.buf.get(self.err_off..)?).ok()
+    }
 }
 
 impl Iterator for Messages<'_> {
@@ -498,6 +558,7 @@ impl Iterator for Messages<'_> {
                 Some(Ok(m))
             }
             Err(e) => {
+                self.err_off = off;
                 // A delimited message can be skipped; a broken header ends the datagram.
                 let len = usize::from(be16(self.buf, off + 2));
                 match e {
