@@ -45,6 +45,7 @@ impl ChecksumModes {
 /// Sums 32-bit words into a 64-bit accumulator (half the additions; no overflow for any input this
 /// crate sees) and folds at the end: since 2^16 = 1 modulo 0xffff, the folded result is the same as a
 /// word-by-word one's complement sum (RFC 1071 §2, "Parallel Summation").
+#[inline]
 pub(crate) fn sum_words(acc: u32, data: &[u8]) -> u32 {
     let mut wide = u64::from(acc);
     let mut quads = data.chunks_exact(4);
@@ -75,6 +76,7 @@ fn fold(mut acc: u32) -> u32 {
 
 /// The pseudo-header's partial sum (RFC 768-style for IPv4, RFC 8200 §8.1 for IPv6).
 /// Returns `None` when the two addresses are of different families.
+#[inline]
 pub(crate) fn pseudo_header_sum(src: IpAddr, dst: IpAddr, len: usize) -> Option<u32> {
     let len = u32::try_from(len).unwrap_or(u32::MAX);
     match (src, dst) {
@@ -98,6 +100,7 @@ pub(crate) fn pseudo_header_sum(src: IpAddr, dst: IpAddr, len: usize) -> Option<
 
 /// Computes the checksum of `msg` whose checksum field (bytes 6..8) is treated as zero.
 /// Returns `None` for a pseudo-header whose two addresses are of different families.
+#[inline]
 pub(crate) fn compute(msg: &[u8], mode: &Checksum) -> Option<u16> {
     let mut acc = match mode {
         Checksum::MessageOnly => 0,

@@ -247,6 +247,7 @@ pub struct Packet<'a> {
 impl<'a> Packet<'a> {
     /// Structural checks only: length, version, type, length against count, v3 count, v2 AH.
     /// The checksum is not verified (it needs the carrying IP addresses): see [`Packet::parse`].
+    #[inline]
     pub fn parse_unverified(bytes: &'a [u8]) -> Result<Packet<'a>, DecodeError> {
         if bytes.len() < HEADER_LEN {
             return Err(DecodeError::Truncated {
@@ -312,6 +313,7 @@ impl<'a> Packet<'a> {
 
     /// All configuration-free receive checks, including the checksum computed in `mode`.
     /// For VRRPv2 the mode is ignored: its checksum never includes a pseudo-header (RFC 3768 §5.3.8).
+    #[inline]
     pub fn parse(bytes: &'a [u8], mode: &Checksum) -> Result<Packet<'a>, DecodeError> {
         let p = Packet::parse_unverified(bytes)?;
         p.verify_checksum(mode)?;
@@ -319,6 +321,7 @@ impl<'a> Packet<'a> {
     }
 
     /// Verifies the checksum in `mode` (VRRPv2 always message-only).
+    #[inline]
     pub fn verify_checksum(&self, mode: &Checksum) -> Result<(), DecodeError> {
         let mode = self.effective_mode(mode)?;
         let expected = checksum::compute(self.bytes, &mode).ok_or(DecodeError::Family)?;
@@ -333,6 +336,7 @@ impl<'a> Packet<'a> {
         Ok(())
     }
 
+    #[inline]
     fn effective_mode(&self, mode: &Checksum) -> Result<Checksum, DecodeError> {
         if self.version() == 2 {
             return Ok(Checksum::MessageOnly);
@@ -346,46 +350,55 @@ impl<'a> Packet<'a> {
     }
 
     /// Which computations the checksum satisfies, given the carrying packet's addresses.
+    #[inline]
     pub fn checksum_modes(&self, src: IpAddr, dst: IpAddr) -> ChecksumModes {
         checksum_modes(self.bytes, src, dst)
     }
 
     /// The underlying bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &'a [u8] {
         self.bytes
     }
 
     /// 2 or 3.
+    #[inline]
     pub fn version(&self) -> u8 {
         self.bytes[0] >> 4
     }
 
     /// The address family, inferred from length and count.
+    #[inline]
     pub fn family(&self) -> Family {
         self.family
     }
 
     /// Virtual router identifier.
+    #[inline]
     pub fn vrid(&self) -> u8 {
         self.bytes[1]
     }
 
     /// Priority (0: the master stops, 255: the address owner).
+    #[inline]
     pub fn priority(&self) -> u8 {
         self.bytes[2]
     }
 
     /// The address count field.
+    #[inline]
     pub fn count(&self) -> u8 {
         self.bytes[3]
     }
 
     /// The checksum field.
+    #[inline]
     pub fn checksum(&self) -> u16 {
         u16::from_be_bytes([self.bytes[6], self.bytes[7]])
     }
 
     /// v3 reserved bits (0 for v2).
+    #[inline]
     pub fn reserved(&self) -> u8 {
         if self.version() == 3 {
             self.bytes[4] >> 4
@@ -395,6 +408,7 @@ impl<'a> Packet<'a> {
     }
 
     /// The advertisement interval as a `Duration`: v2 seconds, v3 centiseconds.
+    #[inline]
     pub fn interval(&self) -> std::time::Duration {
         match self.version() {
             2 => std::time::Duration::from_secs(u64::from(self.bytes[5])),
@@ -405,6 +419,7 @@ impl<'a> Packet<'a> {
     }
 
     /// The version-specific fields.
+    #[inline]
     pub fn body(&self) -> Body {
         if self.version() == 2 {
             let mut auth_data = [0u8; AUTH_DATA_LEN];
@@ -423,12 +438,14 @@ impl<'a> Packet<'a> {
     }
 
     /// The raw bytes of the address list.
+    #[inline]
     fn addr_bytes(&self) -> &'a [u8] {
         let n = usize::from(self.count()) * self.family.addr_len();
         &self.bytes[HEADER_LEN..HEADER_LEN + n]
     }
 
     /// The addresses, without allocating.
+    #[inline]
     pub fn addresses(&self) -> impl ExactSizeIterator<Item = IpAddr> + 'a {
         let family = self.family;
         self.addr_bytes()
@@ -437,11 +454,13 @@ impl<'a> Packet<'a> {
     }
 
     /// The first address, if any.
+    #[inline]
     pub fn first_address(&self) -> Option<IpAddr> {
         self.addresses().next()
     }
 }
 
+#[inline]
 fn addr_from(family: Family, c: &[u8]) -> IpAddr {
     match family {
         Family::V4 => IpAddr::V4(Ipv4Addr::new(c[0], c[1], c[2], c[3])),
