@@ -7,6 +7,7 @@
 //!   SCRIPT with busybox `sh`; the project's release binaries are in `/opt/project/bin/`, Debian's ipvsadm in
 //!   `/usr/sbin/ipvsadm`. Exits with the script's status. See `vm.rs`.
 //! * `vm-test [FILTER]`: builds the IPVS kernel tests (feature `vm-tests`) and runs them inside one VM.
+//! * `vm-bench [ROUNDS]`: runs the IPVS bench (ours vs Debian's ipvsadm) inside one VM.
 
 mod deps;
 mod util;
@@ -24,14 +25,15 @@ fn main() {
 fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(task) = args.first() else {
-        bail!("usage: cargo xtask <ci|deps|vm-run|vm-test>");
+        bail!("usage: cargo xtask <ci|deps|vm-run|vm-test|vm-bench>");
     };
     match task.as_str() {
         "ci" => ci(),
         "deps" => deps::install(),
         "vm-run" => vm::vm_run(&args[1..]),
         "vm-test" => vm::vm_test(&args[1..]),
-        other => bail!("unknown task `{other}`; tasks: ci, deps, vm-run, vm-test"),
+        "vm-bench" => vm::vm_bench(&args[1..]),
+        other => bail!("unknown task `{other}`; tasks: ci, deps, vm-run, vm-test, vm-bench"),
     }
 }
 

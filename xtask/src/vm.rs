@@ -677,3 +677,54 @@ pub fn vm_test(args: &[String]) -> Result<()> {
     eprintln!("==> vm-test: all passed");
     Ok(())
 }
+
+/// `cargo xtask vm-bench`: builds the IPVS bench (`benches/benches/ipvs.rs`) and the release binaries, and
+/// runs the bench inside one VM (our ipvsadm vs Debian's, same kernel, same run).
+pub fn vm_bench(args: &[String]) -> Result<()> {
+    crate::deps::install()?;
+    let out = Command::new("cargo")
+        .args([
+            "bench",
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+            "-p",
+            "benches",
+            "--bench",
+            "ipvs",
+        ])
+        .current_dir(crate::workspace_root())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running cargo bench --no-run")?;
+    if !out.status.success() {
+        bail!("building the IPVS bench failed");
+    }
+    let json = String::from_utf8_lossy(&out.stdout);
+    let lines: String = json
+        .lines()
+        .filter(|l| l.contains("\"kind\":[\"bench\"]"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let bench = executables(&lines)
+        .into_iter()
+        .find(|(n, _)| n == "ipvs")
+        .map(|(_, p)| p)
+        .context("no executable for the `ipvs` bench")?;
+    let bins = build_release_bins()?;
+    let rounds = args.first().cloned().unwrap_or_else(|| "3".to_string());
+    let mut env = ci_env();
+    env.push(("IPVS_BENCH_ROUNDS".to_string(), rounds));
+    let spec = VmSpec {
+        script: "/opt/project/tests/ipvs-bench --bench\n".to_string(),
+        bins,
+        tests: vec![("ipvs-bench".to_string(), bench)],
+        env,
+        timeout: Duration::from_secs(1800),
+        mem_mib: 1024,
+    };
+    let rc = run(&spec, &target_dir().join("vm"))?;
+    if rc != 0 {
+        bail!("the IPVS bench failed (exit status {rc})");
+    }
+    Ok(())
+}

@@ -12,27 +12,36 @@ use std::net::IpAddr;
 /// comparators subtract unsigned values into an `int`, which is not a total order; reproducing glibc's
 /// merge order keeps the output identical even then.
 pub fn glibc_msort<T: Clone>(v: &mut [T], cmp: &impl Fn(&T, &T) -> i32) {
-    let n = v.len();
+    // Sort indices (cheap moves), then permute once.
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    let mut tmp = Vec::with_capacity(v.len());
+    msort_idx(&mut idx, &mut tmp, &|a: usize, b: usize| cmp(&v[a], &v[b]));
+    let sorted: Vec<T> = idx.iter().map(|&i| v[i].clone()).collect();
+    v.clone_from_slice(&sorted);
+}
+
+fn msort_idx(b: &mut [usize], tmp: &mut Vec<usize>, cmp: &impl Fn(usize, usize) -> i32) {
+    let n = b.len();
     if n <= 1 {
         return;
     }
     let n1 = n / 2;
-    glibc_msort(&mut v[..n1], cmp);
-    glibc_msort(&mut v[n1..], cmp);
-    let mut out = Vec::with_capacity(n);
+    msort_idx(&mut b[..n1], tmp, cmp);
+    msort_idx(&mut b[n1..], tmp, cmp);
+    tmp.clear();
     let (mut i, mut j) = (0, n1);
     while i < n1 && j < n {
-        if cmp(&v[i], &v[j]) <= 0 {
-            out.push(v[i].clone());
+        if cmp(b[i], b[j]) <= 0 {
+            tmp.push(b[i]);
             i += 1;
         } else {
-            out.push(v[j].clone());
+            tmp.push(b[j]);
             j += 1;
         }
     }
-    out.extend_from_slice(&v[i..n1]);
-    out.extend_from_slice(&v[j..n]);
-    v.clone_from_slice(&out);
+    tmp.extend_from_slice(&b[i..n1]);
+    tmp.extend_from_slice(&b[j..n]);
+    b.copy_from_slice(tmp);
 }
 
 fn words(a: &IpAddr) -> [u32; 4] {
