@@ -11,6 +11,8 @@
 //!   and the host's conntrack table is never touched. The namespace disappears when the thread ends.
 #![allow(unsafe_code)] // unshare(2) and geteuid(2) have no safe wrapper in std.
 #![warn(missing_docs)]
+// A test harness reports a failed prerequisite or setup step by panicking, as a failed assertion does.
+#![allow(clippy::panic)]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
