@@ -6,10 +6,46 @@
 //! * The **external cache** holds what the peer announced: the state to commit to the kernel on
 //!   fail-over (`conntrackd -c`). In ALARM mode its entries expire unless refreshed.
 
-use crate::entry::Key;
-use crate::wire::{Change, CtEntry};
+use crate::entry::{ExpKey, Key};
+use crate::wire::{Change, CtEntry, ExpEntry};
 use std::collections::HashMap;
+use std::fmt::Debug;
+use std::hash::Hash;
 use std::time::Instant;
+
+/// What a cache can hold: conntrack entries ([`CtEntry`], keyed by [`Key`]) and expectations
+/// ([`ExpEntry`], keyed by [`ExpKey`]), as conntrackd keeps a cache of each.
+pub trait Object: Copy + PartialEq + Debug {
+    /// The identity of an object in a cache.
+    type Key: Copy + Eq + Hash + Debug;
+    /// The key, or `None` when the object lacks the fields that identify it.
+    fn cache_key(&self) -> Option<Self::Key>;
+}
+
+impl Object for CtEntry {
+    type Key = Key;
+    fn cache_key(&self) -> Option<Key> {
+        self.key()
+    }
+}
+
+impl Object for ExpEntry {
+    type Key = ExpKey;
+    fn cache_key(&self) -> Option<ExpKey> {
+        self.key()
+    }
+}
+
+/// Queue bookkeeping of an internal object.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Meta {
+    /// In the transmit queue.
+    pub in_tx: bool,
+    /// Sequence number of its live node in the FT-FW resend queue.
+    pub rs_seq: Option<u32>,
+    /// Generation of its ALARM refresh timer (older timer nodes are stale).
+    pub timer_gen: u64,
+}
 
 /// State of an internal cache object (`C_OBJ_NEW`, `C_OBJ_ALIVE`, `C_OBJ_DEAD`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,31 +88,35 @@ pub struct CacheStats {
 
 /// An internal cache object with the bookkeeping of the sync modes.
 #[derive(Debug, Clone)]
-pub struct InternalObj {
+pub struct InternalObj<E = CtEntry> {
     /// The entry.
-    pub entry: CtEntry,
+    pub entry: E,
     /// Its state.
     pub state: ObjState,
-    /// In the transmit queue.
-    pub(crate) in_tx: bool,
-    /// Sequence number of its live node in the FT-FW resend queue.
-    pub(crate) rs_seq: Option<u32>,
-    /// Generation of its ALARM refresh timer (older timer nodes are stale).
-    pub(crate) timer_gen: u64,
+    pub(crate) meta: Meta,
 }
 
 /// Local entries to announce.
-#[derive(Debug, Default)]
-pub struct InternalCache {
-    pub(crate) map: HashMap<Key, InternalObj>,
+#[derive(Debug)]
+pub struct InternalCache<E: Object = CtEntry> {
+    pub(crate) map: HashMap<E::Key, InternalObj<E>>,
     stats: CacheStats,
 }
 
-impl InternalCache {
+impl<E: Object> Default for InternalCache<E> {
+    fn default() -> Self {
+        InternalCache {
+            map: HashMap::new(),
+            stats: CacheStats::default(),
+        }
+    }
+}
+
+impl<E: Object> InternalCache<E> {
     /// Applies a local change. Returns the key of the object to announce, or `None` when there is nothing
     /// to announce (no tuple, or a delete of an unknown entry).
-    pub(crate) fn apply(&mut self, change: Change, entry: CtEntry) -> Option<Key> {
-        let Some(key) = entry.key() else {
+    pub(crate) fn apply(&mut self, change: Change, entry: E) -> Option<E::Key> {
+        let Some(key) = entry.cache_key() else {
             self.stats.no_tuple += 1;
             return None;
         };
@@ -103,9 +143,7 @@ impl InternalCache {
                     InternalObj {
                         entry,
                         state: ObjState::New,
-                        in_tx: false,
-                        rs_seq: None,
-                        timer_gen: 0,
+                        meta: Meta::default(),
                     },
                 );
                 self.stats.created += 1;
@@ -115,28 +153,28 @@ impl InternalCache {
     }
 
     /// Drops a dead object once no queue refers to it.
-    pub(crate) fn release(&mut self, key: &Key) {
+    pub(crate) fn release(&mut self, key: &E::Key) {
         if self
             .map
             .get(key)
-            .is_some_and(|o| o.state == ObjState::Dead && !o.in_tx && o.rs_seq.is_none())
+            .is_some_and(|o| o.state == ObjState::Dead && !o.meta.in_tx && o.meta.rs_seq.is_none())
         {
             self.map.remove(key);
         }
     }
 
     /// Looks an object up.
-    pub fn get(&self, key: &Key) -> Option<&InternalObj> {
+    pub fn get(&self, key: &E::Key) -> Option<&InternalObj<E>> {
         self.map.get(key)
     }
 
     /// Every object, dead ones included (`conntrackd -i`).
-    pub fn dump(&self) -> impl Iterator<Item = (&Key, &InternalObj)> {
+    pub fn dump(&self) -> impl Iterator<Item = (&E::Key, &InternalObj<E>)> {
         self.map.iter()
     }
 
     /// Live (not dead) entries.
-    pub fn live(&self) -> impl Iterator<Item = &CtEntry> {
+    pub fn live(&self) -> impl Iterator<Item = &E> {
         self.map
             .values()
             .filter(|o| o.state != ObjState::Dead)
@@ -164,29 +202,33 @@ impl InternalCache {
 
 /// An external cache object.
 #[derive(Debug, Clone)]
-pub struct ExternalObj {
+pub struct ExternalObj<E = CtEntry> {
     /// The entry as last announced.
-    pub entry: CtEntry,
+    pub entry: E,
     /// When it expires (ALARM mode only).
     pub expires: Option<Instant>,
 }
 
 /// Entries learnt from the peer.
-#[derive(Debug, Default)]
-pub struct ExternalCache {
-    pub(crate) map: HashMap<Key, ExternalObj>,
+#[derive(Debug)]
+pub struct ExternalCache<E: Object = CtEntry> {
+    pub(crate) map: HashMap<E::Key, ExternalObj<E>>,
     stats: CacheStats,
 }
 
-impl ExternalCache {
+impl<E: Object> Default for ExternalCache<E> {
+    fn default() -> Self {
+        ExternalCache {
+            map: HashMap::new(),
+            stats: CacheStats::default(),
+        }
+    }
+}
+
+impl<E: Object> ExternalCache<E> {
     /// Applies a change from the peer; returns whether the cache changed.
-    pub(crate) fn apply(
-        &mut self,
-        change: Change,
-        entry: CtEntry,
-        expires: Option<Instant>,
-    ) -> bool {
-        let Some(key) = entry.key() else {
+    pub(crate) fn apply(&mut self, change: Change, entry: E, expires: Option<Instant>) -> bool {
+        let Some(key) = entry.cache_key() else {
             self.stats.no_tuple += 1;
             return false;
         };
@@ -209,7 +251,7 @@ impl ExternalCache {
     }
 
     /// Removes entries whose deadline passed; returns them.
-    pub(crate) fn expire(&mut self, now: Instant, key: &Key) -> Option<CtEntry> {
+    pub(crate) fn expire(&mut self, now: Instant, key: &E::Key) -> Option<E> {
         if self
             .map
             .get(key)
@@ -223,18 +265,18 @@ impl ExternalCache {
     }
 
     /// Looks an entry up.
-    pub fn get(&self, key: &Key) -> Option<&ExternalObj> {
+    pub fn get(&self, key: &E::Key) -> Option<&ExternalObj<E>> {
         self.map.get(key)
     }
 
     /// Every entry (`conntrackd -e`).
-    pub fn dump(&self) -> impl Iterator<Item = (&Key, &ExternalObj)> {
+    pub fn dump(&self) -> impl Iterator<Item = (&E::Key, &ExternalObj<E>)> {
         self.map.iter()
     }
 
     /// The entries to inject into the kernel on fail-over (`conntrackd -c`), as conntrack entries with the
     /// reply tuple rebuilt (see [`crate::entry`]).
-    pub fn commit_list(&self) -> Vec<CtEntry> {
+    pub fn commit_list(&self) -> Vec<E> {
         self.map.values().map(|o| o.entry).collect()
     }
 

@@ -7,7 +7,7 @@
 //! source port). The sender side is libnetfilter_conntrack's `NFCT_GOPT_IS_SNAT/DNAT/SPAT/DPAT`: an
 //! address or port is sent when the reply tuple differs from the inverted original.
 
-use crate::wire::{AddrPair, CtEntry, PortPair};
+use crate::wire::{AddrPair, CtEntry, ExpEntry, PortPair};
 
 /// `IPS_SRC_NAT_DONE` (linux/netfilter/nf_conntrack_common.h).
 pub const IPS_SRC_NAT_DONE: u32 = 1 << 7;
@@ -50,6 +50,31 @@ pub struct Key {
     pub orig: Tuple,
     /// Conntrack zone (0 when absent).
     pub zone: u16,
+}
+
+/// The identity of an expectation in a cache: its master and expected tuples (conntrackd hashes these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ExpKey {
+    /// Master addresses.
+    pub master: AddrPair,
+    /// Master protocol and ports.
+    pub master_l4: (Option<u8>, Option<PortPair>),
+    /// Expected addresses.
+    pub expect: AddrPair,
+    /// Expected protocol and ports.
+    pub expect_l4: (Option<u8>, Option<PortPair>),
+}
+
+impl ExpEntry {
+    /// The cache key: master and expected tuples (`None` without both address pairs).
+    pub fn key(&self) -> Option<ExpKey> {
+        Some(ExpKey {
+            master: self.master_addrs?,
+            master_l4: (self.master_l4proto, self.master_ports),
+            expect: self.expect_addrs?,
+            expect_l4: (self.expect_l4proto, self.expect_ports),
+        })
+    }
 }
 
 /// The reply ICMP type for a request type (the kernel's `invmap` in nf_conntrack_proto_icmp{,v6}.c).

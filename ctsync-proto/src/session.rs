@@ -9,8 +9,8 @@
 //! * outputs: `poll_transmit(now, buf)` fills one datagram (several messages packed up to the MTU) until
 //!   it returns `None`; `poll_action()` reports what changed; `poll_timeout()` is the next deadline.
 
-use crate::cache::{ExternalCache, InternalCache, ObjState};
-use crate::entry::Key;
+use crate::cache::{ExternalCache, InternalCache, Meta, ObjState};
+use crate::entry::{ExpKey, Key};
 use crate::wire::{self, Body, Change, CtEntry, ExpEntry, Flags, Message, Mode, Packer, msg_type};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -65,7 +65,9 @@ pub enum Action {
     },
     /// An external entry expired (ALARM mode: not refreshed within the cache timeout).
     Expired(CtEntry),
-    /// The peer announced an expectation change (expectations are reported, not cached).
+    /// An external expectation expired (ALARM mode).
+    ExpectationExpired(ExpEntry),
+    /// The peer announced an expectation change; the external expectation cache has applied it.
     Expectation {
         /// What happened.
         change: Change,
@@ -114,7 +116,14 @@ pub struct Stats {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TxItem {
     Ctl { flags: Flags, from: u32, to: u32 },
-    Obj(Key),
+    Obj(ObjRef),
+}
+
+/// A reference to an internal cache object: conntrack or expectation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ObjRef {
+    Ct(Key),
+    Exp(ExpKey),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +150,8 @@ struct Core {
     rx_last: Option<u32>,
     internal: InternalCache,
     external: ExternalCache,
+    internal_exp: InternalCache<ExpEntry>,
+    external_exp: ExternalCache<ExpEntry>,
     tx: VecDeque<TxItem>,
     actions: VecDeque<Action>,
     stats: Stats,
@@ -155,6 +166,8 @@ impl Core {
             rx_last: None,
             internal: InternalCache::default(),
             external: ExternalCache::default(),
+            internal_exp: InternalCache::default(),
+            external_exp: ExternalCache::default(),
             tx: VecDeque::new(),
             actions: VecDeque::new(),
             stats: Stats::default(),
@@ -178,16 +191,47 @@ impl Core {
         }
     }
 
+    fn meta_mut(&mut self, r: &ObjRef) -> Option<&mut Meta> {
+        match r {
+            ObjRef::Ct(k) => self.internal.map.get_mut(k).map(|o| &mut o.meta),
+            ObjRef::Exp(k) => self.internal_exp.map.get_mut(k).map(|o| &mut o.meta),
+        }
+    }
+
+    fn meta(&self, r: &ObjRef) -> Option<(Meta, ObjState)> {
+        match r {
+            ObjRef::Ct(k) => self.internal.map.get(k).map(|o| (o.meta, o.state)),
+            ObjRef::Exp(k) => self.internal_exp.map.get(k).map(|o| (o.meta, o.state)),
+        }
+    }
+
+    /// Drops a dead object once no queue refers to it.
+    fn release(&mut self, r: &ObjRef) {
+        match r {
+            ObjRef::Ct(k) => self.internal.release(k),
+            ObjRef::Exp(k) => self.internal_exp.release(k),
+        }
+    }
+
     /// Queues an object for transmission (`ftfw_enqueue` / `do_cache_to_tx`); a node it had in the resend
     /// queue becomes stale, as conntrackd moves it.
-    fn enqueue(&mut self, key: Key) {
-        if let Some(o) = self.internal.map.get_mut(&key) {
-            o.rs_seq = None;
-            if !o.in_tx {
-                o.in_tx = true;
-                self.tx.push_back(TxItem::Obj(key));
+    fn enqueue(&mut self, r: ObjRef) {
+        if let Some(m) = self.meta_mut(&r) {
+            m.rs_seq = None;
+            if !m.in_tx {
+                m.in_tx = true;
+                self.tx.push_back(TxItem::Obj(r));
             }
         }
+    }
+
+    /// A local change to a cache; returns the object to announce.
+    fn apply_local_ct(&mut self, change: Change, entry: CtEntry) -> Option<ObjRef> {
+        self.internal.apply(change, entry).map(ObjRef::Ct)
+    }
+
+    fn apply_local_exp(&mut self, change: Change, entry: ExpEntry) -> Option<ObjRef> {
+        self.internal_exp.apply(change, entry).map(ObjRef::Exp)
     }
 
     fn ctl(&mut self, flags: Flags, from: u32, to: u32) {
@@ -202,9 +246,12 @@ impl Core {
 
     /// `resync_send`: every internal object goes to the transmit queue.
     fn bulk_send(&mut self) {
-        let keys: Vec<Key> = self.internal.map.keys().copied().collect();
-        for k in keys {
-            self.enqueue(k);
+        // resync_send: the conntrack cache, then the expectation cache.
+        let refs: Vec<ObjRef> = (self.internal.map.keys().map(|k| ObjRef::Ct(*k)))
+            .chain(self.internal_exp.map.keys().map(|k| ObjRef::Exp(*k)))
+            .collect();
+        for r in refs {
+            self.enqueue(r);
         }
     }
 
@@ -219,7 +266,7 @@ impl Core {
                     to: *to,
                 },
             },
-            TxItem::Obj(k) => {
+            TxItem::Obj(ObjRef::Ct(k)) => {
                 let o = self.internal.map.get(k)?;
                 Message {
                     flags,
@@ -227,22 +274,33 @@ impl Core {
                     body: Body::Ct(o.state.change(), o.entry),
                 }
             }
+            TxItem::Obj(ObjRef::Exp(k)) => {
+                let o = self.internal_exp.map.get(k)?;
+                Message {
+                    flags,
+                    seq: self.next_seq,
+                    body: Body::Exp(o.state.change(), o.entry),
+                }
+            }
         })
     }
 
-    fn apply_data(&mut self, m: Message, expires: Option<Instant>) -> Option<Key> {
+    fn apply_data(&mut self, m: Message, expires: Option<Instant>) -> Option<ObjRef> {
         match m.body {
             Body::Ct(change, entry) => {
                 let key = entry.key();
                 if self.external.apply(change, entry, expires) {
                     self.actions.push_back(Action::External { change, entry });
                 }
-                key
+                key.map(ObjRef::Ct)
             }
             Body::Exp(change, entry) => {
-                self.actions
-                    .push_back(Action::Expectation { change, entry });
-                None
+                let key = entry.key();
+                if self.external_exp.apply(change, entry, expires) {
+                    self.actions
+                        .push_back(Action::Expectation { change, entry });
+                }
+                key.map(ObjRef::Exp)
             }
             Body::Ctl { .. } => None,
         }
@@ -355,8 +413,15 @@ impl Ftfw {
 
     /// A local (kernel) change to announce.
     pub fn handle_local(&mut self, _now: Instant, change: Change, entry: CtEntry) {
-        if let Some(k) = self.core.internal.apply(change, entry) {
-            self.core.enqueue(k);
+        if let Some(r) = self.core.apply_local_ct(change, entry) {
+            self.core.enqueue(r);
+        }
+    }
+
+    /// A local expectation change to announce (`ExpectationSync on`).
+    pub fn handle_local_exp(&mut self, _now: Instant, change: Change, entry: ExpEntry) {
+        if let Some(r) = self.core.apply_local_exp(change, entry) {
+            self.core.enqueue(r);
         }
     }
 
@@ -410,6 +475,21 @@ impl Ftfw {
         &mut self.core.external
     }
 
+    /// Internal expectation cache.
+    pub fn internal_exp(&self) -> &InternalCache<ExpEntry> {
+        &self.core.internal_exp
+    }
+
+    /// External expectation cache.
+    pub fn external_exp(&self) -> &ExternalCache<ExpEntry> {
+        &self.core.external_exp
+    }
+
+    /// External expectation cache, for flushing.
+    pub fn external_exp_mut(&mut self) -> &mut ExternalCache<ExpEntry> {
+        &mut self.core.external_exp
+    }
+
     /// Counters.
     pub fn stats(&self) -> Stats {
         self.core.stats
@@ -443,12 +523,12 @@ impl Ftfw {
     }
 
     fn release_node(&mut self, n: RsNode) {
-        if let TxItem::Obj(k) = n.item
-            && let Some(o) = self.core.internal.map.get_mut(&k)
-            && o.rs_seq == Some(n.seq)
+        if let TxItem::Obj(r) = n.item
+            && let Some(m) = self.core.meta_mut(&r)
+            && m.rs_seq == Some(n.seq)
         {
-            o.rs_seq = None;
-            self.core.internal.release(&k);
+            m.rs_seq = None;
+            self.core.release(&r);
         }
     }
 
@@ -487,16 +567,14 @@ impl Ftfw {
                     self.core.stats.resent += 1;
                     self.core.tx.push_back(n.item);
                 }
-                TxItem::Obj(k) => {
+                TxItem::Obj(r) => {
                     if self
                         .core
-                        .internal
-                        .map
-                        .get(&k)
-                        .is_some_and(|o| o.rs_seq == Some(n.seq))
+                        .meta(&r)
+                        .is_some_and(|(m, _)| m.rs_seq == Some(n.seq))
                     {
                         self.core.stats.resent += 1;
-                        self.core.enqueue(k);
+                        self.core.enqueue(r);
                     }
                 }
             }
@@ -647,11 +725,11 @@ impl Ftfw {
                     // Larger than the MTU: it can never be sent.
                     self.core.stats.oversize += 1;
                     self.core.tx.pop_front();
-                    if let TxItem::Obj(k) = item {
-                        if let Some(o) = self.core.internal.map.get_mut(&k) {
-                            o.in_tx = false;
+                    if let TxItem::Obj(r) = item {
+                        if let Some(m) = self.core.meta_mut(&r) {
+                            m.in_tx = false;
                         }
-                        self.core.internal.release(&k);
+                        self.core.release(&r);
                     }
                     continue;
                 }
@@ -671,10 +749,10 @@ impl Ftfw {
                         self.rs_push(RsNode { seq, item });
                     }
                 }
-                TxItem::Obj(k) => {
-                    if let Some(o) = self.core.internal.map.get_mut(&k) {
-                        o.in_tx = false;
-                        o.rs_seq = Some(seq);
+                TxItem::Obj(r) => {
+                    if let Some(m) = self.core.meta_mut(&r) {
+                        m.in_tx = false;
+                        m.rs_seq = Some(seq);
                     }
                     self.rs_push(RsNode { seq, item });
                 }
@@ -694,7 +772,7 @@ impl Ftfw {
 struct Timer {
     at: Instant,
     generation: u64,
-    key: Key,
+    key: ObjRef,
 }
 
 impl PartialEq for Timer {
@@ -777,12 +855,12 @@ impl Alarm {
         Duration::from_secs(secs) + Duration::from_micros(usecs)
     }
 
-    fn arm(&mut self, now: Instant, key: Key) {
+    fn arm(&mut self, now: Instant, key: ObjRef) {
         self.generation += 1;
         let generation = self.generation;
         let at = now + self.jitter();
-        if let Some(o) = self.core.internal.map.get_mut(&key) {
-            o.timer_gen = generation;
+        if let Some(m) = self.core.meta_mut(&key) {
+            m.timer_gen = generation;
             self.refresh.push(Reverse(Timer {
                 at,
                 generation,
@@ -793,13 +871,24 @@ impl Alarm {
 
     /// A local (kernel) change: announced at once, then refreshed periodically until deleted.
     pub fn handle_local(&mut self, now: Instant, change: Change, entry: CtEntry) {
-        if let Some(k) = self.core.internal.apply(change, entry) {
+        let r = self.core.apply_local_ct(change, entry);
+        self.local(now, change, r);
+    }
+
+    /// A local expectation change (`ExpectationSync on`), announced and refreshed like entries.
+    pub fn handle_local_exp(&mut self, now: Instant, change: Change, entry: ExpEntry) {
+        let r = self.core.apply_local_exp(change, entry);
+        self.local(now, change, r);
+    }
+
+    fn local(&mut self, now: Instant, change: Change, r: Option<ObjRef>) {
+        if let Some(r) = r {
             if change != Change::Delete {
-                self.arm(now, k);
-            } else if let Some(o) = self.core.internal.map.get_mut(&k) {
-                o.timer_gen = 0;
+                self.arm(now, r);
+            } else if let Some(m) = self.core.meta_mut(&r) {
+                m.timer_gen = 0;
             }
-            self.core.enqueue(k);
+            self.core.enqueue(r);
         }
     }
 
@@ -812,10 +901,8 @@ impl Alarm {
             self.refresh.pop();
             let live = self
                 .core
-                .internal
-                .map
-                .get(&t.key)
-                .is_some_and(|o| o.timer_gen == t.generation && o.state != ObjState::Dead);
+                .meta(&t.key)
+                .is_some_and(|(m, st)| m.timer_gen == t.generation && st != ObjState::Dead);
             if live {
                 self.arm(now, t.key);
                 self.core.enqueue(t.key);
@@ -826,8 +913,17 @@ impl Alarm {
                 break;
             }
             self.expiry.pop();
-            if let Some(e) = self.core.external.expire(now, &t.key) {
-                self.core.actions.push_back(Action::Expired(e));
+            match t.key {
+                ObjRef::Ct(k) => {
+                    if let Some(e) = self.core.external.expire(now, &k) {
+                        self.core.actions.push_back(Action::Expired(e));
+                    }
+                }
+                ObjRef::Exp(k) => {
+                    if let Some(e) = self.core.external_exp.expire(now, &k) {
+                        self.core.actions.push_back(Action::ExpectationExpired(e));
+                    }
+                }
             }
         }
     }
@@ -865,7 +961,10 @@ impl Alarm {
             }
             let at = now + self.cfg.cache_timeout;
             if let Some(key) = self.core.apply_data(m, Some(at))
-                && self.core.external.get(&key).is_some()
+                && match &key {
+                    ObjRef::Ct(k) => self.core.external.get(k).is_some(),
+                    ObjRef::Exp(k) => self.core.external_exp.get(k).is_some(),
+                }
             {
                 self.generation += 1;
                 self.expiry.push(Reverse(Timer {
@@ -898,6 +997,21 @@ impl Alarm {
         &mut self.core.external
     }
 
+    /// Internal expectation cache.
+    pub fn internal_exp(&self) -> &InternalCache<ExpEntry> {
+        &self.core.internal_exp
+    }
+
+    /// External expectation cache.
+    pub fn external_exp(&self) -> &ExternalCache<ExpEntry> {
+        &self.core.external_exp
+    }
+
+    /// External expectation cache, for flushing.
+    pub fn external_exp_mut(&mut self) -> &mut ExternalCache<ExpEntry> {
+        &mut self.core.external_exp
+    }
+
     /// Counters.
     pub fn stats(&self) -> Stats {
         self.core.stats
@@ -925,11 +1039,11 @@ fn transmit_once(core: &mut Core, buf: &mut [u8]) -> Option<usize> {
         } else {
             core.stats.oversize += 1;
         }
-        if let TxItem::Obj(k) = item {
-            if let Some(o) = core.internal.map.get_mut(&k) {
-                o.in_tx = false;
+        if let TxItem::Obj(r) = item {
+            if let Some(m) = core.meta_mut(&r) {
+                m.in_tx = false;
             }
-            core.internal.release(&k);
+            core.release(&r);
         }
     }
     if p.is_empty() {
@@ -979,8 +1093,15 @@ impl Notrack {
 
     /// A local (kernel) change to announce.
     pub fn handle_local(&mut self, _now: Instant, change: Change, entry: CtEntry) {
-        if let Some(k) = self.core.internal.apply(change, entry) {
-            self.core.enqueue(k);
+        if let Some(r) = self.core.apply_local_ct(change, entry) {
+            self.core.enqueue(r);
+        }
+    }
+
+    /// A local expectation change to announce.
+    pub fn handle_local_exp(&mut self, _now: Instant, change: Change, entry: ExpEntry) {
+        if let Some(r) = self.core.apply_local_exp(change, entry) {
+            self.core.enqueue(r);
         }
     }
 
@@ -1071,6 +1192,21 @@ impl Notrack {
     /// External cache, for flushing.
     pub fn external_mut(&mut self) -> &mut ExternalCache {
         &mut self.core.external
+    }
+
+    /// Internal expectation cache.
+    pub fn internal_exp(&self) -> &InternalCache<ExpEntry> {
+        &self.core.internal_exp
+    }
+
+    /// External expectation cache.
+    pub fn external_exp(&self) -> &ExternalCache<ExpEntry> {
+        &self.core.external_exp
+    }
+
+    /// External expectation cache, for flushing.
+    pub fn external_exp_mut(&mut self) -> &mut ExternalCache<ExpEntry> {
+        &mut self.core.external_exp
     }
 
     /// Counters.

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ctsync_proto::session::{Action, Ftfw, FtfwConfig, SplitMix64};
-use ctsync_proto::wire::{AddrPair, Change, CtEntry, PortPair};
+use ctsync_proto::wire::{AddrPair, Change, CtEntry, ExpEntry, PortPair};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
@@ -66,6 +66,29 @@ fn entry(i: u32) -> CtEntry {
     }
 }
 
+/// An FTP-style expectation of entry `i`'s flow.
+fn expectation(i: u32) -> ExpEntry {
+    let e = entry(i);
+    ExpEntry {
+        master_addrs: e.addrs,
+        master_l4proto: Some(6),
+        master_ports: Some(PortPair {
+            sport: 40_000,
+            dport: 21,
+        }),
+        expect_addrs: e.addrs,
+        expect_l4proto: Some(6),
+        expect_ports: Some(PortPair {
+            sport: 0,
+            dport: 50_000 + (i % 10_000) as u16,
+        }),
+        mask_l4proto: Some(6),
+        timeout: Some(300),
+        flags: Some(0),
+        ..ExpEntry::default()
+    }
+}
+
 fn run(seed: u64, n: u32, rs_bound: usize, must_converge: bool) -> u64 {
     let base = Instant::now();
     let cfg = |s: u32| FtfwConfig {
@@ -95,6 +118,7 @@ fn run(seed: u64, n: u32, rs_bound: usize, must_converge: bool) -> u64 {
     let mut updates = 0;
     let mut deletes = 0;
     let mut live: HashMap<u32, CtEntry> = HashMap::new();
+    let mut exps: Vec<ExpEntry> = Vec::new();
     let mut external_news = 0u64;
     loop {
         let now = base + Duration::from_micros(t);
@@ -108,6 +132,11 @@ fn run(seed: u64, n: u32, rs_bound: usize, must_converge: bool) -> u64 {
                     let e = entry(added);
                     nodes[0].handle_local(now, Change::New, e);
                     live.insert(added, e);
+                    if added % 10 == 0 {
+                        let x = expectation(added);
+                        nodes[0].handle_local_exp(now, Change::New, x);
+                        exps.push(x);
+                    }
                     added += 1;
                 }
             } else if updates < n / 5 && t > s0 + 500_000 {
@@ -165,7 +194,14 @@ fn run(seed: u64, n: u32, rs_bound: usize, must_converge: bool) -> u64 {
             let converged = ext.len() == live.len()
                 && live
                     .values()
-                    .all(|e| ext.get(&e.key().unwrap()).is_some_and(|o| o.entry == *e));
+                    .all(|e| ext.get(&e.key().unwrap()).is_some_and(|o| o.entry == *e))
+                && nodes[1].external_exp().len() == exps.len()
+                && exps.iter().all(|x| {
+                    nodes[1]
+                        .external_exp()
+                        .get(&x.key().unwrap())
+                        .is_some_and(|o| o.entry == *x)
+                });
             if converged {
                 break;
             }
@@ -188,6 +224,11 @@ fn run(seed: u64, n: u32, rs_bound: usize, must_converge: bool) -> u64 {
         "external cache has duplicates or leftovers"
     );
     assert!(external_news > 0);
+    assert_eq!(
+        nodes[1].external_exp().len(),
+        exps.len(),
+        "expectations replicated once each"
+    );
     let st = nodes[1].stats();
     let st0 = nodes[0].stats();
     assert!(link.dropped > 0 && link.duplicated > 0);
