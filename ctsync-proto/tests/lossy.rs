@@ -132,7 +132,7 @@ fn run(seed: u64, n: u32, rs_bound: usize, must_converge: bool) -> u64 {
                     let e = entry(added);
                     nodes[0].handle_local(now, Change::New, e);
                     live.insert(added, e);
-                    if added % 10 == 0 {
+                    if added.is_multiple_of(10) {
                         let x = expectation(added);
                         nodes[0].handle_local_exp(now, Change::New, x);
                         exps.push(x);
