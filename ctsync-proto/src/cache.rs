@@ -173,6 +173,14 @@ impl<E: Object> InternalCache<E> {
         self.map.iter()
     }
 
+    /// Empties the cache (`conntrackd -f internal`); returns how many objects were dropped. Queued
+    /// references to them are skipped when their turn comes.
+    pub fn flush(&mut self) -> usize {
+        let n = self.map.len();
+        self.map.clear();
+        n
+    }
+
     /// Live (not dead) entries.
     pub fn live(&self) -> impl Iterator<Item = &E> {
         self.map

@@ -17,6 +17,20 @@
 //! * With the `ctnl` feature: `CtEntry::to_ctnl` / `CtEntry::from_ctnl` convert to and from
 //!   `ctnl::Entry`.
 //! * [`json`]: the one-object-per-message JSON used by `examples/ctsync_decode`.
+//!
+//! # Compatibility notes (checked against captures of conntrackd 1.4.7, see `tests/data/README.md`)
+//!
+//! * `NTA_ICMP_ID`, `NTA_SPAT_PORT` and `NTA_DPAT_PORT` travel little-endian from x86/arm64 conntrackd
+//!   (a double byte swap in `ct_build_u16`); the codec follows the wire, fields hold real values.
+//! * Attributes are emitted in `ct2msg`/`exp2msg` order, so conntrackd's messages re-encode byte for
+//!   byte; a repeated attribute keeps its last value and an arbitrary order re-encodes canonically.
+//! * Validation is conntrackd's: unknown attribute numbers, wrong fixed sizes, over-long strings,
+//!   overruns and short attributes reject the message ([`wire::Mode::Lenient`] skips and counts unknown
+//!   numbers); a trailing fragment of 4 bytes or less is ignored. Labels are limited to the kernel's 128
+//!   bits (conntrackd accepts up to 4 KiB of bitmap); longer ones are rejected.
+//! * FT-FW follows `sync-ftfw.c` exactly, including its limits: while a peer still says HELLO, gaps in
+//!   its sequence are not NACKed (conntrackd resets the window instead), so losses during the handshake
+//!   are only repaired by a later resync.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 

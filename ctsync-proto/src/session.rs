@@ -465,6 +465,11 @@ impl Ftfw {
         &self.core.internal
     }
 
+    /// Internal cache, for flushing.
+    pub fn internal_mut(&mut self) -> &mut InternalCache {
+        &mut self.core.internal
+    }
+
     /// External cache.
     pub fn external(&self) -> &ExternalCache {
         &self.core.external
@@ -987,6 +992,11 @@ impl Alarm {
         &self.core.internal
     }
 
+    /// Internal cache, for flushing.
+    pub fn internal_mut(&mut self) -> &mut InternalCache {
+        &mut self.core.internal
+    }
+
     /// External cache.
     pub fn external(&self) -> &ExternalCache {
         &self.core.external
@@ -1182,6 +1192,11 @@ impl Notrack {
     /// Internal cache.
     pub fn internal(&self) -> &InternalCache {
         &self.core.internal
+    }
+
+    /// Internal cache, for flushing.
+    pub fn internal_mut(&mut self) -> &mut InternalCache {
+        &mut self.core.internal
     }
 
     /// External cache.

@@ -292,3 +292,38 @@ fn ftfw_bad_payload_still_counts_in_the_sequence() {
     );
     assert_eq!(b.external().len(), 3);
 }
+
+#[test]
+fn caches_dump_flush_commit_and_stats() {
+    let t0 = Instant::now();
+    let mut a = Notrack::new(t0, NotrackConfig::default());
+    let mut b = Notrack::new(t0, NotrackConfig::default());
+    for i in 0..5 {
+        a.handle_local(t0, Change::New, entry(i));
+    }
+    a.handle_local(t0, Change::Update, entry(1));
+    a.handle_local(t0, Change::Delete, entry(4));
+    assert_eq!(a.internal().stats().created, 5);
+    assert_eq!(a.internal().stats().updated, 1);
+    assert_eq!(a.internal().stats().deleted, 1);
+    // The dead entry is kept until its DEL is sent.
+    assert_eq!(a.internal().dump().count(), 5);
+    assert_eq!(a.internal().live().count(), 4);
+    for d in drain(t0, |n, buf| a.poll_transmit(n, buf)) {
+        b.handle_datagram(t0, &d);
+    }
+    assert_eq!(a.internal().len(), 4, "sent DEL releases the dead entry");
+    // B never saw entry 4 as live (its NEW and DEL were coalesced into one DEL on A).
+    assert_eq!(b.external().len(), 4);
+    let mut commit = b.external().commit_list();
+    commit.sort_by_key(|e| e.ports.map(|p| p.sport));
+    assert_eq!(commit, (0..4).map(entry).collect::<Vec<_>>());
+    assert_eq!(b.external().stats().created, 4);
+    assert_eq!(b.external_mut().flush(), 4);
+    assert!(b.external().is_empty());
+    assert_eq!(a.internal_mut().flush(), 4);
+    // A queued reference to a flushed object is skipped.
+    a.handle_local(t0, Change::New, entry(7));
+    a.internal_mut().flush();
+    assert!(drain(t0, |n, buf| a.poll_transmit(n, buf)).is_empty());
+}
