@@ -327,3 +327,59 @@ fn caches_dump_flush_commit_and_stats() {
     a.internal_mut().flush();
     assert!(drain(t0, |n, buf| a.poll_transmit(n, buf)).is_empty());
 }
+
+#[test]
+fn alarm_refreshes_and_expires_expectations() {
+    use ctsync_proto::wire::ExpEntry;
+    let t0 = Instant::now();
+    let cfg = AlarmConfig {
+        refresh_secs: 2,
+        cache_timeout: Duration::from_secs(5),
+        seed: 9,
+        ..AlarmConfig::default()
+    };
+    let (mut a, mut b) = (Alarm::new(t0, cfg), Alarm::new(t0, cfg));
+    let e = entry(1);
+    let x = ExpEntry {
+        master_addrs: e.addrs,
+        master_l4proto: Some(6),
+        master_ports: Some(PortPair {
+            sport: 1234,
+            dport: 21,
+        }),
+        expect_addrs: e.addrs,
+        expect_l4proto: Some(6),
+        expect_ports: Some(PortPair {
+            sport: 0,
+            dport: 50_000,
+        }),
+        timeout: Some(60),
+        ..ExpEntry::default()
+    };
+    a.handle_local_exp(t0, Change::New, x);
+    let mut sent = 0;
+    let mut t = t0;
+    while t < t0 + Duration::from_secs(10) {
+        t += Duration::from_millis(100);
+        if a.poll_timeout().is_some_and(|d| d <= t) {
+            a.handle_timeout(t);
+        }
+        for d in drain(t, |n, buf| a.poll_transmit(n, buf)) {
+            sent += decode(std::slice::from_ref(&d))
+                .iter()
+                .filter(|m| matches!(m.body, Body::Exp(..)))
+                .count();
+            b.handle_datagram(t, &d);
+        }
+        b.handle_timeout(t);
+        assert_eq!(b.external_exp().len(), 1, "refreshed before it can expire");
+    }
+    assert!(sent >= 4, "{sent} refreshes in 10 s with RefreshTime 2");
+    // Deleted locally: one DEL, and the peer drops it.
+    a.handle_local_exp(t, Change::Delete, x);
+    for d in drain(t, |n, buf| a.poll_transmit(n, buf)) {
+        b.handle_datagram(t, &d);
+    }
+    assert!(b.external_exp().is_empty());
+    assert!(a.internal_exp().is_empty());
+}
