@@ -28,9 +28,9 @@ impl Drop for Cleanup {
                 continue;
             }
             // Stop by PID: SIGTERM first (keepalived hands over cleanly), then reap.
-            let _ = Command::new("kill")
-                .arg(c.id().to_string())
-                .stderr(Stdio::null())
+            let _ = Command::new("sh")
+                .arg("-c")
+                .arg(format!("kill {} 2>/dev/null", c.id()))
                 .status();
             let deadline = Instant::now() + Duration::from_secs(3);
             while Instant::now() < deadline {
@@ -113,9 +113,10 @@ fn live_keepalived_matches_stored_vectors() {
     ns.sh(&format!(
         "ip -n {peer} link set vb address aa:c1:ab:00:00:02"
     ));
-    ns.sh("sysctl -qw net.ipv6.conf.va.accept_dad=0");
+    // No DAD: the link-local addresses (keepalived's IPv6 source) are usable at once.
+    ns.sysctl("net/ipv6/conf/va/accept_dad", "0");
     ns.sh(&format!(
-        "ip netns exec {peer} sysctl -qw net.ipv6.conf.vb.accept_dad=0"
+        "ip netns exec {peer} sh -c 'echo 0 > /proc/sys/net/ipv6/conf/vb/accept_dad'"
     ));
     ns.sh("ip addr add 10.77.0.1/24 dev va && ip addr add fd00:77::1/64 dev va nodad && ip link set va up");
     ns.sh(&format!(
