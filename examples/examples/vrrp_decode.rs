@@ -8,7 +8,10 @@
 //!
 //! ```text
 //! grep -hv '^#' vrrp-proto/tests/data/*.hex | cargo run -p examples --example vrrp_decode
-//! tshark -r cap.pcapng -T fields -e ip.src -e ip.dst -e vrrp ... | cargo run -p examples --example vrrp_decode
+//! # from a capture (tshark's raw VRRP bytes are only in its JSON output):
+//! tshark -r cap.pcapng -T json -x | jq -r '.[]._source.layers | [(.ip // .ipv6) as $l
+//!     | ($l["ip.src"] // $l["ipv6.src"]), ($l["ip.dst"] // $l["ipv6.dst"]), .vrrp_raw[0]] | join(" ")' \
+//!     | cargo run -p examples --example vrrp_decode
 //! ```
 //!
 //! The report and its JSON come from `vrrp_proto::inspect` (tested there on the captured keepalived
