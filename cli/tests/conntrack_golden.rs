@@ -301,10 +301,10 @@ fn twins(real: &str, args: &[&str]) {
                 if let Some(i) = w
                     .iter()
                     .position(|x| x.chars().all(|c| c.is_ascii_digit()) && !x.is_empty())
+                    && i + 1 < w.len()
+                    && w[i + 1].chars().all(|c| c.is_ascii_digit())
                 {
-                    if i + 1 < w.len() && w[i + 1].chars().all(|c| c.is_ascii_digit()) {
-                        w[i + 1] = "T";
-                    }
+                    w[i + 1] = "T";
                 }
                 for x in w.iter_mut() {
                     if x.starts_with("delta-time=") {

@@ -43,7 +43,7 @@ pub enum Step<'a> {
 /// The parser state: `argv`, `optind` and the position inside a cluster of short options.
 #[derive(Debug)]
 pub struct Getopt<'a> {
-    argv: &'a [String],
+    argv: &'a [&'a str],
     /// Index of the next word to look at (glibc `optind`).
     pub optind: usize,
     nextchar: usize,
@@ -52,7 +52,7 @@ pub struct Getopt<'a> {
 
 impl<'a> Getopt<'a> {
     /// Starts parsing `argv` (`argv[0]` is the program name).
-    pub fn new(argv: &'a [String]) -> Self {
+    pub fn new(argv: &'a [&'a str]) -> Self {
         Getopt {
             argv,
             optind: 1,
@@ -65,7 +65,8 @@ impl<'a> Getopt<'a> {
     pub fn prev_word(&self) -> &'a str {
         self.argv
             .get(self.optind.saturating_sub(1))
-            .map_or("", String::as_str)
+            .copied()
+            .unwrap_or("")
     }
 
     /// conntrack-tools' `get_optional_arg()`: when the option had no glued argument, takes the next word if it
@@ -74,12 +75,12 @@ impl<'a> Getopt<'a> {
         if had_arg {
             return None;
         }
-        let w = self.argv.get(self.optind)?;
+        let w: &'a str = self.argv.get(self.optind)?;
         if w.starts_with('-') || w.starts_with('!') {
             return None;
         }
         self.optind += 1;
-        Some(w.as_str())
+        Some(w)
     }
 
     /// Returns the next option, or `None` at the end. `shorts` is the table of short options (`(char, HasArg)`),
@@ -91,7 +92,7 @@ impl<'a> Getopt<'a> {
         if self.nextchar == 0 {
             // Skip non-options (glibc permutes them to the end; conntrack ignores them).
             loop {
-                let w = self.argv.get(self.optind)?;
+                let w: &'a str = self.argv.get(self.optind)?;
                 if w == "--" {
                     self.optind += 1;
                     self.done = true;
@@ -102,7 +103,7 @@ impl<'a> Getopt<'a> {
                 }
                 self.optind += 1;
             }
-            let w: &'a str = self.argv[self.optind].as_str();
+            let w: &'a str = self.argv[self.optind];
             if let Some(body) = w.strip_prefix("--") {
                 self.optind += 1;
                 return Some(self.long(body, w, longs));
@@ -144,9 +145,9 @@ impl<'a> Getopt<'a> {
                     return Step::Opt(opt.val, inline);
                 }
                 match self.argv.get(self.optind) {
-                    Some(v) => {
+                    Some(&v) => {
                         self.optind += 1;
-                        Step::Opt(opt.val, Some(v.as_str()))
+                        Step::Opt(opt.val, Some(v))
                     }
                     None => Step::MissingArg(word),
                 }
@@ -155,7 +156,7 @@ impl<'a> Getopt<'a> {
     }
 
     fn short(&mut self, shorts: &[(char, HasArg)]) -> Option<Step<'a>> {
-        let word: &'a str = self.argv[self.optind].as_str();
+        let word: &'a str = self.argv[self.optind];
         let c = word[self.nextchar..].chars().next()?;
         self.nextchar += c.len_utf8();
         let at_end = self.nextchar >= word.len();
@@ -185,9 +186,9 @@ impl<'a> Getopt<'a> {
                 finish(self);
                 if !at_end {
                     Step::Opt(c as u32, Some(rest))
-                } else if let Some(v) = self.argv.get(self.optind) {
+                } else if let Some(&v) = self.argv.get(self.optind) {
                     self.optind += 1;
-                    Step::Opt(c as u32, Some(v.as_str()))
+                    Step::Opt(c as u32, Some(v))
                 } else {
                     Step::MissingArg(self.prev_word())
                 }
@@ -229,17 +230,14 @@ mod tests {
         },
     ];
 
-    fn all(args: &[&str]) -> Vec<Step<'static>> {
-        let mut argv = vec!["conntrack".to_string()];
-        argv.extend(args.iter().map(|s| s.to_string()));
-        let mut g = Getopt::new(&argv);
+    fn all(args: &[&'static str]) -> Vec<Step<'static>> {
+        let mut argv = vec!["conntrack"];
+        argv.extend(args.iter().copied());
+        let argv: &'static [&'static str] = argv.leak();
+        let mut g = Getopt::new(argv);
         let mut out = Vec::new();
         while let Some(s) = g.next(SHORTS, LONGS) {
-            out.push(match s {
-                Step::Opt(c, a) => Step::Opt(c, a.map(|a| &*a.to_string().leak())),
-                Step::Unknown(w) => Step::Unknown(w.to_string().leak()),
-                Step::MissingArg(w) => Step::MissingArg(w.to_string().leak()),
-            });
+            out.push(s);
         }
         out
     }

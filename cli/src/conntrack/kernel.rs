@@ -297,12 +297,11 @@ impl<'a> Matcher<'a> {
                         return false;
                     }
                 }
-                6 | 17 | 136 | 33 | 132 => {
-                    if t.orig_l4.sport.is_some_and(|v| Some(v) != f.orig.sport())
-                        || t.orig_l4.dport.is_some_and(|v| Some(v) != f.orig.dport())
-                    {
-                        return false;
-                    }
+                6 | 17 | 136 | 33 | 132
+                    if (t.orig_l4.sport.is_some_and(|v| Some(v) != f.orig.sport())
+                        || t.orig_l4.dport.is_some_and(|v| Some(v) != f.orig.dport())) =>
+                {
+                    return false;
                 }
                 _ => {}
             }
@@ -1269,90 +1268,154 @@ pub fn load_file(progname: &str, path: &str, w: &mut dyn Write) -> Result<(), Fa
         std::fs::read_to_string(path)
             .map_err(|_| Fail::param(format!("Failed to open file {path} for reading")))?
     };
-    // Parse every line first (on two threads for big files); nothing is applied unless all lines parse.
     let lines: Vec<(usize, &str)> = text
         .lines()
         .enumerate()
         .map(|(i, l)| (i + 1, l.trim_start_matches([' ', '\t'])))
         .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
         .collect();
-    let parse_chunk =
-        |chunk: &[(usize, &str)]| -> Result<Vec<(usize, Parsed, Option<Entry>)>, Fail> {
-            let mut out = Vec::with_capacity(chunk.len());
-            for (line, l) in chunk {
-                let at = |f: Fail| Fail {
-                    code: f.code,
-                    msg: format!("line {line}: {}", f.msg),
-                };
-                let mut argv = vec![progname.to_string()];
-                argv.extend(split_line(l));
-                let parsed = super::parse::parse(&argv).map_err(at)?;
-                if parsed.command
-                    & (cmd::CT_CREATE
-                        | cmd::CT_ADD
-                        | cmd::CT_UPDATE
-                        | cmd::CT_DELETE
-                        | cmd::CT_FLUSH)
-                    == 0
-                {
-                    return Err(Fail::param(format!(
-                        "Cannot use command `{}' with --load-file (line {line})",
-                        unsupported_name(parsed.command)
-                    )));
-                }
-                let entry = if parsed.command & (cmd::CT_CREATE | cmd::CT_ADD) != 0 {
-                    Some(entry_for_create(&parsed, parsed.labelmap.as_ref()).map_err(at)?)
-                } else {
-                    None
-                };
-                out.push((*line, parsed, entry));
-            }
-            Ok(out)
-        };
-    let half = lines.len().div_ceil(2);
-    let (first, second) = if lines.len() < 4096 {
-        (parse_chunk(&lines), Ok(Vec::new()))
-    } else {
-        std::thread::scope(|sc| {
-            let h = sc.spawn(|| parse_chunk(&lines[half..]));
-            let a = parse_chunk(&lines[..half]);
-            let b = h
-                .join()
-                .unwrap_or_else(|_| Err(Fail::other("parser thread failed")));
-            (a, b)
-        })
-    };
-    // The first bad line wins, as if parsed in order.
-    let mut cmds = first?;
-    cmds.extend(second?);
-    let mut i = 0;
-    while i < cmds.len() {
-        if cmds[i].1.command & (cmd::CT_CREATE | cmd::CT_ADD) != 0 {
-            let mut ct = open()?;
-            let mut batch = ct.batch();
-            let start = i;
-            while i < cmds.len() && cmds[i].1.command & (cmd::CT_CREATE | cmd::CT_ADD) != 0 {
-                if let Some(e) = &cmds[i].2 {
-                    batch.create(e).map_err(|e| failed(&e, cmds[i].1.command))?;
-                }
-                i += 1;
-            }
-            let report = batch.finish().map_err(|e| failed(&e, cmd::CT_CREATE))?;
-            for (j, err) in &report.failures {
-                let c = &cmds[start + j].1;
-                if c.command == cmd::CT_ADD && matches!(err, CtError::Exists) {
-                    continue;
-                }
-                return Err(failed(err, c.command));
-            }
-        } else {
-            match execute(&cmds[i].1, w) {
-                Ok(_) => {}
-                Err(Outcome::Fail(f)) => return Err(f),
-                Err(Outcome::BrokenPipe) => return Ok(()),
-            }
-            i += 1;
+    // Pass 1: every line must parse (two threads for big files); nothing is applied otherwise.
+    let check = |chunk: &[(usize, &str)]| -> Result<(), Fail> {
+        let mut words: Vec<&str> = Vec::with_capacity(24);
+        for (line, l) in chunk {
+            line_command(progname, *line, l, &mut words)?;
         }
+        Ok(())
+    };
+    if lines.len() < 4096 {
+        check(&lines)?;
+    } else {
+        let half = lines.len().div_ceil(2);
+        let (a, b) = std::thread::scope(|sc| {
+            let h = sc.spawn(|| check(&lines[half..]));
+            let a = check(&lines[..half]);
+            (
+                a,
+                h.join()
+                    .unwrap_or_else(|_| Err(Fail::other("parser thread failed"))),
+            )
+        });
+        // The first bad line wins, as if parsed in order.
+        a?;
+        b?;
+    }
+    // Pass 2: parse again on a second thread, streaming entries to this one, which sends runs of creates
+    // as ctnl batches (parsing overlaps the kernel's work); other commands run in order between them.
+    // Nearly every item is a create; boxing them would allocate once per line.
+    #[allow(clippy::large_enum_variant)]
+    enum Item {
+        Create(usize, u32, Entry),
+        Other(Box<Parsed>),
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(16);
+    std::thread::scope(|sc| {
+        sc.spawn(move || {
+            let mut words: Vec<&str> = Vec::with_capacity(24);
+            let mut batch = Vec::with_capacity(BATCH);
+            for (line, l) in &lines {
+                let Ok((parsed, entry)) = line_command(progname, *line, l, &mut words) else {
+                    return;
+                };
+                let item = match entry {
+                    Some(e) => Item::Create(*line, parsed.command, e),
+                    None => Item::Other(Box::new(parsed)),
+                };
+                let flush_now = matches!(item, Item::Other(_));
+                batch.push(item);
+                if (flush_now || batch.len() == BATCH)
+                    && tx
+                        .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+        });
+        let mut ct = open()?;
+        let mut pending: Vec<(usize, u32)> = Vec::new();
+        let mut batch = Some(ct.batch());
+        for items in rx {
+            for item in items {
+                match item {
+                    Item::Create(line, command, e) => {
+                        if let Some(b) = batch.as_mut() {
+                            b.create(&e).map_err(|e| failed(&e, command))?;
+                        }
+                        pending.push((line, command));
+                    }
+                    Item::Other(parsed) => {
+                        if let Some(b) = batch.take() {
+                            finish_creates(b, &pending)?;
+                        }
+                        pending.clear();
+                        match execute(&parsed, w) {
+                            Ok(_) => {}
+                            Err(Outcome::Fail(f)) => return Err(f),
+                            Err(Outcome::BrokenPipe) => return Ok(()),
+                        }
+                        batch = Some(ct.batch());
+                    }
+                }
+            }
+        }
+        if let Some(b) = batch.take() {
+            finish_creates(b, &pending)?;
+        }
+        Ok(())
+    })
+}
+
+/// Parses one `-R` line (`words` is scratch space) and builds its entry when it creates one.
+fn line_command<'a>(
+    progname: &'a str,
+    line: usize,
+    l: &'a str,
+    words: &mut Vec<&'a str>,
+) -> Result<(Parsed, Option<Entry>), Fail> {
+    let at = |f: Fail| Fail {
+        code: f.code,
+        msg: format!("line {line}: {}", f.msg),
+    };
+    let owned;
+    words.clear();
+    words.push(progname);
+    let parsed = if l.contains('"') {
+        owned = split_line(l);
+        let mut v: Vec<&str> = vec![progname];
+        v.extend(owned.iter().map(String::as_str));
+        super::parse::parse(&v).map_err(at)?
+    } else {
+        words.extend(l.split([' ', '\t', '\n', '\r']).filter(|w| !w.is_empty()));
+        super::parse::parse(words).map_err(at)?
+    };
+    if parsed.command
+        & (cmd::CT_CREATE | cmd::CT_ADD | cmd::CT_UPDATE | cmd::CT_DELETE | cmd::CT_FLUSH)
+        == 0
+    {
+        return Err(Fail::param(format!(
+            "Cannot use command `{}' with --load-file (line {line})",
+            unsupported_name(parsed.command)
+        )));
+    }
+    let entry = if parsed.command & (cmd::CT_CREATE | cmd::CT_ADD) != 0 {
+        Some(entry_for_create(&parsed, parsed.labelmap.as_ref()).map_err(at)?)
+    } else {
+        None
+    };
+    Ok((parsed, entry))
+}
+
+fn finish_creates(batch: ctnl::Batch<'_>, pending: &[(usize, u32)]) -> Result<(), Fail> {
+    let report = batch.finish().map_err(|e| failed(&e, cmd::CT_CREATE))?;
+    for (j, err) in &report.failures {
+        let (_, command) = pending.get(*j).copied().unwrap_or((0, cmd::CT_CREATE));
+        if command == cmd::CT_ADD && matches!(err, CtError::Exists) {
+            continue;
+        }
+        return Err(failed(err, command));
     }
     Ok(())
 }

@@ -72,7 +72,8 @@ pub fn main_with(argv: Vec<String>, out: &mut dyn Write) -> i32 {
             _ => {}
         }
     }
-    let parsed = match parse::parse(&argv) {
+    let words: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let parsed = match parse::parse(&words) {
         Ok(p) => p,
         Err(f) => return report(&f),
     };

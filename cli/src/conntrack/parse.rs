@@ -219,7 +219,7 @@ pub struct Parsed {
 }
 
 /// Parses a conntrack command line. `argv[0]` is the program name.
-pub fn parse(argv: &[String]) -> Result<Parsed, Fail> {
+pub fn parse(argv: &[&str]) -> Result<Parsed, Fail> {
     let mut g = Getopt::new(argv);
     let mut p = Parsed::default();
     let mut longs: &'static [super::getopt::LongOpt] = super::opts::LONG_OPTS;
@@ -239,7 +239,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Fail> {
             ),
         }
     };
-    while let Some(step) = g.next(SHORT_OPTS, &longs) {
+    while let Some(step) = g.next(SHORT_OPTS, longs) {
         let (c, arg) = match step {
             Step::Opt(c, a) => (c, a),
             Step::Unknown(w) => return Err(Fail::param(format!("unknown option `{w}'"))),
@@ -284,10 +284,10 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Fail> {
                 }
                 p.table = table;
             }
-            's' | 'd' | 'r' | 'q' | '[' | ']' | '{' | '}' => addr_opt(&mut p, &mut family, ch, &a)?,
+            's' | 'd' | 'r' | 'q' | '[' | ']' | '{' | '}' => addr_opt(&mut p, &mut family, ch, a)?,
             'p' => {
                 p.options |= opt::PROTO;
-                let (kind, num) = find_proto(&a)
+                let (kind, num) = find_proto(a)
                     .ok_or_else(|| Fail::param(format!("`{a}' unsupported protocol")))?;
                 p.proto = Some(kind);
                 p.tmpl.l4proto = Some(num);
@@ -295,23 +295,23 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Fail> {
             }
             't' => {
                 p.options |= opt::TIMEOUT;
-                p.tmpl.timeout = Some(atol(&a) as u32);
+                p.tmpl.timeout = Some(atol(a) as u32);
             }
             'u' => {
                 p.options |= opt::STATUS;
                 let mut mask = p.tmpl.status_mask;
                 let mut val = 0u32;
-                parse_status_mask(&a, &mut val, &mut mask)?;
+                parse_status_mask(a, &mut val, &mut mask)?;
                 p.tmpl.status = val;
                 p.tmpl.status_mask = if mask == 0 { val } else { mask };
             }
             'e' => {
                 p.options |= opt::EVENT_MASK;
-                parse_list(&a, &mut p.event_mask, EVENT_WORDS)?;
+                parse_list(a, &mut p.event_mask, EVENT_WORDS)?;
             }
             'o' => {
                 p.options |= opt::OUTPUT;
-                parse_list(&a, &mut p.output, OUTPUT_WORDS)?;
+                parse_list(a, &mut p.output, OUTPUT_WORDS)?;
                 if p.output & out::CL != 0 {
                     labelmap_init(&mut p);
                 }
@@ -329,7 +329,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Fail> {
                     _ => opt::ANY_NAT,
                 };
                 let optional = if arg.is_some() {
-                    arg.clone()
+                    arg
                 } else {
                     g.optional_next(false)
                 };
@@ -361,27 +361,27 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Fail> {
             }
             'w' => {
                 p.options |= opt::ZONE;
-                p.tmpl.zone = Some(strtoul(&a) as u16);
+                p.tmpl.zone = Some(strtoul(a) as u16);
             }
             '(' => {
                 p.options |= opt::ORIG_ZONE;
-                p.tmpl.orig_zone = Some(strtoul(&a) as u16);
+                p.tmpl.orig_zone = Some(strtoul(a) as u16);
             }
             ')' => {
                 p.options |= opt::REPL_ZONE;
-                p.tmpl.repl_zone = Some(strtoul(&a) as u16);
+                p.tmpl.repl_zone = Some(strtoul(a) as u16);
             }
             'i' => {
                 p.options |= opt::ID;
-                p.tmpl.id = Some(strtoul(&a) as u32);
+                p.tmpl.id = Some(strtoul(a) as u32);
             }
             'c' => {
                 p.options |= opt::SECMARK;
-                p.tmpl.secmark = Some(strtoul(&a) as u32);
+                p.tmpl.secmark = Some(strtoul(a) as u32);
             }
             'm' => {
                 p.options |= opt::MARK;
-                let (v, m) = parse_u32_mask(&a);
+                let (v, m) = parse_u32_mask(a);
                 p.tmpl.mark = v;
                 p.tmpl.mark_mask = m;
             }
@@ -401,7 +401,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Fail> {
                 }
                 let v = if ch == '>' {
                     match if arg.is_some() {
-                        arg.clone()
+                        arg
                     } else {
                         g.optional_next(false)
                     } {
@@ -435,7 +435,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Fail> {
                 }
             }
             'b' => {
-                p.buffer_size = Some(atol(&a).max(0) as usize);
+                p.buffer_size = Some(atol(a).max(0) as usize);
                 p.options |= opt::BUFFERSIZE;
             }
             _ => return Err(Fail::param(format!("unknown option `{}'", g.prev_word()))),
@@ -1153,8 +1153,8 @@ mod tests {
     use super::*;
 
     fn p(args: &[&str]) -> Result<Parsed, Fail> {
-        let mut v = vec!["conntrack".to_string()];
-        v.extend(args.iter().map(|s| s.to_string()));
+        let mut v = vec!["conntrack"];
+        v.extend(args.iter().copied());
         parse(&v)
     }
 
