@@ -142,11 +142,55 @@ fn addr(ip: &IpAddr) -> String {
     ip.to_string()
 }
 
+/// Appends a decimal number (the hot path of every line; no formatting machinery).
+fn push_num(s: &mut String, v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut v = v;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for b in &buf[i..] {
+        s.push(char::from(*b));
+    }
+}
+
+/// Appends an address as `inet_ntoa`/`inet_ntop` print it.
+fn push_addr(s: &mut String, ip: &IpAddr) {
+    match ip {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            for (i, b) in o.iter().enumerate() {
+                if i > 0 {
+                    s.push('.');
+                }
+                push_num(s, u64::from(*b));
+            }
+        }
+        IpAddr::V6(_) => {
+            let _ = write!(s, "{ip}");
+        }
+    }
+}
+
 fn tuple_default(s: &mut String, t: &Tuple) {
-    let _ = write!(s, "src={} dst={} ", addr(&t.src), addr(&t.dst));
+    s.push_str("src=");
+    push_addr(s, &t.src);
+    s.push_str(" dst=");
+    push_addr(s, &t.dst);
+    s.push(' ');
     match (t.proto, t.l4) {
         (6 | 17 | 136 | 132 | 33, L4::Ports { sport, dport }) => {
-            let _ = write!(s, "sport={sport} dport={dport} ");
+            s.push_str("sport=");
+            push_num(s, u64::from(sport));
+            s.push_str(" dport=");
+            push_num(s, u64::from(dport));
+            s.push(' ');
         }
         (47, L4::Gre { skey, dkey }) => {
             let _ = write!(s, "srckey=0x{skey:x} dstkey=0x{dkey:x} ");
@@ -217,6 +261,20 @@ pub fn default_line(
     now: i64,
 ) -> String {
     let mut s = String::with_capacity(256);
+    default_line_into(&mut s, f, kind, flags, map, now);
+    s
+}
+
+/// [`default_line`] into a reused buffer (cleared first).
+pub fn default_line_into(
+    s: &mut String,
+    f: &Flow,
+    kind: MsgKind,
+    flags: Flags,
+    map: Option<&LabelMap>,
+    now: i64,
+) {
+    s.clear();
     match kind {
         MsgKind::New => s.push_str("    [NEW] "),
         MsgKind::Update => s.push_str(" [UPDATE] "),
@@ -227,19 +285,31 @@ pub fn default_line(
         let fam = f.family();
         let _ = write!(s, "{:<8} {} ", l3_name(fam), fam);
     }
-    let _ = write!(s, "{:<8} {} ", proto_name(f.orig.proto), f.orig.proto);
+    let pn = proto_name(f.orig.proto);
+    s.push_str(pn);
+    for _ in pn.len()..8 {
+        s.push(' ');
+    }
+    s.push(' ');
+    push_num(s, u64::from(f.orig.proto));
+    s.push(' ');
     if let Some(t) = f.timeout {
-        let _ = write!(s, "{t} ");
+        push_num(s, u64::from(t));
+        s.push(' ');
     }
     if let Some(st) = f.state {
         let _ = write!(s, "{} ", state_name(st));
     }
-    tuple_default(&mut s, &f.orig);
+    tuple_default(s, &f.orig);
     if let Some(z) = f.orig.zone {
         let _ = write!(s, "zone-orig={z} ");
     }
     if let Some(c) = f.counters_orig {
-        let _ = write!(s, "packets={} bytes={} ", c.packets, c.bytes);
+        s.push_str("packets=");
+        push_num(s, c.packets);
+        s.push_str(" bytes=");
+        push_num(s, c.bytes);
+        s.push(' ');
     }
     if let Some(st) = f.status
         && st & status::SEEN_REPLY == 0
@@ -247,13 +317,17 @@ pub fn default_line(
         s.push_str("[UNREPLIED] ");
     }
     if let Some(r) = &f.reply {
-        tuple_default(&mut s, r);
+        tuple_default(s, r);
         if let Some(z) = r.zone {
             let _ = write!(s, "zone-reply={z} ");
         }
     }
     if let Some(c) = f.counters_reply {
-        let _ = write!(s, "packets={} bytes={} ", c.packets, c.bytes);
+        s.push_str("packets=");
+        push_num(s, c.packets);
+        s.push_str(" bytes=");
+        push_num(s, c.bytes);
+        s.push(' ');
     }
     if let Some(st) = f.status {
         if st & status::HW_OFFLOAD != 0 {
@@ -265,7 +339,9 @@ pub fn default_line(
         }
     }
     if let Some(m) = f.mark {
-        let _ = write!(s, "mark={m} ");
+        s.push_str("mark=");
+        push_num(s, u64::from(m));
+        s.push(' ');
     }
     if let Some(m) = f.secmark {
         let _ = write!(s, "secmark={m} ");
@@ -282,7 +358,9 @@ pub fn default_line(
             Some(st) => (st / 1_000_000_000) as i64,
         };
         let delta = stop - (start / 1_000_000_000) as i64;
-        let _ = write!(s, "delta-time={} ", delta as u64);
+        s.push_str("delta-time=");
+        push_num(s, delta as u64);
+        s.push(' ');
     }
     if flags.ktimestamp {
         if let Some(start) = f.ts_start {
@@ -296,7 +374,9 @@ pub fn default_line(
         let _ = write!(s, "helper={h} ");
     }
     if let Some(u) = f.use_count {
-        let _ = write!(s, "use={u} ");
+        s.push_str("use=");
+        push_num(s, u64::from(u));
+        s.push(' ');
     }
     if flags.id
         && let Some(id) = f.id
@@ -312,7 +392,6 @@ pub fn default_line(
         }
     }
     s.pop();
-    s
 }
 
 fn tuple_xml(s: &mut String, f: &Flow, t: Option<&Tuple>, dir: &str) {
@@ -368,6 +447,83 @@ fn tuple_xml(s: &mut String, f: &Flow, t: Option<&Tuple>, dir: &str) {
         );
     }
     s.push_str("</meta>");
+}
+
+/// One expectation, as libnetfilter_conntrack prints it by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectView {
+    /// Seconds left.
+    pub timeout: Option<u32>,
+    /// The expected tuple.
+    pub tuple: Tuple,
+    /// Its mask.
+    pub mask: Option<Tuple>,
+    /// The master connection's original tuple.
+    pub master: Option<Tuple>,
+    /// Zone.
+    pub zone: Option<u16>,
+    /// `NF_CT_EXPECT_*` flags.
+    pub flags: u32,
+    /// Expectation class.
+    pub class: Option<u32>,
+    /// Helper name.
+    pub helper: Option<String>,
+}
+
+/// The default line of an expectation (`conntrack -L expect`).
+pub fn expect_line(x: &ExpectView, kind: MsgKind) -> String {
+    let mut s = String::with_capacity(200);
+    match kind {
+        MsgKind::New => s.push_str("    [NEW] "),
+        MsgKind::Update => s.push_str(" [UPDATE] "),
+        MsgKind::Destroy => s.push_str("[DESTROY] "),
+        MsgKind::Plain => {}
+    }
+    if let Some(t) = x.timeout {
+        let _ = write!(s, "{t} ");
+    }
+    let _ = write!(s, "proto={} ", x.tuple.proto);
+    tuple_default(&mut s, &x.tuple);
+    let tagged = |s: &mut String, t: &Tuple, pre: &str| {
+        let mut tmp = String::new();
+        tuple_default(&mut tmp, t);
+        // Re-tag "src=" / "dst=" as "<pre>src=" / "<pre>dst=" for the address part only.
+        let tmp = tmp.replacen("src=", &format!("{pre}src="), 1).replacen(
+            "dst=",
+            &format!("{pre}dst="),
+            1,
+        );
+        s.push_str(&tmp);
+    };
+    if let Some(m) = &x.mask {
+        tagged(&mut s, m, "mask-");
+    }
+    if let Some(m) = &x.master {
+        tagged(&mut s, m, "master-");
+    }
+    if let Some(z) = x.zone {
+        let _ = write!(s, "zone={z} ");
+    }
+    let mut names = Vec::new();
+    for (b, n) in [(1, "PERMANENT"), (2, "INACTIVE"), (4, "USERSPACE")] {
+        if x.flags & b != 0 {
+            names.push(n);
+        }
+    }
+    s.push_str(&names.join(","));
+    if x.flags != 0 {
+        s.push(' ');
+    }
+    if let Some(c) = x.class {
+        let _ = write!(s, "class={c} ");
+    }
+    if let Some(h) = &x.helper {
+        let _ = write!(s, "helper={h}");
+    }
+    if s.ends_with(' ') {
+        s.pop();
+    }
+    s
 }
 
 /// The XML format of one flow (`-o xml`), without the document header.
@@ -852,6 +1008,34 @@ mod tests {
     fn ctime_matches_libc() {
         assert_eq!(ctime(0), "Thu Jan  1 00:00:00 1970");
         assert_eq!(ctime(1_795_317_976), "Sun Nov 22 03:26:16 2026");
+    }
+
+    #[test]
+    fn expectation_line() {
+        let t = |a: &str, b: &str, sp, dp| Tuple {
+            src: a.parse().unwrap(),
+            dst: b.parse().unwrap(),
+            proto: 6,
+            l4: L4::Ports {
+                sport: sp,
+                dport: dp,
+            },
+            zone: None,
+        };
+        let x = ExpectView {
+            timeout: Some(299),
+            tuple: t("10.0.0.2", "10.0.0.1", 0, 40000),
+            mask: Some(t("255.255.255.255", "255.255.255.255", 0, 65535)),
+            master: Some(t("10.0.0.1", "10.0.0.2", 33000, 21)),
+            zone: None,
+            flags: 0,
+            class: Some(0),
+            helper: Some("ftp".into()),
+        };
+        assert_eq!(
+            expect_line(&x, MsgKind::Plain),
+            "299 proto=6 src=10.0.0.2 dst=10.0.0.1 sport=0 dport=40000 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=10.0.0.1 master-dst=10.0.0.2 sport=33000 dport=21 class=0 helper=ftp"
+        );
     }
 
     #[test]

@@ -91,6 +91,19 @@ const EINVAL: i32 = 22;
 const ETIME: i32 = 62;
 const EAFNOSUPPORT: i32 = 97;
 
+fn expect_view(x: &ctnl::Expect) -> Option<format::ExpectView> {
+    Some(format::ExpectView {
+        timeout: x.timeout,
+        tuple: tuple_of(x.tuple.as_ref()?),
+        mask: x.mask.as_ref().map(tuple_of),
+        master: x.master.as_ref().map(tuple_of),
+        zone: x.zone,
+        flags: x.flags.unwrap_or(0),
+        class: x.class,
+        helper: x.helper.clone(),
+    })
+}
+
 /// conntrack-tools' wording for a kernel error, by command (`err2str`).
 pub fn err2str(e: &CtError, command: u32) -> String {
     let errno = e.errno().unwrap_or(0);
@@ -482,6 +495,7 @@ fn kernel_filter(p: &Parsed, with_status: bool, with_tuples: bool) -> DumpFilter
 /// How to print one entry.
 #[derive(Debug)]
 pub struct Printer {
+    line: String,
     output: u32,
     map: Option<LabelMap>,
     xml_open: bool,
@@ -500,6 +514,7 @@ impl Printer {
         let wants_map = p.output & out::CL != 0
             || p.options & (opt::LABEL | opt::ADD_LABEL | opt::DEL_LABEL) != 0;
         Printer {
+            line: String::with_capacity(512),
             output: p.output,
             map: if wants_map { LabelMap::load() } else { None },
             xml_open: false,
@@ -547,7 +562,9 @@ impl Printer {
             }
             return writeln!(w, "{}", format::xml_flow(f, kind, flags, map, self.now));
         }
-        writeln!(w, "{}", format::default_line(f, kind, flags, map, self.now))
+        format::default_line_into(&mut self.line, f, kind, flags, map, self.now);
+        self.line.push('\n');
+        w.write_all(self.line.as_bytes())
     }
 
     /// Closes the XML document if one was opened.
@@ -622,6 +639,21 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             eprintln!("{PREFIX}expectation table has been emptied.");
             r.map_err(|e| failed(&e, p.command))?;
             Ok(0)
+        }
+        cmd::EXP_LIST => {
+            let mut ct = open()?;
+            let mut n = 0usize;
+            for x in ct
+                .dump_expect(p.family)
+                .map_err(|e| failed(&e, p.command))?
+            {
+                let x = x.map_err(|e| failed(&e, p.command))?;
+                if let Some(v) = expect_view(&x) {
+                    writeln!(w, "{}", format::expect_line(&v, MsgKind::Plain))?;
+                    n += 1;
+                }
+            }
+            Ok(n)
         }
         cmd::EXP_COUNT => {
             let mut ct = open()?;
