@@ -1,13 +1,20 @@
-//! ctsync-proto codec and FT-FW session throughput.
+//! ctsync-proto codec and FT-FW session throughput, and an end-to-end comparison with conntrackd.
 //!
-//! `cargo bench -p benches --bench ctsync`
+//! `cargo bench -p benches --bench ctsync` (the peer comparison needs root, conntrackd and conntrack;
+//! run only it with `cargo bench -p benches --bench ctsync -- peer`)
+//!
+//! Peer comparison (same run, same namespaces): a conntrackd 1.4.7 in namespace B replicates 20,000 UDP
+//! entries loaded with `conntrack -R` over FT-FW to the receiver in namespace A, which is either a second
+//! conntrackd (the peer) or our `session::Ftfw` on a UDP socket. The time runs from the start of the load
+//! to the moment the receiver's external cache holds all 20,000 entries (conntrackd's counted with
+//! `conntrackd -s cache`). The sender is the same in both, so the ratio is about the receiver.
 //!
 //! Each group measures a batch of 1000 conntrack entries shaped like what conntrackd 1.4.7 sends for an
 //! established TCP flow with `TCPWindowTracking on` (addresses, status, protocol, ports, TCP state, both
 //! window scales, timeout, mark, synproxy: 116 bytes), and a raw floor in the same run: copying the same
 //! bytes with `copy_from_slice`. Nothing allocates per message (tests/alloc.rs in ctsync-proto proves it).
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use ctsync_proto::session::{Ftfw, FtfwConfig};
 use ctsync_proto::wire::{
     AddrPair, Body, Change, CtEntry, Flags, Message, Mode, PortPair, Synproxy, messages,
@@ -126,4 +133,252 @@ fn session(c: &mut Criterion) {
 }
 
 criterion_group!(benches, codec, session);
-criterion_main!(benches);
+
+mod peer {
+    use ctsync_proto::session::{Ftfw, FtfwConfig};
+    use std::net::UdpSocket;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    const N: usize = 20_000;
+    const ROUNDS: usize = 5;
+
+    struct Lab {
+        b: String,
+        dir: std::path::PathBuf,
+        daemons: Vec<Child>,
+    }
+
+    impl Lab {
+        fn ip(&self, args: &str) -> std::process::Output {
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!("ip netns exec {} {args}", self.b))
+                .output()
+                .unwrap_or_else(|e| {
+                    eprintln!("ip netns exec: {e}");
+                    std::process::exit(1)
+                })
+        }
+        fn start(&mut self, in_b: bool, conf: &str) {
+            let mut c = if in_b {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &self.b, "conntrackd"]);
+                c
+            } else {
+                Command::new("conntrackd")
+            };
+            let child = c
+                .arg("-C")
+                .arg(self.dir.join(conf))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn();
+            match child {
+                Ok(ch) => self.daemons.push(ch),
+                Err(e) => eprintln!("conntrackd: {e}"),
+            }
+            let ctl = self.dir.join(conf.replace(".conf", ".ctl"));
+            let t = Instant::now();
+            while !ctl.exists() && t.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        fn stop_all(&mut self) {
+            for mut c in self.daemons.drain(..) {
+                // Stop each conntrackd by its PID.
+                let _ = Command::new("kill").arg(c.id().to_string()).status();
+                let _ = c.wait();
+            }
+            for f in ["a.ctl", "b.ctl", "a.lock", "b.lock"] {
+                let _ = std::fs::remove_file(self.dir.join(f));
+            }
+        }
+    }
+
+    impl Drop for Lab {
+        fn drop(&mut self) {
+            self.stop_all();
+            let _ = Command::new("ip").args(["netns", "del", &self.b]).status();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn conf(dir: &std::path::Path, name: &str, local: &str, peer: &str, iface: &str) -> String {
+        let d = dir.display();
+        format!(
+            "Sync {{\n Mode FTFW {{\n }}\n UDP {{\n IPv4_address {local}\n IPv4_Destination_Address {peer}\n \
+             Port 3780\n Interface {iface}\n Checksum on\n }}\n}}\nGeneral {{\n Systemd off\n HashSize 32768\n \
+             HashLimit 131072\n LogFile {d}/{name}.log\n Syslog off\n LockFile {d}/{name}.lock\n \
+             UNIX {{\n Path {d}/{name}.ctl\n }}\n NetlinkBufferSize 2097152\n \
+             NetlinkBufferSizeMaxGrowth 8388608\n}}\n"
+        )
+    }
+
+    fn external_active(out: &[u8]) -> usize {
+        String::from_utf8_lossy(out)
+            .lines()
+            .find(|l| l.starts_with("cache:external"))
+            .and_then(|l| l.split_whitespace().last().and_then(|n| n.parse().ok()))
+            .unwrap_or(0)
+    }
+
+    fn median(mut v: Vec<f64>) -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+
+    pub fn run() {
+        let filters: Vec<String> = std::env::args()
+            .skip(1)
+            .filter(|a| !a.starts_with('-'))
+            .collect();
+        if !(filters.is_empty() || filters.iter().any(|f| f.contains("peer"))) {
+            return;
+        }
+        if !testkit::is_root()
+            || ["conntrackd", "conntrack", "ip"]
+                .iter()
+                .any(|t| testkit::which(t).is_none())
+        {
+            println!("SKIP ctsync peer comparison: needs root, conntrackd, conntrack and ip");
+            return;
+        }
+        let Some(_ns) = testkit::netns() else { return };
+        let dir = std::env::temp_dir().join(format!("ctsync-bench-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let mut lab = Lab {
+            b: format!("ctsyncbench{}", std::process::id()),
+            dir: dir.clone(),
+            daemons: Vec::new(),
+        };
+        let setup = format!(
+            "ip netns add {b} && ip -n {b} link set lo up && ip link add va type veth peer name vb netns {b} \
+             && ip addr add 10.99.0.1/24 dev va && ip link set va up \
+             && ip -n {b} addr add 10.99.0.2/24 dev vb && ip -n {b} link set vb up",
+            b = lab.b
+        );
+        if !Command::new("sh")
+            .arg("-c")
+            .arg(&setup)
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            println!("SKIP ctsync peer comparison: namespace setup failed");
+            return;
+        }
+        let _ = std::fs::write(
+            dir.join("a.conf"),
+            conf(&dir, "a", "10.99.0.1", "10.99.0.2", "va"),
+        );
+        let _ = std::fs::write(
+            dir.join("b.conf"),
+            conf(&dir, "b", "10.99.0.2", "10.99.0.1", "vb"),
+        );
+        let mut rules = String::new();
+        for i in 0..N {
+            rules.push_str(&format!(
+                "-I -p udp -s 10.{}.{}.{} -d 10.200.0.1 --sport 1000 --dport 53 -t 600\n",
+                1 + i / 60_000,
+                (i / 250) % 240,
+                i % 250 + 1
+            ));
+        }
+        let rfile = dir.join("rules.txt");
+        let _ = std::fs::write(&rfile, rules);
+        let load = format!("conntrack -R {} >/dev/null 2>&1", rfile.display());
+        let (mut peer_t, mut ours_t) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            // conntrackd -> conntrackd
+            lab.ip("conntrack -F >/dev/null 2>&1");
+            lab.start(false, "a.conf");
+            lab.start(true, "b.conf");
+            std::thread::sleep(Duration::from_millis(1500));
+            let t0 = Instant::now();
+            let loader = Command::new("sh")
+                .arg("-c")
+                .arg(format!("ip netns exec {} {load}", lab.b))
+                .spawn();
+            loop {
+                let out = Command::new("conntrackd")
+                    .arg("-C")
+                    .arg(dir.join("a.conf"))
+                    .args(["-s", "cache"])
+                    .output();
+                if out.is_ok_and(|o| external_active(&o.stdout) >= N)
+                    || t0.elapsed() > Duration::from_secs(60)
+                {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            peer_t.push(t0.elapsed().as_secs_f64());
+            if let Ok(mut l) = loader {
+                let _ = l.wait();
+            }
+            lab.stop_all();
+            // conntrackd -> ctsync-proto
+            lab.ip("conntrack -F >/dev/null 2>&1");
+            let Ok(sock) = UdpSocket::bind("10.99.0.1:3780") else {
+                println!("SKIP ctsync peer comparison: cannot bind 10.99.0.1:3780");
+                return;
+            };
+            let _ = sock.set_read_timeout(Some(Duration::from_millis(5)));
+            let mut s = Ftfw::new(Instant::now(), FtfwConfig::default());
+            lab.start(true, "b.conf");
+            let mut buf = [0u8; 65536];
+            let mut pump = |s: &mut Ftfw| {
+                let now = Instant::now();
+                if s.poll_timeout().is_some_and(|t| t <= now) {
+                    s.handle_timeout(now);
+                }
+                while let Ok((n, _)) = sock.recv_from(&mut buf) {
+                    s.handle_datagram(Instant::now(), &buf[..n]);
+                    let _ = sock.set_read_timeout(Some(Duration::from_millis(1)));
+                }
+                let _ = sock.set_read_timeout(Some(Duration::from_millis(5)));
+                let mut out = [0u8; 1472];
+                while let Some(n) = s.poll_transmit(Instant::now(), &mut out) {
+                    let _ = sock.send_to(&out[..n], "10.99.0.2:3780");
+                }
+                while s.poll_action().is_some() {}
+            };
+            let warm = Instant::now();
+            while warm.elapsed() < Duration::from_millis(1500) {
+                pump(&mut s);
+            }
+            let t0 = Instant::now();
+            let loader = Command::new("sh")
+                .arg("-c")
+                .arg(format!("ip netns exec {} {load}", lab.b))
+                .spawn();
+            while s.external().len() < N && t0.elapsed() < Duration::from_secs(60) {
+                pump(&mut s);
+            }
+            ours_t.push(t0.elapsed().as_secs_f64());
+            if let Ok(mut l) = loader {
+                let _ = l.wait();
+            }
+            lab.stop_all();
+        }
+        let (p, o) = (median(peer_t.clone()), median(ours_t.clone()));
+        println!(
+            "ctsync peer comparison: {N} UDP entries, conntrackd (B) -> receiver (A) over FT-FW, {ROUNDS} rounds"
+        );
+        println!(
+            "  receiver conntrackd 1.4.7: median {:.3} s  (rounds {peer_t:.3?})",
+            p
+        );
+        println!(
+            "  receiver ctsync-proto Ftfw: median {:.3} s  (rounds {ours_t:.3?})",
+            o
+        );
+        println!("  conntrackd / ctsync-proto = {:.2}x", p / o);
+    }
+}
+
+fn main() {
+    peer::run();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
