@@ -10,6 +10,9 @@ use crate::wire::{
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
+/// Receive length of the destination-dump socket.
+const SMALL_RECV_LEN: usize = 8192;
+
 /// One change to the IPVS tables; [`Ipvs::apply`] pipelines many of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -106,6 +109,12 @@ impl Op {
 #[derive(Debug)]
 pub struct Ipvs {
     sock: NlSocket,
+    /// A second socket with a small receive buffer for per-service destination dumps (opened on first use):
+    /// the kernel allocates each dump datagram at the socket's largest receive size, and one page is
+    /// cheaper than 32 KiB for the usual handful of destinations.
+    small: Option<NlSocket>,
+    /// Whether replies' stats attributes are decoded.
+    stats: bool,
     family: u16,
     req: Vec<u8>,
     /// Requests per `send` in [`Ipvs::apply`].
@@ -129,6 +138,8 @@ impl Ipvs {
         let _ = sock.set_rcvbuf(4 << 20);
         Ok(Ipvs {
             sock,
+            small: None,
+            stats: true,
             family,
             req: Vec::with_capacity(64 * 1024),
             batch: 128,
@@ -138,6 +149,12 @@ impl Ipvs {
     /// The resolved family id.
     pub fn family(&self) -> u16 {
         self.family
+    }
+
+    /// Whether listings decode the stats attributes (default true). Listings that print no counters (like
+    /// `ipvsadm -S`) skip about half of the decoding work with `false`; `stats`/`stats64` are then `None`.
+    pub fn set_decode_stats(&mut self, on: bool) {
+        self.stats = on;
     }
 
     /// Sets how many requests [`Ipvs::apply`] sends per datagram (at least 1).
@@ -150,12 +167,33 @@ impl Ipvs {
         self.sock.set_rcvbuf(bytes)
     }
 
-    fn dump(&mut self, c: u8, af: u16, body: impl FnOnce(&mut AttrWriter<'_>)) -> Result<Dump<'_>> {
-        let seq = self.sock.next_seq();
-        self.req.clear();
+    fn dump(
+        &mut self,
+        small: bool,
+        c: u8,
+        af: u16,
+        body: impl FnOnce(&mut AttrWriter<'_>),
+    ) -> Result<Dump<'_>> {
+        if small && self.small.is_none() {
+            self.small = Some(NlSocket::open(SMALL_RECV_LEN)?);
+        }
+        let Ipvs {
+            sock,
+            small: small_sock,
+            req,
+            family,
+            stats,
+            ..
+        } = self;
+        let sock = match small_sock {
+            Some(s) if small => s,
+            _ => sock,
+        };
+        let seq = sock.next_seq();
+        req.clear();
         wire::build_request(
-            &mut self.req,
-            self.family,
+            req,
+            *family,
             NLM_F_REQUEST | NLM_F_DUMP,
             seq,
             GenlHeader {
@@ -164,9 +202,11 @@ impl Ipvs {
             },
             body,
         );
-        self.sock.send(&self.req)?;
+        sock.send(req)?;
         Ok(Dump {
-            ipvs: self,
+            sock,
+            family: *family,
+            stats: *stats,
             seq,
             af,
             pending: VecDeque::new(),
@@ -176,7 +216,7 @@ impl Ipvs {
 
     /// Streams every service (with stats). Destinations are listed per service by [`Ipvs::destinations`].
     pub fn services(&mut self) -> Result<impl Iterator<Item = Result<Service>> + '_> {
-        let d = self.dump(cmd::GET_SERVICE, AF_INET, |_| {})?;
+        let d = self.dump(false, cmd::GET_SERVICE, AF_INET, |_| {})?;
         Ok(d.filter_map(|r| match r {
             Ok(Reply::Service(s)) => Some(Ok(s)),
             Ok(_) => None,
@@ -190,7 +230,7 @@ impl Ipvs {
         key: &ServiceKey,
     ) -> Result<impl Iterator<Item = Result<Destination>> + '_> {
         let k = *key;
-        let d = self.dump(cmd::GET_DEST, key.af(), move |w| {
+        let d = self.dump(true, cmd::GET_DEST, key.af(), move |w| {
             Service::emit_key_nested(&k, w)
         })?;
         Ok(d.filter_map(|r| match r {
@@ -202,7 +242,7 @@ impl Ipvs {
 
     /// The running sync daemons (zero, one or two: master and backup).
     pub fn daemons(&mut self) -> Result<Vec<Daemon>> {
-        let d = self.dump(cmd::GET_DAEMON, AF_INET, |_| {})?;
+        let d = self.dump(false, cmd::GET_DAEMON, AF_INET, |_| {})?;
         let mut out = Vec::new();
         for r in d {
             if let Reply::Daemon(x) = r? {
@@ -367,7 +407,9 @@ impl Ipvs {
 /// socket stays usable.
 #[derive(Debug)]
 pub struct Dump<'a> {
-    ipvs: &'a mut Ipvs,
+    sock: &'a mut NlSocket,
+    family: u16,
+    stats: bool,
     seq: u32,
     af: u16,
     pending: VecDeque<Reply>,
@@ -385,15 +427,15 @@ impl Iterator for Dump<'_> {
             if self.done {
                 return None;
             }
-            let family = self.ipvs.family;
-            let data = match self.ipvs.sock.recv() {
+            let family = self.family;
+            let data = match self.sock.recv() {
                 Ok(d) => d,
                 Err(e) => {
                     self.done = true;
                     return Some(Err(e));
                 }
             };
-            for m in wire::decode_datagram(data, family, self.af) {
+            for m in wire::decode_datagram_with(data, family, self.af, self.stats) {
                 match m {
                     Ok(Decoded::Reply { seq, reply }) if seq == self.seq => {
                         self.pending.push_back(reply)

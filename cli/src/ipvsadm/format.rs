@@ -12,12 +12,17 @@ use std::net::IpAddr;
 /// comparators subtract unsigned values into an `int`, which is not a total order; reproducing glibc's
 /// merge order keeps the output identical even then.
 pub fn glibc_msort<T: Clone>(v: &mut [T], cmp: &impl Fn(&T, &T) -> i32) {
-    // Sort indices (cheap moves), then permute once.
+    let idx = glibc_order(v, cmp);
+    let sorted: Vec<T> = idx.iter().map(|&i| v[i].clone()).collect();
+    v.clone_from_slice(&sorted);
+}
+
+/// The permutation [`glibc_msort`] would apply: `v[order[0]]` comes first.
+pub fn glibc_order<T>(v: &[T], cmp: &impl Fn(&T, &T) -> i32) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..v.len()).collect();
     let mut tmp = Vec::with_capacity(v.len());
     msort_idx(&mut idx, &mut tmp, &|a: usize, b: usize| cmp(&v[a], &v[b]));
-    let sorted: Vec<T> = idx.iter().map(|&i| v[i].clone()).collect();
-    v.clone_from_slice(&sorted);
+    idx
 }
 
 fn msort_idx(b: &mut [usize], tmp: &mut Vec<usize>, cmp: &impl Fn(usize, usize) -> i32) {
@@ -353,11 +358,12 @@ pub fn service_entry(out: &mut String, se: &Service, dests: &[Destination], form
     }
     out.push('\n');
 
-    let mut dests = dests.to_vec();
-    if format & fmt::NOSORT == 0 {
-        glibc_msort(&mut dests, &cmp_dests);
-    }
-    for e in &dests {
+    let order: Vec<usize> = if format & fmt::NOSORT == 0 {
+        glibc_order(dests, &cmp_dests)
+    } else {
+        (0..dests.len()).collect()
+    };
+    for e in order.iter().map(|&i| &dests[i]) {
         let mut dname = addrport_to_anyname(&e.addr, e.port, proto, numeric);
         if !rule && !e.addr.is_ipv6() {
             truncate_bytes(&mut dname, 28);

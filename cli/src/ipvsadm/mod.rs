@@ -316,6 +316,9 @@ impl Ctx<'_> {
                 ),
             )?;
         }
+        // Only --stats and --rate print counters; skip decoding them otherwise.
+        self.ipvs
+            .set_decode_stats(format & (fmt::STATS | fmt::RATE) != 0);
         let services: Result<Vec<Service>, Error> = match self.ipvs.services() {
             Ok(it) => it.collect(),
             Err(e) => Err(e),

@@ -92,6 +92,19 @@ pub fn port_to_service(port: u16, proto: u16) -> Option<String> {
 /// ipvsadm's `addrport_to_anyname`: `addr:port`, IPv6 in brackets; names unless `numeric`. At most
 /// 59 bytes, like its 60-byte buffer.
 pub fn addrport_to_anyname(addr: &IpAddr, port: u16, proto: u16, numeric: bool) -> String {
+    if numeric && let IpAddr::V4(a) = addr {
+        // Hot path of `-S -n` / `-L -n`: no formatting machinery.
+        let mut s = String::with_capacity(21);
+        for (i, o) in a.octets().iter().enumerate() {
+            if i > 0 {
+                s.push('.');
+            }
+            push_u32(&mut s, u32::from(*o));
+        }
+        s.push(':');
+        push_u32(&mut s, u32::from(port));
+        return s;
+    }
     let (open, close) = if addr.is_ipv6() { ("[", "]") } else { ("", "") };
     let mut s = if numeric {
         format!("{open}{addr}{close}:{port}")
@@ -112,5 +125,23 @@ pub fn truncate_bytes(s: &mut String, n: usize) {
             cut -= 1;
         }
         s.truncate(cut);
+    }
+}
+
+/// Appends the decimal digits of `v`.
+pub fn push_u32(s: &mut String, v: u32) {
+    let mut buf = [0u8; 10];
+    let mut i = buf.len();
+    let mut v = v;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &b in &buf[i..] {
+        s.push(char::from(b));
     }
 }

@@ -304,6 +304,11 @@ impl Service {
 
     /// Parses the payload of a nested `IPVS_CMD_ATTR_SERVICE`.
     pub fn parse(buf: &[u8]) -> Result<Self, DecodeError> {
+        Service::parse_with(buf, true)
+    }
+
+    /// Like [`Service::parse`]; with `stats` false the stats attributes are skipped (left `None`).
+    pub fn parse_with(buf: &[u8], with_stats: bool) -> Result<Self, DecodeError> {
         let mut af = None;
         let mut protocol = None;
         let mut addr = None;
@@ -331,9 +336,9 @@ impl Service {
                 }
                 attr::SVC_TIMEOUT => timeout = a.u32("IPVS_SVC_ATTR_TIMEOUT")?,
                 attr::SVC_NETMASK => netmask_raw = Some(a.exact::<4>("IPVS_SVC_ATTR_NETMASK")?),
-                attr::SVC_STATS => stats = Some(Stats::parse(a.value)?),
+                attr::SVC_STATS if with_stats => stats = Some(Stats::parse(a.value)?),
                 attr::SVC_PE_NAME => pe_name = Some(a.string()).filter(|s| !s.is_empty()),
-                attr::SVC_STATS64 => stats64 = Some(Stats::parse(a.value)?),
+                attr::SVC_STATS64 if with_stats => stats64 = Some(Stats::parse(a.value)?),
                 _ => {}
             }
         }
@@ -609,6 +614,11 @@ impl Destination {
     /// Parses the payload of a nested `IPVS_CMD_ATTR_DEST`. `service_af` is used when the reply has no
     /// `IPVS_DEST_ATTR_ADDR_FAMILY` (kernels before 4.3).
     pub fn parse(buf: &[u8], service_af: u16) -> Result<Self, DecodeError> {
+        Destination::parse_with(buf, service_af, true)
+    }
+
+    /// Like [`Destination::parse`]; with `stats` false the stats attributes are skipped (left `None`).
+    pub fn parse_with(buf: &[u8], service_af: u16, with_stats: bool) -> Result<Self, DecodeError> {
         let mut d = Destination::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
         let mut addr = None;
         let mut af = service_af;
@@ -629,9 +639,9 @@ impl Destination {
                 attr::DEST_PERSIST_CONNS => {
                     d.persist_conns = a.u32("IPVS_DEST_ATTR_PERSIST_CONNS")?
                 }
-                attr::DEST_STATS => d.stats = Some(Stats::parse(a.value)?),
+                attr::DEST_STATS if with_stats => d.stats = Some(Stats::parse(a.value)?),
                 attr::DEST_ADDR_FAMILY => af = a.u16("IPVS_DEST_ATTR_ADDR_FAMILY")?,
-                attr::DEST_STATS64 => d.stats64 = Some(Stats::parse(a.value)?),
+                attr::DEST_STATS64 if with_stats => d.stats64 = Some(Stats::parse(a.value)?),
                 attr::DEST_TUN_TYPE => {
                     d.tun_type = TunnelType::from_value(a.u8("IPVS_DEST_ATTR_TUN_TYPE")?)
                 }
@@ -936,19 +946,31 @@ impl Reply {
     /// Decodes a genetlink payload (header included) sent by the IPVS family. `service_af` is the family
     /// assumed for destination addresses when the kernel does not say.
     pub fn parse(genl_payload: &[u8], service_af: u16) -> Result<Self, DecodeError> {
+        Reply::parse_with(genl_payload, service_af, true)
+    }
+
+    /// Like [`Reply::parse`]; with `stats` false the stats attributes of services and destinations are
+    /// skipped.
+    pub fn parse_with(
+        genl_payload: &[u8],
+        service_af: u16,
+        stats: bool,
+    ) -> Result<Self, DecodeError> {
         let genl = super::GenlHeader::parse(genl_payload)?;
         let body = &genl_payload[super::GENL_HDRLEN..];
         let need = |what| DecodeError::Missing { what };
         Ok(match genl.cmd {
             cmd::NEW_SERVICE | cmd::GET_SERVICE | cmd::SET_SERVICE => {
-                Reply::Service(Service::parse(
+                Reply::Service(Service::parse_with(
                     find(body, attr::CMD_SERVICE)?.ok_or(need("IPVS_CMD_ATTR_SERVICE"))?,
+                    stats,
                 )?)
             }
             cmd::NEW_DEST | cmd::GET_DEST | cmd::SET_DEST => {
-                Reply::Destination(Destination::parse(
+                Reply::Destination(Destination::parse_with(
                     find(body, attr::CMD_DEST)?.ok_or(need("IPVS_CMD_ATTR_DEST"))?,
                     service_af,
+                    stats,
                 )?)
             }
             cmd::NEW_DAEMON | cmd::GET_DAEMON => Reply::Daemon(Daemon::parse(
@@ -1005,6 +1027,16 @@ pub fn decode_datagram(
     family: u16,
     service_af: u16,
 ) -> Vec<Result<Decoded, DecodeError>> {
+    decode_datagram_with(buf, family, service_af, true)
+}
+
+/// Like [`decode_datagram`]; with `stats` false the stats attributes are skipped.
+pub fn decode_datagram_with(
+    buf: &[u8],
+    family: u16,
+    service_af: u16,
+    stats: bool,
+) -> Vec<Result<Decoded, DecodeError>> {
     let mut out = Vec::new();
     for m in super::Messages::new(buf) {
         let m = match m {
@@ -1024,10 +1056,12 @@ pub fn decode_datagram(
                 // A dump that failed half-way ends with NLMSG_DONE carrying a negative errno.
                 errno: super::parse_error_payload(m.payload).unwrap_or(0),
             }),
-            k if k == family => Reply::parse(m.payload, service_af).map(|r| Decoded::Reply {
-                seq: m.header.seq,
-                reply: r,
-            }),
+            k if k == family => {
+                Reply::parse_with(m.payload, service_af, stats).map(|r| Decoded::Reply {
+                    seq: m.header.seq,
+                    reply: r,
+                })
+            }
             k => Err(DecodeError::UnexpectedMessage {
                 kind: k,
                 cmd: m.payload.first().copied().unwrap_or(0),
