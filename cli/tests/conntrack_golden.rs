@@ -58,7 +58,16 @@ fn setup(ns: &testkit::NetNs, real: &str) {
 /// delta-time tick every second, so a mismatch is retried a few times before it counts.
 fn same(real: &str, args: &[&str]) {
     let mut last = String::new();
-    for _ in 0..4 {
+    for attempt in 0..8 {
+        if attempt > 0 {
+            // Timeouts and delta-time tick each second: start both runs just after a second boundary.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(
+                1020 - u64::from(now.subsec_millis()),
+            ));
+        }
         let a = run(real, args);
         let b = run(OURS, args);
         let ok = a.stdout == b.stdout
@@ -120,6 +129,11 @@ fn list_every_format_byte_identical() {
     }
     same(&real, &["-L", "-f", "ipv6"]);
     same(&real, &["-C"]);
+    same(&real, &["-S"]);
+    same(&real, &["-L", "expect"]);
+    same(&real, &["-C", "expect"]);
+    same(&real, &["-S", "expect"]);
+    same(&real, &["-F", "expect"]);
 }
 
 #[test]

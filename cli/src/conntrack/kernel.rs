@@ -640,6 +640,17 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             r.map_err(|e| failed(&e, p.command))?;
             Ok(0)
         }
+        cmd::EXP_STATS => {
+            let mut ct = open()?;
+            for s in ct.expect_stats_cpu().map_err(|e| failed(&e, p.command))? {
+                writeln!(
+                    w,
+                    "cpu={:<4}\texpect_new={} expect_create={} expect_delete={} ",
+                    s.cpu, s.new, s.create, s.delete
+                )?;
+            }
+            Ok(0)
+        }
         cmd::EXP_LIST => {
             let mut ct = open()?;
             let mut n = 0usize;
