@@ -842,9 +842,10 @@ impl Router {
                         },
                     );
                 } else if self.cfg.answer_lower_priority {
-                    // RFC 9568 §6.4.3: answer a lower-priority advert with our own right away.
+                    // RFC 9568 §6.4.3: discard it and "send an ADVERTISEMENT immediately to assert the
+                    // Active state". Unlike the priority-0 branch above, the RFC does not reset
+                    // Adver_Timer here, so the periodic adverts keep their phase.
                     self.send_adverts(ours);
-                    self.adver_timer = Some(now + self.cfg.advert_int);
                 }
                 // else RFC 5798 §6.4.3: discard.
                 Ok(())

@@ -426,13 +426,14 @@ fn answer_lower_priority_is_selectable() {
             usize::from(answer),
             "answer_lower_priority = {answer}"
         );
+        if answer {
+            let p = Packet::parse_unverified(&answered[0].2).unwrap();
+            assert_eq!((p.priority(), answered[0].0), (200, ip("192.0.2.10")));
+        }
         assert_eq!(m.state(), State::Master);
-        let next = if answer {
-            at + Duration::from_secs(1)
-        } else {
-            t + Duration::from_secs(1)
-        };
-        assert_eq!(m.poll_timeout(), Some(next));
+        // RFC 9568 §6.4.3 sends the answer without resetting Adver_Timer (only the priority-0
+        // branch resets it): the next periodic advert stays one interval after the previous one.
+        assert_eq!(m.poll_timeout(), Some(t + Duration::from_secs(1)));
     }
 }
 
