@@ -400,6 +400,25 @@ fn mutations_on_twin_tables() {
         ],
     );
     twins(&real, &["-F"]);
+    // Creates: the new entry must come out the same from both tools (NAT, zones, marks, status, states).
+    for c in [
+        "-I -p udp -s 172.16.0.1 -d 172.16.0.2 --sport 1 --dport 2 -t 77",
+        "-I -p tcp -s 172.16.0.1 -d 172.16.0.2 --sport 3 --dport 4 -t 77 --state ESTABLISHED -u ASSURED,SEEN_REPLY -m 9",
+        "-I -p tcp -s 172.16.0.1 -d 172.16.0.2 --sport 3 --dport 5 -t 77 --state TIME_WAIT",
+        "-I -p udp -s 172.16.0.3 -d 172.16.0.4 --sport 1 --dport 2 -t 77 --src-nat 198.51.100.7",
+        "-I -p udp -s 172.16.0.3 -d 172.16.0.4 --sport 1 --dport 3 -t 77 --dst-nat 198.51.100.8",
+        "-I -p udp -s 172.16.0.3 -r 172.16.0.9 -q 172.16.0.3 -d 172.16.0.4 --sport 1 --dport 4 -t 77",
+        "-I -p icmp -s 172.16.0.5 -d 172.16.0.6 --icmp-type 13 --icmp-code 0 --icmp-id 2 -t 20",
+        "-I -p icmpv6 -s fd01::1 -d fd01::2 --icmpv6-type 128 --icmpv6-code 0 --icmpv6-id 2 -t 20",
+        "-I -p sctp -s 172.16.0.7 -d 172.16.0.8 --sport 1 --dport 2 -t 30 --state ESTABLISHED --orig-vtag 7 --reply-vtag 8",
+        "-I -p gre -s 172.16.0.7 -d 172.16.0.8 --srckey 3 --dstkey 4 -t 30",
+        "-I -p 99 -s 172.16.0.7 -d 172.16.0.8 -t 30 -w 12",
+        "-I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1000 --dport 53 -t 100",
+        "-A -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1000 --dport 53 -t 100",
+    ] {
+        let args: Vec<&str> = c.split(' ').collect();
+        twins(&real, &args);
+    }
     // `-F -f ipv6`: conntrack-tools sends nfgenmsg version 0, so the kernel ignores the family and flushes
     // everything; we flush only IPv6 (checked in `flush_by_family`).
 }
@@ -422,4 +441,55 @@ fn flush_by_family() {
         String::from_utf8_lossy(&v4.stdout).trim(),
         (CORPUS.len() - CORPUS.iter().filter(|c| c.contains("fd00")).count()).to_string()
     );
+}
+
+#[test]
+fn events_same_lines_as_conntrack_tools() {
+    let Some(real) = real_tool() else { return };
+    let Some(nft) = testkit::require_tool("nft") else {
+        return;
+    };
+    let Some(ns) = testkit::netns() else { return };
+    // Conntrack tracks a namespace's traffic only once a ruleset uses it.
+    ns.sh(&format!(
+        "{0} add table ip ctt && {0} add chain ip ctt out '{{ type filter hook output priority 0; }}' && {0} add rule ip ctt out ct state new counter",
+        nft.display()
+    ));
+    let spawn = |bin: &str, extra: &[&str]| {
+        let mut args = vec!["-E"];
+        args.extend_from_slice(extra);
+        Command::new(bin)
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    for extra in [
+        &[][..],
+        &["-o", "extended,id"][..],
+        &["-e", "NEW", "-p", "udp", "--dport", "10"][..],
+        &["-o", "xml"][..],
+    ] {
+        let a = spawn(&real, extra);
+        let b = spawn(OURS, extra);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        // Kernel-made events (no userspace port id): loopback UDP datagrams, tracked by conntrack.
+        ns.sh("for p in 9 10 11; do bash -c \"echo x > /dev/udp/127.0.0.1/$p\"; done; sleep 0.2; bash -c 'echo y > /dev/udp/127.0.0.1/9'");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let mut outs = Vec::new();
+        for child in [a, b] {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            outs.push(
+                String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).to_string(),
+            );
+        }
+        assert!(outs[0].lines().count() >= 1, "no events seen for {extra:?}");
+        let strip_close = |s: &str| s.trim_end_matches("</conntrack>\n").to_string();
+        assert_eq!(
+            strip_close(&outs[0]),
+            strip_close(&outs[1]),
+            "events differ for {extra:?}"
+        );
+    }
 }
