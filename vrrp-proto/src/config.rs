@@ -10,8 +10,13 @@ use std::time::Duration;
 
 /// keepalived's `state`: the state an instance wants at startup.
 ///
-/// Like keepalived 2.2.7, a non-owner with `state MASTER` still starts in Backup and takes over after
-/// Master_Down_Interval (RFC 5798 §6.4.1: only the owner goes straight to Master).
+/// RFC 5798 §6.4.1 lets only the owner (priority 255) go straight to Master; everyone else starts in
+/// Backup. Like keepalived 2.2.7 (`vrrp_init_state`), a non-owner with `state MASTER` still starts in
+/// Backup, but at [`Command::Startup`](crate::router::Command::Startup) its Master_Down_Timer is one
+/// advert interval plus the smallest Skew_Time (that of priority 255: 1/256 s in v2, interval/256 in
+/// v3) instead of Master_Down_Interval: if no better Master speaks up within an interval, it takes
+/// over. A Master that does speak up is handled as in Backup always (preemption rules apply). After an
+/// interface or tracking fault the instance comes back with the full Master_Down_Interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum InitialState {
     /// `state MASTER`.

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, ConfigError, V4Checksum, Version};
+use crate::config::{Config, ConfigError, InitialState, V4Checksum, Version};
 use crate::wire::{
     self, Addresses, AuthType, Body, Checksum, ChecksumModes, DecodeError, EmitError, Family,
     Packet, Repr,
@@ -338,7 +338,12 @@ impl Router {
     /// Skew_Time: v2 `(256 - Priority) / 256` s (RFC 3768 §6.1); v3
     /// `((256 - Priority) * Master_Adver_Interval) / 256` (RFC 5798 §6.1, RFC 9568 §6.1), exact to the ns.
     pub fn skew_time(&self) -> Duration {
-        let p = 256 - u128::from(self.priority());
+        self.skew_for(self.priority())
+    }
+
+    /// Skew_Time as it would be at `priority`.
+    fn skew_for(&self, priority: u8) -> Duration {
+        let p = 256 - u128::from(priority);
         let base = match self.cfg.version {
             Version::V2 => Duration::from_secs(1),
             Version::V3 => self.master_adver_interval,
@@ -404,7 +409,7 @@ impl Router {
             Command::Startup => {
                 self.running = true;
                 self.preempt_after = Some(now + self.cfg.preempt_delay);
-                self.startup(now);
+                self.startup(now, true);
             }
             Command::Shutdown => {
                 self.running = false;
@@ -422,7 +427,7 @@ impl Router {
             }
             Command::InterfaceUp => {
                 self.iface_up = true;
-                self.startup(now);
+                self.startup(now, false);
             }
             Command::Track { name, up } => {
                 for (t, u) in self.cfg.track.iter().zip(self.track_up.iter_mut()) {
@@ -434,14 +439,16 @@ impl Router {
                     // The link still works: hand over at once with priority 0.
                     self.become_initialize(reason, true);
                 } else {
-                    self.startup(now);
+                    self.startup(now, false);
                 }
             }
         }
     }
 
     /// RFC 5798 §6.4.1: the Startup event (no-op unless running, in Initialize and not faulted).
-    fn startup(&mut self, now: Instant) {
+    /// `initial` is true for [`Command::Startup`] itself, false when the instance comes back from an
+    /// interface or tracking fault.
+    fn startup(&mut self, now: Instant, initial: bool) {
         if !self.running || self.state != State::Initialize || self.faulted().is_some() {
             return;
         }
@@ -452,7 +459,15 @@ impl Router {
             // RFC 5798 §6.4.1: Master_Adver_Interval = Advertisement_Interval, Master_Down_Timer =
             // Master_Down_Interval, go to Backup.
             self.master_adver_interval = self.cfg.advert_int;
-            self.master_down_timer = Some(now + self.master_down_interval());
+            let wait = if initial && self.cfg.state == InitialState::Master {
+                // keepalived 2.2.7 (vrrp_init_state): a non-owner configured `state MASTER` waits one
+                // advert interval plus the smallest skew (priority 255's) for a Master to speak up,
+                // instead of the full Master_Down_Interval, then takes over.
+                self.master_adver_interval + self.skew_for(255)
+            } else {
+                self.master_down_interval()
+            };
+            self.master_down_timer = Some(now + wait);
             self.down_reason = Reason::MasterDown;
             self.set_state(State::Backup, Reason::Startup);
         }
