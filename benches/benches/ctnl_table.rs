@@ -122,6 +122,11 @@ fn main() {
 
         assert_eq!(raw.create_batched(&dns, TIMEOUT).unwrap(), 0);
         expect_count(n);
+        // The same kernel flush with a filter that matches nothing: the cost of the walk alone.
+        let t = Clock::start(Who::Thread);
+        raw.flush_udp_dport(9).unwrap();
+        s.delete_raw_walk.push(t.stop());
+        expect_count(n);
         let t = Clock::start(Who::Thread);
         raw.flush_udp_dport(53).unwrap();
         s.delete_raw.push(t.stop());
@@ -166,6 +171,7 @@ struct Samples {
     dump_ctnl: Meas,
     dump_ctnl_into: Meas,
     delete_raw: Meas,
+    delete_raw_walk: Meas,
     delete_ctnl: Meas,
     delete_peer: Meas,
 }
@@ -314,6 +320,7 @@ impl Samples {
 
         println!("filtered delete of {deleted} entries (dport 53)");
         line("raw kernel-side filtered flush", &self.delete_raw);
+        line("  same, filter matching nothing", &self.delete_raw_walk);
         line("ctnl", &self.delete_ctnl);
         line("conntrack -D -p udp --dport 53", &self.delete_peer);
         let r = ratio(&self.delete_peer, &self.delete_ctnl);
