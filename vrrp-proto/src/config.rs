@@ -81,6 +81,9 @@ pub struct Config {
     pub unicast_src_ip: Option<IpAddr>,
     /// `unicast_peer`: when not empty, adverts go to each peer instead of the multicast group.
     pub unicast_peer: Vec<IpAddr>,
+    /// `check_unicast_src`: a unicast instance drops adverts whose IP source is not in
+    /// `unicast_peer`. Off by default, as in keepalived 2.2.7.
+    pub check_unicast_src: bool,
     /// `authentication { auth_type PASS auth_pass .. }`: VRRPv2 only, 1 to 8 bytes.
     pub auth_pass: Option<Vec<u8>>,
     /// `version 2|3`.
@@ -117,6 +120,7 @@ impl Config {
             virtual_ipaddress_excluded: Vec::new(),
             unicast_src_ip: None,
             unicast_peer: Vec::new(),
+            check_unicast_src: false,
             auth_pass: None,
             version: Version::V3,
             accept: false,
@@ -410,6 +414,7 @@ const KEYS: &[&str] = &[
     "virtual_ipaddress_excluded",
     "unicast_src_ip",
     "unicast_peer",
+    "check_unicast_src",
     "authentication",
     "auth_type",
     "auth_pass",
@@ -531,6 +536,7 @@ fn instance(
             "virtual_ipaddress_excluded" => c.virtual_ipaddress_excluded = addresses(item)?,
             "unicast_src_ip" => c.unicast_src_ip = Some(address(key, value(item)?)?),
             "unicast_peer" => c.unicast_peer = addresses(item)?,
+            "check_unicast_src" => c.check_unicast_src = true,
             "authentication" => {
                 let Some(block) = &item.block else {
                     return Err(bad(key, "needs a { } block".into()));

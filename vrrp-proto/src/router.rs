@@ -157,7 +157,8 @@ pub enum RxError {
     /// The instance is not running (Initialize state).
     #[error("instance not running")]
     NotRunning,
-    /// RFC 5798 §7.1: TTL / hop limit must be 255.
+    /// RFC 5798 §7.1: TTL / hop limit must be 255 (multicast instances only; see
+    /// [`Router::check_packet`]).
     #[error("TTL or hop limit: expected 255, got {actual}")]
     Ttl {
         /// What arrived.
@@ -228,6 +229,19 @@ pub enum RxError {
     /// Our own advert looped back.
     #[error("own advert")]
     Own,
+    /// A multicast advert reached a unicast instance, or a unicast advert a multicast instance
+    /// (keepalived 2.2.7 drops both).
+    #[error("destination {actual}: not the instance's (multicast or unicast) mode")]
+    Destination {
+        /// The IP destination received.
+        actual: IpAddr,
+    },
+    /// `check_unicast_src` is on and the sender is not in `unicast_peer` (keepalived 2.2.7).
+    #[error("unicast source {actual} is not a configured peer")]
+    NotAPeer {
+        /// The IP source received.
+        actual: IpAddr,
+    },
 }
 
 /// One VRRP instance as a sans-IO state machine.
@@ -681,8 +695,13 @@ impl Router {
         }
     }
 
-    /// The receive checks of RFC 3768 §7.1 / RFC 5798 §7.1 / RFC 9568 §7.1 that depend on the
-    /// configuration, in the RFC's order. `Ok` carries the checked view.
+    /// The receive checks of RFC 3768 §7.1 / RFC 5798 §7.1 / RFC 9568 §7.1, in the RFC's order, each
+    /// failure its own [`RxError`] kind. `Ok` carries the checked view.
+    ///
+    /// Unicast instances (a non-empty `unicast_peer`) follow keepalived 2.2.7 where the RFCs are
+    /// silent: any TTL is accepted, multicast adverts are dropped, and with `check_unicast_src` only
+    /// the listed peers are heard. Multicast instances drop unicast adverts.
+
     pub fn check_packet<'a>(
         &self,
         src: IpAddr,
@@ -690,8 +709,11 @@ impl Router {
         ttl: u8,
         bytes: &'a [u8],
     ) -> Result<Packet<'a>, RxError> {
-        // RFC 5798 §7.1: the TTL / hop limit must be 255.
-        if ttl != wire::TTL {
+        let unicast = !self.cfg.unicast_peer.is_empty();
+        // RFC 5798 §7.1: the TTL / hop limit must be 255. Unicast is outside the RFCs: like keepalived
+        // 2.2.7 (vrrp_check_packet), a unicast instance accepts any TTL, so peers may be routed hops
+        // away; `check_unicast_src` then restricts who may speak.
+        if !unicast && ttl != wire::TTL {
             return Err(RxError::Ttl { actual: ttl });
         }
         // RFC 5798 §7.1: version, type, length against count (RFC 9568 errata: count > 0).
@@ -774,8 +796,16 @@ impl Router {
                 });
             }
         }
+        // keepalived 2.2.7: a unicast instance drops multicast adverts, a multicast one unicast adverts.
+        if dst.is_multicast() == unicast {
+            return Err(RxError::Destination { actual: dst });
+        }
         if src == self.source_address() {
             return Err(RxError::Own);
+        }
+        // keepalived's `check_unicast_src`: only the configured peers may speak.
+        if unicast && self.cfg.check_unicast_src && !self.cfg.unicast_peer.contains(&src) {
+            return Err(RxError::NotAPeer { actual: src });
         }
         // RFC 5798 §7.1: an address list that differs is logged and dropped unless the sender is the owner.
         if p.priority() != 255 && !self.same_addresses(&p) {

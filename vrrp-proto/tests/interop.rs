@@ -639,3 +639,72 @@ vrrp_instance A
         assert_eq!(e.field, "vrrp_instance", "{text:?}: {e}");
     }
 }
+
+/// Unicast, where the RFCs are silent, follows keepalived 2.2.7's vrrp_check_packet: any TTL (peers may
+/// be routed), multicast adverts dropped by a unicast instance and unicast ones by a multicast instance,
+/// and with `check_unicast_src` only the listed peers heard.
+#[test]
+fn unicast_receive_checks_follow_keepalived() {
+    let now = Instant::now() + Duration::from_millis(10);
+    let (us, ud, uni) = vectors("v3_unicast.hex").remove(0);
+    let (ms, md, multi) = vectors("v3_ipv4.hex").remove(0);
+    let me = ip("10.77.0.2");
+    let unicast_backup = |check: bool, peers: Vec<IpAddr>| {
+        let (mut cfg, _) = keepalived_instance(40);
+        cfg.priority = 50;
+        cfg.unicast_src_ip = Some(me);
+        cfg.unicast_peer = peers;
+        cfg.check_unicast_src = check;
+        let mut r = Router::new(cfg, me).unwrap();
+        r.handle_command(Instant::now(), Command::Startup);
+        r
+    };
+    // A routed peer: TTL 254 (and 1) is fine in unicast, still not in multicast.
+    for ttl in [255, 254, 1] {
+        assert_eq!(
+            unicast_backup(false, vec![us]).handle_packet(now, us, ud, ttl, &uni),
+            Ok(()),
+            "ttl {ttl}"
+        );
+    }
+    assert_eq!(
+        backup_for(20).handle_packet(now, ms, md, 254, &multi),
+        Err(RxError::Ttl { actual: 254 })
+    );
+    // Mode mismatch, both ways, each re-checksummed so that only the destination is wrong: the
+    // multicast vector sent to a unicast address, then rewritten as instance 40's to the group.
+    let mut b = multi.clone();
+    refix(&mut b, ms, ud);
+    assert_eq!(
+        backup_for(20).handle_packet(now, ms, ud, 255, &b),
+        Err(RxError::Destination { actual: ud })
+    );
+    let mut b = multi.clone();
+    b[1] = 40;
+    b[8..12].copy_from_slice(&[10, 77, 0, 40]);
+    refix(&mut b, ms, md);
+    assert_eq!(
+        unicast_backup(false, vec![us]).handle_packet(now, ms, md, 255, &b),
+        Err(RxError::Destination { actual: md })
+    );
+    // check_unicast_src: a stranger is dropped only when it is on; a listed peer always passes.
+    let stranger = vec![ip("10.77.0.9")];
+    assert_eq!(
+        unicast_backup(false, stranger.clone()).handle_packet(now, us, ud, 255, &uni),
+        Ok(())
+    );
+    assert_eq!(
+        unicast_backup(true, stranger).handle_packet(now, us, ud, 255, &uni),
+        Err(RxError::NotAPeer { actual: us })
+    );
+    assert_eq!(
+        unicast_backup(true, vec![ip("10.77.0.9"), us]).handle_packet(now, us, ud, 255, &uni),
+        Ok(())
+    );
+    // The keepalived key.
+    let text = "vrrp_instance U {\n interface eth0\n virtual_router_id 40\n unicast_peer {\n 10.77.0.1\n }\n \
+                check_unicast_src\n virtual_ipaddress {\n 10.77.0.40\n }\n}\n";
+    let got = vrrp_proto::config::parse_keepalived(text).unwrap();
+    assert!(got[0].config.check_unicast_src);
+    assert!(got[0].ignored.is_empty(), "{:?}", got[0].ignored);
+}
