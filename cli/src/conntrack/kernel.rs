@@ -640,6 +640,92 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             r.map_err(|e| failed(&e, p.command))?;
             Ok(0)
         }
+        cmd::EXP_GET | cmd::EXP_DELETE => {
+            let t = orig_tuple(p)
+                .ok_or_else(|| Fail::param("you have to specify `--src' and `--dst'"))?;
+            let mut ct = open()?;
+            if p.command == cmd::EXP_GET {
+                let x = ct
+                    .get_expect(&t, p.tmpl.id)
+                    .map_err(|e| failed(&e, p.command))?;
+                if let Some(v) = expect_view(&x) {
+                    writeln!(w, "{}", format::expect_line(&v, MsgKind::Plain))?;
+                }
+            } else {
+                ct.delete_expect(&t, p.tmpl.id)
+                    .map_err(|e| failed(&e, p.command))?;
+            }
+            // conntrack-tools counts nothing here ("0 expectations have been shown." after -D expect).
+            Ok(0)
+        }
+        cmd::EXP_CREATE => {
+            let master = orig_tuple(p)
+                .ok_or_else(|| Fail::param("you have to specify `--src' and `--dst'"))?;
+            let t = &p.tmpl;
+            let proto = t.l4proto.unwrap_or(0);
+            let mk = |src: Option<IpAddr>, dst: Option<IpAddr>, l4: super::parse::L4Fields| {
+                let (src, dst) = (src?, dst?);
+                let mut x = ctnl::Tuple::ports(src, dst, proto, 0, 0);
+                x.l4 = tmpl_l4(p, l4.sport, l4.dport, proto, src.is_ipv6());
+                Some(x)
+            };
+            let x = ctnl::Expect {
+                family: master.family(),
+                tuple: mk(t.tuple_src, t.tuple_dst, t.tuple_l4),
+                mask: mk(t.mask_src, t.mask_dst, t.mask_l4),
+                master: Some(master),
+                timeout: t.timeout,
+                ..ctnl::Expect::default()
+            };
+            let mut ct = open()?;
+            ct.create_expect(&x).map_err(|e| failed(&e, p.command))?;
+            Ok(0)
+        }
+        cmd::EXP_EVENT => {
+            let mask = if p.options & opt::EVENT_MASK != 0 {
+                p.event_mask
+            } else {
+                ev::NEW | ev::UPD | ev::DEL
+            };
+            let mut groups = 0u32;
+            for (bit, g) in [
+                (ev::NEW, Groups::EXP_NEW),
+                (ev::UPD, Groups::EXP_UPDATE),
+                (ev::DEL, Groups::EXP_DESTROY),
+            ] {
+                if mask & bit != 0 {
+                    groups |= g.0;
+                }
+            }
+            let mut sock =
+                EventSocket::open(Groups(groups)).map_err(|_| Fail::other("Can't open handler"))?;
+            sock.set_timeout(Some(std::time::Duration::from_millis(100)))
+                .map_err(|_| Fail::other("Can't open handler"))?;
+            loop {
+                match sock.next_event() {
+                    Ok(Some(ctnl::Event::Expect { kind, expect })) => {
+                        let k = match kind {
+                            EventKind::New => MsgKind::New,
+                            EventKind::Update => MsgKind::Update,
+                            EventKind::Destroy => MsgKind::Destroy,
+                        };
+                        if let Some(v) = expect_view(&expect) {
+                            writeln!(w, "{}", format::expect_line(&v, k))?;
+                        }
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => w.flush()?,
+                    Err(CtError::Overrun) => {
+                        eprintln!("WARNING: We have hit ENOBUFS! We are losing events.")
+                    }
+                    Err(e) => {
+                        return Err(
+                            Fail::other(format!("failed to received netlink event: {e}")).into(),
+                        );
+                    }
+                }
+            }
+        }
         cmd::EXP_STATS => {
             let mut ct = open()?;
             for s in ct.expect_stats_cpu().map_err(|e| failed(&e, p.command))? {
