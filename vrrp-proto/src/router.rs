@@ -701,7 +701,6 @@ impl Router {
     /// Unicast instances (a non-empty `unicast_peer`) follow keepalived 2.2.7 where the RFCs are
     /// silent: any TTL is accepted, multicast adverts are dropped, and with `check_unicast_src` only
     /// the listed peers are heard. Multicast instances drop unicast adverts.
-
     pub fn check_packet<'a>(
         &self,
         src: IpAddr,
