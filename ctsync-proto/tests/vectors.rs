@@ -218,3 +218,53 @@ fn captured_alarm_and_notrack_roundtrip_and_replay() {
     }
     assert_eq!(n.external().len(), 6);
 }
+
+/// An expectation captured from conntrackd (tests/data/capture_exp.sh: the kernel's ftp helper on a PASV
+/// reply) round-trips and decodes to what `conntrack -L expect` showed.
+#[test]
+fn captured_expectation_roundtrips() {
+    use ctsync_proto::wire::{AddrPair, ExpEntry, PortPair};
+    let d = load("exp_capture.hex");
+    let msgs = roundtrip_all(&d);
+    let exps: Vec<(Change, ExpEntry)> = msgs
+        .iter()
+        .filter_map(|m| match m.body {
+            Body::Exp(c, e) => Some((c, e)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        exps.iter().map(|(c, _)| *c).collect::<Vec<_>>(),
+        [Change::New, Change::Delete]
+    );
+    let e = exps[0].1;
+    let pair = Some(AddrPair::V4 {
+        src: [10, 99, 1, 2].into(),
+        dst: [10, 99, 1, 1].into(),
+    });
+    assert_eq!(e.master_addrs, pair);
+    assert_eq!(e.master_l4proto, Some(6));
+    assert_eq!(e.master_ports.map(|p| p.dport), Some(21));
+    assert_eq!(e.expect_addrs, pair);
+    assert_eq!(
+        e.expect_ports,
+        Some(PortPair {
+            sport: 0,
+            dport: 50_000
+        })
+    );
+    assert_eq!(
+        e.mask_ports,
+        Some(PortPair {
+            sport: 0,
+            dport: 0xffff
+        })
+    );
+    assert_eq!((e.timeout, e.flags, e.class), (Some(300), Some(0), Some(0)));
+    assert_eq!(
+        e.helper.map(|h| h.name().into_owned()),
+        Some("ftp".to_string())
+    );
+    assert_eq!(e.nat_addrs, None);
+    assert_eq!(e.key(), exps[1].1.key());
+}
