@@ -139,6 +139,13 @@ pub enum Action {
         /// How many announcements per address in this burst.
         repeat: u8,
     },
+    /// RFC 5798 §7.1: an advert from the address owner (priority 255) lists other addresses than
+    /// ours. The RFC says to log it (a misconfiguration) and carry on; the advert was processed. A
+    /// non-owner's mismatching advert is dropped instead, with [`RxError::AddressMismatch`].
+    AddressListMismatch {
+        /// The owner's IP source.
+        from: IpAddr,
+    },
     /// The state changed.
     StateChange {
         /// The old state.
@@ -701,6 +708,10 @@ impl Router {
     /// Unicast instances (a non-empty `unicast_peer`) follow keepalived 2.2.7 where the RFCs are
     /// silent: any TTL is accepted, multicast adverts are dropped, and with `check_unicast_src` only
     /// the listed peers are heard. Multicast instances drop unicast adverts.
+    ///
+    /// An address-list mismatch from the owner (priority 255) passes this check: RFC 5798 §7.1 says
+    /// to log it and continue, and [`Router::handle_packet`] reports it with
+    /// [`Action::AddressListMismatch`].
     pub fn check_packet<'a>(
         &self,
         src: IpAddr,
@@ -820,7 +831,8 @@ impl Router {
     }
 
     /// A received advert: its IP source and destination, TTL / hop limit, and VRRP payload. Returns why it
-    /// was dropped, if it was.
+    /// was dropped, if it was (see [`Router::check_packet`]); what to do next is in
+    /// [`Router::poll_action`] and [`Router::poll_timeout`].
     pub fn handle_packet(
         &mut self,
         now: Instant,
@@ -833,6 +845,11 @@ impl Router {
             return Err(RxError::NotRunning);
         }
         let p = self.check_packet(src, dst, ttl, bytes)?;
+        if p.priority() == 255 && !self.same_addresses(&p) {
+            // RFC 5798 §7.1: the owner's advert is processed anyway, but the mismatch MUST be logged.
+            self.actions
+                .push_back(Action::AddressListMismatch { from: src });
+        }
         let their = p.priority();
         let ours = self.priority();
         match self.state {

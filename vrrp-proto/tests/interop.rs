@@ -313,7 +313,24 @@ fn each_receive_check_has_its_own_error() {
     );
     b[2] = 255;
     refix(&mut b, s4, d4);
-    assert_eq!(backup_for(20).handle_packet(now, s4, d4, 255, &b), Ok(()));
+    let mut r = backup_for(20);
+    while r.poll_action().is_some() {}
+    assert_eq!(r.handle_packet(now, s4, d4, 255, &b), Ok(()));
+    // ... processed (the owner is now the Master heard), and the mismatch reported for the log.
+    assert_eq!(r.master(), Some((s4, 255)));
+    assert_eq!(
+        r.poll_action(),
+        Some(Action::AddressListMismatch { from: s4 })
+    );
+    assert_eq!(r.poll_action(), None);
+    // A matching owner advert reports nothing.
+    let mut b = v3.clone();
+    b[2] = 255;
+    refix(&mut b, s4, d4);
+    let mut r = backup_for(20);
+    while r.poll_action().is_some() {}
+    assert_eq!(r.handle_packet(now, s4, d4, 255, &b), Ok(()));
+    assert_eq!(r.poll_action(), None);
     // not running
     let (cfg, _) = keepalived_instance(20);
     let mut idle = Router::new(cfg, ip("10.77.0.2")).unwrap();
