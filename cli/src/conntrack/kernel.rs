@@ -1407,7 +1407,7 @@ pub fn load_file(progname: &str, path: &str, w: &mut dyn Write) -> Result<(), Fa
     let check = |chunk: &[(usize, &str)]| -> Result<(), Fail> {
         let mut words: Vec<&str> = Vec::with_capacity(24);
         for (line, l) in chunk {
-            line_command(progname, *line, l, &mut words)?;
+            line_command(progname, *line, l, &mut words, false)?;
         }
         Ok(())
     };
@@ -1442,7 +1442,7 @@ pub fn load_file(progname: &str, path: &str, w: &mut dyn Write) -> Result<(), Fa
             let mut words: Vec<&str> = Vec::with_capacity(24);
             let mut batch = Vec::with_capacity(BATCH);
             for (line, l) in &lines {
-                let Ok((parsed, entry)) = line_command(progname, *line, l, &mut words) else {
+                let Ok((parsed, entry)) = line_command(progname, *line, l, &mut words, true) else {
                     return;
                 };
                 let item = match entry {
@@ -1503,6 +1503,7 @@ fn line_command<'a>(
     line: usize,
     l: &'a str,
     words: &mut Vec<&'a str>,
+    build: bool,
 ) -> Result<(Parsed, Option<Entry>), Fail> {
     let at = |f: Fail| Fail {
         code: f.code,
@@ -1529,7 +1530,9 @@ fn line_command<'a>(
             unsupported_name(parsed.command)
         )));
     }
-    let entry = if parsed.command & (cmd::CT_CREATE | cmd::CT_ADD) != 0 {
+    // Building the entry cannot fail once the line parsed (labels are checked by the parser), so the
+    // validation pass skips it.
+    let entry = if parsed.command & (cmd::CT_CREATE | cmd::CT_ADD) != 0 && build {
         Some(entry_for_create(&parsed, parsed.labelmap.as_ref()).map_err(at)?)
     } else {
         None
