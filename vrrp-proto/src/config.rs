@@ -94,8 +94,10 @@ pub struct Config {
     pub track: Vec<Track>,
     /// VRRPv3 IPv4 checksum mode (not a keepalived key: keepalived always uses the pseudo-header).
     pub v4_checksum: V4Checksum,
-    /// RFC 9568 §6.4.3: the Active router answers a lower-priority advert with its own at once. Off by
-    /// default, the RFC 5798 behaviour keepalived 2.2.7 peers expect (they discard it).
+    /// RFC 9568 §6.4.3: the Master (Active) router answers a lower-priority advert with its own at once
+    /// (without resetting Adver_Timer). On by default: keepalived 2.2.7 does the same unless
+    /// `lower_prio_no_advert` (or `vrrp_strict`) is set. Off is the RFC 3768 / RFC 5798 behaviour:
+    /// discard it silently (keepalived's `lower_prio_no_advert`).
     pub answer_lower_priority: bool,
     /// `garp_master_repeat`: announcements (gratuitous ARP / unsolicited NA) per burst, 1..=255; default 5.
     pub garp_master_repeat: u8,
@@ -106,7 +108,9 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration with keepalived's defaults for everything but the three keys without a default.
+    /// A configuration with keepalived 2.2.7's defaults for everything but the three keys without a
+    /// default, except the protocol version: VRRPv3 here, where keepalived defaults to VRRPv2 for IPv4
+    /// (its `vrrp_version`; [`parse_keepalived`] follows keepalived).
     pub fn new(interface: &str, virtual_router_id: u8, virtual_ipaddress: Vec<IpAddr>) -> Config {
         Config {
             state: InitialState::Backup,
@@ -126,7 +130,7 @@ impl Config {
             accept: false,
             track: Vec::new(),
             v4_checksum: V4Checksum::PseudoHeader,
-            answer_lower_priority: false,
+            answer_lower_priority: true,
             garp_master_repeat: 5,
             garp_master_delay: Duration::from_secs(5),
             garp_master_refresh: Duration::ZERO,
@@ -428,6 +432,8 @@ const KEYS: &[&str] = &[
     "garp_master_delay",
     "garp_master_repeat",
     "garp_master_refresh",
+    "lower_prio_no_advert",
+    "vrrp_lower_prio_no_advert",
 ];
 
 fn key_name(k: &str) -> &'static str {
@@ -508,13 +514,30 @@ fn tracks(item: &Item) -> Result<Vec<Track>, ConfigError> {
     Ok(out)
 }
 
-fn instance(
-    name: &str,
-    body: &[Item],
-    default_version: Version,
-) -> Result<KeepalivedInstance, ConfigError> {
+/// keepalived's optional boolean argument (`key`, `key true`, `key off`, ...): absent means true.
+fn flag(item: &Item) -> Result<bool, ConfigError> {
+    match item.words.get(1).map(String::as_str) {
+        None | Some("true" | "on" | "yes") => Ok(true),
+        Some("false" | "off" | "no") => Ok(false),
+        Some(v) => Err(bad(
+            &item.words[0],
+            format!("{v:?} is neither true nor false"),
+        )),
+    }
+}
+
+/// The `global_defs` keys an instance inherits.
+struct Globals {
+    /// `vrrp_version`; keepalived 2.2.7 defaults to 2.
+    version: Version,
+    /// `vrrp_lower_prio_no_advert`; default false.
+    lower_prio_no_advert: bool,
+}
+
+fn instance(name: &str, body: &[Item], g: &Globals) -> Result<KeepalivedInstance, ConfigError> {
     let mut c = Config::new("", 0, Vec::new());
-    c.version = default_version;
+    let mut version = None;
+    c.answer_lower_priority = !g.lower_prio_no_advert;
     let mut ignored = Vec::new();
     for item in body {
         let key = item.words[0].as_str();
@@ -556,12 +579,13 @@ fn instance(
                 }
             }
             "version" => {
-                c.version = match value(item)? {
+                version = Some(match value(item)? {
                     "2" => Version::V2,
                     "3" => Version::V3,
                     v => return Err(bad(key, format!("{v:?} is neither 2 nor 3"))),
-                }
+                })
             }
+            "lower_prio_no_advert" => c.answer_lower_priority = !flag(item)?,
             "accept" => c.accept = true,
             "no_accept" => c.accept = false,
             "track_interface" | "track_script" | "track_file" => c.track.extend(tracks(item)?),
@@ -571,6 +595,9 @@ fn instance(
             other => ignored.push(format!("{name}: {other}")),
         }
     }
+    // keepalived 2.2.7 (vrrp_complete_instance): an instance without `version` speaks VRRPv3 if its
+    // addresses are IPv6, else `vrrp_version` (default 2).
+    c.version = version.unwrap_or(if c.is_ipv6() { Version::V3 } else { g.version });
     c.validate()?;
     Ok(KeepalivedInstance {
         name: name.to_owned(),
@@ -579,21 +606,26 @@ fn instance(
     })
 }
 
-/// Reads the `vrrp_instance` blocks of a keepalived configuration (and `vrrp_version` from
-/// `global_defs`), validating each. Blocks and keys this model does not use are skipped and listed in
+/// Reads the `vrrp_instance` blocks of a keepalived configuration (and `vrrp_version` and
+/// `vrrp_lower_prio_no_advert` from `global_defs`), validating each. Defaults are keepalived 2.2.7's:
+/// an IPv4 instance without `version` speaks VRRPv2 unless `vrrp_version 3`, an IPv6 one VRRPv3; the
+/// Master answers lower-priority adverts unless `lower_prio_no_advert`. Blocks and keys this model does not use are skipped and listed in
 /// [`KeepalivedInstance::ignored`]; `include` is not followed.
 pub fn parse_keepalived(text: &str) -> Result<Vec<KeepalivedInstance>, ConfigError> {
     let toks = tokenize(text);
     let mut pos = 0;
     let items = parse_items(&toks, &mut pos, false)?;
-    let mut version = Version::V3;
+    let mut g = Globals {
+        version: Version::V2,
+        lower_prio_no_advert: false,
+    };
     for item in &items {
         if item.words[0] == "global_defs"
             && let Some(block) = &item.block
         {
             for l in block {
                 if l.words[0] == "vrrp_version" {
-                    version = match l.words.get(1).map(String::as_str) {
+                    g.version = match l.words.get(1).map(String::as_str) {
                         Some("2") => Version::V2,
                         Some("3") => Version::V3,
                         _ => {
@@ -603,6 +635,8 @@ pub fn parse_keepalived(text: &str) -> Result<Vec<KeepalivedInstance>, ConfigErr
                             });
                         }
                     };
+                } else if l.words[0] == "vrrp_lower_prio_no_advert" {
+                    g.lower_prio_no_advert = flag(l)?;
                 }
             }
         }
@@ -618,7 +652,7 @@ pub fn parse_keepalived(text: &str) -> Result<Vec<KeepalivedInstance>, ConfigErr
                 problem: "expected `vrrp_instance NAME { ... }`".into(),
             });
         };
-        out.push(instance(name, body, version)?);
+        out.push(instance(name, body, &g)?);
     }
     Ok(out)
 }

@@ -629,7 +629,8 @@ vrrp_instance A
         ("unicast_src_ip 300.1.1.1\n", "unicast_src_ip"),
         ("authentication {\n auth_type AH\n }\n", "auth_type"),
         (
-            "authentication {\n auth_type PASS\n auth_pass secret\n }\n",
+            // keepalived's default for IPv4 is VRRPv2; authentication needs it.
+            "version 3\n authentication {\n auth_type PASS\n auth_pass secret\n }\n",
             "auth_pass",
         ),
         ("track_interface {\n eth1 weight\n }\n", "weight"),
@@ -724,4 +725,71 @@ fn unicast_receive_checks_follow_keepalived() {
     let got = vrrp_proto::config::parse_keepalived(text).unwrap();
     assert!(got[0].config.check_unicast_src);
     assert!(got[0].ignored.is_empty(), "{:?}", got[0].ignored);
+}
+
+/// keepalived 2.2.7's defaults where a configuration says nothing: `vrrp_version` 2 for IPv4 instances
+/// (global_data.c), VRRPv3 for IPv6 ones (vrrp_complete_instance), and a Master that answers
+/// lower-priority adverts unless `lower_prio_no_advert` (instance or global) says otherwise.
+#[test]
+fn keepalived_defaults_for_version_and_lower_priority_answers() {
+    let inst = |name: &str, vip: &str, extra: &str| {
+        format!(
+            "vrrp_instance {name} {{\n interface eth0\n virtual_router_id 9\n{extra}\n \
+             virtual_ipaddress {{\n {vip}\n }}\n}}\n"
+        )
+    };
+    let text = [
+        inst("V4", "192.0.2.9", ""),
+        inst("V6", "fe80::9", ""),
+        inst("V4v3", "192.0.2.9", " version 3"),
+        inst("NOANS", "192.0.2.9", " lower_prio_no_advert"),
+        inst("ANS", "192.0.2.9", " lower_prio_no_advert false"),
+    ]
+    .concat();
+    let got = vrrp_proto::config::parse_keepalived(&text).unwrap();
+    let summary: Vec<(&str, Version, bool)> = got
+        .iter()
+        .map(|i| {
+            (
+                i.name.as_str(),
+                i.config.version,
+                i.config.answer_lower_priority,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("V4", Version::V2, true),
+            ("V6", Version::V3, true),
+            ("V4v3", Version::V3, true),
+            ("NOANS", Version::V2, false),
+            ("ANS", Version::V2, true),
+        ]
+    );
+    assert!(got.iter().all(|i| i.ignored.is_empty()));
+    // Globals: vrrp_version 3 and vrrp_lower_prio_no_advert apply to instances that do not override.
+    let text = format!(
+        "global_defs {{\n vrrp_version 3\n vrrp_lower_prio_no_advert\n}}\n{}{}",
+        inst("G", "192.0.2.9", ""),
+        inst("O", "192.0.2.9", " version 2\n lower_prio_no_advert off"),
+    );
+    let got = vrrp_proto::config::parse_keepalived(&text).unwrap();
+    assert_eq!(
+        (got[0].config.version, got[0].config.answer_lower_priority),
+        (Version::V3, false)
+    );
+    assert_eq!(
+        (got[1].config.version, got[1].config.answer_lower_priority),
+        (Version::V2, true)
+    );
+    let err = vrrp_proto::config::parse_keepalived(&inst(
+        "B",
+        "192.0.2.9",
+        " lower_prio_no_advert maybe",
+    ))
+    .unwrap_err();
+    assert_eq!(err.field, "lower_prio_no_advert");
+    // The model's own constructor answers too (RFC 9568 §6.4.3 and keepalived agree).
+    assert!(Config::new("eth0", 1, vec![ip("192.0.2.1")]).answer_lower_priority);
 }
