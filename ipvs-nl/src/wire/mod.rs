@@ -190,7 +190,7 @@ impl<'a> Iterator for Messages<'a> {
 /// Reads the `errno` of an `NLMSG_ERROR` payload (0 for an ACK; positive otherwise).
 pub fn parse_error_payload(payload: &[u8]) -> Result<i32, DecodeError> {
     match payload {
-        [a, b, c, d, ..] => Ok(-i32::from_ne_bytes([*a, *b, *c, *d])),
+        [a, b, c, d, ..] => Ok(i32::from_ne_bytes([*a, *b, *c, *d]).wrapping_neg()),
         _ => Err(DecodeError::Truncated {
             what: "nlmsgerr",
             offset: NLMSG_HDRLEN,

@@ -127,6 +127,22 @@ fn errors_done_and_acks_decode() {
 }
 
 #[test]
+fn errno_i32_min_does_not_overflow() {
+    // Found by the ipvs_reply fuzz target: NLMSG_DONE carrying i32::MIN as its errno.
+    let buf = [
+        20, 0, 0, 0, 3, 0, 0, 187, 0, 0, 0, 0, 128, 0, 187, 0, 0, 0, 0, 128,
+    ];
+    let out = decode_datagram(&buf, 0x1c, AF_INET);
+    assert_eq!(
+        out,
+        vec![Ok(Decoded::Done {
+            seq: 0,
+            errno: i32::MIN
+        })]
+    );
+}
+
+#[test]
 fn truncated_and_bad_lengths_are_structured_errors() {
     let r = decode_datagram(&SERVICE_REPLY[..10], 0x1c, AF_INET);
     assert!(matches!(
