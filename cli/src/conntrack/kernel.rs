@@ -1095,23 +1095,6 @@ fn get(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     Ok(1)
 }
 
-/// Splits a filter whose tuple fields the kernel could run, were the family known, into one dump per family
-/// (the kernel parses CTA_FILTER addresses by the nfgenmsg family and refuses AF_UNSPEC), so the filtering
-/// happens in the kernel and only matching entries cross the socket.
-fn per_family(filter: DumpFilter) -> Vec<DumpFilter> {
-    if filter.family.is_none() && filter.needs_cta_filter() && filter.effective_family() == 0 {
-        [ctnl::AF_INET, ctnl::AF_INET6]
-            .into_iter()
-            .map(|f| DumpFilter {
-                family: Some(f),
-                ..filter.clone()
-            })
-            .collect()
-    } else {
-        vec![filter]
-    }
-}
-
 fn delete(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     mask_checks(p)?;
     let mut printer = Printer::new(p);
@@ -1125,7 +1108,9 @@ fn delete(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     let m = &m;
     std::thread::scope(|sc| {
         sc.spawn(move || {
-            for filter in per_family(kernel_filter(p, false, true)) {
+            // One dump, so deleted entries are printed in the kernel's hash order like conntrack-tools
+            // (per-family dumps would let the kernel filter tuple fields, but reorder the lines).
+            for filter in [kernel_filter(p, false, true)] {
                 let iter = match dumper.dump(&filter) {
                     Ok(i) => i,
                     Err(e) => {
