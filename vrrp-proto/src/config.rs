@@ -71,7 +71,9 @@ pub struct Config {
     pub advert_int: Duration,
     /// `nopreempt`.
     pub nopreempt: bool,
-    /// `preempt_delay`: 0..=1000 s after startup during which a higher priority does not preempt.
+    /// `preempt_delay`: 0..=1000 s. As in keepalived 2.2.7, a Backup preempts a lower-priority Master
+    /// only after hearing it for this long (counted from its first lower-priority advert; an advert at
+    /// or above our priority restarts the count).
     pub preempt_delay: Duration,
     /// `virtual_ipaddress`: the advertised addresses, one family, at least one, at most 255 (v2: IPv4).
     pub virtual_ipaddress: Vec<IpAddr>,

@@ -429,7 +429,6 @@ impl Router {
         match cmd {
             Command::Startup => {
                 self.running = true;
-                self.preempt_after = Some(now + self.cfg.preempt_delay);
                 self.startup(now, true);
             }
             Command::Shutdown => {
@@ -496,6 +495,10 @@ impl Router {
 
     fn set_state(&mut self, to: State, reason: Reason) {
         let from = self.state;
+        if to == State::Backup {
+            // keepalived clears the preempt_delay start on entering Backup.
+            self.preempt_after = None;
+        }
         self.state = to;
         self.actions
             .push_back(Action::StateChange { from, to, reason });
@@ -861,8 +864,20 @@ impl Router {
                     self.down_reason = Reason::HandOver;
                     return Ok(());
                 }
-                let delaying = self.preempt_after.is_some_and(|t| now < t);
+                // keepalived 2.2.7's preempt_delay: the delay starts with the first lower-priority
+                // advert heard in Backup and is cancelled by an advert at or above our priority, so a
+                // lower-priority Master must have been heard for preempt_delay before we preempt
+                // (also after a fault or a priority change, not only after Startup).
+                let delaying =
+                    !self.cfg.preempt_delay.is_zero() && self.preempt_after.is_none_or(|t| now < t);
                 if self.cfg.nopreempt || their >= ours || delaying {
+                    if !self.cfg.preempt_delay.is_zero() {
+                        if their >= ours {
+                            self.preempt_after = None;
+                        } else if self.preempt_after.is_none() {
+                            self.preempt_after = Some(now + self.cfg.preempt_delay);
+                        }
+                    }
                     // RFC 5798 §6.4.2: learn Master_Adver_Interval (v3), recompute Master_Down_Interval,
                     // reset Master_Down_Timer. keepalived's preempt_delay counts as no preemption for a while.
                     if self.cfg.version == Version::V3 {

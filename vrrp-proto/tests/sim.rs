@@ -401,10 +401,13 @@ fn preempt_delay_postpones_the_takeover() {
     assert_eq!(lan.masters(), vec![0], "no preemption inside preempt_delay");
     lan.run_secs(10.0);
     assert_eq!(lan.masters(), vec![1]);
-    // The last advert accepted came before start + 5 s; the takeover is one Master_Down_Interval later.
+    // keepalived 2.2.7: the delay runs from the first lower-priority advert heard. The last advert
+    // accepted came before that + 5 s; the takeover is one Master_Down_Interval later.
     let (t, _, _, reason) = lan.last_change(1).clone();
     assert_eq!(reason, Reason::Preempt);
-    let delay_end = start + Duration::from_secs(5);
+    let first_heard = *lan.nodes[1].rx.iter().find(|&&r| r >= start).unwrap();
+    assert!(first_heard > start);
+    let delay_end = first_heard + Duration::from_secs(5);
     let last_accepted = *lan.nodes[1]
         .rx
         .iter()
@@ -413,6 +416,40 @@ fn preempt_delay_postpones_the_takeover() {
         .unwrap();
     assert_eq!(t - last_accepted, v3_mdi(200, Duration::from_secs(1)));
     assert!(t > delay_end);
+}
+
+/// The delay applies again when the higher-priority router comes back from a fault: it must hear the
+/// lower-priority Master for preempt_delay before preempting (keepalived 2.2.7; it once counted from
+/// Startup only, so a router back from an interface fault preempted at once).
+#[test]
+fn preempt_delay_applies_after_a_fault_too() {
+    let mut lan = Lan::new(
+        17,
+        routers(&[100, 200], |c| c.preempt_delay = Duration::from_secs(5)),
+    );
+    lan.start_all();
+    lan.run_secs(30.0);
+    assert_eq!(lan.masters(), vec![1]);
+    lan.command(1, Command::InterfaceDown);
+    lan.run_secs(10.0);
+    assert_eq!(lan.masters(), vec![0]);
+    let back = lan.now;
+    lan.command(1, Command::InterfaceUp);
+    lan.run_secs(4.5);
+    assert_eq!(lan.masters(), vec![0], "no preemption inside preempt_delay");
+    lan.run_secs(10.0);
+    assert_eq!(lan.masters(), vec![1]);
+    let first_heard = *lan.nodes[1].rx.iter().find(|&&r| r >= back).unwrap();
+    let delay_end = first_heard + Duration::from_secs(5);
+    let last_accepted = *lan.nodes[1]
+        .rx
+        .iter()
+        .filter(|&&r| r < delay_end)
+        .max()
+        .unwrap();
+    let (t, _, _, reason) = lan.last_change(1).clone();
+    assert_eq!(reason, Reason::Preempt);
+    assert_eq!(t - last_accepted, v3_mdi(200, Duration::from_secs(1)));
 }
 
 #[test]
