@@ -553,7 +553,8 @@ impl Printer {
             layer3: self.output & out::EXT != 0,
             id: self.output & out::ID != 0,
             ktimestamp: ktms && self.output & out::KTMS != 0,
-            when: false,
+            // `-o xml,timestamp` adds a <when> element to events (NFCT_OF_TIME).
+            when: kind != MsgKind::Plain && self.output & out::TMS != 0,
         };
         if self.output & out::XML != 0 {
             if !self.xml_open {
