@@ -73,7 +73,11 @@ pub enum Command {
     Startup,
     /// The Shutdown event: a Master sends priority 0 first (RFC 5798 §6.4.3).
     Shutdown,
-    /// Change the configured (base) priority, 1..=255; tracking weights still apply.
+    /// Change the configured (base) priority, 1..=255; tracking weights still apply. 0 is ignored
+    /// (priority 0 is the hand-over advert: use [`Command::Shutdown`]). The new priority goes out
+    /// with the next periodic advert and takes part in the next election; it changes no state by
+    /// itself (RFC 5798 §6 has no priority-change event), so a Master that lowers its priority keeps
+    /// the role until a better Backup preempts it.
     SetPriority(u8),
     /// The interface came up: a running instance starts again.
     InterfaceUp,
