@@ -350,3 +350,64 @@ fn error_cases_match() {
     let t = run(THEIRS, "-R", "-R\n");
     assert_eq!(run(OURS, "-R", "-R\n"), t);
 }
+
+/// Names from /etc/hosts and /etc/services, both ways (glibc in the VM reads them through its built-in
+/// `files` NSS module; ours reads the same files).
+#[test]
+fn names_from_hosts_and_services_match() {
+    let Some(_ns) = setup() else { return };
+    std::fs::create_dir_all("/etc").unwrap();
+    let had_hosts = std::path::Path::new("/etc/hosts").exists();
+    let had_services = std::path::Path::new("/etc/services").exists();
+    if !had_hosts {
+        std::fs::write(
+            "/etc/hosts",
+            "10.0.0.1 web1 web1.example\n10.0.0.2 real2\n2001:db8::1 v6svc\n",
+        )
+        .unwrap();
+    }
+    if !had_services {
+        std::fs::write(
+            "/etc/services",
+            "http 80/tcp www\ndomain 53/udp\nhttp-alt 8080/tcp webcache\n",
+        )
+        .unwrap();
+    }
+    for line in [
+        "-A -t web1:http -s rr",
+        "-a -t web1:www -r real2:webcache -m",
+        "-a -t web1:80 -r 10.0.0.3 -g",
+        "-A -u web1:domain",
+        "-A -t [2001:db8::1]:http",
+        "-a -t [2001:db8::1]:80 -r [2001:db8::2]:8080 -m",
+    ] {
+        let o = theirs(line);
+        assert_eq!(o.code, 0, "{line}: {o:?}");
+    }
+    for args in [
+        "-L",
+        "-S",
+        "-L -n",
+        "-L --stats",
+        "-L -t web1:http",
+        "-A -t web1:http",
+        "-A -t nosuchhost:80",
+    ] {
+        same(args);
+    }
+    // ipvsadm cannot read back "[v6svc]:http" (an IPv6 *name*): both must stop at the same line.
+    let saved = theirs("-S").stdout;
+    assert_eq!(theirs("-C").code, 0);
+    let t = run(THEIRS, "-R", &saved);
+    let t_table = theirs("-S").stdout;
+    assert_eq!(theirs("-C").code, 0);
+    let o = run(OURS, "-R", &saved);
+    assert_eq!(o, t);
+    assert_eq!(theirs("-S").stdout, t_table);
+    if !had_hosts {
+        std::fs::remove_file("/etc/hosts").unwrap();
+    }
+    if !had_services {
+        std::fs::remove_file("/etc/services").unwrap();
+    }
+}
