@@ -26,8 +26,8 @@
 //!   byte; a repeated attribute keeps its last value and an arbitrary order re-encodes canonically.
 //! * Validation is conntrackd's: unknown attribute numbers, wrong fixed sizes, over-long strings,
 //!   overruns and short attributes reject the message ([`wire::Mode::Lenient`] skips and counts unknown
-//!   numbers); a trailing fragment of 4 bytes or less is ignored. Labels are limited to the kernel's 128
-//!   bits (conntrackd accepts up to 4 KiB of bitmap); longer ones are rejected.
+//!   numbers); a trailing fragment of 4 bytes or less is ignored. Labels are accepted up to conntrackd's 1024-byte bitmap;
+//!   the first 128 bits (all the kernel keeps) are stored and the wire length is kept for re-encoding.
 //! * FT-FW follows `sync-ftfw.c` exactly, including its limits: while a peer still says HELLO, gaps in
 //!   its sequence are not NACKed (conntrackd resets the window instead), so losses during the handshake
 //!   are only repaired by a later resync.

@@ -525,3 +525,66 @@ fn fuzz_corpus_replays() {
         }
     }
 }
+
+#[test]
+fn labels_accepted_up_to_conntrackds_limit() {
+    // parse.c: NTA_LABELS max_size = NTA_SIZE(NTA_LABELS_MAX_SIZE) = 4 + 1024.
+    let base = ct_msg(CtEntry {
+        l4proto: Some(17),
+        ..CtEntry::default()
+    });
+    let with_labels = |words: &[u32]| {
+        let mut b = base.clone();
+        let len = 4 + 4 * words.len();
+        b.extend_from_slice(&(len as u16).to_be_bytes());
+        b.extend_from_slice(&nta::LABELS.to_be_bytes());
+        for w in words {
+            b.extend_from_slice(&w.to_be_bytes());
+        }
+        set_len(&mut b);
+        b
+    };
+    // 256 words (1024 bytes), high words zero: accepted, 128 bits stored, re-encodes byte for byte.
+    let mut words = vec![0u32; 256];
+    words[0] = 0x8000_0001;
+    words[3] = 7;
+    let b = with_labels(&words);
+    let m = Message::parse(&b).unwrap();
+    let Body::Ct(_, e) = &m.body else {
+        panic!("not a ct message")
+    };
+    let l = e.labels.unwrap();
+    assert_eq!(l.words(), &[0x8000_0001, 0, 0, 7]);
+    assert_eq!(l.wire_words(), 256);
+    let mut out = vec![0u8; m.buffer_len()];
+    assert_eq!(m.emit(&mut out), Ok(b.len()));
+    assert_eq!(out, b);
+    // 257 words: over conntrackd's limit, rejected.
+    let b = with_labels(&[0u32; 257]);
+    assert!(matches!(
+        Message::parse(&b),
+        Err(DecodeError::AttrTooLong {
+            attr: nta::LABELS,
+            max: 1028,
+            actual: 1032,
+            ..
+        })
+    ));
+    // Bits past label 127 are dropped, as the kernel drops them.
+    let b = with_labels(&[1, 2, 3, 4, 5, 6]);
+    let m = Message::parse(&b).unwrap();
+    let Body::Ct(_, e) = &m.body else {
+        panic!("not a ct message")
+    };
+    assert_eq!(e.labels.unwrap().words(), &[1, 2, 3, 4]);
+    assert_eq!(e.labels.unwrap().wire_words(), 6);
+    // An unaligned bitmap is ignored (ct_parse_clabel returns early), and an earlier one stays.
+    let mut b = with_labels(&[9]);
+    b.extend_from_slice(&[0, 7, 0, nta::LABELS as u8, 1, 2, 3, 0]);
+    set_len(&mut b);
+    let m = Message::parse(&b).unwrap();
+    let Body::Ct(_, e) = &m.body else {
+        panic!("not a ct message")
+    };
+    assert_eq!(e.labels.unwrap().words(), &[9]);
+}

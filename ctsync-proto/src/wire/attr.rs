@@ -369,18 +369,26 @@ impl<const N: usize> std::fmt::Debug for InlineStr<N> {
     }
 }
 
-/// Connection labels (`NTA_LABELS`): up to 128 bits, the kernel's limit (`NF_CT_LABELS_MAX_SIZE`), as
-/// big-endian 32-bit words. conntrackd accepts longer bitmaps; this crate rejects them with
-/// [`DecodeError::AttrTooLong`] rather than allocate.
+/// Connection labels (`NTA_LABELS`) as big-endian 32-bit words: bit `i` of word `w` is label `32 * w + i`
+/// (`ct_build_clabel` / `ct_parse_clabel`).
+///
+/// conntrackd accepts a bitmap of up to `NTA_LABELS_MAX_SIZE` (1024) bytes, so this codec does too. The
+/// kernel keeps 128 bits (`NF_CT_LABELS_MAX_SIZE`) and `nf_connlabels_replace` ignores words past them,
+/// so only the first [`Labels::MAX_WORDS`] words are stored; the number of words on the wire is kept, so
+/// a longer bitmap whose extra words are zero re-encodes byte for byte. Set bits past label 127 are
+/// dropped (as the kernel drops them); such a message does not re-encode identically.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Labels {
-    words: u8,
+    /// Words on the wire (1..=256).
+    wire_words: u16,
     data: [u32; 4],
 }
 
 impl Labels {
-    /// Largest number of 32-bit words stored.
+    /// Largest number of 32-bit words stored (the kernel's 128 label bits).
     pub const MAX_WORDS: usize = 4;
+    /// Largest number of 32-bit words conntrackd accepts on the wire (`NTA_LABELS_MAX_SIZE` / 4).
+    pub const MAX_WIRE_WORDS: usize = 256;
 
     /// From words (bit `i` of word `w` is label `32 * w + i`). `None` if empty or longer than 4 words.
     pub fn new(words: &[u32]) -> Option<Self> {
@@ -390,19 +398,39 @@ impl Labels {
         let mut data = [0u32; 4];
         data[..words.len()].copy_from_slice(words);
         Some(Labels {
-            words: words.len() as u8,
+            wire_words: words.len() as u16,
             data,
         })
     }
-    /// The words.
-    pub fn words(&self) -> &[u32] {
-        &self.data[..usize::from(self.words).min(4)]
+    /// From the attribute data: a non-empty multiple of 4 bytes, at most 1024 (else `None`, which
+    /// `ct_parse_clabel` also ignores). Words past the fourth are counted but not stored.
+    pub(crate) fn from_wire(d: &[u8]) -> Option<Self> {
+        if d.is_empty() || d.len() % 4 != 0 || d.len() > Self::MAX_WIRE_WORDS * 4 {
+            return None;
+        }
+        let mut data = [0u32; 4];
+        for (slot, w) in data.iter_mut().zip(d.chunks_exact(4)) {
+            *slot = rd_u32(w);
+        }
+        Some(Labels {
+            wire_words: (d.len() / 4) as u16,
+            data,
+        })
     }
-    pub(crate) fn to_bytes(self) -> ([u8; 16], usize) {
-        let mut b = [0u8; 16];
+    /// The stored words (at most 4).
+    pub fn words(&self) -> &[u32] {
+        &self.data[..usize::from(self.wire_words).min(Self::MAX_WORDS)]
+    }
+    /// Number of words on the wire (more than [`Labels::words`] when the peer sent a longer bitmap).
+    pub fn wire_words(&self) -> usize {
+        usize::from(self.wire_words).clamp(1, Self::MAX_WIRE_WORDS)
+    }
+    /// Emits the attribute data: the stored words, then zero words up to [`Labels::wire_words`].
+    pub(crate) fn emit_to<S: Sink>(&self, s: &mut S, attr: u16) {
+        let mut b = [0u8; Self::MAX_WIRE_WORDS * 4];
         for (i, w) in self.words().iter().enumerate() {
             b[i * 4..i * 4 + 4].copy_from_slice(&w.to_be_bytes());
         }
-        (b, self.words().len() * 4)
+        s.put(attr, &b[..self.wire_words() * 4]);
     }
 }

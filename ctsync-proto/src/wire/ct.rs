@@ -78,8 +78,8 @@ fn size_of(attr: u16) -> Size {
         nta::SYNPROXY => f(12),
         // NFCT_HELPER_NAME_MAX (16) bounds nta_len, header included.
         nta::HELPER_NAME => Size::Max(16),
-        // conntrackd allows NTA_SIZE(1024); the kernel has 128 label bits, which is all this crate stores.
-        _ => Size::Max(NTA_HDR + 16),
+        // NTA_LABELS: NTA_SIZE(NTA_LABELS_MAX_SIZE), a 1024-byte bitmap.
+        _ => Size::Max(NTA_HDR + Labels::MAX_WIRE_WORDS * 4),
     }
 }
 
@@ -246,9 +246,8 @@ impl CtEntry {
         if let Some(h) = &self.helper {
             s.put(nta::HELPER_NAME, h.raw());
         }
-        if let Some(l) = self.labels {
-            let (b, n) = l.to_bytes();
-            s.put(nta::LABELS, &b[..n]);
+        if let Some(l) = &self.labels {
+            l.emit_to(s, nta::LABELS);
         }
         if let Some(p) = self.synproxy {
             let mut b = [0u8; 12];
@@ -320,17 +319,13 @@ impl CtEntry {
                 nta::TCP_WSCALE_ORIG => e.tcp_wscale_orig = Some(rd_u8(d)),
                 nta::TCP_WSCALE_REPL => e.tcp_wscale_repl = Some(rd_u8(d)),
                 // An empty string attribute carries nothing (and a trailing one is skipped by msg2ct's loop).
-            nta::HELPER_NAME => e.helper = HelperName::from_raw(d),
-                nta::LABELS
-                    // ct_parse_clabel ignores an empty or unaligned bitmap.
-                    if !d.is_empty() && d.len() % 4 == 0 => {
-                        let mut w = [0u32; 4];
-                        let n = (d.len() / 4).min(4);
-                        for (i, slot) in w.iter_mut().enumerate().take(n) {
-                            *slot = rd_u32(&d[i * 4..]);
-                        }
-                        e.labels = Labels::new(&w[..n]);
+                nta::HELPER_NAME => e.helper = HelperName::from_raw(d),
+                // ct_parse_clabel ignores an empty or unaligned bitmap (an earlier one stays).
+                nta::LABELS => {
+                    if let Some(l) = Labels::from_wire(d) {
+                        e.labels = Some(l);
                     }
+                }
                 nta::SNAT_IPV6 => e.snat_ipv6 = Some(rd_v6(d)),
                 nta::DNAT_IPV6 => e.dnat_ipv6 = Some(rd_v6(d)),
                 nta::SYNPROXY => {
