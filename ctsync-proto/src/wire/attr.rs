@@ -405,7 +405,7 @@ impl Labels {
     /// From the attribute data: a non-empty multiple of 4 bytes, at most 1024 (else `None`, which
     /// `ct_parse_clabel` also ignores). Words past the fourth are counted but not stored.
     pub(crate) fn from_wire(d: &[u8]) -> Option<Self> {
-        if d.is_empty() || d.len() % 4 != 0 || d.len() > Self::MAX_WIRE_WORDS * 4 {
+        if d.is_empty() || !d.len().is_multiple_of(4) || d.len() > Self::MAX_WIRE_WORDS * 4 {
             return None;
         }
         let mut data = [0u32; 4];
