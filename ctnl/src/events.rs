@@ -87,6 +87,7 @@ pub struct EventSocket {
     sock: CtSocket,
     pos: usize,
     rcvbuf: usize,
+    last_portid: u32,
 }
 
 impl EventSocket {
@@ -103,6 +104,7 @@ impl EventSocket {
             sock,
             pos: 0,
             rcvbuf,
+            last_portid: 0,
         })
     }
 
@@ -117,6 +119,13 @@ impl EventSocket {
     /// on its dying list and redelivers later instead of dropping the event.
     pub fn set_reliable(&mut self, on: bool) -> Result<(), Error> {
         self.sock.inner().set_broadcast_error(on).map_err(Error::Io)
+    }
+
+    /// The netlink header's port id (`nlmsg_pid`) of the message the last event returned by
+    /// [`EventSocket::next_event`] came from: the port of the user-space socket whose request caused the
+    /// event (what conntrack-tools prints as `[USERSPACE] portid=N`), or 0 when the kernel itself did.
+    pub fn last_portid(&self) -> u32 {
+        self.last_portid
     }
 
     /// Sets how long [`EventSocket::next_event`] waits (`None`: forever).
@@ -159,6 +168,7 @@ impl EventSocket {
                 continue;
             }
             let created = m.flags & (NLM_F_CREATE | NLM_F_EXCL) != 0;
+            self.last_portid = m.pid;
             let (family, _, _, attrs) = m.nfgen()?;
             match (m.subsys(), m.ct_type()) {
                 (NFNL_SUBSYS_CTNETLINK, t) => {
