@@ -335,27 +335,45 @@ const TABLE: &[(&str, Option<char>, Arg, &str)] = &[
     ("tun-remcsum", None, Arg::None, "tun-remcsum"),
 ];
 
-/// One popt result: an option with its tag, text as typed, and argument.
-#[derive(Debug)]
-struct Opt {
-    tag: &'static str,
-    text: String,
-    arg: Option<String>,
+/// How an option was typed, for error messages.
+#[derive(Debug, Clone, Copy)]
+enum OptText<'a> {
+    /// One letter of a short-option cluster: printed as `-c`.
+    Short(char),
+    /// A whole argument as typed.
+    Arg(&'a str),
 }
 
-/// popt's option scanner over `argv[1..]`.
+impl std::fmt::Display for OptText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OptText::Short(c) => write!(f, "-{c}"),
+            OptText::Arg(a) => f.write_str(a),
+        }
+    }
+}
+
+/// One popt result: an option with its tag, text as typed, and argument.
+#[derive(Debug)]
+struct Opt<'a> {
+    tag: &'static str,
+    text: OptText<'a>,
+    arg: Option<&'a str>,
+}
+
+/// popt's option scanner over `argv[1..]`. Borrows everything: `-R` parses every line with it.
 struct Popt<'a> {
     args: &'a [String],
     next: usize,
-    /// Remaining letters of a short-option cluster, with the cluster's text.
-    cluster: Option<(Vec<char>, String)>,
-    leftovers: Vec<String>,
+    /// The short-option cluster being read: its argument index and the byte offset of the next letter.
+    cluster: Option<(usize, usize)>,
+    leftovers: Vec<&'a str>,
     rest_are_args: bool,
 }
 
 /// A popt error: the offending option text and the reason.
-struct PoptError {
-    text: String,
+struct PoptError<'a> {
+    text: OptText<'a>,
     reason: &'static str,
 }
 
@@ -373,26 +391,26 @@ impl<'a> Popt<'a> {
     fn take_arg(
         &mut self,
         kind: Arg,
-        attached: Option<String>,
-        text: &str,
-    ) -> Result<Option<String>, PoptError> {
+        attached: Option<&'a str>,
+        text: OptText<'a>,
+    ) -> Result<Option<&'a str>, PoptError<'a>> {
         match kind {
             Arg::None => Ok(None),
             _ if attached.is_some() => Ok(attached),
             Arg::Required => match self.args.get(self.next) {
                 Some(a) => {
                     self.next += 1;
-                    Ok(Some(a.clone()))
+                    Ok(Some(a.as_str()))
                 }
                 None => Err(PoptError {
-                    text: text.to_string(),
+                    text,
                     reason: "missing argument",
                 }),
             },
             Arg::Optional => match self.args.get(self.next) {
                 Some(a) if !a.starts_with('-') => {
                     self.next += 1;
-                    Ok(Some(a.clone()))
+                    Ok(Some(a.as_str()))
                 }
                 _ => Ok(None),
             },
@@ -400,39 +418,42 @@ impl<'a> Popt<'a> {
     }
 
     /// The next option; `Ok(None)` at the end.
-    fn next_opt(&mut self) -> Result<Option<Opt>, PoptError> {
+    fn next_opt(&mut self) -> Result<Option<Opt<'a>>, PoptError<'a>> {
+        let args = self.args;
         loop {
-            if let Some((mut letters, text)) = self.cluster.take() {
-                if letters.is_empty() {
+            if let Some((ai, pos)) = self.cluster.take() {
+                let whole = args[ai].as_str();
+                let Some(c) = whole.get(pos..).and_then(|r| r.chars().next()) else {
                     continue;
-                }
-                let c = letters.remove(0);
+                };
+                let after = pos + c.len_utf8();
                 let Some(&(_, _, kind, tag)) = TABLE.iter().find(|(_, s, _, _)| *s == Some(c))
                 else {
                     return Err(PoptError {
-                        text,
+                        text: OptText::Arg(whole),
                         reason: "unknown option",
                     });
                 };
-                let attached = if kind != Arg::None && !letters.is_empty() {
-                    let s: String = letters.drain(..).collect();
-                    Some(s.strip_prefix('=').map(str::to_string).unwrap_or(s))
+                let remaining = whole.get(after..).unwrap_or_default();
+                let attached = if kind != Arg::None && !remaining.is_empty() {
+                    Some(remaining.strip_prefix('=').unwrap_or(remaining))
                 } else {
+                    if !remaining.is_empty() {
+                        self.cluster = Some((ai, after));
+                    }
                     None
                 };
-                if !letters.is_empty() {
-                    self.cluster = Some((letters, text.clone()));
-                }
-                let arg = self.take_arg(kind, attached, &format!("-{c}"))?;
+                let arg = self.take_arg(kind, attached, OptText::Short(c))?;
                 return Ok(Some(Opt {
                     tag,
-                    text: format!("-{c}"),
+                    text: OptText::Short(c),
                     arg,
                 }));
             }
-            let Some(a) = self.args.get(self.next).cloned() else {
+            let Some(a) = args.get(self.next).map(String::as_str) else {
                 return Ok(None);
             };
+            let ai = self.next;
             self.next += 1;
             if self.rest_are_args || a == "-" || !a.starts_with('-') {
                 self.leftovers.push(a);
@@ -444,25 +465,29 @@ impl<'a> Popt<'a> {
             }
             if let Some(long) = a.strip_prefix("--") {
                 let (name, attached) = match long.split_once('=') {
-                    Some((n, v)) => (n, Some(v.to_string())),
+                    Some((n, v)) => (n, Some(v)),
                     None => (long, None),
                 };
                 let Some(&(_, _, kind, tag)) = TABLE.iter().find(|(l, _, _, _)| *l == name) else {
                     return Err(PoptError {
-                        text: a.clone(),
+                        text: OptText::Arg(a),
                         reason: "unknown option",
                     });
                 };
                 if kind == Arg::None && attached.is_some() {
                     return Err(PoptError {
-                        text: a.clone(),
+                        text: OptText::Arg(a),
                         reason: "option does not take an argument",
                     });
                 }
-                let arg = self.take_arg(kind, attached, &a)?;
-                return Ok(Some(Opt { tag, text: a, arg }));
+                let arg = self.take_arg(kind, attached, OptText::Arg(a))?;
+                return Ok(Some(Opt {
+                    tag,
+                    text: OptText::Arg(a),
+                    arg,
+                }));
             }
-            self.cluster = Some((a[1..].chars().collect(), a.clone()));
+            self.cluster = Some((ai, 1));
         }
     }
 }
@@ -784,7 +809,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
         "R" => Cmd::Restore,
         "S" => Cmd::Save,
         "start-daemon" | "stop-daemon" => {
-            let arg = first.arg.as_deref().unwrap_or_default();
+            let arg = first.arg.unwrap_or_default();
             e.daemon.state = match arg {
                 "master" => 1,
                 "backup" => 2,
@@ -810,7 +835,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
             Ok(None) => break,
             Err(pe) => return Err(fail(EXIT_ERROR, format!("{}: {}", pe.text, pe.reason))),
         };
-        let arg = o.arg.clone().unwrap_or_default();
+        let arg: &str = o.arg.unwrap_or_default();
         match o.tag {
             "t" | "u" | "sctp-service" => {
                 set_option(&mut e.options, optc::SERVICE)?;
@@ -819,7 +844,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
                     "u" => IPPROTO_UDP,
                     _ => IPPROTO_SCTP,
                 };
-                if parse_service(&arg, &mut e.svc) & SERVICE_ADDR == 0 {
+                if parse_service(arg, &mut e.svc) & SERVICE_ADDR == 0 {
                     return Err(fail(
                         EXIT_PARAM,
                         "illegal virtual server address[:port] specified",
@@ -830,7 +855,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
                 set_option(&mut e.options, optc::SERVICE)?;
                 e.svc.af = AF_INET;
                 e.svc.protocol = IPPROTO_TCP;
-                e.svc.fwmark = match string_to_number(&arg, 1, i64::from(u32::MAX)) {
+                e.svc.fwmark = match string_to_number(arg, 1, i64::from(u32::MAX)) {
                     Some(v) => v as u32,
                     None => {
                         return Err(fail(
@@ -847,12 +872,12 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
             "p" => {
                 set_option(&mut e.options, optc::PERSISTENT)?;
                 e.svc.flags |= SVC_PERSISTENT;
-                e.svc.timeout = parse_timeout(o.arg.as_deref(), 1, MAX_TIMEOUT)?;
+                e.svc.timeout = parse_timeout(o.arg, 1, MAX_TIMEOUT)?;
             }
             "M" => {
                 set_option(&mut e.options, optc::NETMASK)?;
                 if e.svc.af != AF_INET6 {
-                    match inet_aton(&arg).or_else(|| names::host_to_addr(&arg)) {
+                    match inet_aton(arg).or_else(|| names::host_to_addr(arg)) {
                         Some(m) => e.svc.netmask = u32::from(m),
                         None => {
                             return Err(fail(
@@ -877,7 +902,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
             "r" => {
                 set_option(&mut e.options, optc::SERVER)?;
                 let mut t = e.svc.clone();
-                let parse = parse_service(&arg, &mut t);
+                let parse = parse_service(arg, &mut t);
                 e.dest.af = t.af;
                 e.dest.addr = t.addr;
                 e.dest.port = t.port;
@@ -902,19 +927,19 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
             "w" => {
                 set_option(&mut e.options, optc::WEIGHT)?;
                 // Debian's 1.31 build accepts weights up to INT_MAX (upstream: 65535); measured in the VM.
-                e.dest.weight = string_to_number(&arg, 0, i64::from(i32::MAX))
+                e.dest.weight = string_to_number(arg, 0, i64::from(i32::MAX))
                     .ok_or_else(|| fail(EXIT_PARAM, "illegal weight specified"))?
                     as i32;
             }
             "x" => {
                 set_option(&mut e.options, optc::UTHRESHOLD)?;
-                e.dest.u_threshold = string_to_number(&arg, 0, i64::from(i32::MAX))
+                e.dest.u_threshold = string_to_number(arg, 0, i64::from(i32::MAX))
                     .ok_or_else(|| fail(EXIT_PARAM, "illegal u_threshold specified"))?
                     as u32;
             }
             "y" => {
                 set_option(&mut e.options, optc::LTHRESHOLD)?;
-                e.dest.l_threshold = string_to_number(&arg, 0, i64::from(i32::MAX))
+                e.dest.l_threshold = string_to_number(arg, 0, i64::from(i32::MAX))
                     .ok_or_else(|| fail(EXIT_PARAM, "illegal l_threshold specified"))?
                     as u32;
             }
@@ -929,7 +954,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
             }
             "syncid" => {
                 set_option(&mut e.options, optc::SYNCID)?;
-                e.daemon.syncid = string_to_number(&arg, 0, 255)
+                e.daemon.syncid = string_to_number(arg, 0, 255)
                     .ok_or_else(|| fail(EXIT_PARAM, "illegal syncid specified"))?
                     as u32;
             }
@@ -1006,19 +1031,19 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
             }
             "mcast-port" => {
                 set_option(&mut e.options, optc::MCAST_PORT)?;
-                e.daemon.mcast_port = string_to_number(&arg, 1, 65535)
+                e.daemon.mcast_port = string_to_number(arg, 1, 65535)
                     .ok_or_else(|| fail(EXIT_PARAM, "illegal mcast-port specified"))?
                     as u16;
             }
             "mcast-ttl" => {
                 set_option(&mut e.options, optc::MCAST_TTL)?;
-                e.daemon.mcast_ttl = string_to_number(&arg, 1, 255)
+                e.daemon.mcast_ttl = string_to_number(arg, 1, 255)
                     .ok_or_else(|| fail(EXIT_PARAM, "illegal mcast-ttl specified"))?
                     as u8;
             }
             "sync-maxlen" => {
                 set_option(&mut e.options, optc::SYNC_MAXLEN)?;
-                e.daemon.sync_maxlen = string_to_number(&arg, 1, 65535 - 20 - 8)
+                e.daemon.sync_maxlen = string_to_number(arg, 1, 65535 - 20 - 8)
                     .ok_or_else(|| fail(EXIT_PARAM, "illegal sync-maxlen specified"))?
                     as u16;
             }
@@ -1028,7 +1053,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
             }
             "tun-type" => {
                 set_option(&mut e.options, optc::TUN_TYPE)?;
-                e.dest.tun_type = match arg.as_str() {
+                e.dest.tun_type = match arg {
                     "ipip" => 0,
                     "gue" => 1,
                     "gre" => 2,
@@ -1037,7 +1062,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
             }
             "tun-port" => {
                 set_option(&mut e.options, optc::TUN_PORT)?;
-                e.dest.tun_port = string_to_number(&arg, 1, 65535)
+                e.dest.tun_port = string_to_number(arg, 1, 65535)
                     .ok_or_else(|| fail(EXIT_PARAM, "illegal tunnel port specified"))?
                     as u16;
             }
@@ -1059,9 +1084,9 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
         match (leftovers.next(), leftovers.next(), leftovers.next()) {
             (Some(a), Some(b), Some(c)) => {
                 e.timeout = (
-                    parse_timeout(Some(&a), 0, MAX_TIMEOUT)?,
-                    parse_timeout(Some(&b), 0, MAX_TIMEOUT)?,
-                    parse_timeout(Some(&c), 0, MAX_TIMEOUT)?,
+                    parse_timeout(Some(a), 0, MAX_TIMEOUT)?,
+                    parse_timeout(Some(b), 0, MAX_TIMEOUT)?,
+                    parse_timeout(Some(c), 0, MAX_TIMEOUT)?,
                 );
             }
             _ => return Err(fail(EXIT_PARAM, "--set option requires 3 timeout values")),

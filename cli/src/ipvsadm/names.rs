@@ -4,7 +4,13 @@
 use super::args::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use std::net::{IpAddr, Ipv4Addr};
 
-fn hosts() -> Vec<(IpAddr, Vec<String>)> {
+/// `/etc/hosts`, read once per process (listings look up every address).
+fn hosts() -> &'static [(IpAddr, Vec<String>)] {
+    static HOSTS: std::sync::OnceLock<Vec<(IpAddr, Vec<String>)>> = std::sync::OnceLock::new();
+    HOSTS.get_or_init(read_hosts)
+}
+
+fn read_hosts() -> Vec<(IpAddr, Vec<String>)> {
     let text = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
     let mut out = Vec::new();
     for line in text.lines() {
@@ -23,8 +29,8 @@ fn hosts() -> Vec<(IpAddr, Vec<String>)> {
 
 /// `gethostbyname` restricted to IPv4 results, as ipvsadm's `host_to_addr`.
 pub fn host_to_addr(name: &str) -> Option<Ipv4Addr> {
-    hosts().into_iter().find_map(|(a, names)| match a {
-        IpAddr::V4(v4) if names.iter().any(|n| n == name) => Some(v4),
+    hosts().iter().find_map(|(a, names)| match a {
+        IpAddr::V4(v4) if names.iter().any(|n| n == name) => Some(*v4),
         _ => None,
     })
 }
@@ -32,9 +38,9 @@ pub fn host_to_addr(name: &str) -> Option<Ipv4Addr> {
 /// `gethostbyaddr`: the canonical (first) name of the first matching `/etc/hosts` line.
 pub fn addr_to_host(addr: &IpAddr) -> Option<String> {
     hosts()
-        .into_iter()
+        .iter()
         .find(|(a, _)| a == addr)
-        .and_then(|(_, n)| n.into_iter().next())
+        .and_then(|(_, n)| n.first().cloned())
 }
 
 fn proto_name(proto: u16) -> Option<&'static str> {
@@ -46,7 +52,16 @@ fn proto_name(proto: u16) -> Option<&'static str> {
     }
 }
 
-fn services() -> Vec<(String, u16, String, Vec<String>)> {
+/// One `/etc/services` line: name, port, protocol, aliases.
+type ServEnt = (String, u16, String, Vec<String>);
+
+/// `/etc/services`, read once per process.
+fn services() -> &'static [ServEnt] {
+    static SERVICES: std::sync::OnceLock<Vec<ServEnt>> = std::sync::OnceLock::new();
+    SERVICES.get_or_init(read_services)
+}
+
+fn read_services() -> Vec<ServEnt> {
     let text = std::fs::read_to_string("/etc/services").unwrap_or_default();
     let mut out = Vec::new();
     for line in text.lines() {
@@ -75,18 +90,18 @@ fn services() -> Vec<(String, u16, String, Vec<String>)> {
 pub fn service_to_port(name: &str, proto: u16) -> Option<u16> {
     let p = proto_name(proto)?;
     services()
-        .into_iter()
+        .iter()
         .find(|(n, _, pr, aliases)| pr == p && (n == name || aliases.iter().any(|a| a == name)))
-        .map(|(_, port, _, _)| port)
+        .map(|(_, port, _, _)| *port)
 }
 
 /// `getservbyport(port, proto)`.
 pub fn port_to_service(port: u16, proto: u16) -> Option<String> {
     let p = proto_name(proto)?;
     services()
-        .into_iter()
+        .iter()
         .find(|(_, po, pr, _)| *po == port && pr == p)
-        .map(|(n, _, _, _)| n)
+        .map(|(n, _, _, _)| n.clone())
 }
 
 /// ipvsadm's `addrport_to_anyname`: `addr:port`, IPv6 in brackets; names unless `numeric`. At most
