@@ -1,6 +1,9 @@
 //! The conntrack entry model and its attribute codec.
 
-use super::{AF_INET, AF_INET6, Attr, Attrs, LenCounter, Out, RawAttr, SliceOut, cta};
+use super::{
+    AF_INET, AF_INET6, Attr, Attrs, Extras, LenCounter, Out, RawAttr, SliceOut, VecOut, cta,
+    emit_extras, overlay, sub_overlay,
+};
 use crate::error::DecodeError;
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -145,8 +148,37 @@ pub struct Tuple {
     pub l4: L4,
     /// `CTA_TUPLE_ZONE`: per-direction zone.
     pub zone: Option<u16>,
-    /// Attributes inside the tuple nest the model does not know, kept raw.
+    /// Attributes inside the tuple nest the model does not know, kept raw. Unknown attributes inside
+    /// its `CTA_TUPLE_IP` and `CTA_TUPLE_PROTO` nests are kept here too, as overlays of type
+    /// `CTA_TUPLE_IP`/`CTA_TUPLE_PROTO` (see the `wire` module docs on overlays).
     pub unknown: Vec<RawAttr>,
+}
+
+/// Types of the overlays a tuple's unknown list may hold (inside these nests, not beside them).
+const TUPLE_OVERLAYS: &[u16] = &[cta::TUPLE_IP, cta::TUPLE_PROTO];
+
+/// Types of the overlays an entry's unknown list may hold.
+const ENTRY_OVERLAYS: &[u16] = &[
+    cta::PROTOINFO,
+    cta::COUNTERS_ORIG,
+    cta::COUNTERS_REPLY,
+    cta::TIMESTAMP,
+    cta::NAT_SRC,
+    cta::NAT_DST,
+    cta::SEQ_ADJ_ORIG,
+    cta::SEQ_ADJ_REPLY,
+    cta::SYNPROXY,
+    cta::HELP,
+    cta::SECCTX,
+];
+
+/// Writes the genuinely unknown attributes of an owner's list (not its overlays).
+pub(crate) fn emit_extras_list<O: Out>(o: &mut O, list: &[RawAttr], overlays: &[u16]) {
+    for u in list {
+        if !overlays.contains(&(u.kind & netlink_packet_core::NLA_TYPE_MASK)) {
+            o.attr(u.kind, &u.value);
+        }
+    }
 }
 
 impl Tuple {
@@ -228,6 +260,7 @@ impl Tuple {
                         dst = Some(d);
                         continue;
                     }
+                    let mut extras = Extras::default();
                     for ip in a.nested() {
                         let ip = ip?;
                         match ip.kind {
@@ -235,9 +268,10 @@ impl Tuple {
                             cta::IP_V4_DST => dst = Some(IpAddr::V4(ip.ipv4("CTA_IP_V4_DST")?)),
                             cta::IP_V6_SRC => src = Some(IpAddr::V6(ip.ipv6("CTA_IP_V6_SRC")?)),
                             cta::IP_V6_DST => dst = Some(IpAddr::V6(ip.ipv6("CTA_IP_V6_DST")?)),
-                            _ => {}
+                            _ => extras.keep(&ip),
                         }
                     }
+                    extras.push_into(&mut unknown, cta::TUPLE_IP);
                 }
                 cta::TUPLE_PROTO => {
                     if let Some((n, sp, dp)) = fast_ports(a.value) {
@@ -246,6 +280,7 @@ impl Tuple {
                         dport = Some(dp);
                         continue;
                     }
+                    let mut extras = Extras::default();
                     for p in a.nested() {
                         let p = p?;
                         match p.kind {
@@ -267,9 +302,10 @@ impl Tuple {
                                 v6 = true;
                                 icmp_code = Some(p.u8("CTA_PROTO_ICMPV6_CODE")?)
                             }
-                            _ => {}
+                            _ => extras.keep(&p),
                         }
                     }
+                    extras.push_into(&mut unknown, cta::TUPLE_PROTO);
                 }
                 cta::TUPLE_ZONE => zone = Some(a.u16_be("CTA_TUPLE_ZONE")?),
                 _ => unknown.push(a.raw()),
@@ -336,6 +372,7 @@ impl Tuple {
                 o.attr(cta::IP_V6_DST, &v6(d).octets());
             }
         }
+        emit_extras(o, overlay(&self.unknown, cta::TUPLE_IP), &[]);
         o.nest_end(ip);
         let p = o.nest_start(cta::TUPLE_PROTO);
         o.u8(cta::PROTO_NUM, self.proto);
@@ -356,13 +393,12 @@ impl Tuple {
                 o.u8(cta::PROTO_ICMPV6_CODE, code);
             }
         }
+        emit_extras(o, overlay(&self.unknown, cta::TUPLE_PROTO), &[]);
         o.nest_end(p);
         if let Some(z) = self.zone {
             o.u16_be(cta::TUPLE_ZONE, z);
         }
-        for u in &self.unknown {
-            o.attr(u.kind, &u.value);
-        }
+        emit_extras_list(o, &self.unknown, TUPLE_OVERLAYS);
     }
 
     /// Writes a full tuple attribute of type `kind` (e.g. `CTA_TUPLE_ORIG`).
@@ -575,7 +611,11 @@ pub struct Entry {
     pub labels_mask: Option<Vec<u8>>,
     /// Mark mask (`CTA_MARK_MASK`, requests and filters only).
     pub mark_mask: Option<u32>,
-    /// Top-level attributes the model does not know, kept raw for a round trip.
+    /// Top-level attributes the model does not know, kept raw for a round trip. Unknown attributes
+    /// inside the known nests (`CTA_PROTOINFO` and its TCP/SCTP/DCCP nests, `CTA_COUNTERS_*`,
+    /// `CTA_TIMESTAMP`, `CTA_NAT_*` and `CTA_NAT_PROTO`, `CTA_SEQ_ADJ_*`, `CTA_SYNPROXY`, `CTA_HELP`,
+    /// `CTA_SECCTX`) are kept here too, as overlays whose type is the nest's (see the `wire` module
+    /// docs); tuples keep theirs in [`Tuple::unknown`].
     pub unknown: Vec<RawAttr>,
 }
 
@@ -649,23 +689,33 @@ impl Entry {
                 cta::ZONE => self.zone = Some(a.u16_be("CTA_ZONE")?),
                 cta::USE => self.use_count = Some(a.u32_be("CTA_USE")?),
                 cta::ID => self.id = Some(a.u32_be("CTA_ID")?),
-                cta::COUNTERS_ORIG => self.counters_orig = Some(parse_counters(&a)?),
-                cta::COUNTERS_REPLY => self.counters_reply = Some(parse_counters(&a)?),
-                cta::TIMESTAMP => self.timestamp = Some(parse_timestamp(&a)?),
-                cta::PROTOINFO => self.protoinfo = parse_protoinfo(&a)?,
-                cta::NAT_SRC => self.nat_src = Some(parse_nat(&a)?),
-                cta::NAT_DST => self.nat_dst = Some(parse_nat(&a)?),
-                cta::SEQ_ADJ_ORIG => self.seq_adj_orig = Some(parse_seqadj(&a)?),
-                cta::SEQ_ADJ_REPLY => self.seq_adj_reply = Some(parse_seqadj(&a)?),
-                cta::HELP => self.helper = Some(parse_helper(&a)?),
+                cta::COUNTERS_ORIG => {
+                    self.counters_orig = Some(parse_counters(&a, &mut self.unknown)?)
+                }
+                cta::COUNTERS_REPLY => {
+                    self.counters_reply = Some(parse_counters(&a, &mut self.unknown)?)
+                }
+                cta::TIMESTAMP => self.timestamp = Some(parse_timestamp(&a, &mut self.unknown)?),
+                cta::PROTOINFO => self.protoinfo = parse_protoinfo(&a, &mut self.unknown)?,
+                cta::NAT_SRC => self.nat_src = Some(parse_nat(&a, &mut self.unknown)?),
+                cta::NAT_DST => self.nat_dst = Some(parse_nat(&a, &mut self.unknown)?),
+                cta::SEQ_ADJ_ORIG => self.seq_adj_orig = Some(parse_seqadj(&a, &mut self.unknown)?),
+                cta::SEQ_ADJ_REPLY => {
+                    self.seq_adj_reply = Some(parse_seqadj(&a, &mut self.unknown)?)
+                }
+                cta::HELP => self.helper = Some(parse_helper(&a, &mut self.unknown)?),
                 cta::SECCTX => {
                     let mut name = None;
+                    let mut extras = Extras::default();
                     for s in a.nested() {
                         let s = s?;
                         if s.kind == cta::SECCTX_NAME {
                             name = Some(s.string("CTA_SECCTX_NAME")?);
+                        } else {
+                            extras.keep(&s);
                         }
                     }
+                    extras.push_into(&mut self.unknown, cta::SECCTX);
                     self.secctx = Some(name.ok_or(DecodeError::Missing {
                         what: "CTA_SECCTX_NAME",
                     })?);
@@ -676,15 +726,17 @@ impl Entry {
                         continue;
                     }
                     let mut s = Synproxy::default();
+                    let mut extras = Extras::default();
                     for n in a.nested() {
                         let n = n?;
                         match n.kind {
                             cta::SYNPROXY_ISN => s.isn = Some(n.u32_be("CTA_SYNPROXY_ISN")?),
                             cta::SYNPROXY_ITS => s.its = Some(n.u32_be("CTA_SYNPROXY_ITS")?),
                             cta::SYNPROXY_TSOFF => s.tsoff = Some(n.u32_be("CTA_SYNPROXY_TSOFF")?),
-                            _ => {}
+                            _ => extras.keep(&n),
                         }
                     }
+                    extras.push_into(&mut self.unknown, cta::SYNPROXY);
                     self.synproxy = Some(s);
                 }
                 cta::LABELS => self.labels = Some(a.value.to_vec()),
@@ -730,6 +782,7 @@ impl Entry {
         if let Some(s) = &self.secctx {
             let n = o.nest_start(cta::SECCTX);
             o.string(cta::SECCTX_NAME, s);
+            emit_extras(o, overlay(&self.unknown, cta::SECCTX), &[]);
             o.nest_end(n);
         }
         if let Some(v) = self.id {
@@ -745,13 +798,13 @@ impl Entry {
             o.u32_be(cta::TIMEOUT, v);
         }
         if let Some(p) = &self.protoinfo {
-            emit_protoinfo(o, p);
+            emit_protoinfo(o, p, overlay(&self.unknown, cta::PROTOINFO));
         }
         if let Some(c) = &self.counters_orig {
-            emit_counters(o, cta::COUNTERS_ORIG, c);
+            emit_counters(o, cta::COUNTERS_ORIG, c, &self.unknown);
         }
         if let Some(c) = &self.counters_reply {
-            emit_counters(o, cta::COUNTERS_REPLY, c);
+            emit_counters(o, cta::COUNTERS_REPLY, c, &self.unknown);
         }
         if let Some(t) = &self.timestamp {
             let n = o.nest_start(cta::TIMESTAMP);
@@ -761,6 +814,7 @@ impl Entry {
             if let Some(v) = t.stop {
                 o.u64_be(cta::TIMESTAMP_STOP, v);
             }
+            emit_extras(o, overlay(&self.unknown, cta::TIMESTAMP), &[]);
             o.nest_end(n);
         }
         if let Some(h) = &self.helper {
@@ -769,6 +823,7 @@ impl Entry {
             if let Some(i) = &h.info {
                 o.attr(cta::HELP_INFO, i);
             }
+            emit_extras(o, overlay(&self.unknown, cta::HELP), &[]);
             o.nest_end(n);
         }
         if let Some(l) = &self.labels {
@@ -778,10 +833,10 @@ impl Entry {
             o.attr(cta::LABELS_MASK, l);
         }
         if let Some(s) = &self.seq_adj_orig {
-            emit_seqadj(o, cta::SEQ_ADJ_ORIG, s);
+            emit_seqadj(o, cta::SEQ_ADJ_ORIG, s, &self.unknown);
         }
         if let Some(s) = &self.seq_adj_reply {
-            emit_seqadj(o, cta::SEQ_ADJ_REPLY, s);
+            emit_seqadj(o, cta::SEQ_ADJ_REPLY, s, &self.unknown);
         }
         if let Some(s) = &self.synproxy {
             let n = o.nest_start(cta::SYNPROXY);
@@ -794,17 +849,16 @@ impl Entry {
             if let Some(v) = s.tsoff {
                 o.u32_be(cta::SYNPROXY_TSOFF, v);
             }
+            emit_extras(o, overlay(&self.unknown, cta::SYNPROXY), &[]);
             o.nest_end(n);
         }
         if let Some(n) = &self.nat_src {
-            emit_nat(o, cta::NAT_SRC, n);
+            emit_nat(o, cta::NAT_SRC, n, &self.unknown);
         }
         if let Some(n) = &self.nat_dst {
-            emit_nat(o, cta::NAT_DST, n);
+            emit_nat(o, cta::NAT_DST, n, &self.unknown);
         }
-        for u in &self.unknown {
-            o.attr(u.kind, &u.value);
-        }
+        emit_extras_list(o, &self.unknown, ENTRY_OVERLAYS);
     }
 
     /// Size of the nfnetlink payload [`Entry::emit`] writes (nfgenmsg header plus attributes).
@@ -910,7 +964,7 @@ fn fast_ports(v: &[u8]) -> Option<(u8, u16, u16)> {
     ))
 }
 
-fn parse_counters(a: &Attr<'_>) -> Result<Counters, DecodeError> {
+fn parse_counters(a: &Attr<'_>, unknown: &mut Vec<RawAttr>) -> Result<Counters, DecodeError> {
     // Fast path: exactly CTA_COUNTERS_PACKETS then CTA_COUNTERS_BYTES (64-bit).
     if let Ok(b) = <&[u8; 24]>::try_from(a.value)
         && b[0..4] == nla_hdr(12, cta::COUNTERS_PACKETS)
@@ -926,6 +980,7 @@ fn parse_counters(a: &Attr<'_>) -> Result<Counters, DecodeError> {
         });
     }
     let mut c = Counters::default();
+    let mut extras = Extras::default();
     for n in a.nested() {
         let n = n?;
         match n.kind {
@@ -933,32 +988,36 @@ fn parse_counters(a: &Attr<'_>) -> Result<Counters, DecodeError> {
             cta::COUNTERS_BYTES => c.bytes = n.u64_be("CTA_COUNTERS_BYTES")?,
             cta::COUNTERS32_PACKETS => c.packets = u64::from(n.u32_be("CTA_COUNTERS32_PACKETS")?),
             cta::COUNTERS32_BYTES => c.bytes = u64::from(n.u32_be("CTA_COUNTERS32_BYTES")?),
-            _ => {}
+            _ => extras.keep(&n),
         }
     }
+    extras.push_into(unknown, a.kind);
     Ok(c)
 }
 
-fn emit_counters<O: Out>(o: &mut O, kind: u16, c: &Counters) {
+fn emit_counters<O: Out>(o: &mut O, kind: u16, c: &Counters, unknown: &[RawAttr]) {
     let n = o.nest_start(kind);
     o.u64_be(cta::COUNTERS_PACKETS, c.packets);
     o.u64_be(cta::COUNTERS_BYTES, c.bytes);
+    emit_extras(o, overlay(unknown, kind), &[]);
     o.nest_end(n);
 }
 
-fn parse_timestamp(a: &Attr<'_>) -> Result<Timestamp, DecodeError> {
+fn parse_timestamp(a: &Attr<'_>, unknown: &mut Vec<RawAttr>) -> Result<Timestamp, DecodeError> {
     if let Some(t) = fast_timestamp_start(a.value) {
         return Ok(t);
     }
     let mut t = Timestamp::default();
+    let mut extras = Extras::default();
     for n in a.nested() {
         let n = n?;
         match n.kind {
             cta::TIMESTAMP_START => t.start = Some(n.u64_be("CTA_TIMESTAMP_START")?),
             cta::TIMESTAMP_STOP => t.stop = Some(n.u64_be("CTA_TIMESTAMP_STOP")?),
-            _ => {}
+            _ => extras.keep(&n),
         }
     }
+    extras.push_into(unknown, cta::TIMESTAMP);
     Ok(t)
 }
 
@@ -975,10 +1034,18 @@ fn parse_tcp_flags(a: &Attr<'_>, what: &'static str) -> Result<TcpFlags, DecodeE
     })
 }
 
-fn parse_protoinfo(a: &Attr<'_>) -> Result<Option<ProtoInfo>, DecodeError> {
+fn parse_protoinfo(
+    a: &Attr<'_>,
+    unknown: &mut Vec<RawAttr>,
+) -> Result<Option<ProtoInfo>, DecodeError> {
     let mut out = None;
+    let mut extras = Extras::default();
+    // An unknown protocol's nest becomes `ProtoInfo::Other` when no known one is present; any further
+    // unknown nests are kept in the overlay.
+    let mut others: Vec<RawAttr> = Vec::new();
     for p in a.nested() {
         let p = p?;
+        let mut sub = Extras::default();
         out = Some(match p.kind {
             cta::PROTOINFO_TCP => {
                 let mut t = TcpInfo::default();
@@ -1000,9 +1067,10 @@ fn parse_protoinfo(a: &Attr<'_>) -> Result<Option<ProtoInfo>, DecodeError> {
                             t.flags_reply =
                                 Some(parse_tcp_flags(&n, "CTA_PROTOINFO_TCP_FLAGS_REPLY")?)
                         }
-                        _ => {}
+                        _ => sub.keep(&n),
                     }
                 }
+                extras.sub(p.kind, sub);
                 ProtoInfo::Tcp(t)
             }
             cta::PROTOINFO_SCTP => {
@@ -1017,9 +1085,10 @@ fn parse_protoinfo(a: &Attr<'_>) -> Result<Option<ProtoInfo>, DecodeError> {
                         cta::SCTP_VTAG_REPLY => {
                             s.vtag_reply = Some(n.u32_be("CTA_PROTOINFO_SCTP_VTAG_REPLY")?)
                         }
-                        _ => {}
+                        _ => sub.keep(&n),
                     }
                 }
+                extras.sub(p.kind, sub);
                 ProtoInfo::Sctp(s)
             }
             cta::PROTOINFO_DCCP => {
@@ -1032,18 +1101,33 @@ fn parse_protoinfo(a: &Attr<'_>) -> Result<Option<ProtoInfo>, DecodeError> {
                         cta::DCCP_HANDSHAKE_SEQ => {
                             d.handshake_seq = Some(n.u64_be("CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ")?)
                         }
-                        _ => {}
+                        _ => sub.keep(&n),
                     }
                 }
+                extras.sub(p.kind, sub);
                 ProtoInfo::Dccp(d)
             }
-            _ => ProtoInfo::Other(p.raw()),
+            _ => {
+                others.push(p.raw());
+                continue;
+            }
         });
     }
+    let mut others = others.into_iter();
+    if out.is_none() {
+        out = others.next().map(ProtoInfo::Other);
+    }
+    for o in others {
+        VecOut::new(&mut extras.0).attr(o.kind, &o.value);
+    }
+    extras.push_into(unknown, cta::PROTOINFO);
     Ok(out)
 }
 
-fn emit_protoinfo<O: Out>(o: &mut O, p: &ProtoInfo) {
+/// Sub-nests of `CTA_PROTOINFO` that may have overlays of their own.
+const PROTOINFO_SUBNESTS: &[u16] = &[cta::PROTOINFO_TCP, cta::PROTOINFO_SCTP, cta::PROTOINFO_DCCP];
+
+fn emit_protoinfo<O: Out>(o: &mut O, p: &ProtoInfo, extras: Option<&[u8]>) {
     let outer = o.nest_start(cta::PROTOINFO);
     match p {
         ProtoInfo::Tcp(t) => {
@@ -1063,6 +1147,7 @@ fn emit_protoinfo<O: Out>(o: &mut O, p: &ProtoInfo) {
             if let Some(f) = t.flags_reply {
                 o.attr(cta::TCP_FLAGS_REPLY, &[f.flags, f.mask]);
             }
+            emit_extras(o, sub_overlay(extras, cta::PROTOINFO_TCP), &[]);
             o.nest_end(n);
         }
         ProtoInfo::Sctp(s) => {
@@ -1076,6 +1161,7 @@ fn emit_protoinfo<O: Out>(o: &mut O, p: &ProtoInfo) {
             if let Some(v) = s.vtag_reply {
                 o.u32_be(cta::SCTP_VTAG_REPLY, v);
             }
+            emit_extras(o, sub_overlay(extras, cta::PROTOINFO_SCTP), &[]);
             o.nest_end(n);
         }
         ProtoInfo::Dccp(d) => {
@@ -1089,15 +1175,18 @@ fn emit_protoinfo<O: Out>(o: &mut O, p: &ProtoInfo) {
             if let Some(v) = d.handshake_seq {
                 o.u64_be(cta::DCCP_HANDSHAKE_SEQ, v);
             }
+            emit_extras(o, sub_overlay(extras, cta::PROTOINFO_DCCP), &[]);
             o.nest_end(n);
         }
         ProtoInfo::Other(raw) => o.attr(raw.kind, &raw.value),
     }
+    emit_extras(o, extras, PROTOINFO_SUBNESTS);
     o.nest_end(outer);
 }
 
-fn parse_nat(a: &Attr<'_>) -> Result<NatRange, DecodeError> {
+fn parse_nat(a: &Attr<'_>, unknown: &mut Vec<RawAttr>) -> Result<NatRange, DecodeError> {
     let mut n = NatRange::default();
+    let mut extras = Extras::default();
     for x in a.nested() {
         let x = x?;
         match x.kind {
@@ -1106,6 +1195,7 @@ fn parse_nat(a: &Attr<'_>) -> Result<NatRange, DecodeError> {
             cta::NAT_V6_MINIP => n.min_ip = Some(IpAddr::V6(x.ipv6("CTA_NAT_V6_MINIP")?)),
             cta::NAT_V6_MAXIP => n.max_ip = Some(IpAddr::V6(x.ipv6("CTA_NAT_V6_MAXIP")?)),
             cta::NAT_PROTO => {
+                let mut sub = Extras::default();
                 for p in x.nested() {
                     let p = p?;
                     match p.kind {
@@ -1115,13 +1205,15 @@ fn parse_nat(a: &Attr<'_>) -> Result<NatRange, DecodeError> {
                         cta::PROTONAT_PORT_MAX => {
                             n.max_port = Some(p.u16_be("CTA_PROTONAT_PORT_MAX")?)
                         }
-                        _ => {}
+                        _ => sub.keep(&p),
                     }
                 }
+                extras.sub(cta::NAT_PROTO, sub);
             }
-            _ => {}
+            _ => extras.keep(&x),
         }
     }
+    extras.push_into(unknown, a.kind);
     Ok(n)
 }
 
@@ -1132,7 +1224,9 @@ fn emit_ip<O: Out>(o: &mut O, v4kind: u16, v6kind: u16, a: IpAddr) {
     }
 }
 
-fn emit_nat<O: Out>(o: &mut O, kind: u16, n: &NatRange) {
+fn emit_nat<O: Out>(o: &mut O, kind: u16, n: &NatRange, unknown: &[RawAttr]) {
+    let extras = overlay(unknown, kind);
+    let proto_extras = sub_overlay(extras, cta::NAT_PROTO);
     let t = o.nest_start(kind);
     if let Some(a) = n.min_ip {
         emit_ip(o, cta::NAT_V4_MINIP, cta::NAT_V6_MINIP, a);
@@ -1140,7 +1234,7 @@ fn emit_nat<O: Out>(o: &mut O, kind: u16, n: &NatRange) {
     if let Some(a) = n.max_ip {
         emit_ip(o, cta::NAT_V4_MAXIP, cta::NAT_V6_MAXIP, a);
     }
-    if n.min_port.is_some() || n.max_port.is_some() {
+    if n.min_port.is_some() || n.max_port.is_some() || proto_extras.is_some() {
         let p = o.nest_start(cta::NAT_PROTO);
         if let Some(v) = n.min_port {
             o.u16_be(cta::PROTONAT_PORT_MIN, v);
@@ -1148,13 +1242,16 @@ fn emit_nat<O: Out>(o: &mut O, kind: u16, n: &NatRange) {
         if let Some(v) = n.max_port {
             o.u16_be(cta::PROTONAT_PORT_MAX, v);
         }
+        emit_extras(o, proto_extras, &[]);
         o.nest_end(p);
     }
+    emit_extras(o, extras, &[cta::NAT_PROTO]);
     o.nest_end(t);
 }
 
-fn parse_seqadj(a: &Attr<'_>) -> Result<SeqAdj, DecodeError> {
+fn parse_seqadj(a: &Attr<'_>, unknown: &mut Vec<RawAttr>) -> Result<SeqAdj, DecodeError> {
     let mut s = SeqAdj::default();
+    let mut extras = Extras::default();
     for n in a.nested() {
         let n = n?;
         match n.kind {
@@ -1165,13 +1262,14 @@ fn parse_seqadj(a: &Attr<'_>) -> Result<SeqAdj, DecodeError> {
                 s.offset_before = Some(n.u32_be("CTA_SEQADJ_OFFSET_BEFORE")?)
             }
             cta::SEQADJ_OFFSET_AFTER => s.offset_after = Some(n.u32_be("CTA_SEQADJ_OFFSET_AFTER")?),
-            _ => {}
+            _ => extras.keep(&n),
         }
     }
+    extras.push_into(unknown, a.kind);
     Ok(s)
 }
 
-fn emit_seqadj<O: Out>(o: &mut O, kind: u16, s: &SeqAdj) {
+fn emit_seqadj<O: Out>(o: &mut O, kind: u16, s: &SeqAdj, unknown: &[RawAttr]) {
     let n = o.nest_start(kind);
     if let Some(v) = s.correction_pos {
         o.u32_be(cta::SEQADJ_CORRECTION_POS, v);
@@ -1182,20 +1280,23 @@ fn emit_seqadj<O: Out>(o: &mut O, kind: u16, s: &SeqAdj) {
     if let Some(v) = s.offset_after {
         o.u32_be(cta::SEQADJ_OFFSET_AFTER, v);
     }
+    emit_extras(o, overlay(unknown, kind), &[]);
     o.nest_end(n);
 }
 
-fn parse_helper(a: &Attr<'_>) -> Result<Helper, DecodeError> {
+fn parse_helper(a: &Attr<'_>, unknown: &mut Vec<RawAttr>) -> Result<Helper, DecodeError> {
     let mut name = None;
     let mut info = None;
+    let mut extras = Extras::default();
     for n in a.nested() {
         let n = n?;
         match n.kind {
             cta::HELP_NAME => name = Some(n.string("CTA_HELP_NAME")?),
             cta::HELP_INFO => info = Some(n.value.to_vec()),
-            _ => {}
+            _ => extras.keep(&n),
         }
     }
+    extras.push_into(unknown, cta::HELP);
     Ok(Helper {
         name: name.ok_or(DecodeError::Missing {
             what: "CTA_HELP_NAME",

@@ -1,6 +1,6 @@
 //! The expectation model (`CTA_EXPECT_*`) and its codec.
 
-use super::{Attrs, LenCounter, Out, RawAttr, SliceOut, Tuple, cta};
+use super::{Attrs, Extras, LenCounter, Out, RawAttr, SliceOut, Tuple, cta, emit_extras, overlay};
 use crate::error::DecodeError;
 
 /// NAT applied to an expected connection (`CTA_EXPECT_NAT`).
@@ -39,7 +39,8 @@ pub struct Expect {
     pub nat: Option<ExpectNat>,
     /// Expectation function name (`CTA_EXPECT_FN`).
     pub func: Option<String>,
-    /// Attributes the model does not know, kept raw.
+    /// Attributes the model does not know, kept raw (unknown attributes inside `CTA_EXPECT_NAT` as an
+    /// overlay of that type; see the `wire` module docs).
     pub unknown: Vec<RawAttr>,
 }
 
@@ -81,6 +82,7 @@ impl Expect {
                 cta::EXPECT_NAT => {
                     let mut dir = None;
                     let mut tuple = None;
+                    let mut extras = Extras::default();
                     for n in a.nested() {
                         let n = n?;
                         match n.kind {
@@ -88,9 +90,10 @@ impl Expect {
                             cta::EXPECT_NAT_TUPLE => {
                                 tuple = Some(Tuple::parse_at(n.value, n.value_offset())?)
                             }
-                            _ => {}
+                            _ => extras.keep(&n),
                         }
                     }
+                    extras.push_into(&mut e.unknown, cta::EXPECT_NAT);
                     e.nat = Some(ExpectNat {
                         dir: dir.ok_or(DecodeError::Missing {
                             what: "CTA_EXPECT_NAT_DIR",
@@ -139,14 +142,13 @@ impl Expect {
             let t = o.nest_start(cta::EXPECT_NAT);
             o.u32_be(cta::EXPECT_NAT_DIR, n.dir);
             n.tuple.emit_as(o, cta::EXPECT_NAT_TUPLE);
+            emit_extras(o, overlay(&self.unknown, cta::EXPECT_NAT), &[]);
             o.nest_end(t);
         }
         if let Some(f) = &self.func {
             o.string(cta::EXPECT_FN, f);
         }
-        for u in &self.unknown {
-            o.attr(u.kind, &u.value);
-        }
+        super::entry::emit_extras_list(o, &self.unknown, &[cta::EXPECT_NAT]);
     }
 
     /// Size of the nfnetlink payload [`Expect::emit`] writes.

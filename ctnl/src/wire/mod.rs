@@ -7,6 +7,23 @@
 //! ([`RawAttr`]) and written back unchanged.
 //!
 //! Constant names and numbers follow `include/uapi/linux/netfilter/nfnetlink_conntrack.h`.
+//!
+//! ## Unknown attributes inside known nests
+//!
+//! The typed structs (`Counters`, `TcpInfo`, ...) have no room for raw attributes, so an unknown
+//! attribute found *inside* a known nest (say a new `CTA_PROTOINFO_TCP_*` from a future kernel, or a
+//! `CTA_COUNTERS_PAD`) is kept in the `unknown` list of the nearest owner that has one ([`Entry::unknown`],
+//! [`Tuple::unknown`] or [`Expect::unknown`]) as an *overlay*: a [`RawAttr`] whose `kind` is the known
+//! nest's own type (`CTA_PROTOINFO`, `CTA_TUPLE_IP`, ...) with `NLA_F_NESTED`, and whose value is an
+//! attribute stream holding:
+//! - the unknown attributes of that nest, raw (type flags and value as received), and
+//! - for each known sub-nest that itself held unknown attributes, an overlay of that sub-nest (so
+//!   `CTA_PROTOINFO` → `CTA_PROTOINFO_TCP` → unknown attribute is kept at any depth).
+//!
+//! Such a `kind` can never be a genuinely unknown attribute of the owner, because the parser decodes
+//! every attribute of that type into the typed field. On emit, the overlay's raw attributes are written
+//! at the end of the re-emitted nest (and sub-overlays at the end of their sub-nests); an overlay whose
+//! typed field is `None` is not written.
 
 mod entry;
 mod expect;
@@ -778,5 +795,58 @@ pub fn finish_msg(buf: &mut [u8], start: usize) {
     let len = buf.len().saturating_sub(start) as u32;
     if let Some(dst) = buf.get_mut(start..start + 4) {
         dst.copy_from_slice(&len.to_ne_bytes());
+    }
+}
+
+/// The parts of one nest the model does not know, gathered while parsing it (an overlay; see the
+/// module docs).
+#[derive(Debug, Default)]
+pub(crate) struct Extras(Vec<u8>);
+
+impl Extras {
+    /// Keeps `a` raw.
+    pub(crate) fn keep(&mut self, a: &Attr<'_>) {
+        VecOut::new(&mut self.0).attr(a.raw_kind, a.value);
+    }
+    /// Adds the overlay of sub-nest `kind`, when it holds anything.
+    pub(crate) fn sub(&mut self, kind: u16, sub: Extras) {
+        if !sub.0.is_empty() {
+            VecOut::new(&mut self.0).attr(kind | NLA_F_NESTED, &sub.0);
+        }
+    }
+    /// Pushes the overlay of nest `kind` onto `list`, when it holds anything.
+    pub(crate) fn push_into(self, list: &mut Vec<RawAttr>, kind: u16) {
+        if !self.0.is_empty() {
+            list.push(RawAttr {
+                kind: kind | NLA_F_NESTED,
+                value: self.0,
+            });
+        }
+    }
+}
+
+/// The overlay of nest `kind` in an owner's unknown list (see [`Extras`]).
+pub(crate) fn overlay(list: &[RawAttr], kind: u16) -> Option<&[u8]> {
+    list.iter()
+        .find(|u| u.kind & NLA_TYPE_MASK == kind)
+        .map(|u| u.value.as_slice())
+}
+
+/// The overlay of sub-nest `kind` inside the overlay `extras` (see [`Extras`]).
+pub(crate) fn sub_overlay(extras: Option<&[u8]>, kind: u16) -> Option<&[u8]> {
+    Attrs::new(extras?, 0)
+        .map_while(Result::ok)
+        .find(|a| a.kind == kind)
+        .map(|a| a.value)
+}
+
+/// Writes the raw attributes of overlay `extras`, skipping the sub-overlays whose types are in `subnests`
+/// (those were written inside their sub-nests).
+pub(crate) fn emit_extras<O: Out>(o: &mut O, extras: Option<&[u8]>, subnests: &[u16]) {
+    let Some(extras) = extras else { return };
+    for a in Attrs::new(extras, 0).map_while(Result::ok) {
+        if !subnests.contains(&a.kind) {
+            o.attr(a.raw_kind, a.value);
+        }
     }
 }
