@@ -85,11 +85,25 @@ fn size_of(attr: u16) -> Size {
 
 /// A conntrack entry as carried in a sync message: one optional field per attribute.
 ///
-/// Byte order: everything is big-endian except `NTA_ICMP_ID`, `NTA_SPAT_PORT` and `NTA_DPAT_PORT`.
-/// conntrackd reads those three from libnetfilter_conntrack, which keeps them in network order, and then
-/// applies `htons` again (`ct_build_u16`), so on the little-endian hosts conntrackd runs on (x86, arm64)
-/// they travel little-endian; captures confirm it (ICMP id 4321 is sent as `e1 10`). This crate writes
-/// and reads them that way, and the fields here hold the real id and ports.
+/// Byte order: everything is big-endian except `NTA_ICMP_ID`, `NTA_SPAT_PORT` and `NTA_DPAT_PORT`,
+/// which conntrackd 1.4.7 sends in the *sender's host order* (little-endian from x86 and arm64). Why, from
+/// the sources:
+///
+/// 1. libnetfilter_conntrack stores the ICMP id and the reply ports exactly as ctnetlink delivers them,
+///    in network order (`parse_mnl.c`: `tuple->l4src.icmp.id = mnl_attr_get_u16(..)`, no `ntohs`), and
+///    `nfct_get_attr_u16()` returns those two stored bytes reinterpreted as a host `u16`. For id 4321
+///    (`0x10e1`) the bytes are `10 e1`, so on a little-endian host the getter returns `0xe110`.
+/// 2. `ct_build_u16()` in build.c then applies `htons()` as if the value were in host order: `0xe110`
+///    becomes `0x10e1`, stored in memory as `e1 10`, which is what goes on the wire: the real id,
+///    little-endian. On a big-endian host both steps are identities and the wire is big-endian.
+/// 3. The receiver undoes it symmetrically (`ct_parse_u16`: `ntohs`, then `nfct_set_attr_u16` stores
+///    the result as the raw network-order field), so two conntrackd of the same endianness agree.
+///
+/// `NTA_ZONE` goes through the same `ct_build_u16()` but is big-endian, because libnetfilter_conntrack
+/// converts the zone to host order when parsing (`ct->zone = ntohs(..)`), so the one `htons` is right.
+/// Captures confirm both (ICMP id 4321 is sent as `e1 10`, SNAT port 61000 as `48 ee`, zone 5 as `00 05`).
+/// This crate speaks to the little-endian conntrackd everyone runs: it writes and reads those three
+/// attributes little-endian, and the fields here hold the real id and ports.
 ///
 /// Parsing keeps the last value of a repeated attribute, like libnetfilter_conntrack's setters. Emitting
 /// writes the present fields in the order of conntrackd's `ct2msg`, so a message that conntrackd built
@@ -205,6 +219,7 @@ impl CtEntry {
             s.u8(nta::ICMP_CODE, v);
         }
         if let Some(v) = self.icmp_id {
+            // Little-endian: a network-order value passed through htons() on x86 (see the type's docs).
             s.put(nta::ICMP_ID, &v.to_le_bytes());
         }
         if let Some(v) = self.timeout {
@@ -235,6 +250,7 @@ impl CtEntry {
             s.put(nta::DNAT_IPV6, &a.octets());
         }
         if let Some(v) = self.snat_port {
+            // Little-endian for the same reason as NTA_ICMP_ID (network-order port, then htons()).
             s.put(nta::SPAT_PORT, &v.to_le_bytes());
         }
         if let Some(v) = self.dnat_port {
