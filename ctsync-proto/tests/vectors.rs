@@ -157,6 +157,37 @@ fn captured_messages_to_json() {
                     en.get("tcp_state").and_then(|x| x.as_u64()),
                     e.tcp_state.map(u64::from)
                 );
+                for (k, want) in [
+                    ("icmp_type", e.icmp_type.map(u64::from)),
+                    ("icmp_code", e.icmp_code.map(u64::from)),
+                    ("timeout", e.timeout.map(u64::from)),
+                ] {
+                    assert_eq!(en.get(k).and_then(|x| x.as_u64()), want, "{k}");
+                }
+                // Exactly the keys, each present only when the attribute is.
+                let mut want: Vec<&str> = vec!["src", "dst"];
+                for (k, present) in [
+                    ("l4proto", e.l4proto.is_some()),
+                    ("sport", e.ports.is_some()),
+                    ("dport", e.ports.is_some()),
+                    ("icmp_type", e.icmp_type.is_some()),
+                    ("icmp_code", e.icmp_code.is_some()),
+                    ("icmp_id", e.icmp_id.is_some()),
+                    ("status", e.status.is_some()),
+                    ("timeout", e.timeout.is_some()),
+                    ("mark", e.mark.is_some()),
+                    ("zone", e.zone.is_some()),
+                    ("tcp_state", e.tcp_state.is_some()),
+                ] {
+                    if present {
+                        want.push(k);
+                    }
+                }
+                let mut got: Vec<&str> =
+                    en.as_object().unwrap().keys().map(String::as_str).collect();
+                got.sort_unstable();
+                want.sort_unstable();
+                assert_eq!(got, want);
                 saw_entry += 1;
             }
             Body::Ctl { from, to } => {
@@ -267,4 +298,141 @@ fn captured_expectation_roundtrips() {
     );
     assert_eq!(e.nat_addrs, None);
     assert_eq!(e.key(), exps[1].1.key());
+}
+
+/// Runs `json::decode_lines` (the whole of `examples/ctsync_decode`, which only passes it stdin and
+/// stdout) on the captured files: one JSON line per message, in order, equal to `json::message`.
+fn decode_file(name: &str) -> (Vec<Message>, Vec<serde_json::Value>) {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    let text = std::fs::read_to_string(&p).unwrap();
+    let mut out = Vec::new();
+    ctsync_proto::json::decode_lines(text.as_bytes(), &mut out, Mode::Lenient).unwrap();
+    let out = String::from_utf8(out).unwrap();
+    let msgs = roundtrip_all(&load(name));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), msgs.len(), "{name}: one line per message");
+    let mut values = Vec::new();
+    for (line, m) in lines.iter().zip(&msgs) {
+        assert_eq!(*line, ctsync_proto::json::message(m));
+        values.push(serde_json::from_str(line).unwrap());
+    }
+    (msgs, values)
+}
+
+#[test]
+fn decode_example_on_every_capture() {
+    let mut total = 0;
+    for name in [
+        "ftfw_capture.hex",
+        "alarm_capture.hex",
+        "notrack_capture.hex",
+        "exp_capture.hex",
+    ] {
+        let (msgs, values) = decode_file(name);
+        for (m, v) in msgs.iter().zip(&values) {
+            let obj = v.as_object().unwrap();
+            let ty = obj["type"].as_str().unwrap();
+            assert!(
+                [
+                    "ct_new", "ct_upd", "ct_del", "exp_new", "exp_upd", "exp_del", "ctl"
+                ]
+                .contains(&ty)
+            );
+            let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            let want: &[&str] = match (&m.body, m.flags.has_range()) {
+                (Body::Ct(..), _) => &["entry", "flags", "seq", "type"],
+                (Body::Exp(..), _) => &["exp", "flags", "seq", "type"],
+                (Body::Ctl { .. }, true) => &["ack_from", "ack_to", "flags", "seq", "type"],
+                (Body::Ctl { .. }, false) => &["flags", "seq", "type"],
+            };
+            assert_eq!(keys, want, "{name}: {v}");
+        }
+        total += msgs.len();
+    }
+    assert!(total > 100, "{total} messages");
+    // The expectation capture: the EXP_NEW's details as `conntrack -L expect` showed them.
+    let (_, values) = decode_file("exp_capture.hex");
+    let exp = values
+        .iter()
+        .find(|v| v["type"] == "exp_new")
+        .expect("an exp_new")["exp"]
+        .clone();
+    assert_eq!(
+        exp,
+        serde_json::json!({
+            "master": {"src": "10.99.1.2", "dst": "10.99.1.1", "l4proto": 6,
+                       "sport": exp["master"]["sport"], "dport": 21},
+            "expected": {"src": "10.99.1.2", "dst": "10.99.1.1", "l4proto": 6, "sport": 0, "dport": 50000},
+            "mask": exp["mask"],
+            "timeout": 300, "exp_flags": 0, "class": 0, "helper": "ftp"
+        })
+    );
+    assert_eq!(exp["mask"]["dport"], 0xffff);
+}
+
+#[test]
+fn decode_example_errors_and_exit_conditions() {
+    use ctsync_proto::json::{InputError, decode_lines};
+    let good = &std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ftfw_capture.hex"),
+    )
+    .unwrap();
+    // The longest datagram (the bulk answer to the resync, many messages).
+    let first = good.lines().max_by_key(|l| l.len()).unwrap();
+    let n_first = messages(&unhex(first), Mode::Strict).count();
+    assert!(n_first > 1);
+    let run = |input: &[u8]| {
+        let mut out = Vec::new();
+        let r = decode_lines(input, &mut out, Mode::Lenient);
+        (r, String::from_utf8(out).unwrap())
+    };
+    // A datagram that does not decode is reported as a JSON error line and decoding goes on; blank
+    // lines and surrounding spaces are fine: success.
+    let truncated = &first[..first.len() - 2];
+    let input = format!("\n  {truncated}  \n\n{first}\n{}\n", first.to_uppercase());
+    let (r, out) = run(input.as_bytes());
+    assert!(r.is_ok(), "{r:?}");
+    let lines: Vec<&str> = out.lines().collect();
+    let errors: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v.get("error").is_some())
+        .collect();
+    assert_eq!(errors.len(), 1, "{out}");
+    assert!(
+        errors[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("bad message length")
+    );
+    // The truncated datagram's complete messages before the cut, then the two good copies.
+    assert_eq!(lines.len(), (n_first - 1) + 1 + 2 * n_first);
+    // Unreadable input stops with an error (the example exits non-zero), after what came before.
+    let (r, out) = run(format!("{first}\nzz00\n{first}\n").as_bytes());
+    assert!(
+        matches!(r, Err(InputError::NotHex { line: 2, .. })),
+        "{r:?}"
+    );
+    assert_eq!(out.lines().count(), n_first);
+    let (r, _) = run(b"123\n");
+    assert!(
+        matches!(r, Err(InputError::NotHex { line: 1, .. })),
+        "{r:?}"
+    );
+    let (r, _) = run(b"10\xff\n");
+    assert!(matches!(r, Err(InputError::Io(_))), "{r:?}");
+    // A closed output ends quietly.
+    struct Closed;
+    impl std::io::Write for Closed {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    assert!(decode_lines(good.as_bytes(), Closed, Mode::Lenient).is_ok());
 }
