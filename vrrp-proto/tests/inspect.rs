@@ -140,3 +140,30 @@ fn errors_are_reported() {
     assert!(inspect_line("# comment").is_none());
     assert!(inspect_line("   ").is_none());
 }
+
+/// An IPv6 message whose checksum is only the message-only sum is reported as such but not valid: RFC
+/// 5798 / RFC 9568 §5.2.8 make the IPv6 pseudo-header mandatory.
+#[test]
+fn ipv6_message_only_checksum_is_invalid() {
+    use vrrp_proto::wire::{Checksum, Packet, Repr};
+    let line = &lines("v3_ipv6.hex")[0];
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let bytes = hex::decode(f[2]).unwrap();
+    let repr = Repr::from_packet(&Packet::parse_unverified(&bytes).unwrap());
+    let message_only = repr.to_bytes(&Checksum::MessageOnly).unwrap();
+    assert_ne!(message_only, bytes);
+    let v = report(&format!("{} {} {}", f[0], f[1], hex::encode(&message_only)));
+    assert_eq!(v["checksum_valid_as"], json!(["message-only"]));
+    assert_eq!(v["valid"], json!(false));
+    assert!(
+        v["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("IPv6 requires the pseudo-header"),
+        "{v}"
+    );
+    // The captured one is valid, as the pseudo-header.
+    let v = report(line);
+    assert_eq!(v["valid"], json!(true));
+    assert_eq!(v["checksum_valid_as"], json!(["pseudo-header"]));
+}
