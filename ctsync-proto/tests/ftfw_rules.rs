@@ -1,0 +1,194 @@
+//! FT-FW rules of conntrackd 1.4.7's `sync-ftfw.c`, one at a time, driven with hand-built peer messages
+//! on a virtual clock: the ACK window, ACK + NACK on a gap, late messages dropped, a HELLO resetting the
+//! window, the resend queue evicting its oldest node, and ALIVE after each second of silence.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use ctsync_proto::session::{Ftfw, FtfwConfig};
+use ctsync_proto::wire::{
+    AddrPair, Body, Change, CtEntry, Flags, Message, Mode, PortPair, messages,
+};
+use std::time::{Duration, Instant};
+
+fn entry(i: u16) -> CtEntry {
+    CtEntry {
+        addrs: Some(AddrPair::V4 {
+            src: [10, 0, 0, 1].into(),
+            dst: [10, 0, 0, 2].into(),
+        }),
+        l4proto: Some(17),
+        ports: Some(PortPair {
+            sport: i,
+            dport: 53,
+        }),
+        status: Some(8),
+        timeout: Some(60),
+        ..CtEntry::default()
+    }
+}
+
+fn data(seq: u32, flags: Flags) -> Vec<u8> {
+    let m = Message {
+        flags,
+        seq,
+        body: Body::Ct(Change::New, entry(seq as u16)),
+    };
+    let mut b = vec![0u8; m.buffer_len()];
+    m.emit(&mut b).unwrap();
+    b
+}
+
+fn ctl(seq: u32, flags: Flags, from: u32, to: u32) -> Vec<u8> {
+    let m = Message {
+        flags,
+        seq,
+        body: Body::Ctl { from, to },
+    };
+    let mut b = vec![0u8; m.buffer_len()];
+    m.emit(&mut b).unwrap();
+    b
+}
+
+/// Everything the session has queued, decoded.
+fn sent(s: &mut Ftfw, now: Instant) -> Vec<Message> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1472];
+    while let Some(n) = s.poll_transmit(now, &mut buf) {
+        out.extend(messages(&buf[..n], Mode::Strict).map(|m| m.unwrap()));
+    }
+    out
+}
+
+/// The (flag, from, to) of each ACK or NACK sent.
+fn ranges(ms: &[Message]) -> Vec<(&'static str, u32, u32)> {
+    ms.iter()
+        .filter_map(|m| match m.body {
+            Body::Ctl { from, to } if m.flags.contains(Flags::ACK) => Some(("ack", from, to)),
+            Body::Ctl { from, to } if m.flags.contains(Flags::NACK) => Some(("nack", from, to)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn session(window_size: u32, resend_queue_size: usize) -> (Ftfw, Instant) {
+    let t0 = Instant::now();
+    let s = Ftfw::new(
+        t0,
+        FtfwConfig {
+            window_size,
+            resend_queue_size,
+            ..FtfwConfig::default()
+        },
+    );
+    (s, t0)
+}
+
+#[test]
+fn ack_after_each_full_window() {
+    let (mut b, t0) = session(4, 64);
+    let mut acks = Vec::new();
+    for seq in 50..58 {
+        b.handle_datagram(t0, &data(seq, Flags::NONE));
+        acks.extend(ranges(&sent(&mut b, t0)));
+        if seq == 52 {
+            assert!(acks.is_empty(), "no ACK before the window is full");
+        }
+    }
+    assert_eq!(acks, [("ack", 50, 53), ("ack", 54, 57)]);
+    assert_eq!(b.external().len(), 8);
+}
+
+#[test]
+fn gap_is_acked_then_nacked_and_late_messages_dropped() {
+    let (mut b, t0) = session(10, 64);
+    for seq in [50, 51, 52, 56] {
+        b.handle_datagram(t0, &data(seq, Flags::NONE));
+    }
+    // ftfw_recv, SEQ_AFTER: ACK what arrived, NACK the hole.
+    assert_eq!(
+        ranges(&sent(&mut b, t0)),
+        [("ack", 50, 52), ("nack", 53, 55)]
+    );
+    assert_eq!(b.external().len(), 4);
+    // A late message (before the next expected) is dropped, not applied.
+    let before = b.stats().before;
+    b.handle_datagram(t0, &data(54, Flags::NONE));
+    assert_eq!(b.stats().before, before + 1);
+    assert_eq!(b.external().len(), 4);
+    assert!(b.external().get(&entry(54).key().unwrap()).is_none());
+    // The window restarted at 56 (counted as its first message): 9 more complete it.
+    for seq in 57..66 {
+        b.handle_datagram(t0, &data(seq, Flags::NONE));
+    }
+    assert_eq!(ranges(&sent(&mut b, t0)), [("ack", 56, 65)]);
+}
+
+#[test]
+fn hello_from_a_restarted_peer_resets_the_ack_window() {
+    let (mut b, t0) = session(4, 64);
+    b.handle_datagram(t0, &data(1000, Flags::NONE));
+    b.handle_datagram(t0, &data(1001, Flags::NONE));
+    // The peer restarts with a lower sequence number and says HELLO: the window restarts there
+    // (without the reset the next ACK would be 1000..=6).
+    for seq in 5..8 {
+        b.handle_datagram(t0, &data(seq, Flags::HELLO));
+    }
+    let m = sent(&mut b, t0);
+    assert_eq!(ranges(&m), [("ack", 5, 7)]);
+    // The first message after a HELLO answers HELLO_BACK, once (nethdr_set_hello).
+    assert!(m[0].flags.contains(Flags::HELLO_BACK));
+    b.handle_timeout(t0 + Duration::from_secs(1));
+    let m = sent(&mut b, t0 + Duration::from_secs(1));
+    assert!(!m.is_empty() && m.iter().all(|m| !m.flags.contains(Flags::HELLO_BACK)));
+}
+
+#[test]
+fn full_resend_queue_evicts_its_oldest_node() {
+    let (mut a, t0) = session(300, 4);
+    for i in 0..6 {
+        a.handle_local(t0, Change::New, entry(i));
+    }
+    let first = sent(&mut a, t0);
+    let seqs: Vec<u32> = first.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs.len(), 6);
+    assert_eq!(a.resend_queue_len(), 4);
+    assert_eq!(a.stats().rs_evicted, 2);
+    // The peer NACKs everything: only the four newest are still held, so only they are resent.
+    a.handle_datagram(t0, &ctl(7000, Flags::NACK, seqs[0], seqs[5]));
+    let resent: Vec<u16> = sent(&mut a, t0)
+        .iter()
+        .filter_map(|m| match m.body {
+            Body::Ct(_, e) => e.ports.map(|p| p.sport),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resent, [2, 3, 4, 5]);
+    assert!(a.resend_queue_len() <= 4);
+    // An ACK of the whole range empties the queue.
+    a.handle_datagram(t0, &ctl(7001, Flags::ACK, seqs[0], seqs[5].wrapping_add(4)));
+    assert_eq!(a.resend_queue_len(), 0);
+}
+
+#[test]
+fn alive_after_each_second_without_transmission() {
+    let (mut a, t0) = session(300, 64);
+    assert_eq!(a.poll_timeout(), Some(t0 + Duration::from_secs(1)));
+    a.handle_timeout(t0 + Duration::from_millis(999));
+    assert!(sent(&mut a, t0 + Duration::from_millis(999)).is_empty());
+    let t1 = t0 + Duration::from_secs(1);
+    a.handle_timeout(t1);
+    let m = sent(&mut a, t1);
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].flags, Flags::ALIVE.union(Flags::HELLO));
+    assert_eq!(m[0].body, Body::Ctl { from: 0, to: 0 });
+    // Sending data pushes the keep-alive a second past the transmission.
+    let t15 = t0 + Duration::from_millis(1500);
+    a.handle_local(t15, Change::New, entry(1));
+    assert_eq!(sent(&mut a, t15).len(), 1);
+    assert_eq!(a.poll_timeout(), Some(t15 + Duration::from_secs(1)));
+    a.handle_timeout(t0 + Duration::from_secs(2));
+    assert!(sent(&mut a, t0 + Duration::from_secs(2)).is_empty());
+    a.handle_timeout(t15 + Duration::from_secs(1));
+    let m = sent(&mut a, t15 + Duration::from_secs(1));
+    assert_eq!(m.len(), 1);
+    assert!(m[0].flags.contains(Flags::ALIVE));
+}
