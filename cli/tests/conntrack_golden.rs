@@ -515,6 +515,38 @@ fn flush_by_family() {
     );
 }
 
+/// Starts `conntrack -E ARGS` (stdout and stderr captured) in the calling thread's namespace.
+fn spawn_events(bin: &str, extra: &[&str]) -> std::process::Child {
+    let mut args = vec!["-E"];
+    args.extend_from_slice(extra);
+    Command::new(bin)
+        .arg0("conntrack")
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn signal(sig: &str, child: &std::process::Child) {
+    let st = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success(), "kill {sig} failed");
+}
+
+/// Ends an `-E` with `sig` and returns (stdout, normalized stderr, exit code).
+fn finish_events(sig: &str, child: std::process::Child) -> (String, String, Option<i32>) {
+    signal(sig, &child);
+    let o = child.wait_with_output().unwrap();
+    (
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        norm_err(&o.stderr),
+        o.status.code(),
+    )
+}
+
 #[test]
 fn events_same_lines_as_conntrack_tools() {
     let Some(real) = real_tool() else { return };
@@ -527,41 +559,133 @@ fn events_same_lines_as_conntrack_tools() {
         "{0} add table ip ctt && {0} add chain ip ctt out '{{ type filter hook output priority 0; }}' && {0} add rule ip ctt out ct state new counter",
         nft.display()
     ));
-    let spawn = |bin: &str, extra: &[&str]| {
-        let mut args = vec!["-E"];
-        args.extend_from_slice(extra);
-        Command::new(bin)
-            .args(&args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    for extra in [
-        &[][..],
-        &["-o", "extended,id"][..],
-        &["-e", "NEW", "-p", "udp", "--dport", "10"][..],
-        &["-o", "xml"][..],
+    for (extra, sig) in [
+        (&[][..], "-INT"),
+        (&["-o", "extended,id"][..], "-TERM"),
+        (&["-e", "NEW", "-p", "udp", "--dport", "10"][..], "-INT"),
+        (&["-o", "xml"][..], "-INT"),
+        (&["-o", "save"][..], "-TERM"),
     ] {
-        let a = spawn(&real, extra);
-        let b = spawn(OURS, extra);
+        let a = spawn_events(&real, extra);
+        let b = spawn_events(OURS, extra);
         std::thread::sleep(std::time::Duration::from_millis(300));
         // Kernel-made events (no userspace port id): loopback UDP datagrams, tracked by conntrack.
         ns.sh("for p in 9 10 11; do bash -c \"echo x > /dev/udp/127.0.0.1/$p\"; done; sleep 0.2; bash -c 'echo y > /dev/udp/127.0.0.1/9'");
         std::thread::sleep(std::time::Duration::from_millis(500));
-        let mut outs = Vec::new();
-        for child in [a, b] {
-            let _ = Command::new("kill").arg(child.id().to_string()).status();
-            outs.push(
-                String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).to_string(),
-            );
-        }
-        assert!(outs[0].lines().count() >= 1, "no events seen for {extra:?}");
-        let strip_close = |s: &str| s.trim_end_matches("</conntrack>\n").to_string();
+        let ra = finish_events(sig, a);
+        let rb = finish_events(sig, b);
+        assert!(ra.0.lines().count() >= 1, "no events seen for {extra:?}");
+        // Same lines (with the closing </conntrack> of -o xml), the same "N flow events have been shown."
+        // summary on stderr and exit status 0 on SIGINT/SIGTERM.
+        assert_eq!(ra, rb, "events differ for {extra:?} ({sig})");
+        assert_eq!(ra.2, Some(0));
+        assert!(ra.1.ends_with(" flow events have been shown.\n"), "{ra:?}");
+        ns.sh("conntrack -F 2>/dev/null; true");
+    }
+}
+
+/// Events caused by user-space programs carry their netlink port id: conntrack-tools appends
+/// ` [USERSPACE] portid=N`, and ` progname=X` while the program still holds that socket. The readers are
+/// stopped (SIGSTOP) while the events are made so both resolve the program at the same point: after each
+/// tool's own `conntrack -I` has exited (no progname), and while this test process holds its socket.
+#[test]
+fn events_userspace_suffix_and_summary() {
+    let Some(real) = real_tool() else { return };
+    let Some(ns) = testkit::netns() else { return };
+    for extra in [&[][..], &["-o", "xml"][..], &["-o", "save"][..]] {
+        let a = spawn_events(&real, extra);
+        let b = spawn_events(OURS, extra);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        signal("-STOP", &a);
+        signal("-STOP", &b);
+        let ia = run(
+            &real,
+            &[
+                "-I", "-p", "udp", "-s", "10.1.0.1", "-d", "10.1.0.2", "--sport", "1", "--dport",
+                "2", "-t", "60",
+            ],
+        );
+        let ib = run(
+            OURS,
+            &[
+                "-I",
+                "-p",
+                "tcp",
+                "-s",
+                "10.1.0.1",
+                "-d",
+                "10.1.0.3",
+                "--sport",
+                "3",
+                "--dport",
+                "4",
+                "-t",
+                "60",
+                "--state",
+                "ESTABLISHED",
+            ],
+        );
+        assert!(ia.status.success() && ib.status.success());
+        signal("-CONT", &a);
+        signal("-CONT", &b);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        signal("-STOP", &a);
+        signal("-STOP", &b);
+        // This process makes the next event and keeps its socket open while the readers resolve it.
+        let mut ct = ctnl::Conntrack::open().unwrap();
+        let orig = ctnl::Tuple::ports(
+            "10.1.0.9".parse().unwrap(),
+            "10.1.0.10".parse().unwrap(),
+            17,
+            5,
+            6,
+        );
+        let mut e = ctnl::Entry::new(orig.clone(), orig.reversed());
+        e.timeout = Some(60);
+        ct.create(&e).unwrap();
+        signal("-CONT", &a);
+        signal("-CONT", &b);
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        let ra = finish_events("-INT", a);
+        let rb = finish_events("-INT", b);
+        drop(ct);
+        assert_eq!(ra, rb, "events differ for {extra:?}");
+        assert_eq!(ra.2, Some(0));
         assert_eq!(
-            strip_close(&outs[0]),
-            strip_close(&outs[1]),
-            "events differ for {extra:?}"
+            ra.1, "PREFIX: 3 flow events have been shown.\n",
+            "{extra:?}"
+        );
+        let lines: Vec<&str> = ra.0.lines().filter(|l| l.contains("[USERSPACE]")).collect();
+        assert_eq!(lines.len(), 3, "{}", ra.0);
+        assert!(!lines[0].contains("progname=") && !lines[1].contains("progname="));
+        assert!(
+            lines[2].contains(" [USERSPACE] portid=")
+                && lines[2].contains(" progname=conntrack_golde"),
+            "{}",
+            lines[2]
+        );
+        ns.sh("conntrack -F 2>/dev/null; true");
+    }
+}
+
+#[test]
+fn expect_events_summary_on_sigint() {
+    let Some(real) = real_tool() else { return };
+    let Some(_ns) = testkit::netns() else { return };
+    for sig in ["-INT", "-TERM"] {
+        let a = spawn_events(&real, &["expect"]);
+        let b = spawn_events(OURS, &["expect"]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let ra = finish_events(sig, a);
+        let rb = finish_events(sig, b);
+        assert_eq!(ra, rb);
+        assert_eq!(
+            ra,
+            (
+                String::new(),
+                "PREFIX: 0 expectation events have been shown.\n".to_string(),
+                Some(0)
+            )
         );
     }
 }

@@ -5,6 +5,8 @@
 
 use std::io::Write;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ctnl::{
     Conntrack, DumpFilter, Entry, Error as CtError, EventKind, EventSocket, Groups, Key,
@@ -15,6 +17,7 @@ use super::flow::{Counters, Flow, L4, ProtoState, Tuple};
 use super::format::{self, Flags, LabelMap, MsgKind};
 use super::opts::{ProtoKind, cmd, opt};
 use super::parse::{Fail, Parsed, Table, ev, out};
+use super::userspace::PortNames;
 use super::{Outcome, PREFIX};
 
 /// Converts a `ctnl` entry into the printed model. `None` when it has no original tuple.
@@ -500,6 +503,8 @@ pub struct Printer {
     map: Option<LabelMap>,
     xml_open: bool,
     now: i64,
+    /// Appended to each line except JSON (`-E`'s ` [USERSPACE] ...`); empty otherwise.
+    pub suffix: String,
 }
 
 fn now_secs() -> i64 {
@@ -519,6 +524,7 @@ impl Printer {
             map: if wants_map { LabelMap::load() } else { None },
             xml_open: false,
             now: now_secs(),
+            suffix: String::new(),
         }
     }
 
@@ -547,7 +553,7 @@ impl Printer {
             } else {
                 kind
             };
-            return writeln!(w, "{}", format::save_line(f, kind));
+            return writeln!(w, "{}{}", format::save_line(f, kind), self.suffix);
         }
         let flags = Flags {
             layer3: self.output & out::EXT != 0,
@@ -561,9 +567,15 @@ impl Printer {
                 self.xml_open = true;
                 w.write_all(b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<conntrack>\n")?;
             }
-            return writeln!(w, "{}", format::xml_flow(f, kind, flags, map, self.now));
+            return writeln!(
+                w,
+                "{}{}",
+                format::xml_flow(f, kind, flags, map, self.now),
+                self.suffix
+            );
         }
         format::default_line_into(&mut self.line, f, kind, flags, map, self.now);
+        self.line.push_str(&self.suffix);
         self.line.push('\n');
         w.write_all(self.line.as_bytes())
     }
@@ -702,7 +714,9 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                 EventSocket::open(Groups(groups)).map_err(|_| Fail::other("Can't open handler"))?;
             sock.set_timeout(Some(std::time::Duration::from_millis(100)))
                 .map_err(|_| Fail::other("Can't open handler"))?;
-            loop {
+            let stop = stop_on_signals()?;
+            let mut counter = 0usize;
+            while !stop.load(Ordering::Relaxed) {
                 match sock.next_event() {
                     Ok(Some(ctnl::Event::Expect { kind, expect })) => {
                         let k = match kind {
@@ -712,6 +726,7 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                         };
                         if let Some(v) = expect_view(&expect) {
                             writeln!(w, "{}", format::expect_line(&v, k))?;
+                            counter += 1;
                         }
                     }
                     Ok(Some(_)) => {}
@@ -726,6 +741,10 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                     }
                 }
             }
+            // conntrack-tools' handler for SIGINT/SIGTERM: the summary on stderr, then exit 0.
+            w.flush()?;
+            eprintln!("{PREFIX}{counter} expectation events have been shown.");
+            Ok(0)
         }
         cmd::EXP_STATS => {
             let mut ct = open()?;
@@ -1326,9 +1345,11 @@ fn events(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
         .map_err(|_| Fail::other("Can't open netlink socket"))?;
     let mut printer = Printer::new(p);
     let m = Matcher::new(p, printer.map(), true)?;
+    let stop = stop_on_signals()?;
+    let mut names = PortNames::new();
     let mut counter = 0usize;
     let mut lost = 0u64;
-    loop {
+    while !stop.load(Ordering::Relaxed) {
         match sock.next_event() {
             Ok(Some(ctnl::Event::Conntrack { kind, entry })) => {
                 if p.family != 0 && entry.family != p.family {
@@ -1349,6 +1370,7 @@ fn events(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                         .unwrap_or_default();
                     write!(w, "[{}.{:06}]\t", d.as_secs(), d.subsec_micros())?;
                 }
+                printer.suffix = names.suffix(sock.last_portid());
                 printer.print(w, &f, k, true, true)?;
                 counter += 1;
                 if counter.is_multiple_of(64) {
@@ -1369,6 +1391,21 @@ fn events(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             }
         }
     }
+    // SIGINT or SIGTERM: close the XML document; the caller prints "N flow events have been shown." and
+    // exits 0, as conntrack-tools' signal handler does.
+    printer.finish(w)?;
+    Ok(counter)
+}
+
+/// A flag raised by SIGINT or SIGTERM. The event loops read with a 100 ms timeout and check it between
+/// reads, so the summary is printed promptly, outside any signal handler.
+fn stop_on_signals() -> Result<Arc<AtomicBool>, Fail> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| Fail::other(format!("cannot handle signal {sig}: {e}")))?;
+    }
+    Ok(stop)
 }
 
 /// `conntrack -R FILE`: parses every line first (a bad line aborts with its number, nothing applied), then

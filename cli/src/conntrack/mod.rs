@@ -15,6 +15,7 @@ pub mod kernel;
 pub mod manual;
 pub mod opts;
 pub mod parse;
+pub mod userspace;
 
 use std::io::Write;
 
@@ -138,7 +139,10 @@ pub fn execute(p: &Parsed, out: &mut dyn Write) -> Result<i32, Outcome> {
     out.flush()?;
     if let Some(msg) = opts::exit_msg(p.cmd_bit) {
         eprintln!("{PREFIX}{counter} {msg}");
-        if counter == 0 && p.command & (cmd::CT_LIST | cmd::EXP_LIST | cmd::CT_ADD) == 0 {
+        // -E ends only by SIGINT/SIGTERM, which conntrack-tools answers with exit(0) whatever the count.
+        if counter == 0
+            && p.command & (cmd::CT_LIST | cmd::EXP_LIST | cmd::CT_ADD | cmd::CT_EVENT) == 0
+        {
             return Ok(1);
         }
     }
