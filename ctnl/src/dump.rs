@@ -49,8 +49,7 @@ impl TupleFilter {
                 f |= bit;
             }
         };
-        // IPv6 addresses stay in user space: the kernel's IPv6 address match is inverted (it tests
-        // `!ipv6_addr_cmp(..)`, so equal addresses are rejected) in the kernels this was tested on.
+        // IPv6 addresses stay in user space; see `TupleFilter::kernel_exact` for why.
         set(self.src.is_some() && !v6, filter_flag::IP_SRC);
         set(self.dst.is_some() && !v6, filter_flag::IP_DST);
         set(self.proto.is_some(), filter_flag::PROTO_NUM);
@@ -127,6 +126,43 @@ impl TupleFilter {
         o.nest_end(t);
     }
 
+    /// True when the kernel's `CTA_FILTER` match (`ctnetlink_filter_match_tuple` in
+    /// `net/netfilter/nf_conntrack_netlink.c`) selects exactly what [`TupleFilter::matches`] selects, for
+    /// nfgenmsg family `family`. Read in torvalds/linux (the code is the same from its introduction in 5.8
+    /// through the 6.x releases):
+    ///
+    /// - IPv6 addresses: the `NFPROTO_IPV6` case rejects an entry when
+    ///   `!ipv6_addr_cmp(&filter_tuple->src.u3.in6, &ct_tuple->src.u3.in6)`. `ipv6_addr_cmp` is a
+    ///   `memcmp` (0 when equal), so the entry is skipped when its address *equals* the filter's and kept
+    ///   when it differs: the opposite of the IPv4 case (`filter != ct` → skip). A kernel-side IPv6
+    ///   address filter would select the complement, so IPv6 addresses are never sent: they are matched
+    ///   in user space after the copy (and a flush with one is a dump plus batched delete).
+    /// - Ports are compared only in the `IPPROTO_TCP`/`IPPROTO_UDP` case of the switch on the entry's
+    ///   protocol; for SCTP, DCCP, UDP-Lite or GRE the port flags are accepted and then ignored, so a
+    ///   kernel-side flush would delete every entry of that protocol. Ports are exact only with protocol
+    ///   6 or 17.
+    /// - ICMP type/code/id are compared only for `IPPROTO_ICMP` (the `CTA_FILTER_FLAG(CTA_PROTO_ICMP_*)`
+    ///   bits) and ICMPv6 fields only for `IPPROTO_ICMPV6`, so they are exact only with protocol 1 in
+    ///   `AF_INET` or 58 in `AF_INET6`.
+    /// - `ctnetlink_parse_tuple_filter` answers `EOPNOTSUPP` unless the family is `NFPROTO_IPV4` or
+    ///   `NFPROTO_IPV6`: tuple fields need a family.
+    pub fn kernel_exact(&self, family: u8) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        let v6 = match family {
+            AF_INET => false,
+            AF_INET6 => true,
+            _ => return false,
+        };
+        let ports = self.sport.is_some() || self.dport.is_some();
+        let icmp = self.icmp_type.is_some() || self.icmp_code.is_some() || self.icmp_id.is_some();
+        let icmp_proto = if v6 { 58 } else { 1 };
+        !(v6 && (self.src.is_some() || self.dst.is_some()))
+            && (!ports || matches!(self.proto, Some(6 | 17)))
+            && (!icmp || self.proto == Some(icmp_proto))
+    }
+
     /// True when `t` has every field this filter sets.
     pub fn matches(&self, t: &crate::wire::Tuple) -> bool {
         let (sport, dport, it, ic, ii) = match t.l4 {
@@ -153,7 +189,8 @@ impl TupleFilter {
 /// What a dump (or a filtered flush) selects. The default selects everything.
 ///
 /// Family, mark and status filters run in the kernel on every 6.x kernel; tuple filters use `CTA_FILTER`
-/// (kernel 5.8+) when the family is known (given, or implied by an address), except IPv6 addresses.
+/// (kernel 5.8+) when the family is known (given, or implied by an address), except IPv6 addresses (see
+/// [`TupleFilter::kernel_exact`] for what the kernel's match gets wrong).
 /// Every entry is also checked against the whole filter in user space, so whatever the kernel does not
 /// filter (zones on kernels that ignore them, IPv6 addresses, tuple fields without a family) is still
 /// filtered, just after the copy.
@@ -200,20 +237,24 @@ impl DumpFilter {
             || self.reply.as_ref().is_some_and(|t| !t.is_empty())
     }
 
-    /// True when the kernel can apply this whole filter itself: no IPv6 address fields (the kernel's IPv6
-    /// address match is inverted) and tuple fields only with a known family.
+    /// True when the kernel can apply this whole filter itself, so that a kernel-side flush deletes
+    /// exactly what a dump with this filter returns: tuple fields only with a known family and only where
+    /// the kernel's match is exact ([`TupleFilter::kernel_exact`]: no IPv6 addresses, ports only for TCP
+    /// and UDP, ICMP fields only for ICMP/ICMPv6).
     pub fn kernel_exact(&self) -> bool {
         let family = self.effective_family();
-        let tuples = [&self.orig, &self.reply];
-        let has_tuple = tuples
-            .iter()
-            .any(|t| t.as_ref().is_some_and(|t| !t.is_empty()));
-        let v6_addr = family == AF_INET6
-            && tuples.iter().any(|t| {
-                t.as_ref()
-                    .is_some_and(|t| t.src.is_some() || t.dst.is_some())
-            });
-        !v6_addr && (!has_tuple || family == AF_INET || family == AF_INET6)
+        [&self.orig, &self.reply]
+            .into_iter()
+            .flatten()
+            .all(|t| t.kernel_exact(family))
+    }
+
+    /// True when some tuple field is set.
+    pub fn has_tuple_fields(&self) -> bool {
+        [&self.orig, &self.reply]
+            .into_iter()
+            .flatten()
+            .any(|t| !t.is_empty())
     }
 
     /// The nfgenmsg family this filter implies.

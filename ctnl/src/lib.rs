@@ -83,10 +83,14 @@
 //!
 //! * Create and update requests carry `IPS_CONFIRMED` in `CTA_STATUS` whenever a status is given: the
 //!   kernel marks every entry it creates confirmed and answers `EBUSY` to a status that would clear it.
-//! * IPv6 address fields of a `CTA_FILTER` are matched inverted by the kernel, so [`DumpFilter`] keeps them
-//!   in user space (IPv4 addresses, protocol, ports and ICMP fields go to the kernel).
+//! * IPv6 address fields of a `CTA_FILTER` are matched inverted by the kernel (an entry is skipped when
+//!   its address equals the filter's), so [`DumpFilter`] keeps them in user space. Ports are compared by
+//!   the kernel only for TCP and UDP, ICMP fields only for ICMP/ICMPv6: anything else is accepted and
+//!   ignored (see [`TupleFilter::kernel_exact`]). Dumps always re-check in user space; flushes go to the
+//!   kernel only when its match is exact.
 //! * A filtered [`Conntrack::flush`] is one kernel request on kernels that take `CTA_FILTER` on a flush
-//!   (6.11+); older ones answer `EOPNOTSUPP` and the crate falls back to dump plus batched delete.
+//!   (6.11+); older ones answer `EOPNOTSUPP` and the crate falls back to dump plus batched delete. Tuple
+//!   fields need a family (`AF_UNSPEC` gets `EOPNOTSUPP`): without one the flush runs once per family.
 //! * Events exist only for entries created while some socket listens: open the [`EventSocket`] first.
 //! * Labels are stored only once a ruleset in the namespace uses `ct label`; an expectation's timeout
 //!   comes from its helper's policy, not from the request; the ftp helper keeps one expectation per master.

@@ -5,7 +5,8 @@ use crate::dump::{Dump, DumpFilter, dump_request};
 use crate::error::Error;
 use crate::socket::CtSocket;
 use crate::wire::{
-    Entry, NFNL_SUBSYS_CTNETLINK, Out, Tuple, VecOut, ct_msg, cta, finish_msg, start_msg,
+    AF_INET, AF_INET6, Entry, NFNL_SUBSYS_CTNETLINK, Out, Tuple, VecOut, ct_msg, cta, finish_msg,
+    start_msg,
 };
 use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
 
@@ -231,10 +232,40 @@ impl Conntrack {
     /// When the kernel can apply the whole filter ([`DumpFilter::kernel_exact`]) this is one request:
     /// family, mark and status on every kernel, zone and tuple fields through `CTA_FILTER` on kernels that
     /// take it on a flush (6.11 and later). Otherwise (older kernels answer `EOPNOTSUPP`; IPv6 address
-    /// fields; tuple fields without a family) it is a filtered dump followed by a batched delete of what it
-    /// returned, each entry pinned by its id so that a tuple reused in between is not hit.
+    /// fields; ports of protocols other than TCP/UDP) it is a filtered dump followed by a batched delete
+    /// of what it returned, each entry pinned by its id so that a tuple reused in between is not hit.
+    ///
+    /// Tuple fields without a family (none given, no address to imply one) are run once for `AF_INET`
+    /// and once for `AF_INET6`: the kernel parses `CTA_FILTER` tuples by the nfgenmsg family and answers
+    /// `EOPNOTSUPP` for `AF_UNSPEC` (`ctnetlink_parse_tuple_filter`). The outcome then sums both passes
+    /// (`kernel_side` only when both were).
     pub fn flush(&mut self, filter: &DumpFilter) -> Result<FlushOutcome, Error> {
         filter.check()?;
+        if filter.effective_family() == 0 && filter.has_tuple_fields() {
+            let mut total: Option<FlushOutcome> = None;
+            for family in [AF_INET, AF_INET6] {
+                let one = self.flush_one(&DumpFilter {
+                    family: Some(family),
+                    ..filter.clone()
+                })?;
+                total = Some(match total {
+                    None => one,
+                    Some(t) => FlushOutcome {
+                        kernel_side: t.kernel_side && one.kernel_side,
+                        deleted: t.deleted.zip(one.deleted).map(|(a, b)| a + b),
+                        vanished: t.vanished + one.vanished,
+                    },
+                });
+            }
+            return total.ok_or(Error::Encode {
+                what: "flush",
+                reason: "no family to flush",
+            });
+        }
+        self.flush_one(filter)
+    }
+
+    fn flush_one(&mut self, filter: &DumpFilter) -> Result<FlushOutcome, Error> {
         if filter.kernel_exact() {
             match self.flush_kernel(filter.effective_family(), filter) {
                 Ok(()) => {

@@ -919,3 +919,106 @@ fn dying_list_holds_entries_whose_destroy_event_is_undelivered() {
         assert_eq!((o.dst, o.proto), (v4(10, 99, 0, 1), 17));
     }
 }
+
+/// True when the running kernel is at least `major.minor`.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let r = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut it = r
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (a, b) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    (a, b) >= (major, minor)
+}
+
+#[test]
+fn filtered_flush_without_family_runs_per_family_and_never_over_deletes() {
+    let Some(_ns) = testkit::netns() else { return };
+    let mut ct = Conntrack::open().unwrap();
+    let s6 = |i: u16| IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 1, i));
+    let d6 = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2));
+    let sctp = |i: u16, dport: u16| {
+        let o = Tuple::ports(
+            v4(10, 7, (i >> 8) as u8, i as u8),
+            v4(10, 99, 0, 7),
+            132,
+            4000 + i,
+            dport,
+        );
+        let mut e = Entry::new(o.clone(), o.reversed());
+        e.timeout = Some(120);
+        e.protoinfo = Some(ProtoInfo::Sctp(ctnl::SctpInfo {
+            state: Some(3),
+            vtag_orig: Some(1),
+            vtag_reply: Some(2),
+        }));
+        e
+    };
+    let mut b = ct.batch();
+    for i in 0..100u16 {
+        let dport = if i % 2 == 0 { 53 } else { 54 };
+        b.create(&udp(
+            v4(10, 1, 0, i as u8),
+            v4(10, 99, 0, 1),
+            2000 + i,
+            dport,
+        ))
+        .unwrap();
+        b.create(&udp(s6(i), d6, 2000 + i, dport)).unwrap();
+        b.create(&sctp(i, if i % 2 == 0 { 5000 } else { 6000 }))
+            .unwrap();
+    }
+    let r = b.finish().unwrap();
+    assert_eq!(r.ok, 300, "{:?}", r.failures);
+
+    // proto + dport, no family and no address: the kernel refuses CTA_FILTER tuples with AF_UNSPEC, so
+    // ctnl runs one flush per family. Both families' dport 53 entries go, nothing else.
+    let f = DumpFilter {
+        orig: Some(TupleFilter {
+            proto: Some(17),
+            dport: Some(53),
+            ..TupleFilter::default()
+        }),
+        ..DumpFilter::default()
+    };
+    assert_eq!(f.effective_family(), 0);
+    let out = ct.flush(&f).unwrap();
+    if kernel_at_least(6, 11) {
+        // 6.11+ take CTA_FILTER on a flush: both passes ran in the kernel.
+        assert!(out.kernel_side, "{out:?}");
+    }
+    assert_eq!(count(&mut ct, &f), 0);
+    assert_eq!(count(&mut ct, &DumpFilter::family(AF_INET)), 50 + 100);
+    assert_eq!(count(&mut ct, &DumpFilter::family(AF_INET6)), 50);
+    assert!(ct.dump(&DumpFilter::all()).unwrap().all(|e| {
+        let e = e.unwrap();
+        let o = e.orig.unwrap();
+        !(o.proto == 17 && matches!(o.l4, L4::Ports { dst: 53, .. }))
+    }));
+
+    // SCTP ports: the kernel's CTA_FILTER match compares ports for TCP and UDP only and takes every SCTP
+    // entry (checked: sending this filter as a kernel-side flush left 0 of the 100 SCTP entries, not 50);
+    // ctnl must not send it to the kernel and must delete exactly the 50 dport 5000 entries.
+    let f = DumpFilter {
+        family: Some(AF_INET),
+        orig: Some(TupleFilter {
+            proto: Some(132),
+            dport: Some(5000),
+            ..TupleFilter::default()
+        }),
+        ..DumpFilter::default()
+    };
+    assert!(!f.kernel_exact());
+    let out = ct.flush(&f).unwrap();
+    assert!(!out.kernel_side);
+    assert_eq!(out.deleted, Some(50));
+    let sctp_left = DumpFilter {
+        orig: Some(TupleFilter {
+            proto: Some(132),
+            ..TupleFilter::default()
+        }),
+        ..DumpFilter::default()
+    };
+    assert_eq!(count(&mut ct, &sctp_left), 50);
+    assert_eq!(count(&mut ct, &DumpFilter::all()), 50 + 50 + 50);
+}
