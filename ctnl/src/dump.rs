@@ -134,8 +134,9 @@ impl TupleFilter {
     /// - IPv6 addresses: the `NFPROTO_IPV6` case rejects an entry when
     ///   `!ipv6_addr_cmp(&filter_tuple->src.u3.in6, &ct_tuple->src.u3.in6)`. `ipv6_addr_cmp` is a
     ///   `memcmp` (0 when equal), so the entry is skipped when its address *equals* the filter's and kept
-    ///   when it differs: the opposite of the IPv4 case (`filter != ct` → skip). A kernel-side IPv6
-    ///   address filter would select the complement, so IPv6 addresses are never sent: they are matched
+    ///   when it differs: the opposite of the IPv4 case (`filter != ct` → skip). Checked on 6.18: a
+    ///   kernel-side flush of ten IPv6 entries with `CTA_IP_SRC` = one of their sources deleted the nine
+    ///   others and kept that one. IPv6 addresses are therefore never sent: they are matched
     ///   in user space after the copy (and a flush with one is a dump plus batched delete).
     /// - Ports are compared only in the `IPPROTO_TCP`/`IPPROTO_UDP` case of the switch on the entry's
     ///   protocol; for SCTP, DCCP, UDP-Lite or GRE the port flags are accepted and then ignored, so a
