@@ -178,7 +178,7 @@ impl<'a> Batch<'a> {
                 if code != 0 {
                     self.report
                         .failures
-                        .push((first_idx + rel, Error::from_errno(-code)));
+                        .push((first_idx + rel, Error::from_nl_code(code)));
                 }
                 if m.seq == last_seq {
                     end = true;

@@ -515,7 +515,7 @@ impl<'a, T: DumpItem> Dump<'a, T> {
                     self.done = true;
                     let code = m.error_code().unwrap_or(0);
                     if code < 0 {
-                        return Some(Err(Error::from_errno(-code)));
+                        return Some(Err(Error::from_nl_code(code)));
                     }
                     return None;
                 }
@@ -523,7 +523,7 @@ impl<'a, T: DumpItem> Dump<'a, T> {
                     self.done = true;
                     match m.error_code() {
                         Ok(0) => return None,
-                        Ok(c) => return Some(Err(Error::from_errno(-c))),
+                        Ok(c) => return Some(Err(Error::from_nl_code(c))),
                         Err(e) => return Some(Err(e.into())),
                     }
                 }

@@ -167,6 +167,13 @@ impl Error {
         }
     }
 
+    /// The error for the code of an `NLMSG_ERROR`/`NLMSG_DONE` message (the kernel writes `-errno`).
+    /// Negation saturates: a corrupt message holding `i32::MIN` gives `Kernel { errno: i32::MAX }`
+    /// instead of an arithmetic overflow.
+    pub fn from_nl_code(code: i32) -> Self {
+        Error::from_errno(code.saturating_neg())
+    }
+
     /// The positive errno behind this error, when there is one (kernel answers and failed system calls).
     pub fn errno(&self) -> Option<i32> {
         match self {
@@ -210,6 +217,15 @@ mod tests {
         }
         assert!(matches!(Error::from_errno(libc::ENOENT), Error::NotFound));
         assert!(matches!(Error::from_errno(libc::ENOBUFS), Error::Overrun));
+        // netlink codes are negative errnos; a hostile i32::MIN must not overflow on negation
+        assert!(matches!(
+            Error::from_nl_code(-libc::ENOENT),
+            Error::NotFound
+        ));
+        assert!(matches!(
+            Error::from_nl_code(i32::MIN),
+            Error::Kernel { errno: i32::MAX }
+        ));
         assert_eq!(strerror(libc::ENOENT), "No such file or directory");
         assert!(
             Error::NotFound

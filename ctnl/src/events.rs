@@ -163,7 +163,7 @@ impl EventSocket {
             if m.kind == NLMSG_ERROR {
                 let code = m.error_code()?;
                 if code != 0 {
-                    return Err(Error::from_errno(-code));
+                    return Err(Error::from_nl_code(code));
                 }
                 continue;
             }

@@ -196,14 +196,14 @@ impl CtSocket {
                         result = Some(if code == 0 {
                             Ok(())
                         } else {
-                            Err(Error::from_errno(-code))
+                            Err(Error::from_nl_code(code))
                         });
                         break;
                     }
                     NLMSG_DONE => {
                         let code = m.error_code().unwrap_or(0);
                         result = Some(if code < 0 {
-                            Err(Error::from_errno(-code))
+                            Err(Error::from_nl_code(code))
                         } else {
                             Ok(())
                         });
