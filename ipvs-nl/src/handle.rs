@@ -428,14 +428,23 @@ impl Iterator for Dump<'_> {
                 return None;
             }
             let family = self.family;
-            let data = match self.sock.recv() {
-                Ok(d) => d,
+            let n = match self.sock.recv_batch() {
+                Ok(n) => n,
                 Err(e) => {
                     self.done = true;
                     return Some(Err(e));
                 }
             };
-            for m in wire::decode_datagram_with(data, family, self.af, self.stats) {
+            let mut decoded = Vec::new();
+            for i in 0..n {
+                decoded.extend(wire::decode_datagram_with(
+                    self.sock.datagram(i),
+                    family,
+                    self.af,
+                    self.stats,
+                ));
+            }
+            for m in decoded {
                 match m {
                     Ok(Decoded::Reply { seq, reply }) if seq == self.seq => {
                         self.pending.push_back(reply)

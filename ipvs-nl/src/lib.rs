@@ -33,7 +33,7 @@
 //! executables into a qemu VM booting Debian's kernel with the ip_vs modules, and runs them there; each test
 //! works in its own network namespace (IPVS tables are per namespace). `cargo xtask ci` runs that step.
 #![warn(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // allowed only in `socket` (one recvmmsg call)
 
 mod error;
 mod handle;
