@@ -14,6 +14,20 @@
 //!   `poll_action()` and `poll_timeout()` out. Time is a parameter: no sockets, threads, clocks or channels.
 //! * [`inspect`]: a configuration-free report on one message, as JSON (what `examples/vrrp_decode` prints).
 //!
+//! Where RFC 5798 / RFC 9568 leave a choice, or say nothing, the router does what keepalived 2.2.7 does
+//! (checked in its source), so it can replace or join a keepalived pair:
+//!
+//! * a Master answers a lower-priority advert with its own at once (RFC 9568 §6.4.3, keepalived's default;
+//!   [`Config::answer_lower_priority`] off is RFC 5798's silent discard). Adver_Timer is not reset.
+//! * `state MASTER` on a non-owner: Backup first, but Master after one advert interval plus the smallest
+//!   skew unless a Master speaks up ([`config::InitialState`]).
+//! * `preempt_delay` runs from the first lower-priority advert heard in Backup.
+//! * unicast (`unicast_peer`, outside the RFCs): any TTL, multicast adverts dropped, optional
+//!   `check_unicast_src`; the IPv4 pseudo-header carries the unicast destination.
+//! * an owner's advert with a different address list is obeyed and reported
+//!   ([`Action::AddressListMismatch`]), a non-owner's dropped ([`RxError::AddressMismatch`]).
+//! * [`config::parse_keepalived`] applies keepalived's defaults (VRRPv2 for IPv4 unless `vrrp_version 3`).
+//!
 //! ```
 //! use std::time::{Duration, Instant};
 //! use vrrp_proto::{Action, Command, Config, Router, State};
