@@ -77,7 +77,11 @@ impl ExpEntry {
     }
 }
 
-/// The reply ICMP type for a request type (the kernel's `invmap` in nf_conntrack_proto_icmp{,v6}.c).
+/// The reply ICMP type for a request type, as libnetfilter_conntrack's ICMP type setter computes it
+/// when conntrackd sets up the reply tuple (`invmap_icmp` / `invmap_icmpv6` in its proto.c, the same
+/// pairs as the kernel's `invmap` in nf_conntrack_proto_icmp{,v6}.c): echo, timestamp, information and
+/// address-mask requests and replies for ICMP; echo and node-information for ICMPv6. Any other type
+/// has no reply and gets 255, which the kernel refuses (`-EINVAL`), exactly as with conntrackd.
 pub fn icmp_reply_type(l4proto: u8, t: u8) -> u8 {
     match (l4proto, t) {
         (1, 8) => 0,
@@ -88,13 +92,11 @@ pub fn icmp_reply_type(l4proto: u8, t: u8) -> u8 {
         (1, 16) => 15,
         (1, 17) => 18,
         (1, 18) => 17,
-        (1, 10) => 9,
-        (1, 9) => 10,
         (58, 128) => 129,
         (58, 129) => 128,
         (58, 139) => 140,
         (58, 140) => 139,
-        _ => t,
+        _ => 255,
     }
 }
 

@@ -588,3 +588,27 @@ fn labels_accepted_up_to_conntrackds_limit() {
     };
     assert_eq!(e.labels.unwrap().words(), &[9]);
 }
+
+#[test]
+fn icmp_reply_types_as_libnetfilter_conntrack() {
+    use ctsync_proto::entry::icmp_reply_type;
+    // The pairs of libnfct's invmap_icmp / invmap_icmpv6 (and the kernel's invmap).
+    for (req, rep) in [(8, 0), (13, 14), (15, 16), (17, 18)] {
+        assert_eq!(icmp_reply_type(1, req), rep);
+        assert_eq!(icmp_reply_type(1, rep), req);
+    }
+    for (req, rep) in [(128, 129), (139, 140)] {
+        assert_eq!(icmp_reply_type(58, req), rep);
+        assert_eq!(icmp_reply_type(58, rep), req);
+    }
+    // No reply: 255, which the kernel rejects, as libnfct's setter leaves it. Router advertisement and
+    // solicitation (9, 10) are not in either table, nor neighbour discovery for ICMPv6.
+    for t in [3, 5, 9, 10, 11] {
+        assert_eq!(icmp_reply_type(1, t), 255, "icmp type {t}");
+    }
+    for t in [1, 133, 135, 136] {
+        assert_eq!(icmp_reply_type(58, t), 255, "icmpv6 type {t}");
+    }
+    // ICMP echo types mean nothing for other protocols.
+    assert_eq!(icmp_reply_type(58, 8), 255);
+}
