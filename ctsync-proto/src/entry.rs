@@ -158,6 +158,12 @@ impl CtEntry {
 
     /// The reply tuple as conntrackd (and then the kernel) rebuilds it: the inverted original tuple with
     /// the SNAT address and port as its destination and the DNAT address and port as its source.
+    ///
+    /// ICMP: NAT ports are ignored. conntrackd can send `NTA_SPAT_PORT`/`NTA_DPAT_PORT` for a NATed ICMP
+    /// entry because libnetfilter_conntrack's `NFCT_GOPT_IS_SPAT/DPAT` compare the 16-bit port unions,
+    /// which for ICMP alias the reply's type/code with the original id (and the reply id with the
+    /// original type/code); those values are not ports, so this crate neither uses them here nor
+    /// produces them in [`CtEntry::set_tuples`] (a message re-encodes unchanged either way).
     pub fn reply_tuple(&self) -> Option<Tuple> {
         let mut r = self.orig_tuple()?.invert();
         r.addrs = match r.addrs {
