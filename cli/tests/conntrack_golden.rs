@@ -57,6 +57,22 @@ fn setup(ns: &testkit::NetNs, real: &str) {
 /// Runs both tools with the same arguments and compares stdout, stderr (normalized) and status. Timeouts and
 /// delta-time tick every second, so a mismatch is retried a few times before it counts.
 fn same(real: &str, args: &[&str]) {
+    same_tz(real, None, args);
+}
+
+/// Like `run`, with `TZ` set to `tz` when given.
+fn run_tz(bin: &str, tz: Option<&str>, args: &[&str]) -> Output {
+    let mut c = Command::new(bin);
+    c.arg0("conntrack").args(args);
+    if let Some(tz) = tz {
+        c.env("TZ", tz);
+    }
+    c.output()
+        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"))
+}
+
+/// [`same`] with `TZ` set to `tz` (when given) for both tools.
+fn same_tz(real: &str, tz: Option<&str>, args: &[&str]) {
     let mut last = String::new();
     for attempt in 0..8 {
         if attempt > 0 {
@@ -68,8 +84,8 @@ fn same(real: &str, args: &[&str]) {
                 1020 - u64::from(now.subsec_millis()),
             ));
         }
-        let a = run(real, args);
-        let b = run(OURS, args);
+        let a = run_tz(real, tz, args);
+        let b = run_tz(OURS, tz, args);
         let ok = a.stdout == b.stdout
             && norm_err(&a.stderr) == norm_err(&b.stderr)
             && a.status.code() == b.status.code();
@@ -77,7 +93,7 @@ fn same(real: &str, args: &[&str]) {
             return;
         }
         last = format!(
-            "args {args:?}\n--- conntrack-tools (status {:?}) ---\n{}{}\n--- ours (status {:?}) ---\n{}{}",
+            "args {args:?} TZ {tz:?}\n--- conntrack-tools (status {:?}) ---\n{}{}\n--- ours (status {:?}) ---\n{}{}",
             a.status.code(),
             String::from_utf8_lossy(&a.stdout),
             norm_err(&a.stderr),
@@ -688,4 +704,33 @@ fn expect_events_summary_on_sigint() {
             )
         );
     }
+}
+
+/// `[start=...]` is printed in local time, as the C library's localtime() gives it: fixed offsets, POSIX
+/// DST rules, zone files (with DST in effect or not), the empty TZ (UTC) and the system zone.
+#[test]
+fn local_time_follows_tz_like_conntrack_tools() {
+    let Some(real) = real_tool() else { return };
+    let Some(ns) = testkit::netns() else { return };
+    setup(&ns, &real);
+    for tz in [
+        None,
+        Some("UTC0"),
+        Some(""),
+        Some("EST5"),
+        Some("<+0530>-5:30"),
+        Some("EST5EDT,M3.2.0,M11.1.0"),
+        Some("AEST-10AEDT,M10.1.0,M4.1.0/3"),
+        Some("America/New_York"),
+        Some(":Asia/Tokyo"),
+        Some("Australia/Sydney"),
+    ] {
+        same_tz(&real, tz, &["-L", "-o", "ktimestamp"]);
+        same_tz(&real, tz, &["-L", "-p", "udp", "-o", "xml,ktimestamp"]);
+    }
+    // The zone matters (so the comparisons above are not vacuous).
+    let utc = run_tz(OURS, Some("UTC0"), &["-L", "-o", "ktimestamp"]);
+    let tokyo = run_tz(OURS, Some("JST-9"), &["-L", "-o", "ktimestamp"]);
+    assert!(String::from_utf8_lossy(&utc.stdout).contains("[start="));
+    assert_ne!(utc.stdout, tokyo.stdout);
 }

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use super::flow::{Flow, L4, ProtoState, Tuple};
 use super::opts::{DCCP_STATES, ProtoKind, SCTP_STATES, TCP_STATES};
 use super::parse::status;
+use super::tz;
 
 /// What kind of message a line describes (events print a tag).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,24 +211,26 @@ fn state_name(st: ProtoState) -> &'static str {
     }
 }
 
-/// `ctime()` without the newline, in UTC: `Sun Nov 22 03:19:27 2026`.
+/// `ctime()` without the newline, in local time ([`tz::local`]): `Sun Nov 22 03:19:27 2026`.
 pub fn ctime(secs: i64) -> String {
+    ctime_at(secs, tz::local().offset(secs))
+}
+
+/// Broken-down time `offset` seconds east of UTC: (year, month 1-12, day, hour, minute, second, weekday
+/// 0 = Sunday), like `struct tm`.
+pub fn broken_down(secs: i64, offset: i32) -> (i64, u32, u32, i64, i64, i64, usize) {
+    let secs = secs + i64::from(offset);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
     // 1970-01-01 was a Thursday.
     let wday = (days + 4).rem_euclid(7) as usize;
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if mo <= 2 { y + 1 } else { y };
+    let (y, mo, d) = tz::civil_from_days(days);
+    (y, mo, d, rem / 3600, (rem % 3600) / 60, rem % 60, wday)
+}
+
+/// `ctime()` without the newline, `offset` seconds east of UTC.
+pub fn ctime_at(secs: i64, offset: i32) -> String {
+    let (y, mo, d, h, m, s, wday) = broken_down(secs, offset);
     const WD: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
     const MN: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -629,29 +632,12 @@ pub fn xml_flow(f: &Flow, kind: MsgKind, flags: Flags, map: Option<&LabelMap>, n
         s.push_str("</meta>");
     }
     if flags.when {
-        let days = now.div_euclid(86_400);
-        let rem = now.rem_euclid(86_400);
-        let c = ctime(now);
-        // ctime: "Www Mmm dd hh:mm:ss yyyy"
-        let mon = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ]
-        .iter()
-        .position(|m| *m == &c[4..7])
-        .unwrap_or(0)
-            + 1;
-        let day: u32 = c[8..10].trim().parse().unwrap_or(1);
-        let year = &c[20..];
+        // libnetfilter_conntrack fills <when> from localtime(): wday is tm_wday + 1, month tm_mon + 1.
+        let (year, mon, day, h, m, sec, wday) = broken_down(now, tz::local().offset(now));
         let _ = write!(
             s,
-            "<when><hour>{}</hour><min>{:02}</min><sec>{:02}</sec><wday>{}</wday><day>{}</day><month>{}</month><year>{}</year></when>",
-            rem / 3600,
-            (rem % 3600) / 60,
-            rem % 60,
-            (days + 4).rem_euclid(7) + 1,
-            day,
-            mon,
-            year
+            "<when><hour>{h}</hour><min>{m:02}</min><sec>{sec:02}</sec><wday>{}</wday><day>{day}</day><month>{mon}</month><year>{year}</year></when>",
+            wday + 1
         );
     }
     if let Some(h) = &f.helper {
@@ -1006,8 +992,13 @@ mod tests {
 
     #[test]
     fn ctime_matches_libc() {
-        assert_eq!(ctime(0), "Thu Jan  1 00:00:00 1970");
-        assert_eq!(ctime(1_795_317_976), "Sun Nov 22 03:26:16 2026");
+        assert_eq!(ctime_at(0, 0), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(ctime_at(1_795_317_976, 0), "Sun Nov 22 03:26:16 2026");
+        assert_eq!(
+            ctime_at(1_795_317_976, -5 * 3600),
+            "Sat Nov 21 22:26:16 2026"
+        );
+        assert_eq!(ctime_at(0, 9 * 3600), "Thu Jan  1 09:00:00 1970");
     }
 
     #[test]

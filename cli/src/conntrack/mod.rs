@@ -6,7 +6,10 @@
 //! * [`flow`] and [`format`](mod@format): the printed model and the output formats (default, extended, id, ktimestamp,
 //!   labels, save, xml, and our `json`), pure functions golden-tested against the real tool;
 //! * [`kernel`]: the commands, on `ctnl` sockets;
-//! * [`manual`]: the clap definition the man page and shell completions are generated from.
+//! * [`manual`]: the clap definition the man page and shell completions are generated from;
+//! * [`tz`]: local time as the C library's `localtime()` computes it (`TZ`, `/etc/localtime`), for
+//!   `[start=...]`, `[stop=...]` and `<when>`; [`userspace`]: the `-E` ` [USERSPACE] portid=N progname=X`
+//!   suffix.
 
 pub mod flow;
 pub mod format;
@@ -15,6 +18,7 @@ pub mod kernel;
 pub mod manual;
 pub mod opts;
 pub mod parse;
+pub mod tz;
 pub mod userspace;
 
 use std::io::Write;
