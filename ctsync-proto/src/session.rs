@@ -339,7 +339,8 @@ fn is_ctl(m: &Message, f: Flags) -> bool {
 /// FT-FW settings (conntrackd's `Mode FTFW { ... }` and channel).
 #[derive(Debug, Clone, Copy)]
 pub struct FtfwConfig {
-    /// Datagram size limit.
+    /// Datagram size limit (default 1471: conntrackd's on a 1500-byte MTU, see
+    /// [`wire::conntrackd_datagram_limit`]).
     pub mtu: usize,
     /// `ACKWindowSize` (default 300): acknowledge every this many messages.
     pub window_size: u32,
@@ -354,7 +355,7 @@ pub struct FtfwConfig {
 impl Default for FtfwConfig {
     fn default() -> Self {
         FtfwConfig {
-            mtu: 1472,
+            mtu: wire::conntrackd_datagram_limit(1500),
             window_size: 300,
             resend_queue_size: 131_072,
             initial_seq: 0,
@@ -800,7 +801,8 @@ impl Ord for Timer {
 /// ALARM settings.
 #[derive(Debug, Clone, Copy)]
 pub struct AlarmConfig {
-    /// Datagram size limit.
+    /// Datagram size limit (default 1471: conntrackd's on a 1500-byte MTU, see
+    /// [`wire::conntrackd_datagram_limit`]).
     pub mtu: usize,
     /// `RefreshTime` in seconds (default 15): each entry is re-sent every 1..=refresh seconds plus
     /// 0.2-1 s of jitter.
@@ -818,7 +820,7 @@ pub struct AlarmConfig {
 impl Default for AlarmConfig {
     fn default() -> Self {
         AlarmConfig {
-            mtu: 1472,
+            mtu: wire::conntrackd_datagram_limit(1500),
             refresh_secs: 15,
             cache_timeout: Duration::from_secs(180),
             seed: 0x5eed,
@@ -1066,7 +1068,8 @@ fn transmit_once(core: &mut Core, buf: &mut [u8]) -> Option<usize> {
 /// NOTRACK settings.
 #[derive(Debug, Clone, Copy)]
 pub struct NotrackConfig {
-    /// Datagram size limit.
+    /// Datagram size limit (default 1471: conntrackd's on a 1500-byte MTU, see
+    /// [`wire::conntrackd_datagram_limit`]).
     pub mtu: usize,
     /// First sequence number.
     pub initial_seq: u32,
@@ -1077,7 +1080,7 @@ pub struct NotrackConfig {
 impl Default for NotrackConfig {
     fn default() -> Self {
         NotrackConfig {
-            mtu: 1472,
+            mtu: wire::conntrackd_datagram_limit(1500),
             initial_seq: 0,
             mode: Mode::Strict,
         }

@@ -612,3 +612,94 @@ fn icmp_reply_types_as_libnetfilter_conntrack() {
     // ICMP echo types mean nothing for other protocols.
     assert_eq!(icmp_reply_type(58, 8), 255);
 }
+
+/// conntrackd's `channel_send` as a reference model: a buffer of `if_mtu - 28` bytes, a message is
+/// appended while `len + msg_len < size`, else the buffer is sent and the message retried. Returns the
+/// datagram sizes.
+fn conntrackd_boundaries(if_mtu: usize, sizes: &[usize]) -> Vec<usize> {
+    let size = if_mtu - 28;
+    let (mut out, mut len) = (Vec::new(), 0);
+    for &l in sizes {
+        if len + l >= size {
+            out.push(len);
+            len = 0;
+        }
+        len += l;
+    }
+    if len > 0 {
+        out.push(len);
+    }
+    out
+}
+
+fn sized_msg(attrs: usize, seq: u32) -> Message {
+    // 8-byte header + NTA_STATUS + `attrs` marks: each attribute is 8 bytes.
+    let mut e = CtEntry {
+        status: Some(seq),
+        ..CtEntry::default()
+    };
+    if attrs > 0 {
+        e.mark = Some(1);
+    }
+    if attrs > 1 {
+        e.timeout = Some(2);
+    }
+    if attrs > 2 {
+        e.sctp_vtag_orig = Some(3);
+    }
+    Message {
+        flags: Flags::NONE,
+        seq,
+        body: Body::Ct(Change::Update, e),
+    }
+}
+
+proptest! {
+    #[test]
+    fn packer_matches_conntrackds_channel_boundaries(
+        kinds in proptest::collection::vec(0usize..4, 1..400),
+        if_mtu in 100usize..1600,
+    ) {
+        let msgs: Vec<Message> = kinds.iter().enumerate().map(|(i, k)| sized_msg(*k, i as u32)).collect();
+        let sizes: Vec<usize> = msgs.iter().map(Message::buffer_len).collect();
+        let mut ours = Vec::new();
+        let mut buf = vec![0u8; ctsync_proto::wire::conntrackd_datagram_limit(if_mtu)];
+        let mut i = 0;
+        while i < msgs.len() {
+            let mut p = Packer::new(&mut buf);
+            while i < msgs.len() && p.push(&msgs[i]) {
+                i += 1;
+            }
+            prop_assert!(!p.is_empty());
+            ours.push(p.len());
+        }
+        prop_assert_eq!(ours, conntrackd_boundaries(if_mtu, &sizes));
+    }
+}
+
+#[test]
+fn packer_fills_exactly_to_its_limit() {
+    let m = sized_msg(3, 1);
+    let s = m.buffer_len();
+    assert_eq!(s, 40);
+    let mut buf = vec![0xaau8; 3 * s];
+    let mut p = Packer::new(&mut buf);
+    assert!(p.push(&m) && p.push(&m) && p.push(&m));
+    assert!(!p.push(&m), "a fourth does not fit");
+    assert_eq!(p.len(), 3 * s);
+    let mut buf = vec![0xaau8; 3 * s - 1];
+    let mut p = Packer::new(&mut buf);
+    assert!(p.push(&m) && p.push(&m));
+    assert!(!p.push(&m));
+    assert_eq!(p.len(), 2 * s);
+    assert!(
+        buf[2 * s..].iter().all(|b| *b == 0xaa),
+        "a refused push writes nothing"
+    );
+    assert_eq!(ctsync_proto::wire::conntrackd_datagram_limit(1500), 1471);
+    assert_eq!(
+        ctsync_proto::session::FtfwConfig::default().mtu,
+        1471,
+        "default: conntrackd's datagrams on a 1500-byte MTU"
+    );
+}

@@ -574,7 +574,19 @@ impl Iterator for Messages<'_> {
     }
 }
 
-/// Packs messages into datagrams of at most `mtu` bytes (conntrackd's buffered channel).
+/// The largest datagram conntrackd sends on an interface of MTU `if_mtu`.
+///
+/// Its buffered channel (`channel.c`) keeps a buffer of `if_mtu - 28` bytes (`headersiz`: IPv4 + UDP
+/// headers) and appends a message only while `len + msg_len < size`, strictly, so a datagram holds at
+/// most `if_mtu - 29` bytes. A [`Packer`] over a buffer of this length packs the same messages into the
+/// same datagrams as conntrackd; the sessions' default `mtu` is `conntrackd_datagram_limit(1500)`.
+pub const fn conntrackd_datagram_limit(if_mtu: usize) -> usize {
+    if_mtu.saturating_sub(29)
+}
+
+/// Packs messages into datagrams of at most `buf.len()` bytes (conntrackd's buffered channel): messages
+/// are appended in order while they fit, and the first that does not fit starts the next datagram. For
+/// conntrackd's exact boundaries, size the buffer with [`conntrackd_datagram_limit`].
 #[derive(Debug)]
 pub struct Packer<'a> {
     buf: &'a mut [u8],
