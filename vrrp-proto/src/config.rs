@@ -11,12 +11,12 @@ use std::time::Duration;
 /// keepalived's `state`: the state an instance wants at startup.
 ///
 /// RFC 5798 §6.4.1 lets only the owner (priority 255) go straight to Master; everyone else starts in
-/// Backup. Like keepalived 2.2.7 (`vrrp_init_state`), a non-owner with `state MASTER` still starts in
-/// Backup, but at [`Command::Startup`](crate::router::Command::Startup) its Master_Down_Timer is one
-/// advert interval plus the smallest Skew_Time (that of priority 255: 1/256 s in v2, interval/256 in
-/// v3) instead of Master_Down_Interval: if no better Master speaks up within an interval, it takes
-/// over. A Master that does speak up is handled as in Backup always (preemption rules apply). After an
-/// interface or tracking fault the instance comes back with the full Master_Down_Interval.
+/// Backup and waits Master_Down_Interval. keepalived 2.2.7 does the same for a non-owner with
+/// `state MASTER` outside a sync group: its `vrrp_init_state` shortens the wait (to one interval plus the
+/// smallest skew) only for a member of a sync group held in Backup, which this model has no notion of.
+/// Measured here: keepalived 2.2.7, `state MASTER`, priority 100, `advert_int 1`, VRRPv3, alone on a veth
+/// pair, sent its first advert 3.63 s after being started (Master_Down_Interval = 3 + 156/256 = 3.61 s).
+/// So `state` is kept for configuration round trips and does not change the router's timing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum InitialState {
     /// `state MASTER`.

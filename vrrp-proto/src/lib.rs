@@ -19,8 +19,8 @@
 //!
 //! * a Master answers a lower-priority advert with its own at once (RFC 9568 §6.4.3, keepalived's default;
 //!   [`Config::answer_lower_priority`] off is RFC 5798's silent discard). Adver_Timer is not reset.
-//! * `state MASTER` on a non-owner: Backup first, but Master after one advert interval plus the smallest
-//!   skew unless a Master speaks up ([`config::InitialState`]).
+//! * `state MASTER` on a non-owner changes no timing: Backup for Master_Down_Interval first, as
+//!   keepalived does outside a sync group (measured; see [`config::InitialState`]).
 //! * `preempt_delay` runs from the first lower-priority advert heard in Backup.
 //! * unicast (`unicast_peer`, outside the RFCs): any TTL, multicast adverts dropped, optional
 //!   `check_unicast_src`; the IPv4 pseudo-header carries the unicast destination.

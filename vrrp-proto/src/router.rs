@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, ConfigError, InitialState, V4Checksum, Version};
+use crate::config::{Config, ConfigError, V4Checksum, Version};
 use crate::wire::{
     self, Addresses, AuthType, Body, Checksum, ChecksumModes, DecodeError, EmitError, Family,
     Packet, Repr,
@@ -363,12 +363,7 @@ impl Router {
     /// Skew_Time: v2 `(256 - Priority) / 256` s (RFC 3768 §6.1); v3
     /// `((256 - Priority) * Master_Adver_Interval) / 256` (RFC 5798 §6.1, RFC 9568 §6.1), exact to the ns.
     pub fn skew_time(&self) -> Duration {
-        self.skew_for(self.priority())
-    }
-
-    /// Skew_Time as it would be at `priority`.
-    fn skew_for(&self, priority: u8) -> Duration {
-        let p = 256 - u128::from(priority);
+        let p = 256 - u128::from(self.priority());
         let base = match self.cfg.version {
             Version::V2 => Duration::from_secs(1),
             Version::V3 => self.master_adver_interval,
@@ -433,7 +428,7 @@ impl Router {
         match cmd {
             Command::Startup => {
                 self.running = true;
-                self.startup(now, true);
+                self.startup(now);
             }
             Command::Shutdown => {
                 self.running = false;
@@ -451,7 +446,7 @@ impl Router {
             }
             Command::InterfaceUp => {
                 self.iface_up = true;
-                self.startup(now, false);
+                self.startup(now);
             }
             Command::Track { name, up } => {
                 for (t, u) in self.cfg.track.iter().zip(self.track_up.iter_mut()) {
@@ -463,16 +458,14 @@ impl Router {
                     // The link still works: hand over at once with priority 0.
                     self.become_initialize(reason, true);
                 } else {
-                    self.startup(now, false);
+                    self.startup(now);
                 }
             }
         }
     }
 
     /// RFC 5798 §6.4.1: the Startup event (no-op unless running, in Initialize and not faulted).
-    /// `initial` is true for [`Command::Startup`] itself, false when the instance comes back from an
-    /// interface or tracking fault.
-    fn startup(&mut self, now: Instant, initial: bool) {
+    fn startup(&mut self, now: Instant) {
         if !self.running || self.state != State::Initialize || self.faulted().is_some() {
             return;
         }
@@ -482,16 +475,10 @@ impl Router {
         } else {
             // RFC 5798 §6.4.1: Master_Adver_Interval = Advertisement_Interval, Master_Down_Timer =
             // Master_Down_Interval, go to Backup.
+            // A non-owner's `state MASTER` changes nothing here: keepalived 2.2.7 also waits the full
+            // Master_Down_Interval (see config::InitialState).
             self.master_adver_interval = self.cfg.advert_int;
-            let wait = if initial && self.cfg.state == InitialState::Master {
-                // keepalived 2.2.7 (vrrp_init_state): a non-owner configured `state MASTER` waits one
-                // advert interval plus the smallest skew (priority 255's) for a Master to speak up,
-                // instead of the full Master_Down_Interval, then takes over.
-                self.master_adver_interval + self.skew_for(255)
-            } else {
-                self.master_down_interval()
-            };
-            self.master_down_timer = Some(now + wait);
+            self.master_down_timer = Some(now + self.master_down_interval());
             self.down_reason = Reason::MasterDown;
             self.set_state(State::Backup, Reason::Startup);
         }

@@ -206,12 +206,12 @@ fn weight_zero_track_faults_and_recovers() {
     assert_eq!(r.state(), State::Backup);
 }
 
-/// keepalived 2.2.7 `vrrp_init_state`: a non-owner configured `state MASTER` waits one advert interval
-/// plus the priority-255 skew, not Master_Down_Interval, before taking over; `state BACKUP` waits the
-/// full interval; a Master heard meanwhile keeps it in Backup; and a restart after an interface fault
-/// waits the full interval again.
+/// A non-owner configured `state MASTER` waits the full Master_Down_Interval, exactly like `state
+/// BACKUP`: RFC 5798 §6.4.1, and what keepalived 2.2.7 does outside a sync group (measured: first advert
+/// 3.63 s after start for priority 100, `advert_int 1`, against 3.61 s). The v2 case with `advert_int 3`
+/// pins the v2 Skew_Time, `(256 - Priority) / 256` s whatever the interval (RFC 3768 §6.1).
 #[test]
-fn state_master_takes_over_after_one_interval() {
+fn state_master_waits_master_down_interval_like_keepalived() {
     use vrrp_proto::config::{InitialState, Version};
     let t0 = Instant::now();
     let vip = vec![ip("192.0.2.100")];
@@ -224,6 +224,7 @@ fn state_master_takes_over_after_one_interval() {
             Version::V2 => Duration::from_secs(1),
             _ => int,
         };
+        let skew = base * u32::from(256 - u16::from(prio)) / 256;
         for state in [InitialState::Master, InitialState::Backup] {
             let mut cfg = Config::new("eth0", 7, vip.clone());
             cfg.version = version;
@@ -233,47 +234,14 @@ fn state_master_takes_over_after_one_interval() {
             let mut r = Router::new(cfg, ip("192.0.2.1")).unwrap();
             r.handle_command(t0, Command::Startup);
             assert_eq!(r.state(), State::Backup);
-            let want = match state {
-                // One interval plus Skew_Time at priority 255: base * 1 / 256.
-                InitialState::Master => int + base / 256,
-                _ => int * 3 + base * u32::from(256 - u16::from(prio)) / 256,
-            };
+            assert_eq!(r.skew_time(), skew, "{version:?}");
+            let want = int * 3 + skew;
+            assert_eq!(r.master_down_interval(), want);
             assert_eq!(r.poll_timeout(), Some(t0 + want), "{version:?} {state:?}");
-            assert_eq!(r.master_down_interval(), int * 3 + r.skew_time());
             r.handle_timeout(t0 + want - Duration::from_nanos(1));
             assert_eq!(r.state(), State::Backup);
             r.handle_timeout(t0 + want);
             assert_eq!(r.state(), State::Master, "{version:?} {state:?}");
-            // After an interface fault, the way back is the RFC's full Master_Down_Interval.
-            let t1 = t0 + Duration::from_secs(100);
-            r.handle_command(t1, Command::InterfaceDown);
-            r.handle_command(t1, Command::InterfaceUp);
-            assert_eq!(r.state(), State::Backup);
-            assert_eq!(r.poll_timeout(), Some(t1 + r.master_down_interval()));
         }
     }
-
-    // A Master that speaks up inside the short wait keeps a `state MASTER` router in Backup.
-    let mut cfg = Config::new("eth0", 7, vip.clone());
-    cfg.state = InitialState::Master;
-    let mut r = Router::new(cfg.clone(), ip("192.0.2.1")).unwrap();
-    r.handle_command(t0, Command::Startup);
-    cfg.priority = 150;
-    cfg.state = InitialState::Backup;
-    let mut m = Router::new(cfg, ip("192.0.2.2")).unwrap();
-    m.handle_command(t0, Command::Startup);
-    m.handle_timeout(m.poll_timeout().unwrap());
-    let adv = drain(&mut m)
-        .into_iter()
-        .find_map(|a| match a {
-            Action::SendAdvert(adv) => Some(adv),
-            _ => None,
-        })
-        .unwrap();
-    let at = t0 + Duration::from_millis(500);
-    r.handle_packet(at, adv.src, adv.dst, 255, &adv.to_bytes().unwrap())
-        .unwrap();
-    assert_eq!(r.poll_timeout(), Some(at + r.master_down_interval()));
-    r.handle_timeout(t0 + Duration::from_secs(2));
-    assert_eq!(r.state(), State::Backup);
 }
