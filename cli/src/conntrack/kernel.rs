@@ -814,6 +814,12 @@ fn list(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             let iter = match p.table {
                 Table::Dying => ct.dump_dying(),
                 Table::Unconfirmed => ct.dump_unconfirmed(),
+                // `-u SRC_NAT`, `DST_NAT` or `UNSET` alone leave a zero status mask, which conntrack-tools
+                // sends to the kernel as it is: the kernel refuses it (EINVAL).
+                _ if p.options & opt::STATUS != 0 && p.tmpl.status_mask == 0 => {
+                    let _ = tx.send(Err(Fail::other("Operation failed: invalid parameters")));
+                    return;
+                }
                 _ => {
                     let filter = kernel_filter(p, true, true);
                     if p.options & opt::ZERO != 0 {
@@ -1094,12 +1100,20 @@ fn create(p: &Parsed) -> Result<usize, Fail> {
 
 fn get(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     let mut printer = Printer::new(p);
+    // conntrack-tools always sends an original tuple (its family is always set), so a -G by reply tuple
+    // alone reaches the kernel with an original tuple lacking addresses (EINVAL), and one with a single
+    // original address looks up the other as zero (ENOENT). We answer the same without asking.
     let key = match orig_tuple(p) {
         Some(t) => Key::orig(t),
-        None => match repl_tuple(p) {
-            Some(t) => Key::reply(t),
-            None => return Err(Fail::param("you have to specify `--src' and `--dst'").into()),
-        },
+        None if repl_tuple(p).is_some() => {
+            let why = if p.tmpl.orig_src.is_some() || p.tmpl.orig_dst.is_some() {
+                "such conntrack doesn't exist"
+            } else {
+                "invalid parameters"
+            };
+            return Err(Fail::other(format!("Operation failed: {why}")).into());
+        }
+        None => return Err(Fail::param("you have to specify `--src' and `--dst'").into()),
     };
     let key = match (p.tmpl.id, p.tmpl.zone) {
         (Some(id), _) => key.with_id(id),
