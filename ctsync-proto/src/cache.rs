@@ -113,8 +113,19 @@ impl<E: Object> Default for InternalCache<E> {
 }
 
 impl<E: Object> InternalCache<E> {
-    /// Applies a local change. Returns the key of the object to announce, or `None` when there is nothing
-    /// to announce (no tuple, or a delete of an unknown entry).
+    /// Applies a local change the way conntrackd 1.4.7's `internal_cache.c` handles kernel events, and
+    /// returns the key of the object to announce, or `None` when there is nothing to announce. The
+    /// message type is chosen at transmission from the object's state, as conntrackd does
+    /// (`object_status_to_network_type`):
+    ///
+    /// * NEW (`internal_cache_ct_event_new`): an existing object, dead or alive, is replaced by a fresh
+    ///   one, so the peer gets a NEW;
+    /// * UPDATE (`cache_update_force`): a live object is updated and becomes ALIVE (an UPD is sent, even
+    ///   if its NEW had not gone out yet); a dead or unknown one is created afresh (a NEW is sent);
+    /// * DELETE (`internal_cache_ct_event_del`): a live object becomes DEAD and keeps its last state for
+    ///   the DEL message; an unknown or already dead one is ignored.
+    ///
+    /// An entry without a tuple is counted in [`CacheStats::no_tuple`] and ignored.
     pub(crate) fn apply(&mut self, change: Change, entry: E) -> Option<E::Key> {
         let Some(key) = entry.cache_key() else {
             self.stats.no_tuple += 1;
@@ -123,19 +134,25 @@ impl<E: Object> InternalCache<E> {
         match (change, self.map.get_mut(&key)) {
             (Change::Delete, None) => return None,
             (Change::Delete, Some(o)) => {
-                o.entry = entry;
+                if o.state == ObjState::Dead {
+                    return None;
+                }
                 o.state = ObjState::Dead;
                 self.stats.deleted += 1;
             }
-            (Change::New, Some(o)) if o.state == ObjState::Dead => {
-                o.entry = entry;
-                o.state = ObjState::New;
-                self.stats.created += 1;
-            }
-            (_, Some(o)) => {
+            (Change::Update, Some(o)) if o.state != ObjState::Dead => {
                 o.entry = entry;
                 o.state = ObjState::Alive;
                 self.stats.updated += 1;
+            }
+            (Change::New | Change::Update, Some(o)) => {
+                // cache_del + cache_add: the old object goes, a fresh one takes its place.
+                if o.state != ObjState::Dead {
+                    self.stats.deleted += 1;
+                }
+                o.entry = entry;
+                o.state = ObjState::New;
+                self.stats.created += 1;
             }
             (_, None) => {
                 self.map.insert(

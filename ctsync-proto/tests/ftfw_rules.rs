@@ -192,3 +192,61 @@ fn alive_after_each_second_without_transmission() {
     assert_eq!(m.len(), 1);
     assert!(m[0].flags.contains(Flags::ALIVE));
 }
+
+#[test]
+fn local_events_follow_conntrackds_internal_cache() {
+    // internal_cache.c of conntrackd 1.4.7; the message type comes from the object's state when sent.
+    let (mut a, t0) = session(300, 1024);
+    let mut step = |a: &mut Ftfw, change: Change, e: CtEntry| {
+        a.handle_local(t0, change, e);
+        sent(a, t0)
+            .into_iter()
+            .filter_map(|m| match m.body {
+                Body::Ct(c, e) => Some((c, e)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let with = |i: u16, mark: u32| CtEntry {
+        mark: Some(mark),
+        ..entry(i)
+    };
+    assert_eq!(
+        step(&mut a, Change::New, with(1, 1)),
+        [(Change::New, with(1, 1))]
+    );
+    // A NEW event for a live object replaces it: the peer gets a NEW again, not an UPD.
+    assert_eq!(
+        step(&mut a, Change::New, with(1, 2)),
+        [(Change::New, with(1, 2))]
+    );
+    assert_eq!(
+        step(&mut a, Change::Update, with(1, 3)),
+        [(Change::Update, with(1, 3))]
+    );
+    // DEL carries the object's last state, not the destroy event's.
+    assert_eq!(
+        step(&mut a, Change::Delete, with(1, 99)),
+        [(Change::Delete, with(1, 3))]
+    );
+    // A second DEL of a dead object, or a DEL of an unknown one, announces nothing.
+    assert_eq!(step(&mut a, Change::Delete, with(1, 4)), []);
+    assert_eq!(step(&mut a, Change::Delete, with(3, 4)), []);
+    // UPDATE of a dead or unknown object creates it afresh: a NEW.
+    assert_eq!(
+        step(&mut a, Change::Update, with(1, 5)),
+        [(Change::New, with(1, 5))]
+    );
+    assert_eq!(
+        step(&mut a, Change::Update, with(2, 6)),
+        [(Change::New, with(2, 6))]
+    );
+    // NEW then UPDATE before transmission: cache_update makes it ALIVE, one UPD goes out.
+    a.handle_local(t0, Change::New, with(4, 7));
+    assert_eq!(
+        step(&mut a, Change::Update, with(4, 8)),
+        [(Change::Update, with(4, 8))]
+    );
+    let st = a.internal().stats();
+    assert_eq!((st.created, st.updated, st.deleted), (5, 2, 2));
+}
