@@ -197,7 +197,7 @@ fn alive_after_each_second_without_transmission() {
 fn local_events_follow_conntrackds_internal_cache() {
     // internal_cache.c of conntrackd 1.4.7; the message type comes from the object's state when sent.
     let (mut a, t0) = session(300, 1024);
-    let mut step = |a: &mut Ftfw, change: Change, e: CtEntry| {
+    let step = |a: &mut Ftfw, change: Change, e: CtEntry| {
         a.handle_local(t0, change, e);
         sent(a, t0)
             .into_iter()
