@@ -767,3 +767,104 @@ fn local_time_follows_tz_like_conntrack_tools() {
     assert!(String::from_utf8_lossy(&utc.stdout).contains("[start="));
     assert_ne!(utc.stdout, tokyo.stdout);
 }
+
+/// A real expectation: the kernel's FTP helper (attached by an nftables ct helper) sees an `EPSV` reply on a
+/// loopback control connection and expects the data connection. Returns the two control sockets, which
+/// must stay open for the expectation to live.
+fn ftp_expectation(
+    ns: &testkit::NetNs,
+    nft: &std::path::Path,
+) -> (std::net::TcpStream, std::net::TcpStream) {
+    use std::io::{Read, Write};
+    ns.sh("ip link set lo up");
+    let o = ns.sh(&format!(
+        "{0} add table ip ftpt && {0} add ct helper ip ftpt ftp-std '{{ type \"ftp\" protocol tcp; }}' && {0} add chain ip ftpt out '{{ type filter hook output priority 0; }}' && {0} add rule ip ftpt out tcp dport 21 ct helper set ftp-std",
+        nft.display()
+    ));
+    assert!(
+        o.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let l = std::net::TcpListener::bind("127.0.0.1:21").unwrap();
+    let mut c = std::net::TcpStream::connect("127.0.0.1:21").unwrap();
+    let (mut a, _) = l.accept().unwrap();
+    let mut buf = [0u8; 128];
+    let mut say = |from: &mut std::net::TcpStream, to: &mut std::net::TcpStream, m: &[u8]| {
+        from.write_all(m).unwrap();
+        let n = to.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], m);
+    };
+    say(&mut a, &mut c, b"220 hi\r\n");
+    say(&mut c, &mut a, b"EPSV\r\n");
+    say(
+        &mut a,
+        &mut c,
+        b"229 Entering Extended Passive Mode (|||6446|)\r\n",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    (a, c)
+}
+
+/// Expectations in every format conntrack-tools prints them (default, xml, xml with <when>, -G), and their
+/// events (default and xml, closed by SIGINT with the summary).
+#[test]
+fn expectations_same_as_conntrack_tools() {
+    let Some(real) = real_tool() else { return };
+    let Some(nft) = testkit::require_tool("nft") else {
+        return;
+    };
+    let Some(ns) = testkit::netns() else { return };
+    let ev: Vec<_> = [&["expect"][..], &["expect", "-o", "xml"][..]]
+        .iter()
+        .map(|extra| (spawn_events(&real, extra), spawn_events(OURS, extra)))
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let control = ftp_expectation(&ns, &nft);
+    let n = run(&real, &["-C", "expect"]);
+    assert_eq!(
+        String::from_utf8_lossy(&n.stdout).trim(),
+        "1",
+        "no expectation made"
+    );
+    for (a, b) in ev {
+        let ra = finish_events("-INT", a);
+        let rb = finish_events("-INT", b);
+        assert_eq!(ra, rb);
+        assert!(ra.0.contains("helper=ftp") || ra.0.contains("<helper-name>ftp"), "{ra:?}");
+        assert!(ra.1.ends_with(" expectation events have been shown.\n"), "{ra:?}");
+        assert_ne!(ra.1, "PREFIX: 0 expectation events have been shown.\n");
+    }
+    for o in [
+        &[][..],
+        &["-o", "xml"][..],
+        &["-o", "xml,timestamp"][..],
+        &["-o", "extended,id"][..],
+    ] {
+        let mut args = vec!["-L", "expect"];
+        args.extend_from_slice(o);
+        same(&real, &args);
+    }
+    let get = [
+        "-G",
+        "expect",
+        "-p",
+        "tcp",
+        "-s",
+        "127.0.0.1",
+        "-d",
+        "127.0.0.1",
+        "--sport",
+        "0",
+        "--dport",
+        "6446",
+    ];
+    same(&real, &get);
+    let mut get_xml = get.to_vec();
+    get_xml.extend_from_slice(&["-o", "xml"]);
+    same(&real, &get_xml);
+    same(&real, &["-C", "expect"]);
+    let o = run(OURS, &["-L", "expect", "-o", "xml"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("<helper-name>ftp</helper-name>"));
+    drop(control);
+}

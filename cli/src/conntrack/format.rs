@@ -529,6 +529,102 @@ pub fn expect_line(x: &ExpectView, kind: MsgKind) -> String {
     s
 }
 
+/// The XML format of one expectation (`-L expect -o xml`, libnetfilter_conntrack's layout): the expected,
+/// mask and master addresses under `<layer3>`, their ports or keys under `<layer4>`, then `<meta>`. `when`:
+/// the time for a `<when>` element (`-o xml,timestamp`).
+pub fn expect_xml(x: &ExpectView, kind: MsgKind, when: Option<i64>) -> String {
+    let mut s = String::with_capacity(600);
+    s.push_str(match kind {
+        MsgKind::New => "<flow type=\"new\">",
+        MsgKind::Update => "<flow type=\"update\">",
+        MsgKind::Destroy => "<flow type=\"destroy\">",
+        MsgKind::Plain => "<flow>",
+    });
+    let t = &x.tuple;
+    let parts = [
+        ("expected", Some(t)),
+        ("mask", x.mask.as_ref()),
+        ("master", x.master.as_ref()),
+    ];
+    let fam = if t.src.is_ipv4() { 2 } else { 10 };
+    let _ = write!(
+        s,
+        "<layer3 protonum=\"{fam}\" protoname=\"{}\">",
+        l3_name(fam)
+    );
+    for (tag, u) in parts {
+        match u {
+            Some(u) => {
+                let _ = write!(
+                    s,
+                    "<{tag}><src>{}</src><dst>{}</dst></{tag}>",
+                    addr(&u.src),
+                    addr(&u.dst)
+                );
+            }
+            None => {
+                let _ = write!(s, "<{tag}><src></src><dst></dst></{tag}>");
+            }
+        }
+    }
+    s.push_str("</layer3>");
+    let _ = write!(
+        s,
+        "<layer4 protonum=\"{}\" protoname=\"{}\">",
+        t.proto,
+        proto_name(t.proto)
+    );
+    for (tag, u) in parts {
+        let _ = write!(s, "<{tag}>");
+        if let Some(u) = u {
+            match (t.proto, u.l4) {
+                (6 | 17 | 136 | 132 | 33, L4::Ports { sport, dport }) => {
+                    let _ = write!(s, "<sport>{sport}</sport><dport>{dport}</dport>");
+                }
+                (47, L4::Gre { skey, dkey }) => {
+                    let _ = write!(s, "<srckey>0x{skey:x}</srckey><dstkey>0x{dkey:x}</dstkey>");
+                }
+                _ => {}
+            }
+        }
+        let _ = write!(s, "</{tag}>");
+    }
+    s.push_str("</layer4><meta>");
+    if let Some(h) = &x.helper {
+        let _ = write!(s, "<helper-name>{h}</helper-name>");
+    }
+    if let Some(t) = x.timeout {
+        let _ = write!(s, "<timeout>{t}</timeout>");
+    }
+    if let Some(c) = x.class {
+        let _ = write!(s, "<class>{c}</class>");
+    }
+    if let Some(z) = x.zone {
+        let _ = write!(s, "<zone>{z}</zone>");
+    }
+    if let Some(now) = when {
+        when_xml(&mut s, now);
+    }
+    for (b, n) in [(1, "<permanent/>"), (2, "<inactive/>"), (4, "<userspace/>")] {
+        if x.flags & b != 0 {
+            s.push_str(n);
+        }
+    }
+    s.push_str("</meta></flow>");
+    s
+}
+
+/// `<when>...</when>` for `now`, in local time (libnetfilter_conntrack's `localtime()` fields).
+fn when_xml(s: &mut String, now: i64) {
+    // wday is tm_wday + 1, month tm_mon + 1.
+    let (year, mon, day, h, m, sec, wday) = broken_down(now, tz::local().offset(now));
+    let _ = write!(
+        s,
+        "<when><hour>{h}</hour><min>{m:02}</min><sec>{sec:02}</sec><wday>{}</wday><day>{day}</day><month>{mon}</month><year>{year}</year></when>",
+        wday + 1
+    );
+}
+
 /// The XML format of one flow (`-o xml`), without the document header.
 pub fn xml_flow(f: &Flow, kind: MsgKind, flags: Flags, map: Option<&LabelMap>, now: i64) -> String {
     let mut s = String::with_capacity(512);
@@ -632,13 +728,7 @@ pub fn xml_flow(f: &Flow, kind: MsgKind, flags: Flags, map: Option<&LabelMap>, n
         s.push_str("</meta>");
     }
     if flags.when {
-        // libnetfilter_conntrack fills <when> from localtime(): wday is tm_wday + 1, month tm_mon + 1.
-        let (year, mon, day, h, m, sec, wday) = broken_down(now, tz::local().offset(now));
-        let _ = write!(
-            s,
-            "<when><hour>{h}</hour><min>{m:02}</min><sec>{sec:02}</sec><wday>{}</wday><day>{day}</day><month>{mon}</month><year>{year}</year></when>",
-            wday + 1
-        );
+        when_xml(&mut s, now);
     }
     if let Some(h) = &f.helper {
         let _ = write!(s, "<helper>{h}</helper>");

@@ -662,7 +662,8 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                     .get_expect(&t, p.tmpl.id)
                     .map_err(|e| failed(&e, p.command))?;
                 if let Some(v) = expect_view(&x) {
-                    writeln!(w, "{}", format::expect_line(&v, MsgKind::Plain))?;
+                    // conntrack-tools leaves the XML document of -G expect open.
+                    ExpPrinter::new(p).print(w, &v, MsgKind::Plain)?;
                 }
             } else {
                 ct.delete_expect(&t, p.tmpl.id)
@@ -715,6 +716,7 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             sock.set_timeout(Some(std::time::Duration::from_millis(100)))
                 .map_err(|_| Fail::other("Can't open handler"))?;
             let stop = stop_on_signals()?;
+            let mut printer = ExpPrinter::new(p);
             let mut counter = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 match sock.next_event() {
@@ -725,7 +727,8 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                             EventKind::Destroy => MsgKind::Destroy,
                         };
                         if let Some(v) = expect_view(&expect) {
-                            writeln!(w, "{}", format::expect_line(&v, k))?;
+                            printer.print(w, &v, k)?;
+                            w.flush()?;
                             counter += 1;
                         }
                     }
@@ -741,7 +744,8 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                     }
                 }
             }
-            // conntrack-tools' handler for SIGINT/SIGTERM: the summary on stderr, then exit 0.
+            // conntrack-tools' handler for SIGINT/SIGTERM: </expect>, the summary on stderr, then exit 0.
+            printer.finish(w)?;
             w.flush()?;
             eprintln!("{PREFIX}{counter} expectation events have been shown.");
             Ok(0)
@@ -759,6 +763,7 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
         }
         cmd::EXP_LIST => {
             let mut ct = open()?;
+            let mut printer = ExpPrinter::new(p);
             let mut n = 0usize;
             for x in ct
                 .dump_expect(p.family)
@@ -766,10 +771,11 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             {
                 let x = x.map_err(|e| failed(&e, p.command))?;
                 if let Some(v) = expect_view(&x) {
-                    writeln!(w, "{}", format::expect_line(&v, MsgKind::Plain))?;
+                    printer.print(w, &v, MsgKind::Plain)?;
                     n += 1;
                 }
             }
+            printer.finish(w)?;
             Ok(n)
         }
         cmd::EXP_COUNT => {
@@ -789,6 +795,55 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             "Operation failed: this command is not implemented yet by this conntrack",
         )
         .into()),
+    }
+}
+
+/// Prints expectations as conntrack-tools' `dump_exp_cb`/`event_exp_cb` do: `-o xml` opens an `<expect>`
+/// document, `-o timestamp` prefixes `[secs.usecs]\t` (left-aligned, space-padded) or adds `<when>` in XML.
+#[derive(Debug)]
+struct ExpPrinter {
+    output: u32,
+    xml_open: bool,
+}
+
+impl ExpPrinter {
+    fn new(p: &Parsed) -> Self {
+        ExpPrinter {
+            output: p.output,
+            xml_open: false,
+        }
+    }
+
+    fn print(
+        &mut self,
+        w: &mut dyn Write,
+        v: &format::ExpectView,
+        k: MsgKind,
+    ) -> std::io::Result<()> {
+        let tms = self.output & out::TMS != 0;
+        if self.output & out::XML != 0 {
+            if !self.xml_open {
+                self.xml_open = true;
+                w.write_all(b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<expect>\n")?;
+            }
+            return writeln!(w, "{}", format::expect_xml(v, k, tms.then(now_secs)));
+        }
+        if tms {
+            let d = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            write!(w, "[{:<8}.{:<6}]\t", d.as_secs(), d.subsec_micros())?;
+        }
+        writeln!(w, "{}", format::expect_line(v, k))
+    }
+
+    /// Closes the XML document if one was opened.
+    fn finish(&mut self, w: &mut dyn Write) -> std::io::Result<()> {
+        if self.xml_open {
+            self.xml_open = false;
+            w.write_all(b"</expect>\n")?;
+        }
+        Ok(())
     }
 }
 
