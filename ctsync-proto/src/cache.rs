@@ -20,12 +20,96 @@ pub trait Object: Copy + PartialEq + Debug {
     type Key: Copy + Eq + Hash + Debug;
     /// The key, or `None` when the object lacks the fields that identify it.
     fn cache_key(&self) -> Option<Self::Key>;
+    /// Applies an update to the cached object, as conntrackd's `cache_update` does with the cache's
+    /// `copy` operation. The default replaces the whole object (expectations: `cache_exp_copy` is a
+    /// `memcpy`).
+    fn update_from(&mut self, newer: &Self) {
+        *self = *newer;
+    }
 }
 
 impl Object for CtEntry {
     type Key = Key;
     fn cache_key(&self) -> Option<Key> {
         self.key()
+    }
+    /// `nfct_copy(cached, update, NFCT_CP_META)`: every attribute the update carries replaces the cached
+    /// one, and attributes it lacks keep their cached value (the tuple fields are the key, so equal).
+    fn update_from(&mut self, newer: &Self) {
+        // Exhaustive, so that a new field cannot be forgotten here.
+        let CtEntry {
+            addrs,
+            status,
+            l4proto,
+            ports,
+            tcp_state,
+            tcp_wscale_orig,
+            tcp_wscale_repl,
+            sctp_state,
+            sctp_vtag_orig,
+            sctp_vtag_repl,
+            dccp_state,
+            dccp_role,
+            icmp_type,
+            icmp_code,
+            icmp_id,
+            timeout,
+            mark,
+            master_addrs,
+            master_l4proto,
+            master_ports,
+            snat_ipv4,
+            dnat_ipv4,
+            snat_ipv6,
+            dnat_ipv6,
+            snat_port,
+            dnat_port,
+            nat_seq_adj,
+            helper,
+            labels,
+            synproxy,
+            zone,
+        } = *newer;
+        macro_rules! take {
+            ($($f:ident),*) => {
+                $(if $f.is_some() {
+                    self.$f = $f;
+                })*
+            };
+        }
+        take!(
+            addrs,
+            status,
+            l4proto,
+            ports,
+            tcp_state,
+            tcp_wscale_orig,
+            tcp_wscale_repl,
+            sctp_state,
+            sctp_vtag_orig,
+            sctp_vtag_repl,
+            dccp_state,
+            dccp_role,
+            icmp_type,
+            icmp_code,
+            icmp_id,
+            timeout,
+            mark,
+            master_addrs,
+            master_l4proto,
+            master_ports,
+            snat_ipv4,
+            dnat_ipv4,
+            snat_ipv6,
+            dnat_ipv6,
+            snat_port,
+            dnat_port,
+            nat_seq_adj,
+            helper,
+            labels,
+            synproxy,
+            zone
+        );
     }
 }
 
@@ -120,8 +204,9 @@ impl<E: Object> InternalCache<E> {
     ///
     /// * NEW (`internal_cache_ct_event_new`): an existing object, dead or alive, is replaced by a fresh
     ///   one, so the peer gets a NEW;
-    /// * UPDATE (`cache_update_force`): a live object is updated and becomes ALIVE (an UPD is sent, even
-    ///   if its NEW had not gone out yet); a dead or unknown one is created afresh (a NEW is sent);
+    /// * UPDATE (`cache_update_force`): a live object is updated ([`Object::update_from`]) and becomes
+    ///   ALIVE (an UPD is sent, even if its NEW had not gone out yet); a dead or unknown one is created
+    ///   afresh (a NEW is sent);
     /// * DELETE (`internal_cache_ct_event_del`): a live object becomes DEAD and keeps its last state for
     ///   the DEL message; an unknown or already dead one is ignored.
     ///
@@ -141,7 +226,7 @@ impl<E: Object> InternalCache<E> {
                 self.stats.deleted += 1;
             }
             (Change::Update, Some(o)) if o.state != ObjState::Dead => {
-                o.entry = entry;
+                o.entry.update_from(&entry);
                 o.state = ObjState::Alive;
                 self.stats.updated += 1;
             }
@@ -251,7 +336,9 @@ impl<E: Object> Default for ExternalCache<E> {
 }
 
 impl<E: Object> ExternalCache<E> {
-    /// Applies a change from the peer; returns whether the cache changed.
+    /// Applies a change from the peer as conntrackd's `external_cache.c` does: NEW replaces any cached
+    /// object, UPDATE merges into it ([`Object::update_from`]) or creates it, DELETE removes it. Returns
+    /// whether the cache changed.
     pub(crate) fn apply(&mut self, change: Change, entry: E, expires: Option<Instant>) -> bool {
         let Some(key) = entry.cache_key() else {
             self.stats.no_tuple += 1;
@@ -265,11 +352,25 @@ impl<E: Object> ExternalCache<E> {
                 }
                 had
             }
-            Change::New | Change::Update => {
-                match self.map.insert(key, ExternalObj { entry, expires }) {
-                    Some(_) => self.stats.updated += 1,
-                    None => self.stats.created += 1,
+            // external_cache_ct_upd: cache_update_force, which merges into an existing object.
+            Change::Update if self.map.contains_key(&key) => {
+                if let Some(o) = self.map.get_mut(&key) {
+                    o.entry.update_from(&entry);
+                    o.expires = expires;
                 }
+                self.stats.updated += 1;
+                true
+            }
+            // external_cache_ct_new: an existing object is deleted and a fresh one added.
+            Change::New | Change::Update => {
+                if self
+                    .map
+                    .insert(key, ExternalObj { entry, expires })
+                    .is_some()
+                {
+                    self.stats.deleted += 1;
+                }
+                self.stats.created += 1;
                 true
             }
         }

@@ -60,7 +60,8 @@ pub enum Action {
     External {
         /// What happened.
         change: Change,
-        /// The entry as announced.
+        /// The entry as the external cache now holds it (an update merged into the cached entry, as
+        /// conntrackd merges it), or as announced for a delete.
         entry: CtEntry,
     },
     /// An external entry expired (ALARM mode: not refreshed within the cache timeout).
@@ -290,6 +291,10 @@ impl Core {
             Body::Ct(change, entry) => {
                 let key = entry.key();
                 if self.external.apply(change, entry, expires) {
+                    // Report the cached state: an update is merged into it (see Object::update_from).
+                    let entry = key
+                        .and_then(|k| self.external.get(&k))
+                        .map_or(entry, |o| o.entry);
                     self.actions.push_back(Action::External { change, entry });
                 }
                 key.map(ObjRef::Ct)
@@ -297,6 +302,9 @@ impl Core {
             Body::Exp(change, entry) => {
                 let key = entry.key();
                 if self.external_exp.apply(change, entry, expires) {
+                    let entry = key
+                        .and_then(|k| self.external_exp.get(&k))
+                        .map_or(entry, |o| o.entry);
                     self.actions
                         .push_back(Action::Expectation { change, entry });
                 }

@@ -250,3 +250,70 @@ fn local_events_follow_conntrackds_internal_cache() {
     let st = a.internal().stats();
     assert_eq!((st.created, st.updated, st.deleted), (5, 2, 2));
 }
+
+#[test]
+fn updates_merge_into_cached_entries_like_nfct_copy_meta() {
+    use ctsync_proto::session::Action;
+    use ctsync_proto::wire::HelperName;
+    let (mut a, t0) = session(300, 1024);
+    let (mut b, _) = session(300, 1024);
+    let full = CtEntry {
+        mark: Some(7),
+        helper: HelperName::new("ftp"),
+        snat_ipv4: Some([203, 0, 113, 1].into()),
+        ..entry(9)
+    };
+    // An update that carries less (no helper, no mark, no NAT): the rest is kept, as conntrackd's
+    // cache_update keeps it with nfct_copy(.., NFCT_CP_META).
+    let partial = CtEntry {
+        timeout: Some(120),
+        mark: None,
+        ..entry(9)
+    };
+    let merged = CtEntry {
+        timeout: Some(120),
+        ..full
+    };
+    a.handle_local(t0, Change::New, full);
+    a.handle_local(t0, Change::Update, partial);
+    assert_eq!(
+        a.internal().get(&full.key().unwrap()).unwrap().entry,
+        merged
+    );
+    // The peer side: NEW then a partial UPD, each in its own datagram.
+    for (seq, change, e) in [(1, Change::New, full), (2, Change::Update, partial)] {
+        let m = Message {
+            flags: Flags::NONE,
+            seq,
+            body: Body::Ct(change, e),
+        };
+        let mut d = vec![0u8; m.buffer_len()];
+        m.emit(&mut d).unwrap();
+        b.handle_datagram(t0, &d);
+    }
+    assert_eq!(
+        b.external().get(&full.key().unwrap()).unwrap().entry,
+        merged
+    );
+    let actions: Vec<Action> = std::iter::from_fn(|| b.poll_action()).collect();
+    assert_eq!(
+        actions.last(),
+        Some(&Action::External {
+            change: Change::Update,
+            entry: merged
+        })
+    );
+    // A NEW replaces the cached entry whole.
+    let m = Message {
+        flags: Flags::NONE,
+        seq: 3,
+        body: Body::Ct(Change::New, partial),
+    };
+    let mut d = vec![0u8; m.buffer_len()];
+    m.emit(&mut d).unwrap();
+    b.handle_datagram(t0, &d);
+    assert_eq!(
+        b.external().get(&full.key().unwrap()).unwrap().entry,
+        partial
+    );
+}
