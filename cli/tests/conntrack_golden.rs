@@ -399,6 +399,18 @@ fn bad_inputs_same_status_and_message() {
         "conntrack v1.4.7 (linux-ha-rs)\n"
     );
     same(&real, &["-h"]);
+    // The usage line names the tool as it was invoked (argv[0]).
+    let as_path = |bin: &str| {
+        Command::new(bin)
+            .arg0("/sbin/ct-renamed")
+            .arg("-h")
+            .output()
+            .unwrap()
+            .stdout
+    };
+    let h = as_path(&real);
+    assert!(String::from_utf8_lossy(&h).contains("Usage: /sbin/ct-renamed [commands]"));
+    assert_eq!(h, as_path(OURS));
     same(&real, &["-h", "-p", "tcp"]);
     same(&real, &[]);
 }
@@ -831,8 +843,14 @@ fn expectations_same_as_conntrack_tools() {
         let ra = finish_events("-INT", a);
         let rb = finish_events("-INT", b);
         assert_eq!(ra, rb);
-        assert!(ra.0.contains("helper=ftp") || ra.0.contains("<helper-name>ftp"), "{ra:?}");
-        assert!(ra.1.ends_with(" expectation events have been shown.\n"), "{ra:?}");
+        assert!(
+            ra.0.contains("helper=ftp") || ra.0.contains("<helper-name>ftp"),
+            "{ra:?}"
+        );
+        assert!(
+            ra.1.ends_with(" expectation events have been shown.\n"),
+            "{ra:?}"
+        );
         assert_ne!(ra.1, "PREFIX: 0 expectation events have been shown.\n");
     }
     for o in [

@@ -82,7 +82,8 @@ pub fn main_with(argv: Vec<String>, out: &mut dyn Write) -> i32 {
         Ok(p) => p,
         Err(f) => return report(&f),
     };
-    match execute(&parsed, out) {
+    let prog = argv.first().map_or("conntrack", String::as_str);
+    match execute_as(prog, &parsed, out) {
         Ok(code) => code,
         Err(Outcome::Fail(f)) => report(&f),
         Err(Outcome::BrokenPipe) => 0,
@@ -123,13 +124,19 @@ fn write_quiet(out: &mut dyn Write, text: &str) -> i32 {
 
 /// Runs a parsed command: prints results on `out`, the summary on stderr, and returns the exit status.
 pub fn execute(p: &Parsed, out: &mut dyn Write) -> Result<i32, Outcome> {
+    execute_as("conntrack", p, out)
+}
+
+/// [`execute`] for a tool invoked as `prog` (`argv[0]`, which `-h` prints in its usage line as
+/// conntrack-tools does).
+pub fn execute_as(prog: &str, p: &Parsed, out: &mut dyn Write) -> Result<i32, Outcome> {
     match p.command {
         cmd::CT_VERSION => {
             writeln!(out, "{VERSION_LINE}")?;
             return Ok(0);
         }
         cmd::CT_HELP | 0 => {
-            out.write_all(usage().as_bytes())?;
+            out.write_all(usage_as(prog).as_bytes())?;
             if p.command == cmd::CT_HELP
                 && let Some(k) = p.proto
             {
@@ -153,11 +160,16 @@ pub fn execute(p: &Parsed, out: &mut dyn Write) -> Result<i32, Outcome> {
     Ok(0)
 }
 
-/// The `-h` text (the same as conntrack-tools').
+/// The `-h` text (the same as conntrack-tools') for a tool invoked as `conntrack`.
 pub fn usage() -> String {
+    usage_as("conntrack")
+}
+
+/// The `-h` text for a tool invoked as `prog`.
+pub fn usage_as(prog: &str) -> String {
     let mut s = String::new();
     s.push_str("Command line interface for the connection tracking system. Version 1.4.7\n");
-    s.push_str("Usage: conntrack [commands] [options]\n");
+    s.push_str(&format!("Usage: {prog} [commands] [options]\n"));
     s.push_str("\nCommands:\n");
     s.push_str("  -L [table] [options]\t\tList conntrack or expectation table\n");
     s.push_str("  -G [table] parameters\t\tGet conntrack or expectation\n");
