@@ -618,3 +618,71 @@ fn unknown_attributes_inside_nests_hand_built_vector() {
 fn libc_af_inet() -> u8 {
     2
 }
+
+/// Unknown attributes in an order the encoder does not use (before the known ones, top-level unknowns
+/// first, nests out of the kernel's order) and duplicated nests still round-trip: the decoded value is
+/// put in the encoder's order, so decode → emit → decode gives an equal value and stable bytes.
+#[test]
+fn unknown_attributes_in_any_order_and_duplicate_nests_round_trip() {
+    let mut b = vec![2u8, 0, 0, 0];
+    {
+        let mut o = VecOut::new(&mut b);
+        o.u32_be(40, 1); // top-level unknown first
+        let n = o.nest_start(cta::NAT_DST);
+        o.u32_be(30, 2); // unknown before the known ones
+        let p = o.nest_start(cta::NAT_PROTO);
+        o.u32_be(30, 3);
+        o.u16_be(cta::PROTONAT_PORT_MIN, 5);
+        o.nest_end(p);
+        o.attr(cta::NAT_V4_MINIP, &[192, 168, 0, 1]);
+        o.nest_end(n);
+        let t = o.nest_start(cta::TUPLE_ORIG);
+        o.u32_be(30, 4);
+        let p = o.nest_start(cta::TUPLE_PROTO);
+        o.u32_be(30, 5);
+        o.u8(cta::PROTO_NUM, 17);
+        o.u16_be(cta::PROTO_SRC_PORT, 1);
+        o.u16_be(cta::PROTO_DST_PORT, 2);
+        o.nest_end(p);
+        let ip = o.nest_start(cta::TUPLE_IP);
+        o.u32_be(30, 6);
+        o.attr(cta::IP_V4_SRC, &[10, 0, 0, 1]);
+        o.attr(cta::IP_V4_DST, &[10, 0, 0, 2]);
+        o.nest_end(ip);
+        o.nest_end(t);
+        let c = o.nest_start(cta::COUNTERS_ORIG);
+        o.u32_be(30, 7);
+        o.u64_be(cta::COUNTERS_PACKETS, 1);
+        o.nest_end(c);
+        // two protoinfo nests: the second (SCTP) wins, and the first one's TCP unknowns go with it
+        let pi = o.nest_start(cta::PROTOINFO);
+        let tcp = o.nest_start(cta::PROTOINFO_TCP);
+        o.u32_be(30, 8);
+        o.u8(cta::TCP_STATE, 3);
+        o.nest_end(tcp);
+        o.nest_end(pi);
+        let pi = o.nest_start(cta::PROTOINFO);
+        o.u32_be(30, 9);
+        let sctp = o.nest_start(cta::PROTOINFO_SCTP);
+        o.u8(cta::SCTP_STATE, 3);
+        o.nest_end(sctp);
+        o.nest_end(pi);
+        o.u32_be(41, 10); // another top-level unknown
+    }
+    let e = Entry::parse(&b).unwrap();
+    assert!(matches!(e.protoinfo, Some(ProtoInfo::Sctp(_))));
+    // NAT_DST, COUNTERS_ORIG and the second PROTOINFO overlays, then the two top-level unknowns in order
+    let kinds: Vec<u16> = e.unknown.iter().map(|u| u.kind & 0x3fff).collect();
+    assert_eq!(
+        kinds,
+        [cta::PROTOINFO, cta::COUNTERS_ORIG, cta::NAT_DST, 40, 41]
+    );
+    assert_eq!(e.orig.as_ref().unwrap().unknown.len(), 3);
+    let mut out = vec![0u8; e.buffer_len()];
+    assert_eq!(e.emit(&mut out), Some(out.len()));
+    let back = Entry::parse(&out).unwrap();
+    assert_eq!(back, e);
+    let mut again = vec![0u8; back.buffer_len()];
+    assert_eq!(back.emit(&mut again), Some(again.len()));
+    assert_eq!(again, out);
+}

@@ -1,8 +1,8 @@
 //! The conntrack entry model and its attribute codec.
 
 use super::{
-    AF_INET, AF_INET6, Attr, Attrs, Extras, LenCounter, Out, RawAttr, SliceOut, VecOut, cta,
-    emit_extras, overlay, sub_overlay,
+    AF_INET, AF_INET6, Attr, Attrs, Extras, LenCounter, Out, RawAttr, SliceOut, canonical_order,
+    cta, emit_extras, overlay, sub_overlay,
 };
 use crate::error::DecodeError;
 use std::net::{IpAddr, Ipv6Addr};
@@ -157,19 +157,20 @@ pub struct Tuple {
 /// Types of the overlays a tuple's unknown list may hold (inside these nests, not beside them).
 const TUPLE_OVERLAYS: &[u16] = &[cta::TUPLE_IP, cta::TUPLE_PROTO];
 
-/// Types of the overlays an entry's unknown list may hold.
+/// Types of the overlays an entry's unknown list may hold, in the order [`Entry::emit_attrs`] writes
+/// their nests.
 const ENTRY_OVERLAYS: &[u16] = &[
+    cta::SECCTX,
     cta::PROTOINFO,
     cta::COUNTERS_ORIG,
     cta::COUNTERS_REPLY,
     cta::TIMESTAMP,
-    cta::NAT_SRC,
-    cta::NAT_DST,
+    cta::HELP,
     cta::SEQ_ADJ_ORIG,
     cta::SEQ_ADJ_REPLY,
     cta::SYNPROXY,
-    cta::HELP,
-    cta::SECCTX,
+    cta::NAT_SRC,
+    cta::NAT_DST,
 ];
 
 /// Writes the genuinely unknown attributes of an owner's list (not its overlays).
@@ -344,6 +345,7 @@ impl Tuple {
         let proto = proto.ok_or(DecodeError::Missing {
             what: "CTA_PROTO_NUM",
         })?;
+        canonical_order(&mut unknown, TUPLE_OVERLAYS);
         Ok(Tuple {
             src,
             dst,
@@ -745,6 +747,7 @@ impl Entry {
                 _ => self.unknown.push(a.raw()),
             }
         }
+        canonical_order(&mut self.unknown, ENTRY_OVERLAYS);
         Ok(())
     }
 
@@ -1118,7 +1121,7 @@ fn parse_protoinfo(
         out = others.next().map(ProtoInfo::Other);
     }
     for o in others {
-        VecOut::new(&mut extras.0).attr(o.kind, &o.value);
+        extras.keep_raw(&o);
     }
     extras.push_into(unknown, cta::PROTOINFO);
     Ok(out)

@@ -106,6 +106,7 @@ impl Expect {
                 _ => e.unknown.push(a.raw()),
             }
         }
+        super::canonical_order(&mut e.unknown, &[cta::EXPECT_NAT]);
         Ok(e)
     }
 

@@ -801,27 +801,68 @@ pub fn finish_msg(buf: &mut [u8], start: usize) {
 /// The parts of one nest the model does not know, gathered while parsing it (an overlay; see the
 /// module docs).
 #[derive(Debug, Default)]
-pub(crate) struct Extras(Vec<u8>);
+pub(crate) struct Extras {
+    /// Unknown attributes of this nest, raw, in the order received.
+    raw: Vec<u8>,
+    /// The overlay of the one known sub-nest that carries one (the last such sub-nest wins, as its typed
+    /// fields do).
+    sub: Option<(u16, Vec<u8>)>,
+}
 
 impl Extras {
     /// Keeps `a` raw.
     pub(crate) fn keep(&mut self, a: &Attr<'_>) {
-        VecOut::new(&mut self.0).attr(a.raw_kind, a.value);
+        VecOut::new(&mut self.raw).attr(a.raw_kind, a.value);
     }
-    /// Adds the overlay of sub-nest `kind`, when it holds anything.
+    /// Keeps a raw attribute.
+    pub(crate) fn keep_raw(&mut self, a: &RawAttr) {
+        VecOut::new(&mut self.raw).attr(a.kind, &a.value);
+    }
+    /// Sets the overlay of sub-nest `kind` (replacing an earlier sub-nest's, which the typed value also
+    /// replaced).
     pub(crate) fn sub(&mut self, kind: u16, sub: Extras) {
-        if !sub.0.is_empty() {
-            VecOut::new(&mut self.0).attr(kind | NLA_F_NESTED, &sub.0);
+        let v = sub.into_stream();
+        self.sub = (!v.is_empty()).then_some((kind, v));
+    }
+    /// The canonical stream: the sub-nest overlay first, then the raw attributes, which is the order an
+    /// emit writes them in (sub-nest inside the typed part, raw ones at the end of the nest).
+    fn into_stream(self) -> Vec<u8> {
+        match self.sub {
+            None => self.raw,
+            Some((kind, v)) => {
+                let mut out = Vec::with_capacity(v.len() + 4 + self.raw.len());
+                VecOut::new(&mut out).attr(kind | NLA_F_NESTED, &v);
+                out.extend_from_slice(&self.raw);
+                out
+            }
         }
     }
-    /// Pushes the overlay of nest `kind` onto `list`, when it holds anything.
+    /// Puts the overlay of nest `kind` into `list` (replacing the overlay of an earlier nest of the same
+    /// type, as the typed fields are replaced), when it holds anything.
     pub(crate) fn push_into(self, list: &mut Vec<RawAttr>, kind: u16) {
-        if !self.0.is_empty() {
+        let value = self.into_stream();
+        if !value.is_empty() {
+            list.retain(|u| u.kind & NLA_TYPE_MASK != kind);
             list.push(RawAttr {
                 kind: kind | NLA_F_NESTED,
-                value: self.0,
+                value,
             });
         }
+    }
+}
+
+/// Puts an owner's unknown list in the order an emit writes it: overlays first, in the order of
+/// `overlays` (the owner's emit order of those nests), then the genuinely unknown attributes in the order
+/// received. So a message whose attributes came in another order still decodes, re-emits and decodes
+/// back to an equal value.
+pub(crate) fn canonical_order(list: &mut [RawAttr], overlays: &[u16]) {
+    if list.len() > 1 {
+        list.sort_by_key(|u| {
+            overlays
+                .iter()
+                .position(|&k| k == u.kind & NLA_TYPE_MASK)
+                .unwrap_or(usize::MAX)
+        });
     }
 }
 
