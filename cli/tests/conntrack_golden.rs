@@ -506,6 +506,12 @@ fn mutations_on_twin_tables() {
     twins(&real, &["-D", "-m", "0xffffffff"]);
     twins(&real, &["-D", "-f", "ipv6"]);
     twins(&real, &["-D", "-n"]);
+    twins(&real, &["-D", "-g", "192.168.0.80"]);
+    twins(&real, &["-D", "-u", "ASSURED"]);
+    twins(&real, &["-D", "-w", "42"]);
+    twins(&real, &["-D", "-p", "tcp", "--state", "ESTABLISHED"]);
+    twins(&real, &["-D", "-r", "10.0.9.2"]);
+    twins(&real, &["-D", "-p", "icmp", "--icmp-type", "8"]);
     // conntrack-tools sends updates with the command's family, so without an address (family unspecified) every
     // IPv6 entry fails with EOPNOTSUPP, and it cannot update zoned entries (it drops the zone); those are
     // its bugs, not behaviour to copy, so the compared updates name an IPv4 address.
