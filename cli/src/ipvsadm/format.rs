@@ -616,6 +616,56 @@ mod tests {
         assert_eq!(out, "-A -u 1.2.3.7:80 -s wlc -p 100 -M 255.255.0.0 -o\n");
     }
 
+    /// A deliberate difference: libipvs 1.31 reads a destination's IPVS_DEST_ATTR_STATS64 nest with its
+    /// 32-bit parser, so Debian's ipvsadm prints the low 32 bits of the connection, packet and rate counters
+    /// (here 5000000005 → 705032709) while the byte counters stay 64-bit. We print the kernel's values.
+    #[test]
+    fn destination_stats64_are_printed_in_full() {
+        let key = ServiceKey::Inet {
+            protocol: Protocol::Tcp,
+            addr: "1.2.3.4".parse().unwrap(),
+            port: 80,
+        };
+        let s = Service::new(key);
+        let mut d = Destination::new("1.1.1.1".parse().unwrap(), 80);
+        d.fwd = FwdMethod::Masq;
+        let big = 5_000_000_005u64;
+        d.stats64 = Some(Stats {
+            conns: big,
+            inpkts: big + 1,
+            outpkts: big + 2,
+            inbytes: big + 3,
+            outbytes: big + 4,
+            cps: big + 5,
+            inpps: big + 6,
+            outpps: big + 7,
+            inbps: big + 8,
+            outbps: big + 9,
+        });
+        d.stats = Some(Stats {
+            conns: big & 0xffff_ffff,
+            ..Stats::default()
+        });
+        let mut out = String::new();
+        service_entry(
+            &mut out,
+            &s,
+            std::slice::from_ref(&d),
+            fmt::NUMERIC | fmt::STATS | fmt::EXACT,
+        );
+        let line = out.lines().nth(1).unwrap();
+        assert_eq!(
+            line,
+            "  -> 1.1.1.1:80                   5000000005 5000000006 5000000007 5000000008 5000000009"
+        );
+        let mut out = String::new();
+        service_entry(&mut out, &s, &[d], fmt::NUMERIC | fmt::RATE | fmt::EXACT);
+        assert_eq!(
+            out.lines().nth(1).unwrap(),
+            "  -> 1.1.1.1:80                   5000000010 5000000011 5000000012 5000000013 5000000014"
+        );
+    }
+
     #[test]
     fn conn_lines_match_ipvsadm() {
         let line = "TCP 0A0000FE 80BC 0A0000FE 0050 0A000002 0050 CLOSE             9\n";

@@ -5,8 +5,10 @@
 //! ipvsadm's exact widths and sort order. Differences by design: one netlink socket for the whole run
 //! (ipvsadm opens one per operation), `-R` pipelines its lines through [`ipvs_nl::Ipvs::apply`] (errors are
 //! still printed in line order, and a line that ipvsadm would abort on still aborts after the lines before
-//! it were applied), and destination stats64 counters are printed in full (libipvs truncates them to 32
-//! bits because it parses the 64-bit attributes as 32-bit ones).
+//! it were applied), and destination stats64 counters are printed in full: libipvs 1.31 reads a
+//! destination's STATS64 nest with its 32-bit parser, so Debian's ipvsadm shows the low 32 bits of the
+//! connection, packet and rate counters (bytes stay 64-bit). Byte-identical output is kept for every value
+//! below 2^32; above it we print the kernel's value rather than reproduce the bug.
 
 pub mod args;
 pub mod format;
