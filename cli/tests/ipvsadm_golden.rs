@@ -331,6 +331,10 @@ const ERRORS: &[&str] = &[
     "-S -c",
     "-D",
     "-R -n",
+    "-ALn",
+    "-At",
+    "-Ln -ZL",
+    "-Atx 10.0.0.9:80",
 ];
 
 #[test]

@@ -338,16 +338,14 @@ const TABLE: &[(&str, Option<char>, Arg, &str)] = &[
 /// How an option was typed, for error messages.
 #[derive(Debug, Clone, Copy)]
 enum OptText<'a> {
-    /// One letter of a short-option cluster: printed as `-c`.
-    Short(char),
-    /// A whole argument as typed.
+    /// A whole argument as typed; for a letter of a short-option cluster, the whole cluster (popt's
+    /// `poptBadOption` returns the argv element: ipvsadm prints "invalid option `-ALn'", "-At: missing argument").
     Arg(&'a str),
 }
 
 impl std::fmt::Display for OptText<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            OptText::Short(c) => write!(f, "-{c}"),
             OptText::Arg(a) => f.write_str(a),
         }
     }
@@ -443,10 +441,10 @@ impl<'a> Popt<'a> {
                     }
                     None
                 };
-                let arg = self.take_arg(kind, attached, OptText::Short(c))?;
+                let arg = self.take_arg(kind, attached, OptText::Arg(whole))?;
                 return Ok(Some(Opt {
                     tag,
-                    text: OptText::Short(c),
+                    text: OptText::Arg(whole),
                     arg,
                 }));
             }
@@ -1227,6 +1225,10 @@ mod tests {
         assert!(err("--foo").1.starts_with("Try `ipvsadm -h'"));
         assert_eq!(err("-L --foo"), (255, "--foo: unknown option".into()));
         assert_eq!(err("-L -t"), (255, "-t: missing argument".into()));
+        // A letter of a cluster is reported as the whole argument (Debian's ipvsadm 1.31 in the VM).
+        assert_eq!(err("-At"), (255, "-At: missing argument".into()));
+        assert_eq!(err("-ALn"), (2, "invalid option `-ALn'".into()));
+        assert_eq!(err("-Ln -ZL"), (2, "invalid option `-ZL'".into()));
         assert_eq!(
             err("-A -t 1.2.3.4:80 extra"),
             (2, "unexpected argument extra".into())
