@@ -662,9 +662,16 @@ fn events_userspace_suffix_and_summary() {
     for extra in [&[][..], &["-o", "xml"][..], &["-o", "save"][..]] {
         let a = spawn_events(&real, extra);
         let b = spawn_events(OURS, extra);
+        // Our -o json carries the same as "portid" and "progname" keys.
+        let json = extra
+            .is_empty()
+            .then(|| spawn_events(OURS, &["-o", "json"]));
         std::thread::sleep(std::time::Duration::from_millis(300));
         signal("-STOP", &a);
         signal("-STOP", &b);
+        if let Some(j) = &json {
+            signal("-STOP", j);
+        }
         let ia = run(
             &real,
             &[
@@ -695,9 +702,15 @@ fn events_userspace_suffix_and_summary() {
         assert!(ia.status.success() && ib.status.success());
         signal("-CONT", &a);
         signal("-CONT", &b);
+        if let Some(j) = &json {
+            signal("-CONT", j);
+        }
         std::thread::sleep(std::time::Duration::from_millis(300));
         signal("-STOP", &a);
         signal("-STOP", &b);
+        if let Some(j) = &json {
+            signal("-STOP", j);
+        }
         // This process makes the next event and keeps its socket open while the readers resolve it.
         let mut ct = ctnl::Conntrack::open().unwrap();
         let orig = ctnl::Tuple::ports(
@@ -712,10 +725,34 @@ fn events_userspace_suffix_and_summary() {
         ct.create(&e).unwrap();
         signal("-CONT", &a);
         signal("-CONT", &b);
+        if let Some(j) = &json {
+            signal("-CONT", j);
+        }
         std::thread::sleep(std::time::Duration::from_millis(400));
         let ra = finish_events("-INT", a);
         let rb = finish_events("-INT", b);
+        let rj = json.map(|j| finish_events("-INT", j));
         drop(ct);
+        if let Some((out, _, code)) = rj {
+            assert_eq!(code, Some(0));
+            let objs: Vec<serde_json::Value> = out
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            assert_eq!(objs.len(), 3, "{out}");
+            let ids: Vec<u64> =
+                ra.0.lines()
+                    .map(|l| {
+                        let at = l.find("portid=").unwrap() + 7;
+                        l[at..].split(' ').next().unwrap().parse().unwrap()
+                    })
+                    .collect();
+            for (o, id) in objs.iter().zip(&ids) {
+                assert_eq!(o["portid"], *id, "{o}");
+            }
+            assert!(objs[0].get("progname").is_none() && objs[1].get("progname").is_none());
+            assert_eq!(objs[2]["progname"], "conntrack_golde");
+        }
         assert_eq!(ra, rb, "events differ for {extra:?}");
         assert_eq!(ra.2, Some(0));
         assert_eq!(
@@ -890,5 +927,17 @@ fn expectations_same_as_conntrack_tools() {
     same(&real, &["-C", "expect"]);
     let o = run(OURS, &["-L", "expect", "-o", "xml"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("<helper-name>ftp</helper-name>"));
+    // Our -o json: one object per expectation.
+    let o = run(OURS, &["-L", "expect", "-o", "json"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(v["family"], "ipv4");
+    assert_eq!(v["helper"], "ftp");
+    assert_eq!(v["expected"]["dport"], 6446);
+    assert_eq!(v["expected"]["proto"], "tcp");
+    assert_eq!(v["mask"]["dport"], 65535);
+    assert_eq!(v["master"]["dport"], 21);
+    assert!(v["timeout"].as_u64().unwrap() > 0);
     drop(control);
 }

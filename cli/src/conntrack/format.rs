@@ -904,6 +904,65 @@ fn tuple_json(t: &Tuple) -> serde_json::Value {
     serde_json::Value::Object(m)
 }
 
+/// Adds `"portid"` (and `"progname"` when known) to a JSON object line: the user-space program whose request
+/// caused an `-E` event (conntrack-tools' ` [USERSPACE] portid=N progname=X`).
+pub fn json_add_user(line: &mut String, portid: u32, progname: Option<&str>) {
+    if !line.ends_with('}') {
+        return;
+    }
+    line.pop();
+    let _ = write!(line, ",\"portid\":{portid}");
+    if let Some(n) = progname {
+        let _ = write!(line, ",\"progname\":{}", serde_json::Value::from(n));
+    }
+    line.push('}');
+}
+
+/// One expectation as a JSON object (`-L/-G/-E expect -o json`): `event` (events only), `family`,
+/// `expected`, `mask` and `master` tuples (the entry tuple schema), `timeout`, `zone`, `class`, `helper`, and
+/// `flags` (`PERMANENT`, `INACTIVE`, `USERSPACE`); keys only when the kernel sent the attribute.
+pub fn expect_json(x: &ExpectView, kind: MsgKind) -> String {
+    let mut m = serde_json::Map::new();
+    if kind != MsgKind::Plain {
+        let k = match kind {
+            MsgKind::New => "new",
+            MsgKind::Update => "update",
+            _ => "destroy",
+        };
+        m.insert("event".into(), k.into());
+    }
+    let fam = if x.tuple.src.is_ipv4() { 2 } else { 10 };
+    m.insert("family".into(), l3_name(fam).into());
+    m.insert("expected".into(), tuple_json(&x.tuple));
+    if let Some(t) = &x.mask {
+        m.insert("mask".into(), tuple_json(t));
+    }
+    if let Some(t) = &x.master {
+        m.insert("master".into(), tuple_json(t));
+    }
+    if let Some(t) = x.timeout {
+        m.insert("timeout".into(), t.into());
+    }
+    if let Some(z) = x.zone {
+        m.insert("zone".into(), z.into());
+    }
+    if let Some(c) = x.class {
+        m.insert("class".into(), c.into());
+    }
+    if let Some(h) = &x.helper {
+        m.insert("helper".into(), h.clone().into());
+    }
+    let flags: Vec<serde_json::Value> = [(1, "PERMANENT"), (2, "INACTIVE"), (4, "USERSPACE")]
+        .into_iter()
+        .filter(|(b, _)| x.flags & b != 0)
+        .map(|(_, n)| n.into())
+        .collect();
+    if !flags.is_empty() {
+        m.insert("flags".into(), flags.into());
+    }
+    serde_json::Value::Object(m).to_string()
+}
+
 /// One JSON object per entry or event (`-o json`); the schema is documented in README.md.
 pub fn json_line(f: &Flow, kind: MsgKind, map: Option<&LabelMap>) -> String {
     let mut m = serde_json::Map::new();

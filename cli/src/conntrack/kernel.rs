@@ -505,6 +505,8 @@ pub struct Printer {
     now: i64,
     /// Appended to each line except JSON (`-E`'s ` [USERSPACE] ...`); empty otherwise.
     pub suffix: String,
+    /// The same for JSON: the event's port id and program name (`portid`, `progname` keys).
+    pub user: Option<(u32, Option<String>)>,
 }
 
 fn now_secs() -> i64 {
@@ -525,6 +527,7 @@ impl Printer {
             xml_open: false,
             now: now_secs(),
             suffix: String::new(),
+            user: None,
         }
     }
 
@@ -545,7 +548,11 @@ impl Printer {
     ) -> std::io::Result<()> {
         let map = if labels { self.map.as_ref() } else { None };
         if self.output & out::JSON != 0 {
-            return writeln!(w, "{}", format::json_line(f, kind, self.map.as_ref()));
+            let mut line = format::json_line(f, kind, self.map.as_ref());
+            if let Some((portid, name)) = &self.user {
+                format::json_add_user(&mut line, *portid, name.as_deref());
+            }
+            return writeln!(w, "{line}");
         }
         if self.output & out::SAVE != 0 {
             let kind = if kind == MsgKind::Plain {
@@ -820,6 +827,9 @@ impl ExpPrinter {
         v: &format::ExpectView,
         k: MsgKind,
     ) -> std::io::Result<()> {
+        if self.output & out::JSON != 0 {
+            return writeln!(w, "{}", format::expect_json(v, k));
+        }
         let tms = self.output & out::TMS != 0;
         if self.output & out::XML != 0 {
             if !self.xml_open {
@@ -1439,7 +1449,8 @@ fn events(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                         .unwrap_or_default();
                     write!(w, "[{}.{:06}]\t", d.as_secs(), d.subsec_micros())?;
                 }
-                printer.suffix = names.suffix(sock.last_portid());
+                printer.user = names.lookup(sock.last_portid());
+                printer.suffix = super::userspace::suffix_text(printer.user.as_ref());
                 printer.print(w, &f, k, true, true)?;
                 counter += 1;
                 if counter.is_multiple_of(64) {

@@ -29,13 +29,12 @@ impl PortNames {
     /// The text to append to an event line for an event with this `nlmsg_pid`: empty for 0 (the kernel's
     /// own events), else ` [USERSPACE] portid=N` with ` progname=X` when the program is found.
     pub fn suffix(&mut self, portid: u32) -> String {
-        if portid == 0 {
-            return String::new();
-        }
-        match self.progname(portid) {
-            Some(name) => format!(" [USERSPACE] portid={portid} progname={name}"),
-            None => format!(" [USERSPACE] portid={portid}"),
-        }
+        suffix_text(self.lookup(portid).as_ref())
+    }
+
+    /// The port id and, when found, the program name; `None` for 0 (the kernel's own events).
+    pub fn lookup(&mut self, portid: u32) -> Option<(u32, Option<String>)> {
+        (portid != 0).then(|| (portid, self.progname(portid)))
     }
 
     fn progname(&mut self, portid: u32) -> Option<String> {
@@ -50,6 +49,15 @@ impl PortNames {
         let name = name_by_portid(portid, inode);
         self.last = Some((portid, inode, name.clone()));
         name
+    }
+}
+
+/// The text conntrack-tools appends for a [`PortNames::lookup`] answer.
+pub fn suffix_text(user: Option<&(u32, Option<String>)>) -> String {
+    match user {
+        None => String::new(),
+        Some((portid, Some(name))) => format!(" [USERSPACE] portid={portid} progname={name}"),
+        Some((portid, None)) => format!(" [USERSPACE] portid={portid}"),
     }
 }
 
@@ -136,5 +144,10 @@ mod tests {
     #[test]
     fn kernel_events_have_no_suffix() {
         assert_eq!(PortNames::new().suffix(0), "");
+        assert_eq!(
+            suffix_text(Some(&(7, Some("x".to_string())))),
+            " [USERSPACE] portid=7 progname=x"
+        );
+        assert_eq!(suffix_text(Some(&(7, None))), " [USERSPACE] portid=7");
     }
 }
