@@ -21,7 +21,10 @@ fn help_for(name: &str) -> &'static str {
         "update" => "Update conntracks",
         "get" => "Get a conntrack or expectation",
         "flush" => "Flush the table",
-        "event" => "Show events",
+        "event" => {
+            "Show events until SIGINT or SIGTERM, then print \"N flow events have been shown.\" and exit 0; \
+             events caused by a program end in \" [USERSPACE] portid=N progname=X\""
+        }
         "counter" => "Show the counter of entries",
         "stats" => "Show statistics",
         "version" => "Show the version",
@@ -66,6 +69,11 @@ pub fn command() -> Command {
     let mut c = Command::new("conntrack")
         .version("1.4.7")
         .about("Command line interface for the connection tracking system (drop-in for conntrack-tools 1.4.7)")
+        .after_help(
+            "Times ([start=...], [stop=...], <when>) are local, as localtime() gives them: TZ when set (a zone \
+             file or a POSIX string such as UTC0 or EST5EDT,M3.2.0,M11.1.0), else /etc/localtime. \
+             -o json prints one JSON object per entry, expectation or event (schema in the project README).",
+        )
         .disable_help_flag(true)
         .disable_version_flag(true);
     let mut seen: Vec<&str> = Vec::new();
@@ -165,6 +173,7 @@ mod tests {
             man.contains("\\-\\-src\\-nat") || man.contains("src-nat"),
             "man page lacks --src-nat"
         );
+        assert!(man.contains("USERSPACE") && man.contains("localtime"));
         let bash = completions("bash").unwrap();
         assert!(bash.contains("--buffer-size"));
     }
