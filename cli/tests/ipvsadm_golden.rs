@@ -258,6 +258,20 @@ fn restore_reads_the_other_tools_save() {
     let o = run(OURS, "-R", input);
     assert_eq!(o, t);
     assert_eq!(theirs("-S -n"), after);
+    // A byte that is not UTF-8 spoils only its own line.
+    std::fs::write(
+        "/tmp/latin1.rules",
+        b"-A -t 6.6.6.6:80\n-A -t 6.6.6.7:80 -s caf\xe9\n-A -t 6.6.6.8:80\n",
+    )
+    .unwrap();
+    let t = run(THEIRS, "-R </tmp/latin1.rules", "");
+    let after = theirs("-S -n");
+    assert!(after.stdout.contains("6.6.6.8:80"), "{after:?}");
+    assert_eq!(theirs("-D -t 6.6.6.6:80").code, 0);
+    assert_eq!(theirs("-D -t 6.6.6.8:80").code, 0);
+    let o = run(OURS, "-R </tmp/latin1.rules", "");
+    assert_eq!(o, t);
+    assert_eq!(theirs("-S -n"), after);
     // A line that makes ipvsadm exit stops the restore at that point.
     let bad = "-A -t 5.5.5.5:80\n-A -t 5.5.5.6:80 -s rr -s rr\n-A -t 5.5.5.7:80\n";
     let t = run(THEIRS, "-R", bad);

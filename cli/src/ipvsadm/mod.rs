@@ -456,8 +456,11 @@ impl Ctx<'_> {
     /// `-R`: every stdin line is a command line. Consecutive kernel changes are pipelined; their errors are
     /// printed in line order; the result is the last line's.
     fn restore(&mut self) -> Result<i32, Stop> {
-        let mut input = String::new();
-        let _ = std::io::stdin().read_to_string(&mut input);
+        // Bytes, not read_to_string: one non-UTF-8 byte would make that return nothing at all (and the
+        // restore silently apply no line), where ipvsadm goes on line by line.
+        let mut bytes = Vec::new();
+        let _ = std::io::stdin().read_to_end(&mut bytes);
+        let input = String::from_utf8_lossy(&bytes);
         let mut pending: Vec<(Op, Func)> = Vec::new();
         let mut result = 0;
         for line in input.lines() {
