@@ -1308,6 +1308,97 @@ mod tests {
         );
     }
 
+    /// Every option, long, short and clustered, with odd arguments (multi-byte text, bracket and port edge
+    /// cases, huge numbers): parsing returns a result or an error, never panics.
+    #[test]
+    fn odd_command_lines_never_panic() {
+        const ODD: &[&str] = &[
+            "",
+            "é",
+            "[",
+            "]",
+            "[::1",
+            "[::1]:",
+            "[é]:80",
+            ":",
+            "é:é",
+            "1.2.3.4:",
+            "1.2.3.4:é",
+            "-",
+            "--",
+            "=",
+            "\u{1F600}",
+            "99999999999999999999",
+            "-1",
+            "0x",
+            "1e3",
+            "[2001:db8::1]:99999",
+            "::1:80",
+            "255.255.255.255",
+            "128",
+            "flag-1,",
+            ",",
+            "sh-port,,mh-port",
+            "é,é",
+        ];
+        let cmds = [
+            "-A",
+            "-E",
+            "-D",
+            "-a",
+            "-e",
+            "-d",
+            "-L",
+            "-Z",
+            "-S",
+            "-C",
+            "--start-daemon",
+        ];
+        let mut runs = 0;
+        for &(long, short, kind, _) in TABLE {
+            for cmd in cmds {
+                for odd in ODD {
+                    let mut lines = vec![
+                        vec![cmd, "-t", "10.0.0.1:80", "-r", "10.0.0.2"],
+                        vec![cmd, "-f", "1"],
+                    ];
+                    let long_opt = format!("--{long}");
+                    let long_eq = format!("--{long}={odd}");
+                    let short_opt = short.map(|c| format!("-{c}"));
+                    let short_attached = short.map(|c| format!("-{c}{odd}"));
+                    let cluster = short.map(|c| format!("-L{c}{odd}"));
+                    for l in &mut lines {
+                        l.push(&long_opt);
+                        if kind != Arg::None {
+                            l.push(odd);
+                        }
+                        l.push(&long_eq);
+                        if let (Some(so), Some(sa), Some(cl)) =
+                            (&short_opt, &short_attached, &cluster)
+                        {
+                            l.push(so);
+                            l.push(odd);
+                            l.push(sa);
+                            l.push(cl);
+                        }
+                        l.push(odd);
+                    }
+                    for l in lines {
+                        for n in 1..=l.len() {
+                            let argv: Vec<String> = std::iter::once("ipvsadm")
+                                .chain(l[..n].iter().copied())
+                                .map(String::from)
+                                .collect();
+                            let _ = parse(&argv);
+                            runs += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(runs > 50_000, "{runs}");
+    }
+
     #[test]
     fn inet_aton_forms() {
         assert_eq!(inet_aton("10.1"), Some(Ipv4Addr::new(10, 0, 0, 1)));
