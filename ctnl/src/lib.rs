@@ -8,7 +8,8 @@
 //! * [`wire`]: codecs with no I/O. [`Entry`] (with [`Tuple`], [`Status`], [`Counters`], [`ProtoInfo`],
 //!   [`NatRange`], ...), [`Expect`], [`CpuStats`]/[`GlobalStats`]; netlink message framing. Each typed value
 //!   has `parse(&[u8])`, `buffer_len()` and `emit(&mut [u8])`; parsing never panics, unknown attributes are
-//!   kept raw ([`RawAttr`]) and written back.
+//!   kept raw ([`RawAttr`]) and written back, at the top level and inside every known nest (as overlays in
+//!   the owner's `unknown` list: see the [`wire`] module docs).
 //! * [`socket`]: [`CtSocket`], the only module that touches the kernel (netlink-sys underneath), with one
 //!   reusable receive buffer.
 //! * Operations on [`Conntrack`]: [`Conntrack::dump`] (a streaming [`Dump`] iterator with [`DumpFilter`]),

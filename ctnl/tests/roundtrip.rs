@@ -686,3 +686,42 @@ fn unknown_attributes_in_any_order_and_duplicate_nests_round_trip() {
     assert_eq!(back.emit(&mut again), Some(again.len()));
     assert_eq!(again, out);
 }
+
+/// An unknown attribute inside `CTA_EXPECT_NAT` and inside the expectation's tuples is kept and written
+/// back in place.
+#[test]
+fn expect_keeps_unknown_attributes_inside_its_nests() {
+    let mut b = vec![2u8, 0, 0, 0];
+    {
+        let mut o = VecOut::new(&mut b);
+        let tuple = |o: &mut VecOut<'_>, kind: u16| {
+            let t = o.nest_start(kind);
+            let ip = o.nest_start(cta::TUPLE_IP);
+            o.attr(cta::IP_V4_SRC, &[10, 0, 0, 1]);
+            o.attr(cta::IP_V4_DST, &[10, 0, 0, 2]);
+            o.u32_be(30, 1);
+            o.nest_end(ip);
+            let p = o.nest_start(cta::TUPLE_PROTO);
+            o.u8(cta::PROTO_NUM, 6);
+            o.u16_be(cta::PROTO_SRC_PORT, 0);
+            o.u16_be(cta::PROTO_DST_PORT, 2021);
+            o.nest_end(p);
+            o.nest_end(t);
+        };
+        tuple(&mut o, cta::EXPECT_MASTER);
+        tuple(&mut o, cta::EXPECT_TUPLE);
+        o.u32_be(cta::EXPECT_TIMEOUT, 300);
+        let n = o.nest_start(cta::EXPECT_NAT);
+        o.u32_be(cta::EXPECT_NAT_DIR, 1);
+        tuple(&mut o, cta::EXPECT_NAT_TUPLE);
+        o.u32_be(30, 2);
+        o.nest_end(n);
+        o.u32_be(60, 3);
+    }
+    let e = Expect::parse(&b).unwrap();
+    assert_eq!(e.unknown.len(), 2, "{:?}", e.unknown);
+    assert_eq!(e.nat.as_ref().unwrap().tuple.unknown.len(), 1);
+    let mut out = vec![0u8; e.buffer_len()];
+    assert_eq!(e.emit(&mut out), Some(b.len()));
+    assert_eq!(out, b);
+}

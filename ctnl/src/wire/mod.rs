@@ -837,12 +837,15 @@ impl Extras {
             }
         }
     }
-    /// Puts the overlay of nest `kind` into `list` (replacing the overlay of an earlier nest of the same
-    /// type, as the typed fields are replaced), when it holds anything.
+    /// Puts the overlay of nest `kind` into `list`, when it holds anything. The overlay of an earlier nest
+    /// of the same type is dropped even when this one is empty: the last nest wins, as its typed value
+    /// does (an earlier overlay could name a sub-nest the typed value no longer has).
     pub(crate) fn push_into(self, list: &mut Vec<RawAttr>, kind: u16) {
         let value = self.into_stream();
-        if !value.is_empty() {
+        if list.iter().any(|u| u.kind & NLA_TYPE_MASK == kind) {
             list.retain(|u| u.kind & NLA_TYPE_MASK != kind);
+        }
+        if !value.is_empty() {
             list.push(RawAttr {
                 kind: kind | NLA_F_NESTED,
                 value,
