@@ -460,7 +460,16 @@ impl Ctx<'_> {
         // restore silently apply no line), where ipvsadm goes on line by line.
         let mut bytes = Vec::new();
         let _ = std::io::stdin().read_to_end(&mut bytes);
-        let input = String::from_utf8_lossy(&bytes);
+        let mut input = String::from_utf8_lossy(&bytes).into_owned();
+        // ipvsadm's config_stream_read quirk: a last line without its newline that ends in two or more
+        // blanks hits EOF while skipping them and is dropped whole (one blank is consumed with the token).
+        if !input.ends_with('\n') {
+            let start = input.rfind('\n').map_or(0, |i| i + 1);
+            let last = &input[start..];
+            if last.len() - last.trim_end_matches([' ', '\t', '\r']).len() >= 2 {
+                input.truncate(start);
+            }
+        }
         let mut pending: Vec<(Op, Func)> = Vec::new();
         let mut result = 0;
         for line in input.lines() {
