@@ -116,8 +116,29 @@ impl Conntrack {
         self.sock.transact(&self.sbuf, seq, |_| Ok(()))
     }
 
-    /// Deletes every expectation (of one family when `family` is non-zero, using nfgenmsg version 1).
+    /// Deletes every expectation (`family` 0), or every expectation of one family.
+    ///
+    /// The kernel's expectation flush (`ctnetlink_del_expect` without a tuple or helper name) ignores the
+    /// nfgenmsg family and version and removes every expectation of the namespace, so a one-family flush
+    /// is done here as a dump of that family (the expectation dump does honour the family) followed by a
+    /// delete of each by tuple and id; one that vanished in between is not an error.
     pub fn flush_expect(&mut self, family: u8) -> Result<(), Error> {
+        if family != 0 {
+            let mut doomed = Vec::new();
+            for x in self.dump_expect(family)? {
+                let x = x?;
+                if let Some(t) = x.tuple {
+                    doomed.push((t, x.id));
+                }
+            }
+            for (t, id) in &doomed {
+                match self.delete_expect(t, *id) {
+                    Ok(()) | Err(Error::NotFound) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(());
+        }
         let seq = self.sock.next_seq();
         self.sbuf.clear();
         let start = start_msg(

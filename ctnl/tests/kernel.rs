@@ -650,6 +650,10 @@ fn expectations_create_get_dump_delete_flush_events() {
         "{stats:?}"
     );
 
+    // A one-family flush leaves the other family's expectations alone (the kernel's own expectation
+    // flush ignores the family and would take all of them).
+    ct.flush_expect(AF_INET6).unwrap();
+    assert_eq!(ct.dump_expect(0).unwrap().count(), 2);
     ct.flush_expect(0).unwrap();
     assert_eq!(ct.dump_expect(0).unwrap().count(), 0);
 
