@@ -371,6 +371,9 @@ const ERRORS: &[&str] = &[
     "-At",
     "-Ln -ZL",
     "-Atx 10.0.0.9:80",
+    "--start-daemon master --start-daemon backup",
+    "--start-daemon master --start-daemon=backup",
+    "--stop-daemon master --stop-daemon backup",
 ];
 
 #[test]

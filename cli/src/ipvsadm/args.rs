@@ -444,7 +444,7 @@ impl<'a> Popt<'a> {
                 let arg = self.take_arg(kind, attached, OptText::Arg(whole))?;
                 return Ok(Some(Opt {
                     tag,
-                    text: OptText::Arg(whole),
+                    text: bad_option_text(whole, attached, arg),
                     arg,
                 }));
             }
@@ -481,12 +481,25 @@ impl<'a> Popt<'a> {
                 let arg = self.take_arg(kind, attached, OptText::Arg(a))?;
                 return Ok(Some(Opt {
                     tag,
-                    text: OptText::Arg(a),
+                    text: bad_option_text(a, attached, arg),
                     arg,
                 }));
             }
             self.cluster = Some((ai, 1));
         }
+    }
+}
+
+/// What popt's `poptBadOption` names for an option: the last argv element it read, so the separate argument
+/// when the option took one ("--start-daemon master --start-daemon backup" → "invalid option `backup'").
+fn bad_option_text<'a>(
+    option: &'a str,
+    attached: Option<&'a str>,
+    arg: Option<&'a str>,
+) -> OptText<'a> {
+    match (attached, arg) {
+        (None, Some(separate)) => OptText::Arg(separate),
+        _ => OptText::Arg(option),
     }
 }
 
@@ -1229,6 +1242,14 @@ mod tests {
         assert_eq!(err("-At"), (255, "-At: missing argument".into()));
         assert_eq!(err("-ALn"), (2, "invalid option `-ALn'".into()));
         assert_eq!(err("-Ln -ZL"), (2, "invalid option `-ZL'".into()));
+        assert_eq!(
+            err("--start-daemon master --start-daemon backup"),
+            (2, "invalid option `backup'".into())
+        );
+        assert_eq!(
+            err("--start-daemon master --start-daemon=backup"),
+            (2, "invalid option `--start-daemon=backup'".into())
+        );
         assert_eq!(
             err("-A -t 1.2.3.4:80 extra"),
             (2, "unexpected argument extra".into())
