@@ -9,6 +9,7 @@
 //! * `vm-test [FILTER]`: builds the IPVS kernel tests (feature `vm-tests`) and runs them inside one VM.
 //! * `vm-bench [ROUNDS]`: runs the IPVS bench (ours vs Debian's ipvsadm) inside one VM.
 
+mod checks;
 mod deps;
 mod util;
 mod vm;
@@ -59,6 +60,30 @@ fn ci() -> Result<()> {
         ],
         &[],
     )?;
+    // Targets behind features that `--workspace` leaves off: the ctnl conversions of ctsync-proto and the
+    // IPVS tests that only run inside the VM.
+    util::step(
+        "cargo clippy (feature-gated targets)",
+        &[
+            "cargo",
+            "clippy",
+            "-p",
+            "ctsync-proto",
+            "-p",
+            "ipvs-nl",
+            "-p",
+            "cli",
+            "--all-targets",
+            "--features",
+            "ctsync-proto/ctnl,ipvs-nl/vm-tests,cli/vm-tests",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    checks::netlink_single_version()?;
     util::step(
         "cargo doc",
         &["cargo", "doc", "--workspace", "--no-deps", "--locked"],
@@ -78,6 +103,19 @@ fn ci() -> Result<()> {
     util::step(
         "cargo test",
         &["cargo", "test", "--workspace", "--locked"],
+        &[],
+    )?;
+    util::step(
+        "cargo test (ctsync-proto with its ctnl feature)",
+        &[
+            "cargo",
+            "test",
+            "-p",
+            "ctsync-proto",
+            "--features",
+            "ctnl",
+            "--locked",
+        ],
         &[],
     )?;
     util::step("IPVS tests in the VM", &["cargo", "xtask", "vm-test"], &[])?;
