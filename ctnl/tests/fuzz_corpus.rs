@@ -1,7 +1,7 @@
 //! Replays the `ctnl_entry` fuzz corpus (`fuzz/corpus/ctnl_entry/*`) with the fuzz target's own checks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ctnl::Entry;
+use ctnl::{Entry, Expect};
 
 #[test]
 fn replay_ctnl_entry_corpus() {
@@ -12,6 +12,11 @@ fn replay_ctnl_entry_corpus() {
             if let Ok((family, _, _, attrs)) = m.nfgen() {
                 let _ = Entry::parse_attrs(family, attrs);
             }
+        }
+        if let Ok(x) = Expect::parse(&data) {
+            let mut buf = vec![0u8; x.buffer_len()];
+            assert!(x.emit(&mut buf).is_some(), "{}", path.display());
+            assert_eq!(Expect::parse(&buf).unwrap(), x, "{}", path.display());
         }
         if let Ok(e) = Entry::parse(&data) {
             decoded += 1;
