@@ -26,8 +26,14 @@
 //!   byte; a repeated attribute keeps its last value and an arbitrary order re-encodes canonically.
 //! * Validation is conntrackd's: unknown attribute numbers, wrong fixed sizes, over-long strings,
 //!   overruns and short attributes reject the message ([`wire::Mode::Lenient`] skips and counts unknown
-//!   numbers); a trailing fragment of 4 bytes or less is ignored. Labels are accepted up to conntrackd's 1024-byte bitmap;
-//!   the first 128 bits (all the kernel keeps) are stored and the wire length is kept for re-encoding.
+//!   numbers); a trailing fragment of 4 bytes or less is ignored. Labels are accepted up to
+//!   conntrackd's 1024-byte bitmap; the first 128 bits (all the kernel keeps) are stored and the wire
+//!   length is kept for re-encoding.
+//! * Datagrams are packed as conntrackd's channel packs them ([`wire::conntrackd_datagram_limit`]:
+//!   at most MTU − 29 bytes, 1471 on a 1500-byte link, the sessions' default).
+//! * The caches follow `internal_cache.c`/`external_cache.c`: the message type comes from the object's
+//!   state when it is sent, a NEW event replaces a cached object, an UPDATE merges into it
+//!   (`nfct_copy(.., NFCT_CP_META)`), a second DELETE is ignored.
 //! * FT-FW follows `sync-ftfw.c` exactly, including its limits: while a peer still says HELLO, gaps in
 //!   its sequence are not NACKed (conntrackd resets the window instead), so losses during the handshake
 //!   are only repaired by a later resync.
