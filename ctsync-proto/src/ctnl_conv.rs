@@ -71,7 +71,12 @@ fn tuple_from_ctnl(t: &ctnl::Tuple) -> Option<Tuple> {
 }
 
 impl CtEntry {
-    /// The netlink entry conntrackd would create from this message (`None` without a tuple).
+    /// The netlink entry for this message (`None` without a tuple): the original tuple, the reply tuple
+    /// rebuilt from it and the NAT attributes ([`CtEntry::reply_tuple`]), and every other attribute as
+    /// carried, so that [`CtEntry::from_ctnl`] gives the message back. conntrackd's commit
+    /// (`nl_create_conntrack`) then also clears `IPS_EXPECTED` from the status, applies `CommitTimeout`
+    /// and, without `TCPWindowTracking`, makes TCP window tracking liberal; those are the committing
+    /// caller's choices and are not applied here.
     pub fn to_ctnl(&self) -> Option<ctnl::Entry> {
         let orig = self.orig_tuple()?;
         let reply = self.reply_tuple()?;
