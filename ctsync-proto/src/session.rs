@@ -974,8 +974,10 @@ impl Alarm {
             if !matches!(self.core.track(m.seq), Track::Before) {
                 self.core.rx_last = Some(m.seq);
             }
-            let at = now + self.cfg.cache_timeout;
-            if let Some(key) = self.core.apply_data(m, Some(at))
+            // A timeout past what an Instant can hold (e.g. Duration::MAX) means "never expires".
+            let at = now.checked_add(self.cfg.cache_timeout);
+            if let Some(key) = self.core.apply_data(m, at)
+                && let Some(at) = at
                 && match &key {
                     ObjRef::Ct(k) => self.core.external.get(k).is_some(),
                     ObjRef::Exp(k) => self.core.external_exp.get(k).is_some(),

@@ -425,3 +425,25 @@ fn session_fuzz_corpus_replays() {
     }
     assert!(seen > 0, "the captured traffic produced actions");
 }
+
+#[test]
+fn alarm_with_an_unrepresentable_cache_timeout_never_expires() {
+    // A CacheTimeout an Instant cannot hold must not panic: such entries simply never expire.
+    let t0 = Instant::now();
+    let mut a = Alarm::new(t0, AlarmConfig::default());
+    let mut b = Alarm::new(
+        t0,
+        AlarmConfig {
+            cache_timeout: Duration::MAX,
+            ..AlarmConfig::default()
+        },
+    );
+    a.handle_local(t0, Change::New, entry(1));
+    for d in drain(t0, |n, buf| a.poll_transmit(n, buf)) {
+        b.handle_datagram(t0, &d);
+    }
+    assert_eq!(b.external().len(), 1);
+    assert_eq!(b.poll_timeout(), None, "no expiry deadline");
+    b.handle_timeout(t0 + Duration::from_secs(10 * 365 * 86_400));
+    assert_eq!(b.external().len(), 1);
+}
