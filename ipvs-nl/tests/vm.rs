@@ -401,3 +401,55 @@ fn edit_service_and_peer_written_tables_parse() {
     ipvs.del_service(&e.key).unwrap();
     assert_eq!(ipvs.services().unwrap().count(), 1);
 }
+
+/// Traffic through two services: connection counts (active/inactive/persistent) and stats come back
+/// non-zero, agree with Debian's ipvsadm, and `zero` clears one service's counters, then all.
+#[test]
+fn connection_counts_stats_and_zero() {
+    let Some((ns, mut ipvs)) = setup() else {
+        return;
+    };
+    let a = tcp("10.0.0.254", 80);
+    let b = tcp("10.0.0.254", 81);
+    let mut sa = Service::new(a);
+    sa.scheduler = "rr".into();
+    sa.flags = ServiceFlags(ServiceFlags::PERSISTENT);
+    sa.timeout = 60;
+    ipvs.add_service(&sa).unwrap();
+    ipvs.add_service(&Service::new(b)).unwrap();
+    let mut d = Destination::new(ip("10.0.0.2"), 80);
+    d.fwd = FwdMethod::Masq;
+    ipvs.add_destination(&a, &d).unwrap();
+    d.port = 81;
+    ipvs.add_destination(&b, &d).unwrap();
+    ns.sh("for p in 80 81 80; do nc -w 1 10.0.0.254 $p </dev/null >/dev/null 2>&1; done; true");
+    let da = ipvs.destinations(&a).unwrap().next().unwrap().unwrap();
+    assert!(
+        da.active_conns + da.inact_conns >= 1,
+        "no connection counted: {da:?}"
+    );
+    assert_eq!(da.persist_conns, 1, "one template per client: {da:?}");
+    let peer = ipvsadm(&ns, "-L -n --persistent-conn -t 10.0.0.254:80");
+    let want = format!(
+        "  -> {:<28} {:<9} {:<11} {:<10} {:<10}",
+        "10.0.0.2:80", 1, da.persist_conns, da.active_conns, da.inact_conns
+    );
+    assert!(peer.contains(&want), "{peer}\nwant {want}");
+    // The counters the kernel reports are summed from its per-CPU counters by the 2 s estimator timer.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let stats = |ipvs: &mut Ipvs, k: &ServiceKey| ipvs.service(k).unwrap().best_stats();
+    let (before_a, before_b) = (stats(&mut ipvs, &a), stats(&mut ipvs, &b));
+    assert!(before_a.conns >= 2 && before_a.inpkts >= 2, "{before_a:?}");
+    assert!(before_b.conns >= 1 && before_b.inpkts >= 1, "{before_b:?}");
+    let ds = ipvs.destinations(&a).unwrap().next().unwrap().unwrap();
+    assert_eq!(ds.best_stats().conns, before_a.conns);
+    ipvs.zero(Some(&a)).unwrap();
+    let (za, zb) = (stats(&mut ipvs, &a), stats(&mut ipvs, &b));
+    assert_eq!((za.conns, za.inpkts, za.inbytes), (0, 0, 0), "{za:?}");
+    assert_eq!(zb.conns, before_b.conns, "zeroing a touched b: {zb:?}");
+    let ds = ipvs.destinations(&a).unwrap().next().unwrap().unwrap();
+    assert_eq!(ds.best_stats().conns, 0, "{ds:?}");
+    ipvs.zero(None).unwrap();
+    let zb = stats(&mut ipvs, &b);
+    assert_eq!((zb.conns, zb.inpkts, zb.outpkts), (0, 0, 0), "{zb:?}");
+}
