@@ -151,6 +151,18 @@ fn every_listing_format_is_byte_identical() {
     // Traffic, so counters and connection entries are not all zero.
     ns.sh("nc -w 1 10.0.0.254 80 </dev/null >/dev/null 2>&1; nc -w 1 2001:db8::fe 80 </dev/null >/dev/null 2>&1; true");
     ns.sh("/usr/sbin/ipvsadm --set 1000 100 200");
+    // The kernel publishes counters and rates from its 2 s estimator: wait for one run, so --stats and
+    // --rate compare non-zero values.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let stats = theirs("-L -n --stats --exact");
+    assert!(
+        stats
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("TCP  10.0.0.254:80")
+                && l.split_whitespace().nth(2).is_some_and(|c| c != "0")),
+        "no traffic counted: {stats:?}"
+    );
     for args in LISTINGS {
         same(args);
     }
