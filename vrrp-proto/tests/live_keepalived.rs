@@ -7,47 +7,13 @@
 //! are stopped by PID, the named namespace deleted, whatever happens.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 use vrrp_proto::wire::{Checksum, Repr};
-
-struct Cleanup {
-    children: Vec<Child>,
-    netns: String,
-    dir: PathBuf,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            if let Ok(Some(_)) = c.try_wait() {
-                continue;
-            }
-            // Stop by PID: SIGTERM first (keepalived hands over cleanly), then reap.
-            let _ = Command::new("sh")
-                .arg("-c")
-                .arg(format!("kill {} 2>/dev/null", c.id()))
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.netns])
-            .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn stored() -> BTreeSet<String> {
     let path = format!("{}/tests/data/capture.hex", env!("CARGO_MANIFEST_DIR"));
@@ -60,8 +26,7 @@ fn stored() -> BTreeSet<String> {
 }
 
 /// `SRC DST HEX` lines from tshark's JSON (`-T json -x`, the `vrrp_raw` field).
-fn lines_from_tshark_json(json: &str) -> Vec<String> {
-    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+fn lines_from_tshark_json(v: &serde_json::Value) -> Vec<String> {
     let mut out = Vec::new();
     for pkt in v.as_array().unwrap() {
         let layers = &pkt["_source"]["layers"];
@@ -90,25 +55,9 @@ fn live_keepalived_matches_stored_vectors() {
     ) else {
         return;
     };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let tag = format!("{}-{nanos}", std::process::id());
-    let peer = format!("vrrp-live-{tag}");
-    let dir = std::env::temp_dir().join(format!("vrrp-live-{tag}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut guard = Cleanup {
-        children: Vec::new(),
-        netns: peer.clone(),
-        dir: dir.clone(),
-    };
-
-    ns.sh(&format!("ip netns add {peer}"));
-    ns.sh(&format!("ip netns exec {peer} ip link set lo up"));
-    ns.sh(&format!(
-        "ip link add va type veth peer name vb netns {peer}"
-    ));
+    let mut guard = common::cleanup("vrrp-live");
+    let (peer, dir) = (guard.netns.clone(), guard.dir.clone());
+    common::veth_to_peer(&ns, &peer);
     ns.sh("ip link set va address aa:c1:ab:00:00:01");
     ns.sh(&format!(
         "ip -n {peer} link set vb address aa:c1:ab:00:00:02"
@@ -125,43 +74,7 @@ fn live_keepalived_matches_stored_vectors() {
 
     // tshark first; wait for its "Capturing on" line so no advert is missed.
     let pcap = dir.join("cap.pcapng");
-    let mut ts = Command::new("ip")
-        .args(["netns", "exec", &peer])
-        .arg(&tshark)
-        .args([
-            "-i",
-            "vb",
-            "-f",
-            "ip proto 112 or ip6 proto 112",
-            "-a",
-            "duration:9",
-            "-w",
-        ])
-        .arg(&pcap)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = ts.stderr.take().unwrap();
-    guard.children.push(ts);
-    let mut reader = BufReader::new(stderr);
-    let started = Instant::now();
-    let mut line = String::new();
-    while reader.read_line(&mut line).unwrap() > 0 && !line.contains("Capturing on") {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "tshark did not start: {line}"
-        );
-        line.clear();
-    }
-    assert!(line.contains("Capturing on"), "tshark: {line}");
-    // Keep draining tshark's stderr so it never blocks.
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        while reader.read_line(&mut sink).is_ok_and(|n| n > 0) {
-            sink.clear();
-        }
-    });
+    common::start_tshark(&mut guard, &tshark, "ip proto 112 or ip6 proto 112", &pcap);
 
     let conf = format!("{}/tests/data/keepalived.conf", env!("CARGO_MANIFEST_DIR"));
     let ka = Command::new(&keepalived)
@@ -178,32 +91,11 @@ fn live_keepalived_matches_stored_vectors() {
     // Every instance takes over after about 3.6 s, then advertises once a second.
     std::thread::sleep(Duration::from_millis(6000));
     ns.sh(&format!("kill -TERM {ka_pid}"));
-    let ka = &mut guard.children[0];
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while ka.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "keepalived did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_exit(&mut guard.children[0], Duration::from_secs(5), "keepalived");
     // tshark stops by itself at 9 s.
-    let ts = &mut guard.children[1];
-    let deadline = Instant::now() + Duration::from_secs(8);
-    while ts.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "tshark did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_exit(&mut guard.children[1], Duration::from_secs(8), "tshark");
 
-    let out = Command::new(&tshark)
-        .arg("-r")
-        .arg(&pcap)
-        .args(["-T", "json", "-x"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tshark -r: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let live = lines_from_tshark_json(&String::from_utf8(out.stdout).unwrap());
+    let live = lines_from_tshark_json(&common::tshark_json(&tshark, &pcap));
     assert!(
         live.len() >= 8,
         "only {} adverts captured: {live:?}",

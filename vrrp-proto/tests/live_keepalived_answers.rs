@@ -10,45 +10,12 @@
 //! 9 s; keepalived and tshark stopped by PID, the named namespace deleted, whatever happens.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::IpAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use vrrp_proto::{Action, Config, Router, State};
-
-struct Cleanup {
-    children: Vec<Child>,
-    netns: String,
-    dir: PathBuf,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            if let Ok(Some(_)) = c.try_wait() {
-                continue;
-            }
-            let _ = Command::new("sh")
-                .arg("-c")
-                .arg(format!("kill {} 2>/dev/null", c.id()))
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.netns])
-            .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn conf(router_id: &str, iface: &str, priority: u8) -> String {
     let inst = |vrid: u8, extra: &str| {
@@ -68,19 +35,8 @@ fn conf(router_id: &str, iface: &str, priority: u8) -> String {
 type Advert = (f64, IpAddr, u8, u8, Vec<u8>);
 
 fn read_capture(tshark: &std::path::Path, pcap: &std::path::Path) -> Vec<Advert> {
-    let out = Command::new(tshark)
-        .arg("-r")
-        .arg(pcap)
-        .args(["-T", "json", "-x"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v.as_array()
+    common::tshark_json(tshark, pcap)
+        .as_array()
         .unwrap()
         .iter()
         .map(|pkt| {
@@ -128,25 +84,9 @@ fn keepalived_master_answers_lower_priority_adverts_by_default() {
     ) else {
         return;
     };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let tag = format!("{}-{nanos}", std::process::id());
-    let peer = format!("vrrp-ans-{tag}");
-    let dir = std::env::temp_dir().join(format!("vrrp-ans-{tag}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut guard = Cleanup {
-        children: Vec::new(),
-        netns: peer.clone(),
-        dir: dir.clone(),
-    };
-
-    ns.sh(&format!("ip netns add {peer}"));
-    ns.sh(&format!("ip netns exec {peer} ip link set lo up"));
-    ns.sh(&format!(
-        "ip link add va type veth peer name vb netns {peer}"
-    ));
+    let mut guard = common::cleanup("vrrp-ans");
+    let (peer, dir) = (guard.netns.clone(), guard.dir.clone());
+    common::veth_to_peer(&ns, &peer);
     ns.sh("ip addr add 10.79.0.1/24 dev va && ip link set va up");
     ns.sh(&format!(
         "ip -n {peer} addr add 10.79.0.2/24 dev vb && ip -n {peer} link set vb up"
@@ -158,34 +98,7 @@ fn keepalived_master_answers_lower_priority_adverts_by_default() {
     ));
 
     let pcap = dir.join("cap.pcapng");
-    let mut ts = Command::new("ip")
-        .args(["netns", "exec", &peer])
-        .arg(&tshark)
-        .args(["-i", "vb", "-f", "ip proto 112", "-a", "duration:9", "-w"])
-        .arg(&pcap)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = ts.stderr.take().unwrap();
-    guard.children.push(ts);
-    let mut reader = BufReader::new(stderr);
-    let started = Instant::now();
-    let mut line = String::new();
-    while reader.read_line(&mut line).unwrap() > 0 && !line.contains("Capturing on") {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "tshark: {line}"
-        );
-        line.clear();
-    }
-    assert!(line.contains("Capturing on"), "tshark: {line}");
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        while reader.read_line(&mut sink).is_ok_and(|n| n > 0) {
-            sink.clear();
-        }
-    });
+    common::start_tshark(&mut guard, &tshark, "ip proto 112", &pcap);
 
     let mut start = |name: &str, iface: &str, priority: u8, netns: Option<&str>| {
         let path = dir.join(format!("{name}.conf"));
@@ -216,12 +129,11 @@ fn keepalived_master_answers_lower_priority_adverts_by_default() {
     // Both take over after about 3.2 s (A) and 3.6 s (B); then 4 to 5 of B's adverts reach A.
     std::thread::sleep(Duration::from_millis(8500));
     // tshark stops by itself at 9 s; keepalived is stopped by the guard.
-    let ts = guard.children.last_mut().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(8);
-    while ts.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "tshark did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_exit(
+        guard.children.last_mut().unwrap(),
+        Duration::from_secs(8),
+        "tshark",
+    );
 
     let adverts = read_capture(&tshark, &pcap);
     let (a, b) = ("10.79.0.1".parse().unwrap(), "10.79.0.2".parse().unwrap());
