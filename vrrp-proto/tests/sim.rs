@@ -197,6 +197,16 @@ impl Lan {
         self.flight.retain(|p| p.to != i);
     }
 
+    /// When node `i` last received an advert before `before`.
+    fn last_rx_before(&self, i: usize, before: Instant) -> Instant {
+        *self.nodes[i]
+            .rx
+            .iter()
+            .filter(|&&t| t < before)
+            .max()
+            .unwrap()
+    }
+
     fn last_change(&self, i: usize) -> &(Instant, State, State, Reason) {
         self.nodes[i].changes.last().unwrap()
     }
@@ -273,12 +283,7 @@ fn failover_exactly_at_master_down_interval_v3() {
     lan.crash(1);
     lan.run_secs(10.0);
     assert_eq!(lan.masters(), vec![2]);
-    let last_rx = *lan.nodes[2]
-        .rx
-        .iter()
-        .filter(|&&t| t < lan.at(10.0))
-        .max()
-        .unwrap();
+    let last_rx = lan.last_rx_before(2, lan.at(10.0));
     let (t, _, to, reason) = lan.last_change(2).clone();
     assert_eq!((to, reason), (State::Master, Reason::MasterDown));
     assert_eq!(t - last_rx, v3_mdi(150, Duration::from_secs(1)));
@@ -302,12 +307,7 @@ fn failover_exactly_at_master_down_interval_v2() {
     assert_eq!(lan.masters(), vec![1]);
     lan.crash(1);
     lan.run_secs(20.0);
-    let last_rx = *lan.nodes[0]
-        .rx
-        .iter()
-        .filter(|&&t| t < lan.at(20.0))
-        .max()
-        .unwrap();
+    let last_rx = lan.last_rx_before(0, lan.at(20.0));
     let (t, _, to, _) = lan.last_change(0).clone();
     assert_eq!(to, State::Master);
     // RFC 3768 §6.1: 3 * Advertisement_Interval + (256 - 100) / 256 s.
@@ -337,12 +337,7 @@ fn v3_backup_learns_master_adver_interval() {
     );
     lan.crash(0);
     lan.run_secs(10.0);
-    let last_rx = *lan.nodes[1]
-        .rx
-        .iter()
-        .filter(|&&t| t < lan.at(8.0))
-        .max()
-        .unwrap();
+    let last_rx = lan.last_rx_before(1, lan.at(8.0));
     let (t, _, to, _) = lan.last_change(1).clone();
     assert_eq!(to, State::Master);
     assert_eq!(t - last_rx, v3_mdi(100, Duration::from_millis(500)));
@@ -408,12 +403,7 @@ fn preempt_delay_postpones_the_takeover() {
     let first_heard = *lan.nodes[1].rx.iter().find(|&&r| r >= start).unwrap();
     assert!(first_heard > start);
     let delay_end = first_heard + Duration::from_secs(5);
-    let last_accepted = *lan.nodes[1]
-        .rx
-        .iter()
-        .filter(|&&r| r < delay_end)
-        .max()
-        .unwrap();
+    let last_accepted = lan.last_rx_before(1, delay_end);
     assert_eq!(t - last_accepted, v3_mdi(200, Duration::from_secs(1)));
     assert!(t > delay_end);
 }
@@ -441,12 +431,7 @@ fn preempt_delay_applies_after_a_fault_too() {
     assert_eq!(lan.masters(), vec![1]);
     let first_heard = *lan.nodes[1].rx.iter().find(|&&r| r >= back).unwrap();
     let delay_end = first_heard + Duration::from_secs(5);
-    let last_accepted = *lan.nodes[1]
-        .rx
-        .iter()
-        .filter(|&&r| r < delay_end)
-        .max()
-        .unwrap();
+    let last_accepted = lan.last_rx_before(1, delay_end);
     let (t, _, _, reason) = lan.last_change(1).clone();
     assert_eq!(reason, Reason::Preempt);
     assert_eq!(t - last_accepted, v3_mdi(200, Duration::from_secs(1)));
@@ -613,12 +598,7 @@ fn five_ipv6_routers_elect_one() {
     lan.crash(1);
     lan.run_secs(5.0);
     assert_eq!(lan.masters(), vec![3]);
-    let last_rx = *lan.nodes[3]
-        .rx
-        .iter()
-        .filter(|&&t| t < lan.at(5.0))
-        .max()
-        .unwrap();
+    let last_rx = lan.last_rx_before(3, lan.at(5.0));
     assert_eq!(
         lan.last_change(3).0 - last_rx,
         v3_mdi(170, Duration::from_millis(300))
