@@ -466,3 +466,28 @@ fn names_from_hosts_and_services_match() {
         std::fs::remove_file("/etc/services").unwrap();
     }
 }
+
+/// A listing into a pipe nobody reads: ipvsadm dies of SIGPIPE; so must ours (Rust ignores SIGPIPE).
+#[test]
+fn listing_into_a_closed_pipe_dies_of_sigpipe() {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(_ns) = setup() else { return };
+    build(THEIRS);
+    for dir in [THEIRS, OURS] {
+        for args in ["-S -n", "-L -n", "-L -n --stats"] {
+            let (r, w) = std::io::pipe().unwrap();
+            drop(r);
+            let st = Command::new(format!("{dir}/ipvsadm"))
+                .args(args.split(' '))
+                .stdout(w)
+                .stderr(Stdio::piped())
+                .output()
+                .unwrap();
+            assert_eq!(
+                (st.status.code(), st.status.signal(), st.stderr.as_slice()),
+                (None, Some(13), &b""[..]),
+                "{dir}/ipvsadm {args}"
+            );
+        }
+    }
+}

@@ -118,8 +118,20 @@ impl From<Broken> for Stop {
     }
 }
 
+/// Set when a write to stdout met a pipe without readers: ipvsadm would have died of SIGPIPE there.
+static PIPE_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn note_write_error(e: &std::io::Error) {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        PIPE_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 fn put(out: &mut dyn Write, s: &str) -> Result<(), Broken> {
-    out.write_all(s.as_bytes()).map_err(|_| Broken)
+    out.write_all(s.as_bytes()).map_err(|e| {
+        note_write_error(&e);
+        Broken
+    })
 }
 
 fn exit(code: i32, msg: impl Into<String>) -> Stop {
@@ -584,7 +596,9 @@ pub fn main_with(argv: &[String], out: &mut dyn Write) -> i32 {
             code
         }
     };
-    let _ = ctx.out.flush();
+    if let Err(e) = ctx.out.flush() {
+        note_write_error(&e);
+    }
     code
 }
 
@@ -594,7 +608,14 @@ pub fn run() -> ! {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let code = main_with(&argv, &mut out);
-    let _ = out.flush();
+    if let Err(e) = out.flush() {
+        note_write_error(&e);
+    }
     drop(out);
+    if PIPE_CLOSED.load(std::sync::atomic::Ordering::Relaxed) {
+        // Rust ignores SIGPIPE, ipvsadm (C) is killed by it: end the same way, so `set -o pipefail`
+        // scripts and callers that look at the wait status see what they saw with ipvsadm.
+        let _ = signal_hook::low_level::emulate_default_handler(signal_hook::consts::SIGPIPE);
+    }
     std::process::exit(code)
 }
