@@ -860,6 +860,47 @@ impl ExpPrinter {
 /// Entries handed from the dump thread to the printing thread at a time.
 const BATCH: usize = 512;
 
+/// The dump-thread half of `list` and `delete`: sends what `pick` keeps of each dumped entry to `tx` in
+/// batches of [`BATCH`]. A dump error is sent as the command's failure and ends the dump; so does a closed
+/// receiver (the printing side returned early).
+fn send_batches<T>(
+    tx: &std::sync::mpsc::SyncSender<Result<Vec<T>, Fail>>,
+    dump: Result<impl IntoIterator<Item = Result<Entry, CtError>>, CtError>,
+    command: u32,
+    mut pick: impl FnMut(&Entry) -> Option<T>,
+) {
+    let iter = match dump {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = tx.send(Err(failed(&e, command)));
+            return;
+        }
+    };
+    let mut batch = Vec::with_capacity(BATCH);
+    for e in iter {
+        let e = match e {
+            Ok(e) => e,
+            Err(e) => {
+                let _ = tx.send(Err(failed(&e, command)));
+                return;
+            }
+        };
+        if let Some(item) = pick(&e) {
+            batch.push(item);
+            if batch.len() == BATCH
+                && tx
+                    .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
+                    .is_err()
+            {
+                return;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(Ok(batch));
+    }
+}
+
 fn list(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     let mut printer = Printer::new(p);
     if p.table == Table::Conntrack {
@@ -894,37 +935,9 @@ fn list(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                     }
                 }
             };
-            let iter = match iter {
-                Ok(i) => i,
-                Err(e) => {
-                    let _ = tx.send(Err(failed(&e, p.command)));
-                    return;
-                }
-            };
-            let mut batch = Vec::with_capacity(BATCH);
-            for e in iter {
-                let e = match e {
-                    Ok(e) => e,
-                    Err(e) => {
-                        let _ = tx.send(Err(failed(&e, p.command)));
-                        return;
-                    }
-                };
-                let Some(f) = flow_of(&e) else { continue };
-                if m.matches(&f) {
-                    batch.push(f);
-                    if batch.len() == BATCH
-                        && tx
-                            .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
-                            .is_err()
-                    {
-                        return;
-                    }
-                }
-            }
-            if !batch.is_empty() {
-                let _ = tx.send(Ok(batch));
-            }
+            send_batches(&tx, iter, p.command, |e| {
+                flow_of(e).filter(|f| m.matches(f))
+            });
         });
         let mut counter = 0usize;
         // On an early return the receiver is dropped, which stops the dump thread at its next send.
@@ -1209,42 +1222,14 @@ fn delete(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
         sc.spawn(move || {
             // One dump, so deleted entries are printed in the kernel's hash order like conntrack-tools
             // (per-family dumps would let the kernel filter tuple fields, but reorder the lines).
-            for filter in [kernel_filter(p, false, true)] {
-                let iter = match dumper.dump(&filter) {
-                    Ok(i) => i,
-                    Err(e) => {
-                        let _ = tx.send(Err(failed(&e, p.command)));
-                        return;
-                    }
-                };
-                let mut batch = Vec::with_capacity(BATCH);
-                for e in iter {
-                    let e = match e {
-                        Ok(e) => e,
-                        Err(e) => {
-                            let _ = tx.send(Err(failed(&e, p.command)));
-                            return;
-                        }
-                    };
-                    let Some(f) = flow_of(&e) else { continue };
-                    if !m.matches(&f) {
-                        continue;
-                    }
-                    if let Some(k) = Key::of(&e) {
-                        batch.push((k, f));
-                    }
-                    if batch.len() == BATCH
-                        && tx
-                            .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
-                            .is_err()
-                    {
-                        return;
-                    }
+            let filter = kernel_filter(p, false, true);
+            send_batches(&tx, dumper.dump(&filter), p.command, |e| {
+                let f = flow_of(e)?;
+                if !m.matches(&f) {
+                    return None;
                 }
-                if !batch.is_empty() && tx.send(Ok(batch)).is_err() {
-                    return;
-                }
-            }
+                Some((Key::of(e)?, f))
+            });
         });
         let mut counter = 0usize;
         for victims in rx {
