@@ -32,11 +32,7 @@ const CORPUS: &[&str] = &[
 ];
 
 fn run(bin: &str, args: &[&str]) -> Output {
-    Command::new(bin)
-        .arg0("conntrack")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"))
+    run_tz(bin, None, args)
 }
 
 /// Strips the tool name/version prefix of summary and error lines.
