@@ -84,6 +84,8 @@ const TABLE: &[&str] = &[
     "-a -t 10.0.0.1:80 -r 10.0.0.6 -i",
     "-a -t 10.0.0.1:80 -r 10.0.0.7 -m -x 100 -y 10",
     "-a -t 10.0.0.1:80 -r 10.0.0.10 -i --tun-type gue --tun-port 7000 --tun-remcsum",
+    // Debian's 1.31 takes weights and thresholds up to INT_MAX (upstream's man page says 65535).
+    "-a -t 10.0.0.1:80 -r 10.0.0.11 -m -w 2147483647 -x 2147483647 -y 2147483647",
     "-A -u 10.0.0.1:53 -s wlc -p 600 -M 255.255.255.0 -o",
     "-a -u 10.0.0.1:53 -r 10.0.0.2:53 -m",
     "--add-service --sctp-service 10.0.0.1:9 -s sh -b sh-port,sh-fallback",
