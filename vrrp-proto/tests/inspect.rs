@@ -2,6 +2,8 @@
 //! The example in examples/examples/vrrp_decode.rs only feeds stdin lines to this code.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use serde_json::{Value, json};
 use vrrp_proto::inspect::inspect_line;
 
@@ -9,19 +11,9 @@ fn report(line: &str) -> Value {
     serde_json::from_str(&inspect_line(line).unwrap().to_json()).unwrap()
 }
 
-fn lines(name: &str) -> Vec<String> {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 #[test]
 fn v2_pass() {
-    let v = report(&lines("v2_pass.hex")[0]);
+    let v = report(&common::data_lines("v2_pass.hex")[0]);
     assert_eq!(v["valid"], json!(true));
     assert_eq!(v["version"], json!(2));
     assert_eq!(v["vrid"], json!(10));
@@ -38,7 +30,7 @@ fn v2_pass() {
 
 #[test]
 fn v3_ipv4_ipv6_unicast() {
-    let v = report(&lines("v3_ipv4.hex")[0]);
+    let v = report(&common::data_lines("v3_ipv4.hex")[0]);
     assert_eq!(
         (
             v["valid"].clone(),
@@ -49,11 +41,11 @@ fn v3_ipv4_ipv6_unicast() {
     );
     assert_eq!(v["checksum_valid_as"], json!(["pseudo-header"]));
     assert!(v.get("auth_type").is_none() && v.get("adver_int").is_none());
-    let v = report(&lines("v3_ipv6.hex")[0]);
+    let v = report(&common::data_lines("v3_ipv6.hex")[0]);
     assert_eq!(v["addresses"], json!(["fe80::77:30", "fd00:77::30"]));
     assert_eq!(v["checksum_valid_as"], json!(["pseudo-header"]));
     assert_eq!(v["valid"], json!(true));
-    let v = report(&lines("v3_unicast.hex")[0]);
+    let v = report(&common::data_lines("v3_unicast.hex")[0]);
     assert_eq!(
         (v["vrid"].clone(), v["dst"].clone()),
         (json!(40), json!("10.77.0.2"))
@@ -63,12 +55,12 @@ fn v3_ipv4_ipv6_unicast() {
 
 #[test]
 fn rfc9568_and_priority0() {
-    for l in lines("rfc9568_message_only.hex") {
+    for l in common::data_lines("rfc9568_message_only.hex") {
         let v = report(&l);
         assert_eq!(v["valid"], json!(true));
         assert_eq!(v["checksum_valid_as"], json!(["message-only"]));
     }
-    for l in lines("priority0.hex") {
+    for l in common::data_lines("priority0.hex") {
         let v = report(&l);
         assert_eq!(
             (v["valid"].clone(), v["priority"].clone()),
@@ -79,7 +71,7 @@ fn rfc9568_and_priority0() {
 
 #[test]
 fn every_captured_line_is_valid() {
-    let all = lines("capture.hex");
+    let all = common::data_lines("capture.hex");
     assert!(all.len() >= 8);
     for l in all {
         assert_eq!(report(&l)["valid"], json!(true), "{l}");
@@ -146,7 +138,7 @@ fn errors_are_reported() {
 #[test]
 fn ipv6_message_only_checksum_is_invalid() {
     use vrrp_proto::wire::{Checksum, Packet, Repr};
-    let line = &lines("v3_ipv6.hex")[0];
+    let line = &common::data_lines("v3_ipv6.hex")[0];
     let f: Vec<&str> = line.split_whitespace().collect();
     let bytes = hex::decode(f[2]).unwrap();
     let repr = Repr::from_packet(&Packet::parse_unverified(&bytes).unwrap());

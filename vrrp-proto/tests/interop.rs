@@ -3,28 +3,14 @@
 //! check of RFC 3768 / RFC 5798 / RFC 9568 §7.1 fails with its own error kind.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::vectors;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 use vrrp_proto::config::{V4Checksum, Version};
 use vrrp_proto::wire::{ChecksumModes, DecodeError, Packet, Repr, checksum_modes};
 use vrrp_proto::{Action, Command, Config, Router, RxError, State};
-
-fn vectors(name: &str) -> Vec<(IpAddr, IpAddr, Vec<u8>)> {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (
-                f[0].parse().unwrap(),
-                f[1].parse().unwrap(),
-                hex::decode(f[2]).unwrap(),
-            )
-        })
-        .collect()
-}
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()

@@ -15,16 +15,6 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 use vrrp_proto::wire::{Checksum, Repr};
 
-fn stored() -> BTreeSet<String> {
-    let path = format!("{}/tests/data/capture.hex", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 /// `SRC DST HEX` lines from tshark's JSON (`-T json -x`, the `vrrp_raw` field).
 fn lines_from_tshark_json(v: &serde_json::Value) -> Vec<String> {
     let mut out = Vec::new();
@@ -117,5 +107,6 @@ fn live_keepalived_matches_stored_vectors() {
     }
     // ...and the distinct adverts are exactly the stored vectors (4 instances, running and priority 0).
     let live: BTreeSet<String> = live.into_iter().collect();
-    assert_eq!(live, stored());
+    let stored: BTreeSet<String> = common::data_lines("capture.hex").into_iter().collect();
+    assert_eq!(live, stored);
 }

@@ -2,6 +2,8 @@
 //! passes every receive check in the right checksum mode, and re-encodes byte-identically.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::net::IpAddr;
 use vrrp_proto::wire::{
     Addresses, AuthType, Body, Checksum, DecodeError, Packet, Repr, checksum_modes,
@@ -14,23 +16,10 @@ struct Vector {
 }
 
 fn load(name: &str) -> Vec<Vector> {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap();
-    let v: Vec<Vector> = text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            assert_eq!(f.len(), 3, "{path}: {l}");
-            Vector {
-                src: f[0].parse().unwrap(),
-                dst: f[1].parse().unwrap(),
-                bytes: hex::decode(f[2]).unwrap(),
-            }
-        })
-        .collect();
-    assert!(!v.is_empty(), "{path} has no vector");
-    v
+    common::vectors(name)
+        .into_iter()
+        .map(|(src, dst, bytes)| Vector { src, dst, bytes })
+        .collect()
 }
 
 /// Decodes in `mode`, re-emits and compares; returns the value.

@@ -1,12 +1,44 @@
-//! Setup shared by the live keepalived tests: a veth pair from this test thread's namespace (`va`) into a
-//! named peer namespace (`vb`), a scratch directory, tshark capturing on `vb`, and a guard that stops
-//! every child by PID and deletes the peer namespace and the directory whatever happens.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Helpers shared by the integration tests: reading the captured vectors in tests/data, and the setup of
+//! the live keepalived tests (a veth pair from this test thread's namespace (`va`) into a named peer
+//! namespace (`vb`), a scratch directory, tshark capturing on `vb`, and a guard that stops every child by
+//! PID and deletes the peer namespace and the directory whatever happens).
+// Each test binary uses only some of these.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The lines of tests/data/`name`, without `#` comments and blank lines.
+pub fn data_lines(name: &str) -> Vec<String> {
+    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The `SRC DST HEX` vectors of tests/data/`name` (at least one; exactly three fields each).
+pub fn vectors(name: &str) -> Vec<(IpAddr, IpAddr, Vec<u8>)> {
+    let v: Vec<_> = data_lines(name)
+        .iter()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!(f.len(), 3, "{name}: {l}");
+            (
+                f[0].parse().unwrap(),
+                f[1].parse().unwrap(),
+                hex::decode(f[2]).unwrap(),
+            )
+        })
+        .collect();
+    assert!(!v.is_empty(), "{name} has no vector");
+    v
+}
 
 /// Children to stop, the peer namespace and the scratch directory to delete, on drop.
 pub struct Cleanup {
