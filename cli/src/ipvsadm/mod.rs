@@ -5,7 +5,9 @@
 //! ipvsadm's exact widths and sort order. Differences by design: one netlink socket for the whole run
 //! (ipvsadm opens one per operation), `-R` pipelines its lines through [`ipvs_nl::Ipvs::apply`] (errors are
 //! still printed in line order, and a line that ipvsadm would abort on still aborts after the lines before
-//! it were applied), and destination stats64 counters are printed in full: libipvs 1.31 reads a
+//! it were applied; the only visible difference is timing: a run of consecutive changes is sent in
+//! datagrams of up to 128 requests and its error messages appear once the whole run is acknowledged, not
+//! line by line — the exit status, the texts, their order and the resulting table are ipvsadm's), and destination stats64 counters are printed in full: libipvs 1.31 reads a
 //! destination's STATS64 nest with its 32-bit parser, so Debian's ipvsadm shows the low 32 bits of the
 //! connection, packet and rate counters (bytes stay 64-bit). Byte-identical output is kept for every value
 //! below 2^32; above it we print the kernel's value rather than reproduce the bug.
