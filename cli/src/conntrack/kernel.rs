@@ -449,7 +449,8 @@ fn kernel_filter(p: &Parsed, with_status: bool, with_tuples: bool) -> DumpFilter
             o.dst = t.orig_dst;
         }
         o.proto = t.l4proto;
-        if matches!(
+        // Port fields are sent only for the protocols whose tuple has ports.
+        let has_ports = matches!(
             p.proto,
             Some(
                 ProtoKind::Tcp
@@ -458,7 +459,8 @@ fn kernel_filter(p: &Parsed, with_status: bool, with_tuples: bool) -> DumpFilter
                     | ProtoKind::Sctp
                     | ProtoKind::Dccp
             )
-        ) {
+        );
+        if has_ports {
             o.sport = t.orig_l4.sport;
             o.dport = t.orig_l4.dport;
         }
@@ -476,16 +478,7 @@ fn kernel_filter(p: &Parsed, with_status: bool, with_tuples: bool) -> DumpFilter
             ..TupleFilter::default()
         };
         if r.src.is_some() || r.dst.is_some() {
-            if matches!(
-                p.proto,
-                Some(
-                    ProtoKind::Tcp
-                        | ProtoKind::Udp
-                        | ProtoKind::Udplite
-                        | ProtoKind::Sctp
-                        | ProtoKind::Dccp
-                )
-            ) {
+            if has_ports {
                 r.sport = t.repl_l4.sport;
                 r.dport = t.repl_l4.dport;
             }
