@@ -20,7 +20,7 @@ pub fn netlink_single_version() -> Result<()> {
             "--workspace",
             "--locked",
             "-e",
-            "all",
+            "normal,build,dev",
             "--prefix",
             "none",
         ])
