@@ -1467,11 +1467,8 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>, Fail> {
 }
 
 /// `conntrack -R FILE`: parses every line first (a bad line aborts with its number, nothing applied), then
-/// applies them in order; runs of creates go through one `ctnl` batch. The commonest line,
-/// `-I -p udp -s A -d B --sport X --dport Y -t T` with plain values, skips the general parser
-/// (the private `fastline` module reads it into 16 bytes and builds the same entry).
+/// applies them in order; runs of creates go through one `ctnl` batch.
 pub fn load_file(progname: &str, path: &str, w: &mut dyn Write) -> Result<(), Fail> {
-    use super::fastline::UdpCreate;
     let text = if path == "-" {
         let mut s = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
@@ -1491,9 +1488,7 @@ pub fn load_file(progname: &str, path: &str, w: &mut dyn Write) -> Result<(), Fa
     let check = |chunk: &[(usize, &str)]| -> Result<(), Fail> {
         let mut words: Vec<&str> = Vec::with_capacity(24);
         for (line, l) in chunk {
-            if UdpCreate::parse(l).is_none() {
-                line_command(progname, *line, l, &mut words, false)?;
-            }
+            line_command(progname, *line, l, &mut words, false)?;
         }
         Ok(())
     };
@@ -1516,11 +1511,10 @@ pub fn load_file(progname: &str, path: &str, w: &mut dyn Write) -> Result<(), Fa
     }
     // Pass 2: parse again on a second thread, streaming entries to this one, which sends runs of creates
     // as ctnl batches (parsing overlaps the kernel's work); other commands run in order between them.
-    // Plain UDP creates travel as their 16 bytes (the entry is built where it is sent); other creates are
-    // boxed so that items stay small.
+    // Nearly every item is a create; boxing them would allocate once per line.
+    #[allow(clippy::large_enum_variant)]
     enum Item {
-        Udp(usize, UdpCreate),
-        Create(usize, u32, Box<Entry>),
+        Create(usize, u32, Entry),
         Other(Box<Parsed>),
     }
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(16);
@@ -1529,17 +1523,12 @@ pub fn load_file(progname: &str, path: &str, w: &mut dyn Write) -> Result<(), Fa
             let mut words: Vec<&str> = Vec::with_capacity(24);
             let mut batch = Vec::with_capacity(BATCH);
             for (line, l) in &lines {
-                let item = if let Some(u) = UdpCreate::parse(l) {
-                    Item::Udp(*line, u)
-                } else {
-                    let Ok((parsed, entry)) = line_command(progname, *line, l, &mut words, true)
-                    else {
-                        return;
-                    };
-                    match entry {
-                        Some(e) => Item::Create(*line, parsed.command, Box::new(e)),
-                        None => Item::Other(Box::new(parsed)),
-                    }
+                let Ok((parsed, entry)) = line_command(progname, *line, l, &mut words, true) else {
+                    return;
+                };
+                let item = match entry {
+                    Some(e) => Item::Create(*line, parsed.command, e),
+                    None => Item::Other(Box::new(parsed)),
                 };
                 let flush_now = matches!(item, Item::Other(_));
                 batch.push(item);
@@ -1561,13 +1550,6 @@ pub fn load_file(progname: &str, path: &str, w: &mut dyn Write) -> Result<(), Fa
         for items in rx {
             for item in items {
                 match item {
-                    Item::Udp(line, u) => {
-                        if let Some(b) = batch.as_mut() {
-                            b.create(&u.entry())
-                                .map_err(|e| failed(&e, cmd::CT_CREATE))?;
-                        }
-                        pending.push((line, cmd::CT_CREATE));
-                    }
                     Item::Create(line, command, e) => {
                         if let Some(b) = batch.as_mut() {
                             b.create(&e).map_err(|e| failed(&e, command))?;

@@ -11,7 +11,6 @@
 //!   `[start=...]`, `[stop=...]` and `<when>`; [`userspace`]: the `-E` ` [USERSPACE] portid=N progname=X`
 //!   suffix.
 
-mod fastline;
 pub mod flow;
 pub mod format;
 pub mod getopt;
