@@ -236,12 +236,15 @@ mod peer {
         if !(filters.is_empty() || filters.iter().any(|f| f.contains("peer"))) {
             return;
         }
-        if !testkit::is_root()
-            || ["conntrackd", "conntrack", "ip"]
+        // testkit::require prints one SKIP line locally and fails under CI=true.
+        let met = testkit::is_root()
+            && ["conntrackd", "conntrack", "ip"]
                 .iter()
-                .any(|t| testkit::which(t).is_none())
-        {
-            println!("SKIP ctsync peer comparison: needs root, conntrackd, conntrack and ip");
+                .all(|t| testkit::which(t).is_some());
+        if !testkit::require(
+            "ctsync peer comparison: root, conntrackd, conntrack and ip",
+            met,
+        ) {
             return;
         }
         let Some(_ns) = testkit::netns() else { return };

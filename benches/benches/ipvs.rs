@@ -193,12 +193,20 @@ fn ms(d: Duration) -> f64 {
 fn main() {
     let ours = env_or("IPVS_BENCH_OURS", "/opt/project/bin/ipvsadm");
     let theirs = env_or("IPVS_BENCH_THEIRS", "/usr/sbin/ipvsadm");
-    let Ok(ipvs) = Ipvs::new() else {
-        eprintln!("SKIP: no IPVS in this kernel; run `cargo xtask vm-bench`");
+    // testkit::require prints one SKIP line locally and fails under CI=true.
+    let ipvs = Ipvs::new();
+    if !testkit::require(
+        "IPVS in this kernel (run `cargo xtask vm-bench`)",
+        ipvs.is_ok(),
+    ) {
         return;
-    };
-    if !std::path::Path::new(&ours).exists() || !std::path::Path::new(&theirs).exists() {
-        eprintln!("SKIP: need {ours} and {theirs}; run `cargo xtask vm-bench`");
+    }
+    let Ok(ipvs) = ipvs else { return };
+    let both = std::path::Path::new(&ours).exists() && std::path::Path::new(&theirs).exists();
+    if !testkit::require(
+        &format!("{ours} and {theirs} (run `cargo xtask vm-bench`)"),
+        both,
+    ) {
         return;
     }
     let rounds: usize = env_or("IPVS_BENCH_ROUNDS", "3").parse().unwrap_or(3);
