@@ -344,6 +344,52 @@ fn is_ctl(m: &Message, f: Flags) -> bool {
     m.msg_type() == msg_type::CTL && m.flags.contains(f)
 }
 
+/// The cache and counter accessors every session type has: each keeps its caches and counters in a `core:
+/// Core` field.
+macro_rules! core_accessors {
+    () => {
+        /// Internal cache.
+        pub fn internal(&self) -> &InternalCache {
+            &self.core.internal
+        }
+
+        /// Internal cache, for flushing.
+        pub fn internal_mut(&mut self) -> &mut InternalCache {
+            &mut self.core.internal
+        }
+
+        /// External cache.
+        pub fn external(&self) -> &ExternalCache {
+            &self.core.external
+        }
+
+        /// External cache, for flushing.
+        pub fn external_mut(&mut self) -> &mut ExternalCache {
+            &mut self.core.external
+        }
+
+        /// Internal expectation cache.
+        pub fn internal_exp(&self) -> &InternalCache<ExpEntry> {
+            &self.core.internal_exp
+        }
+
+        /// External expectation cache.
+        pub fn external_exp(&self) -> &ExternalCache<ExpEntry> {
+            &self.core.external_exp
+        }
+
+        /// External expectation cache, for flushing.
+        pub fn external_exp_mut(&mut self) -> &mut ExternalCache<ExpEntry> {
+            &mut self.core.external_exp
+        }
+
+        /// Counters.
+        pub fn stats(&self) -> Stats {
+            self.core.stats
+        }
+    };
+}
+
 /// FT-FW settings (conntrackd's `Mode FTFW { ... }` and channel).
 #[derive(Debug, Clone, Copy)]
 pub struct FtfwConfig {
@@ -469,45 +515,7 @@ impl Ftfw {
         self.core.actions.pop_front()
     }
 
-    /// Internal cache.
-    pub fn internal(&self) -> &InternalCache {
-        &self.core.internal
-    }
-
-    /// Internal cache, for flushing.
-    pub fn internal_mut(&mut self) -> &mut InternalCache {
-        &mut self.core.internal
-    }
-
-    /// External cache.
-    pub fn external(&self) -> &ExternalCache {
-        &self.core.external
-    }
-
-    /// External cache, for flushing.
-    pub fn external_mut(&mut self) -> &mut ExternalCache {
-        &mut self.core.external
-    }
-
-    /// Internal expectation cache.
-    pub fn internal_exp(&self) -> &InternalCache<ExpEntry> {
-        &self.core.internal_exp
-    }
-
-    /// External expectation cache.
-    pub fn external_exp(&self) -> &ExternalCache<ExpEntry> {
-        &self.core.external_exp
-    }
-
-    /// External expectation cache, for flushing.
-    pub fn external_exp_mut(&mut self) -> &mut ExternalCache<ExpEntry> {
-        &mut self.core.external_exp
-    }
-
-    /// Counters.
-    pub fn stats(&self) -> Stats {
-        self.core.stats
-    }
+    core_accessors!();
 
     /// Resend-queue length (nodes held, including ones made stale by a later update).
     pub fn resend_queue_len(&self) -> usize {
@@ -999,45 +1007,7 @@ impl Alarm {
         transmit_once(&mut self.core, buf)
     }
 
-    /// Internal cache.
-    pub fn internal(&self) -> &InternalCache {
-        &self.core.internal
-    }
-
-    /// Internal cache, for flushing.
-    pub fn internal_mut(&mut self) -> &mut InternalCache {
-        &mut self.core.internal
-    }
-
-    /// External cache.
-    pub fn external(&self) -> &ExternalCache {
-        &self.core.external
-    }
-
-    /// External cache, for flushing.
-    pub fn external_mut(&mut self) -> &mut ExternalCache {
-        &mut self.core.external
-    }
-
-    /// Internal expectation cache.
-    pub fn internal_exp(&self) -> &InternalCache<ExpEntry> {
-        &self.core.internal_exp
-    }
-
-    /// External expectation cache.
-    pub fn external_exp(&self) -> &ExternalCache<ExpEntry> {
-        &self.core.external_exp
-    }
-
-    /// External expectation cache, for flushing.
-    pub fn external_exp_mut(&mut self) -> &mut ExternalCache<ExpEntry> {
-        &mut self.core.external_exp
-    }
-
-    /// Counters.
-    pub fn stats(&self) -> Stats {
-        self.core.stats
-    }
+    core_accessors!();
 }
 
 /// Best-effort transmission shared by ALARM and NOTRACK: each queued object is sent once with its current
@@ -1202,43 +1172,5 @@ impl Notrack {
         Some(n)
     }
 
-    /// Internal cache.
-    pub fn internal(&self) -> &InternalCache {
-        &self.core.internal
-    }
-
-    /// Internal cache, for flushing.
-    pub fn internal_mut(&mut self) -> &mut InternalCache {
-        &mut self.core.internal
-    }
-
-    /// External cache.
-    pub fn external(&self) -> &ExternalCache {
-        &self.core.external
-    }
-
-    /// External cache, for flushing.
-    pub fn external_mut(&mut self) -> &mut ExternalCache {
-        &mut self.core.external
-    }
-
-    /// Internal expectation cache.
-    pub fn internal_exp(&self) -> &InternalCache<ExpEntry> {
-        &self.core.internal_exp
-    }
-
-    /// External expectation cache.
-    pub fn external_exp(&self) -> &ExternalCache<ExpEntry> {
-        &self.core.external_exp
-    }
-
-    /// External expectation cache, for flushing.
-    pub fn external_exp_mut(&mut self) -> &mut ExternalCache<ExpEntry> {
-        &mut self.core.external_exp
-    }
-
-    /// Counters.
-    pub fn stats(&self) -> Stats {
-        self.core.stats
-    }
+    core_accessors!();
 }
