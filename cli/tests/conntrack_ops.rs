@@ -92,14 +92,19 @@ fn events_burst_of_50000_creates_all_printed() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// conntrack-tools' `conntrack` (or a skip, a failure under CI) and a fresh scratch directory.
+fn real_tool_and_dir(tag: &str) -> Option<(String, std::path::PathBuf)> {
+    let real = testkit::require_tool("conntrack")?;
+    let dir = std::env::temp_dir().join(format!("{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    Some((real.display().to_string(), dir))
+}
+
 #[test]
 fn load_file_twin_tables_and_bad_line_applies_nothing() {
-    let Some(real) = testkit::require_tool("conntrack") else {
+    let Some((real, dir)) = real_tool_and_dir("ctcli-r") else {
         return;
     };
-    let real = real.display().to_string();
-    let dir = std::env::temp_dir().join(format!("ctcli-r-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     let good = dir.join("good.txt");
     let mut text = creates(2000, 1 << 16);
     text.push_str("# a comment\n\n-I -p tcp -s 10.9.9.9 -d 10.9.9.8 --sport 1 --dport 2 -t 50 --state ESTABLISHED\n");
@@ -146,6 +151,231 @@ fn load_file_twin_tables_and_bad_line_applies_nothing() {
     assert_eq!(count(OURS), 0, "nothing applied");
     let o = run(OURS, &["-R", dir.join("missing").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The table as `-o save` lines without the timeout, sorted (the namespace is the calling thread's).
+fn saved_table(real: &str) -> String {
+    let l = run(real, &["-L", "-o", "save"]);
+    let mut v: Vec<String> = String::from_utf8_lossy(&l.stdout)
+        .lines()
+        .map(|s| {
+            let w: Vec<&str> = s.split_whitespace().collect();
+            match w.iter().position(|x| *x == "-t") {
+                Some(i) => [&w[..i], &w[(i + 2).min(w.len())..]].concat().join(" "),
+                None => w.join(" "),
+            }
+        })
+        .collect();
+    v.sort();
+    // `-o save` has no mark: list the marked entries too.
+    let marked = run(real, &["-L", "-m", "7"]);
+    let m = String::from_utf8_lossy(&marked.stdout).lines().count();
+    format!("{}\nmarked {m}", v.join("\n"))
+}
+
+/// A file long enough to be parsed on several threads, with deletes, updates and `-A` of an existing entry
+/// spread over it, so every thread's part holds creates and other commands. The file ends with an `-U`
+/// line carrying the same mark as every other `-U`: conntrack-tools 1.4.7 applies the mark of the file's
+/// last line to every `-U` of a file (see `update_in_a_file_uses_its_own_mark`).
+fn mixed_file(n: usize) -> String {
+    let mut text = String::new();
+    for part in 0..4u32 {
+        text.push_str(&creates(n / 4, (part + 1) << 16));
+        text.push_str(&format!(
+            "-D -p udp -s 10.{0}.0.7\n-A -p udp -s 10.{0}.0.3 -d 10.255.0.1 --sport 1027 --dport 53 -t 120\n-U -p udp -s 10.{0}.0.9 -m 7\n",
+            part + 1,
+        ));
+    }
+    text
+}
+
+#[test]
+fn failing_create_stops_the_file_where_conntrack_tools_stops() {
+    let Some((real, dir)) = real_tool_and_dir("ctcli-rf") else {
+        return;
+    };
+    let file = dir.join("dup.txt");
+    // Line 3001 creates line 11's entry again: conntrack-tools applies lines 1 to 3000 and fails there.
+    let mut lines: Vec<String> = creates(6000, 1 << 16).lines().map(str::to_string).collect();
+    lines[3000] = lines[10].clone();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let path = file.to_str().unwrap().to_string();
+    let after = |how: &'static str| {
+        let (real, path) = (real.clone(), path.clone());
+        std::thread::spawn(move || {
+            let _ns = testkit::netns().expect("namespace");
+            let (code, err) = match how {
+                "real" | "ours" => {
+                    let o = run(if how == "real" { &real } else { OURS }, &["-R", &path]);
+                    let e = String::from_utf8_lossy(&o.stderr).to_string();
+                    (o.status.code(), e.split_once(": ").map(|x| x.1.to_string()))
+                }
+                _ => {
+                    let r = cli::conntrack::restore::load_file_with(
+                        "conntrack",
+                        &path,
+                        &mut Vec::new(),
+                        0,
+                    );
+                    let f = r.expect_err("the file fails");
+                    (Some(f.code), Some(format!("{}\n", f.msg)))
+                }
+            };
+            (code, err, saved_table(&real))
+        })
+        .join()
+        .unwrap()
+    };
+    let reference = after("real");
+    assert_eq!(reference.0, Some(1));
+    assert_eq!(
+        reference.1.as_deref(),
+        Some("Operation failed: Such conntrack exists, try -U to update\n")
+    );
+    assert_eq!(
+        reference.2.lines().filter(|l| l.starts_with("-A")).count(),
+        3000
+    );
+    assert_eq!(after("ours"), reference, "our binary");
+    assert_eq!(after("budget 0"), reference, "parsed again while sending");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn update_in_a_file_uses_its_own_mark() {
+    let Some((real, dir)) = real_tool_and_dir("ctcli-ru") else {
+        return;
+    };
+    let file = dir.join("update.txt");
+    std::fs::write(
+        &file,
+        "-I -p udp -s 10.1.0.9 -d 10.255.0.1 --sport 1033 --dport 53 -t 120\n\
+         -U -p udp -s 10.1.0.9 -m 7\n\
+         -I -p udp -s 10.1.0.8 -d 10.255.0.1 --sport 1033 --dport 53 -t 120\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap().to_string();
+    let marked_after = |tool: String| {
+        let (real, path) = (real.clone(), path.clone());
+        std::thread::spawn(move || {
+            let _ns = testkit::netns().expect("namespace");
+            let o = run(&tool, &["-R", &path]);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let l = run(&real, &["-L", "-m", "7"]);
+            (
+                String::from_utf8_lossy(&l.stdout).lines().count(),
+                o.stdout.len(),
+            )
+        })
+        .join()
+        .unwrap()
+    };
+    // conntrack-tools 1.4.7 keeps one global template pointer (`cur_tmpl`), left at the file's last line
+    // once the whole file is parsed; its `-U` then applies that line's mark (none here) and changes nothing.
+    assert_eq!(marked_after(real.clone()), (0, 0));
+    // We apply each line's own mark, as the line says, and print the updated entry like a plain `-U`.
+    let (marked, printed) = marked_after(OURS.to_string());
+    assert_eq!(marked, 1);
+    assert!(printed > 0);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn load_file_on_every_core_and_past_the_memory_budget_matches_conntrack_tools() {
+    let Some((real, dir)) = real_tool_and_dir("ctcli-rp") else {
+        return;
+    };
+    let file = dir.join("mixed.txt");
+    std::fs::write(&file, mixed_file(12_000)).unwrap();
+    let path = file.to_str().unwrap().to_string();
+
+    // Reference: conntrack-tools; then our binary (parallel parse, everything encoded ahead), then our
+    // loader in-process with budgets that force the second parse from the first line, mid-way, or never.
+    let reference = {
+        let (real, path) = (real.clone(), path.clone());
+        std::thread::spawn(move || {
+            let _ns = testkit::netns().expect("namespace");
+            let o = run(&real, &["-R", &path]);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            saved_table(&real)
+        })
+        .join()
+        .unwrap()
+    };
+    assert_eq!(reference.lines().count(), 12_000 - 4 + 1);
+    assert!(reference.ends_with("marked 4"), "{reference}");
+    let ours = {
+        let (real, path) = (real.clone(), path.clone());
+        std::thread::spawn(move || {
+            let _ns = testkit::netns().expect("namespace");
+            let o = run(OURS, &["-R", &path]);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            (saved_table(&real), o.stdout)
+        })
+        .join()
+        .unwrap()
+    };
+    assert_eq!(ours.0, reference, "our binary");
+    for budget in [0, 100_000, usize::MAX] {
+        let (real, path) = (real.clone(), path.clone());
+        let (table, out) = std::thread::spawn(move || {
+            let _ns = testkit::netns().expect("namespace");
+            let mut out = Vec::new();
+            cli::conntrack::restore::load_file_with("conntrack", &path, &mut out, budget)
+                .unwrap_or_else(|f| panic!("budget {budget}: {}", f.msg));
+            (saved_table(&real), out)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(table, reference, "budget {budget}");
+        assert_eq!(out, ours.1, "budget {budget}: printed updates and deletes");
+    }
+
+    // A bad line anywhere, even near the end of the last thread's part, applies nothing; the first one in
+    // the file is the one reported.
+    let mut lines: Vec<String> = mixed_file(12_000).lines().map(str::to_string).collect();
+    lines[11_000] = "-I -p udp -s 10.0.0.300 -d 1.1.1.1 --sport 1 --dport 2 -t 5".into();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    for (budget, first_bad) in [(usize::MAX, 11_001), (0, 11_001), (100_000, 11_001)] {
+        let path = path.clone();
+        let real = real.clone();
+        let (msg, n) = std::thread::spawn(move || {
+            let _ns = testkit::netns().expect("namespace");
+            let r = cli::conntrack::restore::load_file_with(
+                "conntrack",
+                &path,
+                &mut Vec::new(),
+                budget,
+            );
+            (
+                r.err().map(|f| (f.code, f.msg)),
+                saved_table(&real)
+                    .lines()
+                    .filter(|l| l.starts_with("-A"))
+                    .count(),
+            )
+        })
+        .join()
+        .unwrap();
+        assert_eq!(
+            msg,
+            Some((
+                2,
+                format!("line {first_bad}: Invalid IP address `10.0.0.300'")
+            )),
+            "budget {budget}"
+        );
+        assert_eq!(n, 0, "budget {budget}: nothing applied");
+    }
+    lines[40] = "-I -p udp -s 10.0.0.1 -d 1.1.1.1 --sport 1 --dport 2 -t 5 --bogus".into();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let _ns = testkit::netns().expect("namespace");
+    let o = run(OURS, &["-R", &path]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("line 41: unknown option `--bogus'"), "{e}");
+    assert_eq!(count(OURS), 0);
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -132,7 +132,7 @@ pub mod stats;
 pub mod sysctl;
 pub mod wire;
 
-pub use batch::{Batch, BatchReport};
+pub use batch::{Batch, BatchReport, Prepared};
 pub use dump::{Dump, DumpFilter, DumpItem, TupleFilter};
 pub use error::{DecodeError, Error, strerror};
 pub use events::{Event, EventKind, EventSocket, Groups};

@@ -323,6 +323,68 @@ fn batch_reports_each_failure_by_index() {
 }
 
 #[test]
+fn prepared_operations_encoded_on_other_threads_apply_like_direct_ones() {
+    let Some(_ns) = testkit::netns() else { return };
+    let mut ct = Conntrack::open().unwrap();
+    ct.create(&udp_n(3)).unwrap();
+    // Two threads encode halves without a socket; the owner of the socket queues them in order.
+    let (a, b) = std::thread::scope(|sc| {
+        let h = sc.spawn(|| {
+            let mut p = ctnl::Prepared::new();
+            for i in 2000..4000u32 {
+                p.create(&udp_n(i)).unwrap();
+            }
+            p
+        });
+        let mut p = ctnl::Prepared::with_capacity(1 << 16);
+        for i in 0..2000u32 {
+            p.create(&udp_n(i)).unwrap();
+        }
+        (p, h.join().unwrap())
+    });
+    assert_eq!((a.len(), b.len()), (2000, 2000));
+    assert!(a.encoded_len() >= 2000 * 60);
+    let mut batch = ct.batch();
+    batch.create(&udp_n(4000)).unwrap();
+    batch.extend(&a).unwrap();
+    batch.extend(&b).unwrap();
+    let r = batch.finish().unwrap();
+    assert_eq!(r.total, 4001);
+    assert_eq!(r.ok, 4000);
+    // Entry 3 existed: it is operation 1 + 3 of the batch.
+    assert_eq!(r.failures.len(), 1);
+    assert_eq!(r.failures[0].0, 4);
+    assert!(matches!(r.failures[0].1, Error::Exists));
+    assert_eq!(count(&mut ct, &DumpFilter::all()), 4001);
+
+    // Updates and deletes prepared the same way.
+    let mut p = ctnl::Prepared::new();
+    for i in 0..10u32 {
+        let mut e = udp_n(i);
+        e.mark = Some(5);
+        p.update(&e).unwrap();
+    }
+    for i in 10..4001u32 {
+        p.delete(&Key::orig(udp_n(i).orig.unwrap())).unwrap();
+    }
+    p.delete(&Key::orig(udp_n(9999).orig.unwrap())).unwrap();
+    let mut batch = ct.batch();
+    batch.extend(&p).unwrap();
+    let r = batch.finish().unwrap();
+    assert_eq!((r.total, r.ok), (4002, 4001));
+    assert_eq!(r.failures[0].0, 4001);
+    assert!(matches!(r.failures[0].1, Error::NotFound));
+    let marked = DumpFilter {
+        mark: Some((5, !0)),
+        ..DumpFilter::default()
+    };
+    assert_eq!(count(&mut ct, &marked), 10);
+    assert_eq!(count(&mut ct, &DumpFilter::all()), 10);
+    p.clear();
+    assert!(p.is_empty() && p.encoded_len() == 0);
+}
+
+#[test]
 fn flushes() {
     let Some(_ns) = testkit::netns() else { return };
     let mut ct = Conntrack::open().unwrap();

@@ -5,7 +5,8 @@
 //!   checks, error texts and exit codes (2 for parameter problems, 1 for the rest);
 //! * [`flow`] and [`format`](mod@format): the printed model and the output formats (default, extended, id, ktimestamp,
 //!   labels, save, xml, and our `json`), pure functions golden-tested against the real tool;
-//! * [`kernel`]: the commands, on `ctnl` sockets;
+//! * [`kernel`]: the commands, on `ctnl` sockets; [`restore`]: `-R FILE`, parsed on every core and sent in
+//!   batches;
 //! * [`manual`]: the clap definition the man page and shell completions are generated from;
 //! * [`tz`]: local time as the C library's `localtime()` computes it (`TZ`, `/etc/localtime`), for
 //!   `[start=...]`, `[stop=...]` and `<when>`; [`userspace`]: the `-E` ` [USERSPACE] portid=N progname=X`
@@ -18,6 +19,7 @@ pub mod kernel;
 pub mod manual;
 pub mod opts;
 pub mod parse;
+pub mod restore;
 pub mod tz;
 pub mod userspace;
 
@@ -69,7 +71,7 @@ pub fn main_with(argv: Vec<String>, out: &mut dyn Write) -> i32 {
                 };
             }
             "-R" | "--load-file" if argv.len() > 2 => {
-                return match kernel::load_file(&argv[0], &argv[2], out) {
+                return match restore::load_file(&argv[0], &argv[2], out) {
                     Ok(()) => 0,
                     Err(f) => report(&f),
                 };
