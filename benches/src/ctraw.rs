@@ -239,6 +239,42 @@ impl RawCt {
             AF_INET,
         );
         msg_end(&mut self.out, m);
+        self.count_dump()
+    }
+
+    /// Dumps, filtered in the kernel, the IPv4 UDP entries whose original destination port is `port`,
+    /// counting the entry messages without parsing them: the least any `conntrack -D -p udp --dport PORT`
+    /// must read to print what it deletes.
+    pub fn dump_count_udp_dport(&mut self, port: u16) -> io::Result<usize> {
+        self.out.clear();
+        let m = msg_start(
+            &mut self.out,
+            IPCTNL_MSG_CT_GET,
+            NLM_F_REQUEST | NLM_F_DUMP,
+            self.seq,
+            AF_INET,
+        );
+        self.udp_dport_filter(port);
+        msg_end(&mut self.out, m);
+        self.count_dump()
+    }
+
+    /// Appends a partial original tuple (UDP, destination `port`) and the CTA_FILTER that matches on it.
+    fn udp_dport_filter(&mut self, port: u16) {
+        let t = nest_start(&mut self.out, CTA_TUPLE_ORIG);
+        let p = nest_start(&mut self.out, CTA_TUPLE_PROTO);
+        attr(&mut self.out, CTA_PROTO_NUM, &[IPPROTO_UDP]);
+        attr(&mut self.out, CTA_PROTO_DST_PORT, &port.to_be_bytes());
+        nest_end(&mut self.out, p);
+        nest_end(&mut self.out, t);
+        let f = nest_start(&mut self.out, CTA_FILTER);
+        let flags = CTA_FILTER_F_CTA_PROTO_NUM | CTA_FILTER_F_CTA_PROTO_DST_PORT;
+        attr(&mut self.out, CTA_FILTER_ORIG_FLAGS, &flags.to_ne_bytes());
+        nest_end(&mut self.out, f);
+    }
+
+    /// Sends the dump request in `out` and counts the entry messages until NLMSG_DONE.
+    fn count_dump(&mut self) -> io::Result<usize> {
         self.seq = self.seq.wrapping_add(1);
         self.send_out()?;
         let mut entries = 0;
@@ -300,16 +336,7 @@ impl RawCt {
             self.seq,
             AF_INET,
         );
-        let t = nest_start(&mut self.out, CTA_TUPLE_ORIG);
-        let p = nest_start(&mut self.out, CTA_TUPLE_PROTO);
-        attr(&mut self.out, CTA_PROTO_NUM, &[IPPROTO_UDP]);
-        attr(&mut self.out, CTA_PROTO_DST_PORT, &port.to_be_bytes());
-        nest_end(&mut self.out, p);
-        nest_end(&mut self.out, t);
-        let f = nest_start(&mut self.out, CTA_FILTER);
-        let flags = CTA_FILTER_F_CTA_PROTO_NUM | CTA_FILTER_F_CTA_PROTO_DST_PORT;
-        attr(&mut self.out, CTA_FILTER_ORIG_FLAGS, &flags.to_ne_bytes());
-        nest_end(&mut self.out, f);
+        self.udp_dport_filter(port);
         msg_end(&mut self.out, m);
         self.seq = self.seq.wrapping_add(1);
         self.send_out()?;
@@ -434,8 +461,11 @@ mod tests {
                 && text.contains("src=192.0.2.1 dst=10.0.0.1 sport=123 dport=1025"),
             "{text}"
         );
+        assert_eq!(raw.dump_count_udp_dport(53).unwrap(), 500);
+        assert_eq!(raw.dump_count_udp_dport(123).unwrap(), 1500);
         raw.flush_udp_dport(53).unwrap();
         assert_eq!(count().unwrap(), 1500);
+        assert_eq!(raw.dump_count_udp_dport(53).unwrap(), 0);
         raw.flush().unwrap();
         assert_eq!(count().unwrap(), 0);
         assert_eq!(raw.dump_count().unwrap(), 0);
