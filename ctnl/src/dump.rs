@@ -544,6 +544,129 @@ impl<'a, T: DumpItem> Dump<'a, T> {
     }
 }
 
+impl<T: DumpItem> Dump<'_, T> {
+    /// Copies the item messages of the datagram being read (receiving the next one first when needed) into
+    /// `out`, undecoded, so that they can be decoded elsewhere, typically on another thread while this one
+    /// waits for the kernel's next datagram. `out` is cleared first. Returns `None` at the end of the dump.
+    ///
+    /// The kernel has applied what it can of the dump's filter to these items, but not the rest: check each
+    /// decoded entry against [`Dump::user_filter`].
+    pub fn next_raw(&mut self, out: &mut RawItems) -> Option<Result<(), Error>> {
+        out.clear();
+        loop {
+            let copied = self.step_with(|family, res_id, attrs| {
+                out.push(family, res_id, attrs);
+                Ok(())
+            });
+            match copied {
+                None if out.is_empty() => return None,
+                None => return Some(Ok(())),
+                Some(Err(e)) => return Some(Err(e)),
+                Some(Ok(())) if self.pos >= self.sock.received().len() => return Some(Ok(())),
+                Some(Ok(())) => {}
+            }
+        }
+    }
+
+    /// The filter to check in user space on what [`Dump::next_raw`] returns, `None` for an unfiltered dump.
+    /// The kernel has already applied what it can of it, so checking it again only removes what the kernel
+    /// could not filter. The iterator and [`Dump::next_into`] check it themselves.
+    pub fn user_filter(&self) -> Option<&DumpFilter> {
+        self.filter.as_ref()
+    }
+}
+
+/// Undecoded item messages of a dump, as [`Dump::next_raw`] copies them: the nfgenmsg family, the resource
+/// id and the attributes of each, back to back.
+#[derive(Debug, Default, Clone)]
+pub struct RawItems {
+    buf: Vec<u8>,
+    count: usize,
+}
+
+/// One undecoded item of [`RawItems`].
+#[derive(Debug, Clone, Copy)]
+pub struct RawItem<'a> {
+    /// nfgenmsg family.
+    pub family: u8,
+    /// nfgenmsg resource id.
+    pub res_id: u16,
+    /// The message's attributes.
+    pub attrs: &'a [u8],
+}
+
+impl RawItem<'_> {
+    /// Decodes the item into `entry`, reusing its storage (see [`Dump::next_into`]).
+    pub fn decode_into(&self, entry: &mut Entry) -> Result<(), Error> {
+        entry.reparse(self.family, self.attrs).map_err(Error::from)
+    }
+
+    /// Decodes the item.
+    pub fn decode<T: DumpItem>(&self) -> Result<T, Error> {
+        T::decode(self.family, self.res_id, self.attrs).map_err(Error::from)
+    }
+}
+
+/// Bytes before each item's attributes in [`RawItems`]: length (u32), family (u8), pad (u8), res_id (u16).
+const RAW_HEAD: usize = 8;
+
+impl RawItems {
+    /// An empty set.
+    pub fn new() -> Self {
+        RawItems::default()
+    }
+
+    /// An empty set with room for `bytes`.
+    pub fn with_capacity(bytes: usize) -> Self {
+        RawItems {
+            buf: Vec::with_capacity(bytes),
+            count: 0,
+        }
+    }
+
+    fn push(&mut self, family: u8, res_id: u16, attrs: &[u8]) {
+        self.buf
+            .extend_from_slice(&(attrs.len() as u32).to_ne_bytes());
+        self.buf.push(family);
+        self.buf.push(0);
+        self.buf.extend_from_slice(&res_id.to_ne_bytes());
+        self.buf.extend_from_slice(attrs);
+        self.count += 1;
+    }
+
+    /// Items held.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Forgets every item, keeping the memory.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.count = 0;
+    }
+
+    /// The items, in the kernel's order.
+    pub fn iter(&self) -> impl Iterator<Item = RawItem<'_>> + '_ {
+        let mut rest = self.buf.as_slice();
+        std::iter::from_fn(move || {
+            let head = rest.get(..RAW_HEAD)?;
+            let len = u32::from_ne_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            let item = RawItem {
+                family: head[4],
+                res_id: u16::from_ne_bytes([head[6], head[7]]),
+                attrs: rest.get(RAW_HEAD..RAW_HEAD + len)?,
+            };
+            rest = &rest[RAW_HEAD + len..];
+            Some(item)
+        })
+    }
+}
+
 impl Dump<'_, Entry> {
     /// Lending variant of `next()`: decodes the next entry into `entry`, reusing its storage (a decoded
     /// entry is about 700 bytes; this avoids moving it through the iterator machinery). Returns `None` at

@@ -119,6 +119,14 @@
 //! ```
 //! A batch encodes straight into one send buffer and sends 96 KiB per
 //! `sendmsg`; only failures are answered, plus one ack per chunk.
+//!
+//! Two halves can run on separate threads, so that the kernel's share overlaps the program's:
+//! * [`Dump::next_raw`] copies each datagram's entries out undecoded into [`RawItems`], to be decoded
+//!   (and checked against [`Dump::user_filter`]) on another thread while the socket's thread waits for the
+//!   next datagram. `conntrack -L` works this way.
+//! * [`Prepared`] encodes creates, updates and deletes without a socket, on any thread;
+//!   [`Batch::extend`] queues them later on the socket's thread. `conntrack -R` encodes a file's lines on
+//!   every core this way, and sends nothing before the whole file has been checked.
 #![warn(missing_docs)]
 
 pub mod batch;
@@ -133,7 +141,7 @@ pub mod sysctl;
 pub mod wire;
 
 pub use batch::{Batch, BatchReport, Prepared};
-pub use dump::{Dump, DumpFilter, DumpItem, TupleFilter};
+pub use dump::{Dump, DumpFilter, DumpItem, RawItem, RawItems, TupleFilter};
 pub use error::{DecodeError, Error, strerror};
 pub use events::{Event, EventKind, EventSocket, Groups};
 pub use netlink_packet_netfilter::conntrack::Protocol;

@@ -158,10 +158,8 @@ fn icmp_entry() {
     );
 }
 
-#[test]
-fn dump_streams_everything_and_filters() {
-    let Some(_ns) = testkit::netns() else { return };
-    let mut ct = Conntrack::open().unwrap();
+/// 3000 UDP entries (`udp_n(0..3000)`), entry `i` with mark `i % 3`.
+fn create_3000_marked(ct: &mut Conntrack) {
     let mut batch = ct.batch();
     for i in 0..3000u32 {
         let mut e = udp_n(i);
@@ -170,6 +168,13 @@ fn dump_streams_everything_and_filters() {
     }
     let r = batch.finish().unwrap();
     assert_eq!((r.total, r.ok, r.failures.len()), (3000, 3000, 0));
+}
+
+#[test]
+fn dump_streams_everything_and_filters() {
+    let Some(_ns) = testkit::netns() else { return };
+    let mut ct = Conntrack::open().unwrap();
+    create_3000_marked(&mut ct);
 
     assert_eq!(count(&mut ct, &DumpFilter::all()), 3000);
     assert_eq!(count(&mut ct, &DumpFilter::family(AF_INET)), 3000);
@@ -223,6 +228,70 @@ fn dump_streams_everything_and_filters() {
         }
     }
     assert_eq!(ct.stats().unwrap().entries, 3000);
+    assert_eq!(count(&mut ct, &DumpFilter::all()), 3000);
+}
+
+#[test]
+fn raw_dump_items_decode_elsewhere_to_what_the_iterator_yields() {
+    let Some(_ns) = testkit::netns() else { return };
+    let mut ct = Conntrack::open().unwrap();
+    create_3000_marked(&mut ct);
+    for filter in [
+        DumpFilter::all(),
+        DumpFilter {
+            mark: Some((2, 0xffff_ffff)),
+            ..DumpFilter::default()
+        },
+    ] {
+        let want: Vec<Entry> = ct.dump(&filter).unwrap().map(|e| e.unwrap()).collect();
+        // The socket owner only copies datagrams; another thread decodes and filters them.
+        let (tx, rx) = std::sync::mpsc::channel::<ctnl::RawItems>();
+        let user = filter.clone();
+        let decoder = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut e = Entry::default();
+            for raw in rx {
+                for item in raw.iter() {
+                    item.decode_into(&mut e).unwrap();
+                    if user.is_empty() || user.matches(&e) {
+                        got.push(e.clone());
+                    }
+                    let typed: Entry = item.decode().unwrap();
+                    assert_eq!(typed, e);
+                }
+            }
+            got
+        });
+        let mut dump = ct.dump(&filter).unwrap();
+        assert_eq!(dump.user_filter().is_some(), !filter.is_empty());
+        let mut datagrams = 0;
+        loop {
+            let mut raw = ctnl::RawItems::with_capacity(64 * 1024);
+            match dump.next_raw(&mut raw) {
+                None => break,
+                Some(r) => r.unwrap(),
+            }
+            assert!(!raw.is_empty() && raw.len() == raw.iter().count());
+            datagrams += 1;
+            tx.send(raw).unwrap();
+        }
+        assert!(dump.next_raw(&mut ctnl::RawItems::new()).is_none());
+        drop(dump);
+        drop(tx);
+        let got = decoder.join().unwrap();
+        // Two dumps of the same table, a moment apart: the same entries in the same order (the
+        // timeouts may have ticked).
+        let key = |v: &[Entry]| -> Vec<(Option<u32>, Option<u32>, Option<Tuple>)> {
+            v.iter().map(|e| (e.id, e.mark, e.orig.clone())).collect()
+        };
+        assert_eq!(got.len(), want.len());
+        assert!(
+            key(&got) == key(&want),
+            "raw items differ from the iterator's"
+        );
+        assert!(datagrams > 1, "3000 entries take several datagrams");
+    }
+    // The socket is clean afterwards.
     assert_eq!(count(&mut ct, &DumpFilter::all()), 3000);
 }
 

@@ -904,13 +904,16 @@ fn list(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     }
     let m = Matcher::new(p, printer.map(), true)?;
     let mut ct = open()?;
-    // Two stages on two threads: the kernel fills datagrams while we decode and filter (dump thread) and
-    // format and write (this thread). A bounded channel keeps memory flat whatever the table size.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Flow>, Fail>>(8);
-    let m = &m;
+    // Two stages on two threads: the dump thread only waits for the kernel's datagrams and copies their
+    // entries out undecoded; this thread decodes, filters, formats and writes. A bounded channel keeps
+    // memory flat whatever the table size.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<ctnl::RawItems, Fail>>(8);
+    let (free_tx, free_rx) = std::sync::mpsc::channel::<ctnl::RawItems>();
+    let user_filter = std::sync::OnceLock::<Option<DumpFilter>>::new();
+    let user_filter = &user_filter;
     std::thread::scope(|sc| {
         sc.spawn(move || {
-            let iter = match p.table {
+            let dump = match p.table {
                 Table::Dying => ct.dump_dying(),
                 Table::Unconfirmed => ct.dump_unconfirmed(),
                 // `-u SRC_NAT`, `DST_NAT` or `UNSET` alone leave a zero status mask, which conntrack-tools
@@ -928,17 +931,48 @@ fn list(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                     }
                 }
             };
-            send_batches(&tx, iter, p.command, |e| {
-                flow_of(e).filter(|f| m.matches(f))
-            });
+            let mut dump = match dump {
+                Ok(d) => d,
+                Err(e) => {
+                    let _ = tx.send(Err(failed(&e, p.command)));
+                    return;
+                }
+            };
+            let _ = user_filter.set(dump.user_filter().cloned());
+            loop {
+                // Buffers come back from the printing side to be refilled.
+                let mut raw = free_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| ctnl::RawItems::with_capacity(64 * 1024));
+                let sent = match dump.next_raw(&mut raw) {
+                    None => return,
+                    Some(Ok(())) => tx.send(Ok(raw)),
+                    Some(Err(e)) => tx.send(Err(failed(&e, p.command))),
+                };
+                if sent.is_err() {
+                    return;
+                }
+            }
         });
         let mut counter = 0usize;
+        let mut e = Entry::default();
         // On an early return the receiver is dropped, which stops the dump thread at its next send.
-        for batch in rx {
-            for f in batch? {
-                printer.print(w, &f, MsgKind::Plain, true, true)?;
-                counter += 1;
+        for raw in rx {
+            let raw = raw?;
+            // Set before the first batch was sent.
+            let uf = user_filter.get().and_then(Option::as_ref);
+            for item in raw.iter() {
+                item.decode_into(&mut e)
+                    .map_err(|err| failed(&err, p.command))?;
+                if uf.is_some_and(|f| !f.matches(&e)) {
+                    continue;
+                }
+                if let Some(f) = flow_of(&e).filter(|f| m.matches(f)) {
+                    printer.print(w, &f, MsgKind::Plain, true, true)?;
+                    counter += 1;
+                }
             }
+            let _ = free_tx.send(raw);
         }
         printer.finish(w)?;
         Ok(counter)
