@@ -143,8 +143,52 @@ fn addr(ip: &IpAddr) -> String {
     ip.to_string()
 }
 
+/// The decimal digits of 0..1000, three bytes each, left-aligned.
+static SMALL_DIGITS: [[u8; 3]; 1000] = {
+    let mut t = [[0u8; 3]; 1000];
+    let mut v = 0;
+    while v < 1000 {
+        let (h, d, u) = ((v / 100) as u8, (v / 10 % 10) as u8, (v % 10) as u8);
+        t[v] = if v >= 100 {
+            [b'0' + h, b'0' + d, b'0' + u]
+        } else if v >= 10 {
+            [b'0' + d, b'0' + u, 0]
+        } else {
+            [b'0' + u, 0, 0]
+        };
+        v += 1;
+    }
+    t
+};
+
+/// 0..1000 as strings, built at compile time: every IPv4 octet, protocol number, most timeouts.
+static SMALL: [&str; 1000] = {
+    let mut t = [""; 1000];
+    let mut v = 0;
+    while v < 1000 {
+        let len = if v >= 100 {
+            3
+        } else if v >= 10 {
+            2
+        } else {
+            1
+        };
+        let (digits, _) = SMALL_DIGITS[v].split_at(len);
+        t[v] = match std::str::from_utf8(digits) {
+            Ok(x) => x,
+            Err(_) => "",
+        };
+        v += 1;
+    }
+    t
+};
+
 /// Appends a decimal number (the hot path of every line; no formatting machinery).
 fn push_num(s: &mut String, v: u64) {
+    if let Some(small) = usize::try_from(v).ok().and_then(|i| SMALL.get(i)) {
+        s.push_str(small);
+        return;
+    }
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     let mut v = v;
@@ -165,13 +209,14 @@ fn push_num(s: &mut String, v: u64) {
 fn push_addr(s: &mut String, ip: &IpAddr) {
     match ip {
         IpAddr::V4(a) => {
-            let o = a.octets();
-            for (i, b) in o.iter().enumerate() {
-                if i > 0 {
-                    s.push('.');
-                }
-                push_num(s, u64::from(*b));
-            }
+            let [a, b, c, d] = a.octets();
+            s.push_str(SMALL[usize::from(a)]);
+            s.push('.');
+            s.push_str(SMALL[usize::from(b)]);
+            s.push('.');
+            s.push_str(SMALL[usize::from(c)]);
+            s.push('.');
+            s.push_str(SMALL[usize::from(d)]);
         }
         IpAddr::V6(_) => {
             let _ = write!(s, "{ip}");
@@ -1058,6 +1103,40 @@ pub fn json_line(f: &Flow, kind: MsgKind, map: Option<&LabelMap>) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn numbers_and_ipv4_addresses_print_like_display() {
+        let mut values = vec![
+            0u64,
+            9,
+            10,
+            99,
+            100,
+            255,
+            256,
+            999,
+            1000,
+            65535,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ];
+        let mut x = 1u64;
+        for _ in 0..3000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            values.extend([x, x >> 40, x % 1000]);
+        }
+        for v in values {
+            let mut s = String::from("x=");
+            push_num(&mut s, v);
+            assert_eq!(s, format!("x={v}"));
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from((v >> 7) as u32));
+            let mut s = String::new();
+            push_addr(&mut s, &ip);
+            assert_eq!(s, ip.to_string());
+        }
+    }
     use super::*;
     use crate::conntrack::flow::Counters;
 
