@@ -545,21 +545,22 @@ impl<'a, T: DumpItem> Dump<'a, T> {
 }
 
 impl<T: DumpItem> Dump<'_, T> {
-    /// Copies the item messages of the datagram being read (receiving the next one first when needed) into
+    /// Appends the item messages of the datagram being read (receiving the next one first when needed) to
     /// `out`, undecoded, so that they can be decoded elsewhere, typically on another thread while this one
-    /// waits for the kernel's next datagram. `out` is cleared first. Returns `None` at the end of the dump.
+    /// waits for the kernel's next datagram. Call it again to gather several datagrams into one `out`
+    /// (fewer hand-overs between threads). Returns `None` at the end of the dump, when nothing was added.
     ///
     /// The kernel has applied what it can of the dump's filter to these items, but not the rest: check each
     /// decoded entry against [`Dump::user_filter`].
     pub fn next_raw(&mut self, out: &mut RawItems) -> Option<Result<(), Error>> {
-        out.clear();
+        let before = out.len();
         loop {
             let copied = self.step_with(|family, res_id, attrs| {
                 out.push(family, res_id, attrs);
                 Ok(())
             });
             match copied {
-                None if out.is_empty() => return None,
+                None if out.len() == before => return None,
                 None => return Some(Ok(())),
                 Some(Err(e)) => return Some(Err(e)),
                 Some(Ok(())) if self.pos >= self.sock.received().len() => return Some(Ok(())),
@@ -648,6 +649,11 @@ impl RawItems {
     pub fn clear(&mut self) {
         self.buf.clear();
         self.count = 0;
+    }
+
+    /// Bytes held (attributes plus 8 bytes per item).
+    pub fn encoded_len(&self) -> usize {
+        self.buf.len()
     }
 
     /// The items, in the kernel's order.
