@@ -261,6 +261,84 @@ fn failing_create_stops_the_file_where_conntrack_tools_stops() {
 }
 
 #[test]
+fn load_file_warnings_print_in_file_order_up_to_the_bad_line() {
+    let Some((real, dir)) = real_tool_and_dir("ctcli-rw") else {
+        return;
+    };
+    let file = dir.join("warn.txt");
+    let path = file.to_str().unwrap().to_string();
+    // 10,000 lines: parsed on several threads. Warnings on lines 5 and 4,000 (first half) and 6,000
+    // (second half).
+    let mut lines: Vec<String> = creates(10_000, 1 << 16)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines[4].push_str(" -a x");
+    lines[3999].push_str(" -u SRC_NAT,ASSURED");
+    lines[5999].push_str(" -a x");
+    let stderr_of = |bin: &str| {
+        let (bin, path, real) = (bin.to_string(), path.clone(), real.clone());
+        std::thread::spawn(move || {
+            let _ns = testkit::netns().expect("namespace");
+            let o = load(&bin, &path);
+            let n = saved_table(&real)
+                .lines()
+                .filter(|l| l.starts_with("-A"))
+                .count();
+            (
+                o.status.code(),
+                String::from_utf8_lossy(&o.stderr)
+                    .replace("(conntrack-tools): ", "PREFIX: ")
+                    .replace("(linux-ha-rs): ", "PREFIX: "),
+                n,
+            )
+        })
+        .join()
+        .unwrap()
+    };
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let want = stderr_of(&real);
+    assert_eq!(
+        want,
+        (
+            Some(0),
+            "WARNING: ignoring -a, deprecated option.\n\
+             WARNING: ignoring SRC_NAT, use --src-nat instead\n\
+             WARNING: ignoring -a, deprecated option.\n"
+                .to_string(),
+            10_000
+        )
+    );
+    assert_eq!(stderr_of(OURS), want);
+
+    // A bad line in the first half: only the warnings before it are printed (conntrack-tools stops
+    // parsing there), and nothing is applied. Our message also names the line.
+    lines[2999] = "-I -p udp -s 10.0.0.300 -d 1.1.1.1 --sport 1 --dport 2 -t 5".into();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let want = stderr_of(&real);
+    let tail = "Invalid IP address `10.0.0.300'\nTry `conntrack -h' or 'conntrack --help' for more information.\n";
+    assert_eq!(
+        want,
+        (
+            Some(2),
+            format!("WARNING: ignoring -a, deprecated option.\nconntrack v1.4.7 PREFIX: {tail}"),
+            0
+        )
+    );
+    assert_eq!(
+        stderr_of(OURS),
+        (
+            Some(2),
+            format!(
+                "WARNING: ignoring -a, deprecated option.\nconntrack v1.4.7 PREFIX: line 3000: {tail}"
+            ),
+            0
+        )
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn update_in_a_file_uses_its_own_mark() {
     let Some((real, dir)) = real_tool_and_dir("ctcli-ru") else {
         return;

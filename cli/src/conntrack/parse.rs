@@ -8,6 +8,49 @@ use super::opts::{
     ProtoKind, SHORT_OPTS, TCP_STATES, cmd, opt,
 };
 
+thread_local! {
+    /// Warnings kept instead of printed on this thread, while `-R` parses a file's lines on several
+    /// threads (see [`hold_warnings`]).
+    static HELD: std::cell::RefCell<Option<Vec<String>>> = const { std::cell::RefCell::new(None) };
+    /// How many [`muted`] calls are running on this thread.
+    static MUTED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Prints a parser warning on stderr, as conntrack-tools does while parsing, keeps it when this thread
+/// holds its warnings, or drops it inside [`muted`].
+fn warn(msg: String) {
+    if MUTED.get() > 0 {
+        return;
+    }
+    HELD.with(|h| match h.borrow_mut().as_mut() {
+        Some(kept) => kept.push(msg),
+        None => eprintln!("{msg}"),
+    });
+}
+
+/// Runs `f` with this thread's parser warnings dropped: for lines parsed a second time, whose warnings
+/// were printed the first time.
+pub fn muted<R>(f: impl FnOnce() -> R) -> R {
+    MUTED.set(MUTED.get() + 1);
+    let r = f();
+    MUTED.set(MUTED.get().saturating_sub(1));
+    r
+}
+
+/// From now on, keeps this thread's parser warnings (`true`) or prints them again (`false`); returns the
+/// warnings kept since the last call. `-R` parses lines on several threads and prints their warnings in
+/// file order afterwards, only those of the lines up to the first bad one, as a sequential parse would.
+pub fn hold_warnings(hold: bool) -> Vec<String> {
+    HELD.with(|h| {
+        let mut h = h.borrow_mut();
+        let kept = h.take().unwrap_or_default();
+        if hold {
+            *h = Some(Vec::new());
+        }
+        kept
+    })
+}
+
 /// A refusal: the exit status and the message (without the program prefix).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fail {
@@ -232,11 +275,11 @@ pub fn parse(argv: &[&str]) -> Result<Parsed, Fail> {
         map_loaded = true;
         match super::format::LabelMap::load_result() {
             Ok(Some(m)) => p.labelmap = Some(m),
-            Ok(None) => eprintln!("nfct_labelmap_new: Success"),
-            Err(e) => eprintln!(
+            Ok(None) => warn("nfct_labelmap_new: Success".to_string()),
+            Err(e) => warn(format!(
                 "nfct_labelmap_new: {}",
                 ctnl::strerror(e.raw_os_error().unwrap_or(0))
-            ),
+            )),
         }
     };
     while let Some(step) = g.next(SHORT_OPTS, longs) {
@@ -423,7 +466,7 @@ pub fn parse(argv: &[&str]) -> Result<Parsed, Fail> {
                     p.tmpl.label_modify.extend(names)
                 }
             }
-            'a' => eprintln!("WARNING: ignoring -a, deprecated option."),
+            'a' => warn("WARNING: ignoring -a, deprecated option.".to_string()),
             'f' => {
                 p.options |= opt::FAMILY;
                 if a.starts_with("ipv4") {
@@ -1000,11 +1043,11 @@ const OUTPUT_WORDS: &[(&str, u32)] = &[
 fn one_word(w: &str, acc: &mut u32, words: &[(&str, u32)]) -> bool {
     let pre = |full: &str| full.len() >= w.len() && full[..w.len()].eq_ignore_ascii_case(w);
     if pre("SRC_NAT") {
-        eprintln!("WARNING: ignoring SRC_NAT, use --src-nat instead");
+        warn("WARNING: ignoring SRC_NAT, use --src-nat instead".to_string());
         return true;
     }
     if pre("DST_NAT") {
-        eprintln!("WARNING: ignoring DST_NAT, use --dst-nat instead");
+        warn("WARNING: ignoring DST_NAT, use --dst-nat instead".to_string());
         return true;
     }
     for (name, v) in words {

@@ -18,7 +18,7 @@ use ctnl::{Conntrack, Entry, Error as CtError, Key, Prepared};
 use super::Outcome;
 use super::kernel::{entry_for_create, execute, failed, open};
 use super::opts::cmd;
-use super::parse::{Fail, Parsed};
+use super::parse::{Fail, Parsed, hold_warnings, muted};
 
 /// Bytes of encoded creates held between the check and the sending, all parser threads together.
 pub const ENCODE_BUDGET: usize = 64 << 20;
@@ -81,6 +81,9 @@ pub fn load_file_with(
     apply(progname, &lines, segs, w)
 }
 
+/// What a parser thread returns: the warnings it kept, then its segments or its first bad line.
+type ThreadParse = (Vec<String>, Result<Vec<Seg>, Fail>);
+
 /// Pass 1: parses (and encodes) every line, split across the cores. The first bad line in file order wins,
 /// as if the file had been read from the top.
 fn parse_all(progname: &str, lines: &[Line<'_>], budget: usize) -> Result<Vec<Seg>, Fail> {
@@ -93,23 +96,33 @@ fn parse_all(progname: &str, lines: &[Line<'_>], budget: usize) -> Result<Vec<Se
         return parse_range(progname, lines, 0..lines.len(), budget);
     }
     let per = lines.len().div_ceil(threads);
-    let results: Vec<Result<Vec<Seg>, Fail>> = std::thread::scope(|sc| {
+    // Each thread keeps its parser warnings (`-a`, SRC_NAT in a list, a missing connlabel.conf); they are
+    // printed here in file order. A thread stops at its first bad line, so what it kept is exactly what a
+    // sequential parse would have printed for its lines; the threads after a bad line print nothing.
+    let results: Vec<ThreadParse> = std::thread::scope(|sc| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let range = (t * per).min(lines.len())..((t + 1) * per).min(lines.len());
-                sc.spawn(move || parse_range(progname, lines, range, budget / threads))
+                sc.spawn(move || {
+                    hold_warnings(true);
+                    let r = parse_range(progname, lines, range, budget / threads);
+                    (hold_warnings(false), r)
+                })
             })
             .collect();
         handles
             .into_iter()
             .map(|h| {
                 h.join()
-                    .unwrap_or_else(|_| Err(Fail::other("parser thread failed")))
+                    .unwrap_or_else(|_| (Vec::new(), Err(Fail::other("parser thread failed"))))
             })
             .collect()
     });
     let mut segs = Vec::new();
-    for r in results {
+    for (warnings, r) in results {
+        for w in warnings {
+            eprintln!("{w}");
+        }
         segs.extend(r?);
     }
     Ok(segs)
@@ -222,32 +235,44 @@ fn apply(
                 }
             }
             Seg::Later(range) => {
-                let mut words: Vec<&str> = Vec::with_capacity(24);
-                let mut run = Run::default();
-                for i in range {
-                    let (line, text) = lines[i];
-                    match line_op(progname, line, text, &mut words)? {
-                        Op::Create(command, e) => {
-                            run.push(i, line, command, &e)?;
-                            if run.prep.encoded_len() >= RUN {
-                                out.creates(&run.prep, &run.ops)?;
-                                run = Run::default();
-                            }
-                        }
-                        Op::Other(parsed) => {
-                            out.creates(&run.prep, &run.ops)?;
-                            run = Run::default();
-                            if !run_other(&parsed, w)? {
-                                return Ok(());
-                            }
-                        }
-                    }
+                // Parsed a second time: its warnings were printed the first time.
+                if !muted(|| out.later(range, w))? {
+                    return Ok(());
                 }
-                out.creates(&run.prep, &run.ops)?;
             }
         }
     }
     Ok(())
+}
+
+impl Sender<'_, '_> {
+    /// Applies checked lines kept as text; `false` when stdout went away.
+    fn later(&mut self, range: Range<usize>, w: &mut dyn Write) -> Result<bool, Fail> {
+        let (progname, lines) = (self.progname, self.lines);
+        let mut words: Vec<&str> = Vec::with_capacity(24);
+        let mut run = Run::default();
+        for i in range {
+            let (line, text) = lines[i];
+            match line_op(progname, line, text, &mut words)? {
+                Op::Create(command, e) => {
+                    run.push(i, line, command, &e)?;
+                    if run.prep.encoded_len() >= RUN {
+                        self.creates(&run.prep, &run.ops)?;
+                        run = Run::default();
+                    }
+                }
+                Op::Other(parsed) => {
+                    self.creates(&run.prep, &run.ops)?;
+                    run = Run::default();
+                    if !run_other(&parsed, w)? {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        self.creates(&run.prep, &run.ops)?;
+        Ok(true)
+    }
 }
 
 /// Runs a non-create line; `false` when stdout went away and the load should end quietly.
@@ -294,6 +319,11 @@ impl Sender<'_, '_> {
 
     /// Deletes the entries the lines at `indices` created (best effort: the file is failing anyway).
     fn undo(&mut self, indices: &[usize]) {
+        // The lines are parsed again to find their keys; their warnings were printed the first time.
+        muted(|| self.delete_created(indices));
+    }
+
+    fn delete_created(&mut self, indices: &[usize]) {
         let mut words: Vec<&str> = Vec::with_capacity(24);
         let mut batch = self.ct.batch();
         for &i in indices {
