@@ -261,13 +261,15 @@ mod peer {
              && ip -n {b} addr add 10.99.0.2/24 dev vb && ip -n {b} link set vb up",
             b = lab.b
         );
-        if !Command::new("sh")
+        let set_up = Command::new("sh")
             .arg("-c")
             .arg(&setup)
             .status()
-            .is_ok_and(|s| s.success())
-        {
-            println!("SKIP ctsync peer comparison: namespace setup failed");
+            .is_ok_and(|s| s.success());
+        if !testkit::require(
+            "namespaces and veths for the ctsync peer comparison",
+            set_up,
+        ) {
             return;
         }
         let _ = std::fs::write(
@@ -322,10 +324,11 @@ mod peer {
             lab.stop_all();
             // conntrackd -> ctsync-proto
             lab.ip("conntrack -F >/dev/null 2>&1");
-            let Ok(sock) = UdpSocket::bind("10.99.0.1:3780") else {
-                println!("SKIP ctsync peer comparison: cannot bind 10.99.0.1:3780");
+            let sock = UdpSocket::bind("10.99.0.1:3780");
+            if !testkit::require("a UDP socket on 10.99.0.1:3780", sock.is_ok()) {
                 return;
-            };
+            }
+            let Ok(sock) = sock else { return };
             let _ = sock.set_read_timeout(Some(Duration::from_millis(5)));
             let mut s = Ftfw::new(Instant::now(), FtfwConfig::default());
             lab.start(true, "b.conf");
