@@ -473,11 +473,14 @@ fn kernel_filter(p: &Parsed, with_status: bool, with_tuples: bool) -> DumpFilter
         let mut r = TupleFilter::new();
         r.src = t.repl_src;
         r.dst = t.repl_dst;
-        if r.src.is_some() || r.dst.is_some() {
-            if has_ports {
-                r.sport = t.repl_l4.sport;
-                r.dport = t.repl_l4.dport;
-            }
+        if has_ports {
+            r.sport = t.repl_l4.sport;
+            r.dport = t.repl_l4.dport;
+        }
+        if r != TupleFilter::default() {
+            // Port fields need the protocol in the same tuple filter (issue 11: the reply tuple's ports
+            // went to the kernel without it, and every -L/-D by reply address and port failed).
+            r.proto = t.l4proto;
             f.reply = Some(r);
         }
     }
