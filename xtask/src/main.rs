@@ -8,8 +8,11 @@
 //!   `/usr/sbin/ipvsadm`. Exits with the script's status. See `vm.rs`.
 //! * `vm-test [FILTER]`: builds the IPVS kernel tests (feature `vm-tests`) and runs them inside one VM.
 //! * `vm-bench [ROUNDS]`: runs the IPVS bench (ours vs Debian's ipvsadm) inside one VM.
+//! * `ct-diff [--seed S | --seeds A-B] [--start LINE] [--count N]`: long runs of the `conntrack`
+//!   differential test against conntrack-tools. See `ct_diff.rs`.
 
 mod checks;
+mod ct_diff;
 mod deps;
 mod util;
 mod vm;
@@ -26,7 +29,7 @@ fn main() {
 fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(task) = args.first() else {
-        bail!("usage: cargo xtask <ci|deps|vm-run|vm-test|vm-bench>");
+        bail!("usage: cargo xtask <ci|deps|vm-run|vm-test|vm-bench|ct-diff>");
     };
     match task.as_str() {
         "ci" => ci(),
@@ -34,7 +37,10 @@ fn run() -> Result<()> {
         "vm-run" => vm::vm_run(&args[1..]),
         "vm-test" => vm::vm_test(&args[1..]),
         "vm-bench" => vm::vm_bench(&args[1..]),
-        other => bail!("unknown task `{other}`; tasks: ci, deps, vm-run, vm-test, vm-bench"),
+        "ct-diff" => ct_diff::run(&args[1..]),
+        other => {
+            bail!("unknown task `{other}`; tasks: ci, deps, vm-run, vm-test, vm-bench, ct-diff")
+        }
     }
 }
 

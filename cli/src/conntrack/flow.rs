@@ -65,6 +65,27 @@ impl Tuple {
             _ => None,
         }
     }
+
+    /// libnetfilter_conntrack's `l4src.all`: the source port or key, the ICMP id, 0 when absent.
+    pub fn src_all(&self) -> u16 {
+        match self.l4 {
+            L4::Ports { sport, .. } => sport,
+            L4::Gre { skey, .. } => skey,
+            L4::Icmp { id, .. } => id,
+            L4::None => 0,
+        }
+    }
+
+    /// libnetfilter_conntrack's `l4dst.all`: the destination port or key; for ICMP the type and code
+    /// bytes, which its NAT checks compare with the other direction's id as they are.
+    pub fn dst_all(&self) -> u16 {
+        match self.l4 {
+            L4::Ports { dport, .. } => dport,
+            L4::Gre { dkey, .. } => dkey,
+            L4::Icmp { kind, code, .. } => u16::from_be_bytes([kind, code]),
+            L4::None => 0,
+        }
+    }
 }
 
 /// Packet and byte counters of one direction.
@@ -183,13 +204,20 @@ impl Flow {
     pub fn is_dnat(&self) -> bool {
         self.nat_done(DST_NAT_DONE) && self.reply.is_some_and(|r| r.src != self.orig.dst)
     }
-    /// Source port translation.
+    /// Source port translation: the reply's `l4dst.all` differs from the original's `l4src.all` (for
+    /// ICMP that compares type and code with the id, as libnetfilter_conntrack does).
     pub fn is_spat(&self) -> bool {
-        self.nat_done(SRC_NAT_DONE) && self.reply.is_some_and(|r| r.dport() != self.orig.sport())
+        self.nat_done(SRC_NAT_DONE)
+            && self
+                .reply
+                .is_some_and(|r| r.dst_all() != self.orig.src_all())
     }
-    /// Destination port translation.
+    /// Destination port translation: the reply's `l4src.all` differs from the original's `l4dst.all`.
     pub fn is_dpat(&self) -> bool {
-        self.nat_done(DST_NAT_DONE) && self.reply.is_some_and(|r| r.sport() != self.orig.dport())
+        self.nat_done(DST_NAT_DONE)
+            && self
+                .reply
+                .is_some_and(|r| r.src_all() != self.orig.dst_all())
     }
 }
 

@@ -230,18 +230,32 @@ fn tuple_default(s: &mut String, t: &Tuple) {
     s.push_str(" dst=");
     push_addr(s, &t.dst);
     s.push(' ');
-    match (t.proto, t.l4) {
-        (6 | 17 | 136 | 132 | 33, L4::Ports { sport, dport }) => {
+    // libnetfilter_conntrack prints the layer-4 fields by protocol number, 0 for what the kernel did
+    // not send (a DCCP entry on a kernel without DCCP tracking has no ports: `sport=0 dport=0`).
+    match t.proto {
+        6 | 17 | 136 | 132 | 33 => {
+            let (sport, dport) = match t.l4 {
+                L4::Ports { sport, dport } => (sport, dport),
+                _ => (0, 0),
+            };
             s.push_str("sport=");
             push_num(s, u64::from(sport));
             s.push_str(" dport=");
             push_num(s, u64::from(dport));
             s.push(' ');
         }
-        (47, L4::Gre { skey, dkey }) => {
+        47 => {
+            let (skey, dkey) = match t.l4 {
+                L4::Gre { skey, dkey } => (skey, dkey),
+                _ => (0, 0),
+            };
             let _ = write!(s, "srckey=0x{skey:x} dstkey=0x{dkey:x} ");
         }
-        (1 | 58, L4::Icmp { kind, code, id }) => {
+        1 | 58 => {
+            let (kind, code, id) = match t.l4 {
+                L4::Icmp { kind, code, id } => (kind, code, id),
+                _ => (0, 0, 0),
+            };
             let _ = write!(s, "type={kind} code={code} id={id} ");
         }
         _ => {}
@@ -466,11 +480,20 @@ fn tuple_xml(s: &mut String, f: &Flow, t: Option<&Tuple>, dir: &str) {
         proto_name(proto)
     );
     if let Some(t) = t {
+        // By protocol number, 0 for fields the kernel did not send (as in the default format).
         match (t.proto, t.l4) {
-            (6 | 17 | 136 | 132 | 33, L4::Ports { sport, dport }) => {
+            (6 | 17 | 136 | 132 | 33, l4) => {
+                let (sport, dport) = match l4 {
+                    L4::Ports { sport, dport } => (sport, dport),
+                    _ => (0, 0),
+                };
                 let _ = write!(s, "<sport>{sport}</sport><dport>{dport}</dport>");
             }
-            (47, L4::Gre { skey, dkey }) => {
+            (47, l4) => {
+                let (skey, dkey) = match l4 {
+                    L4::Gre { skey, dkey } => (skey, dkey),
+                    _ => (0, 0),
+                };
                 let _ = write!(s, "<srckey>0x{skey:x}</srckey><dstkey>0x{dkey:x}</dstkey>");
             }
             _ => {}

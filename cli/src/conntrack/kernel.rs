@@ -85,7 +85,7 @@ fn tuple_of(t: &ctnl::Tuple) -> Tuple {
     }
 }
 
-// Linux errno values (asm-generic/errno-base.h, errno.h).
+// Linux errno values (asm-generic/errno-base.h, errno.h; ENOTSUPP is kernel-internal, linux/errno.h).
 const ENOENT: i32 = 2;
 const EPERM: i32 = 1;
 const ENOMEM: i32 = 12;
@@ -93,6 +93,7 @@ const EEXIST: i32 = 17;
 const EINVAL: i32 = 22;
 const ETIME: i32 = 62;
 const EAFNOSUPPORT: i32 = 97;
+const ENOTSUPP: i32 = 524;
 
 fn expect_view(x: &ctnl::Expect) -> Option<format::ExpectView> {
     Some(format::ExpectView {
@@ -107,25 +108,42 @@ fn expect_view(x: &ctnl::Expect) -> Option<format::ExpectView> {
     })
 }
 
-/// conntrack-tools' wording for a kernel error, by command (`err2str`).
+/// conntrack-tools' wording for a kernel error, by command (`err2str`): the first row whose commands
+/// include `command` and whose errno matches, else the C library's text. `-A` (`CT_ADD`, bit 19) is outside
+/// the `0xFFFF` of the `EINVAL` row, so its invalid parameters read "Invalid argument".
 pub fn err2str(e: &CtError, command: u32) -> String {
-    let errno = e.errno().unwrap_or(0);
-    let create = cmd::CT_CREATE | cmd::CT_ADD;
-    let msg = match errno {
-        ENOENT if command & (create | cmd::CT_GET | cmd::CT_DELETE) != 0 => {
-            "such conntrack doesn't exist"
-        }
-        ENOENT if command & cmd::EXP_CREATE != 0 => "master conntrack not found",
-        EINVAL => "invalid parameters",
-        EEXIST if command & cmd::CT_CREATE != 0 => "Such conntrack exists, try -U to update",
-        ENOMEM if command & (create | cmd::CT_GET) != 0 => "not enough memory",
-        EAFNOSUPPORT if command & cmd::CT_GET != 0 => "protocol not supported",
-        ETIME if command & create != 0 => "conntrack has expired",
-        EPERM => "sorry, you must be root or get CAP_NET_ADMIN capability to do this",
-        0 => return e.to_string(),
-        n => return ctnl::strerror(n),
+    const CREATE: u32 = cmd::CT_CREATE;
+    const ADD: u32 = cmd::CT_ADD;
+    let table: [(u32, i32, &str); 10] = [
+        (cmd::CT_LIST, ENOTSUPP, "function not implemented"),
+        (0xFFFF, EINVAL, "invalid parameters"),
+        (CREATE, EEXIST, "Such conntrack exists, try -U to update"),
+        (
+            CREATE | cmd::CT_GET | cmd::CT_DELETE | ADD,
+            ENOENT,
+            "such conntrack doesn't exist",
+        ),
+        (CREATE | cmd::CT_GET | ADD, ENOMEM, "not enough memory"),
+        (cmd::CT_GET, EAFNOSUPPORT, "protocol not supported"),
+        (CREATE | ADD, ETIME, "conntrack has expired"),
+        (cmd::EXP_CREATE, ENOENT, "master conntrack not found"),
+        (cmd::EXP_CREATE, EINVAL, "invalid parameters"),
+        (
+            !0,
+            EPERM,
+            "sorry, you must be root or get CAP_NET_ADMIN capability to do this",
+        ),
+    ];
+    let Some(errno) = e.errno() else {
+        return e.to_string();
     };
-    msg.to_string()
+    match table
+        .iter()
+        .find(|(cmds, err, _)| cmds & command != 0 && *err == errno)
+    {
+        Some((_, _, msg)) => msg.to_string(),
+        None => ctnl::strerror(errno),
+    }
 }
 
 pub(super) fn failed(e: &CtError, command: u32) -> Fail {
@@ -218,7 +236,8 @@ impl<'a> Matcher<'a> {
                 f.is_snat(),
                 f.is_spat(),
                 r.map(|r| r.dst),
-                r.and_then(|r| r.dport()),
+                // `ATTR_REPL_PORT_DST` as libnetfilter_conntrack returns it: `l4dst.all`, 0 when unset.
+                r.map(|r| r.dst_all()),
             );
         let has_d = cd
             && check(
@@ -226,7 +245,7 @@ impl<'a> Matcher<'a> {
                 f.is_dnat(),
                 f.is_dpat(),
                 r.map(|r| r.src),
-                r.and_then(|r| r.sport()),
+                r.map(|r| r.src_all()),
             );
         if o & opt::ANY_NAT != 0 {
             has_s || has_d
@@ -276,10 +295,11 @@ impl<'a> Matcher<'a> {
                 .is_some_and(|m| m & self.p.tmpl.mark_mask == self.p.tmpl.mark)
     }
 
-    /// The original-direction comparison (libnetfilter_conntrack's `NFCT_CMP_ORIG | NFCT_CMP_MASK`): only
-    /// what the template sets; addresses under a CIDR mask are left to [`Matcher::network`] but still fix the
-    /// family; ports, ICMP fields and the protocol must be present and equal.
-    fn tuple_orig(&self, f: &Flow) -> bool {
+    /// The original-direction comparison (libnetfilter_conntrack's `NFCT_CMP_ORIG`, with `NFCT_CMP_MASK`
+    /// when `mask`): only what the template sets; addresses under a CIDR mask are left to
+    /// [`Matcher::network`] but still fix the family; ports, ICMP fields and the protocol must be equal,
+    /// and with `mask` present.
+    fn tuple_orig(&self, f: &Flow, mask: bool) -> bool {
         let t = &self.p.tmpl;
         let masked_src = self.p.options & opt::MASK_SRC != 0;
         let masked_dst = self.p.options & opt::MASK_DST != 0;
@@ -313,9 +333,17 @@ impl<'a> Matcher<'a> {
                         return false;
                     }
                 }
+                // A port the entry does not carry (DCCP on a kernel that tracks it as a generic
+                // protocol) fails the masked comparison (`-L`, `-D`: the template has an attribute
+                // the entry lacks) and is not compared otherwise (`-U`: only attributes both have).
                 6 | 17 | 136 | 33 | 132
-                    if (t.orig_l4.sport.is_some_and(|v| Some(v) != f.orig.sport())
-                        || t.orig_l4.dport.is_some_and(|v| Some(v) != f.orig.dport())) =>
+                    if (t
+                        .orig_l4
+                        .sport
+                        .is_some_and(|v| f.orig.sport().map_or(mask, |h| h != v))
+                        || t.orig_l4
+                            .dport
+                            .is_some_and(|v| f.orig.dport().map_or(mask, |h| h != v))) =>
                 {
                     return false;
                 }
@@ -326,8 +354,8 @@ impl<'a> Matcher<'a> {
         t.orig_zone.is_none_or(|z| z == f.orig.zone.unwrap_or(0))
     }
 
-    /// The reply-direction comparison (`NFCT_CMP_REPL | NFCT_CMP_MASK`).
-    fn tuple_repl(&self, f: &Flow) -> bool {
+    /// The reply-direction comparison (`NFCT_CMP_REPL`, with `NFCT_CMP_MASK` when `mask`).
+    fn tuple_repl(&self, f: &Flow, mask: bool) -> bool {
         let t = &self.p.tmpl;
         let r = f.reply.as_ref();
         let fam = t
@@ -352,9 +380,16 @@ impl<'a> Matcher<'a> {
             if r.proto != p {
                 return false;
             }
-            if matches!(p, 6 | 17 | 136 | 33 | 132 | 47)
-                && (t.repl_l4.sport.is_some_and(|v| Some(v) != r.sport())
-                    || t.repl_l4.dport.is_some_and(|v| Some(v) != r.dport()))
+            // GRE keys are not compared (conntrack-tools deletes every GRE entry whatever keys it
+            // is given), like the original direction's.
+            if matches!(p, 6 | 17 | 136 | 33 | 132)
+                && (t
+                    .repl_l4
+                    .sport
+                    .is_some_and(|v| r.sport().map_or(mask, |h| h != v))
+                    || t.repl_l4
+                        .dport
+                        .is_some_and(|v| r.dport().map_or(mask, |h| h != v)))
             {
                 return false;
             }
@@ -400,7 +435,7 @@ impl<'a> Matcher<'a> {
         if self.p.options & opt::COMPARISON == 0 {
             return true;
         }
-        self.tuple_orig(f) && self.tuple_repl(f) && self.meta(f)
+        self.tuple_orig(f, true) && self.tuple_repl(f, true) && self.meta(f)
     }
 
     /// The update command's selection: NAT, labels, networks, id and the tuples.
@@ -414,10 +449,10 @@ impl<'a> Matcher<'a> {
             return false;
         }
         let o = self.p.options;
-        if o & (opt::ORIG | opt::PROTO) != 0 && !self.tuple_orig(f) {
+        if o & (opt::ORIG | opt::PROTO) != 0 && !self.tuple_orig(f, false) {
             return false;
         }
-        if o & (opt::REPL | opt::PROTO) != 0 && !self.tuple_repl(f) {
+        if o & (opt::REPL | opt::PROTO) != 0 && !self.tuple_repl(f, false) {
             return false;
         }
         true
@@ -463,7 +498,16 @@ fn kernel_filter(p: &Parsed, with_status: bool, with_tuples: bool) -> DumpFilter
             o.dport = t.orig_l4.dport;
         }
         if matches!(p.proto, Some(ProtoKind::Icmp | ProtoKind::Icmpv6)) {
-            o.icmp_type = t.icmp_type;
+            // The kernel refuses (EINVAL) a filter tuple whose ICMP type it cannot invert; such a type
+            // is matched in user space only (conntrack-tools lists nothing for it, without an error).
+            let fam = if p.proto == Some(ProtoKind::Icmpv6) {
+                ctnl::Family::Ipv6
+            } else {
+                ctnl::Family::Ipv4
+            };
+            o.icmp_type = t
+                .icmp_type
+                .filter(|&ty| ctnl::icmp_reply_type(fam, ty).is_some());
             o.icmp_code = t.icmp_code;
             o.icmp_id = t.icmp_id;
         }
@@ -499,6 +543,11 @@ pub struct Printer {
     pub suffix: String,
     /// The same for JSON: the event's port id and program name (`portid`, `progname` keys).
     pub user: Option<(u32, Option<String>)>,
+    /// Whether XML lines go inside a `<?xml ...?><conntrack>` document (not for `-D` and `-U`, whose
+    /// callbacks in conntrack-tools print bare `<flow>` lines).
+    pub xml_document: bool,
+    /// The message type a plain entry is saved as with `-o save` (`-D` writes `-D` lines).
+    pub save_as: MsgKind,
 }
 
 fn now_secs() -> i64 {
@@ -520,6 +569,8 @@ impl Printer {
             now: now_secs(),
             suffix: String::new(),
             user: None,
+            xml_document: true,
+            save_as: MsgKind::New,
         }
     }
 
@@ -548,7 +599,7 @@ impl Printer {
         }
         if self.output & out::SAVE != 0 {
             let kind = if kind == MsgKind::Plain {
-                MsgKind::New
+                self.save_as
             } else {
                 kind
             };
@@ -562,7 +613,7 @@ impl Printer {
             when: kind != MsgKind::Plain && self.output & out::TMS != 0,
         };
         if self.output & out::XML != 0 {
-            if !self.xml_open {
+            if self.xml_document && !self.xml_open {
                 self.xml_open = true;
                 w.write_all(b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<conntrack>\n")?;
             }
@@ -1026,47 +1077,22 @@ fn tmpl_l4(p: &Parsed, sport: Option<u16>, dport: Option<u16>, proto: u8, v6: bo
     }
 }
 
-fn icmp_invert(kind: u8, v6: bool) -> u8 {
-    if v6 {
-        match kind {
-            128 => 129,
-            129 => 128,
-            139 => 140,
-            140 => 139,
-            k => k,
-        }
-    } else {
-        match kind {
-            8 => 0,
-            0 => 8,
-            13 => 14,
-            14 => 13,
-            15 => 16,
-            16 => 15,
-            17 => 18,
-            18 => 17,
-            k => k,
-        }
-    }
+/// The ICMP type of the reply to `kind` (the kernel's table, [`ctnl::icmp_reply_type`]); 255 for a type
+/// without one, as libnetfilter_conntrack sets it (the kernel refuses it).
+fn reply_type(fam: ctnl::Family, kind: u8) -> u8 {
+    ctnl::icmp_reply_type(fam, kind).unwrap_or(255)
 }
 
+/// The other direction's tuple: addresses and ports swapped, an ICMP type replaced by its reply type
+/// (255 for a type without one, where [`ctnl::Tuple::reversed`] keeps the type).
 fn invert(t: &ctnl::Tuple) -> ctnl::Tuple {
     let mut r = t.reversed();
-    // ICMP types map to their reply type (libnetfilter_conntrack's table, wider than ctnl's echo-only one).
-    match t.l4 {
-        ctnl::L4::Icmp { id, kind, code } => {
-            r.l4 = ctnl::L4::Icmp {
-                id,
-                kind: icmp_invert(kind, false),
-                code,
-            }
+    match (t.l4, &mut r.l4) {
+        (ctnl::L4::Icmp { kind, .. }, ctnl::L4::Icmp { kind: reply, .. }) => {
+            *reply = reply_type(ctnl::Family::Ipv4, kind);
         }
-        ctnl::L4::Icmpv6 { id, kind, code } => {
-            r.l4 = ctnl::L4::Icmpv6 {
-                id,
-                kind: icmp_invert(kind, true),
-                code,
-            }
+        (ctnl::L4::Icmpv6 { kind, .. }, ctnl::L4::Icmpv6 { kind: reply, .. }) => {
+            *reply = reply_type(ctnl::Family::Ipv6, kind);
         }
         _ => {}
     }
@@ -1105,7 +1131,21 @@ fn repl_tuple(p: &Parsed) -> Option<ctnl::Tuple> {
         p.tmpl.repl_dst,
         (p.tmpl.repl_l4.sport, p.tmpl.repl_l4.dport),
     )?;
-    // An ICMP reply tuple carries the reply type (conntrack-tools sets the same type and code on both).
+    // `--icmp-type` names the original direction's type; the reply tuple carries its reply type, as
+    // libnetfilter_conntrack's setter fills it in (code and id are the same in both directions).
+    t.l4 = match t.l4 {
+        ctnl::L4::Icmp { id, kind, code } => ctnl::L4::Icmp {
+            id,
+            kind: reply_type(ctnl::Family::Ipv4, kind),
+            code,
+        },
+        ctnl::L4::Icmpv6 { id, kind, code } => ctnl::L4::Icmpv6 {
+            id,
+            kind: reply_type(ctnl::Family::Ipv6, kind),
+            code,
+        },
+        other => other,
+    };
     t.zone = p.tmpl.repl_zone;
     Some(t)
 }
@@ -1120,8 +1160,24 @@ pub fn entry_for_create(p: &Parsed, map: Option<&LabelMap>) -> Result<Entry, Fai
             r.zone = t.repl_zone;
             (o, r)
         }
-        (None, Some(r)) => {
+        (None, Some(mut r)) => {
+            // libnetfilter_conntrack builds the original tuple by inverting the reply one, whose
+            // protocol only reply-side options (`--reply-port-*`, `--reply-key-*`) set for a protocol
+            // with ports or keys: without them both tuples go as protocol 0 (a generic entry).
+            if matches!(t.l4proto, Some(6 | 17 | 136 | 132 | 33 | 47))
+                && t.repl_l4.sport.is_none()
+                && t.repl_l4.dport.is_none()
+            {
+                r.proto = 0;
+                r.l4 = ctnl::L4::None;
+            }
             let mut o = invert(&r);
+            // The original direction keeps the ICMP type given (the reply has its reply type).
+            if let (ctnl::L4::Icmp { kind, .. } | ctnl::L4::Icmpv6 { kind, .. }, Some(given)) =
+                (&mut o.l4, t.icmp_type)
+            {
+                *kind = given;
+            }
             o.zone = t.orig_zone;
             (o, r)
         }
@@ -1136,20 +1192,24 @@ pub fn entry_for_create(p: &Parsed, map: Option<&LabelMap>) -> Result<Entry, Fai
         e.mark = Some(t.mark);
     }
     e.zone = t.zone;
+    // libnetfilter_conntrack sends a NAT port only for TCP and UDP (`nfct_build_protonat`); for other
+    // protocols the port of `--src-nat A:P`/`--dst-nat A:P` is dropped, so the kernel keeps the
+    // entry's own port (or ICMP id).
+    let nat_port = |port: Option<u16>| port.filter(|_| matches!(t.l4proto, Some(6 | 17)));
     if let Some(a) = t.snat.addr {
         e.nat_src = Some(ctnl::NatRange {
             min_ip: Some(a),
             max_ip: Some(a),
-            min_port: t.snat.port,
-            max_port: t.snat.port,
+            min_port: nat_port(t.snat.port),
+            max_port: nat_port(t.snat.port),
         });
     }
     if let Some(a) = t.dnat.addr {
         e.nat_dst = Some(ctnl::NatRange {
             min_ip: Some(a),
             max_ip: Some(a),
-            min_port: t.dnat.port,
-            max_port: t.dnat.port,
+            min_port: nat_port(t.dnat.port),
+            max_port: nat_port(t.dnat.port),
         });
     }
     match p.proto {
@@ -1215,6 +1275,14 @@ fn create(p: &Parsed) -> Result<usize, Fail> {
 
 fn get(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     let mut printer = Printer::new(p);
+    // A reply port or key without a reply address: libnetfilter_conntrack builds a reply tuple without a
+    // family, fails before sending and leaves errno at 0, so conntrack-tools reports "Success".
+    if (p.tmpl.repl_l4.sport.is_some() || p.tmpl.repl_l4.dport.is_some())
+        && p.tmpl.repl_src.is_none()
+        && p.tmpl.repl_dst.is_none()
+    {
+        return Err(Fail::other("Operation failed: Success").into());
+    }
     // conntrack-tools always sends an original tuple (its family is always set), so a -G by reply tuple
     // alone reaches the kernel with an original tuple lacking addresses (EINVAL), and one with a single
     // original address looks up the other as zero (ENOENT). We answer the same without asking.
@@ -1235,25 +1303,50 @@ fn get(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
         (None, Some(z)) => key.with_zone(z),
         _ => key,
     };
+    let m = Matcher::new(p, printer.map(), false)?;
     let mut ct = open()?;
     let e = ct.get(&key).map_err(|e| failed(&e, p.command))?;
-    if let Some(f) = flow_of(&e) {
-        printer.print(w, &f, MsgKind::Plain, true, true)?;
-    }
+    // The kernel finds an entry by either of its tuples; conntrack-tools then filters what it got like a
+    // listing (an entry found by its reply tuple does not match the original one asked for: 0 shown).
+    let Some(f) = flow_of(&e).filter(|f| m.matches(f)) else {
+        return Ok(0);
+    };
+    printer.print(w, &f, MsgKind::Plain, true, true)?;
     // conntrack-tools does not close the XML document after -G.
     Ok(1)
+}
+
+/// `t` without its direction's zone.
+fn zoneless(t: &ctnl::Tuple) -> ctnl::Tuple {
+    let mut t = t.clone();
+    t.zone = None;
+    t
+}
+
+/// The key naming `e` by its reply tuple and id. With directional zones (`--orig-zone`, `--reply-zone`)
+/// an entry's original tuple can also be another entry's reply tuple; the kernel looks a tuple up in both
+/// directions, finds the other entry first, and the id does not match ("not found"). conntrack-tools
+/// then reports the entry deleted and leaves it; ours asks again by this key.
+fn key_by_reply(e: &Entry) -> Option<Key> {
+    let mut k = Key::reply(e.reply.clone()?).with_id(e.id?);
+    k.zone = e.zone;
+    Some(k)
 }
 
 fn delete(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     mask_checks(p)?;
     let mut printer = Printer::new(p);
+    printer.xml_document = false;
+    printer.save_as = MsgKind::Destroy;
     let m = Matcher::new(p, printer.map(), false)?;
     let mut dumper = open()?;
     let mut deleter = open()?;
     // Pipelined like conntrack-tools (which deletes from inside its dump callback), but batched: one thread
     // dumps (kernel-filtered where possible) and filters, this one deletes each batch with one sendmsg and
     // prints what went.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<(Key, Flow)>, Fail>>(8);
+    // Each victim: its key, the key by its reply tuple (to ask again), and what to print.
+    type Victim = (Key, Option<Key>, Flow);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Victim>, Fail>>(8);
     let m = &m;
     std::thread::scope(|sc| {
         sc.spawn(move || {
@@ -1265,26 +1358,32 @@ fn delete(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                 if !m.matches(&f) {
                     return None;
                 }
-                Some((Key::of(e)?, f))
+                Some((Key::of(e)?, key_by_reply(e), f))
             });
         });
         let mut counter = 0usize;
         for victims in rx {
             let victims = victims?;
             let mut batch = deleter.batch();
-            for (k, _) in &victims {
+            for (k, _, _) in &victims {
                 batch.delete(k).map_err(|e| failed(&e, p.command))?;
             }
             let report = batch.finish().map_err(|e| failed(&e, p.command))?;
-            for (i, (_, f)) in victims.iter().enumerate() {
-                match report.result(i) {
+            for (i, (_, by_reply, f)) in victims.iter().enumerate() {
+                let result = match (report.result(i), by_reply) {
+                    (Err(CtError::NotFound), Some(k)) => deleter.delete(k),
+                    (Err(CtError::NotFound), None) => Err(CtError::NotFound),
+                    (Err(e), _) => return Err(failed(e, p.command).into()),
+                    (Ok(()), _) => Ok(()),
+                };
+                match result {
                     Ok(()) => {
                         printer.print(w, f, MsgKind::Plain, false, false)?;
                         counter += 1;
                     }
                     // Gone in the meantime (timed out): not ours to report.
                     Err(CtError::NotFound) => {}
-                    Err(e) => return Err(failed(e, p.command).into()),
+                    Err(e) => return Err(failed(&e, p.command).into()),
                 }
             }
         }
@@ -1295,6 +1394,7 @@ fn delete(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
 fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     mask_checks(p)?;
     let mut printer = Printer::new(p);
+    printer.xml_document = false;
     let m = Matcher::new(p, printer.map(), false)?;
     let t = &p.tmpl;
     let mut modify_bits: Option<Vec<u8>> = None;
@@ -1310,12 +1410,19 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
         modify_bits = Some(bits);
     }
     let mut ct = open()?;
-    let mut changes: Vec<Entry> = Vec::new();
-    for e in ct
-        .dump(&DumpFilter::all())
-        .map_err(|e| failed(&e, p.command))?
-    {
+    let mut changes: Vec<(Entry, Option<ctnl::Tuple>)> = Vec::new();
+    // Every entry's tuples, without zones, to tell a shared one.
+    let (mut origs, mut replies) = (
+        std::collections::HashSet::new(),
+        std::collections::HashSet::new(),
+    );
+    // conntrack-tools dumps with the command's family in nfgenmsg: `-f` (or an address) restricts -U to it.
+    let mut scope = DumpFilter::all();
+    scope.family = ctnl::Family::from_af(p.family);
+    for e in ct.dump(&scope).map_err(|e| failed(&e, p.command))? {
         let e = e.map_err(|e| failed(&e, p.command))?;
+        origs.extend(e.orig.as_ref().map(zoneless));
+        replies.extend(e.reply.as_ref().map(zoneless));
         let Some(f) = flow_of(&e) else { continue };
         if !m.matches_update(&f) {
             continue;
@@ -1341,6 +1448,27 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             let new = old | t.status;
             u.status = Some(ctnl::Status::from_bits_retain(new));
             changed |= new != old;
+        }
+        // `--state` (and SCTP's `--orig-vtag`/`--reply-vtag`) are set too: conntrack-tools copies the
+        // template's protocol info into each update. An entry without that protocol info (DCCP on a
+        // kernel that tracks it as a generic protocol) counts as changed, as libnetfilter_conntrack's
+        // comparison has it.
+        if let Some((info, differs)) = update_protoinfo(p, &e) {
+            u.protoinfo = Some(info);
+            changed |= differs;
+        }
+        // A `--src-nat`/`--dst-nat` address goes into each update as well (conntrack-tools copies the
+        // template's NAT setup), and a dumped entry carries none, so every selected entry is sent one;
+        // the kernel refuses NAT on an existing entry ("Operation not supported").
+        for (spec, slot) in [(&t.snat, &mut u.nat_src), (&t.dnat, &mut u.nat_dst)] {
+            if let Some(a) = spec.addr {
+                *slot = Some(ctnl::NatRange {
+                    min_ip: Some(a),
+                    max_ip: Some(a),
+                    ..Default::default()
+                });
+                changed = true;
+            }
         }
         if p.options & (opt::ADD_LABEL | opt::DEL_LABEL) != 0 {
             let cur = e.labels.clone();
@@ -1384,17 +1512,40 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             u.labels_mask = Some(mask);
         }
         if changed {
-            changes.push(u);
+            changes.push((u, e.reply.clone()));
         }
     }
     let mut counter = 0;
-    for u in &changes {
-        match ct.update(u) {
+    // An update the kernel refuses (EBUSY for a status bit it cannot change, EPERM for the timeout of a
+    // FIXED_TIMEOUT entry, EOPNOTSUPP for NAT, ...) is reported on its own line without the prefix and
+    // the entry is still shown and counted as it is now, as conntrack-tools 1.4.7's update callback does
+    // for the first one; one that vanished meanwhile is skipped.
+    for (u, reply) in &changes {
+        // The kernel looks an update's tuple up in both directions and does not check the id: an entry
+        // whose original tuple is also another entry's reply tuple (see `key_by_reply`) is updated by
+        // its reply tuple.
+        let shared = u
+            .orig
+            .as_ref()
+            .is_some_and(|o| replies.contains(&zoneless(o)));
+        let (result, key) = match reply {
+            Some(r) if shared && !origs.contains(&zoneless(r)) => {
+                let mut by_reply = u.clone();
+                by_reply.orig = None;
+                by_reply.reply = Some(r.clone());
+                let mut key = Key::reply(r.clone());
+                key.id = u.id;
+                key.zone = u.zone;
+                (ct.update(&by_reply), Some(key))
+            }
+            _ => (ct.update(u), Key::of(u)),
+        };
+        match result {
             Ok(()) => {}
             Err(CtError::NotFound) => continue,
             Err(e) => eprintln!("Operation failed: {}", err2str(&e, p.command)),
         }
-        let Some(key) = Key::of(u) else { continue };
+        let Some(key) = key else { continue };
         match ct.get(&key) {
             Ok(now) => {
                 if let Some(f) = flow_of(&now) {
@@ -1408,6 +1559,60 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     }
     printer.finish(w)?;
     Ok(counter)
+}
+
+/// The protocol info a `-U` sets on `e` (`--state`, SCTP verification tags, DCCP role), and whether it
+/// differs from what `e` holds; `None` when the command sets none.
+fn update_protoinfo(p: &Parsed, e: &Entry) -> Option<(ctnl::ProtoInfo, bool)> {
+    let t = &p.tmpl;
+    let given = |v: Option<u8>, have: Option<u8>| v.is_some() && v != have;
+    match p.proto {
+        Some(ProtoKind::Tcp) => {
+            let state = t.state?;
+            let mut info = ctnl::TcpInfo::default();
+            info.state = Some(state);
+            let differs = match &e.protoinfo {
+                Some(ctnl::ProtoInfo::Tcp(h)) => h.state != Some(state),
+                _ => true,
+            };
+            Some((ctnl::ProtoInfo::Tcp(info), differs))
+        }
+        Some(ProtoKind::Sctp) => {
+            if t.state.is_none() && t.orig_vtag.is_none() && t.repl_vtag.is_none() {
+                return None;
+            }
+            let mut info = ctnl::SctpInfo::default();
+            info.state = t.state;
+            // Byte-swapped like conntrack-tools, as for a create.
+            info.vtag_orig = t.orig_vtag.map(u32::swap_bytes);
+            info.vtag_reply = t.repl_vtag.map(u32::swap_bytes);
+            let differs = match &e.protoinfo {
+                Some(ctnl::ProtoInfo::Sctp(h)) => {
+                    given(info.state, h.state)
+                        || info.vtag_orig.is_some() && info.vtag_orig != h.vtag_orig
+                        || info.vtag_reply.is_some() && info.vtag_reply != h.vtag_reply
+                }
+                _ => true,
+            };
+            Some((ctnl::ProtoInfo::Sctp(info), differs))
+        }
+        Some(ProtoKind::Dccp) => {
+            if t.state.is_none() && t.dccp_role.is_none() {
+                return None;
+            }
+            let mut info = ctnl::DccpInfo::default();
+            info.state = t.state;
+            info.role = t.dccp_role;
+            let differs = match &e.protoinfo {
+                Some(ctnl::ProtoInfo::Dccp(h)) => {
+                    given(info.state, h.state) || given(info.role, h.role)
+                }
+                _ => true,
+            };
+            Some((ctnl::ProtoInfo::Dccp(info), differs))
+        }
+        _ => None,
+    }
 }
 
 fn events(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
@@ -1513,8 +1718,28 @@ mod tests {
 
     #[test]
     fn icmp_reply_types() {
-        assert_eq!(icmp_invert(8, false), 0);
-        assert_eq!(icmp_invert(128, true), 129);
-        assert_eq!(icmp_invert(3, false), 3);
+        assert_eq!(reply_type(ctnl::Family::Ipv4, 8), 0);
+        assert_eq!(reply_type(ctnl::Family::Ipv6, 128), 129);
+        // No reply type: 255, as libnetfilter_conntrack sets it.
+        assert_eq!(reply_type(ctnl::Family::Ipv4, 3), 255);
+        let t = ctnl::Tuple::ports(
+            "10.0.0.1".parse().unwrap(),
+            "10.0.0.2".parse().unwrap(),
+            6,
+            1,
+            2,
+        );
+        assert_eq!(invert(&t).l4, ctnl::L4::Ports { src: 2, dst: 1 });
+        let icmp = |kind| ctnl::L4::Icmp {
+            id: 7,
+            kind,
+            code: 0,
+        };
+        let mut echo = t.clone();
+        echo.proto = 1;
+        echo.l4 = icmp(8);
+        assert_eq!(invert(&echo).l4, icmp(0));
+        echo.l4 = icmp(3);
+        assert_eq!(invert(&echo).l4, icmp(255));
     }
 }

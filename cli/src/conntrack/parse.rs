@@ -267,12 +267,12 @@ pub fn parse(argv: &[&str]) -> Result<Parsed, Fail> {
     let mut p = Parsed::default();
     let mut longs: &'static [super::getopt::LongOpt] = super::opts::LONG_OPTS;
     let mut family: u8 = 0;
-    let mut map_loaded = false;
-    let mut labelmap_init = |p: &mut Parsed| {
-        if map_loaded {
+    // conntrack-tools' `labelmap_init` keeps a map it loaded, but tries again (and warns again) at each
+    // option that needs one while loading fails.
+    let labelmap_init = |p: &mut Parsed| {
+        if p.labelmap.is_some() {
             return;
         }
-        map_loaded = true;
         match super::format::LabelMap::load_result() {
             Ok(Some(m)) => p.labelmap = Some(m),
             Ok(None) => warn("nfct_labelmap_new: Success".to_string()),
@@ -342,8 +342,9 @@ pub fn parse(argv: &[&str]) -> Result<Parsed, Fail> {
             }
             'u' => {
                 p.options |= opt::STATUS;
+                // Bits accumulate over repeated `-u` options, as conntrack-tools' `status` does.
                 let mut mask = p.tmpl.status_mask;
-                let mut val = 0u32;
+                let mut val = p.tmpl.status;
                 parse_status_mask(a, &mut val, &mut mask)?;
                 p.tmpl.status = val;
                 p.tmpl.status_mask = if mask == 0 { val } else { mask };
@@ -740,8 +741,10 @@ fn c_number(p: &str) -> Option<u64> {
     } else {
         (p, 10)
     };
+    // A bare `0x` is no number: glibc's strtoul stops after the `0`, and the `x` left over makes the
+    // address invalid.
     if digits.is_empty() {
-        return if radix == 16 { Some(0) } else { None };
+        return None;
     }
     u64::from_str_radix(digits, radix)
         .ok()
@@ -1259,6 +1262,12 @@ mod tests {
     fn c_number_parsing() {
         assert_eq!(inet_aton("10.1"), Some(Ipv4Addr::new(10, 0, 0, 1)));
         assert_eq!(inet_aton("1.2.3.400"), None);
+        for bad in [
+            "0x.1.1.1", "1.0x.1.1", "1.0x", "0x", "0X.1", "00x.1", "08.1.1.1", "1..1",
+        ] {
+            assert_eq!(inet_aton(bad), None, "{bad}");
+        }
+        assert_eq!(inet_aton("0x1f.1"), Some(Ipv4Addr::new(31, 0, 0, 1)));
         assert_eq!(strtoul("0x10"), 16);
         assert_eq!(strtoul("010"), 8);
         assert_eq!(atol("12abc"), 12);
