@@ -13,77 +13,11 @@ use ctnl::{
     TupleFilter,
 };
 
-use super::flow::{Counters, Flow, L4, ProtoState, Tuple};
-use super::format::{self, Flags, LabelMap, MsgKind};
 use super::opts::{ProtoKind, cmd, opt};
 use super::parse::{Fail, Parsed, Table, ev, out};
 use super::userspace::PortNames;
 use super::{Outcome, PREFIX};
-
-/// Converts a `ctnl` entry into the printed model. `None` when it has no original tuple.
-pub fn flow_of(e: &Entry) -> Option<Flow> {
-    let orig = tuple_of(e.orig.as_ref()?);
-    let mut f = Flow::new(orig);
-    f.reply = e.reply.as_ref().map(tuple_of);
-    f.timeout = e.timeout;
-    f.status = e.status.map(|s| s.bits());
-    f.mark = e.mark;
-    f.secmark = e.secmark;
-    f.secctx = e.secctx.clone();
-    f.zone = e.zone;
-    f.counters_orig = e.counters_orig.map(|c| Counters {
-        packets: c.packets,
-        bytes: c.bytes,
-    });
-    f.counters_reply = e.counters_reply.map(|c| Counters {
-        packets: c.packets,
-        bytes: c.bytes,
-    });
-    if let Some(ts) = e.timestamp {
-        f.ts_start = ts.start;
-        f.ts_stop = ts.stop;
-    }
-    f.helper = e.helper.as_ref().map(|h| h.name.clone());
-    f.use_count = e.use_count;
-    f.id = e.id;
-    f.labels = e.labels.clone();
-    match &e.protoinfo {
-        Some(ctnl::ProtoInfo::Tcp(t)) => f.state = t.state.map(ProtoState::Tcp),
-        Some(ctnl::ProtoInfo::Sctp(s)) => {
-            f.state = s.state.map(ProtoState::Sctp);
-            if let (Some(a), Some(b)) = (s.vtag_orig, s.vtag_reply) {
-                f.sctp_vtags = Some((a, b));
-            }
-        }
-        Some(ctnl::ProtoInfo::Dccp(d)) => f.state = d.state.map(ProtoState::Dccp),
-        _ => {}
-    }
-    Some(f)
-}
-
-fn tuple_of(t: &ctnl::Tuple) -> Tuple {
-    let l4 = match t.l4 {
-        ctnl::L4::Ports { src, dst } if t.proto == 47 => L4::Gre {
-            skey: src,
-            dkey: dst,
-        },
-        ctnl::L4::Ports { src, dst } => L4::Ports {
-            sport: src,
-            dport: dst,
-        },
-        ctnl::L4::Icmp { id, kind, code } | ctnl::L4::Icmpv6 { id, kind, code } => {
-            L4::Icmp { kind, code, id }
-        }
-        _ => L4::None,
-    };
-    Tuple {
-        src: t.src,
-        dst: t.dst,
-        proto: t.proto,
-        l4,
-        zone: t.zone,
-    }
-}
+use ctnl::{Clock, LabelMap, Style};
 
 // Linux errno values (asm-generic/errno-base.h, errno.h; ENOTSUPP is kernel-internal, linux/errno.h).
 const ENOENT: i32 = 2;
@@ -94,19 +28,6 @@ const EINVAL: i32 = 22;
 const ETIME: i32 = 62;
 const EAFNOSUPPORT: i32 = 97;
 const ENOTSUPP: i32 = 524;
-
-fn expect_view(x: &ctnl::Expect) -> Option<format::ExpectView> {
-    Some(format::ExpectView {
-        timeout: x.timeout,
-        tuple: tuple_of(x.tuple.as_ref()?),
-        mask: x.mask.as_ref().map(tuple_of),
-        master: x.master.as_ref().map(tuple_of),
-        zone: x.zone,
-        flags: x.flags.map_or(0, |f| f.bits()),
-        class: x.class,
-        helper: x.helper.clone(),
-    })
-}
 
 /// conntrack-tools' wording for a kernel error, by command (`err2str`): the first row whose commands
 /// include `command` and whose errno matches, else the C library's text. `-A` (`CT_ADD`, bit 19) is outside
@@ -197,10 +118,10 @@ impl<'a> Matcher<'a> {
         })
     }
 
-    fn nat(&self, f: &Flow) -> bool {
-        let o = self.p.options;
-        let (mut cs, mut cd) = (o & opt::SRC_NAT != 0, o & opt::DST_NAT != 0);
-        if o & opt::ANY_NAT != 0 {
+    fn nat(&self, e: &Entry) -> bool {
+        let opts = self.p.options;
+        let (mut cs, mut cd) = (opts & opt::SRC_NAT != 0, opts & opt::DST_NAT != 0);
+        if opts & opt::ANY_NAT != 0 {
             cs = true;
             cd = true;
         }
@@ -229,45 +150,45 @@ impl<'a> Matcher<'a> {
             }
             has
         };
-        let r = f.reply.as_ref();
+        let r = e.reply.as_ref();
         let has_s = cs
             && check(
                 &self.p.tmpl.snat,
-                f.is_snat(),
-                f.is_spat(),
+                e.is_snat(),
+                e.is_spat(),
                 r.map(|r| r.dst),
                 // `ATTR_REPL_PORT_DST` as libnetfilter_conntrack returns it: `l4dst.all`, 0 when unset.
-                r.map(|r| r.dst_all()),
+                r.map(l4_dst_all),
             );
         let has_d = cd
             && check(
                 &self.p.tmpl.dnat,
-                f.is_dnat(),
-                f.is_dpat(),
+                e.is_dnat(),
+                e.is_dpat(),
                 r.map(|r| r.src),
-                r.map(|r| r.src_all()),
+                r.map(l4_src_all),
             );
-        if o & opt::ANY_NAT != 0 {
+        if opts & opt::ANY_NAT != 0 {
             has_s || has_d
-        } else if o & opt::SRC_NAT != 0 && o & opt::DST_NAT != 0 {
+        } else if opts & opt::SRC_NAT != 0 && opts & opt::DST_NAT != 0 {
             has_s && has_d
-        } else if o & opt::SRC_NAT != 0 {
+        } else if opts & opt::SRC_NAT != 0 {
             has_s
-        } else if o & opt::DST_NAT != 0 {
+        } else if opts & opt::DST_NAT != 0 {
             has_d
         } else {
             true
         }
     }
 
-    fn network(&self, f: &Flow) -> bool {
+    fn network(&self, o: &ctnl::Tuple) -> bool {
         let t = &self.p.tmpl;
         let fam = self.p.family;
         if self.p.options & opt::MASK_SRC != 0 {
             let (Some(net), Some(m)) = (t.orig_src, t.mask_src) else {
                 return false;
             };
-            if f.family() != fam || !net_match(&f.orig.src, &net, &m) {
+            if af(&o.src) != fam || !net_match(&o.src, &net, &m) {
                 return false;
             }
         }
@@ -275,23 +196,26 @@ impl<'a> Matcher<'a> {
             let (Some(net), Some(m)) = (t.orig_dst, t.mask_dst) else {
                 return false;
             };
-            if f.family() != fam || !net_match(&f.orig.dst, &net, &m) {
+            if af(&o.src) != fam || !net_match(&o.dst, &net, &m) {
                 return false;
             }
         }
         true
     }
 
-    fn label(&self, f: &Flow) -> bool {
+    fn label(&self, e: &Entry) -> bool {
         match &self.labels {
             None => true,
-            Some(bits) => f.labels.is_some() && bits.iter().all(|b| f.has_label(*b as u32)),
+            Some(bits) => e.labels.as_ref().is_some_and(|l| {
+                bits.iter()
+                    .all(|b| l.get(b / 8).is_some_and(|v| v & (1 << (b % 8)) != 0))
+            }),
         }
     }
 
-    fn mark(&self, f: &Flow) -> bool {
+    fn mark(&self, e: &Entry) -> bool {
         self.p.options & opt::MARK == 0
-            || f.mark
+            || e.mark
                 .is_some_and(|m| m & self.p.tmpl.mark_mask == self.p.tmpl.mark)
     }
 
@@ -299,31 +223,32 @@ impl<'a> Matcher<'a> {
     /// when `mask`): only what the template sets; addresses under a CIDR mask are left to
     /// [`Matcher::network`] but still fix the family; ports, ICMP fields and the protocol must be equal,
     /// and with `mask` present.
-    fn tuple_orig(&self, f: &Flow, mask: bool) -> bool {
+    fn tuple_orig(&self, o: &ctnl::Tuple, mask: bool) -> bool {
         let t = &self.p.tmpl;
         let masked_src = self.p.options & opt::MASK_SRC != 0;
         let masked_dst = self.p.options & opt::MASK_DST != 0;
-        let fam = t
-            .orig_src
+        if t.orig_src
             .or(t.orig_dst)
-            .map(|a| if a.is_ipv4() { 2 } else { 10 });
-        if fam.is_some_and(|fam| fam != f.family()) {
+            .is_some_and(|a| af(&a) != af(&o.src))
+        {
             return false;
         }
-        if !masked_src && t.orig_src.is_some_and(|a| a != f.orig.src) {
+        if !masked_src && t.orig_src.is_some_and(|a| a != o.src) {
             return false;
         }
-        if !masked_dst && t.orig_dst.is_some_and(|a| a != f.orig.dst) {
+        if !masked_dst && t.orig_dst.is_some_and(|a| a != o.dst) {
             return false;
         }
         if let Some(p) = t.l4proto {
-            if p != f.orig.proto {
+            if p != o.proto {
                 return false;
             }
             match p {
                 1 | 58 => {
-                    let (k, c, i) = match f.orig.l4 {
-                        L4::Icmp { kind, code, id } => (Some(kind), Some(code), Some(id)),
+                    let (k, c, i) = match o.l4 {
+                        ctnl::L4::Icmp { kind, code, id } | ctnl::L4::Icmpv6 { kind, code, id } => {
+                            (Some(kind), Some(code), Some(id))
+                        }
                         _ => (None, None, None),
                     };
                     if t.icmp_id.is_some_and(|v| Some(v) != i)
@@ -336,35 +261,32 @@ impl<'a> Matcher<'a> {
                 // A port the entry does not carry (DCCP on a kernel that tracks it as a generic
                 // protocol) fails the masked comparison (`-L`, `-D`: the template has an attribute
                 // the entry lacks) and is not compared otherwise (`-U`: only attributes both have).
-                6 | 17 | 136 | 33 | 132
-                    if (t
-                        .orig_l4
+                6 | 17 | 136 | 33 | 132 => {
+                    let (sport, dport) = ports(o);
+                    if t.orig_l4
                         .sport
-                        .is_some_and(|v| f.orig.sport().map_or(mask, |h| h != v))
+                        .is_some_and(|v| sport.map_or(mask, |h| h != v))
                         || t.orig_l4
                             .dport
-                            .is_some_and(|v| f.orig.dport().map_or(mask, |h| h != v))) =>
-                {
-                    return false;
+                            .is_some_and(|v| dport.map_or(mask, |h| h != v))
+                    {
+                        return false;
+                    }
                 }
                 _ => {}
             }
         }
         // Zones compare non-strictly: a missing zone counts as zone 0.
-        t.orig_zone.is_none_or(|z| z == f.orig.zone.unwrap_or(0))
+        t.orig_zone.is_none_or(|z| z == o.zone.unwrap_or(0))
     }
 
     /// The reply-direction comparison (`NFCT_CMP_REPL`, with `NFCT_CMP_MASK` when `mask`).
-    fn tuple_repl(&self, f: &Flow, mask: bool) -> bool {
+    fn tuple_repl(&self, e: &Entry, mask: bool) -> bool {
         let t = &self.p.tmpl;
-        let r = f.reply.as_ref();
-        let fam = t
-            .repl_src
-            .or(t.repl_dst)
-            .map(|a| if a.is_ipv4() { 2 } else { 10 });
-        if let Some(fam) = fam {
+        let r = e.reply.as_ref();
+        if let Some(want) = t.repl_src.or(t.repl_dst) {
             let Some(r) = r else { return false };
-            if (if r.src.is_ipv4() { 2 } else { 10 }) != fam {
+            if af(&r.src) != af(&want) {
                 return false;
             }
         }
@@ -382,14 +304,15 @@ impl<'a> Matcher<'a> {
             }
             // GRE keys are not compared (conntrack-tools deletes every GRE entry whatever keys it
             // is given), like the original direction's.
+            let (sport, dport) = ports(r);
             if matches!(p, 6 | 17 | 136 | 33 | 132)
                 && (t
                     .repl_l4
                     .sport
-                    .is_some_and(|v| r.sport().map_or(mask, |h| h != v))
+                    .is_some_and(|v| sport.map_or(mask, |h| h != v))
                     || t.repl_l4
                         .dport
-                        .is_some_and(|v| r.dport().map_or(mask, |h| h != v)))
+                        .is_some_and(|v| dport.map_or(mask, |h| h != v)))
             {
                 return false;
             }
@@ -400,11 +323,13 @@ impl<'a> Matcher<'a> {
 
     /// Meta attributes (`cmp_meta`): id, status (every given bit set), protocol state and zone. The secmark
     /// is not compared by conntrack-tools, so neither is it here.
-    fn meta(&self, f: &Flow) -> bool {
+    fn meta(&self, e: &Entry) -> bool {
         let t = &self.p.tmpl;
         let o = self.p.options;
         if o & opt::STATUS != 0 {
-            let Some(st) = f.status else { return false };
+            let Some(st) = e.status.map(|s| s.bits()) else {
+                return false;
+            };
             if st & t.status != t.status {
                 return false;
             }
@@ -412,50 +337,97 @@ impl<'a> Matcher<'a> {
                 return false;
             }
         }
-        if let Some(s) = t.state {
-            let have = match f.state {
-                Some(ProtoState::Tcp(n) | ProtoState::Sctp(n) | ProtoState::Dccp(n)) => Some(n),
-                None => None,
-            };
-            if have != Some(s) {
-                return false;
-            }
-        }
-        if t.id.is_some() && t.id != f.id {
+        if let Some(s) = t.state
+            && state_of(e) != Some(s)
+        {
             return false;
         }
-        t.zone.is_none_or(|z| z == f.zone.unwrap_or(0))
+        if t.id.is_some() && t.id != e.id {
+            return false;
+        }
+        t.zone.is_none_or(|z| z == e.zone.unwrap_or(0))
     }
 
-    /// conntrack-tools' `nfct_filter`: NAT, mark, labels, networks, then every compared attribute.
-    pub fn matches(&self, f: &Flow) -> bool {
-        if !(self.nat(f) && self.mark(f) && self.label(f) && self.network(f)) {
+    /// conntrack-tools' `nfct_filter`: NAT, mark, labels, networks, then every compared attribute. An entry
+    /// without an original tuple never matches.
+    pub fn matches(&self, e: &Entry) -> bool {
+        let Some(o) = e.orig.as_ref() else {
+            return false;
+        };
+        if !(self.nat(e) && self.mark(e) && self.label(e) && self.network(o)) {
             return false;
         }
         if self.p.options & opt::COMPARISON == 0 {
             return true;
         }
-        self.tuple_orig(f, true) && self.tuple_repl(f, true) && self.meta(f)
+        self.tuple_orig(o, true) && self.tuple_repl(e, true) && self.meta(e)
     }
 
     /// The update command's selection: NAT, labels, networks, id and the tuples.
-    pub fn matches_update(&self, f: &Flow) -> bool {
-        if !(self.nat(f) && self.label(f) && self.network(f)) {
+    pub fn matches_update(&self, e: &Entry) -> bool {
+        let Some(o) = e.orig.as_ref() else {
+            return false;
+        };
+        if !(self.nat(e) && self.label(e) && self.network(o)) {
             return false;
         }
-        if let (Some(a), Some(b)) = (self.p.tmpl.id, f.id)
+        if let (Some(a), Some(b)) = (self.p.tmpl.id, e.id)
             && a != b
         {
             return false;
         }
-        let o = self.p.options;
-        if o & (opt::ORIG | opt::PROTO) != 0 && !self.tuple_orig(f, false) {
+        let opts = self.p.options;
+        if opts & (opt::ORIG | opt::PROTO) != 0 && !self.tuple_orig(o, false) {
             return false;
         }
-        if o & (opt::REPL | opt::PROTO) != 0 && !self.tuple_repl(f, false) {
+        if opts & (opt::REPL | opt::PROTO) != 0 && !self.tuple_repl(e, false) {
             return false;
         }
         true
+    }
+}
+
+/// The address family number of an address (2 or 10).
+fn af(a: &IpAddr) -> u8 {
+    if a.is_ipv4() { 2 } else { 10 }
+}
+
+/// The ports (or GRE keys) of a tuple, when it has them.
+fn ports(t: &ctnl::Tuple) -> (Option<u16>, Option<u16>) {
+    match t.l4 {
+        ctnl::L4::Ports { src, dst } => (Some(src), Some(dst)),
+        _ => (None, None),
+    }
+}
+
+/// libnetfilter_conntrack's `l4src.all`: the source port or key, the ICMP id, 0 when absent.
+fn l4_src_all(t: &ctnl::Tuple) -> u16 {
+    match t.l4 {
+        ctnl::L4::Ports { src, .. } => src,
+        ctnl::L4::Icmp { id, .. } | ctnl::L4::Icmpv6 { id, .. } => id,
+        _ => 0,
+    }
+}
+
+/// libnetfilter_conntrack's `l4dst.all`: the destination port or key; for ICMP the type and code bytes,
+/// which its NAT checks compare with the other direction's id as they are.
+fn l4_dst_all(t: &ctnl::Tuple) -> u16 {
+    match t.l4 {
+        ctnl::L4::Ports { dst, .. } => dst,
+        ctnl::L4::Icmp { kind, code, .. } | ctnl::L4::Icmpv6 { kind, code, .. } => {
+            u16::from_be_bytes([kind, code])
+        }
+        _ => 0,
+    }
+}
+
+/// The TCP, SCTP or DCCP state number of an entry.
+fn state_of(e: &Entry) -> Option<u8> {
+    match e.protoinfo.as_ref()? {
+        ctnl::ProtoInfo::Tcp(t) => t.state,
+        ctnl::ProtoInfo::Sctp(s) => s.state,
+        ctnl::ProtoInfo::Dccp(d) => d.state,
+        _ => None,
     }
 }
 
@@ -538,7 +510,7 @@ pub struct Printer {
     output: u32,
     map: Option<LabelMap>,
     xml_open: bool,
-    now: i64,
+    clock: Clock,
     /// Appended to each line except JSON (`-E`'s ` [USERSPACE] ...`); empty otherwise.
     pub suffix: String,
     /// The same for JSON: the event's port id and program name (`portid`, `progname` keys).
@@ -546,14 +518,8 @@ pub struct Printer {
     /// Whether XML lines go inside a `<?xml ...?><conntrack>` document (not for `-D` and `-U`, whose
     /// callbacks in conntrack-tools print bare `<flow>` lines).
     pub xml_document: bool,
-    /// The message type a plain entry is saved as with `-o save` (`-D` writes `-D` lines).
-    pub save_as: MsgKind,
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    /// The message type a listed entry is saved as with `-o save` (`-D` writes `-D` lines).
+    pub save_as: Option<EventKind>,
 }
 
 impl Printer {
@@ -566,11 +532,11 @@ impl Printer {
             output: p.output,
             map: if wants_map { LabelMap::load() } else { None },
             xml_open: false,
-            now: now_secs(),
+            clock: Clock::system(),
             suffix: String::new(),
             user: None,
             xml_document: true,
-            save_as: MsgKind::New,
+            save_as: None,
         }
     }
 
@@ -579,53 +545,49 @@ impl Printer {
         self.map.as_ref()
     }
 
-    /// Prints one entry. `ktms`: whether `ktimestamp` applies (dumps and events); `labels`: whether labels
-    /// are printed (not by -D).
+    /// Reads the system clock again (`delta-time` of events printed over time).
+    pub fn refresh_clock(&mut self) {
+        self.clock.refresh();
+    }
+
+    /// Prints one entry, an event's when `event` is given. `ktms`: whether `ktimestamp` applies (dumps and
+    /// events); `labels`: whether labels are printed (not by -D).
     pub fn print(
         &mut self,
         w: &mut dyn Write,
-        f: &Flow,
-        kind: MsgKind,
+        e: &Entry,
+        event: Option<EventKind>,
         ktms: bool,
         labels: bool,
     ) -> std::io::Result<()> {
         let map = if labels { self.map.as_ref() } else { None };
+        self.line.clear();
         if self.output & out::JSON != 0 {
-            let mut line = format::json_line(f, kind, self.map.as_ref());
+            e.write_json(&mut self.line, event, self.map.as_ref());
             if let Some((portid, name)) = &self.user {
-                format::json_add_user(&mut line, *portid, name.as_deref());
+                json_add_user(&mut self.line, *portid, name.as_deref());
             }
-            return writeln!(w, "{line}");
-        }
-        if self.output & out::SAVE != 0 {
-            let kind = if kind == MsgKind::Plain {
-                self.save_as
+        } else if self.output & out::SAVE != 0 {
+            e.write_save(&mut self.line, event.or(self.save_as));
+            self.line.push_str(&self.suffix);
+        } else {
+            let style = Style::default()
+                .with_extended(self.output & out::EXT != 0)
+                .with_id(self.output & out::ID != 0)
+                .with_ktimestamp(ktms && self.output & out::KTMS != 0)
+                // `-o xml,timestamp` adds a <when> element to events (NFCT_OF_TIME).
+                .with_when(event.is_some() && self.output & out::TMS != 0);
+            if self.output & out::XML != 0 {
+                if self.xml_document && !self.xml_open {
+                    self.xml_open = true;
+                    w.write_all(b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<conntrack>\n")?;
+                }
+                e.write_xml(&mut self.line, event, &style, map, &self.clock);
             } else {
-                kind
-            };
-            return writeln!(w, "{}{}", format::save_line(f, kind), self.suffix);
-        }
-        let flags = Flags {
-            layer3: self.output & out::EXT != 0,
-            id: self.output & out::ID != 0,
-            ktimestamp: ktms && self.output & out::KTMS != 0,
-            // `-o xml,timestamp` adds a <when> element to events (NFCT_OF_TIME).
-            when: kind != MsgKind::Plain && self.output & out::TMS != 0,
-        };
-        if self.output & out::XML != 0 {
-            if self.xml_document && !self.xml_open {
-                self.xml_open = true;
-                w.write_all(b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<conntrack>\n")?;
+                e.write_text(&mut self.line, event, &style, map, &self.clock);
             }
-            return writeln!(
-                w,
-                "{}{}",
-                format::xml_flow(f, kind, flags, map, self.now),
-                self.suffix
-            );
+            self.line.push_str(&self.suffix);
         }
-        format::default_line_into(&mut self.line, f, kind, flags, map, self.now);
-        self.line.push_str(&self.suffix);
         self.line.push('\n');
         w.write_all(self.line.as_bytes())
     }
@@ -638,6 +600,22 @@ impl Printer {
         }
         Ok(())
     }
+}
+
+/// Adds `"portid"` (and `"progname"` when known) to a JSON object line: the user-space program whose request
+/// caused an `-E` event (conntrack-tools' ` [USERSPACE] portid=N progname=X`).
+fn json_add_user(line: &mut String, portid: u32, progname: Option<&str>) {
+    if !line.ends_with('}') {
+        return;
+    }
+    line.pop();
+    line.push_str(",\"portid\":");
+    line.push_str(&portid.to_string());
+    if let Some(n) = progname {
+        line.push_str(",\"progname\":");
+        ctnl::text::json_str(line, n);
+    }
+    line.push('}');
 }
 
 /// Runs a kernel command and returns the number of entries it handled (for the summary line).
@@ -710,10 +688,8 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                 let x = ct
                     .get_expect(&t, p.tmpl.id)
                     .map_err(|e| failed(&e, p.command))?;
-                if let Some(v) = expect_view(&x) {
-                    // conntrack-tools leaves the XML document of -G expect open.
-                    ExpPrinter::new(p).print(w, &v, MsgKind::Plain)?;
-                }
+                // conntrack-tools leaves the XML document of -G expect open.
+                ExpPrinter::new(p).print(w, &x, None)?;
             } else {
                 ct.delete_expect(&t, p.tmpl.id)
                     .map_err(|e| failed(&e, p.command))?;
@@ -768,13 +744,7 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             while !stop.load(Ordering::Relaxed) {
                 match sock.next_event() {
                     Ok(Some(ctnl::Event::Expect { kind, expect })) => {
-                        let k = match kind {
-                            EventKind::New => MsgKind::New,
-                            EventKind::Update => MsgKind::Update,
-                            EventKind::Destroy => MsgKind::Destroy,
-                        };
-                        if let Some(v) = expect_view(&expect) {
-                            printer.print(w, &v, k)?;
+                        if printer.print(w, &expect, Some(kind))? {
                             w.flush()?;
                             counter += 1;
                         }
@@ -817,8 +787,7 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                 .map_err(|e| failed(&e, p.command))?
             {
                 let x = x.map_err(|e| failed(&e, p.command))?;
-                if let Some(v) = expect_view(&x) {
-                    printer.print(w, &v, MsgKind::Plain)?;
+                if printer.print(w, &x, None)? {
                     n += 1;
                 }
             }
@@ -851,6 +820,7 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
 struct ExpPrinter {
     output: u32,
     xml_open: bool,
+    line: String,
 }
 
 impl ExpPrinter {
@@ -858,33 +828,42 @@ impl ExpPrinter {
         ExpPrinter {
             output: p.output,
             xml_open: false,
+            line: String::new(),
         }
     }
 
+    /// Prints one expectation (nothing for one without an expected tuple); `true` when it did.
     fn print(
         &mut self,
         w: &mut dyn Write,
-        v: &format::ExpectView,
-        k: MsgKind,
-    ) -> std::io::Result<()> {
-        if self.output & out::JSON != 0 {
-            return writeln!(w, "{}", format::expect_json(v, k));
+        x: &ctnl::Expect,
+        event: Option<EventKind>,
+    ) -> std::io::Result<bool> {
+        if x.tuple.is_none() {
+            return Ok(false);
         }
+        self.line.clear();
         let tms = self.output & out::TMS != 0;
-        if self.output & out::XML != 0 {
+        if self.output & out::JSON != 0 {
+            x.write_json(&mut self.line, event);
+        } else if self.output & out::XML != 0 {
             if !self.xml_open {
                 self.xml_open = true;
                 w.write_all(b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<expect>\n")?;
             }
-            return writeln!(w, "{}", format::expect_xml(v, k, tms.then(now_secs)));
+            x.write_xml(&mut self.line, event, tms.then(Clock::system).as_ref());
+        } else {
+            if tms {
+                let d = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                write!(w, "[{:<8}.{:<6}]\t", d.as_secs(), d.subsec_micros())?;
+            }
+            x.write_text(&mut self.line, event);
         }
-        if tms {
-            let d = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            write!(w, "[{:<8}.{:<6}]\t", d.as_secs(), d.subsec_micros())?;
-        }
-        writeln!(w, "{}", format::expect_line(v, k))
+        self.line.push('\n');
+        w.write_all(self.line.as_bytes())?;
+        Ok(true)
     }
 
     /// Closes the XML document if one was opened.
@@ -1029,8 +1008,8 @@ fn list(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                 if uf.is_some_and(|f| !f.matches(&e)) {
                     continue;
                 }
-                if let Some(f) = flow_of(&e).filter(|f| m.matches(f)) {
-                    printer.print(w, &f, MsgKind::Plain, true, true)?;
+                if m.matches(&e) {
+                    printer.print(w, &e, None, true, true)?;
                     counter += 1;
                 }
             }
@@ -1308,10 +1287,10 @@ fn get(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     let e = ct.get(&key).map_err(|e| failed(&e, p.command))?;
     // The kernel finds an entry by either of its tuples; conntrack-tools then filters what it got like a
     // listing (an entry found by its reply tuple does not match the original one asked for: 0 shown).
-    let Some(f) = flow_of(&e).filter(|f| m.matches(f)) else {
+    if !m.matches(&e) {
         return Ok(0);
-    };
-    printer.print(w, &f, MsgKind::Plain, true, true)?;
+    }
+    printer.print(w, &e, None, true, true)?;
     // conntrack-tools does not close the XML document after -G.
     Ok(1)
 }
@@ -1337,7 +1316,7 @@ fn delete(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     mask_checks(p)?;
     let mut printer = Printer::new(p);
     printer.xml_document = false;
-    printer.save_as = MsgKind::Destroy;
+    printer.save_as = Some(EventKind::Destroy);
     let m = Matcher::new(p, printer.map(), false)?;
     let mut dumper = open()?;
     let mut deleter = open()?;
@@ -1345,7 +1324,7 @@ fn delete(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     // dumps (kernel-filtered where possible) and filters, this one deletes each batch with one sendmsg and
     // prints what went.
     // Each victim: its key, the key by its reply tuple (to ask again), and what to print.
-    type Victim = (Key, Option<Key>, Flow);
+    type Victim = (Key, Option<Key>, Entry);
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Victim>, Fail>>(8);
     let m = &m;
     std::thread::scope(|sc| {
@@ -1354,11 +1333,10 @@ fn delete(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             // (per-family dumps would let the kernel filter tuple fields, but reorder the lines).
             let filter = kernel_filter(p, false, true);
             send_batches(&tx, dumper.dump(&filter), p.command, |e| {
-                let f = flow_of(e)?;
-                if !m.matches(&f) {
+                if !m.matches(e) {
                     return None;
                 }
-                Some((Key::of(e)?, key_by_reply(e), f))
+                Some((Key::of(e)?, key_by_reply(e), e.clone()))
             });
         });
         let mut counter = 0usize;
@@ -1378,7 +1356,7 @@ fn delete(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                 };
                 match result {
                     Ok(()) => {
-                        printer.print(w, f, MsgKind::Plain, false, false)?;
+                        printer.print(w, f, None, false, false)?;
                         counter += 1;
                     }
                     // Gone in the meantime (timed out): not ours to report.
@@ -1423,8 +1401,7 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
         let e = e.map_err(|e| failed(&e, p.command))?;
         origs.extend(e.orig.as_ref().map(zoneless));
         replies.extend(e.reply.as_ref().map(zoneless));
-        let Some(f) = flow_of(&e) else { continue };
-        if !m.matches_update(&f) {
+        if !m.matches_update(&e) {
             continue;
         }
         let Some(orig) = e.orig.clone() else { continue };
@@ -1548,8 +1525,8 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
         let Some(key) = key else { continue };
         match ct.get(&key) {
             Ok(now) => {
-                if let Some(f) = flow_of(&now) {
-                    printer.print(w, &f, MsgKind::Plain, false, true)?;
+                if now.orig.is_some() {
+                    printer.print(w, &now, None, false, true)?;
                 }
             }
             Err(CtError::NotFound) => continue,
@@ -1658,15 +1635,9 @@ fn events(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                 if p.family != 0 && entry.family.to_af() != p.family {
                     continue;
                 }
-                let Some(f) = flow_of(&entry) else { continue };
-                if !m.matches(&f) {
+                if !m.matches(&entry) {
                     continue;
                 }
-                let k = match kind {
-                    EventKind::New => MsgKind::New,
-                    EventKind::Update => MsgKind::Update,
-                    EventKind::Destroy => MsgKind::Destroy,
-                };
                 if p.output & out::TMS != 0 && p.output & (out::XML | out::JSON | out::SAVE) == 0 {
                     let d = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
@@ -1675,7 +1646,8 @@ fn events(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                 }
                 printer.user = names.lookup(sock.last_portid());
                 printer.suffix = super::userspace::suffix_text(printer.user.as_ref());
-                printer.print(w, &f, k, true, true)?;
+                printer.refresh_clock();
+                printer.print(w, &entry, Some(kind), true, true)?;
                 counter += 1;
                 if counter.is_multiple_of(64) {
                     w.flush()?;
