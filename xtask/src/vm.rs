@@ -597,10 +597,16 @@ fn existing_release_bins() -> Vec<PathBuf> {
         .collect()
 }
 
+/// The environment of every VM run. Strict (`TESTKIT_STRICT=1`) always: the VM exists to provide IPVS and
+/// ipvsadm, so a test or bench that finds either missing there must fail, never skip.
 fn ci_env() -> Vec<(String, String)> {
     let mut env = vec![
         ("RUST_BACKTRACE".to_string(), "1".to_string()),
         ("IPVS_VM".to_string(), "1".to_string()),
+        (
+            crate::util::STRICT.0.to_string(),
+            crate::util::STRICT.1.to_string(),
+        ),
     ];
     if let Ok(ci) = std::env::var("CI") {
         env.push(("CI".to_string(), ci));
