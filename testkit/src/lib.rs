@@ -320,3 +320,126 @@ pub fn fuzz_corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     assert!(!out.is_empty(), "fuzz corpus {} is empty", dir.display());
     out
 }
+
+/// Makes `dir` a directory of symlinks to every executable on the current `PATH` except those named in
+/// `hide`, and returns it as a `PATH` value: this machine as seen by a process that lacks those tools.
+/// Tests of the strict harness run children with it (`testkit/tests/strict.rs`, `xtask/tests/strict.rs`).
+#[track_caller]
+pub fn path_without(hide: &[&str], dir: &std::path::Path) -> String {
+    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for d in std::env::split_paths(&path) {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            if hide.iter().any(|h| name == *h) {
+                continue;
+            }
+            let link = dir.join(&name);
+            // The first directory on PATH wins, as in a lookup.
+            if std::fs::symlink_metadata(&link).is_err() {
+                let _ = std::os::unix::fs::symlink(e.path(), &link);
+            }
+        }
+    }
+    dir.display().to_string()
+}
+
+/// One executable cargo built (from its `compiler-artifact` JSON messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// The target's name (`conntrack`, `vm`, `ipvs`, ...).
+    pub name: String,
+    /// The target's kind as cargo says it: `bin`, `test`, `bench`, `example`, ...
+    pub kind: String,
+    /// The executable's path.
+    pub executable: PathBuf,
+}
+
+/// Runs `cargo ARGS --message-format=json-render-diagnostics` in the workspace root, where ARGS starts
+/// with a building subcommand (`build`, `test --no-run`, `bench --no-run`); cargo's own output and
+/// diagnostics go to stderr. Returns the executables it built or found up to date. `cargo` is `$CARGO`
+/// when cargo started this process, else `cargo` from `PATH`. The xtask VM steps and the process benches
+/// use it to (re)build exactly the binaries they run.
+pub fn cargo_artifacts(args: &[&str]) -> std::io::Result<Vec<Artifact>> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(args)
+        .arg("--message-format=json-render-diagnostics")
+        .current_dir(workspace_root())
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        return Err(std::io::Error::other(format!(
+            "cargo {} failed ({})",
+            args.join(" "),
+            out.status
+        )));
+    }
+    Ok(artifacts(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The executables in cargo's JSON messages (one object per line). Only the few fields needed are read,
+/// by their key, so that the harness needs no JSON library.
+pub fn artifacts(json_lines: &str) -> Vec<Artifact> {
+    fn string_after<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+        let start = text.find(key)? + key.len();
+        let rest = &text[start..];
+        Some(&rest[..rest.find('"')?])
+    }
+    let mut out = Vec::new();
+    for line in json_lines.lines() {
+        if !line.contains("\"reason\":\"compiler-artifact\"") {
+            continue;
+        }
+        let Some(exe) = string_after(line, "\"executable\":\"") else {
+            continue;
+        };
+        let target = line.split_once("\"target\":{").map_or("", |(_, t)| t);
+        out.push(Artifact {
+            name: string_after(target, "\"name\":\"")
+                .unwrap_or_default()
+                .to_string(),
+            kind: string_after(target, "\"kind\":[\"")
+                .unwrap_or_default()
+                .to_string(),
+            executable: PathBuf::from(exe),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod artifact_tests {
+    use super::*;
+
+    #[test]
+    fn artifacts_from_cargo_messages() {
+        let json = concat!(
+            r#"{"reason":"compiler-artifact","package_id":"x","target":{"kind":["bin"],"crate_types":["bin"],"name":"conntrack","src_path":"/w/cli/src/bin/conntrack.rs"},"profile":{},"features":[],"filenames":["/w/target/release/conntrack"],"executable":"/w/target/release/conntrack","fresh":true}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","package_id":"y","target":{"kind":["lib"],"crate_types":["lib"],"name":"ctnl","src_path":"/w/ctnl/src/lib.rs"},"profile":{},"features":[],"filenames":["/w/target/release/libctnl.rlib"],"executable":null,"fresh":true}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","package_id":"z","target":{"kind":["test"],"crate_types":["bin"],"name":"vm","src_path":"/w/ipvs-nl/tests/vm.rs"},"profile":{},"features":[],"filenames":["/w/target/debug/deps/vm-0123"],"executable":"/w/target/debug/deps/vm-0123","fresh":false}"#,
+            "\n",
+            r#"{"reason":"build-finished","success":true}"#,
+        );
+        assert_eq!(
+            artifacts(json),
+            vec![
+                Artifact {
+                    name: "conntrack".into(),
+                    kind: "bin".into(),
+                    executable: "/w/target/release/conntrack".into()
+                },
+                Artifact {
+                    name: "vm".into(),
+                    kind: "test".into(),
+                    executable: "/w/target/debug/deps/vm-0123".into()
+                },
+            ]
+        );
+    }
+}

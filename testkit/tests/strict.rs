@@ -7,7 +7,7 @@
 //!   line saying how many tests skipped and why.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// The tool the probe requires: `$TESTKIT_PROBE_TOOL` when the parent tests below run this executable as
@@ -23,29 +23,6 @@ fn probe_requires_a_tool() {
     assert!(path.ends_with(&tool), "{}", path.display());
     // What the harness found is what a test's own Command would run.
     assert!(Command::new(&tool).arg("--version").output().is_ok());
-}
-
-/// A directory of symlinks to every executable on the current `PATH` except `hide`: the same machine as
-/// seen through a `PATH` that lacks those tools.
-fn path_without(hide: &[&str], dir: &Path) -> String {
-    std::fs::create_dir_all(dir).unwrap();
-    let path = std::env::var_os("PATH").unwrap();
-    for d in std::env::split_paths(&path) {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name();
-            if hide.iter().any(|h| name == *h) {
-                continue;
-            }
-            let link = dir.join(&name);
-            if !link.exists() {
-                let _ = std::os::unix::fs::symlink(e.path(), &link);
-            }
-        }
-    }
-    dir.display().to_string()
 }
 
 /// Runs the probe test of this executable in a child with `PATH` = `path`, `tool` as the probe's tool,
@@ -76,7 +53,7 @@ fn scratch(name: &str) -> PathBuf {
 #[test]
 fn strict_mode_fails_when_a_peer_tool_is_missing_from_path() {
     let dir = scratch("nopeer");
-    let hidden = path_without(&["conntrack"], &dir);
+    let hidden = testkit::path_without(&["conntrack"], &dir);
     let out = probe(&hidden, "conntrack", true);
     let (so, se) = (text(&out.stdout), text(&out.stderr));
     assert!(!out.status.success(), "strict run passed:\n{so}\n{se}");
@@ -104,7 +81,7 @@ fn strict_mode_fails_when_a_peer_tool_is_missing_from_path() {
 #[test]
 fn without_strict_mode_a_missing_tool_is_one_summary_line() {
     let dir = scratch("skip");
-    let hidden = path_without(&["conntrack"], &dir);
+    let hidden = testkit::path_without(&["conntrack"], &dir);
     let out = probe(&hidden, "conntrack", false);
     let (so, se) = (text(&out.stdout), text(&out.stderr));
     std::fs::remove_dir_all(&dir).unwrap();
@@ -135,7 +112,7 @@ fn without_strict_mode_a_missing_tool_is_one_summary_line() {
 #[test]
 fn ci_true_is_strict_as_well() {
     let dir = scratch("ci");
-    let hidden = path_without(&["conntrack"], &dir);
+    let hidden = testkit::path_without(&["conntrack"], &dir);
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "probe_requires_a_tool"])
         .env("PATH", &hidden)

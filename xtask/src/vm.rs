@@ -548,52 +548,24 @@ pub fn target_dir() -> PathBuf {
 
 /// Builds the project's release binaries (the `cli` package) and returns their paths.
 pub fn build_release_bins() -> Result<Vec<PathBuf>> {
-    let out = Command::new("cargo")
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "cli",
-            "--bins",
-            "--message-format=json-render-diagnostics",
-        ])
-        .current_dir(crate::workspace_root())
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running cargo build")?;
-    if !out.status.success() {
-        bail!("cargo build --release -p cli failed");
-    }
-    Ok(executables(&String::from_utf8_lossy(&out.stdout))
+    Ok(
+        built(&["build", "--release", "-p", "cli", "--bins"], "bin")?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect(),
+    )
+}
+
+/// Runs cargo with `args` (a building subcommand) and returns `(target name, executable)` of every
+/// executable of `kind` (`bin`, `test`, `bench`) it built.
+fn built(args: &[&str], kind: &str) -> Result<Vec<(String, PathBuf)>> {
+    let artifacts =
+        testkit::cargo_artifacts(args).with_context(|| format!("cargo {}", args.join(" ")))?;
+    Ok(artifacts
         .into_iter()
-        .map(|(_, p)| p)
+        .filter(|a| a.kind == kind)
+        .map(|a| (a.name, a.executable))
         .collect())
-}
-
-/// `(target name, executable)` for every artifact with an executable in cargo's JSON messages.
-pub fn executables(json_lines: &str) -> Vec<(String, PathBuf)> {
-    let mut out = Vec::new();
-    for line in json_lines.lines() {
-        if !line.contains("\"reason\":\"compiler-artifact\"") {
-            continue;
-        }
-        let Some(exe) = json_str(line, "\"executable\":\"") else {
-            continue;
-        };
-        let name = line
-            .split_once("\"target\":{")
-            .and_then(|(_, t)| json_str(t, "\"name\":\""))
-            .unwrap_or_default();
-        out.push((name, PathBuf::from(exe)));
-    }
-    out
-}
-
-fn json_str(line: &str, key: &str) -> Option<String> {
-    let start = line.find(key)? + key.len();
-    let rest = &line[start..];
-    let end = rest.find('"')?;
-    Some(rest[..end].to_string())
 }
 
 /// `cargo xtask vm-run [--timeout SECS] [--no-build] SCRIPT`.
@@ -685,34 +657,24 @@ pub fn vm_test(args: &[String]) -> Result<()> {
         if !crate::workspace_root().join(file).is_file() {
             bail!("VM test target {pkg}/{target}: {file} is missing");
         }
-        let out = Command::new("cargo")
-            .args([
+        // Only the test target itself: the same build also reports the package's binaries.
+        let exes: Vec<PathBuf> = built(
+            &[
                 "test",
                 "--no-run",
-                "--message-format=json-render-diagnostics",
                 "-p",
                 pkg,
-            ])
-            .args(["--features", "vm-tests", "--test", target])
-            .current_dir(crate::workspace_root())
-            .stderr(Stdio::inherit())
-            .output()
-            .context("running cargo test --no-run")?;
-        if !out.status.success() {
-            bail!("building the VM tests of {pkg} failed");
-        }
-        let json = String::from_utf8_lossy(&out.stdout);
-        // Only the test target itself: the same build also reports the package's binaries.
-        let test_lines: String = json
-            .lines()
-            .filter(|l| l.contains("\"kind\":[\"test\"]"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        let exes: Vec<PathBuf> = executables(&test_lines)
-            .into_iter()
-            .filter(|(name, _)| name == target)
-            .map(|(_, exe)| exe)
-            .collect();
+                "--features",
+                "vm-tests",
+                "--test",
+                target,
+            ],
+            "test",
+        )?
+        .into_iter()
+        .filter(|(name, _)| name == target)
+        .map(|(_, exe)| exe)
+        .collect();
         let [exe] = exes.as_slice() else {
             bail!(
                 "building {pkg}/{target} gave {} test executables, not one",
@@ -900,34 +862,14 @@ fn check_results(
 /// runs the bench inside one VM (our ipvsadm vs Debian's, same kernel, same run).
 pub fn vm_bench(args: &[String]) -> Result<()> {
     crate::deps::install()?;
-    let out = Command::new("cargo")
-        .args([
-            "bench",
-            "--no-run",
-            "--message-format=json-render-diagnostics",
-            "-p",
-            "benches",
-            "--bench",
-            "ipvs",
-        ])
-        .current_dir(crate::workspace_root())
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running cargo bench --no-run")?;
-    if !out.status.success() {
-        bail!("building the IPVS bench failed");
-    }
-    let json = String::from_utf8_lossy(&out.stdout);
-    let lines: String = json
-        .lines()
-        .filter(|l| l.contains("\"kind\":[\"bench\"]"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let bench = executables(&lines)
-        .into_iter()
-        .find(|(n, _)| n == "ipvs")
-        .map(|(_, p)| p)
-        .context("no executable for the `ipvs` bench")?;
+    let bench = built(
+        &["bench", "--no-run", "-p", "benches", "--bench", "ipvs"],
+        "bench",
+    )?
+    .into_iter()
+    .find(|(n, _)| n == "ipvs")
+    .map(|(_, p)| p)
+    .context("no executable for the `ipvs` bench")?;
     let bins = build_release_bins()?;
     let rounds = args.first().cloned().unwrap_or_else(|| "3".to_string());
     let mut env = ci_env();

@@ -2,32 +2,9 @@
 //! tool, before running any step. And `cargo xtask --help` lists the tasks and exits 0.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
 use std::process::{Command, Output};
 
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
-
-/// A directory of symlinks to every executable on the current `PATH` except `hide`.
-fn path_without(hide: &[&str], dir: &Path) -> String {
-    std::fs::create_dir_all(dir).unwrap();
-    let path = std::env::var_os("PATH").unwrap();
-    for d in std::env::split_paths(&path) {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name();
-            if hide.iter().any(|h| name == *h) {
-                continue;
-            }
-            let link = dir.join(&name);
-            if !link.exists() {
-                let _ = std::os::unix::fs::symlink(e.path(), &link);
-            }
-        }
-    }
-    dir.display().to_string()
-}
 
 /// Runs xtask with `PATH` = `path`, outside any CI environment (`CI` and `TESTKIT_STRICT` removed).
 fn xtask(args: &[&str], path: &str) -> Output {
@@ -50,7 +27,7 @@ fn text(b: &[u8]) -> String {
 #[test]
 fn ci_fails_when_a_peer_tool_is_missing_from_path() {
     let dir = std::env::temp_dir().join(format!("xtask-strict-{}", std::process::id()));
-    let no_cargo = path_without(&["cargo"], &dir.join("a"));
+    let no_cargo = testkit::path_without(&["cargo"], &dir.join("a"));
     // The control: this machine passes the preflight when only cargo is hidden. (Without root or the
     // packages this is a skip, or a failure in strict mode, as for any test missing a prerequisite.)
     let control = xtask(&["preflight"], &no_cargo);
@@ -65,7 +42,7 @@ fn ci_fails_when_a_peer_tool_is_missing_from_path() {
         return;
     }
 
-    let hidden = path_without(&["cargo", "conntrackd"], &dir.join("b"));
+    let hidden = testkit::path_without(&["cargo", "conntrackd"], &dir.join("b"));
     let out = xtask(&["ci"], &hidden);
     let err = text(&out.stderr);
     std::fs::remove_dir_all(&dir).unwrap();
