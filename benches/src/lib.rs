@@ -26,6 +26,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod ctraw;
+pub mod ipvsraw;
 
 /// The median of a non-empty set of samples (the lower middle one for an even count).
 pub fn median(samples: &mut [Duration]) -> Option<Duration> {
@@ -44,7 +45,8 @@ pub fn peer_first(round: usize) -> bool {
     round % 2 == 1
 }
 
-/// One line naming the commit, the UTC time and the load average, for the top of a bench's output.
+/// One line naming the commit (`$BENCH_COMMIT`, else `git describe --dirty`), the UTC time and the load
+/// average, for the top of a bench's output.
 pub fn context(bench: &str) -> String {
     let git = |args: &[&str]| {
         Command::new("git")
@@ -56,14 +58,22 @@ pub fn context(bench: &str) -> String {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default()
     };
-    let commit = git(&["describe", "--always", "--dirty", "--abbrev=7"]);
+    // Inside the IPVS VM there is no git: `cargo xtask vm-bench` passes the host's answer.
+    let commit = std::env::var("BENCH_COMMIT")
+        .unwrap_or_else(|_| git(&["describe", "--always", "--dirty", "--abbrev=7"]));
     let date = Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
+    let host = std::env::var("BENCH_HOST_LOAD")
+        .map(|l| {
+            let l: Vec<&str> = l.split_whitespace().take(3).collect();
+            format!(" (host load average at start {})", l.join(" "))
+        })
+        .unwrap_or_default();
     format!(
-        "{bench}: commit {commit}, {date}, load average {}, {} CPUs",
+        "{bench}: commit {commit}, {date}, load average {}{host}, {} CPUs",
         loadavg(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     )

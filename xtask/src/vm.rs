@@ -874,6 +874,21 @@ pub fn vm_bench(args: &[String]) -> Result<()> {
     let rounds = args.first().cloned().unwrap_or_else(|| "3".to_string());
     let mut env = ci_env();
     env.push(("IPVS_BENCH_ROUNDS".to_string(), rounds));
+    // The VM has no git; the bench prints the commit it measured.
+    let commit = Command::new("git")
+        .args(["describe", "--always", "--dirty", "--abbrev=7"])
+        .current_dir(crate::workspace_root())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    env.push(("BENCH_COMMIT".to_string(), commit));
+    // The host's load average, which the VM's own figure cannot show.
+    env.push((
+        "BENCH_HOST_LOAD".to_string(),
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default(),
+    ));
     let spec = VmSpec {
         script: "/opt/project/tests/ipvs-bench --bench\n".to_string(),
         bins,
