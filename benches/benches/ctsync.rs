@@ -266,6 +266,22 @@ mod peer {
         external_active(&reply)
     }
 
+    /// UDP datagrams this namespace (A, the receivers') dropped for a full receive buffer so far
+    /// (`RcvbufErrors` of `/proc/net/snmp`): a slow round with drops is an FT-FW recovery.
+    fn rcvbuf_drops() -> u64 {
+        let snmp = std::fs::read_to_string("/proc/self/net/snmp").unwrap_or_default();
+        let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+        let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+            return 0;
+        };
+        names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .find(|(n, _)| *n == "RcvbufErrors")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// conntrackd (B) -> conntrackd (A): seconds from the start of the load until A's external cache
     /// holds all N entries (polled on its socket every 5 ms). Panics if it never does.
     fn receive_with_conntrackd(lab: &mut Lab, load: &str) -> f64 {
@@ -304,21 +320,32 @@ mod peer {
         let mut s = Ftfw::new(Instant::now(), FtfwConfig::default());
         lab.start(true, "b.conf");
         let mut buf = [0u8; 65536];
+        // The loop a daemon would run around the sans-IO core: wait up to 5 ms for a datagram, then take
+        // every datagram already queued, feeding each to the session and sending what it has to send
+        // (ACKs, NACKs) right after it; then the timers.
+        let mut out = [0u8; 1472];
         let mut pump = |s: &mut Ftfw| {
+            let mut transmit = |s: &mut Ftfw| {
+                while let Some(n) = s.poll_transmit(Instant::now(), &mut out) {
+                    let _ = sock.send_to(&out[..n], "10.99.0.2:3780");
+                }
+                while s.poll_action().is_some() {}
+            };
+            if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                s.handle_datagram(Instant::now(), &buf[..n]);
+                transmit(s);
+                let _ = sock.set_nonblocking(true);
+                while let Ok((n, _)) = sock.recv_from(&mut buf) {
+                    s.handle_datagram(Instant::now(), &buf[..n]);
+                    transmit(s);
+                }
+                let _ = sock.set_nonblocking(false);
+            }
             let now = Instant::now();
             if s.poll_timeout().is_some_and(|t| t <= now) {
                 s.handle_timeout(now);
             }
-            while let Ok((n, _)) = sock.recv_from(&mut buf) {
-                s.handle_datagram(Instant::now(), &buf[..n]);
-                let _ = sock.set_read_timeout(Some(Duration::from_millis(1)));
-            }
-            let _ = sock.set_read_timeout(Some(Duration::from_millis(5)));
-            let mut out = [0u8; 1472];
-            while let Some(n) = s.poll_transmit(Instant::now(), &mut out) {
-                let _ = sock.send_to(&out[..n], "10.99.0.2:3780");
-            }
-            while s.poll_action().is_some() {}
+            transmit(s);
         };
         let warm = Instant::now();
         while warm.elapsed() < Duration::from_millis(1500) {
@@ -405,6 +432,7 @@ mod peer {
         let _ = std::fs::write(&rfile, rules);
         let load = format!("conntrack -R {} >/dev/null 2>&1", rfile.display());
         let (mut peer_t, mut ours_t) = (Vec::new(), Vec::new());
+        let (mut peer_d, mut ours_d) = (Vec::new(), Vec::new());
         // Round 0 is a warm-up; then the receivers take turns at going first.
         for round in 0..=ROUNDS {
             let order = if benches::peer_first(round) {
@@ -413,6 +441,7 @@ mod peer {
                 [false, true]
             };
             for is_peer in order {
+                let drops = rcvbuf_drops();
                 let t = if is_peer {
                     receive_with_conntrackd(&mut lab, &load)
                 } else {
@@ -421,8 +450,10 @@ mod peer {
                     };
                     t
                 };
+                let drops = rcvbuf_drops() - drops;
                 if round > 0 {
                     if is_peer { &mut peer_t } else { &mut ours_t }.push(t);
+                    if is_peer { &mut peer_d } else { &mut ours_d }.push(drops);
                 }
             }
             eprintln!(
@@ -452,6 +483,9 @@ mod peer {
             o
         );
         println!("  conntrackd / ctsync-proto = {:.2}x", p / o);
+        println!(
+            "  datagrams dropped by a full receive buffer in A, per round: conntrackd {peer_d:?}, ctsync-proto {ours_d:?}"
+        );
     }
 }
 
