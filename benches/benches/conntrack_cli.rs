@@ -239,15 +239,7 @@ fn main() {
                 s.push(t.wall, t.cpu);
             }
         }
-        eprintln!(
-            "{} done ({} first)",
-            if keep {
-                format!("round {round}")
-            } else {
-                "warm-up".to_string()
-            },
-            sides[0].0.name
-        );
+        benches::round_done(round, sides[0].0.name);
     }
     raw.flush().unwrap();
     std::fs::remove_dir_all(&tmp).ok();

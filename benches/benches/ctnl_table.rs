@@ -155,15 +155,7 @@ fn main() {
             }
             assert_eq!(raw.create_batched(&dns, TIMEOUT).unwrap(), 0);
         }
-        eprintln!(
-            "{} done ({} first)",
-            if keep {
-                format!("round {round}")
-            } else {
-                "warm-up".to_string()
-            },
-            if floor_first { "floor" } else { "ctnl" }
-        );
+        benches::round_done(round, if floor_first { "floor" } else { "ctnl" });
     }
 
     // --- peak memory of a process that only dumps (table full: n entries) ---

@@ -435,11 +435,7 @@ mod peer {
         let (mut peer_d, mut ours_d) = (Vec::new(), Vec::new());
         // Round 0 is a warm-up; then the receivers take turns at going first.
         for round in 0..=ROUNDS {
-            let order = if benches::peer_first(round) {
-                [true, false]
-            } else {
-                [false, true]
-            };
+            let order = benches::order(round);
             for is_peer in order {
                 let drops = rcvbuf_drops();
                 let t = if is_peer {
@@ -456,18 +452,13 @@ mod peer {
                     if is_peer { &mut peer_d } else { &mut ours_d }.push(drops);
                 }
             }
-            eprintln!(
-                "{} done ({} first)",
-                if round == 0 {
-                    "warm-up".to_string()
-                } else {
-                    format!("round {round}")
-                },
+            benches::round_done(
+                round,
                 if order[0] {
                     "conntrackd"
                 } else {
                     "ctsync-proto"
-                }
+                },
             );
         }
         let (p, o) = (median(peer_t.clone()), median(ours_t.clone()));

@@ -214,15 +214,7 @@ fn main() {
                 }
             }
         });
-        eprintln!(
-            "{} done ({} first)",
-            if keep {
-                format!("round {round}")
-            } else {
-                "warm-up".to_string()
-            },
-            sides[0].0.name
-        );
+        benches::round_done(round, sides[0].0.name);
     }
     std::fs::remove_dir_all(&tmp).ok();
 

@@ -333,12 +333,7 @@ fn peer_processes(cases: &[Case]) {
     };
     let (mut peer, mut mine) = (Vec::new(), Vec::new());
     for round in 0..=ROUNDS {
-        let order = if benches::peer_first(round) {
-            [true, false]
-        } else {
-            [false, true]
-        };
-        for is_peer in order {
+        for is_peer in benches::order(round) {
             let t = if is_peer {
                 let mut c = std::process::Command::new(&tshark);
                 c.arg("-r").arg(&pcap).args([

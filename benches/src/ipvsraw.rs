@@ -14,6 +14,7 @@
 //! `net/netfilter/ipvs/ip_vs_ctl.c` (which attributes a full service or destination needs).
 #![allow(unsafe_code)] // one recvmmsg(2) call, which netlink-sys does not wrap
 
+use crate::nl::{NLA_F_NESTED, attr, msg_end, nest_end, nest_start, put_u16};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_GENERIC};
 use std::io;
 use std::net::Ipv4Addr;
@@ -24,7 +25,6 @@ const NLM_F_ACK: u16 = 0x4;
 const NLM_F_DUMP: u16 = 0x300;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
-const NLA_F_NESTED: u16 = 0x8000;
 
 const GENL_ID_CTRL: u16 = 0x10;
 const CTRL_CMD_GETFAMILY: u8 = 3;
@@ -72,30 +72,6 @@ pub struct TcpService {
     pub dests: Vec<(Ipv4Addr, u16, u32)>,
 }
 
-fn put_u16(buf: &mut Vec<u8>, v: u16) {
-    buf.extend_from_slice(&v.to_ne_bytes());
-}
-
-fn attr(buf: &mut Vec<u8>, kind: u16, value: &[u8]) {
-    let len = 4 + value.len();
-    put_u16(buf, len as u16);
-    put_u16(buf, kind);
-    buf.extend_from_slice(value);
-    buf.resize(buf.len() + (len.next_multiple_of(4) - len), 0);
-}
-
-fn nest_start(buf: &mut Vec<u8>, kind: u16) -> usize {
-    let at = buf.len();
-    put_u16(buf, 0);
-    put_u16(buf, kind | NLA_F_NESTED);
-    at
-}
-
-fn nest_end(buf: &mut [u8], at: usize) {
-    let len = (buf.len() - at) as u16;
-    buf[at..at + 2].copy_from_slice(&len.to_ne_bytes());
-}
-
 /// Starts a generic netlink message (nlmsghdr + genlmsghdr); returns where its length goes.
 fn msg_start(buf: &mut Vec<u8>, family: u16, flags: u16, seq: u32, cmd: u8, version: u8) -> usize {
     let at = buf.len();
@@ -106,11 +82,6 @@ fn msg_start(buf: &mut Vec<u8>, family: u16, flags: u16, seq: u32, cmd: u8, vers
     buf.extend_from_slice(&0u32.to_ne_bytes());
     buf.extend_from_slice(&[cmd, version, 0, 0]);
     at
-}
-
-fn msg_end(buf: &mut [u8], at: usize) {
-    let len = (buf.len() - at) as u32;
-    buf[at..at + 4].copy_from_slice(&len.to_ne_bytes());
 }
 
 /// The service key attributes (family, protocol, address, port) inside an open `IPVS_CMD_ATTR_SERVICE`.

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 pub mod ctraw;
 pub mod ipvsraw;
+mod nl;
 
 /// The median of a non-empty set of samples (the lower middle one for an even count).
 pub fn median(samples: &mut [Duration]) -> Option<Duration> {
@@ -43,6 +44,24 @@ pub fn ms(d: Duration) -> f64 {
 /// even rounds ours first.
 pub fn peer_first(round: usize) -> bool {
     round % 2 == 1
+}
+
+/// Peer and ours in the order of round `round`: `[true, false]` (peer first) or `[false, true]`.
+pub fn order(round: usize) -> [bool; 2] {
+    if peer_first(round) {
+        [true, false]
+    } else {
+        [false, true]
+    }
+}
+
+/// Reports the end of round `round` (0 is the warm-up) on stderr, naming who went first.
+pub fn round_done(round: usize, first: &str) {
+    if round == 0 {
+        eprintln!("warm-up done ({first} first)");
+    } else {
+        eprintln!("round {round} done ({first} first)");
+    }
 }
 
 /// One line naming the commit (`$BENCH_COMMIT`, else `git describe --dirty`), the UTC time and the load
