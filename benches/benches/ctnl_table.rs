@@ -454,15 +454,9 @@ mod ctnl_ops {
         let before = benches::ctraw::count().unwrap();
         // conntrack -D defaults to IPv4 too; without a family the kernel refuses a CTA_FILTER request
         // (EOPNOTSUPP).
-        let filter = DumpFilter {
-            family: Some(ctnl::AF_INET),
-            orig: Some(TupleFilter {
-                proto: Some(17),
-                dport: Some(port),
-                ..TupleFilter::default()
-            }),
-            ..DumpFilter::default()
-        };
+        let filter = DumpFilter::all()
+            .with_family(ctnl::Family::Ipv4)
+            .with_orig(TupleFilter::new().with_proto(17).with_dport(port));
         let outcome = ct.flush(&filter).unwrap();
         let after = benches::ctraw::count().unwrap();
         if let Some(d) = outcome.deleted {
