@@ -3,8 +3,7 @@
 //! VM: `cargo xtask vm-bench` (prints SKIP and exits 0 elsewhere).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ipvs_nl::wire::{self, GenlHeader, IPVS_GENL_VERSION, NLM_F_DUMP, NLM_F_REQUEST, cmd};
-use ipvs_nl::{Destination, FwdMethod, Ipvs, Op, Protocol, Service, ServiceKey};
+use ipvs_nl::{Destination, FwdMethod, Ipvs, Op, Options, Protocol, Service, ServiceKey};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_GENERIC};
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
@@ -110,7 +109,15 @@ fn raw_restore(family: u16, ops: &[Op]) -> Duration {
     for (n, chunk) in ops.chunks(128).enumerate() {
         let mut b = Vec::new();
         for (i, op) in chunk.iter().enumerate() {
-            op.emit(family, (n * 128 + i + 1) as u32, &mut b);
+            let mut payload = vec![0u8; op.buffer_len()];
+            op.emit(&mut payload).unwrap();
+            raw::message(
+                &mut b,
+                family,
+                raw::NLM_F_REQUEST | raw::NLM_F_ACK,
+                (n * 128 + i + 1) as u32,
+                &payload,
+            );
         }
         datagrams.push((b, chunk.len()));
     }
@@ -122,7 +129,7 @@ fn raw_restore(family: u16, ops: &[Op]) -> Duration {
         while acks < *n {
             let mut s: &mut [u8] = &mut buf[..];
             let len = sock.recv(&mut s, 0).unwrap();
-            acks += wire::Messages::new(&buf[..len]).count();
+            acks += raw::messages(&buf[..len]).count();
         }
     }
     t.elapsed()
@@ -137,46 +144,37 @@ fn raw_list(family: u16, recv_len: usize) -> (Duration, usize) {
     let mut buf = vec![0u8; recv_len];
     let t = Instant::now();
     let dump = |sock: &mut Socket, buf: &mut Vec<u8>, c: u8, key: Option<&[u8]>| -> Vec<Vec<u8>> {
+        let mut payload = vec![c, raw::IPVS_GENL_VERSION, 0, 0];
+        if let Some(k) = key {
+            // The service's nested attributes, copied verbatim from the service dump.
+            raw::attr(&mut payload, raw::IPVS_CMD_ATTR_SERVICE | 0x8000, k);
+        }
         let mut req = Vec::new();
-        wire::build_request(
+        raw::message(
             &mut req,
             family,
-            NLM_F_REQUEST | NLM_F_DUMP,
+            raw::NLM_F_REQUEST | raw::NLM_F_DUMP,
             1,
-            GenlHeader {
-                cmd: c,
-                version: IPVS_GENL_VERSION,
-            },
-            |w| {
-                if let Some(k) = key {
-                    // The service's nested attributes, copied verbatim from the service dump.
-                    w.put(wire::attr::CMD_SERVICE | 0x8000, k);
-                }
-            },
+            &payload,
         );
         sock.send(&req, 0).unwrap();
         let mut out = Vec::new();
         loop {
             let mut s: &mut [u8] = &mut buf[..];
             let len = sock.recv(&mut s, 0).unwrap();
-            for m in wire::Messages::new(&buf[..len]) {
-                let m = m.unwrap();
-                if m.header.kind == wire::NLMSG_DONE {
+            for (kind, payload) in raw::messages(&buf[..len]) {
+                if kind == raw::NLMSG_DONE {
                     return out;
                 }
-                let nested = wire::attrs(&m.payload[wire::GENL_HDRLEN..]).find_map(|a| {
-                    a.ok()
-                        .filter(|a| a.kind == wire::attr::CMD_SERVICE)
-                        .map(|a| a.value.to_vec())
-                });
-                out.push(nested.unwrap_or_default());
+                let nested = raw::find_attr(&payload[4..], raw::IPVS_CMD_ATTR_SERVICE);
+                out.push(nested.unwrap_or_default().to_vec());
             }
         }
     };
-    let services = dump(&mut sock, &mut buf, cmd::GET_SERVICE, None);
+    let services = dump(&mut sock, &mut buf, raw::IPVS_CMD_GET_SERVICE, None);
     let mut dests = 0;
     for s in &services {
-        dests += dump(&mut sock, &mut buf, cmd::GET_DEST, Some(s)).len();
+        dests += dump(&mut sock, &mut buf, raw::IPVS_CMD_GET_DEST, Some(s)).len();
     }
     (t.elapsed(), services.len() + dests)
 }
@@ -194,14 +192,16 @@ fn main() {
     let ours = env_or("IPVS_BENCH_OURS", "/opt/project/bin/ipvsadm");
     let theirs = env_or("IPVS_BENCH_THEIRS", "/usr/sbin/ipvsadm");
     // testkit::require prints one SKIP line locally and fails under CI=true.
-    let ipvs = Ipvs::new();
+    let ipvs = Ipvs::open();
     if !testkit::require(
         "IPVS in this kernel (run `cargo xtask vm-bench`)",
         ipvs.is_ok(),
     ) {
         return;
     }
-    let Ok(ipvs) = ipvs else { return };
+    if ipvs.is_err() {
+        return;
+    }
     let both = std::path::Path::new(&ours).exists() && std::path::Path::new(&theirs).exists();
     if !testkit::require(
         &format!("{ours} and {theirs} (run `cargo xtask vm-bench`)"),
@@ -210,7 +210,7 @@ fn main() {
         return;
     }
     let rounds: usize = env_or("IPVS_BENCH_ROUNDS", "3").parse().unwrap_or(3);
-    let family = ipvs.family();
+    let family = raw::resolve_family();
     let text = restore_text();
     let ops = ops();
     println!(
@@ -230,7 +230,7 @@ fn main() {
         // Each restore starts in a fresh network namespace: IPVS keeps deleted destinations in a per-namespace
         // trash list that every later add walks, so re-using one namespace would bias whoever runs second.
         let t = in_fresh_ns(|| {
-            let mut ipvs = Ipvs::new().unwrap();
+            let mut ipvs = Ipvs::open().unwrap();
             let r = run_tool(&theirs, &["-R"], Some(&text));
             assert_eq!(
                 count(&mut ipvs),
@@ -246,7 +246,9 @@ fn main() {
             let so = run_tool(&ours, &["-L", "--timeout"], None);
             let mut bufs = Vec::new();
             for len in [4096usize, 8192, 16384, 32768, 65536] {
-                let mut h = Ipvs::with_recv_len(len).unwrap();
+                let mut o = Options::default();
+                o.recv_len = len;
+                let mut h = Ipvs::open_with(&o).unwrap();
                 let t0 = Instant::now();
                 assert_eq!(h.services().unwrap().count(), SERVICES as usize);
                 let svc = t0.elapsed();
@@ -267,7 +269,7 @@ fn main() {
             slot.2.push(b);
         }
         r_ours.push(in_fresh_ns(|| {
-            let mut ipvs = Ipvs::new().unwrap();
+            let mut ipvs = Ipvs::open().unwrap();
             let r = run_tool(&ours, &["-R"], Some(&text));
             assert_eq!(
                 count(&mut ipvs),
@@ -276,7 +278,7 @@ fn main() {
             r
         }));
         r_raw.push(in_fresh_ns(|| {
-            let mut ipvs = Ipvs::new().unwrap();
+            let mut ipvs = Ipvs::open().unwrap();
             let r = raw_restore(family, &ops);
             assert_eq!(
                 count(&mut ipvs),
@@ -329,4 +331,86 @@ fn in_fresh_ns<T: Send>(f: impl FnOnce() -> T + Send) -> T {
         .join()
         .unwrap()
     })
+}
+
+/// The raw floor's own netlink framing (from include/uapi/linux/netlink.h, genetlink.h and ip_vs.h):
+/// ipvs-nl keeps its framing private, and a floor should not go through the code it is measured against.
+mod raw {
+    use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_GENERIC};
+
+    pub const NLM_F_REQUEST: u16 = 0x1;
+    pub const NLM_F_ACK: u16 = 0x4;
+    pub const NLM_F_DUMP: u16 = 0x300;
+    pub const NLMSG_DONE: u16 = 3;
+    pub const IPVS_GENL_VERSION: u8 = 1;
+    pub const IPVS_CMD_GET_SERVICE: u8 = 4;
+    pub const IPVS_CMD_GET_DEST: u8 = 8;
+    pub const IPVS_CMD_ATTR_SERVICE: u16 = 1;
+    const GENL_ID_CTRL: u16 = 0x10;
+    const CTRL_CMD_GETFAMILY: u8 = 3;
+    const CTRL_ATTR_FAMILY_ID: u16 = 1;
+    const CTRL_ATTR_FAMILY_NAME: u16 = 2;
+
+    /// Appends one attribute (padded).
+    pub fn attr(out: &mut Vec<u8>, kind: u16, value: &[u8]) {
+        out.extend_from_slice(&((4 + value.len()) as u16).to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(value);
+        out.resize(out.len().next_multiple_of(4), 0);
+    }
+
+    /// Appends one netlink message around a genetlink payload.
+    pub fn message(out: &mut Vec<u8>, kind: u16, flags: u16, seq: u32, payload: &[u8]) {
+        out.extend_from_slice(&((16 + payload.len()) as u32).to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(&flags.to_ne_bytes());
+        out.extend_from_slice(&seq.to_ne_bytes());
+        out.extend_from_slice(&0u32.to_ne_bytes());
+        out.extend_from_slice(payload);
+        out.resize(out.len().next_multiple_of(4), 0);
+    }
+
+    /// `(type, payload)` of each message of a datagram.
+    pub fn messages(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+        std::iter::from_fn(move || {
+            let len = u32::from_ne_bytes(buf.get(..4)?.try_into().ok()?) as usize;
+            let kind = u16::from_ne_bytes(buf.get(4..6)?.try_into().ok()?);
+            let payload = buf.get(16..len)?;
+            buf = buf.get(len.next_multiple_of(4)..).unwrap_or_default();
+            Some((kind, payload))
+        })
+    }
+
+    /// The payload of the first attribute `kind` in `buf`.
+    pub fn find_attr(mut buf: &[u8], kind: u16) -> Option<&[u8]> {
+        while buf.len() >= 4 {
+            let len = usize::from(u16::from_ne_bytes([buf[0], buf[1]]));
+            let k = u16::from_ne_bytes([buf[2], buf[3]]) & 0x3fff;
+            let value = buf.get(4..len)?;
+            if k == kind {
+                return Some(value);
+            }
+            buf = buf.get(len.next_multiple_of(4)..).unwrap_or_default();
+        }
+        None
+    }
+
+    /// The id of the "IPVS" generic netlink family.
+    pub fn resolve_family() -> u16 {
+        let mut sock = Socket::new(NETLINK_GENERIC).unwrap();
+        sock.bind_auto().unwrap();
+        sock.connect(&SocketAddr::new(0, 0)).unwrap();
+        let mut payload = vec![CTRL_CMD_GETFAMILY, 1, 0, 0];
+        attr(&mut payload, CTRL_ATTR_FAMILY_NAME, b"IPVS\0");
+        let mut req = Vec::new();
+        message(&mut req, GENL_ID_CTRL, NLM_F_REQUEST, 1, &payload);
+        sock.send(&req, 0).unwrap();
+        let mut buf = vec![0u8; 8192];
+        let mut s: &mut [u8] = &mut buf[..];
+        let len = sock.recv(&mut s, 0).unwrap();
+        let (kind, payload) = messages(&buf[..len]).next().unwrap();
+        assert_eq!(kind, GENL_ID_CTRL, "no IPVS family");
+        let id = find_attr(&payload[4..], CTRL_ATTR_FAMILY_ID).unwrap();
+        u16::from_ne_bytes([id[0], id[1]])
+    }
 }
