@@ -4,7 +4,7 @@
 
 use ipvs_nl::{
     Daemon, DaemonState, Destination, Error, Family, FwdMethod, Ipvs, Op, Options, Protocol,
-    Service, ServiceFlags, ServiceKey, Timeouts, TunnelFlags, TunnelType,
+    Scheduler, Service, ServiceFlags, ServiceKey, Timeouts, TunnelFlags, TunnelType,
 };
 use std::net::IpAddr;
 
@@ -434,4 +434,121 @@ fn connection_counts_stats_and_zero() {
     ipvs.zero(None).unwrap();
     let zb = stats(&mut ipvs, &b);
     assert_eq!((zb.conns, zb.inpkts, zb.outpkts), (0, 0, 0), "{zb:?}");
+}
+
+/// An attribute this crate does not know survives a get/modify/set against the real kernel.
+///
+/// The VM's 6.1 kernel sends nothing the codec does not know, so the test hook
+/// `ipvs_nl::testing::treat_as_unknown` blinds the codec to attributes the kernel sends *and honours*:
+/// the service's persistence engine (`IPVS_SVC_ATTR_PE_NAME`) and the destination's tunnel type, port and
+/// flags. Blinded, the codec neither decodes them nor writes them from typed fields, like a crate older
+/// than those attributes. The test reads, changes another field, writes back, and asks Debian's ipvsadm
+/// whether the kernel still has the values. A control round drops the kept attributes before writing
+/// back and must lose them, so the check can fail.
+#[test]
+fn unknown_attributes_survive_get_modify_set() {
+    use ipvs_nl::testing::{Nest, treat_as_unknown};
+    use ipvs_nl::wire::attr;
+    let Some((ns, mut ipvs)) = setup() else {
+        return;
+    };
+    let key = ServiceKey::Inet {
+        protocol: Protocol::Udp,
+        addr: ip("10.0.0.1"),
+        port: 5060,
+    };
+    let mut s = Service::new(key);
+    s.scheduler = Scheduler::Rr;
+    s.flags = ServiceFlags::PERSISTENT;
+    s.timeout = 60;
+    s.pe_name = Some("sip".into());
+    ipvs.add_service(&s).unwrap();
+    let mut d = Destination::new(ip("10.0.0.4"), 5060);
+    d.fwd = FwdMethod::Tunnel;
+    d.tun_type = TunnelType::Gue;
+    d.tun_port = 6080;
+    d.tun_flags = TunnelFlags::CSUM;
+    ipvs.add_destination(&key, &d).unwrap();
+    let before = ipvsadm(&ns, "-S -n");
+    assert!(
+        before.contains("-A -u 10.0.0.1:5060 -s rr -p 60 --pe sip\n")
+            && before.contains("-i -w 1 --tun-type gue --tun-port 6080 --tun-csum\n"),
+        "{before}"
+    );
+
+    // Get, modify another field, set, with the codec blind to the persistence engine and tunnel fields.
+    let blind = [
+        (Nest::Service, attr::SVC_PE_NAME),
+        (Nest::Destination, attr::DEST_TUN_TYPE),
+        (Nest::Destination, attr::DEST_TUN_PORT),
+        (Nest::Destination, attr::DEST_TUN_FLAGS),
+    ];
+    let round = |ipvs: &mut Ipvs, timeout: u32, weight: u32, drop_unknown: bool| {
+        let _blind = treat_as_unknown(&blind);
+        let mut got = ipvs.service(&key).unwrap();
+        assert_eq!(got.pe_name, None, "the codec decoded a blinded attribute");
+        assert!(
+            got.unknown
+                .iter()
+                .any(|a| a.number() == attr::SVC_PE_NAME && a.value == b"sip\0"),
+            "{:?}",
+            got.unknown
+        );
+        got.timeout = timeout;
+        if drop_unknown {
+            got.unknown.clear();
+        }
+        ipvs.edit_service(&got).unwrap();
+        let mut dest = ipvs.destinations(&key).unwrap().next().unwrap().unwrap();
+        assert_eq!(
+            (dest.tun_type, dest.tun_port, dest.tun_flags),
+            (TunnelType::Ipip, 0, TunnelFlags::empty()),
+            "the codec decoded a blinded attribute"
+        );
+        let kept: Vec<u16> = dest.unknown.iter().map(|a| a.number()).collect();
+        assert_eq!(
+            kept,
+            [
+                attr::DEST_TUN_TYPE,
+                attr::DEST_TUN_PORT,
+                attr::DEST_TUN_FLAGS
+            ]
+        );
+        dest.weight = weight;
+        if drop_unknown {
+            dest.unknown.clear();
+        }
+        ipvs.edit_destination(&key, &dest).unwrap();
+    };
+
+    round(&mut ipvs, 120, 7, false);
+    let after = ipvsadm(&ns, "-S -n");
+    assert!(
+        after.contains("-A -u 10.0.0.1:5060 -s rr -p 120 --pe sip\n"),
+        "persistence engine lost: {after}"
+    );
+    assert!(
+        after.contains(
+            "-a -u 10.0.0.1:5060 -r 10.0.0.4:5060 -i -w 7 --tun-type gue --tun-port 6080 --tun-csum\n"
+        ),
+        "tunnel settings lost: {after}"
+    );
+    // And the unblinded codec reads them back typed.
+    let s2 = ipvs.service(&key).unwrap();
+    assert_eq!(
+        (s2.pe_name.as_deref(), s2.timeout, s2.unknown.len()),
+        (Some("sip"), 120, 0)
+    );
+
+    // Control: without the kept attributes, the same get/modify/set loses both values.
+    round(&mut ipvs, 180, 8, true);
+    let control = ipvsadm(&ns, "-S -n");
+    assert!(
+        control.contains("-A -u 10.0.0.1:5060 -s rr -p 180\n") && !control.contains("--pe"),
+        "{control}"
+    );
+    assert!(
+        control.contains("-r 10.0.0.4:5060 -i -w 8 --tun-type ipip\n") && !control.contains("gue"),
+        "{control}"
+    );
 }
