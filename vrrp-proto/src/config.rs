@@ -18,6 +18,7 @@ use std::time::Duration;
 /// pair, sent its first advert 3.63 s after being started (Master_Down_Interval = 3 + 156/256 = 3.61 s).
 /// So `state` is kept for configuration round trips and does not change the router's timing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum InitialState {
     /// `state MASTER`.
     Master,
@@ -28,6 +29,7 @@ pub enum InitialState {
 
 /// VRRP protocol version (`version 2|3`; keepalived's default is 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Version {
     /// VRRPv2, RFC 3768 (IPv4 only).
     V2,
@@ -38,6 +40,7 @@ pub enum Version {
 
 /// How a VRRPv3 IPv4 checksum is computed and checked (IPv6 always uses the pseudo-header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum V4Checksum {
     /// RFC 5798: include the IPv4 pseudo-header (keepalived 2.2.7, FRR). The default.
     #[default]
@@ -48,6 +51,7 @@ pub enum V4Checksum {
 
 /// A tracked object (script, interface, file...) and its weight (`track_* { NAME weight W }`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Track {
     /// The tracked object's name, as used in [`Command::Track`](crate::router::Command::Track).
     pub name: String,
@@ -56,8 +60,19 @@ pub struct Track {
     pub weight: i32,
 }
 
+impl Track {
+    /// A tracked object `name` with `weight` (see [`Track::weight`]).
+    pub fn new(name: &str, weight: i32) -> Track {
+        Track {
+            name: name.to_owned(),
+            weight,
+        }
+    }
+}
+
 /// One VRRP instance (`vrrp_instance NAME { ... }`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
     /// `state MASTER|BACKUP`.
     pub state: InitialState,
@@ -289,6 +304,7 @@ pub struct ConfigError {
 
 /// One `vrrp_instance` read from a keepalived configuration by [`parse_keepalived`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KeepalivedInstance {
     /// The instance name (`vrrp_instance NAME`).
     pub name: String,

@@ -24,6 +24,7 @@ use crate::wire::{
 
 /// The three states of RFC 5798 §6.4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum State {
     /// Waiting for a Startup event (also: shut down, or the interface or a tracked object is down).
     Initialize,
@@ -106,7 +107,36 @@ pub struct Advert {
 }
 
 impl Advert {
-    /// Emits the VRRP payload into `buf`; see [`Repr::emit`].
+    /// Parses a received VRRP payload carried from `src` to `dst`, with every configuration-free
+    /// check. The checksum must be right in one of the modes the version allows: VRRPv2 message-only
+    /// (RFC 3768 §5.3.8); VRRPv3 the pseudo-header (RFC 5798 §5.2.8), or for IPv4 also message-only
+    /// (RFC 9568 §5.2.8). [`Advert::checksum`] records the mode that matched (pseudo-header first).
+    pub fn parse(src: IpAddr, dst: IpAddr, bytes: &[u8]) -> Result<Advert, DecodeError> {
+        let p = Packet::parse_unverified(bytes)?;
+        let pseudo = Checksum::PseudoHeader { src, dst };
+        let checksum = if p.version() == 2 {
+            Checksum::MessageOnly
+        } else if p.verify_checksum(&pseudo).is_ok() || p.family() == Family::Ipv6 {
+            pseudo
+        } else {
+            Checksum::MessageOnly
+        };
+        p.verify_checksum(&checksum)?;
+        Ok(Advert {
+            src,
+            dst,
+            checksum,
+            repr: Repr::from_packet(&p),
+        })
+    }
+
+    /// Bytes [`Advert::emit`] writes.
+    pub fn buffer_len(&self) -> usize {
+        self.repr.buffer_len()
+    }
+
+    /// Emits the VRRP payload into `buf` (at least [`Advert::buffer_len`] bytes), computing count and
+    /// checksum; returns the bytes written. See [`Repr::emit`].
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
         self.repr.emit(buf, &self.checksum)
     }
@@ -733,7 +763,7 @@ impl Router {
             });
         }
         let v6 = self.cfg.is_ipv6();
-        if (p.family() == Family::V6) != v6 || src.is_ipv6() != v6 || dst.is_ipv6() != v6 {
+        if (p.family() == Family::Ipv6) != v6 || src.is_ipv6() != v6 || dst.is_ipv6() != v6 {
             return Err(RxError::Family);
         }
         // RFC 5798 §7.1: verify the checksum.

@@ -512,12 +512,7 @@ fn config_errors_name_the_field() {
         ),
         (
             "weight",
-            Box::new(|c| {
-                c.track = vec![vrrp_proto::config::Track {
-                    name: "x".into(),
-                    weight: 300,
-                }]
-            }),
+            Box::new(|c| c.track = vec![vrrp_proto::config::Track::new("x", 300)]),
         ),
         ("garp_master_repeat", Box::new(|c| c.garp_master_repeat = 0)),
     ];

@@ -169,10 +169,7 @@ fn shutdown_from_backup_sends_nothing() {
 #[test]
 fn weight_zero_track_faults_and_recovers() {
     let mut cfg = Config::new("eth0", 3, vec![ip("192.0.2.100")]);
-    cfg.track = vec![vrrp_proto::config::Track {
-        name: "chk".into(),
-        weight: 0,
-    }];
+    cfg.track = vec![vrrp_proto::config::Track::new("chk", 0)];
     let (mut r, t, _) = take_over(cfg);
     r.handle_command(
         t,
