@@ -66,9 +66,13 @@
 
 pub mod config;
 pub mod inspect;
+pub mod instances;
 pub mod router;
 pub mod wire;
 
-pub use config::{Config, ConfigError, InitialState, Track, V4Checksum, Version};
+pub use config::{
+    Config, ConfigError, InitialState, Scope, Track, V4Checksum, Version, VirtualAddress,
+};
+pub use instances::{Event, Instances};
 pub use router::{Action, Advert, Command, Reason, Router, RxError, State};
 pub use wire::{Checksum, DecodeError, EmitError, Family, Packet, Repr};
