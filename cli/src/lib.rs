@@ -2,3 +2,4 @@
 #![forbid(unsafe_code)]
 pub mod conntrack;
 pub mod ipvsadm;
+pub mod keepalived;

@@ -150,7 +150,9 @@ impl Reader<'_> {
         if depth >= MAX_INCLUDE_DEPTH {
             return err(
                 &key.pos,
-                format!("include: nested more than {MAX_INCLUDE_DEPTH} deep (a file includes itself?)"),
+                format!(
+                    "include: nested more than {MAX_INCLUDE_DEPTH} deep (a file includes itself?)"
+                ),
             );
         }
         let pat = Path::new(&pattern.text);

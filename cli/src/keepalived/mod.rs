@@ -140,7 +140,11 @@ impl Item {
         if let Some(extra) = self.args.get(1) {
             return err(
                 &extra.pos,
-                format!("{}: unexpected {:?} after the value", self.name(), extra.text),
+                format!(
+                    "{}: unexpected {:?} after the value",
+                    self.name(),
+                    extra.text
+                ),
             );
         }
         Ok(w)
@@ -279,10 +283,16 @@ const OTHER_SECTIONS: &[(&str, &str)] = &[
         "virtual_server_group",
         "virtual_server_group blocks are not handled by vrrpd yet (issue 14); skipped",
     ),
-    ("static_ipaddress", "static_ipaddress is not implemented; skipped"),
+    (
+        "static_ipaddress",
+        "static_ipaddress is not implemented; skipped",
+    ),
     ("static_routes", "static_routes is not implemented; skipped"),
     ("static_rules", "static_rules is not implemented; skipped"),
-    ("linkbeat_interfaces", "linkbeat_interfaces is not implemented; skipped"),
+    (
+        "linkbeat_interfaces",
+        "linkbeat_interfaces is not implemented; skipped",
+    ),
     ("bfd_instance", "bfd_instance is not implemented; skipped"),
 ];
 
@@ -299,17 +309,17 @@ pub fn read(items: &[Item]) -> Result<KeepalivedConf, ConfError> {
     for item in items {
         match item.name() {
             "global_defs" => {}
-            "vrrp_script" => conf
-                .scripts
-                .push(vrrp_script::read(item, &conf.global, &mut conf.notices)?),
+            "vrrp_script" => {
+                conf.scripts
+                    .push(vrrp_script::read(item, &conf.global, &mut conf.notices)?)
+            }
             "vrrp_sync_group" => conf
                 .groups
                 .push(vrrp_sync_group::read(item, &mut conf.notices)?),
-            "vrrp_instance" => conf.instances.push(vrrp_instance::read(
-                item,
-                &conf.global,
-                &mut conf.notices,
-            )?),
+            "vrrp_instance" => {
+                conf.instances
+                    .push(vrrp_instance::read(item, &conf.global, &mut conf.notices)?)
+            }
             name => {
                 if let Some((key, msg)) = OTHER_SECTIONS.iter().find(|(k, _)| *k == name) {
                     // One notice per kind of section, at its first occurrence.
