@@ -62,11 +62,13 @@
 //! assert_eq!(sent, 1);
 //! ```
 #![warn(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // allowed only in linux::socket
 
 pub mod config;
 pub mod inspect;
 pub mod instances;
+#[cfg(feature = "linux")]
+pub mod linux;
 pub mod router;
 pub mod wire;
 
