@@ -3,3 +3,4 @@
 pub mod conntrack;
 pub mod ipvsadm;
 pub mod keepalived;
+pub mod vrrpd;

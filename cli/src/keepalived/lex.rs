@@ -4,7 +4,7 @@
 use super::{ConfError, Item, Pos, Word, base_dir, err};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// A token of a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +57,7 @@ pub fn read_text(text: &str, file: &Path, config_id: Option<&str>) -> Result<Vec
 
 impl Reader<'_> {
     fn text(&mut self, text: &str, file: &Path, depth: usize) -> Result<(), ConfError> {
-        let file: Rc<Path> = Rc::from(file);
+        let file: Arc<Path> = Arc::from(file);
         let mut pending: Option<(u32, String)> = None;
         for (n, raw) in text.lines().enumerate() {
             let line_no = u32::try_from(n + 1).unwrap_or(u32::MAX);

@@ -25,7 +25,7 @@ pub mod vrrp_sync_group;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use global_defs::GlobalDefs;
@@ -37,7 +37,7 @@ pub use vrrp_sync_group::SyncGroup;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pos {
     /// The file (as named by `-f` or by the `include` glob).
-    pub file: Rc<Path>,
+    pub file: Arc<Path>,
     /// 1-based line number (of the line's start, for a continued line).
     pub line: u32,
 }
