@@ -519,3 +519,299 @@ fn conntrackd_example_sync_group_against_keepalived() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Sends raw VRRP payloads from namespace `ns` on `dev` to 224.0.0.18 with `ttl` (python3, raw socket).
+fn send_raw(ns: &str, dev: &str, ttl: u8, payloads: &[Vec<u8>]) {
+    let hexes: Vec<String> = payloads.iter().map(hex_of).collect();
+    let py = format!(
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_RAW,112)\n\
+         s.setsockopt(socket.SOL_SOCKET,25,b'{dev}')\n\
+         s.setsockopt(socket.IPPROTO_IP,socket.IP_MULTICAST_TTL,{ttl})\n\
+         for h in {hexes:?}:\n    s.sendto(bytes.fromhex(h),('224.0.0.18',0))\n"
+    );
+    let o = Command::new("ip")
+        .args(["netns", "exec", ns, "python3", "-c", &py])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn hex_of(b: &Vec<u8>) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A valid VRRPv2 advert (no auth) for `vrid` with `prio`, one address.
+fn v2_advert(vrid: u8, prio: u8, vip: [u8; 4]) -> Vec<u8> {
+    let mut m = vec![0x21, vrid, prio, 1, 0, 1, 0, 0];
+    m.extend_from_slice(&vip);
+    m.extend_from_slice(&[0; 8]);
+    let mut sum: u32 = m
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let ck = !(sum as u16);
+    m[6..8].copy_from_slice(&ck.to_be_bytes());
+    m
+}
+
+/// Bad adverts (wrong TTL, truncated, bad checksum, wrong version) are counted by reason in
+/// `status` and never change state; a malformed file is refused by `--check-config` with its line
+/// and by SIGHUP without any change; a reload that drops an instance removes exactly its address and
+/// keeps the other instance's state.
+#[test]
+fn bad_input_counted_and_reload_applies_only_the_difference() {
+    let Some(mut lab) = Lab::new("bi", 1) else {
+        return;
+    };
+    let two = format!(
+        "{}{}",
+        instance("VI_1", "va0", 51, 100, "10.70.0.100/24", ""),
+        instance("VI_2", "va0", 52, 100, "10.70.0.101/24", "")
+    );
+    let conf = lab.write("a.conf", &two);
+    let pid = lab.start_vrrpd(&conf);
+    let a = lab.a.clone();
+    lab.expect_on(
+        "10.70.0.100",
+        Some(&a),
+        Duration::from_secs(6),
+        "VI_1 master alone",
+    );
+    lab.expect_on(
+        "10.70.0.101",
+        Some(&a),
+        Duration::from_secs(1),
+        "VI_2 master alone",
+    );
+    let b = lab.b.clone();
+    let good = v2_advert(51, 254, [10, 70, 0, 100]);
+    send_raw(&b, "vb0", 64, std::slice::from_ref(&good));
+    let mut bad_ck = good.clone();
+    bad_ck[7] ^= 0xff;
+    let mut v3 = good.clone();
+    v3[0] = 0x31;
+    send_raw(
+        &b,
+        "vb0",
+        255,
+        &[good[..5].to_vec(), bad_ck, v3[..12].to_vec()],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let st = lab.status();
+    let vi1 = &st["instances"][0];
+    assert_eq!(vi1["state"], "MASTER", "{st}");
+    let rej = &vi1["counters"]["rejected"];
+    assert_eq!(rej["ttl"], 1, "{st}");
+    assert_eq!(rej["truncated"], 1, "{st}");
+    assert_eq!(rej["checksum"], 1, "{st}");
+    assert!(
+        rej["version"].as_u64().unwrap_or(0) + rej["length"].as_u64().unwrap_or(0) >= 1,
+        "{st}"
+    );
+    assert_eq!(vi1["counters"]["became_master"], 1);
+    // --check-config: a broken file names its line and exits 1; the good one exits 0.
+    let broken = lab.write(
+        "broken.conf",
+        &two.replace(
+            "priority 100\n advert_int 1\n virtual_ipaddress {\n  10.70.0.101",
+            "priority 100\n advert_int x\n virtual_ipaddress {\n  10.70.0.101",
+        ),
+    );
+    let o = Command::new(vrrpd_bin())
+        .arg("--check-config")
+        .arg("-f")
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("broken.conf:14: advert_int: \"x\""), "{err}");
+    let o = Command::new(vrrpd_bin())
+        .arg("-t")
+        .arg("-f")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // SIGHUP with the broken file: nothing changes.
+    std::fs::copy(&broken, &conf).unwrap();
+    kill("HUP", pid);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(lab.has(&a, "10.70.0.100") && lab.has(&a, "10.70.0.101"));
+    let log = std::fs::read_to_string(lab.dir.join("vrrpd.log")).unwrap();
+    assert!(
+        log.contains("reload refused, configuration unchanged"),
+        "{log}"
+    );
+    // SIGHUP dropping VI_2: its address goes, VI_1 stays Master without a transition.
+    std::fs::write(
+        &conf,
+        instance("VI_1", "va0", 51, 100, "10.70.0.100/24", ""),
+    )
+    .unwrap();
+    kill("HUP", pid);
+    let end = Instant::now() + Duration::from_secs(2);
+    while lab.has(&a, "10.70.0.101") {
+        assert!(
+            Instant::now() < end,
+            "VI_2's address left behind after reload"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let st = lab.status();
+    assert_eq!(st["instances"].as_array().unwrap().len(), 1, "{st}");
+    assert_eq!(st["instances"][0]["state"], "MASTER");
+    assert_eq!(
+        st["instances"][0]["counters"]["became_master"], 1,
+        "state kept: {st}"
+    );
+    assert!(lab.has(&a, "10.70.0.100"));
+    kill("TERM", pid);
+    lab.wait_gone(pid, Duration::from_secs(3));
+    lab.expect_on(
+        "10.70.0.100",
+        None,
+        Duration::from_secs(1),
+        "nothing left after SIGTERM",
+    );
+}
+
+/// Waits until A's and B's IPv6 link-local addresses on `va0` / `vb0` have passed DAD.
+fn wait_link_local(lab: &Lab) {
+    let end = Instant::now() + Duration::from_secs(5);
+    for (ns, dev) in [(&lab.a, "va0"), (&lab.b, "vb0")] {
+        loop {
+            let out = sh(&format!("ip -n {ns} -6 addr show dev {dev} scope link"));
+            if out.contains("fe80") && !out.contains("tentative") {
+                break;
+            }
+            assert!(Instant::now() < end, "no link-local address: {out}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// VRRPv3 over IPv4, over IPv6, and unicast, each in both roles: keepalived (150) is Master and
+/// vrrpd (100) stays Backup hearing it; keepalived stops (priority 0) and vrrpd takes over within
+/// Skew_Time; keepalived restarts and preempts; then `nopreempt` on a higher-priority vrrpd keeps
+/// keepalived Master, and `preempt_delay 2` delays vrrpd's takeover by about 2 s.
+#[test]
+fn v3_ipv4_ipv6_unicast_both_roles_nopreempt_preempt_delay() {
+    for mode in ["v4", "v6", "unicast"] {
+        let Some(mut lab) = Lab::new(&format!("v3{mode}"), 1) else {
+            return;
+        };
+        if mode == "v6" {
+            wait_link_local(&lab);
+        }
+        let (vip_line, vip) = match mode {
+            "v6" => ("fe80::70:100/64\n  fd00:70::100/64", "fd00:70::100"),
+            _ => ("10.70.0.100/24", "10.70.0.100"),
+        };
+        let extra = |me: u8, peer: u8| match mode {
+            "unicast" => format!(
+                " version 3\n unicast_src_ip 10.70.0.{me}\n unicast_peer {{\n  10.70.0.{peer}\n }}\n"
+            ),
+            _ => " version 3\n".to_owned(),
+        };
+        let theirs = lab.write(
+            "b.conf",
+            &instance("VI_1", "vb0", 61, 150, vip_line, &extra(2, 1)),
+        );
+        let ours_text = instance("VI_1", "va0", 61, 100, vip_line, &extra(1, 2));
+        let ours = lab.write("a.conf", &ours_text);
+        let (a, b) = (lab.a.clone(), lab.b.clone());
+        lab.start_keepalived(&theirs);
+        lab.expect_on(
+            vip,
+            Some(&b),
+            Duration::from_secs(8),
+            &format!("{mode}: keepalived master"),
+        );
+        let pid = lab.start_vrrpd(&ours);
+        std::thread::sleep(Duration::from_millis(3500));
+        lab.expect_on(
+            vip,
+            Some(&b),
+            Duration::from_millis(10),
+            &format!("{mode}: vrrpd stays backup"),
+        );
+        let st = lab.status();
+        assert_eq!(st["instances"][0]["state"], "BACKUP", "{mode}: {st}");
+        assert_eq!(
+            st["instances"][0]["master"]["priority"], 150,
+            "{mode}: {st}"
+        );
+        assert!(
+            st["instances"][0]["counters"]["accepted"].as_u64().unwrap() >= 2,
+            "{mode}: {st}"
+        );
+        // keepalived stops: priority 0, vrrpd takes over after Skew_Time (0.61 s) plus margin.
+        let k = lab.keepalived.take().unwrap();
+        kill("TERM", k.id());
+        lab.expect_on(
+            vip,
+            Some(&a),
+            Duration::from_millis(2500),
+            &format!("{mode}: vrrpd takes over"),
+        );
+        let mut k = k;
+        let _ = k.wait();
+        // keepalived returns and preempts (150 > 100).
+        lab.start_keepalived(&theirs);
+        lab.expect_on(
+            vip,
+            Some(&b),
+            Duration::from_secs(8),
+            &format!("{mode}: keepalived preempts"),
+        );
+        kill("TERM", pid);
+        lab.wait_gone(pid, Duration::from_secs(3));
+        if mode != "v4" {
+            continue;
+        }
+        // nopreempt: vrrpd with 200 joins a running keepalived Master and leaves it be.
+        std::fs::write(
+            &ours,
+            ours_text.replace("priority 100", "priority 200\n nopreempt"),
+        )
+        .unwrap();
+        let pid = lab.start_vrrpd(&ours);
+        std::thread::sleep(Duration::from_secs(5));
+        lab.expect_on(vip, Some(&b), Duration::from_millis(10), "nopreempt");
+        kill("TERM", pid);
+        lab.wait_gone(pid, Duration::from_secs(3));
+        // preempt_delay 2: the takeover comes about 2 s after the first lower-priority advert.
+        std::fs::write(
+            &ours,
+            ours_text.replace("priority 100", "priority 200\n preempt_delay 2"),
+        )
+        .unwrap();
+        let started = Instant::now();
+        let pid = lab.start_vrrpd(&ours);
+        std::thread::sleep(Duration::from_millis(1500));
+        lab.expect_on(
+            vip,
+            Some(&b),
+            Duration::from_millis(10),
+            "preempt_delay still running",
+        );
+        lab.expect_on(
+            vip,
+            Some(&a),
+            Duration::from_secs(4),
+            "preempt after the delay",
+        );
+        assert!(started.elapsed() >= Duration::from_secs(2));
+        kill("TERM", pid);
+        lab.wait_gone(pid, Duration::from_secs(3));
+    }
+}
