@@ -522,7 +522,7 @@ fn conntrackd_example_sync_group_against_keepalived() {
 
 /// Sends raw VRRP payloads from namespace `ns` on `dev` to 224.0.0.18 with `ttl` (python3, raw socket).
 fn send_raw(ns: &str, dev: &str, ttl: u8, payloads: &[Vec<u8>]) {
-    let hexes: Vec<String> = payloads.iter().map(hex_of).collect();
+    let hexes: Vec<String> = payloads.iter().map(|p| hex_of(p)).collect();
     let py = format!(
         "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_RAW,112)\n\
          s.setsockopt(socket.SOL_SOCKET,25,b'{dev}')\n\
@@ -536,7 +536,7 @@ fn send_raw(ns: &str, dev: &str, ttl: u8, payloads: &[Vec<u8>]) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
-fn hex_of(b: &Vec<u8>) -> String {
+fn hex_of(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
