@@ -815,3 +815,154 @@ fn v3_ipv4_ipv6_unicast_both_roles_nopreempt_preempt_delay() {
         lab.wait_gone(pid, Duration::from_secs(3));
     }
 }
+
+/// splitmix64, for the seeded event sequence.
+fn next_rand(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// No split brain: a seeded run of random events against a keepalived peer (SIGKILL + restart,
+/// SIGTERM + restart, freeze/thaw of either side, keepalived restart, link down/up, priority change
+/// by SIGHUP, a tracked script failing and recovering), each followed by a settle: within the settle
+/// limit exactly one namespace must hold the address. `VRRPD_CHAOS_EVENTS` (default 10) and
+/// `VRRPD_CHAOS_SEED` (default 12) choose the run; `cargo xtask vrrp-chaos` runs the long one.
+#[test]
+fn split_brain_chaos_seeded() {
+    let events: usize = std::env::var("VRRPD_CHAOS_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let seed: u64 = std::env::var("VRRPD_CHAOS_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
+    let Some(mut lab) = Lab::new("ch", 1) else {
+        return;
+    };
+    let flag = lab.dir.join("healthy");
+    std::fs::write(&flag, "").unwrap();
+    let vip = "10.70.0.100";
+    let ours_for = |prio: u8| {
+        format!(
+            "vrrp_script chk {{\n script \"/bin/test -e {}\"\n interval 0.2\n weight -120\n fall 1\n rise 1\n}}\n{}",
+            flag.display(),
+            instance(
+                "VI_1",
+                "va0",
+                71,
+                prio,
+                "10.70.0.100/24",
+                " version 3\n track_script {\n  chk\n }\n"
+            )
+            .replace("advert_int 1", "advert_int 0.5")
+        )
+    };
+    let theirs_text = instance("VI_1", "vb0", 71, 100, "10.70.0.100/24", " version 3\n")
+        .replace("advert_int 1", "advert_int 0.5");
+    let theirs = lab.write("b.conf", &theirs_text);
+    let ours = lab.write("a.conf", &ours_for(150));
+    lab.start_keepalived(&theirs);
+    let mut pid = lab.start_vrrpd(&ours);
+    let (a, b) = (lab.a.clone(), lab.b.clone());
+    let mut rng = seed;
+    let mut violations = Vec::new();
+    let settle = Duration::from_secs(8);
+    let one_holder = |lab: &Lab| {
+        let end = Instant::now() + settle;
+        loop {
+            let (x, y) = (lab.has(&a, vip), lab.has(&b, vip));
+            if x != y {
+                return Ok(Instant::now());
+            }
+            if Instant::now() >= end {
+                return Err((x, y));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert!(one_holder(&lab).is_ok(), "initial election");
+    for n in 0..events {
+        let r = next_rand(&mut rng);
+        let pause = Duration::from_millis(500 + r % 3000);
+        let what = match (r >> 16) % 8 {
+            0 => {
+                kill("KILL", pid);
+                lab.wait_gone(pid, Duration::from_secs(3));
+                pid = lab.start_vrrpd(&ours);
+                "vrrpd SIGKILL + restart"
+            }
+            1 => {
+                kill("TERM", pid);
+                lab.wait_gone(pid, Duration::from_secs(3));
+                std::thread::sleep(pause);
+                pid = lab.start_vrrpd(&ours);
+                "vrrpd SIGTERM + restart"
+            }
+            2 => {
+                let (_, k) = lab.keepalived_pids();
+                kill("STOP", k);
+                std::thread::sleep(pause);
+                kill("CONT", k);
+                "keepalived frozen and thawed"
+            }
+            3 => {
+                kill("STOP", pid);
+                std::thread::sleep(pause);
+                kill("CONT", pid);
+                "vrrpd frozen and thawed"
+            }
+            4 => {
+                let mut k = lab.keepalived.take().unwrap();
+                kill("TERM", k.id());
+                let _ = k.wait();
+                std::thread::sleep(pause);
+                lab.start_keepalived(&theirs);
+                "keepalived restart"
+            }
+            5 => {
+                sh(&format!("ip -n {a} link set va0 down"));
+                std::thread::sleep(pause);
+                sh(&format!("ip -n {a} link set va0 up"));
+                "vrrpd's link down and up"
+            }
+            6 => {
+                let prio = 50 + (r >> 24) % 150;
+                std::fs::write(&ours, ours_for(u8::try_from(prio).unwrap())).unwrap();
+                kill("HUP", pid);
+                "vrrpd priority change (SIGHUP)"
+            }
+            _ => {
+                if flag.exists() {
+                    std::fs::remove_file(&flag).unwrap();
+                    "tracked script fails"
+                } else {
+                    std::fs::write(&flag, "").unwrap();
+                    "tracked script recovers"
+                }
+            }
+        };
+        // The settle time: longer than Master_Down_Interval (3 x 0.5 s + skew), then up to 8 s more.
+        let t0 = Instant::now();
+        std::thread::sleep(Duration::from_millis(2500));
+        match one_holder(&lab) {
+            Ok(t) => eprintln!("event {n}: {what}: one holder after {:?}", t - t0),
+            Err((x, y)) => {
+                eprintln!("event {n}: {what}: VIOLATION A={x} B={y}");
+                violations.push((n, what, x, y));
+            }
+        }
+    }
+    eprintln!(
+        "split-brain run: seed {seed}, {events} events, {} violations",
+        violations.len()
+    );
+    assert!(
+        violations.is_empty(),
+        "{violations:?}\n{}",
+        std::fs::read_to_string(lab.dir.join("vrrpd.log")).unwrap_or_default()
+    );
+}
