@@ -298,27 +298,13 @@ impl Daemon<'_> {
                             reason_text(&reason)
                         ),
                     );
-                    let Some(notify) = self
+                    let notify = self
                         .conf
                         .instances
                         .iter()
                         .find(|i| i.name == instance)
-                        .map(|i| i.notify.clone())
-                    else {
-                        continue;
-                    };
-                    let (script, word) = match to {
-                        State::Master => (&notify.master, "MASTER"),
-                        State::Backup => (&notify.backup, "BACKUP"),
-                        State::Fault => (&notify.fault, "FAULT"),
-                        _ => continue,
-                    };
-                    if let Some(cmd) = script.clone() {
-                        self.spawn(&cmd, &[]);
-                    }
-                    if let Some(cmd) = notify.any.clone() {
-                        self.spawn(&cmd, &["INSTANCE", &instance, word, &priority.to_string()]);
-                    }
+                        .map(|i| i.notify.clone());
+                    self.run_notify(notify, to, "INSTANCE", &instance, priority);
                 }
                 Note::Group { group, from, to } => {
                     self.log.log(
@@ -329,27 +315,14 @@ impl Daemon<'_> {
                             control::state_name(to)
                         ),
                     );
-                    let Some(notify) = self
+                    let notify = self
                         .conf
                         .groups
                         .iter()
                         .find(|g| g.name == group)
-                        .map(|g| g.notify.clone())
-                    else {
-                        continue;
-                    };
-                    let (script, word) = match to {
-                        State::Master => (&notify.master, "MASTER"),
-                        State::Backup => (&notify.backup, "BACKUP"),
-                        State::Fault => (&notify.fault, "FAULT"),
-                        _ => continue,
-                    };
-                    if let Some(cmd) = script.clone() {
-                        self.spawn(&cmd, &[]);
-                    }
-                    if let Some(cmd) = notify.any.clone() {
-                        self.spawn(&cmd, &["GROUP", &group, word, "0"]);
-                    }
+                        .map(|g| g.notify.clone());
+                    // keepalived passes priority 0 for a group.
+                    self.run_notify(notify, to, "GROUP", &group, 0);
                 }
                 Note::AddressListMismatch { instance, from } => self.log.log(
                     Level::Warning,
@@ -363,6 +336,32 @@ impl Daemon<'_> {
                 ),
                 _ => {}
             }
+        }
+    }
+
+    /// notify_master/backup/fault as given, then `notify` with `KIND NAME STATE PRIORITY`.
+    fn run_notify(
+        &mut self,
+        notify: Option<keepalived::vrrp_sync_group::Notify>,
+        to: State,
+        kind: &str,
+        name: &str,
+        priority: u8,
+    ) {
+        let Some(notify) = notify else {
+            return;
+        };
+        let (script, word) = match to {
+            State::Master => (&notify.master, "MASTER"),
+            State::Backup => (&notify.backup, "BACKUP"),
+            State::Fault => (&notify.fault, "FAULT"),
+            _ => return,
+        };
+        if let Some(cmd) = script {
+            self.spawn(cmd, &[]);
+        }
+        if let Some(cmd) = &notify.any {
+            self.spawn(cmd, &[kind, name, word, &priority.to_string()]);
         }
     }
 
