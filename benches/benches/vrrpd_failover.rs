@@ -6,7 +6,8 @@
 //!
 //! A LAN bridge in this process's private namespace; namespace M runs the old master (keepalived,
 //! priority 200), namespace N the new one under test (vrrpd or keepalived, priority 100). A raw VRRP
-//! socket on the bridge timestamps every advert. The old master is killed (SIGKILL: expect
+//! socket on the bridge timestamps every advert. The old master is killed (SIGKILL on keepalived's
+//! VRRP child, the one that sends adverts: expect
 //! Master_Down_Interval) or stopped (SIGTERM, priority 0: expect Skew_Time); the figure is the gap
 //! between the old master's last advert and the new master's first, for VRRPv2 with a 1 s interval and
 //! VRRPv3 with 0.1 s. Medians of ROUNDS (default 3) per cell, with the RFC value and the difference.
@@ -76,26 +77,27 @@ fn spawn_in(ns: &str, daemon: &str, conf: &Path, dir: &Path, tag: &str) -> Child
         .unwrap()
 }
 
-fn main_pid(ns: &str, comm: &str) -> u32 {
+/// keepalived's main process (`want_child` false) or its VRRP child (true): SIGKILL must hit the child
+/// that sends the adverts, since the child hands over cleanly when its parent dies.
+fn keepalived_pid(ns: &str, want_child: bool) -> u32 {
     let end = Instant::now() + Duration::from_secs(5);
     loop {
         for p in sh(&format!("ip netns pids {ns}")).split_whitespace() {
             let c = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
             let ppid_ns = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-            // keepalived: the parent process (its children are the VRRP ones); vrrpd: the only one.
-            if c.trim() == comm {
+            if c.trim() == "keepalived" {
                 let ppid: u32 = ppid_ns
                     .split_whitespace()
                     .nth(3)
                     .and_then(|x| x.parse().ok())
                     .unwrap_or(0);
                 let pc = std::fs::read_to_string(format!("/proc/{ppid}/comm")).unwrap_or_default();
-                if pc.trim() != comm {
+                if (pc.trim() == "keepalived") == want_child {
                     return p.parse().unwrap();
                 }
             }
         }
-        assert!(Instant::now() < end, "{comm} not found in {ns}");
+        assert!(Instant::now() < end, "keepalived not found in {ns}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -140,7 +142,7 @@ fn round(new: &str, v3: bool, kill_sig: &str) -> f64 {
     let new_src: IpAddr = "10.90.0.2".parse().unwrap();
     let mut buf = vec![0u8; 2048];
     let mut last_old: Option<Instant> = None;
-    let pid = main_pid(&ns.m, "keepalived");
+    let pid = keepalived_pid(&ns.m, kill_sig == "KILL");
     // Watch the old master's adverts for a while, then stop it.
     let warm = Instant::now() + Duration::from_millis(if v3 { 500 } else { 1500 });
     while Instant::now() < warm {
@@ -168,6 +170,13 @@ fn round(new: &str, v3: bool, kill_sig: &str) -> f64 {
     let _ = newc.wait();
     let _ = old.wait();
     let _ = Command::new("ip").args(["link", "del", "fbr"]).status();
+    // Namespace deletion is asynchronous: remove our veth ends now.
+    for dev in ["pvm", "pvn"] {
+        let _ = Command::new("ip")
+            .args(["link", "del", dev])
+            .stderr(Stdio::null())
+            .status();
+    }
     gap.as_secs_f64()
 }
 
