@@ -43,7 +43,11 @@ fn replay_ipvs_reply_corpus() {
                         replies += 1;
                         let mut buf = vec![0u8; reply.buffer_len()];
                         assert_eq!(reply.emit(&mut buf), Ok(buf.len()), "{name}: emit");
-                        assert_eq!(Reply::parse(&buf).as_ref(), Ok(&reply), "{name}: round trip");
+                        assert_eq!(
+                            Reply::parse(&buf).as_ref(),
+                            Ok(&reply),
+                            "{name}: round trip"
+                        );
                         match reply {
                             Reply::Service(_) => "service",
                             Reply::Destination(_) => "destination",
