@@ -8,9 +8,11 @@
 //!   `/usr/sbin/ipvsadm`. Exits with the script's status. See `vm.rs`.
 //! * `vm-test [FILTER]`: builds the IPVS kernel tests (feature `vm-tests`) and runs them inside one VM.
 //! * `vm-bench [ROUNDS]`: runs the IPVS bench (ours vs Debian's ipvsadm) inside one VM.
+//! * `ha-lab [...]`: the HA lab (firewall failover with keepalived + conntrackd and with ours); see `halab/`.
 
 mod checks;
 mod deps;
+mod halab;
 mod util;
 mod vm;
 
@@ -26,7 +28,7 @@ fn main() {
 fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(task) = args.first() else {
-        bail!("usage: cargo xtask <ci|deps|vm-run|vm-test|vm-bench>");
+        bail!("usage: cargo xtask <ci|deps|vm-run|vm-test|vm-bench|ha-lab>");
     };
     match task.as_str() {
         "ci" => ci(),
@@ -34,7 +36,10 @@ fn run() -> Result<()> {
         "vm-run" => vm::vm_run(&args[1..]),
         "vm-test" => vm::vm_test(&args[1..]),
         "vm-bench" => vm::vm_bench(&args[1..]),
-        other => bail!("unknown task `{other}`; tasks: ci, deps, vm-run, vm-test, vm-bench"),
+        "ha-lab" => halab::run(&args[1..]),
+        other => {
+            bail!("unknown task `{other}`; tasks: ci, deps, vm-run, vm-test, vm-bench, ha-lab")
+        }
     }
 }
 
