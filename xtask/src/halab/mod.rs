@@ -35,7 +35,7 @@ use std::time::Duration;
 const USAGE: &str =
     "usage: cargo xtask ha-lab [--stack ours|keepalived|mixed|all[,..]] [--scenario N[,N..]]
                        [--method kill|unplug|stop|all[,..]] [--failovers N] [--connections N]
-                       [--entries N[,N..]] [--deadline SECS] [--configs DIR] [--nft FILE]
+                       [--entries N[,N..]] [--deadline SECS] [--hold SECS] [--configs DIR] [--nft FILE]
                        [--keep-logs] [--print-configs] [--ci]
 
 Scenarios (each sample builds a fresh lab, fails fw-a over to fw-b, checks, tears down):
@@ -48,7 +48,9 @@ Scenarios (each sample builds a fresh lab, fails fw-a over to fw-b, checks, tear
   5  mixed stacks (vrrpd+conntrackd, keepalived+ctsyncd) pass scenario 1
 
 Defaults: --stack keepalived,ours --scenario 1,2,3,4,5 --method all (kill for 2 and 4) --failovers 5
-          --connections 1000 --entries 1000,50000 --deadline 30
+          --connections 1000 --entries 1000,50000 --deadline 30 --hold 0
+--deadline: how long a failover may take before the stream counts as stalled
+--hold: how long the connections run on the new master before they are checked
 --ci is --stack ours --scenario 1,4 --method kill --failovers 1 --connections 200 (cargo xtask ci)";
 
 static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
@@ -92,6 +94,7 @@ pub struct Opts {
     connections: usize,
     entries: Vec<usize>,
     deadline: Duration,
+    hold: Duration,
     sources: configs::Sources,
     nft: String,
     keep_logs: bool,
@@ -118,6 +121,7 @@ fn parse_opts(args: &[String]) -> Result<Opts> {
         connections: 1000,
         entries: vec![1000, 50_000],
         deadline: Duration::from_secs(30),
+        hold: Duration::ZERO,
         sources: configs::Sources::shipped(),
         nft: topo::DEFAULT_NFT.to_string(),
         keep_logs: false,
@@ -170,6 +174,7 @@ fn parse_opts(args: &[String]) -> Result<Opts> {
             "--deadline" => {
                 o.deadline = Duration::from_secs(val()?.parse().context("--deadline SECS")?)
             }
+            "--hold" => o.hold = Duration::from_secs(val()?.parse().context("--hold SECS")?),
             "--configs" => o.sources = configs::Sources::dir(Path::new(&val()?)),
             "--nft" => {
                 let p = val()?;

@@ -64,6 +64,7 @@ impl Wire {
         let (ns, ifname) = (ns.to_string(), ifname.to_string());
         let (s, e) = (stop.clone(), events.clone());
         let handle = std::thread::spawn(move || -> Result<()> {
+            sys::realtime_thread();
             let setup = sys::enter_netns(&ns).and_then(|()| sys::packet_socket(&ifname));
             let fd = match setup {
                 Ok(fd) => {

@@ -41,7 +41,7 @@ fn min_surv(
     samples.iter().filter_map(f).min_by_key(|(a, _)| *a)
 }
 
-const HEAD: &str = "  #  stream   gap ms  vrrp ms (last prio)  takeover ms  garp ms  commit ms  synced  survivors  failback gap  failback surv  result";
+const HEAD: &str = "  #  stream   gap ms  path ms  vrrp ms (last prio)  takeover ms  garp ms  commit ms  synced  survivors  failback gap  failback surv  result";
 
 fn line(label: &str, s: &Sample, result: &str) -> String {
     let vrrp = match (s.vrrp, s.last_prio) {
@@ -49,9 +49,10 @@ fn line(label: &str, s: &Sample, result: &str) -> String {
         _ => ms(s.vrrp),
     };
     format!(
-        "{label:>3}  {:<7} {:>7}  {:>19}  {:>11}  {:>7}  {:>9}  {:>6}  {:>9}  {:>12}  {:>13}  {result}",
+        "{label:>3}  {:<7} {:>7}  {:>7}  {:>19}  {:>11}  {:>7}  {:>9}  {:>6}  {:>9}  {:>12}  {:>13}  {result}",
         s.stream,
         ms(s.gap),
+        ms(s.path_gap),
         vrrp,
         ms(s.takeover),
         ms(s.garp),
@@ -87,6 +88,7 @@ pub fn print_job(job: &Job, samples: &[Sample]) {
             samples.len()
         ),
         gap: med(samples, |s| s.gap),
+        path_gap: med(samples, |s| s.path_gap),
         vrrp: med(samples, |s| s.vrrp),
         takeover: med(samples, |s| s.takeover),
         garp: med(samples, |s| s.garp),
@@ -115,14 +117,23 @@ pub fn print_job(job: &Job, samples: &[Sample]) {
 pub fn print_summary(results: &[(Job, Vec<Sample>)], took: Duration) {
     println!("\nSummary (medians over the failovers of each job; survivors: the worst failover)");
     println!(
-        "{:<58} {:>7} {:>8} {:>11} {:>9} {:>7} {:>9} {:>7}",
-        "job", "gap ms", "vrrp ms", "takeover ms", "commit ms", "synced", "survivors", "passed"
+        "{:<58} {:>7} {:>8} {:>8} {:>11} {:>9} {:>7} {:>9} {:>7}",
+        "job",
+        "gap ms",
+        "path ms",
+        "vrrp ms",
+        "takeover ms",
+        "commit ms",
+        "synced",
+        "survivors",
+        "passed"
     );
     for (job, s) in results {
         println!(
-            "{:<58} {:>7} {:>8} {:>11} {:>9} {:>7} {:>9} {:>7}",
+            "{:<58} {:>7} {:>8} {:>8} {:>11} {:>9} {:>7} {:>9} {:>7}",
             job.title(),
             ms(med(s, |x| x.gap)),
+            ms(med(s, |x| x.path_gap)),
             ms(med(s, |x| x.vrrp)),
             ms(med(s, |x| x.takeover)),
             ms(med(s, |x| x.commit)),

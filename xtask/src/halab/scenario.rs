@@ -115,6 +115,8 @@ pub struct Sample {
     pub problems: Vec<String>,
     /// Longest gap between stream echoes around the failover.
     pub gap: Option<Duration>,
+    /// Longest gap of the UDP path probe (a datagram every 10 ms) around the failover.
+    pub path_gap: Option<Duration>,
     /// On the wire: old master's last advert to new master's first.
     pub vrrp: Option<Duration>,
     /// Priority of the old master's last advert (0 after a graceful stop).
@@ -318,13 +320,16 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
     }
     .to_string();
     s.gap = Some(gap_between(&snap, t0, s.stream != "ok"));
+    s.path_gap = Some(path_gap(&snap, t0, t_vip));
     if s.stream != "ok" {
         client.reconnect()?;
         s.new_conn_ok = Some(traffic::wait_for(&client, Duration::from_secs(10), |c| {
             c.reconnect_echoed
         })?);
     }
-    sleep(Duration::from_secs(1))?;
+    // --hold: keep the stream running on the new master before the checks (e.g. past conntrackd's
+    // PurgeTimeout, 60 s in the shipped file, which the backup's `-t` armed).
+    sleep(Duration::from_secs(1) + opts.hold)?;
     if job.idle > 0 {
         s.survivors = Some(probe(&client, job.idle)?);
     }
@@ -526,6 +531,25 @@ fn gap_between(snap: &traffic::Snapshot, from: Instant, open: bool) -> Duration 
     } else if g.is_zero() {
         // No gap over 50 ms: the longest one of the whole run bounds it.
         g = snap.max_gap.min(Duration::from_millis(50));
+    }
+    g
+}
+
+/// The longest gap of the UDP path probe that ends after `from`; still open if no echo arrived after
+/// the new master took the VIP.
+fn path_gap(snap: &traffic::Snapshot, from: Instant, took_over: Option<Instant>) -> Duration {
+    let mut g = snap
+        .path_gaps
+        .iter()
+        .filter(|g| g.from + g.len > from)
+        .map(|g| g.len)
+        .max()
+        .unwrap_or(Duration::ZERO);
+    let resumed = took_over.is_some_and(|tv| snap.path_last.is_some_and(|l| l > tv));
+    if !resumed && let Some(last) = snap.path_last {
+        g = g.max(Instant::now() - last);
+    } else if g.is_zero() {
+        g = snap.path_max.min(Duration::from_millis(50));
     }
     g
 }

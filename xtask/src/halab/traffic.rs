@@ -9,6 +9,10 @@
 //!
 //! * The **stream** (id 0) sends a record every 10 ms whatever happens; the client measures the gaps
 //!   between consecutive echoes.
+//! * The **path probe** is a UDP datagram to the same port every 10 ms, echoed too. UDP is not synced
+//!   (the shipped conntrackd.conf accepts TCP, SCTP and DCCP only), but a new UDP flow from the inside
+//!   passes the ruleset, so its echoes resume the moment the new master forwards: its gap is the
+//!   network's, without TCP's retransmission backoff.
 //! * The **idle** connections (ids 1..=N) send one record when opened and then nothing until a
 //!   [`Client::probe`], when each sends one more and must get its echo.
 
@@ -16,7 +20,7 @@ use super::sys::{self, Ready};
 use anyhow::{Context, Result};
 use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -92,9 +96,11 @@ impl Server {
             let setup = sys::enter_netns(&ns).and_then(|()| {
                 let l = TcpListener::bind(("0.0.0.0", port)).context("binding the echo server")?;
                 l.set_nonblocking(true)?;
-                Ok(l)
+                let u = UdpSocket::bind(("0.0.0.0", port)).context("binding the UDP echo")?;
+                u.set_nonblocking(true)?;
+                Ok((l, u))
             });
-            let listener = match setup {
+            let (listener, udp) = match setup {
                 Ok(l) => {
                     let _ = tx.send(Ok(()));
                     l
@@ -104,7 +110,8 @@ impl Server {
                     return Ok(());
                 }
             };
-            serve(listener, &st, &sx)
+            sys::realtime_thread();
+            serve(listener, udp, &st, &sx)
         });
         rx.recv().context("echo server thread died")??;
         Ok(Server {
@@ -138,6 +145,7 @@ impl Drop for Server {
 
 fn serve(
     listener: TcpListener,
+    udp: UdpSocket,
     stop: &AtomicBool,
     stats: &Mutex<HashMap<u32, IdStats>>,
 ) -> Result<()> {
@@ -148,6 +156,7 @@ fn serve(
     while !stop.load(Ordering::Relaxed) {
         fds.clear();
         fds.push((listener.as_raw_fd(), false));
+        fds.push((udp.as_raw_fd(), false));
         fds.extend(conns.iter().map(|c| (c.s.as_raw_fd(), !c.out.is_empty())));
         sys::poll(&fds, &mut ready, Duration::from_millis(50))?;
         if ready.first().is_some_and(|r| r.read) {
@@ -169,12 +178,17 @@ fn serve(
                 }
             }
         }
+        if ready.get(1).is_some_and(|r| r.read) {
+            while let Ok((n, from)) = udp.recv_from(&mut buf) {
+                let _ = udp.send_to(&buf[..n], from);
+            }
+        }
         let mut g = stats
             .lock()
             .map_err(|_| anyhow::anyhow!("stats lock poisoned"))?;
         let mut dead = Vec::new();
         for (i, c) in conns.iter_mut().enumerate() {
-            let r = ready.get(i + 1).copied().unwrap_or_default();
+            let r = ready.get(i + 2).copied().unwrap_or_default();
             if r.read {
                 match read_some(&mut c.s, &mut buf) {
                     Ok(0) => dead.push(i),
@@ -304,6 +318,12 @@ pub struct Snapshot {
     pub gaps: Vec<Gap>,
     /// Longest gap between stream echoes.
     pub max_gap: Duration,
+    /// Path-probe (UDP) gaps longer than 50 ms, oldest first.
+    pub path_gaps: Vec<Gap>,
+    /// Longest gap between path-probe echoes.
+    pub path_max: Duration,
+    /// When the last path-probe echo arrived.
+    pub path_last: Option<Instant>,
     /// Stream echoes out of order (loss, duplication, reordering).
     pub order_errors: u64,
     /// How the stream's current connection ended (Open while it runs).
@@ -464,6 +484,9 @@ impl Client {
             last_echo_sent: None,
             gaps: Vec::new(),
             max_gap: Duration::ZERO,
+            path_gaps: Vec::new(),
+            path_max: Duration::ZERO,
+            path_last: None,
             order_errors: 0,
             stream_end: End::Open,
             reconnects: 0,
@@ -481,7 +504,8 @@ impl Client {
         let ns = ns.to_string();
         let sn = snap.clone();
         let handle = std::thread::spawn(move || -> Result<()> {
-            let setup = (|| -> Result<(CConn, Vec<CConn>)> {
+            sys::realtime_thread();
+            let setup = (|| -> Result<(CConn, Vec<CConn>, UdpSocket)> {
                 sys::enter_netns(&ns)?;
                 let epoch = Instant::now();
                 let mut conns = Vec::with_capacity(idle);
@@ -494,12 +518,15 @@ impl Client {
                     conns.push(c);
                 }
                 let stream = CConn::open(server, 0).context("opening the stream")?;
-                Ok((stream, conns))
+                let udp = UdpSocket::bind(("0.0.0.0", 0)).context("binding the path probe")?;
+                udp.connect(server)?;
+                udp.set_nonblocking(true)?;
+                Ok((stream, conns, udp))
             })();
             match setup {
-                Ok((stream, conns)) => {
+                Ok((stream, conns, udp)) => {
                     let _ = rtx.send(Ok(()));
-                    client_loop(server, stream, conns, &rx, &sn)
+                    client_loop(server, stream, conns, udp, &rx, &sn)
                 }
                 Err(e) => {
                     let _ = rtx.send(Err(e));
@@ -558,6 +585,7 @@ fn client_loop(
     server: SocketAddr,
     mut stream: CConn,
     mut idle: Vec<CConn>,
+    udp: UdpSocket,
     rx: &mpsc::Receiver<Cmd>,
     snap: &Mutex<Snapshot>,
 ) -> Result<()> {
@@ -580,6 +608,10 @@ fn client_loop(
     let mut probe_ok = 0usize;
     let mut probe_failed = 0usize;
     let mut probe_rounds = 0u32;
+    let mut path_seq = 0u64;
+    let mut path_last: Option<Instant> = None;
+    let mut path_gaps = Vec::new();
+    let mut path_max = Duration::ZERO;
     loop {
         match rx.try_recv() {
             Ok(Cmd::Quit) | Err(mpsc::TryRecvError::Disconnected) => break,
@@ -617,6 +649,9 @@ fn client_loop(
                 stream.send(epoch);
                 sent += 1;
             }
+            // A lost datagram (no route yet, dropped) is what the probe measures, not an error.
+            let _ = udp.send(&path_seq.to_be_bytes());
+            path_seq += 1;
             next_tick += TICK;
             if next_tick < now {
                 next_tick = now + TICK;
@@ -624,6 +659,7 @@ fn client_loop(
         }
         fds.clear();
         fds.push((stream.s.as_raw_fd(), !stream.out.is_empty()));
+        fds.push((udp.as_raw_fd(), false));
         fds.extend(idle.iter().map(|c| (c.s.as_raw_fd(), !c.out.is_empty())));
         let wait = next_tick
             .saturating_duration_since(Instant::now())
@@ -658,8 +694,25 @@ fn client_loop(
                 }
             }
         }
+        if ready.get(1).is_some_and(|r| r.read) {
+            while udp.recv(&mut buf).is_ok() {
+                let t = Instant::now();
+                if let Some(prev) = path_last {
+                    path_max = path_max.max(t - prev);
+                }
+                if let Some(prev) = path_last
+                    && t - prev > Duration::from_millis(50)
+                {
+                    path_gaps.push(Gap {
+                        from: prev,
+                        len: t - prev,
+                    });
+                }
+                path_last = Some(t);
+            }
+        }
         for (i, c) in idle.iter_mut().enumerate() {
-            let r = ready.get(i + 1).copied().unwrap_or_default();
+            let r = ready.get(i + 2).copied().unwrap_or_default();
             if c.end != End::Open {
                 continue;
             }
@@ -696,6 +749,9 @@ fn client_loop(
             s.last_echo_sent = last_echo_sent;
             s.gaps.clone_from(&gaps);
             s.max_gap = max_gap;
+            s.path_gaps.clone_from(&path_gaps);
+            s.path_last = path_last;
+            s.path_max = path_max;
             s.order_errors = order_errors;
             s.stream_end = stream.end;
             s.reconnects = reconnects;
