@@ -365,8 +365,13 @@ fn print_configs(opts: &Opts) -> Result<()> {
         let node = dir.join(fw.name());
         std::fs::create_dir_all(&node)?;
         let text = configs::describe(&opts.sources, fw, &node, Path::new("/usr/sbin/conntrackd"))?;
-        println!("{text}");
+        // The run directory differs every run: show it as $RUN.
+        println!("{}", text.replace(&dir.to_string_lossy().into_owned(), "$RUN"));
     }
+    println!(
+        "(CONNTRACKD_BIN stays /usr/sbin/conntrackd for conntrackd; it becomes target/release/ctsyncd \
+         for ctsyncd, and /bin/true in scenario 4, which runs no sync daemon.)\n"
+    );
     println!("## firewall ruleset (both firewalls)\n{}", opts.nft);
     std::fs::remove_dir_all(&dir)?;
     Ok(())
