@@ -336,7 +336,7 @@ mod tests {
         let src = Sources::shipped();
         if !src.keepalived.exists() {
             // `cargo xtask ci` installs conntrackd first, so under CI this is a failure.
-            assert!(!testkit_ci(), "{} missing", src.keepalived.display());
+            assert!(!testkit::in_ci(), "{} missing", src.keepalived.display());
             eprintln!("SKIP: {} missing", src.keepalived.display());
             return;
         }
@@ -374,9 +374,5 @@ mod tests {
             }
         }
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    fn testkit_ci() -> bool {
-        std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
     }
 }

@@ -18,6 +18,7 @@
 
 mod configs;
 mod daemons;
+mod nsthread;
 mod observe;
 mod report;
 mod scenario;
@@ -366,7 +367,10 @@ fn print_configs(opts: &Opts) -> Result<()> {
         std::fs::create_dir_all(&node)?;
         let text = configs::describe(&opts.sources, fw, &node, Path::new("/usr/sbin/conntrackd"))?;
         // The run directory differs every run: show it as $RUN.
-        println!("{}", text.replace(&dir.to_string_lossy().into_owned(), "$RUN"));
+        println!(
+            "{}",
+            text.replace(&dir.to_string_lossy().into_owned(), "$RUN")
+        );
     }
     println!(
         "(CONNTRACKD_BIN stays /usr/sbin/conntrackd for conntrackd; it becomes target/release/ctsyncd \

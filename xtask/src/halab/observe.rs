@@ -7,6 +7,7 @@
 //!   entries created in its conntrack table (ctnetlink NEW events), with the moment their count reaches
 //!   a target: on the backup, every TCP entry created after the failover is a committed one.
 
+use super::nsthread::NsThread;
 use super::sys;
 use anyhow::{Context, Result};
 use std::io::Read;
@@ -14,7 +15,6 @@ use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// What the wire observer saw.
@@ -50,55 +50,40 @@ pub struct WireEvent {
 /// A thread capturing one interface.
 #[derive(Debug)]
 pub struct Wire {
-    stop: Arc<AtomicBool>,
     events: Arc<Mutex<Vec<WireEvent>>>,
-    handle: Option<JoinHandle<Result<()>>>,
+    thread: NsThread,
 }
 
 impl Wire {
     /// Starts capturing `ifname` in namespace `ns`. Returns once the socket is bound.
     pub fn start(ns: &str, ifname: &str) -> Result<Wire> {
-        let stop = Arc::new(AtomicBool::new(false));
         let events = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (ns, ifname) = (ns.to_string(), ifname.to_string());
-        let (s, e) = (stop.clone(), events.clone());
-        let handle = std::thread::spawn(move || -> Result<()> {
-            sys::realtime_thread();
-            let setup = sys::enter_netns(&ns).and_then(|()| sys::packet_socket(&ifname));
-            let fd = match setup {
-                Ok(fd) => {
-                    let _ = tx.send(Ok(()));
-                    fd
+        let e = events.clone();
+        let ifname = ifname.to_string();
+        let thread = NsThread::spawn(
+            "wire observer",
+            ns,
+            move || sys::packet_socket(&ifname),
+            move |fd, stop| {
+                let raw = fd.as_raw_fd();
+                let mut file = std::fs::File::from(fd);
+                let mut buf = vec![0u8; 65536];
+                while !stop.load(Ordering::Relaxed) {
+                    if !sys::wait_readable(raw, Duration::from_millis(100))? {
+                        continue;
+                    }
+                    let n = file.read(&mut buf).context("reading the capture socket")?;
+                    let t = Instant::now();
+                    if let Some(kind) = parse_frame(&buf[..n])
+                        && let Ok(mut v) = e.lock()
+                    {
+                        v.push(WireEvent { t, kind });
+                    }
                 }
-                Err(err) => {
-                    let _ = tx.send(Err(err));
-                    return Ok(());
-                }
-            };
-            let raw = fd.as_raw_fd();
-            let mut file = std::fs::File::from(fd);
-            let mut buf = vec![0u8; 65536];
-            while !s.load(Ordering::Relaxed) {
-                if !sys::wait_readable(raw, Duration::from_millis(100))? {
-                    continue;
-                }
-                let n = file.read(&mut buf).context("reading the capture socket")?;
-                let t = Instant::now();
-                if let Some(kind) = parse_frame(&buf[..n])
-                    && let Ok(mut v) = e.lock()
-                {
-                    v.push(WireEvent { t, kind });
-                }
-            }
-            Ok(())
-        });
-        rx.recv().context("wire observer thread died")??;
-        Ok(Wire {
-            stop,
-            events,
-            handle: Some(handle),
-        })
+                Ok(())
+            },
+        )?;
+        Ok(Wire { events, thread })
     }
 
     /// Everything seen so far.
@@ -108,18 +93,7 @@ impl Wire {
 
     /// Stops the thread.
     pub fn finish(&mut self) -> Result<()> {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            h.join()
-                .map_err(|_| anyhow::anyhow!("wire observer panicked"))??;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Wire {
-    fn drop(&mut self) {
-        let _ = self.finish();
+        self.thread.finish()
     }
 }
 
@@ -171,13 +145,12 @@ pub struct AddrEvent {
 /// [`FwWatch::arm`], with the moment the count reaches its target).
 #[derive(Debug)]
 pub struct FwWatch {
-    stop: Arc<AtomicBool>,
     addrs: Arc<Mutex<Vec<AddrEvent>>>,
     target: Arc<AtomicUsize>,
     reached: Arc<Mutex<Option<Instant>>>,
     tcp_new: Arc<AtomicUsize>,
     overrun: Arc<AtomicBool>,
-    handle: Option<JoinHandle<Result<()>>>,
+    thread: NsThread,
 }
 
 /// Reads every datagram the non-blocking socket holds; calls `f` on each. Returns false on ENOBUFS.
@@ -196,46 +169,31 @@ fn drain(file: &mut std::fs::File, buf: &mut [u8], mut f: impl FnMut(&[u8])) -> 
 impl FwWatch {
     /// Starts watching namespace `ns`. Returns once its sockets are open.
     pub fn start(ns: &str) -> Result<FwWatch> {
-        let stop = Arc::new(AtomicBool::new(false));
         let addrs = Arc::new(Mutex::new(Vec::new()));
         let target = Arc::new(AtomicUsize::new(0));
         let reached = Arc::new(Mutex::new(None));
         let tcp_new = Arc::new(AtomicUsize::new(0));
         let overrun = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let ns = ns.to_string();
-        let (s, a, tg, r, c, o) = (
-            stop.clone(),
+        let (a, tg, r, c, o) = (
             addrs.clone(),
             target.clone(),
             reached.clone(),
             tcp_new.clone(),
             overrun.clone(),
         );
-        let handle = std::thread::spawn(move || -> Result<()> {
-            let setup = (|| -> Result<_> {
-                sys::enter_netns(&ns)?;
-                Ok((
-                    sys::addr_event_socket()?,
-                    sys::ct_new_event_socket(64 << 20)?,
-                ))
-            })();
-            let (asock, csock) = match setup {
-                Ok(v) => {
-                    let _ = tx.send(Ok(()));
-                    v
-                }
-                Err(err) => {
-                    let _ = tx.send(Err(err));
-                    return Ok(());
-                }
-            };
+        let setup = || {
+            Ok((
+                sys::addr_event_socket()?,
+                sys::ct_new_event_socket(64 << 20)?,
+            ))
+        };
+        let thread = NsThread::spawn("firewall watch", ns, setup, move |(asock, csock), stop| {
             let fds = [(asock.as_raw_fd(), false), (csock.as_raw_fd(), false)];
             let mut afile = std::fs::File::from(asock);
             let mut cfile = std::fs::File::from(csock);
             let mut buf = vec![0u8; 1 << 17];
             let mut ready = Vec::new();
-            while !s.load(Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 sys::poll(&fds, &mut ready, Duration::from_millis(50))?;
                 if ready.first().is_some_and(|r| r.read) {
                     drain(&mut afile, &mut buf, |d| {
@@ -266,16 +224,14 @@ impl FwWatch {
                 }
             }
             Ok(())
-        });
-        rx.recv().context("firewall watch thread died")??;
+        })?;
         Ok(FwWatch {
-            stop,
             addrs,
             target,
             reached,
             tcp_new,
             overrun,
-            handle: Some(handle),
+            thread,
         })
     }
 
@@ -315,18 +271,7 @@ impl FwWatch {
 
     /// Stops the thread.
     pub fn finish(&mut self) -> Result<()> {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            h.join()
-                .map_err(|_| anyhow::anyhow!("firewall watch panicked"))??;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for FwWatch {
-    fn drop(&mut self) {
-        let _ = self.finish();
+        self.thread.finish()
     }
 }
 
@@ -431,6 +376,42 @@ pub fn parse_addr_events(mut buf: &[u8], t: Instant) -> Vec<AddrEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The decoders against the real kernel: a TCP and a UDP entry created in a fresh namespace give
+    /// one TCP NEW event; an address added to `lo` gives its RTM_NEWADDR.
+    #[test]
+    fn kernel_events_are_decoded() {
+        let Some(ns) = testkit::netns() else { return };
+        if testkit::require_tool("conntrack").is_none() {
+            return;
+        }
+        let ct = sys::ct_new_event_socket(1 << 20).unwrap();
+        let addr = sys::addr_event_socket().unwrap();
+        ns.sh("conntrack -I -p tcp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 --state ESTABLISHED -t 100 -u ASSURED");
+        ns.sh("conntrack -I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 100");
+        ns.sh("ip addr add 10.9.9.9/32 dev lo");
+        let mut buf = vec![0u8; 65536];
+        let (mut tcp, mut msgs) = (0, 0);
+        let mut file = std::fs::File::from(ct);
+        drain(&mut file, &mut buf, |d| {
+            msgs += 1;
+            tcp += count_tcp_new(d);
+        })
+        .unwrap();
+        assert_eq!((msgs, tcp), (2, 1));
+        let mut events = Vec::new();
+        let mut file = std::fs::File::from(addr);
+        drain(&mut file, &mut buf, |d| {
+            events.extend(parse_addr_events(d, Instant::now()))
+        })
+        .unwrap();
+        assert!(
+            events
+                .iter()
+                .any(|e| e.added && e.addr == Ipv4Addr::new(10, 9, 9, 9)),
+            "{events:?}"
+        );
+    }
 
     #[test]
     fn decodes_a_vrrp_advert_and_a_garp() {

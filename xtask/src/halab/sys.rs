@@ -165,23 +165,46 @@ pub fn packet_socket(ifname: &str) -> Result<OwnedFd> {
 
 /// An rtnetlink socket subscribed to IPv4 address events of the calling thread's namespace.
 pub fn addr_event_socket() -> Result<OwnedFd> {
+    netlink_listener(libc::NETLINK_ROUTE, libc::RTMGRP_IPV4_IFADDR as u32, None)
+}
+
+/// A ctnetlink socket subscribed to conntrack NEW events of the calling thread's namespace, with a
+/// receive buffer of `rcvbuf` bytes (forced: a commit of 50,000 entries is a burst of 50,000 events).
+pub fn ct_new_event_socket(rcvbuf: usize) -> Result<OwnedFd> {
+    let group = 1u32 << (libc::NFNLGRP_CONNTRACK_NEW - 1);
+    netlink_listener(libc::NETLINK_NETFILTER, group, Some(rcvbuf))
+}
+
+/// A non-blocking netlink socket of `protocol` bound to the multicast `groups`.
+fn netlink_listener(protocol: libc::c_int, groups: u32, rcvbuf: Option<usize>) -> Result<OwnedFd> {
+    let flags = libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
     // SAFETY: plain socket(2) call; the result is checked before use.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            libc::NETLINK_ROUTE,
-        )
-    };
+    let fd = unsafe { libc::socket(libc::AF_NETLINK, flags, protocol) };
     if fd < 0 {
         return Err(io::Error::last_os_error()).context("socket(AF_NETLINK)");
     }
     // SAFETY: fd is a fresh descriptor that nothing else owns.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    if let Some(size) = rcvbuf {
+        let size = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
+        // SAFETY: the option value is a c_int that lives across the call, with its exact size.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error()).context("SO_RCVBUFFORCE");
+        }
+    }
     // SAFETY: sockaddr_nl is plain old data; all-zero is a valid value before we fill it in.
     let mut snl: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
     snl.nl_family = libc::AF_NETLINK as u16;
-    snl.nl_groups = libc::RTMGRP_IPV4_IFADDR as u32;
+    snl.nl_groups = groups;
     // SAFETY: the pointer and length describe the sockaddr_nl we own for the duration of the call.
     let rc = unsafe {
         libc::bind(
@@ -204,54 +227,6 @@ fn if_index(ifname: &str) -> Result<i32> {
         return Err(io::Error::last_os_error()).with_context(|| format!("no interface {ifname}"));
     }
     i32::try_from(idx).context("interface index out of range")
-}
-
-/// A ctnetlink socket subscribed to conntrack NEW events of the calling thread's namespace, with a
-/// receive buffer of `rcvbuf` bytes (forced: a commit of 50,000 entries is a burst of 50,000 events).
-pub fn ct_new_event_socket(rcvbuf: usize) -> Result<OwnedFd> {
-    // SAFETY: plain socket(2) call; the result is checked before use.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            libc::NETLINK_NETFILTER,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error()).context("socket(NETLINK_NETFILTER)");
-    }
-    // SAFETY: fd is a fresh descriptor that nothing else owns.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    let size = libc::c_int::try_from(rcvbuf).unwrap_or(libc::c_int::MAX);
-    // SAFETY: the option value is a c_int that lives across the call, with its exact size.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            (&size as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error()).context("SO_RCVBUFFORCE");
-    }
-    // SAFETY: sockaddr_nl is plain old data; all-zero is a valid value before we fill it in.
-    let mut snl: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    snl.nl_family = libc::AF_NETLINK as u16;
-    snl.nl_groups = 1u32 << (libc::NFNLGRP_CONNTRACK_NEW - 1);
-    // SAFETY: the pointer and length describe the sockaddr_nl we own for the duration of the call.
-    let rc = unsafe {
-        libc::bind(
-            fd,
-            (&snl as *const libc::sockaddr_nl).cast(),
-            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error()).context("bind(NETLINK_NETFILTER, NEW events)");
-    }
-    Ok(owned)
 }
 
 /// Gives the calling thread a low real-time priority (SCHED_FIFO 1), so that an observer stamps what it

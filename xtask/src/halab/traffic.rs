@@ -16,6 +16,7 @@
 //! * The **idle** connections (ids 1..=N) send one record when opened and then nothing until a
 //!   [`Client::probe`], when each sends one more and must get its echo.
 
+use super::nsthread::NsThread;
 use super::sys::{self, Ready};
 use anyhow::{Context, Result};
 use std::collections::{HashMap, VecDeque};
@@ -24,7 +25,6 @@ use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 const MAGIC: u32 = 0x4841_4c42; // "HALB"
@@ -71,9 +71,8 @@ pub struct IdStats {
 /// The echo server.
 #[derive(Debug)]
 pub struct Server {
-    stop: Arc<AtomicBool>,
     stats: Arc<Mutex<HashMap<u32, IdStats>>>,
-    handle: Option<JoinHandle<Result<()>>>,
+    thread: NsThread,
 }
 
 struct SConn {
@@ -85,40 +84,21 @@ struct SConn {
 }
 
 impl Server {
-    /// Listens on `0.0.0.0:port` in namespace `ns`. Returns once listening.
+    /// Listens on `0.0.0.0:port` (TCP and UDP) in namespace `ns`. Returns once listening.
     pub fn start(ns: &str, port: u16) -> Result<Server> {
-        let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(Mutex::new(HashMap::new()));
-        let (tx, rx) = mpsc::channel();
-        let ns = ns.to_string();
-        let (st, sx) = (stop.clone(), stats.clone());
-        let handle = std::thread::spawn(move || -> Result<()> {
-            let setup = sys::enter_netns(&ns).and_then(|()| {
-                let l = TcpListener::bind(("0.0.0.0", port)).context("binding the echo server")?;
-                l.set_nonblocking(true)?;
-                let u = UdpSocket::bind(("0.0.0.0", port)).context("binding the UDP echo")?;
-                u.set_nonblocking(true)?;
-                Ok((l, u))
-            });
-            let (listener, udp) = match setup {
-                Ok(l) => {
-                    let _ = tx.send(Ok(()));
-                    l
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    return Ok(());
-                }
-            };
-            sys::realtime_thread();
-            serve(listener, udp, &st, &sx)
-        });
-        rx.recv().context("echo server thread died")??;
-        Ok(Server {
-            stop,
-            stats,
-            handle: Some(handle),
-        })
+        let sx = stats.clone();
+        let setup = move || {
+            let l = TcpListener::bind(("0.0.0.0", port)).context("binding the echo server")?;
+            l.set_nonblocking(true)?;
+            let u = UdpSocket::bind(("0.0.0.0", port)).context("binding the UDP echo")?;
+            u.set_nonblocking(true)?;
+            Ok((l, u))
+        };
+        let thread = NsThread::spawn("echo server", ns, setup, move |(l, u), stop| {
+            serve(l, u, stop, &sx)
+        })?;
+        Ok(Server { stats, thread })
     }
 
     /// Per-id statistics so far.
@@ -128,18 +108,7 @@ impl Server {
 
     /// Stops the server.
     pub fn finish(&mut self) -> Result<()> {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            h.join()
-                .map_err(|_| anyhow::anyhow!("echo server panicked"))??;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.finish();
+        self.thread.finish()
     }
 }
 
@@ -348,11 +317,11 @@ pub struct Snapshot {
     pub sending: bool,
 }
 
+#[derive(Debug)]
 enum Cmd {
     Probe,
     Reconnect,
     StopStream,
-    Quit,
 }
 
 struct CConn {
@@ -453,28 +422,18 @@ impl CConn {
     }
 }
 
-/// The client: one stream and `idle` idle connections.
+/// The client: one stream, `idle` idle connections and the path probe.
 #[derive(Debug)]
 pub struct Client {
     tx: mpsc::Sender<Cmd>,
     snap: Arc<Mutex<Snapshot>>,
-    handle: Option<JoinHandle<Result<()>>>,
-}
-
-impl std::fmt::Debug for Cmd {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Cmd::Probe => "Probe",
-            Cmd::Reconnect => "Reconnect",
-            Cmd::StopStream => "StopStream",
-            Cmd::Quit => "Quit",
-        })
-    }
+    thread: NsThread,
 }
 
 impl Client {
-    /// Opens the idle connections (each sends its first record), then the stream, in namespace `ns`.
-    /// Returns once every connection is open; [`Snapshot::idle_ready`] counts first echoes.
+    /// Opens the idle connections (each sends its first record), then the stream and the path probe,
+    /// in namespace `ns`. Returns once every connection is open; [`Snapshot::idle_ready`] counts first
+    /// echoes.
     pub fn start(ns: &str, server: SocketAddr, idle: usize) -> Result<Client> {
         let snap = Arc::new(Mutex::new(Snapshot {
             idle_ready: 0,
@@ -500,46 +459,28 @@ impl Client {
             sending: true,
         }));
         let (tx, rx) = mpsc::channel();
-        let (rtx, rrx) = mpsc::channel();
-        let ns = ns.to_string();
         let sn = snap.clone();
-        let handle = std::thread::spawn(move || -> Result<()> {
-            sys::realtime_thread();
-            let setup = (|| -> Result<(CConn, Vec<CConn>, UdpSocket)> {
-                sys::enter_netns(&ns)?;
-                let epoch = Instant::now();
-                let mut conns = Vec::with_capacity(idle);
-                for i in 0..idle {
-                    super::check_interrupted()?;
-                    let id = u32::try_from(i + 1).context("too many connections")?;
-                    let mut c = CConn::open(server, id)
-                        .with_context(|| format!("opening idle connection {id} of {idle}"))?;
-                    c.send(epoch);
-                    conns.push(c);
-                }
-                let stream = CConn::open(server, 0).context("opening the stream")?;
-                let udp = UdpSocket::bind(("0.0.0.0", 0)).context("binding the path probe")?;
-                udp.connect(server)?;
-                udp.set_nonblocking(true)?;
-                Ok((stream, conns, udp))
-            })();
-            match setup {
-                Ok((stream, conns, udp)) => {
-                    let _ = rtx.send(Ok(()));
-                    client_loop(server, stream, conns, udp, &rx, &sn)
-                }
-                Err(e) => {
-                    let _ = rtx.send(Err(e));
-                    Ok(())
-                }
+        let setup = move || -> Result<(CConn, Vec<CConn>, UdpSocket)> {
+            let epoch = Instant::now();
+            let mut conns = Vec::with_capacity(idle);
+            for i in 0..idle {
+                super::check_interrupted()?;
+                let id = u32::try_from(i + 1).context("too many connections")?;
+                let mut c = CConn::open(server, id)
+                    .with_context(|| format!("opening idle connection {id} of {idle}"))?;
+                c.send(epoch);
+                conns.push(c);
             }
-        });
-        rrx.recv().context("client thread died")??;
-        Ok(Client {
-            tx,
-            snap,
-            handle: Some(handle),
-        })
+            let stream = CConn::open(server, 0).context("opening the stream")?;
+            let udp = UdpSocket::bind(("0.0.0.0", 0)).context("binding the path probe")?;
+            udp.connect(server)?;
+            udp.set_nonblocking(true)?;
+            Ok((stream, conns, udp))
+        };
+        let thread = NsThread::spawn("client", ns, setup, move |(stream, conns, udp), stop| {
+            client_loop(server, stream, conns, udp, &rx, stop, &sn)
+        })?;
+        Ok(Client { tx, snap, thread })
     }
 
     /// The client's current view.
@@ -567,17 +508,7 @@ impl Client {
 
     /// Closes everything.
     pub fn finish(&mut self) -> Result<()> {
-        let _ = self.tx.send(Cmd::Quit);
-        if let Some(h) = self.handle.take() {
-            h.join().map_err(|_| anyhow::anyhow!("client panicked"))??;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let _ = self.finish();
+        self.thread.finish()
     }
 }
 
@@ -587,6 +518,7 @@ fn client_loop(
     mut idle: Vec<CConn>,
     udp: UdpSocket,
     rx: &mpsc::Receiver<Cmd>,
+    stop: &AtomicBool,
     snap: &Mutex<Snapshot>,
 ) -> Result<()> {
     let epoch = Instant::now();
@@ -612,9 +544,9 @@ fn client_loop(
     let mut path_last: Option<Instant> = None;
     let mut path_gaps = Vec::new();
     let mut path_max = Duration::ZERO;
-    loop {
+    while !stop.load(Ordering::Relaxed) {
         match rx.try_recv() {
-            Ok(Cmd::Quit) | Err(mpsc::TryRecvError::Disconnected) => break,
+            Err(mpsc::TryRecvError::Disconnected) => break,
             Ok(Cmd::Probe) => {
                 probe_rounds += 1;
                 probe_ok = 0;
