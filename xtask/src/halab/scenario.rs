@@ -319,9 +319,13 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
         End::Open => "ok",
     }
     .to_string();
-    s.gap = Some(gap_between(&snap, t0, s.stream != "ok"));
-    s.path_gap = Some(path_gap(&snap, t0, t_vip));
-    if s.stream != "ok" {
+    let broken = s.stream != "ok";
+    if broken {
+        // The gaps are still open: measure them now, at the deadline.
+        s.gap = Some(gap_between(&snap, t0, true));
+        s.path_gap = Some(path_gap(&snap, t0, t_vip));
+    }
+    if broken {
         client.reconnect()?;
         s.new_conn_ok = Some(traffic::wait_for(&client, Duration::from_secs(10), |c| {
             c.reconnect_echoed
@@ -330,6 +334,14 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
     // --hold: keep the stream running on the new master before the checks (e.g. past conntrackd's
     // PurgeTimeout, 60 s in the shipped file, which the backup's `-t` armed).
     sleep(Duration::from_secs(1) + opts.hold)?;
+    if !broken {
+        // Measured a second after the recovery: right after the VIP moved, a few records may still
+        // have gone through fw-a (the clients follow the gratuitous ARPs within milliseconds), and a
+        // gap that starts when they reach fw-b belongs to this failover too.
+        let later = client.snapshot();
+        s.gap = Some(gap_between(&later, t0, false));
+        s.path_gap = Some(path_gap(&later, t0, t_vip));
+    }
     if job.idle > 0 {
         s.survivors = Some(probe(&client, job.idle)?);
     }
@@ -388,6 +400,9 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
                     .added_after(vip, t1)
                     .is_some_and(|tv| c.last_echo_sent.is_some_and(|ts| ts > tv))
         })?;
+        if back {
+            sleep(Duration::from_secs(1))?;
+        }
         let snap = client.snapshot();
         s.failback_gap = Some(gap_between(&snap, t1, !back));
         if snap.stream_end != End::Open {
@@ -399,7 +414,6 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
             s.problems
                 .push("failback: fw-a did not take over, or the stream did not resume".into());
         }
-        sleep(Duration::from_secs(1))?;
         if job.idle > 0 {
             s.failback_survivors = Some(probe(&client, job.idle)?);
         }
@@ -514,44 +528,40 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
     Ok(())
 }
 
-/// The longest gap between stream echoes that ends after `from`; for a stream that did not resume
-/// (`open`), at least the time since its last echo.
-fn gap_between(snap: &traffic::Snapshot, from: Instant, open: bool) -> Duration {
-    let mut g = snap
-        .gaps
+/// The longest of `gaps` that ends after `from`; with `open_since`, at least the
+/// time since then (a gap that has not ended); with neither, at most `steady` (no gap over 50 ms: the
+/// longest interval of the whole run bounds it).
+fn longest(
+    gaps: &[traffic::Gap],
+    from: Instant,
+    open_since: Option<Instant>,
+    steady: Duration,
+) -> Duration {
+    let g = gaps
         .iter()
         .filter(|g| g.from + g.len > from)
         .map(|g| g.len)
         .max()
         .unwrap_or(Duration::ZERO);
-    if open {
-        if let Some(last) = snap.last_echo {
-            g = g.max(Instant::now() - last);
-        }
-    } else if g.is_zero() {
-        // No gap over 50 ms: the longest one of the whole run bounds it.
-        g = snap.max_gap.min(Duration::from_millis(50));
+    match open_since {
+        Some(last) => g.max(Instant::now() - last),
+        None if g.is_zero() => steady.min(Duration::from_millis(50)),
+        None => g,
     }
-    g
 }
 
-/// The longest gap of the UDP path probe that ends after `from`; still open if no echo arrived after
-/// the new master took the VIP.
+/// The stream's longest gap between echoes after `from`; `open`: it has not resumed.
+fn gap_between(snap: &traffic::Snapshot, from: Instant, open: bool) -> Duration {
+    let open_since = if open { snap.last_echo } else { None };
+    longest(&snap.gaps, from, open_since, snap.max_gap)
+}
+
+/// The path probe's longest gap after `from`; still open if no echo arrived after the new
+/// master took the VIP.
 fn path_gap(snap: &traffic::Snapshot, from: Instant, took_over: Option<Instant>) -> Duration {
-    let mut g = snap
-        .path_gaps
-        .iter()
-        .filter(|g| g.from + g.len > from)
-        .map(|g| g.len)
-        .max()
-        .unwrap_or(Duration::ZERO);
     let resumed = took_over.is_some_and(|tv| snap.path_last.is_some_and(|l| l > tv));
-    if !resumed && let Some(last) = snap.path_last {
-        g = g.max(Instant::now() - last);
-    } else if g.is_zero() {
-        g = snap.path_max.min(Duration::from_millis(50));
-    }
-    g
+    let open_since = if resumed { None } else { snap.path_last };
+    longest(&snap.path_gaps, from, open_since, snap.path_max)
 }
 
 /// Each idle connection sends one record; returns how many got their echo.
