@@ -37,7 +37,7 @@ const USAGE: &str =
     "usage: cargo xtask ha-lab [--stack ours|keepalived|mixed|all[,..]] [--scenario N[,N..]]
                        [--method kill|unplug|stop|all[,..]] [--failovers N] [--connections N]
                        [--entries N[,N..]] [--deadline SECS] [--hold SECS] [--configs DIR] [--nft FILE]
-                       [--keep-logs] [--print-configs] [--ci]
+                       [--vrrpd PATH] [--ctsyncd PATH] [--keep-logs] [--print-configs] [--ci]
 
 Scenarios (each sample builds a fresh lab, fails fw-a over to fw-b, checks, tears down):
   1  a steady TCP stream (a record every 10 ms, echoed) survives the failover: in order, no RST,
@@ -52,6 +52,7 @@ Defaults: --stack keepalived,ours --scenario 1,2,3,4,5 --method all (kill for 2 
           --connections 1000 --entries 1000,50000 --deadline 30 --hold 0
 --deadline: how long a failover may take before the stream counts as stalled
 --hold: how long the connections run on the new master before they are checked
+--vrrpd, --ctsyncd: use these binaries (copied at the start) instead of building target/release ones
 --ci is --stack ours --scenario 1,4 --method kill --failovers 1 --connections 200 (cargo xtask ci)";
 
 static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
@@ -100,6 +101,8 @@ pub struct Opts {
     nft: String,
     keep_logs: bool,
     print_configs: bool,
+    vrrpd: Option<PathBuf>,
+    ctsyncd: Option<PathBuf>,
 }
 
 fn list<T>(v: &str, f: impl Fn(&str) -> Result<Vec<T>>) -> Result<Vec<T>> {
@@ -127,6 +130,8 @@ fn parse_opts(args: &[String]) -> Result<Opts> {
         nft: topo::DEFAULT_NFT.to_string(),
         keep_logs: false,
         print_configs: false,
+        vrrpd: None,
+        ctsyncd: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -182,6 +187,8 @@ fn parse_opts(args: &[String]) -> Result<Opts> {
                 o.nft = std::fs::read_to_string(&p).with_context(|| format!("reading {p}"))?;
             }
             "--keep-logs" => o.keep_logs = true,
+            "--vrrpd" => o.vrrpd = Some(PathBuf::from(val()?)),
+            "--ctsyncd" => o.ctsyncd = Some(PathBuf::from(val()?)),
             "--print-configs" => o.print_configs = true,
             "--ci" => {
                 o.stacks = vec![StackSel::Ours];
@@ -209,6 +216,28 @@ fn parse_opts(args: &[String]) -> Result<Opts> {
 struct Ours {
     vrrpd: PathBuf,
     ctsyncd: PathBuf,
+}
+
+/// Our binaries: the given ones, copied into a run directory (so that a rebuild during the run does not
+/// change them), or this tree's, built in release mode.
+fn ours_binaries(opts: &Opts) -> Result<(Ours, Option<PathBuf>)> {
+    if opts.vrrpd.is_none() && opts.ctsyncd.is_none() {
+        return Ok((build_ours()?, None));
+    }
+    let (Some(v), Some(c)) = (&opts.vrrpd, &opts.ctsyncd) else {
+        bail!("--vrrpd and --ctsyncd go together");
+    };
+    let dir = topo::run_dir("bin")?;
+    let copy = |from: &Path, name: &str| -> Result<PathBuf> {
+        let to = dir.join(name);
+        std::fs::copy(from, &to).with_context(|| format!("copying {}", from.display()))?;
+        Ok(to)
+    };
+    let ours = Ours {
+        vrrpd: copy(v, "vrrpd")?,
+        ctsyncd: copy(c, "ctsyncd")?,
+    };
+    Ok((ours, Some(dir)))
 }
 
 fn build_ours() -> Result<Ours> {
@@ -320,11 +349,13 @@ pub fn run(args: &[String]) -> Result<()> {
 
     let wants_ours =
         opts.stacks.iter().any(|s| *s != StackSel::Keepalived) || opts.scenarios.contains(&5);
-    let ours = if wants_ours {
-        Some(build_ours()?)
+    let (ours, bin_dir) = if wants_ours {
+        let (o, d) = ours_binaries(&opts)?;
+        (Some(o), d)
     } else {
-        None
+        (None, None)
     };
+    let _bin_dir = bin_dir.map(RemoveOnDrop);
     let jobs = scenario::plan(&opts, |sel| stacks_for(sel, ours.as_ref()))?;
     eprintln!(
         "==> ha-lab: {} jobs x {} failovers; configs from {}",
@@ -358,6 +389,16 @@ pub fn run(args: &[String]) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Removes a directory when dropped (the copied binaries, whatever way the run ends).
+#[derive(Debug)]
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn print_configs(opts: &Opts) -> Result<()> {
