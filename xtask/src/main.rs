@@ -8,6 +8,7 @@
 
 mod checks;
 mod deps;
+mod halab;
 mod util;
 mod vm;
 mod vrrp_chaos;
@@ -30,6 +31,8 @@ tasks:
   vm-bench [ROUNDS]  run the IPVS bench (ours vs Debian's ipvsadm) inside one VM
   vrrp-chaos [EVENTS] [SEED]
                      the long no-split-brain run of vrrpd against keepalived
+  ha-lab [--stack ours|keepalived|mixed] [--scenario N] [...]
+                     the HA lab: a NAT firewall pair fails over under TCP load (docs/ha-lab.md)
   help, -h, --help   print this text
 ";
 
@@ -58,6 +61,7 @@ fn run() -> Result<()> {
         "vm-test" => vm::vm_test(rest)?,
         "vm-bench" => vm::vm_bench(rest)?,
         "vrrp-chaos" => vrrp_chaos::run(rest)?,
+        "ha-lab" => halab::run(rest)?,
         other => {
             eprint!("{USAGE}");
             bail!("unknown task `{other}`");
