@@ -1365,8 +1365,17 @@ impl Engine {
                 if oc.retry_it > 0 && nc.retry > 0 {
                     nc.retry_it = oc.retry_it.min(nc.retry - 1);
                 }
-                nc.cur_weight = oc.cur_weight;
                 nc.last_exit = oc.last_exit;
+                // migrate_misc_check: the weight a dynamic exit status gives, against the new
+                // configured weight. keepalived computes `status - 2 - iweight` for status 0 too,
+                // which zeroes a healthy server's weight at each reload; status 0 adds nothing here.
+                nc.cur_weight = match &nc.cfg.kind {
+                    CheckKind::Misc(m) if m.dynamic && oc.last_exit >= 2 => {
+                        i64::from(oc.last_exit) - 2 - new_weight
+                    }
+                    CheckKind::Misc(m) if m.dynamic && oc.last_exit == 1 => oc.cur_weight,
+                    _ => 0,
+                };
                 nc.last_ran = oc.last_ran;
                 nc.last_failure = oc.last_failure.clone();
                 // An attempt in flight is forgotten: check again now.
@@ -1408,17 +1417,20 @@ impl Engine {
             let cmd = if rs.inhibit { Cmd::Add } else { Cmd::Del };
             self.dest_cmd(nvi, Sel::Rs(nri), cmd);
         }
-        // A new weight or forwarding method is pushed to the kernel.
-        let ofwd = o.fwd;
-        let rs = &self.vss[nvi].rs[nri];
-        let weight_changed = new_weight != rs.effective_weight;
-        if (rs.alive && weight_changed) || ofwd != rs.fwd {
-            self.vss[nvi].rs[nri].effective_weight = new_weight;
-            if self.vss[nvi].rs[nri].set {
-                self.dest_cmd(nvi, Sel::Rs(nri), Cmd::Edit);
-            }
-        } else {
-            self.vss[nvi].rs[nri].effective_weight = new_weight;
+        // A new forwarding method is pushed to the kernel (clear_diff_rs).
+        if o.fwd != self.vss[nvi].rs[nri].fwd && self.vss[nvi].rs[nri].set {
+            self.dest_cmd(nvi, Sel::Rs(nri), Cmd::Edit);
+        }
+        // set_effective_weights + init_service_rs: the weight is the configured one plus what the
+        // checkers add (misc_dynamic), and a change is pushed like any weight change.
+        let iweight = self.vss[nvi].rs[nri].iweight;
+        let target = iweight
+            + nchecks
+                .iter()
+                .map(|&ci| self.checks[ci].cur_weight)
+                .sum::<i64>();
+        if target != self.vss[nvi].rs[nri].effective_weight {
+            self.update_weight(nvi, nri, target, false);
         }
     }
 

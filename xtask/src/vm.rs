@@ -6,7 +6,8 @@
 //! * `/bin/busybox` (busybox-static) and its applet links, made by `/init` at boot;
 //! * every `ip_vs*` module of that kernel plus their dependencies (from `modprobe --show-depends`) and
 //!   `dummy`, loaded in dependency order by `/init`;
-//! * Debian's `/usr/sbin/ipvsadm` and the shared libraries of every binary it holds (from `ldd`);
+//! * Debian's `/usr/sbin/ipvsadm` and `/usr/sbin/keepalived`, and the shared libraries of every binary
+//!   it holds (from `ldd`), with a one-line `/etc/passwd` and `/etc/group`;
 //! * the project's release binaries in `/opt/project/bin/` and test executables in `/opt/project/tests/`.
 //!
 //! `/init` brings `lo` up with `10.0.0.254/8` and `2001:db8::fe/32`, runs the script with `cwd` `/tmp`
@@ -292,6 +293,16 @@ fn initramfs(spec: &VmSpec, version: &str, scratch: &Path) -> Result<Vec<u8>> {
     }
     cpio.file("/usr/sbin/ipvsadm", 0o755, &std::fs::read(ipvsadm)?);
     elves.push(ipvsadm.to_path_buf());
+    // keepalived 2.2.7: the reference for the LVS health checker (lvs-check's VM tests).
+    let keepalived = Path::new("/usr/sbin/keepalived");
+    if !keepalived.is_file() {
+        bail!("/usr/sbin/keepalived missing (install keepalived: `cargo xtask deps`)");
+    }
+    cpio.file("/usr/sbin/keepalived", 0o755, &std::fs::read(keepalived)?);
+    elves.push(keepalived.to_path_buf());
+    // Name lookups keepalived makes (its default script user) need these two files.
+    cpio.file("/etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\n");
+    cpio.file("/etc/group", 0o644, b"root:x:0:\n");
 
     for bin in &spec.bins {
         let name = bin
@@ -612,6 +623,7 @@ fn ci_env() -> Vec<(String, String)> {
 const VM_TESTS: &[(&str, &str, &str)] = &[
     ("ipvs-nl", "vm", "ipvs-nl/tests/vm.rs"),
     ("cli", "ipvsadm_golden", "cli/tests/ipvsadm_golden.rs"),
+    ("lvs-check", "vm", "lvs-check/tests/vm.rs"),
 ];
 
 /// `cargo xtask vm-test`: builds the VM test executables (feature `vm-tests`) and the release binaries,
