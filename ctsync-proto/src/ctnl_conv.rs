@@ -81,29 +81,27 @@ impl CtEntry {
         let orig = self.orig_tuple()?;
         let reply = self.reply_tuple()?;
         let mut e = ctnl::Entry::new(tuple_to_ctnl(&orig), tuple_to_ctnl(&reply));
-        e.status = self.status.map(ctnl::Status);
+        e.status = self.status.map(ctnl::Status::from_bits_retain);
         e.timeout = self.timeout;
         e.mark = self.mark;
         e.zone = self.zone;
         e.protoinfo = if self.tcp_state.is_some() || self.tcp_wscale_orig.is_some() {
-            Some(ctnl::ProtoInfo::Tcp(ctnl::TcpInfo {
-                state: self.tcp_state,
-                wscale_orig: self.tcp_wscale_orig,
-                wscale_reply: self.tcp_wscale_repl,
-                ..ctnl::TcpInfo::default()
-            }))
+            let mut t = ctnl::TcpInfo::default();
+            t.state = self.tcp_state;
+            t.wscale_orig = self.tcp_wscale_orig;
+            t.wscale_reply = self.tcp_wscale_repl;
+            Some(ctnl::ProtoInfo::Tcp(t))
         } else if self.sctp_state.is_some() {
-            Some(ctnl::ProtoInfo::Sctp(ctnl::SctpInfo {
-                state: self.sctp_state,
-                vtag_orig: self.sctp_vtag_orig,
-                vtag_reply: self.sctp_vtag_repl,
-            }))
+            let mut s = ctnl::SctpInfo::default();
+            s.state = self.sctp_state;
+            s.vtag_orig = self.sctp_vtag_orig;
+            s.vtag_reply = self.sctp_vtag_repl;
+            Some(ctnl::ProtoInfo::Sctp(s))
         } else if self.dccp_state.is_some() {
-            Some(ctnl::ProtoInfo::Dccp(ctnl::DccpInfo {
-                state: self.dccp_state,
-                role: self.dccp_role,
-                ..ctnl::DccpInfo::default()
-            }))
+            let mut d = ctnl::DccpInfo::default();
+            d.state = self.dccp_state;
+            d.role = self.dccp_role;
+            Some(ctnl::ProtoInfo::Dccp(d))
         } else {
             None
         };
@@ -147,7 +145,7 @@ impl CtEntry {
     pub fn from_ctnl(e: &ctnl::Entry) -> Option<CtEntry> {
         let orig = tuple_from_ctnl(e.orig.as_ref()?)?;
         let mut m = CtEntry {
-            status: e.status.map(|s| s.0),
+            status: e.status.map(|s| s.bits()),
             ..CtEntry::default()
         };
         let reply = e
