@@ -8,6 +8,7 @@
 
 mod checks;
 mod deps;
+mod lvsbench;
 mod util;
 mod vm;
 
@@ -27,6 +28,7 @@ tasks:
                      boot Debian's kernel (with IPVS) under qemu and run SCRIPT with busybox sh
   vm-test [FILTER]   run the IPVS kernel tests (feature vm-tests) inside one VM
   vm-bench [ROUNDS]  run the IPVS bench (ours vs Debian's ipvsadm) inside one VM
+  vm-lvs-bench [SECONDS]  LVS health checking at scale, lvs-check vs keepalived, inside one VM
   help, -h, --help   print this text
 ";
 
@@ -54,6 +56,7 @@ fn run() -> Result<()> {
         "vm-run" => vm::vm_run(rest)?,
         "vm-test" => vm::vm_test(rest)?,
         "vm-bench" => vm::vm_bench(rest)?,
+        "vm-lvs-bench" => lvsbench::run(rest)?,
         other => {
             eprint!("{USAGE}");
             bail!("unknown task `{other}`");

@@ -569,7 +569,7 @@ pub fn build_release_bins() -> Result<Vec<PathBuf>> {
 
 /// Runs cargo with `args` (a building subcommand) and returns `(target name, executable)` of every
 /// executable of `kind` (`bin`, `test`, `bench`) it built.
-fn built(args: &[&str], kind: &str) -> Result<Vec<(String, PathBuf)>> {
+pub(crate) fn built(args: &[&str], kind: &str) -> Result<Vec<(String, PathBuf)>> {
     let artifacts =
         testkit::cargo_artifacts(args).with_context(|| format!("cargo {}", args.join(" ")))?;
     Ok(artifacts
@@ -632,7 +632,7 @@ fn existing_release_bins() -> Vec<PathBuf> {
 
 /// The environment of every VM run. Strict (`TESTKIT_STRICT=1`) always: the VM exists to provide IPVS and
 /// ipvsadm, so a test or bench that finds either missing there must fail, never skip.
-fn ci_env() -> Vec<(String, String)> {
+pub(crate) fn ci_env() -> Vec<(String, String)> {
     let mut env = vec![
         ("RUST_BACKTRACE".to_string(), "1".to_string()),
         ("IPVS_VM".to_string(), "1".to_string()),
