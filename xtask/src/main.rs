@@ -9,6 +9,7 @@
 mod checks;
 mod deps;
 mod halab;
+mod lvsbench;
 mod util;
 mod vm;
 mod vrrp_chaos;
@@ -33,6 +34,7 @@ tasks:
                      the long no-split-brain run of vrrpd against keepalived
   ha-lab [--stack ours|keepalived|mixed] [--scenario N] [...]
                      the HA lab: a NAT firewall pair fails over under TCP load (docs/ha-lab.md)
+  vm-lvs-bench [SECONDS]  LVS health checking at scale, lvs-check vs keepalived, inside one VM
   help, -h, --help   print this text
 ";
 
@@ -62,6 +64,7 @@ fn run() -> Result<()> {
         "vm-bench" => vm::vm_bench(rest)?,
         "vrrp-chaos" => vrrp_chaos::run(rest)?,
         "ha-lab" => halab::run(rest)?,
+        "vm-lvs-bench" => lvsbench::run(rest)?,
         other => {
             eprint!("{USAGE}");
             bail!("unknown task `{other}`");
@@ -106,9 +109,11 @@ fn ci() -> Result<()> {
             "ipvs-nl",
             "-p",
             "cli",
+            "-p",
+            "lvs-check",
             "--all-targets",
             "--features",
-            "ctsync-proto/ctnl,ipvs-nl/vm-tests,cli/vm-tests",
+            "ctsync-proto/ctnl,ipvs-nl/vm-tests,cli/vm-tests,lvs-check/vm-tests",
             "--locked",
             "--",
             "-D",
