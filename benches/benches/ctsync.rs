@@ -15,7 +15,7 @@
 //! bytes with `copy_from_slice`. Nothing allocates per message (tests/alloc.rs in ctsync-proto proves it).
 
 use criterion::{Criterion, Throughput, criterion_group};
-use ctsync_proto::session::{Ftfw, FtfwConfig};
+use ctsync_proto::session::{Ftfw, FtfwConfig, Session};
 use ctsync_proto::wire::{
     AddrPair, Body, Change, CtEntry, Flags, Message, Mode, PortPair, Synproxy, messages,
 };
@@ -135,7 +135,7 @@ fn session(c: &mut Criterion) {
 criterion_group!(benches, codec, session);
 
 mod peer {
-    use ctsync_proto::session::{Ftfw, FtfwConfig};
+    use ctsync_proto::session::{Ftfw, FtfwConfig, Session};
     use std::net::UdpSocket;
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};

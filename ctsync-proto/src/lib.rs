@@ -10,10 +10,11 @@
 //!   original tuple plus the NAT attributes the way conntrackd and libnetfilter_conntrack do.
 //! * [`cache`]: the internal cache (local entries to announce) and the external cache (entries learnt
 //!   from the peer), with dump, flush, commit list and stats.
-//! * [`session`]: sans-IO state machines for conntrackd's three sync modes, FT-FW ([`session::Ftfw`]),
-//!   ALARM ([`session::Alarm`]) and NOTRACK ([`session::Notrack`]). No sockets, threads or clocks: time
-//!   is a parameter (`handle_datagram(now, ..)`, `handle_timeout(now)`), output is polled
-//!   (`poll_transmit`, `poll_action`, `poll_timeout`).
+//! * [`session`]: sans-IO state machines for conntrackd's three sync modes, FT-FW ([`Ftfw`]), ALARM
+//!   ([`Alarm`]) and NOTRACK ([`Notrack`]), behind one trait, [`Session`], so that one loop drives any of
+//!   them ([`SessionConfig::build`] gives a `Box<dyn Session>` for a configured mode). No sockets,
+//!   threads or clocks: time is a parameter (`handle_datagram(now, ..)`, `handle_timeout(now)`), output is
+//!   polled (`poll_transmit`, `poll_action`, `poll_timeout`).
 //! * With the `ctnl` feature: `CtEntry::to_ctnl` / `CtEntry::from_ctnl` convert to and from
 //!   `ctnl::Entry`.
 //! * [`json`]: the one-object-per-message JSON used by `examples/ctsync_decode`.
@@ -47,3 +48,13 @@ pub mod entry;
 pub mod json;
 pub mod session;
 pub mod wire;
+
+pub use cache::{CacheStats, ExternalCache, InternalCache};
+pub use entry::{ExpKey, Key, Tuple};
+pub use session::{
+    Action, Alarm, AlarmConfig, Ftfw, FtfwConfig, Notrack, NotrackConfig, Session, SessionConfig,
+    Stats, SyncMode,
+};
+pub use wire::{
+    AddrPair, Body, Change, CtEntry, DecodeError, EmitError, ExpEntry, Flags, Message, PortPair,
+};
