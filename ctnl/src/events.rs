@@ -8,6 +8,7 @@ use crate::wire::{
 };
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_netfilter::conntrack::ConntrackMessageType;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
 /// Multicast groups to join (`NFNLGRP_CONNTRACK_*`), as a bit set.
@@ -72,6 +73,17 @@ pub enum Event {
     },
 }
 
+/// What [`EventSocket::try_recv`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // an event is what the caller wants; boxing it would allocate per event
+pub enum TryRecv {
+    /// The next event.
+    Event(Event),
+    /// Nothing to read now: the socket is non-blocking ([`EventSocket::set_nonblocking`]) and nothing is
+    /// queued, or the receive timeout ([`EventSocket::set_timeout`]) elapsed with nothing received.
+    WouldBlock,
+}
+
 /// Default kernel receive queue for an event socket: 64 MiB (the kernel doubles it). Each queued event
 /// costs about 1.3 KiB of socket memory, so this holds a burst of about 100,000 events even when the
 /// consumer reads nothing until the burst is over; the memory is only used while events are queued.
@@ -82,6 +94,38 @@ pub const DEFAULT_EVENT_RCVBUF: usize = 64 << 20;
 /// Its kernel receive queue is sized on this socket itself (`SO_RCVBUFFORCE`, falling back to
 /// `SO_RCVBUF`). When the kernel still has to drop events, the next receive returns [`Error::Overrun`]:
 /// events were lost and the caller must resynchronise (dump the table). Events are never lost silently.
+///
+/// # In a poll loop
+///
+/// The socket is a file descriptor ([`AsFd`], [`AsRawFd`]), so one `poll(2)` can wait on it together
+/// with other sockets, timers and a control socket. Make it non-blocking
+/// ([`EventSocket::set_nonblocking`]) and, each time it polls readable, call [`EventSocket::try_recv`]
+/// until it returns [`TryRecv::WouldBlock`]: the kernel delivers several events per datagram, and the
+/// ones after the first wait in this socket's buffer, where `poll` cannot see them
+/// ([`EventSocket::has_buffered`] tells when some are left, for a loop that stops draining early).
+///
+/// ```no_run
+/// # #![allow(unsafe_code)]
+/// use ctnl::{Error, EventSocket, Groups, TryRecv};
+/// use std::os::fd::AsRawFd;
+/// let mut ev = EventSocket::open(Groups::CONNTRACK)?;
+/// ev.set_nonblocking(true)?;
+/// let mut fds = [libc::pollfd { fd: ev.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+/// loop {
+///     // ... plus the program's other descriptors, and its nearest timer as the timeout
+///     // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
+///     unsafe { libc::poll(fds.as_mut_ptr(), 1, 1000) };
+///     loop {
+///         match ev.try_recv() {
+///             Ok(TryRecv::Event(e)) => println!("{e:?}"),
+///             Ok(TryRecv::WouldBlock) => break,
+///             Err(Error::Overrun) => eprintln!("events lost: resync with a dump"),
+///             Err(e) => return Err(e),
+///         }
+///     }
+/// }
+/// # Ok::<(), ctnl::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct EventSocket {
     sock: CtSocket,
@@ -133,14 +177,38 @@ impl EventSocket {
         self.sock.set_read_timeout(t)
     }
 
-    /// The next event. `Ok(None)` when the timeout elapsed with nothing received; `Err(Error::Overrun)` when
-    /// the kernel dropped events for this socket since the last call.
+    /// Switches non-blocking mode on or off (`O_NONBLOCK`). When on, [`EventSocket::try_recv`] returns
+    /// [`TryRecv::WouldBlock`] at once when nothing is queued, instead of waiting.
+    pub fn set_nonblocking(&mut self, on: bool) -> Result<(), Error> {
+        self.sock.set_nonblocking(on)
+    }
+
+    /// True when events of the last datagram received are still in this socket's buffer: the next
+    /// [`EventSocket::try_recv`] returns without a system call, and `poll(2)` on the descriptor does not
+    /// report them.
+    pub fn has_buffered(&self) -> bool {
+        self.pos < self.sock.received().len()
+    }
+
+    /// The next event. `Ok(None)` when the timeout elapsed with nothing received (or, on a non-blocking
+    /// socket, when nothing is queued); `Err(Error::Overrun)` when the kernel dropped events for this
+    /// socket since the last call.
     pub fn next_event(&mut self) -> Result<Option<Event>, Error> {
+        Ok(match self.try_recv()? {
+            TryRecv::Event(e) => Some(e),
+            TryRecv::WouldBlock => None,
+        })
+    }
+
+    /// The next event, or [`TryRecv::WouldBlock`] when there is none to read now: on a non-blocking socket
+    /// as soon as the kernel queue is empty, on a blocking one when the timeout elapses.
+    /// `Err(Error::Overrun)` when the kernel dropped events for this socket since the last call.
+    pub fn try_recv(&mut self) -> Result<TryRecv, Error> {
         loop {
             if self.pos >= self.sock.received().len() {
                 self.pos = 0;
                 if self.sock.recv()?.is_none() {
-                    return Ok(None);
+                    return Ok(TryRecv::WouldBlock);
                 }
             }
             let buf = self.sock.received();
@@ -178,7 +246,7 @@ impl EventSocket {
                         (ConntrackMessageType::New, false) => EventKind::Update,
                         _ => continue,
                     };
-                    return Ok(Some(Event::Conntrack {
+                    return Ok(TryRecv::Event(Event::Conntrack {
                         kind,
                         entry: Entry::parse_attrs(family, attrs)?,
                     }));
@@ -189,7 +257,7 @@ impl EventSocket {
                         (_, true) => EventKind::New,
                         _ => EventKind::Update,
                     };
-                    return Ok(Some(Event::Expect {
+                    return Ok(TryRecv::Event(Event::Expect {
                         kind,
                         expect: Expect::parse_attrs(family, attrs)?,
                     }));
@@ -197,6 +265,18 @@ impl EventSocket {
                 _ => continue,
             }
         }
+    }
+}
+
+impl AsFd for EventSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
+impl AsRawFd for EventSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
     }
 }
 

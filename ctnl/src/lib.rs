@@ -18,7 +18,9 @@
 //!   ([`Conntrack::flush_all`], [`Conntrack::flush_family`], filtered [`Conntrack::flush`]),
 //!   [`Conntrack::zero_counters`], [`Conntrack::stats`] / [`Conntrack::stats_cpu`], the dying and
 //!   unconfirmed lists, and expectations ([`Conntrack::dump_expect`], [`Conntrack::create_expect`], ...).
-//!   Events come from a separate [`EventSocket`].
+//!   Events come from a separate [`EventSocket`], which is a file descriptor ([`std::os::fd::AsFd`]) with a
+//!   non-blocking mode ([`EventSocket::set_nonblocking`], [`EventSocket::try_recv`] giving
+//!   [`TryRecv::WouldBlock`]), so one `poll(2)` loop can serve it with other sockets and timers.
 //! * [`sysctl`]: typed conntrack sysctl knobs (`nf_conntrack_max`, timeouts, ...), read, validated, written.
 //!
 //! # Examples
@@ -143,7 +145,7 @@ pub mod wire;
 pub use batch::{Batch, BatchReport, Prepared};
 pub use dump::{Dump, DumpFilter, DumpItem, RawItem, RawItems, TupleFilter};
 pub use error::{DecodeError, Error, strerror};
-pub use events::{Event, EventKind, EventSocket, Groups};
+pub use events::{Event, EventKind, EventSocket, Groups, TryRecv};
 pub use netlink_packet_netfilter::conntrack::Protocol;
 pub use ops::{Conntrack, Direction, FlushOutcome, Key};
 pub use socket::CtSocket;

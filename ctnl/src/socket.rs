@@ -8,7 +8,7 @@
 use crate::error::{DecodeError, Error};
 use crate::wire::{Msg, Msgs, NLMSG_DONE, NLMSG_ERROR, NLMSG_OVERRUN};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
 /// Receive buffer size. Netlink dumps come in datagrams of at most 32 KiB (the kernel caps its dump skbs),
@@ -102,6 +102,12 @@ impl CtSocket {
     /// The underlying netlink-sys socket (for options this type does not wrap).
     pub fn inner(&self) -> &Socket {
         &self.sock
+    }
+
+    /// Switches `O_NONBLOCK` on or off: a receive with nothing queued then returns at once
+    /// ([`CtSocket::recv`] gives `Ok(None)`) instead of waiting.
+    pub fn set_nonblocking(&self, on: bool) -> Result<(), Error> {
+        self.sock.set_non_blocking(on).map_err(Error::Io)
     }
 
     /// A fresh sequence number.
@@ -225,6 +231,18 @@ impl CtSocket {
                 return r;
             }
         }
+    }
+}
+
+impl AsFd for CtSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
+impl AsRawFd for CtSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
     }
 }
 

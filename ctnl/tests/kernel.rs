@@ -618,6 +618,79 @@ fn events_new_update_destroy() {
     );
 }
 
+/// `poll(2)` on one descriptor for up to `ms` milliseconds; true when it is readable.
+#[allow(unsafe_code)]
+fn readable(fd: std::os::fd::RawFd, ms: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `p` is one valid pollfd that outlives the call, and the count passed is 1.
+    let n = unsafe { libc::poll(&mut p, 1, ms) };
+    assert!(n >= 0, "poll: {}", std::io::Error::last_os_error());
+    n == 1 && p.revents & libc::POLLIN != 0
+}
+
+/// A non-blocking event socket in a poll loop: nothing queued gives `WouldBlock` at once (no timeout is
+/// set, so a blocking receive would hang), the descriptor polls readable only once events are queued,
+/// and draining until `WouldBlock` yields every event of the datagrams received, in order.
+#[test]
+fn event_socket_in_a_poll_loop() {
+    use ctnl::TryRecv;
+    use std::os::fd::{AsFd, AsRawFd};
+    let Some(_ns) = testkit::netns() else { return };
+    let mut ev = EventSocket::open(Groups::CONNTRACK).unwrap();
+    ev.set_nonblocking(true).unwrap();
+    assert_eq!(ev.as_fd().as_raw_fd(), ev.as_raw_fd());
+    let t0 = std::time::Instant::now();
+    assert_eq!(ev.try_recv().unwrap(), TryRecv::WouldBlock);
+    assert!(matches!(ev.next_event(), Ok(None)));
+    assert!(t0.elapsed() < Duration::from_secs(1), "a receive blocked");
+    assert!(!ev.has_buffered());
+    assert!(
+        !readable(ev.as_raw_fd(), 50),
+        "readable with nothing queued"
+    );
+
+    let mut ct = Conntrack::open().unwrap();
+    let mut b = ct.batch();
+    for i in 0..200 {
+        b.create(&udp_n(i)).unwrap();
+    }
+    assert_eq!(b.finish().unwrap().ok, 200);
+    let mut seen = Vec::new();
+    while seen.len() < 200 {
+        assert!(
+            readable(ev.as_raw_fd(), 5000),
+            "no event after {}",
+            seen.len()
+        );
+        loop {
+            match ev.try_recv().unwrap() {
+                TryRecv::Event(Event::Conntrack {
+                    kind: EventKind::New,
+                    entry,
+                }) => seen.push(entry.orig.unwrap()),
+                TryRecv::Event(other) => panic!("unexpected {other:?}"),
+                TryRecv::WouldBlock => break,
+            }
+        }
+        assert!(!ev.has_buffered());
+    }
+    let want: Vec<Tuple> = (0..200).map(|i| udp_n(i).orig.unwrap()).collect();
+    assert_eq!(seen, want);
+    assert_eq!(ev.try_recv().unwrap(), TryRecv::WouldBlock);
+    assert!(!readable(ev.as_raw_fd(), 50));
+
+    // Back to blocking with a timeout: the same socket waits, then reports nothing.
+    ev.set_nonblocking(false).unwrap();
+    ev.set_timeout(Some(Duration::from_millis(200))).unwrap();
+    let t0 = std::time::Instant::now();
+    assert_eq!(ev.try_recv().unwrap(), TryRecv::WouldBlock);
+    assert!(t0.elapsed() >= Duration::from_millis(150), "did not wait");
+}
+
 /// The key case: 50,000 creates while listening. Every event must arrive, or the loss must be
 /// reported as `Error::Overrun`; here the event socket is sized for the burst, so all must arrive.
 #[test]
