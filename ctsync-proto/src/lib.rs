@@ -17,6 +17,8 @@
 //!   polled (`poll_transmit`, `poll_action`, `poll_timeout`).
 //! * With the `ctnl` feature: `CtEntry::to_ctnl` / `CtEntry::from_ctnl` convert to and from
 //!   `ctnl::Entry`.
+//! * With the `linux` feature: [`driver`], the thin Linux loop around a session (channel sockets,
+//!   kernel events, commit with conntrackd's rules, conntrackd's `Filter`), embeddable without `ctsyncd`.
 //! * [`json`]: the one-object-per-message JSON used by `examples/ctsync_decode`.
 //!
 //! # Compatibility notes (checked against captures of conntrackd 1.4.7, see `tests/data/README.md`)
@@ -39,11 +41,13 @@
 //!   its sequence are not NACKed (conntrackd resets the window instead), so losses during the handshake
 //!   are only repaired by a later resync.
 #![warn(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod cache;
 #[cfg(feature = "ctnl")]
 mod ctnl_conv;
+#[cfg(feature = "linux")]
+pub mod driver;
 pub mod entry;
 pub mod json;
 pub mod session;
