@@ -1,4 +1,5 @@
 //! The command-line tools. Each `src/bin/<tool>.rs` is a few lines calling `cli::<tool>::run()`.
 #![forbid(unsafe_code)]
 pub mod conntrack;
+pub mod ctsyncd;
 pub mod ipvsadm;

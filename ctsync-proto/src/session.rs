@@ -93,8 +93,18 @@ pub struct Stats {
     pub msg_recv: u64,
     /// Messages that failed to decode (`msg_rcv_malformed`).
     pub malformed: u64,
-    /// Messages judged bad by the mode (unexpected flags or ranges).
+    /// Messages judged bad by the mode (unexpected flags or ranges; conntrackd's `msg_rcv_bad_header`).
     pub bad: u64,
+    /// Of `malformed`: a version other than 1 (`msg_rcv_bad_version`).
+    pub bad_version: u64,
+    /// Of `malformed`: an unknown message type (`msg_rcv_bad_type`).
+    pub bad_type: u64,
+    /// Of `malformed`: attributes that do not decode (`msg_rcv_bad_payload`).
+    pub bad_payload: u64,
+    /// Of `malformed`: a header cut short (`msg_rcv_truncated`).
+    pub truncated: u64,
+    /// Of `malformed`: an impossible length field (`msg_rcv_bad_size`).
+    pub bad_size: u64,
     /// Messages the sequence tracking says were lost (`msg_rcv_lost`).
     pub lost: u64,
     /// Late or duplicate messages (`msg_rcv_before`); FT-FW drops them.
@@ -173,6 +183,18 @@ impl Core {
             tx: VecDeque::new(),
             actions: VecDeque::new(),
             stats: Stats::default(),
+        }
+    }
+
+    /// Counts a message that failed to decode, by conntrackd's kinds.
+    fn count_decode_error(&mut self, e: &wire::DecodeError) {
+        self.stats.malformed += 1;
+        match e {
+            wire::DecodeError::Truncated { .. } => self.stats.truncated += 1,
+            wire::DecodeError::BadLength { .. } => self.stats.bad_size += 1,
+            wire::DecodeError::BadVersion { .. } => self.stats.bad_version += 1,
+            wire::DecodeError::UnknownType { .. } => self.stats.bad_type += 1,
+            _ => self.stats.bad_payload += 1,
         }
     }
 
@@ -947,7 +969,7 @@ impl Session for Ftfw {
                     self.recv(now, m, true);
                 }
                 Err(e) => {
-                    self.core.stats.malformed += 1;
+                    self.core.count_decode_error(&e);
                     // conntrackd runs ftfw_recv before msg2ct: a message whose payload is bad still counts
                     // in the sequence (else the peer would resend it forever after our NACKs).
                     if let Some(m) = e
@@ -1236,9 +1258,12 @@ impl Session for Alarm {
     fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
         let mut it = wire::messages(datagram, self.core.mode);
         for m in it.by_ref() {
-            let Ok(m) = m else {
-                self.core.stats.malformed += 1;
-                continue;
+            let m = match m {
+                Ok(m) => m,
+                Err(e) => {
+                    self.core.count_decode_error(&e);
+                    continue;
+                }
             };
             self.core.stats.msg_recv += 1;
             // alarm_recv: control messages are ignored; the sequence is tracked for statistics only.
@@ -1387,7 +1412,7 @@ impl Session for Notrack {
             let (m, payload_ok) = match m {
                 Ok(m) => (m, true),
                 Err(e) => {
-                    self.core.stats.malformed += 1;
+                    self.core.count_decode_error(&e);
                     match e
                         .is_payload_error()
                         .then(|| it.last_error_header())

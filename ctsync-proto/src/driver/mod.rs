@@ -127,6 +127,10 @@ pub struct DriverStats {
     pub event_buffer: usize,
     /// Datagrams that could not be sent.
     pub send_failed: u64,
+    /// Bytes of the connections that ended while cached (`traffic processed`, with accounting on).
+    pub bytes: u64,
+    /// Packets of the connections that ended while cached.
+    pub packets: u64,
 }
 
 /// Events read per [`Driver::handle_events`] call before the other sockets get their turn
@@ -276,6 +280,20 @@ impl Driver {
                     return;
                 };
                 let change = change_of(kind);
+                if change == Change::Delete
+                    && e.key()
+                        .and_then(|k| self.session.internal().get(&k))
+                        .is_some()
+                {
+                    // update_traffic_stats: counters of a connection that ends while cached.
+                    for c in [entry.counters_orig, entry.counters_reply]
+                        .into_iter()
+                        .flatten()
+                    {
+                        self.stats.bytes += c.bytes;
+                        self.stats.packets += c.packets;
+                    }
+                }
                 if mine {
                     // Caused by our own commit: cached, not announced (CTD_ORIGIN_COMMIT).
                     self.session.record_local(now, change, e);
