@@ -1,0 +1,129 @@
+//! ctsyncd against conntrackd 1.4.7, in network namespaces: for each mode (FT-FW, ALARM, NOTRACK) and
+//! link (UDP, multicast), four pairs run side by side: conntrackd -> conntrackd (the reference),
+//! conntrackd -> ctsyncd, ctsyncd -> conntrackd and ctsyncd -> ctsyncd. Entries made with
+//! `conntrack -I` on the sending node (TCP, UDP with a mark, ICMP, IPv6, zone, SNAT, DNAT, SCTP) must
+//! appear in the receiver's external cache exactly as in the reference (`-e` lines), an entry made on the
+//! receiving node must reach the sender, and after `-c` the receiver's kernel table must equal the
+//! reference's (`conntrack -L`, timeouts removed).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "ctsyncd/harness.rs"]
+mod harness;
+
+use harness::{Daemon, ENTRIES, LinkKind, Opts, create_entries, lab, ready};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const REVERSE: &[&str] = &["-p udp -s 172.16.0.1 -d 172.16.0.2 --sport 7777 --dport 8888 -t 120"];
+
+#[derive(Debug)]
+struct Outcome {
+    external: BTreeSet<String>,
+    reverse: BTreeSet<String>,
+    committed: BTreeSet<String>,
+}
+
+fn pair(sender: Daemon, receiver: Daemon, o: &Opts) -> Outcome {
+    let tag = match (sender, receiver) {
+        (Daemon::Conntrackd, Daemon::Conntrackd) => "cc",
+        (Daemon::Conntrackd, Daemon::Ctsyncd) => "cy",
+        (Daemon::Ctsyncd, Daemon::Conntrackd) => "yc",
+        (Daemon::Ctsyncd, Daemon::Ctsyncd) => "yy",
+    };
+    let lab = lab(&format!("ia{tag}"), &[sender, receiver], o);
+    let (a, b) = (&lab.nodes[0], &lab.nodes[1]);
+    b.start();
+    a.start();
+    std::thread::sleep(Duration::from_millis(800));
+    create_entries(a, ENTRIES);
+    create_entries(b, REVERSE);
+    let external = b.wait_external(Duration::from_secs(15), |e| e.len() >= ENTRIES.len());
+    let reverse = a.wait_external(Duration::from_secs(10), |e| e.len() >= REVERSE.len());
+    // Fail-over on the receiver: commit the external cache.
+    b.client_ok("-c");
+    let mut committed = b.table();
+    // The receiver's own entry is there too; keep only the committed ones.
+    committed.retain(|l| !l.contains("src=172.16.0.1"));
+    assert!(
+        external.len() == ENTRIES.len(),
+        "{sender:?} -> {receiver:?}: {} of {} entries arrived: {external:#?}\nlogs:\n{}\n{}",
+        external.len(),
+        ENTRIES.len(),
+        harness::log_of(&lab, 0),
+        harness::log_of(&lab, 1)
+    );
+    Outcome {
+        external,
+        reverse,
+        committed,
+    }
+}
+
+fn interop(mode: &'static str, link: LinkKind) {
+    if !ready() {
+        return;
+    }
+    let o = Opts::new(mode, link);
+    let combos = [
+        (Daemon::Conntrackd, Daemon::Conntrackd),
+        (Daemon::Conntrackd, Daemon::Ctsyncd),
+        (Daemon::Ctsyncd, Daemon::Conntrackd),
+        (Daemon::Ctsyncd, Daemon::Ctsyncd),
+    ];
+    let outcomes: Vec<Outcome> = std::thread::scope(|s| {
+        let hs: Vec<_> = combos
+            .iter()
+            .map(|(a, b)| {
+                let o = &o;
+                s.spawn(move || pair(*a, *b, o))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let reference = &outcomes[0];
+    assert_eq!(reference.committed.len(), ENTRIES.len(), "{reference:#?}");
+    for (c, out) in combos.iter().zip(&outcomes).skip(1) {
+        assert_eq!(
+            out.external, reference.external,
+            "{mode} {link:?} {c:?}: external cache differs from conntrackd's"
+        );
+        assert_eq!(
+            out.reverse, reference.reverse,
+            "{mode} {link:?} {c:?}: the reverse direction differs"
+        );
+        assert_eq!(
+            out.committed, reference.committed,
+            "{mode} {link:?} {c:?}: committed table differs from conntrackd's"
+        );
+    }
+}
+
+#[test]
+fn ftfw_udp() {
+    interop("FTFW", LinkKind::Udp);
+}
+
+#[test]
+fn ftfw_multicast() {
+    interop("FTFW", LinkKind::Multicast);
+}
+
+#[test]
+fn alarm_udp() {
+    interop("ALARM", LinkKind::Udp);
+}
+
+#[test]
+fn alarm_multicast() {
+    interop("ALARM", LinkKind::Multicast);
+}
+
+#[test]
+fn notrack_udp() {
+    interop("NOTRACK", LinkKind::Udp);
+}
+
+#[test]
+fn notrack_multicast() {
+    interop("NOTRACK", LinkKind::Multicast);
+}
