@@ -299,3 +299,26 @@ fn command_line_is_read_the_conntrackd_way() {
     ];
     assert!(matches!(args::parse(&bad), Err(args::ArgError::Fail(_))));
 }
+
+/// The `ctsyncd_receive` fuzz corpus (captured conntrackd traffic and control requests), replayed.
+#[test]
+fn receive_fuzz_corpus_replays() {
+    let corpus = testkit::fuzz_corpus("ctsyncd_receive");
+    assert!(corpus.len() >= 6);
+    for (_, data) in corpus {
+        cli::ctsyncd::receive_path_check(&data);
+    }
+    // The seeds really reach an external cache: the FT-FW capture fills one.
+    let seed =
+        std::fs::read(testkit::workspace_root().join("fuzz/corpus/ctsyncd_receive/ftfw_capture"))
+            .unwrap();
+    let mut s = ctsync_proto::SessionConfig::Ftfw(ctsync_proto::FtfwConfig::default())
+        .build(std::time::Instant::now());
+    let mut rest = seed.as_slice();
+    while let Some((&len, tail)) = rest.split_first() {
+        let (d, tail) = tail.split_at(usize::from(len).min(tail.len()));
+        rest = tail;
+        s.handle_datagram(std::time::Instant::now(), d);
+    }
+    assert!(!s.external().is_empty());
+}

@@ -80,24 +80,26 @@ pub fn read_request(stream: &mut UnixStream) -> std::io::Result<Incoming> {
             break;
         }
     }
+    Ok(parse_request(&buf))
+}
+
+/// Classifies the bytes of one request: a JSON line, a conntrackd request number, or garbage.
+pub fn parse_request(buf: &[u8]) -> Incoming {
     if buf.first() == Some(&b'{') {
         let line = buf.split(|b| *b == b'\n').next().unwrap_or_default();
-        return Ok(match serde_json::from_slice::<Envelope>(line) {
+        return match serde_json::from_slice::<Envelope>(line) {
             Ok(e) => Incoming::Json(e),
             Err(e) => Incoming::Garbage(format!("bad request: {e}")),
-        });
+        };
     }
     if let Some(b) = buf.get(..4) {
         let code = i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
-        return Ok(match Request::from_conntrackd_code(code) {
+        return match Request::from_conntrackd_code(code) {
             Some(r) => Incoming::Conntrackd(r),
             None => Incoming::Garbage(format!("unknown request {code}")),
-        });
+        };
     }
-    Ok(Incoming::Garbage(format!(
-        "short request ({} bytes)",
-        buf.len()
-    )))
+    Incoming::Garbage(format!("short request ({} bytes)", buf.len()))
 }
 
 /// Writes a reply in the form the request came in.

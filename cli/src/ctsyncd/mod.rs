@@ -21,6 +21,49 @@ pub mod output;
 use args::{Parsed, Request};
 use std::io::Write;
 
+/// The daemon's receive path without sockets, for the fuzz target `ctsyncd_receive` and its corpus
+/// replay: the input is split into datagrams (each prefixed by its length byte) and fed to a session of
+/// each mode; every entry that lands in an external cache is then printed (`-e`, text and JSON) and
+/// turned into the kernel entry a commit would create. Nothing may panic. The last datagram is also
+/// parsed as a control request.
+pub fn receive_path_check(data: &[u8]) {
+    use ctsync_proto::driver::{CommitOptions, commit::commit_entry};
+    use ctsync_proto::{AlarmConfig, FtfwConfig, NotrackConfig, SessionConfig};
+    let t0 = std::time::Instant::now();
+    let mut buf = vec![0u8; 2048];
+    for cfg in [
+        SessionConfig::Ftfw(FtfwConfig::default()),
+        SessionConfig::Alarm(AlarmConfig::default()),
+        SessionConfig::Notrack(NotrackConfig::default()),
+    ] {
+        let mut s = cfg.build(t0);
+        let mut rest = data;
+        let mut last: &[u8] = &[];
+        while let Some((&len, tail)) = rest.split_first() {
+            let (d, tail) = tail.split_at(usize::from(len).min(tail.len()));
+            rest = tail;
+            last = d;
+            s.handle_datagram(t0, d);
+            s.handle_timeout(t0 + std::time::Duration::from_secs(2));
+            while s.poll_transmit(t0, &mut buf).is_some() {}
+            while s.poll_action().is_some() {}
+        }
+        for (_, o) in s.external().dump() {
+            let _ = output::entry_line(&o.entry, false, 1, None);
+            let _ = output::entry_json(&o.entry, 1, Some(1));
+            let mut opts = CommitOptions::new();
+            let _ = commit_entry(&o.entry, t0, t0, &opts);
+            opts.tcp_window_tracking = true;
+            opts.commit_timeout = Some(180);
+            let _ = commit_entry(&o.entry, t0, t0, &opts);
+        }
+        for (_, o) in s.external_exp().dump() {
+            let _ = o.entry.to_ctnl();
+        }
+        let _ = control::parse_request(last);
+    }
+}
+
 /// Exit status on success.
 pub const EXIT_OK: i32 = 0;
 /// Exit status on failure (conntrackd's `EXIT_FAILURE`).
