@@ -167,6 +167,8 @@ impl Node {
 }
 
 pub struct Lab {
+    /// Helper processes (relays) to stop by PID.
+    pub helpers: std::cell::RefCell<Vec<std::process::Child>>,
     pub nodes: Vec<Node>,
     pub bridge: Option<String>,
     pub dir: PathBuf,
@@ -174,6 +176,10 @@ pub struct Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        for mut c in self.helpers.borrow_mut().drain(..) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         for n in &self.nodes {
             n.stop();
         }
@@ -188,6 +194,8 @@ impl Drop for Lab {
 }
 
 pub struct Opts {
+    /// Send through a relay at 10.77.0.99 (in its own namespace on the bridge) instead of to the peer.
+    pub relay: bool,
     pub mode: &'static str,
     pub mode_body: String,
     pub link: LinkKind,
@@ -198,6 +206,7 @@ pub struct Opts {
 impl Opts {
     pub fn new(mode: &'static str, link: LinkKind) -> Opts {
         Opts {
+            relay: false,
             mode,
             mode_body: String::new(),
             link,
@@ -223,6 +232,7 @@ pub fn lab(tag: &str, daemons: &[Daemon], o: &Opts) -> Lab {
     let dir = std::env::temp_dir().join(format!("ctsyncd-{id}"));
     std::fs::create_dir_all(&dir).unwrap();
     let mut lab = Lab {
+        helpers: std::cell::RefCell::new(Vec::new()),
         nodes: Vec::new(),
         bridge: None,
         dir: dir.clone(),
@@ -238,7 +248,7 @@ pub fn lab(tag: &str, daemons: &[Daemon], o: &Opts) -> Lab {
             addr: String::new(),
         });
     }
-    if daemons.len() == 2 && o.link == LinkKind::Udp {
+    if daemons.len() == 2 && o.link == LinkKind::Udp && !o.relay {
         sh_ok(&format!(
             "ip -n {} link add s0 type veth peer name s0 netns {}",
             names[0], names[1]
@@ -254,6 +264,11 @@ pub fn lab(tag: &str, daemons: &[Daemon], o: &Opts) -> Lab {
                 "ip -n {br} link add p{i} type veth peer name s0 netns {n} && ip -n {br} link set p{i} master br0 && ip -n {br} link set p{i} up"
             ));
         }
+        if o.relay {
+            sh_ok(&format!(
+                "ip -n {br} link add pr type veth peer name rl && ip -n {br} link set pr master br0 && ip -n {br} link set pr up && ip -n {br} addr add 10.77.0.99/24 dev rl && ip -n {br} link set rl up"
+            ));
+        }
     }
     for (i, n) in names.iter().enumerate() {
         sh_ok(&format!(
@@ -263,7 +278,11 @@ pub fn lab(tag: &str, daemons: &[Daemon], o: &Opts) -> Lab {
     }
     for (i, d) in daemons.iter().enumerate() {
         let addr = format!("10.77.0.{}", i + 1);
-        let peer = format!("10.77.0.{}", if i == 0 { 2 } else { 1 });
+        let peer = if o.relay {
+            "10.77.0.99".to_string()
+        } else {
+            format!("10.77.0.{}", if i == 0 { 2 } else { 1 })
+        };
         let link = match o.link {
             LinkKind::Udp => format!(
                 "UDP {{\n\t\tIPv4_address {addr}\n\t\tIPv4_Destination_Address {peer}\n\t\tPort 3780\n\t\tInterface s0\n\t\tSndSocketBuffer 1249280\n\t\tRcvSocketBuffer 1249280\n\t\tChecksum on\n\t}}"
@@ -317,4 +336,64 @@ pub fn log_of(lab: &Lab, i: usize) -> String {
 
 pub fn path_exists(p: &Path) -> bool {
     p.exists()
+}
+
+/// A UDP relay at 10.77.0.99:3780 in the lab's bridge namespace: forwards 10.77.0.1 <-> 10.77.0.2,
+/// holding each datagram for a random 0-30 ms (so datagrams overtake each other) and dropping `drop_pct`
+/// percent, from a seeded generator. Returns the relay's PID (stopped with the lab's namespaces).
+pub fn start_relay(lab: &Lab, seed: u64, drop_pct: u32) -> u32 {
+    let br = lab.bridge.as_ref().expect("a relay needs the bridge");
+    let script = lab.dir.join("relay.py");
+    std::fs::write(
+        &script,
+        format!(
+            r#"import heapq, random, select, socket, time
+random.seed({seed})
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("10.77.0.99", 3780))
+peer = {{"10.77.0.1": "10.77.0.2", "10.77.0.2": "10.77.0.1"}}
+q = []
+n = 0
+while True:
+    t = max(0.0, q[0][0] - time.monotonic()) if q else 1.0
+    r, _, _ = select.select([s], [], [], t)
+    if r:
+        d, (src, _) = s.recvfrom(65536)
+        if src in peer and random.randrange(100) >= {drop_pct}:
+            n += 1
+            heapq.heappush(q, (time.monotonic() + random.uniform(0, 0.03), n, peer[src], d))
+    now = time.monotonic()
+    while q and q[0][0] <= now:
+        _, _, dst, d = heapq.heappop(q)
+        s.sendto(d, (dst, 3780))
+"#
+        ),
+    )
+    .unwrap();
+    let child = Command::new("ip")
+        .args(["netns", "exec", br, "python3"])
+        .arg(&script)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    lab.helpers.borrow_mut().push(child);
+    pid
+}
+
+/// Loads `n` UDP entries (ports 1000..) with `conntrack -R`.
+pub fn load_entries(node: &Node, dir: &Path, n: u32, base: &str) {
+    let file = dir.join(format!("{}-load", node.ns));
+    let mut text = String::new();
+    for i in 0..n {
+        text += &format!(
+            "-I -p udp -s {base}.{} -d {base}.250 --sport {} --dport 53 -t 300\n",
+            i % 200 + 1,
+            1000 + i
+        );
+    }
+    std::fs::write(&file, text).unwrap();
+    node.exec_ok(&format!("conntrack -R {} 2>/dev/null", file.display()));
 }
