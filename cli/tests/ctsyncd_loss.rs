@@ -1,6 +1,6 @@
 //! FT-FW through a lossy, reordering link: on each side nft drops 10% of the sync datagrams at random
 //! (`numgen random`), and the datagrams travel through a relay that drops another 10% and reorders them
-//! (random 0-30 ms holds), from a seed. ctsyncd sends 1,500 new entries and 300 deletions to conntrackd
+//! (random 0-5 ms holds), from a seed. ctsyncd sends 1,500 new entries and 300 deletions to conntrackd
 //! (and conntrackd to ctsyncd); once the stream settles, the receiver's external cache holds exactly the
 //! sender's table: nothing lost. Three seeds.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -25,7 +25,7 @@ fn lossy(seed: u64, sender: Daemon, receiver: Daemon) {
     b.start();
     a.start();
     // Let the HELLO handshake finish first: FT-FW does not repair losses while a peer says HELLO.
-    std::thread::sleep(Duration::from_millis(2500));
+    std::thread::sleep(Duration::from_millis(4000));
     load_entries(a, &lab.dir, 1500, "10.200.0");
     for i in 0..300 {
         a.exec_ok(&format!(

@@ -339,7 +339,7 @@ pub fn path_exists(p: &Path) -> bool {
 }
 
 /// A UDP relay at 10.77.0.99:3780 in the lab's bridge namespace: forwards 10.77.0.1 <-> 10.77.0.2,
-/// holding each datagram for a random 0-30 ms (so datagrams overtake each other) and dropping `drop_pct`
+/// holding each datagram for a random 0-5 ms (so datagrams overtake each other) and dropping `drop_pct`
 /// percent, from a seeded generator. Returns the relay's PID (stopped with the lab's namespaces).
 pub fn start_relay(lab: &Lab, seed: u64, drop_pct: u32) -> u32 {
     let br = lab.bridge.as_ref().expect("a relay needs the bridge");
@@ -361,7 +361,7 @@ while True:
         d, (src, _) = s.recvfrom(65536)
         if src in peer and random.randrange(100) >= {drop_pct}:
             n += 1
-            heapq.heappush(q, (time.monotonic() + random.uniform(0, 0.03), n, peer[src], d))
+            heapq.heappush(q, (time.monotonic() + random.uniform(0, 0.005), n, peer[src], d))
     now = time.monotonic()
     while q and q[0][0] <= now:
         _, _, dst, d = heapq.heappop(q)
