@@ -8,7 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-pub const CTSYNCD: &str = env!("CARGO_BIN_EXE_ctsyncd");
+/// The ctsyncd under test: `CTSYNCD_BIN`, else the binary cargo built for these tests.
+pub fn ctsyncd_bin() -> String {
+    std::env::var("CTSYNCD_BIN")
+        .ok()
+        .or(option_env!("CARGO_BIN_EXE_ctsyncd").map(String::from))
+        .unwrap_or_else(|| "target/release/ctsyncd".into())
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Daemon {
@@ -19,7 +25,7 @@ pub enum Daemon {
 impl Daemon {
     pub fn bin(self) -> String {
         match self {
-            Daemon::Ctsyncd => CTSYNCD.to_string(),
+            Daemon::Ctsyncd => ctsyncd_bin(),
             Daemon::Conntrackd => testkit::which("conntrackd")
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "/usr/sbin/conntrackd".into()),
@@ -293,7 +299,7 @@ pub fn lab(tag: &str, daemons: &[Daemon], o: &Opts) -> Lab {
         };
         let conf = dir.join(format!("n{i}.conf"));
         let text = format!(
-            "Sync {{\n\tMode {} {{\n{}\n\t}}\n\t{link}\n\tOptions {{\n{}\n\t}}\n}}\nGeneral {{\n\tSystemd off\n\tHashSize 8192\n\tHashLimit 131072\n\tLogFile {d}/n{i}.log\n\tSyslog off\n\tLockFile {d}/n{i}.lock\n\tUNIX {{\n\t\tPath {d}/n{i}.ctl\n\t}}\n\tNetlinkBufferSize 2097152\n\tNetlinkBufferSizeMaxGrowth 8388608\n{}\n}}\n",
+            "Sync {{\n\tMode {} {{\n{}\n\t}}\n\t{link}\n\tOptions {{\n{}\n\t}}\n}}\nGeneral {{\n\tSystemd off\n\tHashSize 8192\n\tHashLimit 262144\n\tLogFile {d}/n{i}.log\n\tSyslog off\n\tLockFile {d}/n{i}.lock\n\tUNIX {{\n\t\tPath {d}/n{i}.ctl\n\t}}\n\tNetlinkBufferSize 2097152\n\tNetlinkBufferSizeMaxGrowth 8388608\n{}\n}}\n",
             o.mode,
             o.mode_body,
             o.options,
