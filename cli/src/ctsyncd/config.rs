@@ -4,7 +4,9 @@
 //! does not implement is reported as a warning with its line (or refused, when running without it would
 //! do something else than the user asked).
 
-use ctsync_proto::driver::{ChannelConfig, CommitOptions, DriverConfig, Filter, Link, Logic, Net};
+use ctsync_proto::driver::{
+    ChannelConfig, CommitOptions, DriverConfig, Filter, Link, Logic, Net, SchedPolicy,
+};
 use ctsync_proto::{AlarmConfig, FtfwConfig, NotrackConfig, SessionConfig};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -81,6 +83,10 @@ pub struct Config {
     pub mode: ModeCfg,
     /// `HashSize`.
     pub hashsize: usize,
+    /// `Scheduler { Type }` (`SCHED_RR` by default, as conntrackd).
+    pub sched_policy: SchedPolicy,
+    /// `Scheduler { Priority }` (`None`: the policy's highest, as conntrackd).
+    pub sched_priority: Option<i32>,
     /// Warnings, each `file:line: text`, to log at start.
     pub warnings: Vec<String>,
 }
@@ -232,37 +238,6 @@ impl P<'_> {
             Err(_) => self.err(l, format!("`{key}`: `{v}` is not a valid IP address")),
         }
     }
-    /// Skips a value or a whole `{ ... }` block after an unimplemented key.
-    fn skip(&mut self) -> R<()> {
-        match self.peek().map(|t| t.tok.clone()) {
-            Some(Tok::Open) => {
-                let start = self.peek().map_or(0, |t| t.line);
-                let mut depth = 0;
-                while let Some(t) = self.next() {
-                    match t.tok {
-                        Tok::Open => depth += 1,
-                        Tok::Close => {
-                            depth -= 1;
-                            if depth == 0 {
-                                return Ok(());
-                            }
-                        }
-                        Tok::Word(_) => {}
-                    }
-                }
-                self.err(start, "block is not closed")
-            }
-            Some(Tok::Word(_)) => {
-                self.next();
-                // A value may be followed by a block (`Type rr {`).
-                if matches!(self.peek().map(|t| &t.tok), Some(Tok::Open)) {
-                    return self.skip();
-                }
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -314,6 +289,8 @@ struct Draft {
     events_reliable: bool,
     filter: Filter,
     saw_sync: bool,
+    sched_policy: SchedPolicy,
+    sched_priority: Option<i32>,
 }
 
 /// Reads and checks a configuration file.
@@ -467,11 +444,27 @@ fn general(p: &mut P<'_>, d: &mut Draft, open: usize) -> R<()> {
                 );
             }
             "Scheduler" => {
-                p.skip()?;
-                p.warn(
-                    line,
-                    "`Scheduler` is not implemented by ctsyncd, ignoring (use chrt(1))",
-                );
+                p.open("Scheduler", line)?;
+                while let Some((k, kl)) = p.key("Scheduler", line)? {
+                    match k.as_str() {
+                        "Type" => {
+                            let (v, vl) = p.value(&k, kl)?;
+                            d.sched_policy = match v.to_ascii_lowercase().as_str() {
+                                "rr" => SchedPolicy::RoundRobin,
+                                "fifo" => SchedPolicy::Fifo,
+                                _ => return p.err(vl, format!("unknown scheduler `{v}'")),
+                            };
+                        }
+                        "Priority" => {
+                            let n = p.number(&k, kl)?;
+                            if n > 99 {
+                                return p.err(kl, "`Priority' must be [0, 99]");
+                            }
+                            d.sched_priority = Some(n as i32);
+                        }
+                        _ => return p.err(kl, format!("unknown key `{k}` in `Scheduler`")),
+                    }
+                }
             }
             "Systemd" => {
                 if p.boolean(&k, line)? {
@@ -1000,6 +993,8 @@ fn finish(file: &Path, d: Draft, mut warnings: Vec<String>) -> Result<Config, Co
         startup_resync: d.startup_resync,
         mode,
         hashsize: d.hashsize.unwrap_or(65_536),
+        sched_policy: d.sched_policy,
+        sched_priority: d.sched_priority,
         warnings,
     })
 }

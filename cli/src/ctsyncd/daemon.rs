@@ -142,6 +142,12 @@ impl Daemon {
         for w in &cfg.warnings {
             log.warning(w);
         }
+        // conntrackd's set_scheduler: real-time round robin unless configured otherwise.
+        if let Err(e) = ctsync_proto::driver::set_scheduler(cfg.sched_policy, cfg.sched_priority) {
+            log.warning(&format!(
+                "scheduler configuration failed: {e}. Continuing with system default scheduler."
+            ));
+        }
         if let Err(e) = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)

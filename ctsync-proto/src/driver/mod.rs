@@ -18,6 +18,14 @@ mod sockopt;
 pub use channel::{Channel, ChannelConfig, Link, LinkStats};
 pub use commit::{CommitOptions, CommitReport};
 pub use filter::{Filter, Logic, Net};
+pub use sockopt::SchedPolicy;
+
+/// Puts this process under a real-time scheduling policy, as conntrackd does at start (its `Scheduler`
+/// clause; without one, `SCHED_RR` at the highest priority), so that a busy machine does not starve the
+/// event reader into overruns. `priority` `None` takes the policy's highest.
+pub fn set_scheduler(policy: SchedPolicy, priority: Option<i32>) -> std::io::Result<()> {
+    sockopt::set_scheduler(policy, priority)
+}
 
 use crate::session::{Action, Session, SessionConfig};
 use crate::wire::{Change, CtEntry, ExpEntry};
