@@ -16,8 +16,39 @@ use std::time::Duration;
 
 const REVERSE: &[&str] = &["-p udp -s 172.16.0.1 -d 172.16.0.2 --sport 7777 --dport 8888 -t 120"];
 
+/// A command's output with every number replaced by `N` (the layout and the labels stay).
+fn skeleton(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_num = false;
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            if !in_num {
+                out.push('N');
+            }
+            in_num = true;
+        } else {
+            in_num = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The statistics commands compared with conntrackd: exit status, layout and labels.
+const STATS: &[&str] = &[
+    "-s",
+    "-s ct",
+    "-s network",
+    "-s cache",
+    "-s runtime",
+    "-s link",
+    "-s expect",
+];
+
 #[derive(Debug)]
 struct Outcome {
+    stats: Vec<(i32, String)>,
+    internal: BTreeSet<String>,
     external: BTreeSet<String>,
     reverse: BTreeSet<String>,
     committed: BTreeSet<String>,
@@ -39,6 +70,17 @@ fn pair(sender: Daemon, receiver: Daemon, o: &Opts) -> Outcome {
     create_entries(b, REVERSE);
     let external = b.wait_external(Duration::from_secs(15), |e| e.len() >= ENTRIES.len());
     let reverse = a.wait_external(Duration::from_secs(10), |e| e.len() >= REVERSE.len());
+    let internal = a.cache("-i");
+    let stats = STATS
+        .iter()
+        .map(|c| {
+            let o = b.client(c);
+            (
+                o.status.code().unwrap_or(-1),
+                skeleton(&String::from_utf8_lossy(&o.stdout)),
+            )
+        })
+        .collect();
     // Fail-over on the receiver: commit the external cache.
     b.client_ok("-c");
     let mut committed = b.table();
@@ -53,6 +95,8 @@ fn pair(sender: Daemon, receiver: Daemon, o: &Opts) -> Outcome {
         harness::log_of(&lab, 1)
     );
     Outcome {
+        stats,
+        internal,
         external,
         reverse,
         committed,
@@ -83,6 +127,16 @@ fn interop(mode: &'static str, link: LinkKind) {
     let reference = &outcomes[0];
     assert_eq!(reference.committed.len(), ENTRIES.len(), "{reference:#?}");
     for (c, out) in combos.iter().zip(&outcomes).skip(1) {
+        for (i, cmd) in STATS.iter().enumerate() {
+            assert_eq!(
+                out.stats[i], reference.stats[i],
+                "{mode} {link:?} {c:?}: `{cmd}` differs from conntrackd's (status, layout)"
+            );
+        }
+        assert_eq!(
+            out.internal, reference.internal,
+            "{mode} {link:?} {c:?}: internal cache (-i) differs from conntrackd's"
+        );
         assert_eq!(
             out.external, reference.external,
             "{mode} {link:?} {c:?}: external cache differs from conntrackd's"

@@ -100,10 +100,12 @@ pub fn link_long(d: &Driver) -> String {
         .ok()
         .and_then(|s| u32::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok())
         .unwrap_or(0);
-    // IFF_UP shows the administrative status, IFF_RUNNING the carrier.
+    // IFF_UP shows the administrative status, IFF_RUNNING the carrier (sysfs keeps the latter apart).
+    let carrier = std::fs::read_to_string(format!("/sys/class/net/{name}/carrier"))
+        .is_ok_and(|c| c.trim() == "1");
     let status = if idx == 0 || flags & 0x1 == 0 {
         "DOWN"
-    } else if flags & 0x40 == 0 {
+    } else if !carrier {
         "NO-CARRIER"
     } else {
         "RUNNING"
