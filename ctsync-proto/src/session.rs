@@ -477,6 +477,7 @@ with_setters!(FtfwConfig {
     with_resend_queue_size => resend_queue_size: usize,
     with_initial_seq => initial_seq: u32,
     with_mode => mode: Mode,
+    with_flow_control => flow_control: bool,
 });
 
 with_setters!(AlarmConfig {
@@ -666,6 +667,12 @@ pub struct FtfwConfig {
     pub initial_seq: u32,
     /// Attribute checking.
     pub mode: Mode,
+    /// Flow control (off by default, which is conntrackd's behaviour): when the resend queue is full,
+    /// entries wait in the transmit queue for the peer's acknowledgements instead of pushing the oldest
+    /// unacknowledged node out. conntrackd evicts, so a burst larger than `ResendQueueSize` that the link
+    /// or the receiver drops is lost for good; with flow control it is only delayed. Control messages are
+    /// never held back. The peer sees nothing different on the wire.
+    pub flow_control: bool,
 }
 
 impl Default for FtfwConfig {
@@ -676,6 +683,7 @@ impl Default for FtfwConfig {
             resend_queue_size: 131_072,
             initial_seq: 0,
             mode: Mode::Strict,
+            flow_control: false,
         }
     }
 }
@@ -761,7 +769,8 @@ impl Ftfw {
     }
 
     fn rs_push(&mut self, node: RsNode) {
-        if self.rs.len() >= self.cfg.resend_queue_size.max(1) {
+        // With flow control only control messages can push past the bound (objects wait): keep them.
+        if !self.cfg.flow_control && self.rs.len() >= self.cfg.resend_queue_size.max(1) {
             // rs_queue_purge_full: the oldest node goes.
             if let Some(old) = self.rs.pop_front() {
                 self.core.stats.rs_evicted += 1;
@@ -990,7 +999,25 @@ impl Session for Ftfw {
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let limit = buf.len().min(self.core.mtu);
         let mut p = Packer::new(&mut buf[..limit]);
-        while let Some(item) = self.core.tx.front().copied() {
+        while let Some(mut item) = self.core.tx.front().copied() {
+            if self.cfg.flow_control
+                && matches!(item, TxItem::Obj(_))
+                && self.rs.len() >= self.cfg.resend_queue_size.max(1)
+            {
+                // Flow control: objects wait for acknowledgements; a control message behind them goes.
+                let Some(i) = self
+                    .core
+                    .tx
+                    .iter()
+                    .position(|t| matches!(t, TxItem::Ctl { .. }))
+                else {
+                    break;
+                };
+                if let Some(ctl) = self.core.tx.remove(i) {
+                    self.core.tx.push_front(ctl);
+                    item = ctl;
+                }
+            }
             let Some(msg) = self.core.build(&item, self.hello_flags()) else {
                 self.core.tx.pop_front();
                 continue;

@@ -945,6 +945,8 @@ fn finish(file: &Path, d: Draft, mut warnings: Vec<String>) -> Result<Config, Co
             FtfwConfig::default()
                 .with_window_size(d.window_size.filter(|w| *w > 0).unwrap_or(300))
                 .with_resend_queue_size(d.resend_queue_size.filter(|w| *w > 0).unwrap_or(131_072))
+                // Delay rather than lose a burst larger than the resend queue (see FtfwConfig).
+                .with_flow_control(true)
                 .with_initial_seq(initial_seq),
         ),
         ModeCfg::Alarm => SessionConfig::Alarm(
