@@ -6,6 +6,8 @@
 //!   `EventSocket` in A, same load);
 //! * commit: `-c` of those 50,000 external entries into B's kernel table, against the floor of ctnl's
 //!   batched create of the same entries;
+//! * sustained load: 20,000 events/s (creates and deletes) for 30 s on A; CPU seconds of each daemon
+//!   and whether B ends with exactly A's entries;
 //! * memory: RSS of each daemon with 200,000 entries in its internal cache (loaded before the start, so
 //!   the start-up dump fills it), and of the receiver after a `-B` bulk send of them.
 //!
@@ -69,6 +71,65 @@ fn events_floor(n: u64) {
         }
     }
     println!("{} {seen}", wall_us());
+}
+
+/// Helper mode: `rate` events per second for `secs` seconds: every 100 ms, half the tick's events create
+/// entries and half delete the entries created a second earlier. Prints how many entries it leaves.
+fn churn(rate: u32, secs: u32) {
+    let per_tick = (rate / 20) as usize; // creates per 100 ms tick (and as many deletes)
+    let all = entries(per_tick as u32 * 10 * (secs + 1), [10, 240, 0]);
+    let mut ct = ctnl::Conntrack::open().unwrap();
+    let start = Instant::now();
+    let mut created = 0usize;
+    let mut deleted = 0usize;
+    for tick in 0..(secs as usize * 10) {
+        let mut b = ct.batch();
+        for e in &all[created..created + per_tick] {
+            b.create(e).unwrap();
+        }
+        if tick >= 10 {
+            for e in &all[deleted..deleted + per_tick] {
+                b.delete(&ctnl::Key::of(e).unwrap()).unwrap();
+            }
+            deleted += per_tick;
+        }
+        created += per_tick;
+        let _ = b.finish().unwrap();
+        let next = start + Duration::from_millis(100 * (tick as u64 + 1));
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    println!("{}", created - deleted);
+}
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 (utime, stime) are 12 and 13 after the command name; 100 ticks per second.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Sustained churn: CPU of the sending and receiving daemon, and the receiver's count at the end.
+fn sustained(d: Daemon, rate: u32, secs: u32) -> (f64, f64, u64, u64) {
+    let lab = lab("bs", &[d, d], &Opts::new("FTFW", LinkKind::Udp));
+    let (a, b) = (&lab.nodes[0], &lab.nodes[1]);
+    b.start();
+    a.start();
+    std::thread::sleep(Duration::from_secs(3));
+    let (pa, pb) = (a.pids()[0], b.pids()[0]);
+    let (ca, cb) = (cpu_secs(pa), cpu_secs(pb));
+    let h = helper(a, &format!("--churn {rate} {secs}"));
+    let o = h.wait_with_output().unwrap();
+    let left: u64 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
+    wait(|| external_active(b) == left, Duration::from_secs(30));
+    (
+        cpu_secs(pa) - ca,
+        cpu_secs(pb) - cb,
+        left,
+        external_active(b),
+    )
 }
 
 /// Helper mode: create the entries with ctnl batches, print the µs taken.
@@ -241,6 +302,10 @@ fn main() {
         create_floor(args[i + 1].parse().unwrap());
         return;
     }
+    if let Some(i) = args.iter().position(|a| a == "--churn") {
+        churn(args[i + 1].parse().unwrap(), args[i + 2].parse().unwrap());
+        return;
+    }
     if args.iter().any(|a| a == "--list") {
         return;
     }
@@ -309,6 +374,12 @@ fn main() {
         pc.as_secs_f64() / oc.as_secs_f64(),
         oc.as_secs_f64() / cf.as_secs_f64()
     );
+    for d in [Daemon::Ctsyncd, Daemon::Conntrackd] {
+        let (ca, cb, left, got) = sustained(d, 20_000, 30);
+        println!(
+            "  20,000 events/s for 30 s, {d:?}: CPU sender {ca:.2} s, receiver {cb:.2} s; receiver holds {got} of {left}"
+        );
+    }
     let (oa, ob, on) = memory(Daemon::Ctsyncd);
     let (pa, pb, pn) = memory(Daemon::Conntrackd);
     println!(
