@@ -6,6 +6,8 @@
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output};
 
+mod common;
+
 const OURS: &str = env!("CARGO_BIN_EXE_conntrack");
 
 /// The varied corpus, made with the real tool's -I (commands listed so the table can be rebuilt by hand).
@@ -418,14 +420,8 @@ fn mutate(tool: String, real: String, args: Vec<String>) -> (Output, String) {
         setup(&ns, &real);
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         let o = run(&tool, &a);
-        // List with the real tool, without timeouts and timestamps (they tick), sorted.
-        let l = run(&real, &["-L", "-o", "save"]);
-        let mut lines: Vec<String> = String::from_utf8_lossy(&l.stdout)
-            .lines()
-            .map(|s| s.split_whitespace().skip(3).collect::<Vec<_>>().join(" "))
-            .collect();
-        lines.sort();
-        (o, lines.join("\n"))
+        // The whole table, marks included (not `-o save`, which drops them).
+        (o, common::table())
     })
     .join()
     .expect("twin thread")
@@ -936,4 +932,229 @@ fn expectations_same_as_conntrack_tools() {
     assert_eq!(v["master"]["dport"], 21);
     assert!(v["timeout"].as_u64().unwrap() > 0);
     drop(control);
+}
+
+/// One step of a [`scenario`]: the arguments and, for `-R -`, what to feed on stdin.
+type Step<'a> = (&'a [&'a str], Option<&'a str>);
+
+/// Runs `steps` with one tool in a fresh namespace (its own thread); returns, per step, the exit status,
+/// the normalized stdout (lines sorted: each namespace lists in its own hash order) and stderr, and the
+/// whole table after it (marks included).
+fn scenario(tool: &str, steps: &[Step<'_>]) -> Vec<(Option<i32>, String, String, String)> {
+    let tool = tool.to_string();
+    let steps: Vec<(Vec<String>, Option<String>)> = steps
+        .iter()
+        .map(|(a, i)| {
+            (
+                a.iter().map(|s| s.to_string()).collect(),
+                i.map(str::to_string),
+            )
+        })
+        .collect();
+    std::thread::spawn(move || {
+        let _ns = testkit::netns().expect("namespace");
+        steps
+            .iter()
+            .map(|(args, input)| {
+                let mut c = Command::new(&tool);
+                c.arg0("conntrack")
+                    .args(args)
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped());
+                let mut child = c.spawn().expect("spawn");
+                {
+                    use std::io::Write;
+                    let mut stdin = child.stdin.take().expect("stdin");
+                    stdin
+                        .write_all(input.as_deref().unwrap_or("").as_bytes())
+                        .expect("stdin");
+                }
+                let o = child.wait_with_output().expect("wait");
+                (
+                    o.status.code(),
+                    common::normalize_sorted(&o.stdout),
+                    norm_err(&o.stderr),
+                    common::table(),
+                )
+            })
+            .collect()
+    })
+    .join()
+    .expect("scenario thread")
+}
+
+/// Both tools through the same steps: every step must give the same status, stdout, stderr (tool
+/// prefix aside) and table (marks included).
+fn same_scenario(real: &str, steps: &[Step<'_>]) {
+    let a = scenario(real, steps);
+    let b = scenario(OURS, steps);
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert_eq!(
+            x, y,
+            "step {i}: {:?} (conntrack-tools, then ours)",
+            steps[i]
+        );
+    }
+}
+
+/// Issue 11: filters on the reply tuple's address and port (the kernel filter lost the protocol and every
+/// such `-L`/`-D` failed with "port or ICMP fields need a protocol"), on the command line and in `-R -`.
+#[test]
+fn issue_11_reply_tuple_address_and_port_filters() {
+    let Some(real) = real_tool() else { return };
+    if !testkit::require("root", testkit::is_root()) {
+        return;
+    }
+    let create = [
+        "-I",
+        "-r",
+        "2.2.2.2",
+        "-q",
+        "1.1.1.1",
+        "-p",
+        "tcp",
+        "--reply-port-src",
+        "11",
+        "--reply-port-dst",
+        "21",
+        "--state",
+        "LISTEN",
+        "-u",
+        "SEEN_REPLY",
+        "-t",
+        "50",
+        "-m",
+        "5",
+    ];
+    let create_zoned = [
+        "-I",
+        "-w",
+        "11",
+        "-r",
+        "2.2.2.2",
+        "-q",
+        "1.1.1.1",
+        "-p",
+        "tcp",
+        "--reply-port-src",
+        "11",
+        "--reply-port-dst",
+        "21",
+        "--state",
+        "LISTEN",
+        "-u",
+        "SEEN_REPLY",
+        "-t",
+        "50",
+    ];
+    let other = [
+        "-I",
+        "-s",
+        "1.1.1.1",
+        "-d",
+        "2.2.2.2",
+        "-p",
+        "tcp",
+        "--sport",
+        "22",
+        "--dport",
+        "11",
+        "--state",
+        "ESTABLISHED",
+        "-t",
+        "50",
+        "-m",
+        "6",
+    ];
+    let delete = [
+        "-D",
+        "-r",
+        "2.2.2.2",
+        "-q",
+        "1.1.1.1",
+        "-p",
+        "tcp",
+        "--reply-port-src",
+        "11",
+        "--reply-port-dst",
+        "21",
+    ];
+    let delete_zoned = [
+        "-D",
+        "-w",
+        "11",
+        "-r",
+        "2.2.2.2",
+        "-q",
+        "1.1.1.1",
+        "-p",
+        "tcp",
+        "--reply-port-src",
+        "11",
+        "--reply-port-dst",
+        "21",
+        "--state",
+        "LISTEN",
+        "-u",
+        "SEEN_REPLY",
+    ];
+    same_scenario(
+        &real,
+        &[
+            (&create, None),
+            (&create_zoned, None),
+            (&other, None),
+            (
+                &["-L", "-r", "2.2.2.2", "-p", "tcp", "--reply-port-src", "11"],
+                None,
+            ),
+            (&["-L", "-p", "tcp", "--reply-port-dst", "21"], None),
+            (
+                &[
+                    "-L",
+                    "-q",
+                    "1.1.1.1",
+                    "-p",
+                    "tcp",
+                    "--reply-port-dst",
+                    "21",
+                    "-w",
+                    "11",
+                ],
+                None,
+            ),
+            (
+                &["-L", "-r", "2.2.2.2", "-p", "tcp", "--reply-port-src", "12"],
+                None,
+            ),
+            (&delete, None),
+            (&delete_zoned, None),
+        ],
+    );
+    // After the deletes only the other entry is left (the scenario compared the tables; check that the
+    // deletes did delete).
+    let after = scenario(
+        OURS,
+        &[
+            (&create, None),
+            (&create_zoned, None),
+            (&other, None),
+            (&delete, None),
+            (&delete_zoned, None),
+        ],
+    );
+    assert_eq!(common::entries(&after[4].3), 1, "{}", after[4].3);
+    assert_eq!(common::marked(&after[4].3, 6), 1);
+    // The same lines inside `-R -`.
+    let file = [&create[..], &create_zoned, &other, &delete, &delete_zoned]
+        .iter()
+        .map(|l| l.join(" "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let steps: [Step<'_>; 1] = [(&["-R", "-"], Some(&file))];
+    same_scenario(&real, &steps);
+    let ours = scenario(OURS, &steps);
+    assert_eq!(ours[0].0, Some(0), "{:?}", ours[0]);
+    assert_eq!(common::entries(&ours[0].3), 1, "{}", ours[0].3);
 }

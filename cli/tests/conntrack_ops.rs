@@ -7,6 +7,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 const OURS: &str = env!("CARGO_BIN_EXE_conntrack");
 
 fn run(bin: &str, args: &[&str]) -> Output {
@@ -132,17 +134,10 @@ fn load_file_twin_tables_and_bad_line_applies_nothing() {
         .into_iter()
         .map(|tool| {
             let g = good.clone();
-            let real = real.clone();
             std::thread::spawn(move || {
                 let _ns = testkit::netns().expect("namespace");
                 let o = load(&tool, g.to_str().unwrap());
-                let l = run(&real, &["-L", "-o", "save"]);
-                let mut v: Vec<String> = String::from_utf8_lossy(&l.stdout)
-                    .lines()
-                    .map(|s| s.split_whitespace().skip(3).collect::<Vec<_>>().join(" "))
-                    .collect();
-                v.sort();
-                (v.join("\n"), o)
+                (common::table(), o)
             })
             .join()
             .unwrap()
@@ -172,24 +167,9 @@ fn load_file_twin_tables_and_bad_line_applies_nothing() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// The table as `-o save` lines without the timeout, sorted (the namespace is the calling thread's).
-fn saved_table(real: &str) -> String {
-    let l = run(real, &["-L", "-o", "save"]);
-    let mut v: Vec<String> = String::from_utf8_lossy(&l.stdout)
-        .lines()
-        .map(|s| {
-            let w: Vec<&str> = s.split_whitespace().collect();
-            match w.iter().position(|x| *x == "-t") {
-                Some(i) => [&w[..i], &w[(i + 2).min(w.len())..]].concat().join(" "),
-                None => w.join(" "),
-            }
-        })
-        .collect();
-    v.sort();
-    // `-o save` has no mark: list the marked entries too.
-    let marked = run(real, &["-L", "-m", "7"]);
-    let m = String::from_utf8_lossy(&marked.stdout).lines().count();
-    format!("{}\nmarked {m}", v.join("\n"))
+/// The whole table, marks included (the namespace is the calling thread's): [`common::table`].
+fn saved_table(_real: &str) -> String {
+    common::table()
 }
 
 /// A file long enough to be parsed on several threads, with deletes, updates and `-A` of an existing entry
@@ -251,10 +231,7 @@ fn failing_create_stops_the_file_where_conntrack_tools_stops() {
         reference.1.as_deref(),
         Some("Operation failed: Such conntrack exists, try -U to update\n")
     );
-    assert_eq!(
-        reference.2.lines().filter(|l| l.starts_with("-A")).count(),
-        3000
-    );
+    assert_eq!(common::entries(&reference.2), 3000);
     assert_eq!(after("ours"), reference, "our binary");
     assert_eq!(after("budget 0"), reference, "parsed again while sending");
     std::fs::remove_dir_all(&dir).ok();
@@ -281,10 +258,7 @@ fn load_file_warnings_print_in_file_order_up_to_the_bad_line() {
         std::thread::spawn(move || {
             let _ns = testkit::netns().expect("namespace");
             let o = load(&bin, &path);
-            let n = saved_table(&real)
-                .lines()
-                .filter(|l| l.starts_with("-A"))
-                .count();
+            let n = common::entries(&saved_table(&real));
             (
                 o.status.code(),
                 String::from_utf8_lossy(&o.stderr)
@@ -399,8 +373,8 @@ fn load_file_on_every_core_and_past_the_memory_budget_matches_conntrack_tools() 
         .join()
         .unwrap()
     };
-    assert_eq!(reference.lines().count(), 12_000 - 4 + 1);
-    assert!(reference.ends_with("marked 4"), "{reference}");
+    assert_eq!(common::entries(&reference), 12_000 - 4);
+    assert_eq!(common::marked(&reference, 7), 4, "{reference}");
     let ours = {
         let (real, path) = (real.clone(), path.clone());
         std::thread::spawn(move || {
@@ -446,10 +420,7 @@ fn load_file_on_every_core_and_past_the_memory_budget_matches_conntrack_tools() 
             );
             (
                 r.err().map(|f| (f.code, f.msg)),
-                saved_table(&real)
-                    .lines()
-                    .filter(|l| l.starts_with("-A"))
-                    .count(),
+                common::entries(&saved_table(&real)),
             )
         })
         .join()

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 const REVERSE: &[&str] = &["-p udp -s 172.16.0.1 -d 172.16.0.2 --sport 7777 --dport 8888 -t 120"];
 
-/// A command's output with every number replaced by `N` (the layout and the labels stay).
+/// A command's output with every number replaced by `N` and runs of spaces (the padding of right-aligned
+/// numbers) shortened to one: the layout (lines, tabs) and the labels stay.
 fn skeleton(text: &str) -> String {
     let mut out = String::new();
     let mut in_num = false;
@@ -28,7 +29,9 @@ fn skeleton(text: &str) -> String {
             in_num = true;
         } else {
             in_num = false;
-            out.push(c);
+            if !(c == ' ' && out.ends_with(' ')) {
+                out.push(c);
+            }
         }
     }
     out

@@ -8,9 +8,14 @@
 //! ```
 //! The commands it runs are printed with each vector.
 
-use ctnl::CtSocket;
-use ctnl::wire::{Msgs, NLMSG_DONE, finish_msg, start_msg};
+//! The request is framed by hand here (16-byte `nlmsghdr`, 4-byte `nfgenmsg`): ctnl keeps its framing
+//! helpers private, and this tool records what the kernel sends without going through ctnl's decoder.
+
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
 use std::process::Command;
+
+/// `NLMSG_DONE`.
+const NLMSG_DONE: u16 = 3;
 
 const COMMANDS: &[&str] = &[
     "conntrack -I -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1000 --dport 53 -t 60 -m 7",
@@ -30,24 +35,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let out = Command::new("sh").arg("-c").arg(c).output()?;
         eprintln!("{c}: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
-    let mut s = CtSocket::open()?;
-    let seq = s.next_seq();
+    let mut s = Socket::new(NETLINK_NETFILTER)?;
+    s.bind(&SocketAddr::new(0, 0))?;
+    let seq: u32 = 1;
+    // IPCTNL_MSG_CT_GET on NFNL_SUBSYS_CTNETLINK, NLM_F_REQUEST | NLM_F_DUMP, AF_UNSPEC, version 0.
     let mut req = Vec::new();
-    // IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, AF_UNSPEC
-    let st = start_msg(&mut req, 1, 1, 0x301, seq, 0, 0);
-    finish_msg(&mut req, st);
-    s.send(&req)?;
+    req.extend_from_slice(&20u32.to_ne_bytes());
+    req.extend_from_slice(&((1u16 << 8) | 1).to_ne_bytes());
+    req.extend_from_slice(&0x301u16.to_ne_bytes());
+    req.extend_from_slice(&seq.to_ne_bytes());
+    req.extend_from_slice(&0u32.to_ne_bytes());
+    req.extend_from_slice(&[0, 0, 0, 0]);
+    s.send(&req, 0)?;
+    let mut buf = vec![0u8; 1 << 17];
     let mut n = 0;
     'dump: loop {
-        s.recv()?;
-        for m in Msgs::new(s.received()) {
-            let m = m?;
-            if m.kind == NLMSG_DONE {
+        let len = s.recv(&mut &mut buf[..], 0)?;
+        let mut rest = &buf[..len];
+        while rest.len() >= 16 {
+            let mlen = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            let kind = u16::from_ne_bytes([rest[4], rest[5]]);
+            if mlen < 16 || mlen > rest.len() {
+                return Err("bad netlink message length".into());
+            }
+            if kind == NLMSG_DONE {
                 break 'dump;
             }
-            let hex: String = m.payload.iter().map(|b| format!("{b:02x}")).collect();
-            println!("// message {n}, type {:#06x}\n\"{hex}\",", m.kind);
+            let hex: String = rest[16..mlen].iter().map(|b| format!("{b:02x}")).collect();
+            println!("// message {n}, type {kind:#06x}\n\"{hex}\",");
             n += 1;
+            rest = &rest[mlen.next_multiple_of(4).min(rest.len())..];
         }
     }
     Ok(())

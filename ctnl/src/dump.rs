@@ -1,17 +1,19 @@
 //! Streaming dumps: conntrack entries (all, dying, unconfirmed, zero-counters), expectations and per-CPU
 //! statistics, with kernel-side filters.
 
-use crate::error::{DecodeError, Error};
+use crate::error::{DecodeError, EmitError, Error};
 use crate::socket::CtSocket;
 use crate::wire::{
-    AF_INET, AF_INET6, CpuStats, Entry, Expect, ExpectCpuStats, L4, Msgs, NLMSG_DONE, NLMSG_ERROR,
-    NLMSG_OVERRUN, Out, Status, VecOut, cta, filter_flag,
+    CpuStats, Entry, Expect, ExpectCpuStats, Family, L4, Msgs, NLMSG_DONE, NLMSG_ERROR,
+    NLMSG_HDRLEN, NLMSG_OVERRUN, Out, Status, VecOut, cta, family_at, filter_flag,
 };
 use std::net::IpAddr;
 
 /// Fields of one tuple direction to match in a dump (`CTA_FILTER`, kernel 5.8+). Unset fields match anything.
-/// Port and ICMP fields need `proto` (the kernel refuses them without a protocol number).
+/// Port and ICMP fields need `proto` (the kernel refuses them without a protocol number). It grows with the
+/// kernel's filter: start from `TupleFilter::default()` and set fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TupleFilter {
     /// Source address.
     pub src: Option<IpAddr>,
@@ -32,14 +34,57 @@ pub struct TupleFilter {
 }
 
 impl TupleFilter {
+    /// Matches any tuple; set fields with the `with_*` methods or directly.
+    pub fn new() -> Self {
+        TupleFilter::default()
+    }
+    /// Only this source address.
+    pub fn with_src(mut self, a: IpAddr) -> Self {
+        self.src = Some(a);
+        self
+    }
+    /// Only this destination address.
+    pub fn with_dst(mut self, a: IpAddr) -> Self {
+        self.dst = Some(a);
+        self
+    }
+    /// Only this IP protocol number.
+    pub fn with_proto(mut self, p: u8) -> Self {
+        self.proto = Some(p);
+        self
+    }
+    /// Only this source port (needs a protocol).
+    pub fn with_sport(mut self, p: u16) -> Self {
+        self.sport = Some(p);
+        self
+    }
+    /// Only this destination port (needs a protocol).
+    pub fn with_dport(mut self, p: u16) -> Self {
+        self.dport = Some(p);
+        self
+    }
+    /// Only this ICMP/ICMPv6 type (needs a protocol).
+    pub fn with_icmp_type(mut self, t: u8) -> Self {
+        self.icmp_type = Some(t);
+        self
+    }
+    /// Only this ICMP/ICMPv6 code (needs a protocol).
+    pub fn with_icmp_code(mut self, c: u8) -> Self {
+        self.icmp_code = Some(c);
+        self
+    }
+    /// Only this ICMP/ICMPv6 identifier (needs a protocol).
+    pub fn with_icmp_id(mut self, id: u16) -> Self {
+        self.icmp_id = Some(id);
+        self
+    }
+
     fn is_empty(&self) -> bool {
         *self == TupleFilter::default()
     }
 
-    fn family(&self) -> Option<u8> {
-        self.src
-            .or(self.dst)
-            .map(|a| if a.is_ipv4() { AF_INET } else { AF_INET6 })
+    fn family(&self) -> Option<Family> {
+        self.src.or(self.dst).map(|a| Family::of(&a))
     }
 
     fn flags(&self, v6: bool) -> u32 {
@@ -146,15 +191,15 @@ impl TupleFilter {
     ///   bits) and ICMPv6 fields only for `IPPROTO_ICMPV6`, so they are exact only with protocol 1 in
     ///   `AF_INET` or 58 in `AF_INET6`.
     /// - `ctnetlink_parse_tuple_filter` answers `EOPNOTSUPP` unless the family is `NFPROTO_IPV4` or
-    ///   `NFPROTO_IPV6`: tuple fields need a family.
-    pub fn kernel_exact(&self, family: u8) -> bool {
+    ///   `NFPROTO_IPV6`: tuple fields need a family (`None` here is never exact).
+    pub fn kernel_exact(&self, family: Option<Family>) -> bool {
         if self.is_empty() {
             return true;
         }
         let v6 = match family {
-            AF_INET => false,
-            AF_INET6 => true,
-            _ => return false,
+            Some(Family::Ipv4) => false,
+            Some(Family::Ipv6) => true,
+            None => return false,
         };
         let ports = self.sport.is_some() || self.dport.is_some();
         let icmp = self.icmp_type.is_some() || self.icmp_code.is_some() || self.icmp_id.is_some();
@@ -195,10 +240,13 @@ impl TupleFilter {
 /// Every entry is also checked against the whole filter in user space, so whatever the kernel does not
 /// filter (zones on kernels that ignore them, IPv6 addresses, tuple fields without a family) is still
 /// filtered, just after the copy.
+///
+/// It grows with the kernel's filters: start from [`DumpFilter::all`] and set fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DumpFilter {
-    /// Address family (`AF_INET`/`AF_INET6`).
-    pub family: Option<u8>,
+    /// Address family.
+    pub family: Option<Family>,
     /// `(value, mask)`: entries whose `mark & mask == value & mask`.
     pub mark: Option<(u32, u32)>,
     /// `(value, mask)`: entries whose `status & mask == value & mask`.
@@ -219,11 +267,42 @@ impl DumpFilter {
     }
 
     /// Only one family.
-    pub fn family(family: u8) -> Self {
+    pub fn family(family: Family) -> Self {
         DumpFilter {
             family: Some(family),
             ..DumpFilter::default()
         }
+    }
+
+    /// Also only this family.
+    pub fn with_family(mut self, family: Family) -> Self {
+        self.family = Some(family);
+        self
+    }
+    /// Also only entries whose `mark & mask == value & mask`.
+    pub fn with_mark(mut self, value: u32, mask: u32) -> Self {
+        self.mark = Some((value, mask));
+        self
+    }
+    /// Also only entries whose `status & mask == value & mask`.
+    pub fn with_status(mut self, value: Status, mask: Status) -> Self {
+        self.status = Some((value, mask));
+        self
+    }
+    /// Also only this zone.
+    pub fn with_zone(mut self, zone: u16) -> Self {
+        self.zone = Some(zone);
+        self
+    }
+    /// Also only entries whose original tuple matches.
+    pub fn with_orig(mut self, t: TupleFilter) -> Self {
+        self.orig = Some(t);
+        self
+    }
+    /// Also only entries whose reply tuple matches.
+    pub fn with_reply(mut self, t: TupleFilter) -> Self {
+        self.reply = Some(t);
+        self
     }
 
     /// True when nothing is filtered.
@@ -258,12 +337,11 @@ impl DumpFilter {
             .any(|t| !t.is_empty())
     }
 
-    /// The nfgenmsg family this filter implies.
-    pub fn effective_family(&self) -> u8 {
+    /// The family this filter implies: the one given, or the one of an address; `None` for any.
+    pub fn effective_family(&self) -> Option<Family> {
         self.family
             .or_else(|| self.orig.as_ref().and_then(TupleFilter::family))
             .or_else(|| self.reply.as_ref().and_then(TupleFilter::family))
-            .unwrap_or(0)
     }
 
     pub(crate) fn check(&self) -> Result<(), Error> {
@@ -274,10 +352,10 @@ impl DumpFilter {
                 || t.icmp_code.is_some()
                 || t.icmp_id.is_some();
             if l4 && t.proto.is_none() {
-                return Err(Error::Encode {
+                return Err(Error::Emit(EmitError::Invalid {
                     what: "tuple filter",
                     reason: "port or ICMP fields need a protocol",
-                });
+                }));
             }
         }
         Ok(())
@@ -286,21 +364,21 @@ impl DumpFilter {
     /// Writes the filter attributes (mark, status and, when needed, `CTA_FILTER` with its tuples and zone).
     pub(crate) fn emit<O: Out>(&self, o: &mut O, with_cta_filter: bool) {
         let family = self.effective_family();
-        let v6 = family == AF_INET6;
+        let v6 = family == Some(Family::Ipv6);
         if let Some((v, m)) = self.mark {
             // The kernel compares `mark & mask` with the value as given: mask the value here.
             o.u32_be(cta::MARK, v & m);
             o.u32_be(cta::MARK_MASK, m);
         }
-        if let Some((v, m)) = self.status.filter(|(_, m)| m.0 != 0) {
+        if let Some((v, m)) = self.status.filter(|(_, m)| !m.is_empty()) {
             // A zero mask matches everything, and the kernel refuses it: it is simply not sent.
-            o.u32_be(cta::STATUS, v.0 & m.0);
-            o.u32_be(cta::STATUS_MASK, m.0);
+            o.u32_be(cta::STATUS, (v & m).bits());
+            o.u32_be(cta::STATUS_MASK, m.bits());
         }
         if with_cta_filter && self.needs_cta_filter() {
             // Tuple fields need the family in nfgenmsg (the kernel parses addresses by it); without one
             // they are matched in user space only.
-            let known = family == AF_INET || family == AF_INET6;
+            let known = family.is_some();
             let flags = |t: &Option<TupleFilter>| match t {
                 Some(t) if known => t.flags(v6),
                 _ => 0,
@@ -339,7 +417,7 @@ impl DumpFilter {
         }
         if self
             .status
-            .is_some_and(|(v, m)| e.status.unwrap_or_default().0 & m.0 != v.0 & m.0)
+            .is_some_and(|(v, m)| e.status.unwrap_or_default() & m != v & m)
         {
             return false;
         }
@@ -359,73 +437,83 @@ impl DumpFilter {
     }
 }
 
-/// Something a dump yields, decoded from one message.
-pub trait DumpItem: Sized {
-    /// The nfnetlink subsystem whose messages carry this item.
-    const SUBSYS: u8;
-    /// Decodes one message: `family` and `res_id` from nfgenmsg, `attrs` after it.
-    fn decode(family: u8, res_id: u16, attrs: &[u8]) -> Result<Self, DecodeError>;
-    /// Decodes into `slot` (a fresh value from [`DumpItem::decode`]'s type default), so that a large item is
-    /// built where it will be returned instead of being moved through `Result`s.
-    fn decode_in_place(
-        slot: &mut Option<Self>,
-        family: u8,
-        res_id: u16,
-        attrs: &[u8],
-    ) -> Result<(), DecodeError> {
-        *slot = Some(Self::decode(family, res_id, attrs)?);
-        Ok(())
-    }
-    /// The user-space filter check (only entries are filtered).
-    fn passes(&self, _filter: &DumpFilter) -> bool {
-        true
-    }
-}
+/// Something a dump yields: [`Entry`], [`Expect`], [`CpuStats`] or [`ExpectCpuStats`]. Sealed: the crate
+/// decodes these from the kernel's messages itself.
+pub trait DumpItem: Sized + sealed::Decode {}
 
-impl DumpItem for Entry {
-    const SUBSYS: u8 = crate::wire::NFNL_SUBSYS_CTNETLINK;
-    #[inline]
-    fn decode(family: u8, _res_id: u16, attrs: &[u8]) -> Result<Self, DecodeError> {
-        Entry::parse_attrs(family, attrs)
-    }
-    #[inline]
-    fn decode_in_place(
-        slot: &mut Option<Self>,
-        family: u8,
-        _res_id: u16,
-        attrs: &[u8],
-    ) -> Result<(), DecodeError> {
-        let e = slot.insert(Entry {
-            family,
-            ..Entry::default()
-        });
-        e.merge_attrs(attrs, 0)
-    }
-    fn passes(&self, filter: &DumpFilter) -> bool {
-        filter.matches(self)
-    }
-}
+impl<T: sealed::Decode> DumpItem for T {}
 
-impl DumpItem for Expect {
-    const SUBSYS: u8 = crate::wire::NFNL_SUBSYS_CTNETLINK_EXP;
-    fn decode(family: u8, _res_id: u16, attrs: &[u8]) -> Result<Self, DecodeError> {
-        Expect::parse_attrs(family, attrs)
-    }
-}
+mod sealed {
+    use super::*;
 
-impl DumpItem for CpuStats {
-    const SUBSYS: u8 = crate::wire::NFNL_SUBSYS_CTNETLINK;
-    fn decode(_family: u8, res_id: u16, attrs: &[u8]) -> Result<Self, DecodeError> {
-        CpuStats::parse_attrs(res_id, attrs)
+    /// How each dumped item is decoded from one message.
+    pub trait Decode: Sized {
+        /// The nfnetlink subsystem whose messages carry this item.
+        const SUBSYS: u8;
+        /// Decodes one message: `family` and `res_id` from nfgenmsg, `attrs` after it.
+        fn decode(family: u8, res_id: u16, attrs: &[u8]) -> Result<Self, DecodeError>;
+        /// Decodes into `slot`, so that a large item is built where it will be returned instead of
+        /// being moved through `Result`s.
+        fn decode_in_place(
+            slot: &mut Option<Self>,
+            family: u8,
+            res_id: u16,
+            attrs: &[u8],
+        ) -> Result<(), DecodeError> {
+            *slot = Some(Self::decode(family, res_id, attrs)?);
+            Ok(())
+        }
+        /// The user-space filter check (only entries are filtered).
+        fn passes(&self, _filter: &DumpFilter) -> bool {
+            true
+        }
     }
-}
 
-impl DumpItem for ExpectCpuStats {
-    // Asked on the expectation subsystem, answered on the conntrack one (`ctnetlink_exp_stat_fill_info`
-    // builds its messages with NFNL_SUBSYS_CTNETLINK).
-    const SUBSYS: u8 = crate::wire::NFNL_SUBSYS_CTNETLINK;
-    fn decode(_family: u8, res_id: u16, attrs: &[u8]) -> Result<Self, DecodeError> {
-        ExpectCpuStats::parse_attrs(res_id, attrs)
+    impl Decode for Entry {
+        const SUBSYS: u8 = crate::wire::NFNL_SUBSYS_CTNETLINK;
+        #[inline]
+        fn decode(family: u8, _res_id: u16, attrs: &[u8]) -> Result<Self, DecodeError> {
+            Entry::parse_attrs(family_at(family, NLMSG_HDRLEN)?, attrs)
+        }
+        #[inline]
+        fn decode_in_place(
+            slot: &mut Option<Self>,
+            family: u8,
+            _res_id: u16,
+            attrs: &[u8],
+        ) -> Result<(), DecodeError> {
+            let e = slot.insert(Entry {
+                family: family_at(family, NLMSG_HDRLEN)?,
+                ..Entry::default()
+            });
+            e.merge_attrs(attrs, 0)
+        }
+        fn passes(&self, filter: &DumpFilter) -> bool {
+            filter.matches(self)
+        }
+    }
+
+    impl Decode for Expect {
+        const SUBSYS: u8 = crate::wire::NFNL_SUBSYS_CTNETLINK_EXP;
+        fn decode(family: u8, _res_id: u16, attrs: &[u8]) -> Result<Self, DecodeError> {
+            Expect::parse_attrs(family_at(family, NLMSG_HDRLEN)?, attrs)
+        }
+    }
+
+    impl Decode for CpuStats {
+        const SUBSYS: u8 = crate::wire::NFNL_SUBSYS_CTNETLINK;
+        fn decode(_family: u8, res_id: u16, attrs: &[u8]) -> Result<Self, DecodeError> {
+            CpuStats::parse_attrs(res_id, attrs)
+        }
+    }
+
+    impl Decode for ExpectCpuStats {
+        // Asked on the expectation subsystem, answered on the conntrack one (`ctnetlink_exp_stat_fill_info`
+        // builds its messages with NFNL_SUBSYS_CTNETLINK).
+        const SUBSYS: u8 = crate::wire::NFNL_SUBSYS_CTNETLINK;
+        fn decode(_family: u8, res_id: u16, attrs: &[u8]) -> Result<Self, DecodeError> {
+            ExpectCpuStats::parse_attrs(res_id, attrs)
+        }
     }
 }
 
@@ -588,18 +676,16 @@ pub struct RawItems {
 /// One undecoded item of [`RawItems`].
 #[derive(Debug, Clone, Copy)]
 pub struct RawItem<'a> {
-    /// nfgenmsg family.
-    pub family: u8,
-    /// nfgenmsg resource id.
-    pub res_id: u16,
-    /// The message's attributes.
-    pub attrs: &'a [u8],
+    family: u8,
+    res_id: u16,
+    attrs: &'a [u8],
 }
 
 impl RawItem<'_> {
     /// Decodes the item into `entry`, reusing its storage (see [`Dump::next_into`]).
     pub fn decode_into(&self, entry: &mut Entry) -> Result<(), Error> {
-        entry.reparse(self.family, self.attrs).map_err(Error::from)
+        let family = family_at(self.family, NLMSG_HDRLEN)?;
+        entry.reparse(family, self.attrs).map_err(Error::from)
     }
 
     /// Decodes the item.
@@ -679,7 +765,9 @@ impl Dump<'_, Entry> {
     /// the end of the dump, `Some(Ok(()))` when `entry` holds the next entry.
     pub fn next_into(&mut self, entry: &mut Entry) -> Option<Result<(), Error>> {
         loop {
-            let r = self.step_with(|family, _res_id, attrs| entry.reparse(family, attrs))?;
+            let r = self.step_with(|family, _res_id, attrs| {
+                entry.reparse(family_at(family, NLMSG_HDRLEN)?, attrs)
+            })?;
             if let (Some(f), Ok(())) = (&self.filter, &r)
                 && !f.matches(entry)
             {
@@ -755,14 +843,14 @@ pub(crate) fn dump_request(
     filter.check()?;
     buf.clear();
     let flags = netlink_packet_core::NLM_F_REQUEST | netlink_packet_core::NLM_F_DUMP;
-    let start = crate::wire::start_msg(buf, subsys, msg, flags, seq, filter.effective_family(), 0);
+    let family = filter.effective_family().map_or(0, Family::to_af);
+    let start = crate::wire::start_msg(buf, subsys, msg, flags, seq, family, 0);
     let mut o = VecOut::new(buf);
     filter.emit(&mut o, true);
     if o.overflowed() {
-        return Err(Error::Encode {
+        return Err(Error::Emit(EmitError::TooLong {
             what: "dump filter",
-            reason: "attribute too long",
-        });
+        }));
     }
     crate::wire::finish_msg(buf, start);
     Ok(())

@@ -1,4 +1,5 @@
-//! Error types: [`Error`] for operations, [`DecodeError`] for bytes that do not parse.
+//! Error types: [`Error`] for operations, [`DecodeError`] for bytes that do not parse, [`EmitError`] for
+//! values that cannot be written.
 
 use std::fmt;
 
@@ -70,6 +71,46 @@ pub enum DecodeError {
     },
 }
 
+/// Why a value could not be written (`emit`) or a request could not be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmitError {
+    /// The buffer is shorter than the value's `buffer_len()`.
+    #[error("buffer too short: need {needed} bytes, have {actual}")]
+    BufferTooShort {
+        /// Bytes the value needs.
+        needed: usize,
+        /// Bytes in the buffer.
+        actual: usize,
+    },
+    /// A value is too long for a netlink attribute (whose length field is 16 bits).
+    #[error("{what}: a value is too long for a netlink attribute")]
+    TooLong {
+        /// What was being written.
+        what: &'static str,
+    },
+    /// The value cannot be expressed as a request (for example port filters without a protocol).
+    #[error("cannot encode {what}: {reason}")]
+    Invalid {
+        /// What was being encoded.
+        what: &'static str,
+        /// Why it cannot be.
+        reason: &'static str,
+    },
+}
+
+impl EmitError {
+    /// The error for an emit into `actual` bytes that stopped short: the buffer was too small when the
+    /// value needs more, otherwise some attribute was too long.
+    pub(crate) fn overflow(what: &'static str, needed: usize, actual: usize) -> Self {
+        if needed > actual {
+            EmitError::BufferTooShort { needed, actual }
+        } else {
+            EmitError::TooLong { what }
+        }
+    }
+}
+
 /// The kernel errno values the API names; anything else is [`Error::Kernel`].
 mod errno {
     pub const ENOENT: i32 = libc::ENOENT;
@@ -122,14 +163,10 @@ pub enum Error {
     /// A kernel message did not decode.
     #[error("decode error: {0}")]
     Decode(#[from] DecodeError),
-    /// A request could not be encoded (e.g. an attribute value longer than a netlink attribute can hold).
-    #[error("cannot encode {what}: {reason}")]
-    Encode {
-        /// What was being encoded.
-        what: &'static str,
-        /// Why it cannot be.
-        reason: &'static str,
-    },
+    /// A request could not be encoded (an attribute value longer than a netlink attribute can hold, a
+    /// filter the kernel cannot express).
+    #[error("{0}")]
+    Emit(#[from] EmitError),
     /// The kernel answered with something the protocol does not allow here (wrong message type or sequence).
     #[error("protocol violation: {0}")]
     Protocol(&'static str),
@@ -184,7 +221,7 @@ impl Error {
             Error::Busy => Some(errno::EBUSY),
             Error::Overrun => Some(errno::ENOBUFS),
             Error::Io(e) => e.raw_os_error(),
-            Error::Decode(_) | Error::Encode { .. } | Error::Protocol(_) => None,
+            Error::Decode(_) | Error::Emit(_) | Error::Protocol(_) => None,
         }
     }
 

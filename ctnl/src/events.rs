@@ -1,43 +1,37 @@
 //! Event subscription: conntrack NEW/UPDATE/DESTROY and expectation NEW/DESTROY multicast groups.
 
+use crate::error::DecodeError;
 use crate::error::Error;
 use crate::socket::CtSocket;
 use crate::wire::{
-    Entry, Expect, Msgs, NFNL_SUBSYS_CTNETLINK, NFNL_SUBSYS_CTNETLINK_EXP, NLMSG_ERROR,
-    NLMSG_OVERRUN, exp_msg,
+    Entry, Expect, Msg, Msgs, NFNL_SUBSYS_CTNETLINK, NFNL_SUBSYS_CTNETLINK_EXP, NLMSG_ERROR,
+    NLMSG_HDRLEN, NLMSG_OVERRUN, exp_msg, family_at,
 };
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_netfilter::conntrack::ConntrackMessageType;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
-/// Multicast groups to join (`NFNLGRP_CONNTRACK_*`), as a bit set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Groups(pub u32);
-
-impl Groups {
-    /// `NFNLGRP_CONNTRACK_NEW` (group 1).
-    pub const NEW: Groups = Groups(1 << 0);
-    /// `NFNLGRP_CONNTRACK_UPDATE` (group 2).
-    pub const UPDATE: Groups = Groups(1 << 1);
-    /// `NFNLGRP_CONNTRACK_DESTROY` (group 3).
-    pub const DESTROY: Groups = Groups(1 << 2);
-    /// `NFNLGRP_CONNTRACK_EXP_NEW` (group 4).
-    pub const EXP_NEW: Groups = Groups(1 << 3);
-    /// `NFNLGRP_CONNTRACK_EXP_UPDATE` (group 5).
-    pub const EXP_UPDATE: Groups = Groups(1 << 4);
-    /// `NFNLGRP_CONNTRACK_EXP_DESTROY` (group 6).
-    pub const EXP_DESTROY: Groups = Groups(1 << 5);
-    /// All three conntrack groups.
-    pub const CONNTRACK: Groups = Groups(0b111);
-    /// All three expectation groups.
-    pub const EXPECT: Groups = Groups(0b111_000);
-}
-
-impl std::ops::BitOr for Groups {
-    type Output = Groups;
-    fn bitor(self, rhs: Groups) -> Groups {
-        Groups(self.0 | rhs.0)
+bitflags::bitflags! {
+    /// Multicast groups to join (`NFNLGRP_CONNTRACK_*`): bit `n-1` for group `n`.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct Groups: u32 {
+        /// `NFNLGRP_CONNTRACK_NEW` (group 1).
+        const NEW = 1 << 0;
+        /// `NFNLGRP_CONNTRACK_UPDATE` (group 2).
+        const UPDATE = 1 << 1;
+        /// `NFNLGRP_CONNTRACK_DESTROY` (group 3).
+        const DESTROY = 1 << 2;
+        /// `NFNLGRP_CONNTRACK_EXP_NEW` (group 4).
+        const EXP_NEW = 1 << 3;
+        /// `NFNLGRP_CONNTRACK_EXP_UPDATE` (group 5).
+        const EXP_UPDATE = 1 << 4;
+        /// `NFNLGRP_CONNTRACK_EXP_DESTROY` (group 6).
+        const EXP_DESTROY = 1 << 5;
+        /// All three conntrack groups.
+        const CONNTRACK = Self::NEW.bits() | Self::UPDATE.bits() | Self::DESTROY.bits();
+        /// All three expectation groups.
+        const EXPECT = Self::EXP_NEW.bits() | Self::EXP_UPDATE.bits() | Self::EXP_DESTROY.bits();
     }
 }
 
@@ -142,7 +136,7 @@ impl EventSocket {
 
     /// Joins `groups` with a receive queue of `rcvbuf` bytes.
     pub fn with_rcvbuf(groups: Groups, rcvbuf: usize) -> Result<Self, Error> {
-        let sock = CtSocket::open_groups(groups.0)?;
+        let sock = CtSocket::open_groups(groups.bits())?;
         let rcvbuf = sock.set_rcvbuf(rcvbuf)?;
         Ok(EventSocket {
             sock,
@@ -235,37 +229,60 @@ impl EventSocket {
                 }
                 continue;
             }
-            let created = m.flags & (NLM_F_CREATE | NLM_F_EXCL) != 0;
             self.last_portid = m.pid;
-            let (family, _, _, attrs) = m.nfgen()?;
-            match (m.subsys(), m.ct_type()) {
-                (NFNL_SUBSYS_CTNETLINK, t) => {
-                    let kind = match (ConntrackMessageType::from(t), created) {
-                        (ConntrackMessageType::Delete, _) => EventKind::Destroy,
-                        (ConntrackMessageType::New, true) => EventKind::New,
-                        (ConntrackMessageType::New, false) => EventKind::Update,
-                        _ => continue,
-                    };
-                    return Ok(TryRecv::Event(Event::Conntrack {
-                        kind,
-                        entry: Entry::parse_attrs(family, attrs)?,
-                    }));
-                }
-                (NFNL_SUBSYS_CTNETLINK_EXP, t @ (exp_msg::NEW | exp_msg::DELETE)) => {
-                    let kind = match (t, created) {
-                        (exp_msg::DELETE, _) => EventKind::Destroy,
-                        (_, true) => EventKind::New,
-                        _ => EventKind::Update,
-                    };
-                    return Ok(TryRecv::Event(Event::Expect {
-                        kind,
-                        expect: Expect::parse_attrs(family, attrs)?,
-                    }));
-                }
-                _ => continue,
+            if let Some(e) = event_of(&m)? {
+                return Ok(TryRecv::Event(e));
             }
         }
     }
+}
+
+impl Event {
+    /// Parses one netlink message as the kernel multicasts it to an event socket (`nlmsghdr`, `nfgenmsg`,
+    /// attributes): `Ok(None)` for a well-formed message that is not a conntrack or expectation event
+    /// (an acknowledgement, another subsystem's message). Bytes after the message are ignored.
+    pub fn parse(buf: &[u8]) -> Result<Option<Event>, DecodeError> {
+        match Msgs::new(buf).next() {
+            None => Err(DecodeError::Truncated {
+                what: "nlmsghdr",
+                offset: 0,
+                expected: NLMSG_HDRLEN,
+                actual: 0,
+            }),
+            Some(m) => event_of(&m?),
+        }
+    }
+}
+
+/// The event a message carries, if it is one.
+fn event_of(m: &Msg<'_>) -> Result<Option<Event>, DecodeError> {
+    if m.kind == NLMSG_ERROR || m.kind == NLMSG_OVERRUN {
+        return Ok(None);
+    }
+    let created = m.flags & (NLM_F_CREATE | NLM_F_EXCL) != 0;
+    let (family, _, _, attrs) = m.nfgen()?;
+    Ok(match (m.subsys(), m.ct_type()) {
+        (NFNL_SUBSYS_CTNETLINK, t) => {
+            let kind = match (ConntrackMessageType::from(t), created) {
+                (ConntrackMessageType::Delete, _) => EventKind::Destroy,
+                (ConntrackMessageType::New, true) => EventKind::New,
+                (ConntrackMessageType::New, false) => EventKind::Update,
+                _ => return Ok(None),
+            };
+            let entry = Entry::parse_attrs(family_at(family, NLMSG_HDRLEN)?, attrs)?;
+            Some(Event::Conntrack { kind, entry })
+        }
+        (NFNL_SUBSYS_CTNETLINK_EXP, t @ (exp_msg::NEW | exp_msg::DELETE)) => {
+            let kind = match (t, created) {
+                (exp_msg::DELETE, _) => EventKind::Destroy,
+                (_, true) => EventKind::New,
+                _ => EventKind::Update,
+            };
+            let expect = Expect::parse_attrs(family_at(family, NLMSG_HDRLEN)?, attrs)?;
+            Some(Event::Expect { kind, expect })
+        }
+        _ => None,
+    })
 }
 
 impl AsFd for EventSocket {

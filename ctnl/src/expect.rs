@@ -5,17 +5,17 @@ use crate::dump::{Dump, DumpFilter, dump_request};
 use crate::error::Error;
 use crate::ops::{Conntrack, check};
 use crate::wire::{
-    Expect, ExpectCpuStats, NFNL_SUBSYS_CTNETLINK_EXP, Tuple, VecOut, cta, exp_msg, finish_msg,
-    start_msg,
+    Expect, ExpectCpuStats, Family, NFNL_SUBSYS_CTNETLINK_EXP, NLMSG_HDRLEN, Tuple, VecOut, cta,
+    exp_msg, family_at, finish_msg, start_msg,
 };
 use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
 
 impl Conntrack {
-    /// Streams every expectation (of one family when `family` is non-zero).
-    pub fn dump_expect(&mut self, family: u8) -> Result<Dump<'_, Expect>, Error> {
+    /// Streams every expectation (of one family when one is given).
+    pub fn dump_expect(&mut self, family: Option<Family>) -> Result<Dump<'_, Expect>, Error> {
         let seq = self.sock.next_seq();
         let f = DumpFilter {
-            family: (family != 0).then_some(family),
+            family,
             ..DumpFilter::default()
         };
         dump_request(
@@ -49,7 +49,10 @@ impl Conntrack {
         self.sock.transact(&self.sbuf, seq, |m| {
             if m.subsys() == NFNL_SUBSYS_CTNETLINK_EXP && out.is_none() {
                 let (family, _, _, attrs) = m.nfgen()?;
-                out = Some(Expect::parse_attrs(family, attrs)?);
+                out = Some(Expect::parse_attrs(
+                    family_at(family, NLMSG_HDRLEN)?,
+                    attrs,
+                )?);
             }
             Ok(())
         })?;
@@ -77,7 +80,7 @@ impl Conntrack {
             msg,
             NLM_F_REQUEST | NLM_F_ACK,
             seq,
-            tuple.family(),
+            tuple.family().to_af(),
             0,
         );
         let mut o = VecOut::new(&mut self.sbuf);
@@ -99,7 +102,8 @@ impl Conntrack {
             .master
             .as_ref()
             .or(e.tuple.as_ref())
-            .map_or(e.family, Tuple::family);
+            .map_or(e.family, Tuple::family)
+            .to_af();
         let start = start_msg(
             &mut self.sbuf,
             NFNL_SUBSYS_CTNETLINK_EXP,
@@ -116,14 +120,14 @@ impl Conntrack {
         self.sock.transact(&self.sbuf, seq, |_| Ok(()))
     }
 
-    /// Deletes every expectation (`family` 0), or every expectation of one family.
+    /// Deletes every expectation (`family` `None`), or every expectation of one family.
     ///
     /// The kernel's expectation flush (`ctnetlink_del_expect` without a tuple or helper name) ignores the
     /// nfgenmsg family and version and removes every expectation of the namespace, so a one-family flush
     /// is done here as a dump of that family (the expectation dump does honour the family) followed by a
     /// delete of each by tuple and id; one that vanished in between is not an error.
-    pub fn flush_expect(&mut self, family: u8) -> Result<(), Error> {
-        if family != 0 {
+    pub fn flush_expect(&mut self, family: Option<Family>) -> Result<(), Error> {
+        if family.is_some() {
             let mut doomed = Vec::new();
             for x in self.dump_expect(family)? {
                 let x = x?;
@@ -147,7 +151,7 @@ impl Conntrack {
             exp_msg::DELETE,
             NLM_F_REQUEST | NLM_F_ACK,
             seq,
-            family,
+            0,
             1,
         );
         finish_msg(&mut self.sbuf, start);

@@ -5,13 +5,16 @@
 //!
 //! # Layers
 //!
-//! * [`wire`]: codecs with no I/O. [`Entry`] (with [`Tuple`], [`Status`], [`Counters`], [`ProtoInfo`],
-//!   [`NatRange`], ...), [`Expect`], [`CpuStats`]/[`GlobalStats`]; netlink message framing. Each typed value
-//!   has `parse(&[u8])`, `buffer_len()` and `emit(&mut [u8])`; parsing never panics, unknown attributes are
-//!   kept raw ([`RawAttr`]) and written back, at the top level and inside every known nest (as overlays in
-//!   the owner's `unknown` list: see the [`wire`] module docs).
-//! * [`socket`]: [`CtSocket`], the only module that touches the kernel (netlink-sys underneath), with one
-//!   reusable receive buffer.
+//! * Codecs with no I/O (a private `wire` module, its typed values re-exported here): [`Entry`] (with
+//!   [`Tuple`], [`Status`], [`Counters`], [`ProtoInfo`], [`NatRange`], ...) and [`Expect`]. Each has
+//!   `parse(&[u8]) -> Result<_, DecodeError>`, `buffer_len()` and
+//!   `emit(&mut [u8]) -> Result<usize, EmitError>`; parsing never panics, unknown attributes are kept raw
+//!   ([`RawAttr`]) and written back, at the top level and inside every known nest. [`Event::parse`] reads
+//!   one netlink message as the kernel multicasts it. Families are [`Family`], flags typed bitflags
+//!   ([`Status`], [`TcpFlags`], [`ExpectFlags`], [`Groups`]); [`icmp_reply_type`] is the kernel's ICMP and
+//!   ICMPv6 reply-type map. Netlink framing stays inside the crate.
+//! * A private socket module, the only one that touches the kernel (netlink-sys underneath), with one
+//!   reusable receive buffer per handle.
 //! * Operations on [`Conntrack`]: [`Conntrack::dump`] (a streaming [`Dump`] iterator with [`DumpFilter`]),
 //!   [`Conntrack::get`], [`Conntrack::create`], [`Conntrack::update`], [`Conntrack::delete`], batched
 //!   [`Conntrack::batch`] (a [`Batch`] giving a [`BatchReport`] with one result per entry), flushes
@@ -137,20 +140,18 @@ mod error;
 pub mod events;
 pub mod expect;
 pub mod ops;
-pub mod socket;
+mod socket;
 pub mod stats;
 pub mod sysctl;
-pub mod wire;
+mod wire;
 
 pub use batch::{Batch, BatchReport, Prepared};
 pub use dump::{Dump, DumpFilter, DumpItem, RawItem, RawItems, TupleFilter};
-pub use error::{DecodeError, Error, strerror};
+pub use error::{DecodeError, EmitError, Error, strerror};
 pub use events::{Event, EventKind, EventSocket, Groups, TryRecv};
-pub use netlink_packet_netfilter::conntrack::Protocol;
 pub use ops::{Conntrack, Direction, FlushOutcome, Key};
-pub use socket::CtSocket;
 pub use wire::{
-    AF_INET, AF_INET6, Counters, CpuStats, DccpInfo, Entry, Expect, ExpectCpuStats, ExpectNat,
+    Counters, CpuStats, DccpInfo, Entry, Expect, ExpectCpuStats, ExpectFlags, ExpectNat, Family,
     GlobalStats, Helper, L4, NatRange, ProtoInfo, RawAttr, SctpInfo, SeqAdj, Status, Synproxy,
-    TcpFlags, TcpInfo, Timestamp, Tuple,
+    TcpFlags, TcpFlagsMasked, TcpInfo, Timestamp, Tuple, icmp_reply_type,
 };

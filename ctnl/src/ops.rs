@@ -2,13 +2,14 @@
 
 use crate::batch::Batch;
 use crate::dump::{Dump, DumpFilter, dump_request};
-use crate::error::Error;
+use crate::error::{EmitError, Error};
 use crate::socket::CtSocket;
 use crate::wire::{
-    AF_INET, AF_INET6, Entry, NFNL_SUBSYS_CTNETLINK, Out, Tuple, VecOut, ct_msg, cta, finish_msg,
+    Entry, Family, NFNL_SUBSYS_CTNETLINK, Out, Status, Tuple, VecOut, ct_msg, cta, finish_msg,
     start_msg,
 };
 use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
+use std::time::Duration;
 
 /// Which tuple a [`Key`] names.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -90,6 +91,7 @@ impl Key {
 
 /// What a flush did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FlushOutcome {
     /// True when the kernel did the filtering (one request); false when it was a dump plus batched delete.
     pub kernel_side: bool,
@@ -118,9 +120,17 @@ impl Conntrack {
         })
     }
 
-    /// The socket (for timeouts and buffer sizes).
-    pub fn socket(&self) -> &CtSocket {
-        &self.sock
+    /// Sets how long a request may wait for the kernel's answer (`None`, the default: forever). A request
+    /// that times out fails with an [`Error::Io`] of kind `TimedOut`.
+    pub fn set_timeout(&mut self, t: Option<Duration>) -> Result<(), Error> {
+        self.sock.set_read_timeout(t)
+    }
+
+    /// Sets the kernel receive queue of the request socket (`SO_RCVBUFFORCE`, falling back to
+    /// `SO_RCVBUF`); returns the size the kernel reports afterwards (twice the request: it counts its
+    /// bookkeeping). The default, 8 MiB, holds the error answers of the largest batch chunk.
+    pub fn set_rcvbuf(&mut self, bytes: usize) -> Result<usize, Error> {
+        self.sock.set_rcvbuf(bytes)
     }
 
     /// Streams the whole table (or what `filter` selects).
@@ -171,7 +181,7 @@ impl Conntrack {
             msg,
             NLM_F_REQUEST | NLM_F_ACK,
             seq,
-            key.tuple.family(),
+            key.tuple.family().to_af(),
             0,
         );
         let mut o = VecOut::new(&mut self.sbuf);
@@ -182,7 +192,10 @@ impl Conntrack {
         self.sock.transact(&self.sbuf, seq, |m| {
             if m.subsys() == NFNL_SUBSYS_CTNETLINK && out.is_none() {
                 let (family, _, _, attrs) = m.nfgen()?;
-                out = Some(Entry::parse_attrs(family, attrs)?);
+                out = Some(Entry::parse_attrs(
+                    crate::wire::family_at(family, crate::wire::NLMSG_HDRLEN)?,
+                    attrs,
+                )?);
             }
             Ok(())
         })?;
@@ -218,13 +231,13 @@ impl Conntrack {
 
     /// Deletes every entry of every family.
     pub fn flush_all(&mut self) -> Result<(), Error> {
-        self.flush_kernel(0, &DumpFilter::default())
+        self.flush_kernel(None, &DumpFilter::default())
     }
 
-    /// Deletes every entry of one family (`AF_INET` or `AF_INET6`). Uses nfgenmsg version 1: with version 0
-    /// the kernel ignores the family and flushes everything.
-    pub fn flush_family(&mut self, family: u8) -> Result<(), Error> {
-        self.flush_kernel(family, &DumpFilter::default())
+    /// Deletes every entry of one family. Uses nfgenmsg version 1: with version 0 the kernel ignores the
+    /// family and flushes everything.
+    pub fn flush_family(&mut self, family: Family) -> Result<(), Error> {
+        self.flush_kernel(Some(family), &DumpFilter::default())
     }
 
     /// Deletes the entries `filter` selects.
@@ -241,9 +254,9 @@ impl Conntrack {
     /// (`kernel_side` only when both were).
     pub fn flush(&mut self, filter: &DumpFilter) -> Result<FlushOutcome, Error> {
         filter.check()?;
-        if filter.effective_family() == 0 && filter.has_tuple_fields() {
+        if filter.effective_family().is_none() && filter.has_tuple_fields() {
             let mut total: Option<FlushOutcome> = None;
-            for family in [AF_INET, AF_INET6] {
+            for family in [Family::Ipv4, Family::Ipv6] {
                 let one = self.flush_one(&DumpFilter {
                     family: Some(family),
                     ..filter.clone()
@@ -257,10 +270,10 @@ impl Conntrack {
                     },
                 });
             }
-            return total.ok_or(Error::Encode {
+            return total.ok_or(Error::Emit(EmitError::Invalid {
                 what: "flush",
                 reason: "no family to flush",
-            });
+            }));
         }
         self.flush_one(filter)
     }
@@ -304,7 +317,7 @@ impl Conntrack {
         })
     }
 
-    fn flush_kernel(&mut self, family: u8, filter: &DumpFilter) -> Result<(), Error> {
+    fn flush_kernel(&mut self, family: Option<Family>, filter: &DumpFilter) -> Result<(), Error> {
         let seq = self.sock.next_seq();
         self.sbuf.clear();
         let start = start_msg(
@@ -313,7 +326,7 @@ impl Conntrack {
             ct_msg::DELETE,
             NLM_F_REQUEST | NLM_F_ACK,
             seq,
-            family,
+            family.map_or(0, Family::to_af),
             1,
         );
         let mut o = VecOut::new(&mut self.sbuf);
@@ -331,10 +344,7 @@ impl Conntrack {
 
 pub(crate) fn check<O: Out>(o: &O, what: &'static str) -> Result<(), Error> {
     if o.overflowed() {
-        Err(Error::Encode {
-            what,
-            reason: "attribute value too long for netlink",
-        })
+        Err(Error::Emit(EmitError::TooLong { what }))
     } else {
         Ok(())
     }
@@ -352,15 +362,20 @@ pub(crate) fn encode_entry_msg(
         (Some(t), _) | (None, Some(t)) => t.family(),
         _ => e.family,
     };
-    let start = start_msg(buf, NFNL_SUBSYS_CTNETLINK, msg, flags, seq, family, 0);
+    let start = start_msg(
+        buf,
+        NFNL_SUBSYS_CTNETLINK,
+        msg,
+        flags,
+        seq,
+        family.to_af(),
+        0,
+    );
     let mut o = VecOut::new(buf);
-    e.emit_attrs_status(&mut o, crate::wire::Status::CONFIRMED.0);
+    e.emit_attrs_status(&mut o, Status::CONFIRMED);
     if o.overflowed() {
         buf.truncate(start);
-        return Err(Error::Encode {
-            what: "entry",
-            reason: "attribute value too long for netlink",
-        });
+        return Err(Error::Emit(EmitError::TooLong { what: "entry" }));
     }
     finish_msg(buf, start);
     Ok(())
@@ -379,18 +394,24 @@ pub(crate) fn encode_delete_msg(
         ct_msg::DELETE,
         flags,
         seq,
-        key.tuple.family(),
+        key.tuple.family().to_af(),
         0,
     );
     let mut o = VecOut::new(buf);
     key.emit(&mut o);
     if o.overflowed() {
         buf.truncate(start);
-        return Err(Error::Encode {
-            what: "key",
-            reason: "attribute value too long for netlink",
-        });
+        return Err(Error::Emit(EmitError::TooLong { what: "key" }));
     }
     finish_msg(buf, start);
     Ok(())
+}
+
+/// The request socket's descriptor: a program that listens to events can tell the ones its own requests
+/// caused (the event's port id equals this socket's, from `getsockname`), as conntrackd does for its
+/// commits.
+impl std::os::fd::AsFd for Conntrack {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
 }

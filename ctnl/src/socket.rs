@@ -21,7 +21,7 @@ const REQUEST_RCVBUF: usize = 8 << 20;
 
 /// A `NETLINK_NETFILTER` socket with its receive buffer.
 #[derive(Debug)]
-pub struct CtSocket {
+pub(crate) struct CtSocket {
     sock: Socket,
     rbuf: Vec<u8>,
     len: usize,
@@ -31,7 +31,7 @@ pub struct CtSocket {
 impl CtSocket {
     /// Opens a socket for requests (dump, get, create, ...), bound to a kernel-assigned port, with capped
     /// acknowledgements and an enlarged receive queue.
-    pub fn open() -> Result<Self, Error> {
+    pub(crate) fn open() -> Result<Self, Error> {
         let mut s = Self::open_raw(0)?;
         // Capped acks: the kernel does not echo each failed request back in full.
         s.sock.set_cap_ack(true).map_err(Error::Io)?;
@@ -42,7 +42,7 @@ impl CtSocket {
     }
 
     /// Opens a socket subscribed to the given multicast groups bit mask (bit `n-1` for group `n`).
-    pub fn open_groups(groups: u32) -> Result<Self, Error> {
+    pub(crate) fn open_groups(groups: u32) -> Result<Self, Error> {
         let s = Self::open_raw(groups)?;
         Ok(s)
     }
@@ -61,7 +61,7 @@ impl CtSocket {
     /// Sets the kernel receive queue size of this socket: `SO_RCVBUFFORCE` (needs `CAP_NET_ADMIN`, ignores
     /// `rmem_max`), falling back to `SO_RCVBUF`. Returns the size the kernel reports afterwards (it doubles
     /// the request for bookkeeping).
-    pub fn set_rcvbuf(&self, bytes: usize) -> Result<usize, Error> {
+    pub(crate) fn set_rcvbuf(&self, bytes: usize) -> Result<usize, Error> {
         let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
         if setsockopt_int(&self.sock, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, v).is_err() {
             setsockopt_int(&self.sock, libc::SOL_SOCKET, libc::SO_RCVBUF, v).map_err(Error::Io)?;
@@ -70,7 +70,7 @@ impl CtSocket {
     }
 
     /// Sets how long a receive may block (`None`: forever).
-    pub fn set_read_timeout(&self, t: Option<Duration>) -> Result<(), Error> {
+    pub(crate) fn set_read_timeout(&self, t: Option<Duration>) -> Result<(), Error> {
         let tv = match t {
             Some(d) => libc::timeval {
                 tv_sec: libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX),
@@ -100,18 +100,18 @@ impl CtSocket {
     }
 
     /// The underlying netlink-sys socket (for options this type does not wrap).
-    pub fn inner(&self) -> &Socket {
+    pub(crate) fn inner(&self) -> &Socket {
         &self.sock
     }
 
     /// Switches `O_NONBLOCK` on or off: a receive with nothing queued then returns at once
     /// ([`CtSocket::recv`] gives `Ok(None)`) instead of waiting.
-    pub fn set_nonblocking(&self, on: bool) -> Result<(), Error> {
+    pub(crate) fn set_nonblocking(&self, on: bool) -> Result<(), Error> {
         self.sock.set_non_blocking(on).map_err(Error::Io)
     }
 
     /// A fresh sequence number.
-    pub fn next_seq(&mut self) -> u32 {
+    pub(crate) fn next_seq(&mut self) -> u32 {
         self.seq = self.seq.wrapping_add(1);
         if self.seq == 0 {
             self.seq = 1;
@@ -125,7 +125,7 @@ impl CtSocket {
     }
 
     /// Sends one datagram (one or many netlink messages) to the kernel.
-    pub fn send(&self, buf: &[u8]) -> Result<(), Error> {
+    pub(crate) fn send(&self, buf: &[u8]) -> Result<(), Error> {
         let n = self.sock.send(buf, 0).map_err(Error::from_io)?;
         if n != buf.len() {
             return Err(Error::Protocol("short netlink send"));
@@ -135,7 +135,7 @@ impl CtSocket {
 
     /// Receives one datagram into the internal buffer; returns its length. `Ok(None)` when a read timeout
     /// elapsed. `ENOBUFS` (the kernel dropped messages for this socket) becomes [`Error::Overrun`].
-    pub fn recv(&mut self) -> Result<Option<usize>, Error> {
+    pub(crate) fn recv(&mut self) -> Result<Option<usize>, Error> {
         loop {
             let mut slice: &mut [u8] = &mut self.rbuf[..];
             match self.sock.recv(&mut slice, libc::MSG_TRUNC) {
@@ -171,7 +171,7 @@ impl CtSocket {
     }
 
     /// The datagram last received by [`CtSocket::recv`].
-    pub fn received(&self) -> &[u8] {
+    pub(crate) fn received(&self) -> &[u8] {
         &self.rbuf[..self.len.min(self.rbuf.len())]
     }
 
@@ -179,7 +179,7 @@ impl CtSocket {
     /// of a dump (`NLMSG_DONE`) for sequence `seq`. Every other message with that sequence goes to
     /// `on_msg`. A negative error code ends the exchange with the typed error; messages for other sequence
     /// numbers (late answers to an abandoned request) are skipped.
-    pub fn transact(
+    pub(crate) fn transact(
         &mut self,
         req: &[u8],
         seq: u32,

@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ctnl::{
-    AF_INET, AF_INET6, Conntrack, DumpFilter, Entry, Error, Event, EventKind, EventSocket, Groups,
-    Key, L4, ProtoInfo, Status, TcpInfo, Tuple, TupleFilter,
+    Conntrack, DumpFilter, Entry, Error, Event, EventKind, EventSocket, Family, Groups, Key, L4,
+    ProtoInfo, Status, TcpInfo, Tuple, TupleFilter,
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -53,7 +53,7 @@ fn create_get_update_delete() {
     assert_eq!(got.orig, e.orig);
     assert_eq!(got.reply, e.reply);
     assert_eq!(got.mark, Some(7));
-    assert_eq!(got.family, AF_INET);
+    assert_eq!(got.family, Family::Ipv4);
     assert!(got.timeout.unwrap() <= 120 && got.timeout.unwrap() > 100);
     let id = got.id.expect("kernel sends CTA_ID");
 
@@ -62,10 +62,11 @@ fn create_get_update_delete() {
     assert_eq!(by_reply.id, Some(id));
 
     // update mark and timeout
-    let mut u = Entry {
-        family: AF_INET,
-        orig: e.orig.clone(),
-        ..Entry::default()
+    let mut u = {
+        let mut x = Entry::default();
+        x.family = Family::Ipv4;
+        x.orig = e.orig.clone();
+        x
     };
     u.mark = Some(42);
     u.timeout = Some(500);
@@ -99,13 +100,14 @@ fn ipv6_tcp_with_protoinfo() {
     let mut e = Entry::new(orig.clone(), orig.reversed());
     e.timeout = Some(300);
     e.status = Some(Status::SEEN_REPLY | Status::ASSURED);
-    e.protoinfo = Some(ProtoInfo::Tcp(TcpInfo {
-        state: Some(3),
-        ..TcpInfo::default()
+    e.protoinfo = Some(ProtoInfo::Tcp({
+        let mut x = TcpInfo::default();
+        x.state = Some(3);
+        x
     }));
     ct.create(&e).unwrap();
     let got = ct.get(&Key::orig(orig)).unwrap();
-    assert_eq!(got.family, AF_INET6);
+    assert_eq!(got.family, Family::Ipv6);
     let st = got.status.unwrap();
     assert!(
         st.contains(Status::ASSURED | Status::SEEN_REPLY | Status::CONFIRMED),
@@ -158,6 +160,189 @@ fn icmp_entry() {
     );
 }
 
+/// The ICMP tuple of type `kind` (code 0, id `kind`) between two addresses of `family`.
+fn icmp_tuple(family: Family, kind: u8) -> Tuple {
+    let (src, dst, proto, l4) = match family {
+        Family::Ipv4 => (
+            v4(10, 7, 0, 1),
+            v4(10, 7, 0, 2),
+            1,
+            L4::Icmp {
+                id: u16::from(kind),
+                kind,
+                code: 0,
+            },
+        ),
+        Family::Ipv6 => (
+            IpAddr::V6(Ipv6Addr::new(0xfd07, 0, 0, 0, 0, 0, 0, 1)),
+            IpAddr::V6(Ipv6Addr::new(0xfd07, 0, 0, 0, 0, 0, 0, 2)),
+            58,
+            L4::Icmpv6 {
+                id: u16::from(kind),
+                kind,
+                code: 0,
+            },
+        ),
+    };
+    Tuple {
+        src,
+        dst,
+        proto,
+        l4,
+        zone: None,
+        unknown: vec![],
+    }
+}
+
+/// `icmp_reply_type` against the kernel, for all 256 types of both families: a ctnetlink create whose
+/// tuples carry type `t` and its reply type succeeds exactly when `icmp_reply_type` knows one (the kernel
+/// refuses a tuple whose type it cannot invert with `EINVAL`), and the entry comes back with that reply.
+#[test]
+fn icmp_reply_types_are_the_kernels_for_all_256_types() {
+    let Some(_ns) = testkit::netns() else { return };
+    let mut ct = Conntrack::open().unwrap();
+    for family in [Family::Ipv4, Family::Ipv6] {
+        let mut b = ct.batch();
+        for t in 0..=255u8 {
+            let o = icmp_tuple(family, t);
+            let mut e = Entry::new(o.clone(), o.reversed());
+            e.timeout = Some(60);
+            b.create(&e).unwrap();
+        }
+        let report = b.finish().unwrap();
+        for t in 0..=255u8 {
+            match (
+                ctnl::icmp_reply_type(family, t),
+                report.result(usize::from(t)),
+            ) {
+                (Some(_), Ok(())) => {}
+                (None, Err(Error::Invalid)) => {}
+                (want, got) => panic!("{family:?} type {t}: reply {want:?}, kernel said {got:?}"),
+            }
+        }
+        let mut n = 0;
+        for e in ct.dump(&DumpFilter::family(family)).unwrap() {
+            let e = e.unwrap();
+            let (L4::Icmp { kind, .. } | L4::Icmpv6 { kind, .. }) = e.orig.as_ref().unwrap().l4
+            else {
+                panic!("{e:?}")
+            };
+            let (L4::Icmp { kind: r, .. } | L4::Icmpv6 { kind: r, .. }) =
+                e.reply.as_ref().unwrap().l4
+            else {
+                panic!("{e:?}")
+            };
+            assert_eq!(ctnl::icmp_reply_type(family, kind), Some(r), "{e:?}");
+            n += 1;
+        }
+        assert_eq!(n, if family == Family::Ipv4 { 8 } else { 4 });
+    }
+}
+
+/// Sends one ICMP (`v6` false) or ICMPv6 message of `kind` (code 0, id `id`) to the loopback address
+/// through a raw socket.
+#[allow(unsafe_code)]
+fn send_icmp(v6: bool, kind: u8, id: u16) {
+    let mut msg = [kind, 0, 0, 0, (id >> 8) as u8, id as u8, 0, 1];
+    // SAFETY: plain socket(2) call; the result is checked and closed below.
+    let fd = unsafe {
+        if v6 {
+            libc::socket(libc::AF_INET6, libc::SOCK_RAW, libc::IPPROTO_ICMPV6)
+        } else {
+            libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP)
+        }
+    };
+    assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
+    let rc = if v6 {
+        // The kernel fills in the ICMPv6 checksum of a raw ICMPv6 socket.
+        // SAFETY: an all-zero sockaddr_in6 is valid; the fields are set below.
+        let mut a: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+        a.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+        a.sin6_addr.s6_addr = Ipv6Addr::LOCALHOST.octets();
+        // SAFETY: `msg` and `a` are valid for the lengths passed and outlive the call.
+        unsafe {
+            libc::sendto(
+                fd,
+                msg.as_ptr().cast(),
+                msg.len(),
+                0,
+                (&a as *const libc::sockaddr_in6).cast(),
+                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            )
+        }
+    } else {
+        let sum = msg
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum::<u32>();
+        let sum = !((sum & 0xffff) + (sum >> 16)) as u16;
+        msg[2..4].copy_from_slice(&sum.to_be_bytes());
+        // SAFETY: an all-zero sockaddr_in is valid; the fields are set below.
+        let mut a: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        a.sin_family = libc::AF_INET as libc::sa_family_t;
+        a.sin_addr.s_addr = u32::from(Ipv4Addr::LOCALHOST).to_be();
+        // SAFETY: `msg` and `a` are valid for the lengths passed and outlive the call.
+        unsafe {
+            libc::sendto(
+                fd,
+                msg.as_ptr().cast(),
+                msg.len(),
+                0,
+                (&a as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        }
+    };
+    let err = std::io::Error::last_os_error();
+    // SAFETY: `fd` is the socket opened above, closed once.
+    unsafe { libc::close(fd) };
+    assert_eq!(rc, msg.len() as isize, "sendto type {kind}: {err}");
+}
+
+/// The same facts from real traffic: ICMP and ICMPv6 messages of every type (0 to 255) sent on loopback
+/// in a namespace whose ruleset tracks connections. The kernel makes an entry only for the types that
+/// open a connection (echo, timestamp, information and address-mask requests; ICMPv6 echo and node
+/// information queries), and its reply tuple carries `icmp_reply_type` of the original type.
+#[test]
+fn icmp_traffic_of_every_type_gets_the_reply_type_icmp_reply_type_names() {
+    let Some(nft) = testkit::require_tool("nft") else {
+        return;
+    };
+    let Some(ns) = testkit::netns() else { return };
+    ns.sh(&format!(
+        "{0} add table inet ict && {0} add chain inet ict out '{{ type filter hook output priority 0; }}' && {0} add rule inet ict out ct state new counter",
+        nft.display()
+    ));
+    for t in 0..=255u8 {
+        send_icmp(false, t, 1000 + u16::from(t));
+        send_icmp(true, t, 2000 + u16::from(t));
+    }
+    let mut ct = Conntrack::open().unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for e in ct.dump(&DumpFilter::all()).unwrap() {
+        let e = e.unwrap();
+        let (o, r) = (e.orig.as_ref().unwrap(), e.reply.as_ref().unwrap());
+        let (family, kind, reply) = match (o.l4, r.l4) {
+            (L4::Icmp { kind, .. }, L4::Icmp { kind: r, .. }) => (Family::Ipv4, kind, r),
+            (L4::Icmpv6 { kind, .. }, L4::Icmpv6 { kind: r, .. }) => (Family::Ipv6, kind, r),
+            _ => continue,
+        };
+        assert_eq!(ctnl::icmp_reply_type(family, kind), Some(reply), "{e:?}");
+        seen.insert((family, kind));
+    }
+    let want: std::collections::BTreeSet<(Family, u8)> = [
+        (Family::Ipv4, 8),
+        (Family::Ipv4, 13),
+        (Family::Ipv4, 15),
+        (Family::Ipv4, 17),
+        (Family::Ipv6, 128),
+        (Family::Ipv6, 139),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(seen, want);
+}
+
 /// 3000 UDP entries (`udp_n(0..3000)`), entry `i` with mark `i % 3`.
 fn create_3000_marked(ct: &mut Conntrack) {
     let mut batch = ct.batch();
@@ -177,26 +362,20 @@ fn dump_streams_everything_and_filters() {
     create_3000_marked(&mut ct);
 
     assert_eq!(count(&mut ct, &DumpFilter::all()), 3000);
-    assert_eq!(count(&mut ct, &DumpFilter::family(AF_INET)), 3000);
-    assert_eq!(count(&mut ct, &DumpFilter::family(AF_INET6)), 0);
-    let by_mark = DumpFilter {
-        mark: Some((1, 0xffff_ffff)),
-        ..DumpFilter::default()
-    };
+    assert_eq!(count(&mut ct, &DumpFilter::family(Family::Ipv4)), 3000);
+    assert_eq!(count(&mut ct, &DumpFilter::family(Family::Ipv6)), 0);
+    let by_mark = DumpFilter::all().with_mark(1, 0xffff_ffff);
     assert_eq!(count(&mut ct, &by_mark), 1000);
     for e in ct.dump(&by_mark).unwrap() {
         assert_eq!(e.unwrap().mark, Some(1));
     }
     // tuple filter via CTA_FILTER: source 10.0.0.x (i < 256) and source port 1024+5
-    let tf = DumpFilter {
-        orig: Some(TupleFilter {
-            src: Some(v4(10, 0, 0, 0)),
-            proto: Some(17),
-            sport: Some(1029),
-            ..TupleFilter::default()
-        }),
-        ..DumpFilter::default()
-    };
+    let tf = DumpFilter::all().with_orig(
+        TupleFilter::new()
+            .with_src(v4(10, 0, 0, 0))
+            .with_proto(17)
+            .with_sport(1029),
+    );
     let hits: Vec<Entry> = ct.dump(&tf).unwrap().map(|e| e.unwrap()).collect();
     assert_eq!(hits.len(), 1);
     assert_eq!(
@@ -204,20 +383,10 @@ fn dump_streams_everything_and_filters() {
         L4::Ports { src: 1029, dst: 53 }
     );
     // reply-direction filter
-    let rf = DumpFilter {
-        reply: Some(TupleFilter {
-            proto: Some(17),
-            dport: Some(1024),
-            ..TupleFilter::default()
-        }),
-        ..DumpFilter::default()
-    };
+    let rf = DumpFilter::all().with_reply(TupleFilter::new().with_proto(17).with_dport(1024));
     assert_eq!(count(&mut ct, &rf), 3000usize.div_ceil(256));
     // status filter: none are ASSURED
-    let sf = DumpFilter {
-        status: Some((Status::ASSURED, Status::ASSURED)),
-        ..DumpFilter::default()
-    };
+    let sf = DumpFilter::all().with_status(Status::ASSURED, Status::ASSURED);
     assert_eq!(count(&mut ct, &sf), 0);
 
     // a dump abandoned half way leaves the socket usable
@@ -238,10 +407,7 @@ fn raw_dump_items_decode_elsewhere_to_what_the_iterator_yields() {
     create_3000_marked(&mut ct);
     for filter in [
         DumpFilter::all(),
-        DumpFilter {
-            mark: Some((2, 0xffff_ffff)),
-            ..DumpFilter::default()
-        },
+        DumpFilter::all().with_mark(2, 0xffff_ffff),
     ] {
         let want: Vec<Entry> = ct.dump(&filter).unwrap().map(|e| e.unwrap()).collect();
         // The socket owner only copies datagrams; another thread decodes and filters them.
@@ -322,10 +488,7 @@ fn zones() {
         e.zone = Some(z);
         ct.create(&e).unwrap();
     }
-    let f = DumpFilter {
-        zone: Some(5),
-        ..DumpFilter::default()
-    };
+    let f = DumpFilter::all().with_zone(5);
     let got: Vec<Entry> = ct.dump(&f).unwrap().map(|e| e.unwrap()).collect();
     assert_eq!(got.len(), 2);
     assert!(got.iter().all(|e| e.zone == Some(5)));
@@ -382,10 +545,7 @@ fn batch_reports_each_failure_by_index() {
             .iter()
             .all(|(i, e)| *i >= 5000 && matches!(e, Error::NotFound))
     );
-    let f = DumpFilter {
-        mark: Some((99, !0)),
-        ..DumpFilter::default()
-    };
+    let f = DumpFilter::all().with_mark(99, !0);
     assert_eq!(count(&mut ct, &f), 5000);
 
     let mut b = ct.batch();
@@ -452,10 +612,7 @@ fn prepared_operations_encoded_on_other_threads_apply_like_direct_ones() {
     assert_eq!((r.total, r.ok), (4002, 4001));
     assert_eq!(r.failures[0].0, 4001);
     assert!(matches!(r.failures[0].1, Error::NotFound));
-    let marked = DumpFilter {
-        mark: Some((5, !0)),
-        ..DumpFilter::default()
-    };
+    let marked = DumpFilter::all().with_mark(5, !0);
     assert_eq!(count(&mut ct, &marked), 10);
     assert_eq!(count(&mut ct, &DumpFilter::all()), 10);
     p.clear();
@@ -480,32 +637,24 @@ fn flushes() {
         assert_eq!(r.ok, 400);
     };
     fill(&mut ct);
-    ct.flush_family(AF_INET6).unwrap();
-    assert_eq!(count(&mut ct, &DumpFilter::family(AF_INET6)), 0);
-    assert_eq!(count(&mut ct, &DumpFilter::family(AF_INET)), 200);
+    ct.flush_family(Family::Ipv6).unwrap();
+    assert_eq!(count(&mut ct, &DumpFilter::family(Family::Ipv6)), 0);
+    assert_eq!(count(&mut ct, &DumpFilter::family(Family::Ipv4)), 200);
     ct.flush_all().unwrap();
     assert_eq!(count(&mut ct, &DumpFilter::all()), 0);
 
     fill(&mut ct);
     // kernel-side filtered flush (mark)
-    let out = ct
-        .flush(&DumpFilter {
-            mark: Some((1, !0)),
-            ..DumpFilter::default()
-        })
-        .unwrap();
+    let out = ct.flush(&DumpFilter::all().with_mark(1, !0)).unwrap();
     assert!(out.kernel_side);
     assert_eq!(count(&mut ct, &DumpFilter::all()), 300);
     // tuple filter: dump + batched delete
-    let tf = DumpFilter {
-        orig: Some(TupleFilter {
-            proto: Some(17),
-            dport: Some(53),
-            src: Some(s6),
-            ..TupleFilter::default()
-        }),
-        ..DumpFilter::default()
-    };
+    let tf = DumpFilter::all().with_orig(
+        TupleFilter::new()
+            .with_proto(17)
+            .with_dport(53)
+            .with_src(s6),
+    );
     let out = ct.flush(&tf).unwrap();
     assert!(!out.kernel_side);
     assert_eq!(out.deleted, Some(200));
@@ -513,7 +662,7 @@ fn flushes() {
     assert!(
         ct.dump(&DumpFilter::all())
             .unwrap()
-            .all(|e| e.unwrap().family == AF_INET)
+            .all(|e| e.unwrap().family == Family::Ipv4)
     );
 }
 
@@ -547,14 +696,11 @@ fn stats_and_zero_counters() {
     for _ in 0..5 {
         tx.send_to(b"hello", rx.local_addr().unwrap()).unwrap();
     }
-    let f = DumpFilter {
-        orig: Some(TupleFilter {
-            proto: Some(17),
-            dport: Some(rx.local_addr().unwrap().port()),
-            ..TupleFilter::default()
-        }),
-        ..DumpFilter::default()
-    };
+    let f = DumpFilter::all().with_orig(
+        TupleFilter::new()
+            .with_proto(17)
+            .with_dport(rx.local_addr().unwrap().port()),
+    );
     let before: Vec<Entry> = ct.zero_counters(&f).unwrap().map(|e| e.unwrap()).collect();
     assert_eq!(before.len(), 1);
     let c = before[0].counters_orig.expect("acct on");
@@ -758,24 +904,19 @@ fn permission_and_invalid_errors_are_typed() {
     let Some(_ns) = testkit::netns() else { return };
     let mut ct = Conntrack::open().unwrap();
     // An entry without a reply tuple is refused as invalid.
-    let e = Entry {
-        family: AF_INET,
-        orig: Some(Tuple::ports(v4(1, 1, 1, 1), v4(2, 2, 2, 2), 17, 1, 2)),
-        timeout: Some(10),
-        ..Entry::default()
+    let e = {
+        let mut x = Entry::default();
+        x.family = Family::Ipv4;
+        x.orig = Some(Tuple::ports(v4(1, 1, 1, 1), v4(2, 2, 2, 2), 17, 1, 2));
+        x.timeout = Some(10);
+        x
     };
     let err = ct.create(&e).unwrap_err();
     assert!(matches!(err, Error::Invalid), "{err:?}");
     assert_eq!(err.errno(), Some(libc::EINVAL));
     // Port filter without a protocol is refused before sending.
-    let bad = DumpFilter {
-        orig: Some(TupleFilter {
-            sport: Some(1),
-            ..TupleFilter::default()
-        }),
-        ..DumpFilter::default()
-    };
-    assert!(matches!(ct.dump(&bad), Err(Error::Encode { .. })));
+    let bad = DumpFilter::all().with_orig(TupleFilter::new().with_sport(1));
+    assert!(matches!(ct.dump(&bad), Err(Error::Emit(_))));
 }
 
 fn ftp_master(ct: &mut Conntrack, sport: u16) -> Tuple {
@@ -783,9 +924,10 @@ fn ftp_master(ct: &mut Conntrack, sport: u16) -> Tuple {
     let mut m = Entry::new(orig.clone(), orig.reversed());
     m.timeout = Some(300);
     m.status = Some(Status::SEEN_REPLY | Status::ASSURED);
-    m.protoinfo = Some(ProtoInfo::Tcp(TcpInfo {
-        state: Some(3),
-        ..TcpInfo::default()
+    m.protoinfo = Some(ProtoInfo::Tcp({
+        let mut x = TcpInfo::default();
+        x.state = Some(3);
+        x
     }));
     m.helper = Some(ctnl::Helper {
         name: "ftp".into(),
@@ -801,14 +943,15 @@ fn ftp_master(ct: &mut Conntrack, sport: u16) -> Tuple {
 fn ftp_expect(master: &Tuple, port: u16) -> ctnl::Expect {
     let tuple = Tuple::ports(v4(10, 5, 0, 2), v4(10, 5, 0, 1), 6, 20, port);
     let mask = Tuple::ports(v4(255, 255, 255, 255), v4(255, 255, 255, 255), 6, 0, 0xffff);
-    ctnl::Expect {
-        family: AF_INET,
-        master: Some(master.clone()),
-        tuple: Some(tuple),
-        mask: Some(mask),
-        timeout: Some(100),
-        helper: Some("ftp".into()),
-        ..ctnl::Expect::default()
+    {
+        let mut x = ctnl::Expect::default();
+        x.family = Family::Ipv4;
+        x.master = Some(master.clone());
+        x.tuple = Some(tuple);
+        x.mask = Some(mask);
+        x.timeout = Some(100);
+        x.helper = Some("ftp".into());
+        x
     }
 }
 
@@ -829,7 +972,7 @@ fn expectations_create_get_dump_delete_flush_events() {
         Err(Error::Exists)
     ));
 
-    let all: Vec<ctnl::Expect> = ct.dump_expect(0).unwrap().map(|x| x.unwrap()).collect();
+    let all: Vec<ctnl::Expect> = ct.dump_expect(None).unwrap().map(|x| x.unwrap()).collect();
     assert_eq!(all.len(), 3);
     for x in &all {
         assert!(masters.contains(x.master.as_ref().unwrap()));
@@ -844,7 +987,7 @@ fn expectations_create_get_dump_delete_flush_events() {
             }
         );
     }
-    assert_eq!(ct.dump_expect(AF_INET6).unwrap().count(), 0);
+    assert_eq!(ct.dump_expect(Some(Family::Ipv6)).unwrap().count(), 0);
 
     let t = ftp_expect(&masters[1], 2001).tuple.unwrap();
     let got = ct.get_expect(&t, None).unwrap();
@@ -855,7 +998,7 @@ fn expectations_create_get_dump_delete_flush_events() {
     ));
     ct.delete_expect(&t, got.id).unwrap();
     assert!(matches!(ct.get_expect(&t, None), Err(Error::NotFound)));
-    assert_eq!(ct.dump_expect(0).unwrap().count(), 2);
+    assert_eq!(ct.dump_expect(None).unwrap().count(), 2);
 
     let stats = ct.expect_stats_cpu().unwrap();
     assert!(
@@ -865,10 +1008,10 @@ fn expectations_create_get_dump_delete_flush_events() {
 
     // A one-family flush leaves the other family's expectations alone (the kernel's own expectation
     // flush ignores the family and would take all of them).
-    ct.flush_expect(AF_INET6).unwrap();
-    assert_eq!(ct.dump_expect(0).unwrap().count(), 2);
-    ct.flush_expect(0).unwrap();
-    assert_eq!(ct.dump_expect(0).unwrap().count(), 0);
+    ct.flush_expect(Some(Family::Ipv6)).unwrap();
+    assert_eq!(ct.dump_expect(None).unwrap().count(), 2);
+    ct.flush_expect(None).unwrap();
+    assert_eq!(ct.dump_expect(None).unwrap().count(), 0);
 
     let mut kinds = Vec::new();
     while let Some(e) = ev.next_event().unwrap() {
@@ -913,10 +1056,11 @@ fn labels_nat_seqadj_and_timestamps() {
     let got = ct.get(&Key::orig(o.clone())).unwrap();
     assert_eq!(got.labels.as_deref(), Some(&labels[..]));
     assert!(got.timestamp.unwrap().start.is_some());
-    let mut u = Entry {
-        family: AF_INET,
-        orig: Some(o.clone()),
-        ..Entry::default()
+    let mut u = {
+        let mut x = Entry::default();
+        x.family = Family::Ipv4;
+        x.orig = Some(o.clone());
+        x
     };
     let mut set = vec![0u8; 16];
     set[15] = 0x80;
@@ -968,9 +1112,10 @@ fn labels_nat_seqadj_and_timestamps() {
     let o = Tuple::ports(v4(10, 8, 0, 1), v4(10, 8, 0, 2), 6, 4000, 21);
     let mut t = Entry::new(o.clone(), o.reversed());
     t.timeout = Some(60);
-    t.protoinfo = Some(ProtoInfo::Tcp(TcpInfo {
-        state: Some(3),
-        ..TcpInfo::default()
+    t.protoinfo = Some(ProtoInfo::Tcp({
+        let mut x = TcpInfo::default();
+        x.state = Some(3);
+        x
     }));
     let adj = ctnl::SeqAdj {
         correction_pos: Some(100),
@@ -1013,9 +1158,10 @@ fn filtered_flush_by_ipv4_tuple_and_zone_is_exact() {
                 1024 + (i & 0xff) as u16,
                 5353,
             );
-            e = Entry {
-                timeout: Some(120),
-                ..Entry::new(o.clone(), o.reversed())
+            e = {
+                let mut x = Entry::new(o.clone(), o.reversed());
+                x.timeout = Some(120);
+                x
             };
         }
         e.zone = Some((i % 3) as u16);
@@ -1024,15 +1170,9 @@ fn filtered_flush_by_ipv4_tuple_and_zone_is_exact() {
     assert_eq!(b.finish().unwrap().ok, 400);
 
     // tuple filter (IPv4 family known): one kernel request where the kernel takes CTA_FILTER on a flush
-    let f = DumpFilter {
-        family: Some(AF_INET),
-        orig: Some(TupleFilter {
-            proto: Some(17),
-            dport: Some(5353),
-            ..TupleFilter::default()
-        }),
-        ..DumpFilter::default()
-    };
+    let f = DumpFilter::all()
+        .with_family(Family::Ipv4)
+        .with_orig(TupleFilter::new().with_proto(17).with_dport(5353));
     let out = ct.flush(&f).unwrap();
     assert_eq!(count(&mut ct, &DumpFilter::all()), 300, "{out:?}");
     assert!(
@@ -1044,35 +1184,15 @@ fn filtered_flush_by_ipv4_tuple_and_zone_is_exact() {
     // zone 0 (the default zone) and zone 2, exactly
     for z in [0u16, 2] {
         let before = count(&mut ct, &DumpFilter::all());
-        let in_zone = count(
-            &mut ct,
-            &DumpFilter {
-                zone: Some(z),
-                ..DumpFilter::default()
-            },
-        );
+        let in_zone = count(&mut ct, &DumpFilter::all().with_zone(z));
         assert!(in_zone > 0);
-        let out = ct
-            .flush(&DumpFilter {
-                zone: Some(z),
-                ..DumpFilter::default()
-            })
-            .unwrap();
+        let out = ct.flush(&DumpFilter::all().with_zone(z)).unwrap();
         assert_eq!(
             count(&mut ct, &DumpFilter::all()),
             before - in_zone,
             "zone {z}: {out:?}"
         );
-        assert_eq!(
-            count(
-                &mut ct,
-                &DumpFilter {
-                    zone: Some(z),
-                    ..DumpFilter::default()
-                }
-            ),
-            0
-        );
+        assert_eq!(count(&mut ct, &DumpFilter::all().with_zone(z)), 0);
     }
     let left: Vec<Entry> = ct
         .dump(&DumpFilter::all())
@@ -1090,9 +1210,10 @@ fn per_direction_zone() {
     let mut o = Tuple::ports(v4(10, 11, 0, 1), v4(10, 11, 0, 2), 17, 1, 2);
     let r = o.reversed();
     o.zone = Some(3);
-    let e = Entry {
-        timeout: Some(60),
-        ..Entry::new(o.clone(), r)
+    let e = {
+        let mut x = Entry::new(o.clone(), r);
+        x.timeout = Some(60);
+        x
     };
     ct.create(&e).unwrap();
     let got: Vec<Entry> = ct
@@ -1164,10 +1285,12 @@ fn filtered_flush_without_family_runs_per_family_and_never_over_deletes() {
         );
         let mut e = Entry::new(o.clone(), o.reversed());
         e.timeout = Some(120);
-        e.protoinfo = Some(ProtoInfo::Sctp(ctnl::SctpInfo {
-            state: Some(3),
-            vtag_orig: Some(1),
-            vtag_reply: Some(2),
+        e.protoinfo = Some(ProtoInfo::Sctp({
+            let mut x = ctnl::SctpInfo::default();
+            x.state = Some(3);
+            x.vtag_orig = Some(1);
+            x.vtag_reply = Some(2);
+            x
         }));
         e
     };
@@ -1190,23 +1313,16 @@ fn filtered_flush_without_family_runs_per_family_and_never_over_deletes() {
 
     // proto + dport, no family and no address: the kernel refuses CTA_FILTER tuples with AF_UNSPEC, so
     // ctnl runs one flush per family. Both families' dport 53 entries go, nothing else.
-    let f = DumpFilter {
-        orig: Some(TupleFilter {
-            proto: Some(17),
-            dport: Some(53),
-            ..TupleFilter::default()
-        }),
-        ..DumpFilter::default()
-    };
-    assert_eq!(f.effective_family(), 0);
+    let f = DumpFilter::all().with_orig(TupleFilter::new().with_proto(17).with_dport(53));
+    assert_eq!(f.effective_family(), None);
     let out = ct.flush(&f).unwrap();
     if kernel_at_least(6, 11) {
         // 6.11+ take CTA_FILTER on a flush: both passes ran in the kernel.
         assert!(out.kernel_side, "{out:?}");
     }
     assert_eq!(count(&mut ct, &f), 0);
-    assert_eq!(count(&mut ct, &DumpFilter::family(AF_INET)), 50 + 100);
-    assert_eq!(count(&mut ct, &DumpFilter::family(AF_INET6)), 50);
+    assert_eq!(count(&mut ct, &DumpFilter::family(Family::Ipv4)), 50 + 100);
+    assert_eq!(count(&mut ct, &DumpFilter::family(Family::Ipv6)), 50);
     assert!(ct.dump(&DumpFilter::all()).unwrap().all(|e| {
         let e = e.unwrap();
         let o = e.orig.unwrap();
@@ -1216,26 +1332,14 @@ fn filtered_flush_without_family_runs_per_family_and_never_over_deletes() {
     // SCTP ports: the kernel's CTA_FILTER match compares ports for TCP and UDP only and takes every SCTP
     // entry (checked: sending this filter as a kernel-side flush left 0 of the 100 SCTP entries, not 50);
     // ctnl must not send it to the kernel and must delete exactly the 50 dport 5000 entries.
-    let f = DumpFilter {
-        family: Some(AF_INET),
-        orig: Some(TupleFilter {
-            proto: Some(132),
-            dport: Some(5000),
-            ..TupleFilter::default()
-        }),
-        ..DumpFilter::default()
-    };
+    let f = DumpFilter::all()
+        .with_family(Family::Ipv4)
+        .with_orig(TupleFilter::new().with_proto(132).with_dport(5000));
     assert!(!f.kernel_exact());
     let out = ct.flush(&f).unwrap();
     assert!(!out.kernel_side);
     assert_eq!(out.deleted, Some(50));
-    let sctp_left = DumpFilter {
-        orig: Some(TupleFilter {
-            proto: Some(132),
-            ..TupleFilter::default()
-        }),
-        ..DumpFilter::default()
-    };
+    let sctp_left = DumpFilter::all().with_orig(TupleFilter::new().with_proto(132));
     assert_eq!(count(&mut ct, &sctp_left), 50);
     assert_eq!(count(&mut ct, &DumpFilter::all()), 50 + 50 + 50);
 }

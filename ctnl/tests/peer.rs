@@ -2,9 +2,7 @@
 //! to the fields of the command, and the same entry made by ctnl looks identical in `conntrack -L`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ctnl::{
-    AF_INET, AF_INET6, Conntrack, DumpFilter, Entry, Key, L4, ProtoInfo, Status, TcpInfo, Tuple,
-};
+use ctnl::{Conntrack, DumpFilter, Entry, Family, Key, L4, ProtoInfo, Status, TcpInfo, Tuple};
 use std::net::IpAddr;
 
 fn ip(s: &str) -> IpAddr {
@@ -38,23 +36,26 @@ struct Case {
 
 fn udp_mark() -> Entry {
     let o = Tuple::ports(ip("10.0.0.1"), ip("10.0.0.2"), 17, 1000, 53);
-    Entry {
-        timeout: Some(60),
-        mark: Some(7),
-        ..Entry::new(o.clone(), o.reversed())
+    {
+        let mut x = Entry::new(o.clone(), o.reversed());
+        x.timeout = Some(60);
+        x.mark = Some(7);
+        x
     }
 }
 
 fn tcp_est() -> Entry {
     let o = Tuple::ports(ip("10.0.0.1"), ip("10.0.0.2"), 6, 40000, 80);
-    Entry {
-        timeout: Some(300),
-        status: Some(Status::SEEN_REPLY | Status::ASSURED),
-        protoinfo: Some(ProtoInfo::Tcp(TcpInfo {
-            state: Some(3),
-            ..TcpInfo::default()
-        })),
-        ..Entry::new(o.clone(), o.reversed())
+    {
+        let mut x = Entry::new(o.clone(), o.reversed());
+        x.timeout = Some(300);
+        x.status = Some(Status::SEEN_REPLY | Status::ASSURED);
+        x.protoinfo = Some(ProtoInfo::Tcp({
+            let mut x = TcpInfo::default();
+            x.state = Some(3);
+            x
+        }));
+        x
     }
 }
 
@@ -71,18 +72,20 @@ fn icmp() -> Entry {
         zone: None,
         unknown: vec![],
     };
-    Entry {
-        timeout: Some(30),
-        ..Entry::new(o.clone(), o.reversed())
+    {
+        let mut x = Entry::new(o.clone(), o.reversed());
+        x.timeout = Some(30);
+        x
     }
 }
 
 fn udp6_zone() -> Entry {
     let o = Tuple::ports(ip("fd00::1"), ip("fd00::2"), 17, 5, 6);
-    Entry {
-        timeout: Some(60),
-        zone: Some(5),
-        ..Entry::new(o.clone(), o.reversed())
+    {
+        let mut x = Entry::new(o.clone(), o.reversed());
+        x.timeout = Some(60);
+        x.zone = Some(5);
+        x
     }
 }
 
@@ -90,9 +93,10 @@ fn udp_nat() -> Entry {
     // DNAT: reply comes from the translated address.
     let o = Tuple::ports(ip("10.0.0.1"), ip("192.0.2.1"), 17, 2000, 53);
     let r = Tuple::ports(ip("10.9.9.9"), ip("10.0.0.1"), 17, 5353, 2000);
-    Entry {
-        timeout: Some(60),
-        ..Entry::new(o, r)
+    {
+        let mut x = Entry::new(o, r);
+        x.timeout = Some(60);
+        x
     }
 }
 
@@ -102,7 +106,7 @@ const CASES: &[Case] = &[
         family: "ipv4",
         entry: udp_mark,
         check: |e| {
-            assert_eq!(e.family, AF_INET);
+            assert_eq!(e.family, Family::Ipv4);
             assert_eq!(e.mark, Some(7));
             assert_eq!(
                 e.orig.as_ref().unwrap().l4,
@@ -155,7 +159,7 @@ const CASES: &[Case] = &[
         family: "ipv6",
         entry: udp6_zone,
         check: |e| {
-            assert_eq!(e.family, AF_INET6);
+            assert_eq!(e.family, Family::Ipv6);
             assert_eq!(e.zone, Some(5));
             assert_eq!(e.orig.as_ref().unwrap().src, ip("fd00::1"));
         },
@@ -227,10 +231,11 @@ fn ctnl_batch_is_seen_whole_by_conntrack_and_tool_deletes_are_seen_by_ctnl() {
     let mut b = ct.batch();
     for i in 0..1000u16 {
         let o = Tuple::ports(ip("10.1.0.1"), ip("10.1.0.2"), 17, 10000 + i, 53);
-        b.create(&Entry {
-            timeout: Some(100),
-            mark: Some(u32::from(i % 4)),
-            ..Entry::new(o.clone(), o.reversed())
+        b.create(&{
+            let mut x = Entry::new(o.clone(), o.reversed());
+            x.timeout = Some(100);
+            x.mark = Some(u32::from(i % 4));
+            x
         })
         .unwrap();
     }
@@ -249,11 +254,7 @@ fn ctnl_batch_is_seen_whole_by_conntrack_and_tool_deletes_are_seen_by_ctnl() {
     assert_eq!(left.len(), 750);
     assert!(left.iter().all(|e| e.mark != Some(3)));
     // and ctnl's kernel-side filtered flush is what conntrack sees
-    ct.flush(&DumpFilter {
-        mark: Some((1, !0)),
-        ..DumpFilter::default()
-    })
-    .unwrap();
+    ct.flush(&DumpFilter::all().with_mark(1, !0)).unwrap();
     let out = ns.sh("conntrack -C");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "500");
 }

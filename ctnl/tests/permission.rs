@@ -50,9 +50,10 @@ fn no_cap_net_admin_is_permission_denied() {
         1,
         2,
     );
-    let e = Entry {
-        timeout: Some(10),
-        ..Entry::new(o.clone(), o.reversed())
+    let e = {
+        let mut x = Entry::new(o.clone(), o.reversed());
+        x.timeout = Some(10);
+        x
     };
     let err = ct.create(&e).unwrap_err();
     assert!(

@@ -81,29 +81,27 @@ impl CtEntry {
         let orig = self.orig_tuple()?;
         let reply = self.reply_tuple()?;
         let mut e = ctnl::Entry::new(tuple_to_ctnl(&orig), tuple_to_ctnl(&reply));
-        e.status = self.status.map(ctnl::Status);
+        e.status = self.status.map(ctnl::Status::from_bits_retain);
         e.timeout = self.timeout;
         e.mark = self.mark;
         e.zone = self.zone;
         e.protoinfo = if self.tcp_state.is_some() || self.tcp_wscale_orig.is_some() {
-            Some(ctnl::ProtoInfo::Tcp(ctnl::TcpInfo {
-                state: self.tcp_state,
-                wscale_orig: self.tcp_wscale_orig,
-                wscale_reply: self.tcp_wscale_repl,
-                ..ctnl::TcpInfo::default()
-            }))
+            let mut t = ctnl::TcpInfo::default();
+            t.state = self.tcp_state;
+            t.wscale_orig = self.tcp_wscale_orig;
+            t.wscale_reply = self.tcp_wscale_repl;
+            Some(ctnl::ProtoInfo::Tcp(t))
         } else if self.sctp_state.is_some() {
-            Some(ctnl::ProtoInfo::Sctp(ctnl::SctpInfo {
-                state: self.sctp_state,
-                vtag_orig: self.sctp_vtag_orig,
-                vtag_reply: self.sctp_vtag_repl,
-            }))
+            let mut s = ctnl::SctpInfo::default();
+            s.state = self.sctp_state;
+            s.vtag_orig = self.sctp_vtag_orig;
+            s.vtag_reply = self.sctp_vtag_repl;
+            Some(ctnl::ProtoInfo::Sctp(s))
         } else if self.dccp_state.is_some() {
-            Some(ctnl::ProtoInfo::Dccp(ctnl::DccpInfo {
-                state: self.dccp_state,
-                role: self.dccp_role,
-                ..ctnl::DccpInfo::default()
-            }))
+            let mut d = ctnl::DccpInfo::default();
+            d.state = self.dccp_state;
+            d.role = self.dccp_role;
+            Some(ctnl::ProtoInfo::Dccp(d))
         } else {
             None
         };
@@ -147,7 +145,7 @@ impl CtEntry {
     pub fn from_ctnl(e: &ctnl::Entry) -> Option<CtEntry> {
         let orig = tuple_from_ctnl(e.orig.as_ref()?)?;
         let mut m = CtEntry {
-            status: e.status.map(|s| s.0),
+            status: e.status.map(|s| s.bits()),
             ..CtEntry::default()
         };
         let reply = e
@@ -258,22 +256,20 @@ impl crate::wire::ExpEntry {
     pub fn to_ctnl(&self) -> Option<ctnl::Expect> {
         let master = exp_tuple(self.master_addrs, self.master_l4proto, self.master_ports)?;
         let tuple = exp_tuple(self.expect_addrs, self.expect_l4proto, self.expect_ports)?;
-        let mut x = ctnl::Expect {
-            family: if master.src.is_ipv4() {
-                ctnl::AF_INET
-            } else {
-                ctnl::AF_INET6
-            },
-            master: Some(master),
-            tuple: Some(tuple),
-            mask: exp_tuple(self.mask_addrs, self.mask_l4proto, self.mask_ports),
-            timeout: self.timeout,
-            flags: self.flags,
-            class: self.class,
-            helper: self.helper.map(|h| h.name().into_owned()),
-            func: self.func.map(|f| f.name().into_owned()),
-            ..ctnl::Expect::default()
+        let mut x = ctnl::Expect::default();
+        x.family = if master.src.is_ipv4() {
+            ctnl::Family::Ipv4
+        } else {
+            ctnl::Family::Ipv6
         };
+        x.master = Some(master);
+        x.tuple = Some(tuple);
+        x.mask = exp_tuple(self.mask_addrs, self.mask_l4proto, self.mask_ports);
+        x.timeout = self.timeout;
+        x.flags = self.flags.map(ctnl::ExpectFlags::from_bits_retain);
+        x.class = self.class;
+        x.helper = self.helper.map(|h| h.name().into_owned());
+        x.func = self.func.map(|f| f.name().into_owned());
         if let (Some([src, dst]), Some(dir)) = (self.nat_addrs, self.nat_dir) {
             let l4 = self.nat_ports.map_or(L4::None, L4::Ports);
             x.nat = Some(ctnl::ExpectNat {
@@ -304,7 +300,7 @@ impl crate::wire::ExpEntry {
             mask_l4proto,
             mask_ports,
             timeout: x.timeout,
-            flags: x.flags,
+            flags: x.flags.map(|f| f.bits()),
             class: x.class,
             helper: x.helper.as_deref().and_then(HelperName::new),
             func: x.func.as_deref().and_then(crate::wire::ExpFn::new),

@@ -15,8 +15,8 @@
 //!   them ([`SessionConfig::build`] gives a `Box<dyn Session>` for a configured mode). No sockets,
 //!   threads or clocks: time is a parameter (`handle_datagram(now, ..)`, `handle_timeout(now)`), output is
 //!   polled (`poll_transmit`, `poll_action`, `poll_timeout`).
-//! * With the `ctnl` feature: `CtEntry::to_ctnl` / `CtEntry::from_ctnl` convert to and from
-//!   `ctnl::Entry`.
+//! * `CtEntry::to_ctnl` / `CtEntry::from_ctnl` (and the same on `ExpEntry`) convert to and from `ctnl`'s
+//!   types.
 //! * With the `linux` feature: [`driver`], the thin Linux loop around a session (channel sockets,
 //!   kernel events, commit with conntrackd's rules, conntrackd's `Filter`), embeddable without `ctsyncd`.
 //! * [`json`]: the one-object-per-message JSON used by `examples/ctsync_decode`.
@@ -44,7 +44,6 @@
 #![deny(unsafe_code)]
 
 pub mod cache;
-#[cfg(feature = "ctnl")]
 mod ctnl_conv;
 #[cfg(feature = "linux")]
 pub mod driver;

@@ -512,20 +512,6 @@ fn json_of_messages() {
     );
 }
 
-/// Replays the fuzz corpus (fuzz/corpus/ctsync_decode) with the fuzz target's checks.
-#[test]
-fn fuzz_corpus_replays() {
-    for (path, data) in testkit::fuzz_corpus("ctsync_decode") {
-        for mode in [Mode::Strict, Mode::Lenient] {
-            for m in messages(&data, mode).flatten() {
-                let mut buf = vec![0u8; m.buffer_len()];
-                m.emit(&mut buf).unwrap();
-                assert_eq!(Message::parse(&buf).unwrap(), m, "{}", path.display());
-            }
-        }
-    }
-}
-
 #[test]
 fn labels_accepted_up_to_conntrackds_limit() {
     // parse.c: NTA_LABELS max_size = NTA_SIZE(NTA_LABELS_MAX_SIZE) = 4 + 1024.

@@ -377,46 +377,6 @@ fn alarm_refreshes_and_expires_expectations() {
     assert!(a.internal_exp().is_empty());
 }
 
-/// Replays the session fuzz corpus (fuzz/corpus/ctsync_session) with the fuzz target's checks.
-#[test]
-fn session_fuzz_corpus_replays() {
-    let mut seen = 0;
-    for (_, data) in testkit::fuzz_corpus("ctsync_session") {
-        let t0 = Instant::now();
-        let mut f = Ftfw::new(
-            t0,
-            FtfwConfig::default()
-                .with_resend_queue_size(8)
-                .with_window_size(3),
-        );
-        let mut a = Alarm::new(t0, AlarmConfig::default());
-        let mut n = Notrack::new(t0, NotrackConfig::default());
-        let mut rest = &data[..];
-        let mut t = t0;
-        while let Some((&len, tail)) = rest.split_first() {
-            let (d, tail) = tail.split_at(usize::from(len).min(tail.len()));
-            rest = tail;
-            t += Duration::from_millis(300);
-            f.handle_datagram(t, d);
-            a.handle_datagram(t, d);
-            n.handle_datagram(t, d);
-            f.handle_timeout(t);
-            a.handle_timeout(t);
-            n.handle_timeout(t);
-            for x in drain(t, |now, buf| f.poll_transmit(now, buf)) {
-                assert!(messages(&x, Mode::Strict).all(|m| m.is_ok()));
-            }
-            drain(t, |now, buf| a.poll_transmit(now, buf));
-            drain(t, |now, buf| n.poll_transmit(now, buf));
-            while f.poll_action().is_some() || n.poll_action().is_some() {
-                seen += 1;
-            }
-            assert!(f.resend_queue_len() <= 8);
-        }
-    }
-    assert!(seen > 0, "the captured traffic produced actions");
-}
-
 #[test]
 fn alarm_with_an_unrepresentable_cache_timeout_never_expires() {
     // A CacheTimeout an Instant cannot hold must not panic: such entries simply never expire.

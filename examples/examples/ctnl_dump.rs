@@ -2,7 +2,7 @@
 //!
 //! `cargo run -p examples --example ctnl_dump [-- --family ipv4|ipv6] [--mark N] [--count]`
 
-use ctnl::{AF_INET, AF_INET6, Conntrack, DumpFilter, Entry, L4, ProtoInfo};
+use ctnl::{Conntrack, DumpFilter, Entry, Family, L4, ProtoInfo};
 use std::io::Write;
 
 fn line(e: &Entry) -> String {
@@ -42,8 +42,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         match a.as_str() {
             "--family" => {
                 filter.family = Some(match args.next().as_deref() {
-                    Some("ipv6") => AF_INET6,
-                    _ => AF_INET,
+                    Some("ipv6") => Family::Ipv6,
+                    _ => Family::Ipv4,
                 })
             }
             "--mark" => {

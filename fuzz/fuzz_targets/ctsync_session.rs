@@ -1,5 +1,6 @@
 //! Fuzzes the sans-IO sessions with hostile datagrams: FT-FW, ALARM and NOTRACK must never panic,
-//! whatever they receive, and what they transmit must decode.
+//! whatever they receive, and what they transmit must decode. Replayed as a test by
+//! `ctsync-proto/tests/fuzz_corpus.rs`.
 #![no_main]
 
 use ctsync_proto::session::{Alarm, AlarmConfig, Ftfw, FtfwConfig, Notrack, NotrackConfig, Session};

@@ -101,7 +101,7 @@ pub fn expect_view(x: &ctnl::Expect) -> Option<format::ExpectView> {
         mask: x.mask.as_ref().map(tuple_of),
         master: x.master.as_ref().map(tuple_of),
         zone: x.zone,
-        flags: x.flags.unwrap_or(0),
+        flags: x.flags.map_or(0, |f| f.bits()),
         class: x.class,
         helper: x.helper.clone(),
     })
@@ -427,16 +427,14 @@ impl<'a> Matcher<'a> {
 /// The kernel-side part of the filter.
 fn kernel_filter(p: &Parsed, with_status: bool, with_tuples: bool) -> DumpFilter {
     let mut f = DumpFilter::all();
-    if p.family != 0 {
-        f.family = Some(p.family);
-    }
+    f.family = ctnl::Family::from_af(p.family);
     if p.options & opt::MARK != 0 {
         f.mark = Some((p.tmpl.mark, p.tmpl.mark_mask));
     }
     if with_status && p.options & opt::STATUS != 0 {
         f.status = Some((
-            ctnl::Status(p.tmpl.status),
-            ctnl::Status(p.tmpl.status_mask),
+            ctnl::Status::from_bits_retain(p.tmpl.status),
+            ctnl::Status::from_bits_retain(p.tmpl.status_mask),
         ));
     }
     if with_tuples && p.options & (opt::SRC_NAT | opt::DST_NAT | opt::ANY_NAT) == 0 {
@@ -472,16 +470,17 @@ fn kernel_filter(p: &Parsed, with_status: bool, with_tuples: bool) -> DumpFilter
         if o != TupleFilter::default() {
             f.orig = Some(o);
         }
-        let mut r = TupleFilter {
-            src: t.repl_src,
-            dst: t.repl_dst,
-            ..TupleFilter::default()
-        };
-        if r.src.is_some() || r.dst.is_some() {
-            if has_ports {
-                r.sport = t.repl_l4.sport;
-                r.dport = t.repl_l4.dport;
-            }
+        let mut r = TupleFilter::new();
+        r.src = t.repl_src;
+        r.dst = t.repl_dst;
+        if has_ports {
+            r.sport = t.repl_l4.sport;
+            r.dport = t.repl_l4.dport;
+        }
+        if r != TupleFilter::default() {
+            // Port fields need the protocol in the same tuple filter (issue 11: the reply tuple's ports
+            // went to the kernel without it, and every -L/-D by reply address and port failed).
+            r.proto = t.l4proto;
             f.reply = Some(r);
         }
     }
@@ -600,10 +599,9 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
         cmd::CT_UPDATE => update(p, w),
         cmd::CT_FLUSH => {
             let mut ct = open()?;
-            let r = if p.family == 0 {
-                ct.flush_all()
-            } else {
-                ct.flush_family(p.family)
+            let r = match ctnl::Family::from_af(p.family) {
+                None => ct.flush_all(),
+                Some(f) => ct.flush_family(f),
             };
             eprintln!("{PREFIX}connection tracking table has been emptied.");
             r.map_err(|e| failed(&e, p.command))?;
@@ -648,7 +646,7 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
         cmd::CT_EVENT => events(p, w),
         cmd::EXP_FLUSH => {
             let mut ct = open()?;
-            let r = ct.flush_expect(p.family);
+            let r = ct.flush_expect(ctnl::Family::from_af(p.family));
             eprintln!("{PREFIX}expectation table has been emptied.");
             r.map_err(|e| failed(&e, p.command))?;
             Ok(0)
@@ -683,14 +681,12 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                 x.l4 = tmpl_l4(p, l4.sport, l4.dport, proto, src.is_ipv6());
                 Some(x)
             };
-            let x = ctnl::Expect {
-                family: master.family(),
-                tuple: mk(t.tuple_src, t.tuple_dst, t.tuple_l4),
-                mask: mk(t.mask_src, t.mask_dst, t.mask_l4),
-                master: Some(master),
-                timeout: t.timeout,
-                ..ctnl::Expect::default()
-            };
+            let mut x = ctnl::Expect::default();
+            x.family = master.family();
+            x.tuple = mk(t.tuple_src, t.tuple_dst, t.tuple_l4);
+            x.mask = mk(t.mask_src, t.mask_dst, t.mask_l4);
+            x.master = Some(master);
+            x.timeout = t.timeout;
             let mut ct = open()?;
             ct.create_expect(&x).map_err(|e| failed(&e, p.command))?;
             Ok(0)
@@ -701,18 +697,18 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             } else {
                 ev::NEW | ev::UPD | ev::DEL
             };
-            let mut groups = 0u32;
+            let mut groups = Groups::empty();
             for (bit, g) in [
                 (ev::NEW, Groups::EXP_NEW),
                 (ev::UPD, Groups::EXP_UPDATE),
                 (ev::DEL, Groups::EXP_DESTROY),
             ] {
                 if mask & bit != 0 {
-                    groups |= g.0;
+                    groups |= g;
                 }
             }
             let mut sock =
-                EventSocket::open(Groups(groups)).map_err(|_| Fail::other("Can't open handler"))?;
+                EventSocket::open(groups).map_err(|_| Fail::other("Can't open handler"))?;
             sock.set_timeout(Some(std::time::Duration::from_millis(100)))
                 .map_err(|_| Fail::other("Can't open handler"))?;
             let stop = stop_on_signals()?;
@@ -766,7 +762,7 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             let mut printer = ExpPrinter::new(p);
             let mut n = 0usize;
             for x in ct
-                .dump_expect(p.family)
+                .dump_expect(ctnl::Family::from_af(p.family))
                 .map_err(|e| failed(&e, p.command))?
             {
                 let x = x.map_err(|e| failed(&e, p.command))?;
@@ -782,7 +778,7 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             let mut ct = open()?;
             let mut n = 0usize;
             for e in ct
-                .dump_expect(p.family)
+                .dump_expect(ctnl::Family::from_af(p.family))
                 .map_err(|e| failed(&e, p.command))?
             {
                 e.map_err(|e| failed(&e, p.command))?;
@@ -1134,7 +1130,7 @@ pub fn entry_for_create(p: &Parsed, map: Option<&LabelMap>) -> Result<Entry, Fai
     let mut e = Entry::new(orig, reply);
     e.timeout = t.timeout;
     if p.options & opt::STATUS != 0 {
-        e.status = Some(ctnl::Status(t.status));
+        e.status = Some(ctnl::Status::from_bits_retain(t.status));
     }
     if p.options & opt::MARK != 0 {
         e.mark = Some(t.mark);
@@ -1162,28 +1158,27 @@ pub fn entry_for_create(p: &Parsed, map: Option<&LabelMap>) -> Result<Entry, Fai
             if t.state.is_some_and(|s| s >= 7) {
                 flags |= 0x04; // CLOSE_INIT from TIME_WAIT on, so a new SYN can reopen it
             }
-            let tf = ctnl::TcpFlags { flags, mask: flags };
-            e.protoinfo = Some(ctnl::ProtoInfo::Tcp(ctnl::TcpInfo {
-                state: t.state,
-                flags_orig: Some(tf),
-                flags_reply: Some(tf),
-                ..Default::default()
-            }));
+            let flags = ctnl::TcpFlags::from_bits_retain(flags);
+            let tf = ctnl::TcpFlagsMasked { flags, mask: flags };
+            let mut info = ctnl::TcpInfo::default();
+            info.state = t.state;
+            info.flags_orig = Some(tf);
+            info.flags_reply = Some(tf);
+            e.protoinfo = Some(ctnl::ProtoInfo::Tcp(info));
         }
         Some(ProtoKind::Sctp) => {
-            e.protoinfo = Some(ctnl::ProtoInfo::Sctp(ctnl::SctpInfo {
-                state: t.state,
-                // Byte-swapped like conntrack-tools, so entries look the same to both tools.
-                vtag_orig: t.orig_vtag.map(u32::swap_bytes),
-                vtag_reply: t.repl_vtag.map(u32::swap_bytes),
-            }));
+            let mut info = ctnl::SctpInfo::default();
+            info.state = t.state;
+            // Byte-swapped like conntrack-tools, so entries look the same to both tools.
+            info.vtag_orig = t.orig_vtag.map(u32::swap_bytes);
+            info.vtag_reply = t.repl_vtag.map(u32::swap_bytes);
+            e.protoinfo = Some(ctnl::ProtoInfo::Sctp(info));
         }
         Some(ProtoKind::Dccp) => {
-            e.protoinfo = Some(ctnl::ProtoInfo::Dccp(ctnl::DccpInfo {
-                state: t.state,
-                role: t.dccp_role,
-                ..Default::default()
-            }));
+            let mut info = ctnl::DccpInfo::default();
+            info.state = t.state;
+            info.role = t.dccp_role;
+            e.protoinfo = Some(ctnl::ProtoInfo::Dccp(info));
         }
         _ => {}
     }
@@ -1326,13 +1321,10 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             continue;
         }
         let Some(orig) = e.orig.clone() else { continue };
-        let mut u = Entry {
-            family: e.family,
-            orig: Some(orig),
-            id: e.id,
-            zone: e.zone,
-            ..Entry::default()
-        };
+        let mut u = Entry::for_update(orig);
+        u.family = e.family;
+        u.id = e.id;
+        u.zone = e.zone;
         let mut changed = false;
         if let Some(to) = t.timeout {
             u.timeout = Some(to);
@@ -1347,7 +1339,7 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
         if p.options & opt::STATUS != 0 {
             let old = e.status.map_or(0, |s| s.bits());
             let new = old | t.status;
-            u.status = Some(ctnl::Status(new));
+            u.status = Some(ctnl::Status::from_bits_retain(new));
             changed |= new != old;
         }
         if p.options & (opt::ADD_LABEL | opt::DEL_LABEL) != 0 {
@@ -1419,24 +1411,24 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
 }
 
 fn events(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
-    let mut groups = 0u32;
+    let mut groups = Groups::empty();
     let mask = if p.options & opt::EVENT_MASK != 0 {
         p.event_mask
     } else {
         ev::NEW | ev::UPD | ev::DEL
     };
     if mask & ev::NEW != 0 {
-        groups |= Groups::NEW.0;
+        groups |= Groups::NEW;
     }
     if mask & ev::UPD != 0 {
-        groups |= Groups::UPDATE.0;
+        groups |= Groups::UPDATE;
     }
     if mask & ev::DEL != 0 {
-        groups |= Groups::DESTROY.0;
+        groups |= Groups::DESTROY;
     }
     let mut sock = match p.buffer_size {
-        Some(b) => EventSocket::with_rcvbuf(Groups(groups), b),
-        None => EventSocket::open(Groups(groups)),
+        Some(b) => EventSocket::with_rcvbuf(groups, b),
+        None => EventSocket::open(groups),
     }
     .map_err(|_| Fail::other("Can't open netlink socket"))?;
     if p.buffer_size.is_some() {
@@ -1458,7 +1450,7 @@ fn events(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     while !stop.load(Ordering::Relaxed) {
         match sock.next_event() {
             Ok(Some(ctnl::Event::Conntrack { kind, entry })) => {
-                if p.family != 0 && entry.family != p.family {
+                if p.family != 0 && entry.family.to_af() != p.family {
                     continue;
                 }
                 let Some(f) = flow_of(&entry) else { continue };

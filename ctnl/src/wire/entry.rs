@@ -1,101 +1,135 @@
 //! The conntrack entry model and its attribute codec.
 
 use super::{
-    AF_INET, AF_INET6, Attr, Attrs, Extras, LenCounter, Out, RawAttr, SliceOut, canonical_order,
-    cta, emit_extras, overlay, sub_overlay,
+    Attr, Attrs, Extras, Family, LenCounter, Out, RawAttr, SliceOut, canonical_order, cta,
+    emit_extras, family_at, overlay, sub_overlay,
 };
-use crate::error::DecodeError;
+use crate::error::{DecodeError, EmitError};
 use std::net::{IpAddr, Ipv6Addr};
 
-/// Connection status bits (`enum ip_conntrack_status`, `CTA_STATUS`). A newtype over the raw `u32`:
-/// bits the kernel adds later are kept as they are.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct Status(pub u32);
-
-impl Status {
-    /// `IPS_EXPECTED`: an expected connection.
-    pub const EXPECTED: Status = Status(1 << 0);
-    /// `IPS_SEEN_REPLY`: packets seen in both directions.
-    pub const SEEN_REPLY: Status = Status(1 << 1);
-    /// `IPS_ASSURED`: will not be early-dropped.
-    pub const ASSURED: Status = Status(1 << 2);
-    /// `IPS_CONFIRMED`: in the main table.
-    pub const CONFIRMED: Status = Status(1 << 3);
-    /// `IPS_SRC_NAT`.
-    pub const SRC_NAT: Status = Status(1 << 4);
-    /// `IPS_DST_NAT`.
-    pub const DST_NAT: Status = Status(1 << 5);
-    /// `IPS_SEQ_ADJUST`.
-    pub const SEQ_ADJUST: Status = Status(1 << 6);
-    /// `IPS_SRC_NAT_DONE`.
-    pub const SRC_NAT_DONE: Status = Status(1 << 7);
-    /// `IPS_DST_NAT_DONE`.
-    pub const DST_NAT_DONE: Status = Status(1 << 8);
-    /// `IPS_DYING`.
-    pub const DYING: Status = Status(1 << 9);
-    /// `IPS_FIXED_TIMEOUT`.
-    pub const FIXED_TIMEOUT: Status = Status(1 << 10);
-    /// `IPS_TEMPLATE`.
-    pub const TEMPLATE: Status = Status(1 << 11);
-    /// `IPS_UNTRACKED` (obsolete).
-    pub const UNTRACKED: Status = Status(1 << 12);
-    /// `IPS_NAT_CLASH` (shares bit 12 with `IPS_UNTRACKED` in current kernels).
-    pub const NAT_CLASH: Status = Status(1 << 12);
-    /// `IPS_HELPER`.
-    pub const HELPER: Status = Status(1 << 13);
-    /// `IPS_OFFLOAD`.
-    pub const OFFLOAD: Status = Status(1 << 14);
-    /// `IPS_HW_OFFLOAD`.
-    pub const HW_OFFLOAD: Status = Status(1 << 15);
-
-    /// The raw bits.
-    pub const fn bits(self) -> u32 {
-        self.0
-    }
-    /// True when every bit of `other` is set.
-    pub const fn contains(self, other: Status) -> bool {
-        self.0 & other.0 == other.0
-    }
-    /// True when no bit is set.
-    pub const fn is_empty(self) -> bool {
-        self.0 == 0
+bitflags::bitflags! {
+    /// Connection status bits (`enum ip_conntrack_status`, `CTA_STATUS`). Bits the kernel adds later are
+    /// kept as they are (build with [`Status::from_bits_retain`]).
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct Status: u32 {
+        /// `IPS_EXPECTED`: an expected connection.
+        const EXPECTED = 1 << 0;
+        /// `IPS_SEEN_REPLY`: packets seen in both directions.
+        const SEEN_REPLY = 1 << 1;
+        /// `IPS_ASSURED`: will not be early-dropped.
+        const ASSURED = 1 << 2;
+        /// `IPS_CONFIRMED`: in the main table.
+        const CONFIRMED = 1 << 3;
+        /// `IPS_SRC_NAT`.
+        const SRC_NAT = 1 << 4;
+        /// `IPS_DST_NAT`.
+        const DST_NAT = 1 << 5;
+        /// `IPS_SEQ_ADJUST`.
+        const SEQ_ADJUST = 1 << 6;
+        /// `IPS_SRC_NAT_DONE`.
+        const SRC_NAT_DONE = 1 << 7;
+        /// `IPS_DST_NAT_DONE`.
+        const DST_NAT_DONE = 1 << 8;
+        /// `IPS_DYING`.
+        const DYING = 1 << 9;
+        /// `IPS_FIXED_TIMEOUT`.
+        const FIXED_TIMEOUT = 1 << 10;
+        /// `IPS_TEMPLATE`.
+        const TEMPLATE = 1 << 11;
+        /// `IPS_UNTRACKED` (obsolete; current kernels use bit 12 as `IPS_NAT_CLASH`).
+        const UNTRACKED = 1 << 12;
+        /// `IPS_NAT_CLASH` (bit 12, shared with the obsolete `IPS_UNTRACKED`).
+        const NAT_CLASH = 1 << 12;
+        /// `IPS_HELPER`.
+        const HELPER = 1 << 13;
+        /// `IPS_OFFLOAD`.
+        const OFFLOAD = 1 << 14;
+        /// `IPS_HW_OFFLOAD`.
+        const HW_OFFLOAD = 1 << 15;
     }
 }
 
-/// Interop with netlink-packet-netfilter's `bitflags` status type (same bits).
-impl From<Status> for netlink_packet_netfilter::conntrack::Status {
-    fn from(s: Status) -> Self {
-        netlink_packet_netfilter::conntrack::Status::from_bits_retain(s.0)
+bitflags::bitflags! {
+    /// TCP connection tracking flags of one direction (`IP_CT_TCP_FLAG_*` in
+    /// `include/uapi/linux/netfilter/nf_conntrack_tcp.h`). Unknown bits are kept.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct TcpFlags: u8 {
+        /// `IP_CT_TCP_FLAG_WINDOW_SCALE`: window scaling advertised by the sender.
+        const WINDOW_SCALE = 0x01;
+        /// `IP_CT_TCP_FLAG_SACK_PERM`: SACK permitted by the sender.
+        const SACK_PERM = 0x02;
+        /// `IP_CT_TCP_FLAG_CLOSE_INIT`: this side sent FIN first.
+        const CLOSE_INIT = 0x04;
+        /// `IP_CT_TCP_FLAG_BE_LIBERAL`: window checks are relaxed.
+        const BE_LIBERAL = 0x08;
+        /// `IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED`: data waits to be acknowledged.
+        const DATA_UNACKNOWLEDGED = 0x10;
+        /// `IP_CT_TCP_FLAG_MAXACK_SET`: the maximum ACK is known.
+        const MAXACK_SET = 0x20;
+        /// `IP_CT_EXP_CHALLENGE_ACK`: a challenge ACK is expected.
+        const EXP_CHALLENGE_ACK = 0x40;
+        /// `IP_CT_TCP_SIMULTANEOUS_OPEN`: simultaneous open.
+        const SIMULTANEOUS_OPEN = 0x80;
     }
 }
 
-impl From<netlink_packet_netfilter::conntrack::Status> for Status {
-    fn from(s: netlink_packet_netfilter::conntrack::Status) -> Self {
-        Status(s.bits())
+/// The reply type of an ICMP or ICMPv6 type, as the kernel inverts a tuple (`invmap` in
+/// `net/netfilter/nf_conntrack_proto_icmp.c` and `nf_conntrack_proto_icmpv6.c`): echo, timestamp,
+/// information and address-mask requests and replies in IPv4 (8/0, 13/14, 15/16, 17/18), echo and node
+/// information query and reply in IPv6 (128/129, 139/140). `None` for every other type: the kernel tracks no
+/// connection of its own for it, and refuses it in a ctnetlink tuple (`EINVAL`).
+pub const fn icmp_reply_type(family: Family, kind: u8) -> Option<u8> {
+    match (family, kind) {
+        (Family::Ipv4, 8) => Some(0),
+        (Family::Ipv4, 0) => Some(8),
+        (Family::Ipv4, 13) => Some(14),
+        (Family::Ipv4, 14) => Some(13),
+        (Family::Ipv4, 15) => Some(16),
+        (Family::Ipv4, 16) => Some(15),
+        (Family::Ipv4, 17) => Some(18),
+        (Family::Ipv4, 18) => Some(17),
+        (Family::Ipv6, 128) => Some(129),
+        (Family::Ipv6, 129) => Some(128),
+        (Family::Ipv6, 139) => Some(140),
+        (Family::Ipv6, 140) => Some(139),
+        _ => None,
     }
 }
 
-impl std::ops::BitOr for Status {
-    type Output = Status;
-    fn bitor(self, rhs: Status) -> Status {
-        Status(self.0 | rhs.0)
-    }
-}
-impl std::ops::BitOrAssign for Status {
-    fn bitor_assign(&mut self, rhs: Status) {
-        self.0 |= rhs.0;
-    }
-}
-impl std::ops::BitAnd for Status {
-    type Output = Status;
-    fn bitand(self, rhs: Status) -> Status {
-        Status(self.0 & rhs.0)
-    }
-}
-impl std::ops::Not for Status {
-    type Output = Status;
-    fn not(self) -> Status {
-        Status(!self.0)
+#[cfg(test)]
+mod icmp_tests {
+    use super::{Family, icmp_reply_type};
+
+    /// The kernel's `invmap` tables as data (`net/netfilter/nf_conntrack_proto_icmp.c`,
+    /// `nf_conntrack_proto_icmpv6.c`: `[ICMP_ECHO] = ICMP_ECHOREPLY + 1`, ...; 0 means no inverse).
+    const V4: [(u8, u8); 8] = [
+        (8, 0),
+        (0, 8),
+        (13, 14),
+        (14, 13),
+        (15, 16),
+        (16, 15),
+        (17, 18),
+        (18, 17),
+    ];
+    const V6: [(u8, u8); 4] = [(128, 129), (129, 128), (139, 140), (140, 139)];
+
+    #[test]
+    fn all_256_types_of_both_families() {
+        for (family, table) in [(Family::Ipv4, &V4[..]), (Family::Ipv6, &V6[..])] {
+            for t in 0..=255u8 {
+                let want = table.iter().find(|(a, _)| *a == t).map(|(_, b)| *b);
+                let got = icmp_reply_type(family, t);
+                assert_eq!(got, want, "{family:?} type {t}");
+                // An involution: the reply of the reply is the request.
+                if let Some(r) = got {
+                    assert_eq!(icmp_reply_type(family, r), Some(t));
+                }
+            }
+        }
+        // Types of one family are not the other's.
+        assert_eq!(icmp_reply_type(Family::Ipv6, 8), None);
+        assert_eq!(icmp_reply_type(Family::Ipv4, 128), None);
     }
 }
 
@@ -150,7 +184,7 @@ pub struct Tuple {
     pub zone: Option<u16>,
     /// Attributes inside the tuple nest the model does not know, kept raw. Unknown attributes inside
     /// its `CTA_TUPLE_IP` and `CTA_TUPLE_PROTO` nests are kept here too, as overlays of type
-    /// `CTA_TUPLE_IP`/`CTA_TUPLE_PROTO` (see the `wire` module docs on overlays).
+    /// `CTA_TUPLE_IP`/`CTA_TUPLE_PROTO` (see [`RawAttr`] on overlays).
     pub unknown: Vec<RawAttr>,
 }
 
@@ -198,37 +232,28 @@ impl Tuple {
         }
     }
 
-    /// The protocol as netlink-packet-netfilter's named enum (`Tcp`, `Udp`, `Icmp`, ..., `Other(n)`).
-    pub fn protocol(&self) -> netlink_packet_netfilter::conntrack::Protocol {
-        self.proto.into()
+    /// The address family of the source address.
+    pub fn family(&self) -> Family {
+        Family::of(&self.src)
     }
 
-    /// The address family (`AF_INET` or `AF_INET6`) of the source address.
-    pub fn family(&self) -> u8 {
-        if self.src.is_ipv4() {
-            AF_INET
-        } else {
-            AF_INET6
-        }
-    }
-
-    /// The tuple with source and destination swapped (ports too; ICMP fields kept): the reply tuple of a
-    /// connection without NAT.
+    /// The tuple with source and destination swapped, ports too: the reply tuple of a connection without
+    /// NAT. An ICMP or ICMPv6 type becomes its reply type ([`icmp_reply_type`]); a type without one (the
+    /// kernel tracks no connection for it) is kept as it is. The zone is kept; unknown attributes are not.
     pub fn reversed(&self) -> Tuple {
         let l4 = match self.l4 {
             L4::Ports { src, dst } => L4::Ports { src: dst, dst: src },
-            // echo request (8) <-> echo reply (0), and the ICMPv6 pair 128 <-> 129
             L4::Icmp { id, kind, code } => L4::Icmp {
                 id,
-                kind: if kind == 8 { 0 } else { kind },
+                kind: icmp_reply_type(Family::Ipv4, kind).unwrap_or(kind),
                 code,
             },
             L4::Icmpv6 { id, kind, code } => L4::Icmpv6 {
                 id,
-                kind: if kind == 128 { 129 } else { kind },
+                kind: icmp_reply_type(Family::Ipv6, kind).unwrap_or(kind),
                 code,
             },
-            other => other,
+            L4::None => L4::None,
         };
         Tuple {
             src: self.dst,
@@ -242,7 +267,7 @@ impl Tuple {
 
     /// Parses the contents of a tuple nest (the attributes inside `CTA_TUPLE_*`). `base` is the offset of
     /// `buf` in the outer message, for error reports.
-    pub fn parse_at(buf: &[u8], base: usize) -> Result<Self, DecodeError> {
+    pub(crate) fn parse_at(buf: &[u8], base: usize) -> Result<Self, DecodeError> {
         let mut src = None;
         let mut dst = None;
         let mut proto = None;
@@ -362,7 +387,7 @@ impl Tuple {
     }
 
     /// Writes the contents of a tuple nest (without the outer `CTA_TUPLE_*` header).
-    pub fn emit_inner<O: Out>(&self, o: &mut O) {
+    pub(crate) fn emit_inner<O: Out>(&self, o: &mut O) {
         let ip = o.nest_start(cta::TUPLE_IP);
         match (self.src, self.dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
@@ -404,7 +429,7 @@ impl Tuple {
     }
 
     /// Writes a full tuple attribute of type `kind` (e.g. `CTA_TUPLE_ORIG`).
-    pub fn emit_as<O: Out>(&self, o: &mut O, kind: u16) {
+    pub(crate) fn emit_as<O: Out>(&self, o: &mut O, kind: u16) {
         let t = o.nest_start(kind);
         self.emit_inner(o);
         o.nest_end(t);
@@ -417,12 +442,16 @@ impl Tuple {
         c.len
     }
 
-    /// Writes the tuple nest contents into `buf` (which should be `buffer_len()` bytes); returns bytes
-    /// written, or `None` if `buf` was too small.
-    pub fn emit(&self, buf: &mut [u8]) -> Option<usize> {
+    /// Writes the tuple nest contents into `buf` (at least [`Tuple::buffer_len`] bytes); returns the bytes
+    /// written.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
+        let actual = buf.len();
         let mut s = SliceOut::new(buf);
         self.emit_inner(&mut s);
-        (!s.overflowed()).then_some(s.pos)
+        if s.overflowed() {
+            return Err(EmitError::overflow("tuple", self.buffer_len(), actual));
+        }
+        Ok(s.pos)
     }
 }
 
@@ -452,17 +481,19 @@ pub struct Timestamp {
     pub stop: Option<u64>,
 }
 
-/// TCP flags and their mask for one direction (`struct nf_ct_tcp_flags`).
+/// TCP flags of one direction with their mask (`struct nf_ct_tcp_flags`): on an update, the kernel
+/// changes the `mask` bits to their value in `flags`; in a dump the mask is empty.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct TcpFlags {
-    /// Flag bits (`IP_CT_TCP_FLAG_*`).
-    pub flags: u8,
-    /// Which bits to change (on update).
-    pub mask: u8,
+pub struct TcpFlagsMasked {
+    /// The flags.
+    pub flags: TcpFlags,
+    /// Which flags to change (on update).
+    pub mask: TcpFlags,
 }
 
 /// TCP protocol state (`CTA_PROTOINFO_TCP`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct TcpInfo {
     /// `CTA_PROTOINFO_TCP_STATE` (`enum tcp_conntrack`: 1 SYN_SENT, 3 ESTABLISHED, 7 TIME_WAIT, ...).
     pub state: Option<u8>,
@@ -471,13 +502,14 @@ pub struct TcpInfo {
     /// Window scale, reply direction.
     pub wscale_reply: Option<u8>,
     /// Flags, original direction.
-    pub flags_orig: Option<TcpFlags>,
+    pub flags_orig: Option<TcpFlagsMasked>,
     /// Flags, reply direction.
-    pub flags_reply: Option<TcpFlags>,
+    pub flags_reply: Option<TcpFlagsMasked>,
 }
 
 /// SCTP protocol state (`CTA_PROTOINFO_SCTP`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct SctpInfo {
     /// `CTA_PROTOINFO_SCTP_STATE`.
     pub state: Option<u8>,
@@ -489,6 +521,7 @@ pub struct SctpInfo {
 
 /// DCCP protocol state (`CTA_PROTOINFO_DCCP`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct DccpInfo {
     /// `CTA_PROTOINFO_DCCP_STATE`.
     pub state: Option<u8>,
@@ -557,14 +590,17 @@ pub struct Helper {
 }
 
 /// One conntrack entry: every attribute a 6.x kernel sends, each optional (a dump, an event and a request
-/// carry different subsets). Build one with [`Entry::new`] or struct update syntax from `Entry::default()`.
+/// carry different subsets). Build one with [`Entry::new`] (both tuples) or [`Entry::for_update`] (the
+/// original tuple only), then set fields; the struct grows with the kernel, so it cannot be written as a
+/// literal outside this crate.
 ///
 /// Fixed-size fields are plain values, so decoding a typical entry allocates nothing; only helper names,
 /// security contexts, labels and unknown attributes use the heap.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Entry {
-    /// Address family from the nfgenmsg header (`AF_INET` = 2, `AF_INET6` = 10).
-    pub family: u8,
+    /// Address family (the nfgenmsg header's).
+    pub family: Family,
     /// Original-direction tuple.
     pub orig: Option<Tuple>,
     /// Reply-direction tuple.
@@ -616,8 +652,7 @@ pub struct Entry {
     /// Top-level attributes the model does not know, kept raw for a round trip. Unknown attributes
     /// inside the known nests (`CTA_PROTOINFO` and its TCP/SCTP/DCCP nests, `CTA_COUNTERS_*`,
     /// `CTA_TIMESTAMP`, `CTA_NAT_*` and `CTA_NAT_PROTO`, `CTA_SEQ_ADJ_*`, `CTA_SYNPROXY`, `CTA_HELP`,
-    /// `CTA_SECCTX`) are kept here too, as overlays whose type is the nest's (see the `wire` module
-    /// docs); tuples keep theirs in [`Tuple::unknown`].
+    /// `CTA_SECCTX`) are kept here too, as overlays whose type is the nest's (see [`RawAttr`]); tuples keep theirs in [`Tuple::unknown`].
     pub unknown: Vec<RawAttr>,
 }
 
@@ -633,10 +668,19 @@ impl Entry {
         }
     }
 
-    /// Parses the attributes of a conntrack message (what follows the nfgenmsg header). `family` is the
-    /// nfgenmsg family.
+    /// An entry with only an original tuple (and the family it implies): what an update or a delete by
+    /// entry needs.
+    pub fn for_update(orig: Tuple) -> Self {
+        Entry {
+            family: orig.family(),
+            orig: Some(orig),
+            ..Entry::default()
+        }
+    }
+
+    /// Parses the attributes of a conntrack message (what follows the nfgenmsg header).
     #[inline]
-    pub fn parse_attrs(family: u8, buf: &[u8]) -> Result<Self, DecodeError> {
+    pub(crate) fn parse_attrs(family: Family, buf: &[u8]) -> Result<Self, DecodeError> {
         let mut e = Entry {
             family,
             ..Entry::default()
@@ -648,7 +692,7 @@ impl Entry {
     /// Replaces this entry's contents with the attributes in `buf` (what [`Entry::parse_attrs`] returns),
     /// reusing heap storage of the previous contents where it can. On error the entry holds what was
     /// decoded before the bad attribute.
-    pub fn reparse(&mut self, family: u8, buf: &[u8]) -> Result<(), DecodeError> {
+    pub(crate) fn reparse(&mut self, family: Family, buf: &[u8]) -> Result<(), DecodeError> {
         let mut unknown = std::mem::take(&mut self.unknown);
         unknown.clear();
         *self = Entry {
@@ -659,7 +703,8 @@ impl Entry {
         self.merge_attrs(buf, 0)
     }
 
-    /// Parses an nfnetlink payload: the 4-byte nfgenmsg header then the attributes.
+    /// Parses an nfnetlink payload: the 4-byte nfgenmsg header (whose family must be `AF_INET` or
+    /// `AF_INET6`) then the attributes.
     pub fn parse(buf: &[u8]) -> Result<Self, DecodeError> {
         let (hdr, rest) = buf.split_at_checked(4).ok_or(DecodeError::Truncated {
             what: "nfgenmsg",
@@ -668,7 +713,7 @@ impl Entry {
             actual: buf.len(),
         })?;
         let mut e = Entry {
-            family: hdr[0],
+            family: family_at(hdr[0], 0)?,
             ..Entry::default()
         };
         e.merge_attrs(rest, 4)?;
@@ -684,7 +729,9 @@ impl Entry {
                 cta::TUPLE_MASTER => {
                     self.master = Some(Tuple::parse_at(a.value, a.value_offset())?)
                 }
-                cta::STATUS => self.status = Some(Status(a.u32_be("CTA_STATUS")?)),
+                cta::STATUS => {
+                    self.status = Some(Status::from_bits_retain(a.u32_be("CTA_STATUS")?))
+                }
                 cta::TIMEOUT => self.timeout = Some(a.u32_be("CTA_TIMEOUT")?),
                 cta::MARK => self.mark = Some(a.u32_be("CTA_MARK")?),
                 cta::SECMARK => self.secmark = Some(a.u32_be("CTA_SECMARK")?),
@@ -752,13 +799,13 @@ impl Entry {
     }
 
     /// Writes every present attribute (not the nfgenmsg header) in the kernel's order.
-    pub fn emit_attrs<O: Out>(&self, o: &mut O) {
-        self.emit_attrs_status(o, 0);
+    pub(crate) fn emit_attrs<O: Out>(&self, o: &mut O) {
+        self.emit_attrs_status(o, Status::empty());
     }
 
     /// Like [`Entry::emit_attrs`], with `status_or` OR-ed into a present status (requests set
     /// `IPS_CONFIRMED`, which the kernel sets on every entry it creates and refuses to see cleared).
-    pub fn emit_attrs_status<O: Out>(&self, o: &mut O, status_or: u32) {
+    pub(crate) fn emit_attrs_status<O: Out>(&self, o: &mut O, status_or: Status) {
         // The order is the kernel's dump order (`ctnetlink_fill_info`), so that a dumped message is
         // re-emitted byte for byte.
         if let Some(t) = &self.orig {
@@ -771,7 +818,7 @@ impl Entry {
             o.u16_be(cta::ZONE, z);
         }
         if let Some(s) = self.status {
-            o.u32_be(cta::STATUS, s.0 | status_or);
+            o.u32_be(cta::STATUS, (s | status_or).bits());
         }
         if let Some(v) = self.mark {
             o.u32_be(cta::MARK, v);
@@ -875,14 +922,19 @@ impl Entry {
     }
 
     /// Writes the nfnetlink payload (nfgenmsg with version 0, then attributes) into `buf`; returns the bytes
-    /// written, or `None` when `buf` is shorter than [`Entry::buffer_len`] or a value is too long for a
+    /// written. An error when `buf` is shorter than [`Entry::buffer_len`] or a value is too long for a
     /// netlink attribute.
-    pub fn emit(&self, buf: &mut [u8]) -> Option<usize> {
-        let hdr = buf.get_mut(..4)?;
-        hdr.copy_from_slice(&[self.family, 0, 0, 0]);
-        let mut s = SliceOut::new(buf.get_mut(4..)?);
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
+        let actual = buf.len();
+        let overflow = || EmitError::overflow("entry", self.buffer_len(), actual);
+        let (hdr, rest) = buf.split_at_mut_checked(4).ok_or_else(overflow)?;
+        hdr.copy_from_slice(&[self.family.to_af(), 0, 0, 0]);
+        let mut s = SliceOut::new(rest);
         self.emit_attrs(&mut s);
-        (!s.overflowed()).then_some(4 + s.pos)
+        if s.overflowed() {
+            return Err(overflow());
+        }
+        Ok(4 + s.pos)
     }
 }
 
@@ -1024,16 +1076,16 @@ fn parse_timestamp(a: &Attr<'_>, unknown: &mut Vec<RawAttr>) -> Result<Timestamp
     Ok(t)
 }
 
-fn parse_tcp_flags(a: &Attr<'_>, what: &'static str) -> Result<TcpFlags, DecodeError> {
+fn parse_tcp_flags(a: &Attr<'_>, what: &'static str) -> Result<TcpFlagsMasked, DecodeError> {
     let v: [u8; 2] = a.value.try_into().map_err(|_| DecodeError::BadSize {
         what,
         offset: a.offset,
         expected: 2,
         actual: a.value.len(),
     })?;
-    Ok(TcpFlags {
-        flags: v[0],
-        mask: v[1],
+    Ok(TcpFlagsMasked {
+        flags: TcpFlags::from_bits_retain(v[0]),
+        mask: TcpFlags::from_bits_retain(v[1]),
     })
 }
 
@@ -1145,10 +1197,10 @@ fn emit_protoinfo<O: Out>(o: &mut O, p: &ProtoInfo, extras: Option<&[u8]>) {
                 o.u8(cta::TCP_WSCALE_REPLY, v);
             }
             if let Some(f) = t.flags_orig {
-                o.attr(cta::TCP_FLAGS_ORIGINAL, &[f.flags, f.mask]);
+                o.attr(cta::TCP_FLAGS_ORIGINAL, &[f.flags.bits(), f.mask.bits()]);
             }
             if let Some(f) = t.flags_reply {
-                o.attr(cta::TCP_FLAGS_REPLY, &[f.flags, f.mask]);
+                o.attr(cta::TCP_FLAGS_REPLY, &[f.flags.bits(), f.mask.bits()]);
             }
             emit_extras(o, sub_overlay(extras, cta::PROTOINFO_TCP), &[]);
             o.nest_end(n);

@@ -1,7 +1,23 @@
 //! The expectation model (`CTA_EXPECT_*`) and its codec.
 
-use super::{Attrs, Extras, LenCounter, Out, RawAttr, SliceOut, Tuple, cta, emit_extras, overlay};
-use crate::error::DecodeError;
+use super::{
+    Attrs, Extras, Family, LenCounter, Out, RawAttr, SliceOut, Tuple, cta, emit_extras, family_at,
+    overlay,
+};
+use crate::error::{DecodeError, EmitError};
+
+bitflags::bitflags! {
+    /// Expectation flags (`CTA_EXPECT_FLAGS`, `NF_CT_EXPECT_*`). Unknown bits are kept.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+    pub struct ExpectFlags: u32 {
+        /// `NF_CT_EXPECT_PERMANENT`: stays after a connection matched it.
+        const PERMANENT = 1 << 0;
+        /// `NF_CT_EXPECT_INACTIVE`: not yet matchable.
+        const INACTIVE = 1 << 1;
+        /// `NF_CT_EXPECT_USERSPACE`: created from user space.
+        const USERSPACE = 1 << 2;
+    }
+}
 
 /// NAT applied to an expected connection (`CTA_EXPECT_NAT`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -12,11 +28,13 @@ pub struct ExpectNat {
     pub tuple: Tuple,
 }
 
-/// One expectation: a connection a helper expects to see, tied to a master connection.
+/// One expectation: a connection a helper expects to see, tied to a master connection. It grows with the
+/// kernel: start from `Expect::default()` and set fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Expect {
-    /// Address family from the nfgenmsg header.
-    pub family: u8,
+    /// Address family (the nfgenmsg header's).
+    pub family: Family,
     /// The master connection's original tuple (`CTA_EXPECT_MASTER`).
     pub master: Option<Tuple>,
     /// The expected tuple (`CTA_EXPECT_TUPLE`).
@@ -31,8 +49,8 @@ pub struct Expect {
     pub helper: Option<String>,
     /// Zone.
     pub zone: Option<u16>,
-    /// `CTA_EXPECT_FLAGS` (`NF_CT_EXPECT_PERMANENT` = 1, `_INACTIVE` = 2, `_USERSPACE` = 4).
-    pub flags: Option<u32>,
+    /// `CTA_EXPECT_FLAGS`.
+    pub flags: Option<ExpectFlags>,
     /// Expectation class.
     pub class: Option<u32>,
     /// NAT for the expected connection.
@@ -40,17 +58,18 @@ pub struct Expect {
     /// Expectation function name (`CTA_EXPECT_FN`).
     pub func: Option<String>,
     /// Attributes the model does not know, kept raw (unknown attributes inside `CTA_EXPECT_NAT` as an
-    /// overlay of that type; see the `wire` module docs).
+    /// overlay of that type; see [`RawAttr`]).
     pub unknown: Vec<RawAttr>,
 }
 
 impl Expect {
     /// Parses the attributes of an expectation message; `family` is the nfgenmsg family.
-    pub fn parse_attrs(family: u8, buf: &[u8]) -> Result<Self, DecodeError> {
+    pub(crate) fn parse_attrs(family: Family, buf: &[u8]) -> Result<Self, DecodeError> {
         Self::parse_at(family, buf, 0)
     }
 
-    /// Parses an nfnetlink payload: nfgenmsg then attributes.
+    /// Parses an nfnetlink payload: nfgenmsg (whose family must be `AF_INET` or `AF_INET6`) then
+    /// attributes.
     pub fn parse(buf: &[u8]) -> Result<Self, DecodeError> {
         let (hdr, rest) = buf.split_at_checked(4).ok_or(DecodeError::Truncated {
             what: "nfgenmsg",
@@ -58,10 +77,10 @@ impl Expect {
             expected: 4,
             actual: buf.len(),
         })?;
-        Self::parse_at(hdr[0], rest, 4)
+        Self::parse_at(family_at(hdr[0], 0)?, rest, 4)
     }
 
-    fn parse_at(family: u8, buf: &[u8], base: usize) -> Result<Self, DecodeError> {
+    fn parse_at(family: Family, buf: &[u8], base: usize) -> Result<Self, DecodeError> {
         let mut e = Expect {
             family,
             ..Expect::default()
@@ -76,7 +95,9 @@ impl Expect {
                 cta::EXPECT_ID => e.id = Some(a.u32_be("CTA_EXPECT_ID")?),
                 cta::EXPECT_HELP_NAME => e.helper = Some(a.string("CTA_EXPECT_HELP_NAME")?),
                 cta::EXPECT_ZONE => e.zone = Some(a.u16_be("CTA_EXPECT_ZONE")?),
-                cta::EXPECT_FLAGS => e.flags = Some(a.u32_be("CTA_EXPECT_FLAGS")?),
+                cta::EXPECT_FLAGS => {
+                    e.flags = Some(ExpectFlags::from_bits_retain(a.u32_be("CTA_EXPECT_FLAGS")?))
+                }
                 cta::EXPECT_CLASS => e.class = Some(a.u32_be("CTA_EXPECT_CLASS")?),
                 cta::EXPECT_FN => e.func = Some(a.string("CTA_EXPECT_FN")?),
                 cta::EXPECT_NAT => {
@@ -111,7 +132,7 @@ impl Expect {
     }
 
     /// Writes every present attribute.
-    pub fn emit_attrs<O: Out>(&self, o: &mut O) {
+    pub(crate) fn emit_attrs<O: Out>(&self, o: &mut O) {
         if let Some(t) = &self.master {
             t.emit_as(o, cta::EXPECT_MASTER);
         }
@@ -134,7 +155,7 @@ impl Expect {
             o.u16_be(cta::EXPECT_ZONE, v);
         }
         if let Some(v) = self.flags {
-            o.u32_be(cta::EXPECT_FLAGS, v);
+            o.u32_be(cta::EXPECT_FLAGS, v.bits());
         }
         if let Some(v) = self.class {
             o.u32_be(cta::EXPECT_CLASS, v);
@@ -149,7 +170,7 @@ impl Expect {
         if let Some(f) = &self.func {
             o.string(cta::EXPECT_FN, f);
         }
-        super::entry::emit_extras_list(o, &self.unknown, &[cta::EXPECT_NAT]);
+        super::emit_extras_list(o, &self.unknown, &[cta::EXPECT_NAT]);
     }
 
     /// Size of the nfnetlink payload [`Expect::emit`] writes.
@@ -162,12 +183,18 @@ impl Expect {
         c.len
     }
 
-    /// Writes nfgenmsg then attributes into `buf`; `None` when it does not fit.
-    pub fn emit(&self, buf: &mut [u8]) -> Option<usize> {
-        let hdr = buf.get_mut(..4)?;
-        hdr.copy_from_slice(&[self.family, 0, 0, 0]);
-        let mut s = SliceOut::new(buf.get_mut(4..)?);
+    /// Writes nfgenmsg then attributes into `buf` (at least [`Expect::buffer_len`] bytes); returns the
+    /// bytes written.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
+        let actual = buf.len();
+        let overflow = || EmitError::overflow("expectation", self.buffer_len(), actual);
+        let (hdr, rest) = buf.split_at_mut_checked(4).ok_or_else(overflow)?;
+        hdr.copy_from_slice(&[self.family.to_af(), 0, 0, 0]);
+        let mut s = SliceOut::new(rest);
         self.emit_attrs(&mut s);
-        (!s.overflowed()).then_some(4 + s.pos)
+        if s.overflowed() {
+            return Err(overflow());
+        }
+        Ok(4 + s.pos)
     }
 }

@@ -1,61 +1,55 @@
 //! Wire codecs: netlink/nfnetlink headers and the ctnetlink attribute trees, with no I/O.
 //!
+//! This module is private: its typed values are re-exported at the crate root, and the framing helpers
+//! (message headers, attribute readers and writers) stay inside the crate.
+//!
 //! Every typed value follows the house codec shape: `parse(&[u8]) -> Result<Self, DecodeError>`,
-//! `buffer_len()` and `emit(&mut [u8])`. Parsing never panics on any input. Emitting into exactly
+//! `buffer_len()` and `emit(&mut [u8]) -> Result<usize, EmitError>`. Parsing never panics on any input. Emitting into exactly
 //! `buffer_len()` bytes never panics. Attribute headers are read with netlink-packet-core's [`NlaBuffer`]
 //! after this module has checked their lengths, and an attribute the model does not know is kept raw
 //! ([`RawAttr`]) and written back unchanged.
 //!
 //! Constant names and numbers follow `include/uapi/linux/netfilter/nfnetlink_conntrack.h`.
 //!
-//! ## Unknown attributes inside known nests
-//!
-//! The typed structs (`Counters`, `TcpInfo`, ...) have no room for raw attributes, so an unknown
-//! attribute found *inside* a known nest (say a new `CTA_PROTOINFO_TCP_*` from a future kernel, or a
-//! `CTA_COUNTERS_PAD`) is kept in the `unknown` list of the nearest owner that has one ([`Entry::unknown`],
-//! [`Tuple::unknown`] or [`Expect::unknown`]) as an *overlay*: a [`RawAttr`] whose `kind` is the known
-//! nest's own type (`CTA_PROTOINFO`, `CTA_TUPLE_IP`, ...) with `NLA_F_NESTED`, and whose value is an
-//! attribute stream holding:
-//! - the unknown attributes of that nest, raw (type flags and value as received), and
-//! - for each known sub-nest that itself held unknown attributes, an overlay of that sub-nest (so
-//!   `CTA_PROTOINFO` → `CTA_PROTOINFO_TCP` → unknown attribute is kept at any depth).
-//!
-//! Such a `kind` can never be a genuinely unknown attribute of the owner, because the parser decodes
-//! every attribute of that type into the typed field. On emit, the overlay's raw attributes are written
-//! at the end of the re-emitted nest (and sub-overlays at the end of their sub-nests); an overlay whose
-//! typed field is `None` is not written.
+//! How unknown attributes inside known nests are kept is explained on [`RawAttr`].
 
 mod entry;
 mod expect;
 mod stats;
 
+#[cfg(test)]
+mod roundtrip_tests;
+
+pub(crate) use entry::emit_extras_list;
 pub use entry::{
     Counters, DccpInfo, Entry, Helper, L4, NatRange, ProtoInfo, SctpInfo, SeqAdj, Status, Synproxy,
-    TcpFlags, TcpInfo, Timestamp, Tuple,
+    TcpFlags, TcpFlagsMasked, TcpInfo, Timestamp, Tuple, icmp_reply_type,
 };
-pub use expect::{Expect, ExpectNat};
+pub use expect::{Expect, ExpectFlags, ExpectNat};
 pub use stats::{CpuStats, ExpectCpuStats, GlobalStats};
 
 use crate::error::DecodeError;
-use netlink_packet_core::{NLA_F_NESTED, NLA_TYPE_MASK, NlaBuffer};
+use netlink_packet_core::{NLA_F_NESTED, NLA_TYPE_MASK};
+use std::net::IpAddr;
 
 /// Netlink message header length (`struct nlmsghdr`).
-pub const NLMSG_HDRLEN: usize = 16;
+pub(crate) const NLMSG_HDRLEN: usize = 16;
 /// nfnetlink header length (`struct nfgenmsg`).
-pub const NFGENMSG_LEN: usize = 4;
+pub(crate) const NFGENMSG_LEN: usize = 4;
 /// `NLMSG_ERROR`.
-pub const NLMSG_ERROR: u16 = 2;
+pub(crate) const NLMSG_ERROR: u16 = 2;
 /// `NLMSG_DONE`.
-pub const NLMSG_DONE: u16 = 3;
+pub(crate) const NLMSG_DONE: u16 = 3;
 /// `NLMSG_OVERRUN`.
-pub const NLMSG_OVERRUN: u16 = 4;
+pub(crate) const NLMSG_OVERRUN: u16 = 4;
 /// `NFNL_SUBSYS_CTNETLINK`.
-pub const NFNL_SUBSYS_CTNETLINK: u8 = 1;
+pub(crate) const NFNL_SUBSYS_CTNETLINK: u8 = 1;
 /// `NFNL_SUBSYS_CTNETLINK_EXP`.
-pub const NFNL_SUBSYS_CTNETLINK_EXP: u8 = 2;
+pub(crate) const NFNL_SUBSYS_CTNETLINK_EXP: u8 = 2;
 
 /// Message types of the conntrack subsystem (`enum cntl_msg_types`).
-pub mod ct_msg {
+#[allow(dead_code)] // the whole kernel enum, for reference, used or not
+pub(crate) mod ct_msg {
     /// `IPCTNL_MSG_CT_NEW`
     pub const NEW: u8 = 0;
     /// `IPCTNL_MSG_CT_GET`
@@ -75,7 +69,8 @@ pub mod ct_msg {
 }
 
 /// Message types of the expectation subsystem (`enum ctnl_exp_msg_types`).
-pub mod exp_msg {
+#[allow(dead_code)] // the whole kernel enum, for reference, used or not
+pub(crate) mod exp_msg {
     /// `IPCTNL_MSG_EXP_NEW`
     pub const NEW: u8 = 0;
     /// `IPCTNL_MSG_EXP_GET`
@@ -88,7 +83,8 @@ pub mod exp_msg {
 
 /// Top-level conntrack attributes (`enum ctattr_type`).
 #[allow(missing_docs)]
-pub mod cta {
+#[allow(dead_code)] // the whole kernel enum, for reference, used or not
+pub(crate) mod cta {
     pub const TUPLE_ORIG: u16 = 1;
     pub const TUPLE_REPLY: u16 = 2;
     pub const STATUS: u16 = 3;
@@ -231,7 +227,8 @@ pub mod cta {
 
 /// Bits of `CTA_FILTER_ORIG_FLAGS`/`CTA_FILTER_REPLY_FLAGS` (`net/netfilter/nf_conntrack_netlink.c`).
 #[allow(missing_docs)]
-pub mod filter_flag {
+#[allow(dead_code)] // the whole kernel enum, for reference, used or not
+pub(crate) mod filter_flag {
     pub const IP_SRC: u32 = 1 << 0;
     pub const IP_DST: u32 = 1 << 1;
     pub const TUPLE_ZONE: u32 = 1 << 2;
@@ -246,12 +243,80 @@ pub mod filter_flag {
     pub const PROTO_ICMPV6_ID: u32 = 1 << 11;
 }
 
-/// Address family `AF_INET`.
-pub const AF_INET: u8 = libc::AF_INET as u8;
-/// Address family `AF_INET6`.
-pub const AF_INET6: u8 = libc::AF_INET6 as u8;
+/// An address family: the layer-3 protocol of an entry, a tuple, an expectation or a filter. On the wire
+/// it is the nfgenmsg `nfgen_family` (`AF_INET` = 2, `AF_INET6` = 10).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// IPv4 (`AF_INET`). The default, so that `Entry::default()` has a family; [`crate::Entry::new`] takes
+    /// it from the tuples.
+    #[default]
+    Ipv4,
+    /// IPv6 (`AF_INET6`).
+    Ipv6,
+}
+
+impl Family {
+    /// The `AF_*` number (2 or 10).
+    pub const fn to_af(self) -> u8 {
+        match self {
+            Family::Ipv4 => libc::AF_INET as u8,
+            Family::Ipv6 => libc::AF_INET6 as u8,
+        }
+    }
+
+    /// The family of an `AF_*` number; `None` for anything but `AF_INET` and `AF_INET6`.
+    pub const fn from_af(af: u8) -> Option<Family> {
+        match af as i32 {
+            libc::AF_INET => Some(Family::Ipv4),
+            libc::AF_INET6 => Some(Family::Ipv6),
+            _ => None,
+        }
+    }
+
+    /// The family of an address.
+    pub const fn of(addr: &IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::Ipv4,
+            IpAddr::V6(_) => Family::Ipv6,
+        }
+    }
+
+    /// `"ipv4"` or `"ipv6"`, as conntrack-tools names the layer-3 protocol.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        }
+    }
+}
+
+/// The family in an nfgenmsg header at `offset`: an error for anything but `AF_INET` and `AF_INET6`.
+pub(crate) fn family_at(af: u8, offset: usize) -> Result<Family, DecodeError> {
+    Family::from_af(af).ok_or(DecodeError::Invalid {
+        what: "nfgenmsg family (neither AF_INET nor AF_INET6)",
+        offset,
+        value: u64::from(af),
+    })
+}
 
 /// An attribute the model does not know, kept byte for byte so it survives a round trip.
+///
+/// # Unknown attributes inside known nests
+///
+/// The typed structs (`Counters`, `TcpInfo`, ...) have no room for raw attributes, so an unknown
+/// attribute found *inside* a known nest (say a new `CTA_PROTOINFO_TCP_*` from a future kernel, or a
+/// `CTA_COUNTERS_PAD`) is kept in the `unknown` list of the nearest owner that has one ([`Entry::unknown`],
+/// [`Tuple::unknown`] or [`Expect::unknown`]) as an *overlay*: a [`RawAttr`] whose `kind` is the known
+/// nest's own type (`CTA_PROTOINFO`, `CTA_TUPLE_IP`, ...) with `NLA_F_NESTED`, and whose value is an
+/// attribute stream holding:
+/// - the unknown attributes of that nest, raw (type flags and value as received), and
+/// - for each known sub-nest that itself held unknown attributes, an overlay of that sub-nest (so
+///   `CTA_PROTOINFO` → `CTA_PROTOINFO_TCP` → unknown attribute is kept at any depth).
+///
+/// Such a `kind` can never be a genuinely unknown attribute of the owner, because the parser decodes
+/// every attribute of that type into the typed field. On emit, the overlay's raw attributes are written
+/// at the end of the re-emitted nest (and sub-overlays at the end of their sub-nests); an overlay whose
+/// typed field is `None` is not written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RawAttr {
     /// The type field including the `NLA_F_NESTED`/`NLA_F_NET_BYTEORDER` flag bits, as received.
@@ -264,14 +329,14 @@ const NLA_HDR: usize = 4;
 
 /// Rounds up to the 4-byte netlink alignment.
 #[inline]
-pub const fn align4(n: usize) -> usize {
+pub(crate) const fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
 /// One attribute seen by [`Attrs`]: its type (flags masked off), the raw type field, its value and the
 /// offset of its header in the outermost buffer (for error reports).
 #[derive(Debug, Clone, Copy)]
-pub struct Attr<'a> {
+pub(crate) struct Attr<'a> {
     /// Type with the nested/byte-order flag bits removed.
     pub kind: u16,
     /// The raw type field including flags.
@@ -358,7 +423,7 @@ impl<'a> Attr<'a> {
 /// Iterator over a run of netlink attributes. Yields an error (once, then stops) when a header is truncated
 /// or its length field is impossible; never panics.
 #[derive(Debug, Clone)]
-pub struct Attrs<'a> {
+pub(crate) struct Attrs<'a> {
     buf: &'a [u8],
     pos: usize,
     base: usize,
@@ -429,15 +494,9 @@ impl<'a> Iterator for Attrs<'a> {
     }
 }
 
-/// The raw view of one attribute through netlink-packet-core's [`NlaBuffer`] (for callers that want its
-/// accessors); `None` when the header is short or its length impossible.
-pub fn nla_buffer(buf: &[u8]) -> Option<NlaBuffer<&[u8]>> {
-    NlaBuffer::new_checked(buf).ok()
-}
-
 /// Where encoders write. One encoder serves three sinks: [`LenCounter`] (for `buffer_len`), [`SliceOut`]
 /// (for `emit(&mut [u8])`) and [`VecOut`] (appending straight into a reusable send buffer).
-pub trait Out {
+pub(crate) trait Out {
     /// Writes an attribute header and value (plus padding).
     fn attr(&mut self, kind: u16, value: &[u8]);
     /// Opens a nested attribute; returns a token for [`Out::nest_end`].
@@ -479,7 +538,7 @@ pub trait Out {
 
 /// Counts the bytes an encoder would write.
 #[derive(Debug, Default)]
-pub struct LenCounter {
+pub(crate) struct LenCounter {
     /// Bytes counted so far (padded).
     pub len: usize,
     open: usize,
@@ -512,7 +571,7 @@ impl Out for LenCounter {
 /// Writes attributes into a fixed slice. Never panics: when the slice is too small it stops writing and
 /// reports [`Out::overflowed`].
 #[derive(Debug)]
-pub struct SliceOut<'a> {
+pub(crate) struct SliceOut<'a> {
     buf: &'a mut [u8],
     /// Bytes written so far.
     pub pos: usize,
@@ -591,7 +650,7 @@ impl Out for SliceOut<'_> {
 
 /// Appends attributes to a `Vec<u8>` (the batch send buffer), growing it as needed.
 #[derive(Debug)]
-pub struct VecOut<'a> {
+pub(crate) struct VecOut<'a> {
     /// The buffer written to.
     pub buf: &'a mut Vec<u8>,
     overflow: bool,
@@ -649,7 +708,7 @@ impl Out for VecOut<'_> {
 
 /// A received netlink message, split into header fields and payload.
 #[derive(Debug, Clone, Copy)]
-pub struct Msg<'a> {
+pub(crate) struct Msg<'a> {
     /// `nlmsg_type`.
     pub kind: u16,
     /// `nlmsg_flags`.
@@ -683,11 +742,6 @@ impl<'a> Msg<'a> {
             }),
         }
     }
-    /// For `NLMSG_ERROR`: the sequence number of the request it answers (from the echoed header).
-    pub fn error_seq(&self) -> Option<u32> {
-        let b = self.payload.get(4 + 8..4 + 12)?;
-        Some(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-    }
     /// Splits an nfnetlink payload into (family, version, res_id) and its attribute bytes.
     pub fn nfgen(&self) -> Result<(u8, u8, u16, &'a [u8]), DecodeError> {
         if self.payload.len() < NFGENMSG_LEN {
@@ -710,7 +764,7 @@ impl<'a> Msg<'a> {
 
 /// Iterator over the netlink messages of one received datagram.
 #[derive(Debug, Clone)]
-pub struct Msgs<'a> {
+pub(crate) struct Msgs<'a> {
     buf: &'a [u8],
     pos: usize,
 }
@@ -770,7 +824,7 @@ impl<'a> Iterator for Msgs<'a> {
 }
 
 /// Starts a netlink + nfgenmsg header at the end of `buf`; returns the offset to pass to [`finish_msg`].
-pub fn start_msg(
+pub(crate) fn start_msg(
     buf: &mut Vec<u8>,
     subsys: u8,
     msg: u8,
@@ -791,7 +845,7 @@ pub fn start_msg(
 }
 
 /// Fills in the length of the message started at `start`.
-pub fn finish_msg(buf: &mut [u8], start: usize) {
+pub(crate) fn finish_msg(buf: &mut [u8], start: usize) {
     let len = buf.len().saturating_sub(start) as u32;
     if let Some(dst) = buf.get_mut(start..start + 4) {
         dst.copy_from_slice(&len.to_ne_bytes());

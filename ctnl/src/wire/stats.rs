@@ -6,6 +6,7 @@ use crate::error::DecodeError;
 /// Per-CPU conntrack statistics (`IPCTNL_MSG_CT_GET_STATS_CPU`, `enum ctattr_stats_cpu`). Counters the kernel
 /// no longer fills stay zero.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct CpuStats {
     /// CPU number (the nfgenmsg `res_id`).
     pub cpu: u16,
@@ -43,7 +44,7 @@ pub struct CpuStats {
 
 impl CpuStats {
     /// Parses the attributes of one per-CPU message.
-    pub fn parse_attrs(cpu: u16, buf: &[u8]) -> Result<Self, DecodeError> {
+    pub(crate) fn parse_attrs(cpu: u16, buf: &[u8]) -> Result<Self, DecodeError> {
         let mut s = CpuStats {
             cpu,
             ..CpuStats::default()
@@ -76,6 +77,7 @@ impl CpuStats {
 
 /// Global conntrack statistics (`IPCTNL_MSG_CT_GET_STATS`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct GlobalStats {
     /// Entries in the table now (`CTA_STATS_GLOBAL_ENTRIES`).
     pub entries: u32,
@@ -85,7 +87,7 @@ pub struct GlobalStats {
 
 impl GlobalStats {
     /// Parses the attributes of the global statistics message.
-    pub fn parse_attrs(buf: &[u8]) -> Result<Self, DecodeError> {
+    pub(crate) fn parse_attrs(buf: &[u8]) -> Result<Self, DecodeError> {
         let mut s = GlobalStats::default();
         for a in Attrs::new(buf, 0) {
             let a = a?;
@@ -103,6 +105,7 @@ impl GlobalStats {
 
 /// Per-CPU expectation statistics (`IPCTNL_MSG_EXP_GET_STATS_CPU`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct ExpectCpuStats {
     /// CPU number.
     pub cpu: u16,
@@ -116,7 +119,7 @@ pub struct ExpectCpuStats {
 
 impl ExpectCpuStats {
     /// Parses the attributes of one per-CPU expectation statistics message.
-    pub fn parse_attrs(cpu: u16, buf: &[u8]) -> Result<Self, DecodeError> {
+    pub(crate) fn parse_attrs(cpu: u16, buf: &[u8]) -> Result<Self, DecodeError> {
         let mut s = ExpectCpuStats {
             cpu,
             ..ExpectCpuStats::default()

@@ -18,11 +18,6 @@ use crate::cache::ExternalCache;
 use crate::wire::{CtEntry, ExpEntry};
 use std::time::Instant;
 
-/// `IPS_EXPECTED`.
-const IPS_EXPECTED: u32 = 1 << 0;
-/// `IP_CT_TCP_FLAG_BE_LIBERAL`.
-const TCP_FLAG_BE_LIBERAL: u8 = 0x08;
-
 /// conntrackd's commit settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -80,18 +75,18 @@ pub fn commit_entry(
         k.timeout = Some(u32::try_from(timeout).unwrap_or(u32::MAX));
     }
     if let Some(s) = &mut k.status {
-        s.0 &= !IPS_EXPECTED;
+        s.remove(ctnl::Status::EXPECTED);
     }
     if !opts.tcp_window_tracking && e.l4proto == Some(6) {
         let mut info = match k.protoinfo {
             Some(ctnl::ProtoInfo::Tcp(t)) => t,
             _ => ctnl::TcpInfo::default(),
         };
-        let liberal = |f: Option<ctnl::TcpFlags>| {
+        let liberal = |f: Option<ctnl::TcpFlagsMasked>| {
             let f = f.unwrap_or_default();
-            Some(ctnl::TcpFlags {
-                flags: f.flags | TCP_FLAG_BE_LIBERAL,
-                mask: f.mask | TCP_FLAG_BE_LIBERAL,
+            Some(ctnl::TcpFlagsMasked {
+                flags: f.flags | ctnl::TcpFlags::BE_LIBERAL,
+                mask: f.mask | ctnl::TcpFlags::BE_LIBERAL,
             })
         };
         info.flags_orig = liberal(info.flags_orig);

@@ -117,10 +117,9 @@ impl Filter {
         if let Some((Logic::Accept, list)) = &self.protocols
             && let [proto] = list.as_slice()
         {
-            f.orig = Some(ctnl::TupleFilter {
-                proto: Some(*proto),
-                ..ctnl::TupleFilter::default()
-            });
+            let mut t = ctnl::TupleFilter::default();
+            t.proto = Some(*proto);
+            f.orig = Some(t);
         }
         f
     }

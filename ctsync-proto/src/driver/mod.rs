@@ -188,7 +188,7 @@ impl Driver {
         }
         events.set_nonblocking(true)?;
         let ct = Conntrack::open()?;
-        let own_portid = portid(ct.socket().as_fd());
+        let own_portid = portid(ct.as_fd());
         let channel = Channel::open(&cfg.channel)?;
         let mut session = cfg.session.build(now);
         session.internal_mut().set_limit(cfg.hash_limit);
@@ -445,8 +445,8 @@ impl Driver {
         }
         if self.cfg.expectations {
             let mut xs = Vec::new();
-            for fam in [ctnl::AF_INET, ctnl::AF_INET6] {
-                for x in self.ct.dump_expect(fam)? {
+            for fam in [ctnl::Family::Ipv4, ctnl::Family::Ipv6] {
+                for x in self.ct.dump_expect(Some(fam))? {
                     xs.push(ExpEntry::from_ctnl(&x?));
                 }
             }
@@ -549,8 +549,8 @@ impl Driver {
     pub fn flush_kernel_expect(&mut self) -> Result<(), Error> {
         self.stats.kernel_flushes += 1;
         let mut other = Conntrack::open()?;
-        for fam in [ctnl::AF_INET, ctnl::AF_INET6] {
-            other.flush_expect(fam)?;
+        for fam in [ctnl::Family::Ipv4, ctnl::Family::Ipv6] {
+            other.flush_expect(Some(fam))?;
         }
         Ok(())
     }
