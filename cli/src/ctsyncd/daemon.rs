@@ -127,7 +127,8 @@ impl Daemon {
     fn start(cfg: Config, background: bool) -> Result<Daemon, i32> {
         // conntrackd's umask: files and the control socket are 0600.
         rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o177));
-        let mut log = match Logger::open(cfg.logfile.clone(), cfg.syslog, true) {
+        // Like conntrackd, a daemon started with -d writes nothing to the console.
+        let mut log = match Logger::open(cfg.logfile.clone(), cfg.syslog, !background) {
             Ok(l) => l,
             Err(e) => {
                 super::log::console_error(&format!(

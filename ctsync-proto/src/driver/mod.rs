@@ -82,7 +82,8 @@ pub struct DriverConfig {
     pub expectations: bool,
     /// `NetlinkBufferSize` (0: ctnl's default).
     pub event_buffer: usize,
-    /// `NetlinkBufferSizeMaxGrowth`: the event buffer doubles on each overrun up to this.
+    /// `NetlinkBufferSizeMaxGrowth`: the event buffer doubles on each overrun up to this. The driver
+    /// starts at the larger of the two (see [`Driver::open`]).
     pub event_buffer_max: usize,
     /// `NetlinkOverrunResync`: how long after an overrun the table is dumped again (`None`: never).
     pub overrun_resync: Option<Duration>,
@@ -178,8 +179,11 @@ impl Driver {
         } else {
             Groups::CONNTRACK
         };
-        let mut events = if cfg.event_buffer > 0 {
-            EventSocket::with_rcvbuf(groups, cfg.event_buffer)?
+        // Start at the growth cap: conntrackd starts at NetlinkBufferSize and doubles after each overrun,
+        // losing events every time; the kernel only uses the memory while events are queued.
+        let size = cfg.event_buffer.max(cfg.event_buffer_max);
+        let mut events = if size > 0 {
+            EventSocket::with_rcvbuf(groups, size)?
         } else {
             EventSocket::open(groups)?
         };
