@@ -212,26 +212,39 @@ pub fn rsqueue(d: &Driver) -> String {
     s
 }
 
-/// `queue_stats_show`: `-s queue`.
+/// `queue_stats_show`: `-s queue` (conntrackd lists its queues newest first: txqueue, then FT-FW's
+/// rsqueue; "allocated queue nodes" counts the control messages held).
 pub fn queues(d: &Driver) -> String {
-    let mut s = String::new();
-    let tx = d.session().tx_queue_len();
-    let _ = write!(
-        s,
-        "allocated queue nodes:\t\t{:12}\n\nqueue txqueue:\ncurrent elements:\t\t{:12}\nmaximum elements:\t\t{:12}\ntotal elements:\t\t\t{:12}\nfull queue errors:\t\t{:12}\n\n",
-        tx,
-        tx,
-        i32::MAX,
-        tx,
-        0
-    );
-    if d.session().mode() == SyncMode::Ftfw {
-        let rs = d.session().resend_queue().len();
-        let st = d.session().stats();
+    let rsq = d.session().resend_queue();
+    let ctl = rsq
+        .iter()
+        .filter(|n| matches!(n, ResendNode::Control { .. }))
+        .count();
+    let mut s = format!("allocated queue nodes:\t\t{ctl:12}\n\n");
+    let q = |s: &mut String, name: &str, cur: usize, max: usize, enospc: u64| {
         let _ = write!(
             s,
-            "queue rsqueue:\ncurrent elements:\t\t{:12}\nmaximum elements:\t\t{:12}\ntotal elements:\t\t\t{:12}\nfull queue errors:\t\t{:12}\n\n",
-            rs, st.rs_max_len, rs, st.rs_evicted
+            "queue {name}:\ncurrent elements:\t\t{cur:12}\nmaximum elements:\t\t{max:12}\nnot enough space errors:\t{enospc:12}\n\n"
+        );
+    };
+    q(
+        &mut s,
+        "txqueue",
+        d.session().tx_queue_len(),
+        i32::MAX as usize,
+        0,
+    );
+    if d.session().mode() == SyncMode::Ftfw {
+        let max = match d.config().session {
+            ctsync_proto::SessionConfig::Ftfw(c) => c.resend_queue_size,
+            _ => 0,
+        };
+        q(
+            &mut s,
+            "rsqueue",
+            rsq.len(),
+            max,
+            d.session().stats().rs_evicted,
         );
     }
     s
