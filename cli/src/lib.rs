@@ -3,3 +3,5 @@
 pub mod conntrack;
 pub mod ctsyncd;
 pub mod ipvsadm;
+pub mod keepalived;
+pub mod vrrpd;

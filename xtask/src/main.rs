@@ -8,8 +8,10 @@
 
 mod checks;
 mod deps;
+mod halab;
 mod util;
 mod vm;
+mod vrrp_chaos;
 
 use anyhow::{Result, bail};
 
@@ -27,6 +29,10 @@ tasks:
                      boot Debian's kernel (with IPVS) under qemu and run SCRIPT with busybox sh
   vm-test [FILTER]   run the IPVS kernel tests (feature vm-tests) inside one VM
   vm-bench [ROUNDS]  run the IPVS bench (ours vs Debian's ipvsadm) inside one VM
+  vrrp-chaos [EVENTS] [SEED]
+                     the long no-split-brain run of vrrpd against keepalived
+  ha-lab [--stack ours|keepalived|mixed] [--scenario N] [...]
+                     the HA lab: a NAT firewall pair fails over under TCP load (docs/ha-lab.md)
   help, -h, --help   print this text
 ";
 
@@ -54,6 +60,8 @@ fn run() -> Result<()> {
         "vm-run" => vm::vm_run(rest)?,
         "vm-test" => vm::vm_test(rest)?,
         "vm-bench" => vm::vm_bench(rest)?,
+        "vrrp-chaos" => vrrp_chaos::run(rest)?,
+        "ha-lab" => halab::run(rest)?,
         other => {
             eprint!("{USAGE}");
             bail!("unknown task `{other}`");

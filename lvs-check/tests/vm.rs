@@ -1,0 +1,2 @@
+//! VM tests (see lvs-check/README.md).
+#![cfg(feature = "vm-tests")]
