@@ -180,7 +180,7 @@ fn message() -> impl Strategy<Value = Message> {
         (any::<u32>(), any::<u32>()).prop_map(|(from, to)| Body::Ctl { from, to }),
     ];
     (any::<u8>(), any::<u32>(), body).prop_map(|(flags, seq, body)| {
-        let flags = Flags(flags);
+        let flags = Flags::from_bits_retain(flags);
         // from/to exist on the wire only for ranged control messages.
         let body = match body {
             Body::Ctl { .. } if !flags.has_range() => Body::Ctl { from: 0, to: 0 },

@@ -94,7 +94,7 @@ const EINVAL: i32 = 22;
 const ETIME: i32 = 62;
 const EAFNOSUPPORT: i32 = 97;
 
-fn expect_view(x: &ctnl::Expect) -> Option<format::ExpectView> {
+pub fn expect_view(x: &ctnl::Expect) -> Option<format::ExpectView> {
     Some(format::ExpectView {
         timeout: x.timeout,
         tuple: tuple_of(x.tuple.as_ref()?),
