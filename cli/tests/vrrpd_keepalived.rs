@@ -966,3 +966,47 @@ fn split_brain_chaos_seeded() {
         std::fs::read_to_string(lab.dir.join("vrrpd.log")).unwrap_or_default()
     );
 }
+
+/// `use_vmac`: vrrpd creates the macvlan `vrrp.VRID` with 00:00:5e:00:01:VRID, puts the address on it,
+/// announces it from the VMAC (the client's neighbour entry shows the VMAC) and deletes the macvlan at exit.
+#[test]
+fn use_vmac_creates_announces_and_removes_the_macvlan() {
+    let Some(mut lab) = Lab::new("vm", 1) else {
+        return;
+    };
+    let conf = lab.write(
+        "a.conf",
+        &instance("VI_1", "va0", 51, 150, "10.70.0.100/24", " use_vmac\n"),
+    );
+    let pid = lab.start_vrrpd(&conf);
+    let a = lab.a.clone();
+    lab.expect_on(
+        "10.70.0.100",
+        Some(&a),
+        Duration::from_secs(6),
+        "vmac master",
+    );
+    let link = sh(&format!("ip -n {a} -br link show vrrp.51"));
+    assert!(link.contains("00:00:5e:00:01:33"), "{link}");
+    let addr = sh(&format!("ip -n {a} -br addr show vrrp.51"));
+    assert!(addr.contains("10.70.0.100/24"), "{addr}");
+    let end = Instant::now() + Duration::from_secs(3);
+    while lab.client_neigh("10.70.0.100").as_deref() != Some("00:00:5e:00:01:33") {
+        assert!(
+            Instant::now() < end,
+            "client entry {:?}",
+            lab.client_neigh("10.70.0.100")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    kill("TERM", pid);
+    lab.wait_gone(pid, Duration::from_secs(3));
+    let links = sh(&format!("ip -n {a} -br link"));
+    assert!(!links.contains("vrrp.51"), "{links}");
+    lab.expect_on(
+        "10.70.0.100",
+        None,
+        Duration::from_millis(100),
+        "nothing left",
+    );
+}
