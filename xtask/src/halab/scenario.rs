@@ -72,7 +72,7 @@ pub fn plan(opts: &Opts, stacks: impl Fn(&[StackSel]) -> Result<Vec<Stack>>) -> 
     let methods = |default: &[Method]| opts.methods.clone().unwrap_or_else(|| default.to_vec());
     for &sc in &opts.scenarios {
         let (sel, default_methods): (Vec<StackSel>, &[Method]) = match sc {
-            5 => (vec![StackSel::Mixed], &Method::ALL),
+            5 => (StackSel::MIXED.to_vec(), &Method::ALL),
             2 | 4 => (opts.stacks.clone(), &[Method::Kill]),
             _ => (opts.stacks.clone(), &Method::ALL),
         };
