@@ -1,30 +1,33 @@
-//! The conntrack table speed bench (issue 2): 200,000 UDP entries in a fresh network namespace.
+//! The conntrack table speed bench (issue 2): `ctnl` against the raw netlink floor of the same kernel
+//! requests, 200,000 UDP entries in a fresh network namespace.
 //!
 //! ```text
 //! cargo bench -p benches --bench ctnl_table
 //! CTNL_BENCH_N=20000 CTNL_BENCH_ROUNDS=1 cargo bench -p benches --bench ctnl_table   # quick look
 //! ```
 //!
-//! In one run, in one namespace, median of 3 rounds each:
-//! * batched create: `ctnl` vs the raw batched-send floor (hand-built messages, <= 96 KiB per sendmsg)
-//!   vs `conntrack -R` of the same entries;
-//! * typed dump: `ctnl` (decoding every entry; both the owning `Iterator` and the lending
-//!   `Dump::next_into`) vs the raw dump floor (count messages, parse nothing) vs
-//!   `conntrack -L > /dev/null`, plus the peak RSS of a child process that only dumps with `ctnl`;
-//! * filtered delete of the quarter of the entries with `dport 53`: `ctnl` vs `conntrack -D -p udp
-//!   --dport 53`, and a raw floor: one kernel-side filtered flush (CTA_FILTER, Linux >= 6.11).
+//! Library calls against the floor of the same work, never against a CLI (that comparison, process
+//! against process, is `conntrack_cli`): in one namespace, a warm-up round and then `CTNL_BENCH_ROUNDS`
+//! (3) rounds, ctnl and the floor taking turns at going first:
+//! * batched create: `ctnl` (typed entries built inside the timing, one batch) vs the raw floor
+//!   (hand-built messages, <= 96 KiB per sendmsg); checked: `nf_conntrack_count` is `n` after each;
+//! * typed dump: `ctnl` decoding every entry (the owning `Iterator`, and the lending `Dump::next_into`)
+//!   vs the raw dump floor (count messages, parse nothing); checked: each counts `n` entries;
+//! * filtered delete of the quarter with `dport 53`: `ctnl`'s filtered flush vs the raw kernel-side
+//!   filtered flush (the same CTA_FILTER request, Linux >= 6.11), plus the same flush with a filter that
+//!   matches nothing (the cost of the kernel's walk alone); checked: the count drops by exactly the
+//!   quarter, or not at all for the walk;
+//! * the peak memory of a child process that only dumps the table with `ctnl`.
 //!
-//! Every step is timed twice: wall clock, and CPU time (user + system) of whoever did the work (this
-//! thread for ctnl and the floors, the waited-for child for conntrack-tools; ctnetlink works inside the
-//! caller's `sendmsg`/`recvmsg`, so the kernel's share counts). On a shared, loaded machine the CPU-time
-//! ratios are the steadier view; the targets are judged on wall time.
+//! Every step is timed twice: wall clock, and CPU time (user + system) of this thread (ctnetlink works
+//! inside the caller's `sendmsg`/`recvmsg`, so the kernel's share counts). On a shared, loaded machine the
+//! CPU-time ratios are the steadier view; the targets are judged on wall time.
 //!
-//! It needs root (for the namespace) and conntrack-tools; without them it prints SKIP and exits 0
-//! (under `CI=true` it fails instead).
+//! Needs root: a failure under `cargo xtask ci`/`TESTKIT_STRICT=1`, a counted skip otherwise.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use benches::ctraw::{self, RawCt, UdpFlow};
-use benches::median;
+use benches::{median, ms};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -45,9 +48,6 @@ fn main() {
     let rounds: usize = env_or("CTNL_BENCH_ROUNDS", 3);
 
     let Some(_ns) = testkit::netns() else { return };
-    let Some(conntrack) = testkit::require_tool("conntrack") else {
-        return;
-    };
     let max: usize = std::fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_max")
         .unwrap()
         .trim()
@@ -60,89 +60,105 @@ fn main() {
 
     let flows = ctraw::flows(n);
     let dns: Vec<UdpFlow> = flows.iter().copied().filter(|f| f.dport == 53).collect();
-    let tmp = std::env::temp_dir().join(format!("ctnl-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).unwrap();
-    let rfile = tmp.join("entries.txt");
-    std::fs::write(&rfile, ctraw::conntrack_r_lines(&flows, TIMEOUT)).unwrap();
-
     let mut raw = RawCt::new().unwrap();
     let mut ct = ctnl::Conntrack::open().unwrap();
     let mut s = Samples::default();
-    println!("ctnl_table: {n} UDP entries, {rounds} round(s), fresh network namespace");
-    for round in 0..rounds {
+    println!("{}", benches::context("ctnl_table"));
+    println!("{n} UDP entries, warm-up + {rounds} round(s), fresh network namespace");
+    for round in 0..=rounds {
+        let keep = round > 0;
+        // The floor goes first in odd rounds, ctnl in even ones.
+        let floor_first = benches::peer_first(round);
+
         // --- batched create ---
-        raw.flush().unwrap();
-        expect_count(0);
-        let t = Clock::start(Who::Thread);
-        let errors = raw.create_batched(&flows, TIMEOUT).unwrap();
-        s.create_raw.push(t.stop());
-        assert_eq!(errors, 0, "raw floor create errors");
-        expect_count(n);
+        for floor in [floor_first, !floor_first] {
+            raw.flush().unwrap();
+            expect_count(0);
+            let t = Clock::start();
+            if floor {
+                assert_eq!(
+                    raw.create_batched(&flows, TIMEOUT).unwrap(),
+                    0,
+                    "raw creates"
+                );
+            } else {
+                ctnl_ops::create(&mut ct, &flows, TIMEOUT);
+            }
+            let m = t.stop();
+            expect_count(n);
+            if keep {
+                if floor {
+                    &mut s.create_raw
+                } else {
+                    &mut s.create_ctnl
+                }
+                .push(m);
+            }
+        }
 
-        raw.flush().unwrap();
-        expect_count(0);
-        let t = Clock::start(Who::Children);
-        run(Command::new(&conntrack).arg("-R").arg(&rfile));
-        s.create_peer.push(t.stop());
-        expect_count(n);
+        // --- dump (the table holds the n entries made last) ---
+        for floor in [floor_first, !floor_first] {
+            if floor {
+                let t = Clock::start();
+                let got = raw.dump_count().unwrap();
+                let m = t.stop();
+                assert_eq!(got, n, "raw dump count");
+                if keep {
+                    s.dump_raw.push(m);
+                }
+            } else {
+                let t = Clock::start();
+                let got = ctnl_ops::dump_count(&mut ct);
+                let m = t.stop();
+                assert_eq!(got, n, "ctnl dump count");
+                let t = Clock::start();
+                let got = ctnl_ops::dump_count_into(&mut ct);
+                let m_into = t.stop();
+                assert_eq!(got, n, "ctnl next_into dump count");
+                if keep {
+                    s.dump_ctnl.push(m);
+                    s.dump_ctnl_into.push(m_into);
+                }
+            }
+        }
 
-        raw.flush().unwrap();
-        expect_count(0);
-        let t = Clock::start(Who::Thread);
-        ctnl_ops::create(&mut ct, &flows, TIMEOUT);
-        s.create_ctnl.push(t.stop());
-        expect_count(n);
-
-        // --- dump (the table holds the n entries ctnl made) ---
-        let t = Clock::start(Who::Thread);
-        let got = raw.dump_count().unwrap();
-        s.dump_raw.push(t.stop());
-        assert_eq!(got, n, "raw dump count");
-
-        let t = Clock::start(Who::Children);
-        run(Command::new(&conntrack).arg("-L"));
-        s.dump_peer.push(t.stop());
-
-        let t = Clock::start(Who::Thread);
-        let got = ctnl_ops::dump_count(&mut ct);
-        s.dump_ctnl.push(t.stop());
-        assert_eq!(got, n, "ctnl dump count");
-
-        let t = Clock::start(Who::Thread);
-        let got = ctnl_ops::dump_count_into(&mut ct);
-        s.dump_ctnl_into.push(t.stop());
-        assert_eq!(got, n, "ctnl next_into dump count");
-
-        // --- filtered delete of dport 53 ---
-        let t = Clock::start(Who::Thread);
-        let deleted = ctnl_ops::delete_dport(&mut ct, 53);
-        s.delete_ctnl.push(t.stop());
-        assert_eq!(deleted, dns.len(), "ctnl deleted");
-        expect_count(n - dns.len());
-
-        assert_eq!(raw.create_batched(&dns, TIMEOUT).unwrap(), 0);
-        expect_count(n);
+        // --- filtered delete of dport 53, each on the full table ---
         // The same kernel flush with a filter that matches nothing: the cost of the walk alone.
-        let t = Clock::start(Who::Thread);
+        let t = Clock::start();
         raw.flush_udp_dport(9).unwrap();
-        s.delete_raw_walk.push(t.stop());
+        let walk = t.stop();
         expect_count(n);
-        let t = Clock::start(Who::Thread);
-        raw.flush_udp_dport(53).unwrap();
-        s.delete_raw.push(t.stop());
-        expect_count(n - dns.len());
-
-        assert_eq!(raw.create_batched(&dns, TIMEOUT).unwrap(), 0);
-        expect_count(n);
-        let t = Clock::start(Who::Children);
-        run(Command::new(&conntrack).args(["-D", "-p", "udp", "--dport", "53"]));
-        s.delete_peer.push(t.stop());
-        expect_count(n - dns.len());
-        eprintln!("round {} done", round + 1);
+        if keep {
+            s.delete_raw_walk.push(walk);
+        }
+        for floor in [floor_first, !floor_first] {
+            expect_count(n);
+            let t = Clock::start();
+            if floor {
+                raw.flush_udp_dport(53).unwrap();
+            } else {
+                assert_eq!(
+                    ctnl_ops::delete_dport(&mut ct, 53),
+                    dns.len(),
+                    "ctnl deleted"
+                );
+            }
+            let m = t.stop();
+            expect_count(n - dns.len());
+            if keep {
+                if floor {
+                    &mut s.delete_raw
+                } else {
+                    &mut s.delete_ctnl
+                }
+                .push(m);
+            }
+            assert_eq!(raw.create_batched(&dns, TIMEOUT).unwrap(), 0);
+        }
+        benches::round_done(round, if floor_first { "floor" } else { "ctnl" });
     }
 
-    // --- peak memory of a process that only dumps (table refilled to n) ---
-    assert_eq!(raw.create_batched(&dns, TIMEOUT).unwrap(), 0);
+    // --- peak memory of a process that only dumps (table full: n entries) ---
     expect_count(n);
     let exe = std::env::current_exe().unwrap();
     let idle_kib: u64 = child_output(Command::new(&exe).arg("--child-idle"))
@@ -156,7 +172,6 @@ fn main() {
     let heap_peak: u64 = it.next().unwrap().parse().unwrap();
     assert_eq!(dumped, n, "child dump count");
     raw.flush().unwrap();
-    std::fs::remove_dir_all(&tmp).unwrap();
 
     s.report(n, dns.len(), idle_kib, hwm_kib, heap_peak);
 }
@@ -164,24 +179,21 @@ fn main() {
 #[derive(Default)]
 struct Samples {
     create_raw: Meas,
-    create_peer: Meas,
     create_ctnl: Meas,
     dump_raw: Meas,
-    dump_peer: Meas,
     dump_ctnl: Meas,
     dump_ctnl_into: Meas,
     delete_raw: Meas,
     delete_raw_walk: Meas,
     delete_ctnl: Meas,
-    delete_peer: Meas,
 }
 
 /// Wall-clock and CPU-time samples of one measured step.
 ///
-/// CPU time is user + system time of whoever did the work: this thread for ctnl and the raw floors, the
-/// waited-for child for conntrack-tools. ctnetlink does its work in the caller's `sendmsg`/`recvmsg`, so the
-/// kernel's share is included, while time spent waiting for a CPU on a shared, loaded machine is not: the
-/// CPU-time ratios are the noise-resistant view of the same comparison.
+/// CPU time is user + system time of this thread, which does the work for ctnl and the raw floors alike.
+/// ctnetlink does its work in the caller's `sendmsg`/`recvmsg`, so the kernel's share is included, while
+/// time spent waiting for a CPU on a shared, loaded machine is not: the CPU-time ratios are the
+/// noise-resistant view of the same comparison.
 #[derive(Default)]
 struct Meas {
     wall: Vec<Duration>,
@@ -195,61 +207,24 @@ impl Meas {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Who {
-    Thread,
-    Children,
-}
-
+/// Wall clock and this thread's CPU time from `start` to `stop`.
 struct Clock {
-    who: Who,
     wall: Instant,
     cpu: Duration,
 }
 
 impl Clock {
-    fn start(who: Who) -> Self {
+    fn start() -> Self {
         Clock {
-            who,
             wall: Instant::now(),
-            cpu: cpu::used(who),
+            cpu: benches::cpu::thread(),
         }
     }
 
     fn stop(&self) -> (Duration, Duration) {
         let wall = self.wall.elapsed();
-        (wall, cpu::used(self.who).saturating_sub(self.cpu))
+        (wall, benches::cpu::thread().saturating_sub(self.cpu))
     }
-}
-
-/// `getrusage(2)`, which std does not wrap.
-mod cpu {
-    #![allow(unsafe_code)]
-    use super::Who;
-    use std::time::Duration;
-
-    fn tv(t: libc::timeval) -> Duration {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    }
-
-    /// User + system time so far of this thread, or of all waited-for children.
-    pub fn used(who: Who) -> Duration {
-        let who = match who {
-            Who::Thread => libc::RUSAGE_THREAD,
-            Who::Children => libc::RUSAGE_CHILDREN,
-        };
-        let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-        // SAFETY: getrusage writes one `struct rusage` to the pointer, which points to space for one.
-        let rc = unsafe { libc::getrusage(who, ru.as_mut_ptr()) };
-        assert_eq!(rc, 0, "getrusage: {}", std::io::Error::last_os_error());
-        // SAFETY: the struct was zero-initialised (a valid rusage) and getrusage succeeded in filling it.
-        let ru = unsafe { ru.assume_init() };
-        tv(ru.ru_utime) + tv(ru.ru_stime)
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 fn med(v: &[Duration]) -> Duration {
@@ -271,42 +246,43 @@ impl Samples {
         let ratio = |a: &Meas, b: &Meas| ms(med(&a.wall)) / ms(med(&b.wall));
         let cpu_ratio = |a: &Meas, b: &Meas| ms(med(&a.cpu)) / ms(med(&b.cpu));
 
+        let both = |what: &str, a: &Meas, b: &Meas| {
+            format!(
+                "{what} = {:.2}x wall, {:.2}x cpu",
+                ratio(a, b),
+                cpu_ratio(a, b)
+            )
+        };
+
         println!("batched create of {n} entries");
         line("raw floor (<=96 KiB per sendmsg)", &self.create_raw);
         line("ctnl batch", &self.create_ctnl);
-        line("conntrack -R", &self.create_peer);
         let r = ratio(&self.create_ctnl, &self.create_raw);
         println!(
-            "  ctnl / floor = {r:.2}x (target <= 1.25x: {})   conntrack -R / ctnl = {:.2}x   \
-             cpu: {:.2}x, {:.2}x",
-            verdict(r <= 1.25),
-            ratio(&self.create_peer, &self.create_ctnl),
-            cpu_ratio(&self.create_ctnl, &self.create_raw),
-            cpu_ratio(&self.create_peer, &self.create_ctnl)
+            "  {} (target <= 1.25x: {})",
+            both("ctnl / floor", &self.create_ctnl, &self.create_raw),
+            verdict(r <= 1.25)
         );
 
         println!("dump of {n} entries");
         line("raw floor (count, no parsing)", &self.dump_raw);
         line("ctnl typed dump (Iterator)", &self.dump_ctnl);
         line("ctnl typed dump (next_into)", &self.dump_ctnl_into);
-        line("conntrack -L >/dev/null", &self.dump_peer);
         let r = ratio(&self.dump_ctnl, &self.dump_raw);
         let ri = ratio(&self.dump_ctnl_into, &self.dump_raw);
         println!(
-            "  ctnl Iterator / floor = {r:.2}x (target <= 1.15x: {})   conntrack -L / ctnl = {:.2}x   \
-             cpu: {:.2}x, {:.2}x",
-            verdict(r <= 1.15),
-            ratio(&self.dump_peer, &self.dump_ctnl),
-            cpu_ratio(&self.dump_ctnl, &self.dump_raw),
-            cpu_ratio(&self.dump_peer, &self.dump_ctnl)
+            "  {} (target <= 1.15x: {})",
+            both("ctnl Iterator / floor", &self.dump_ctnl, &self.dump_raw),
+            verdict(r <= 1.15)
         );
         println!(
-            "  ctnl next_into / floor = {ri:.2}x (target <= 1.15x: {})   conntrack -L / ctnl = {:.2}x   \
-             cpu: {:.2}x, {:.2}x",
-            verdict(ri <= 1.15),
-            ratio(&self.dump_peer, &self.dump_ctnl_into),
-            cpu_ratio(&self.dump_ctnl_into, &self.dump_raw),
-            cpu_ratio(&self.dump_peer, &self.dump_ctnl_into)
+            "  {} (target <= 1.15x: {})",
+            both(
+                "ctnl next_into / floor",
+                &self.dump_ctnl_into,
+                &self.dump_raw
+            ),
+            verdict(ri <= 1.15)
         );
         let mib = |k: u64| k as f64 / 1024.0;
         println!(
@@ -321,16 +297,11 @@ impl Samples {
         println!("filtered delete of {deleted} entries (dport 53)");
         line("raw kernel-side filtered flush", &self.delete_raw);
         line("  same, filter matching nothing", &self.delete_raw_walk);
-        line("ctnl", &self.delete_ctnl);
-        line("conntrack -D -p udp --dport 53", &self.delete_peer);
-        let r = ratio(&self.delete_peer, &self.delete_ctnl);
+        line("ctnl filtered flush", &self.delete_ctnl);
         println!(
-            "  conntrack -D / ctnl = {r:.2}x (target >= 5x: {})   ctnl / raw flush = {:.2}x   \
-             cpu: {:.2}x, {:.2}x",
-            verdict(r >= 5.0),
-            ratio(&self.delete_ctnl, &self.delete_raw),
-            cpu_ratio(&self.delete_peer, &self.delete_ctnl),
-            cpu_ratio(&self.delete_ctnl, &self.delete_raw)
+            "  {}; the walk alone is {:.0}% of the floor",
+            both("ctnl / floor", &self.delete_ctnl, &self.delete_raw),
+            100.0 * ratio(&self.delete_raw_walk, &self.delete_raw)
         );
     }
 }
@@ -349,19 +320,6 @@ fn env_or(name: &str, default: usize) -> usize {
 fn expect_count(n: usize) {
     let c = ctraw::count().unwrap();
     assert_eq!(c, n as u64, "nf_conntrack_count");
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn child_output(cmd: &mut Command) -> String {

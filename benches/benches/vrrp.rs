@@ -14,10 +14,13 @@
 //! Every input goes through `black_box`, so the compiler cannot fold the checksum's pseudo-header (or anything
 //! else) out of the loop.
 //!
-//! Then, in the same run, the peer: tshark 4.0's VRRP dissector (which also verifies checksums) reading a
-//! pcap of 100,000 of the same adverts (`tshark -r F -T fields -e vrrp.virt_rtr_id -e vrrp.checksum.status`), against `vrrp-proto`
-//! parsing the same 100,000; median of 3, printed as a ratio. A counting allocator checks that parse +
-//! validate and emit allocate nothing per packet.
+//! Then the peer, process against process (a library loop against a CLI that does more would say
+//! nothing): tshark 4.0's VRRP dissector, which also verifies checksums, reading a pcap of 100,000 of the
+//! v3 IPv4 advert (`tshark -r F -T fields -e vrrp.virt_rtr_id -e vrrp.checksum.status`), against our
+//! `vrrp_decode` example (rebuilt first) reading the same adverts as `SRC DST HEX` lines and printing a
+//! JSON report for each; a warm-up round, then 3 rounds alternating who goes first, each side's output
+//! checked line by line. A counting allocator checks that parse + validate and emit allocate nothing per
+//! packet.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(unsafe_code)] // only the counting global allocator below
 
@@ -294,59 +297,77 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn peer_tshark(cases: &[Case]) {
-    // One SKIP line without tshark; a failure under CI=true.
+/// Process against process: tshark 4.0's VRRP dissector reading a pcap of `N` v3 IPv4 adverts and
+/// printing VRID and checksum status, against our `vrrp_decode` example reading the same adverts as
+/// `SRC DST HEX` lines and printing a full JSON report each (which includes the checksum verdict). Both
+/// read a capture file, decode and check every advert and print a line for it; ours prints more.
+/// Rebuilt first, warm-up round, order alternating, each side's output checked before a timing counts.
+fn peer_processes(cases: &[Case]) {
+    // A failure in strict mode (`cargo xtask ci`), a counted skip otherwise.
     let Some(tshark) = testkit::require_tool("tshark") else {
         return;
     };
     const N: usize = 100_000;
+    const ROUNDS: usize = 3;
+    let ours = benches::build_one(
+        &["-p", "examples", "--example", "vrrp_decode"],
+        "vrrp_decode",
+    );
     let case = &cases[1];
-    let path = std::env::temp_dir().join(format!("vrrp-bench-{}.pcap", std::process::id()));
-    write_pcap(&path, case, N);
-    let mut peer = Vec::new();
-    for _ in 0..3 {
-        let t = Instant::now();
-        let out = std::process::Command::new(&tshark)
-            .arg("-r")
-            .arg(&path)
-            .args([
-                "-T",
-                "fields",
-                "-e",
-                "vrrp.virt_rtr_id",
-                "-e",
-                "vrrp.checksum.status",
-            ])
-            .stderr(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        peer.push(t.elapsed());
-        // VRID 20 with checksum status 1 (good): tshark parsed and validated every advert.
-        let lines = out
-            .stdout
-            .split(|&b| b == b'\n')
-            .filter(|l| l == b"20\t1")
-            .count();
-        assert_eq!(lines, N, "tshark decoded {lines} of {N}");
-    }
-    let _ = std::fs::remove_file(&path);
-    let m = mode(case);
-    let mut ours = Vec::new();
-    for _ in 0..3 {
-        let t = Instant::now();
-        let mut acc = 0u32;
-        for _ in 0..N {
-            acc = acc.wrapping_add(parse_validate(black_box(&case.bytes), black_box(&m)));
+    let dir = std::env::temp_dir().join(format!("vrrp-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("adverts.pcap");
+    write_pcap(&pcap, case, N);
+    let hex_lines = dir.join("adverts.txt");
+    let line = format!("{} {} {}\n", case.src, case.dst, hex::encode(&case.bytes));
+    std::fs::write(&hex_lines, line.repeat(N)).unwrap();
+    let out = dir.join("stdout");
+    // What each side must print for every advert: VRID 20, checksum good.
+    let peer_line = "20\t1";
+    let ours_line = r#"{"src":"10.77.0.1","dst":"224.0.0.18","valid":true,"version":3,"vrid":20,"priority":120,"count":1,"addresses":["10.77.0.20"],"max_adver_int":100,"checksum":"0x6148","checksum_valid_as":["pseudo-header"]}"#;
+    let check = |who: &str, want: &str| {
+        let text = std::fs::read_to_string(&out).unwrap();
+        let good = text.lines().filter(|l| *l == want).count();
+        assert_eq!(good, N, "{who} printed {good} good lines of {N}");
+        assert_eq!(text.lines().count(), N, "{who}: extra lines");
+    };
+    let (mut peer, mut mine) = (Vec::new(), Vec::new());
+    for round in 0..=ROUNDS {
+        for is_peer in benches::order(round) {
+            let t = if is_peer {
+                let mut c = std::process::Command::new(&tshark);
+                c.arg("-r").arg(&pcap).args([
+                    "-T",
+                    "fields",
+                    "-e",
+                    "vrrp.virt_rtr_id",
+                    "-e",
+                    "vrrp.checksum.status",
+                ]);
+                let t = benches::run_timed(&mut c, &out);
+                check("tshark", peer_line);
+                t
+            } else {
+                let mut c = std::process::Command::new(&ours);
+                c.stdin(std::fs::File::open(&hex_lines).unwrap());
+                let t = benches::run_timed(&mut c, &out);
+                check("vrrp_decode", ours_line);
+                t
+            };
+            assert!(t.status.success(), "{}", t.stderr);
+            if round > 0 {
+                if is_peer { &mut peer } else { &mut mine }.push(t.wall);
+            }
         }
-        black_box(acc);
-        ours.push(t.elapsed());
     }
-    let (p, o) = (median(peer), median(ours));
+    std::fs::remove_dir_all(&dir).unwrap();
+    let (p, o) = (median(peer), median(mine));
     println!(
-        "peer: tshark -T fields (vrid, checksum status) on {N} v3 adverts: {:.1} ms ({:.0} adverts/s); vrrp-proto: {:.3} ms \
-         ({:.1} M adverts/s); ratio {:.0}x",
+        "peer, process against process, {N} v3 adverts, warm-up + {ROUNDS} rounds: tshark -T fields (vrid, checksum \
+         status) {:.1} ms ({:.2} M adverts/s); vrrp_decode (JSON report each) {:.1} ms ({:.2} M adverts/s); \
+         tshark / vrrp_decode = {:.1}x",
         p.as_secs_f64() * 1e3,
-        N as f64 / p.as_secs_f64(),
+        N as f64 / p.as_secs_f64() / 1e6,
         o.as_secs_f64() * 1e3,
         N as f64 / o.as_secs_f64() / 1e6,
         p.as_secs_f64() / o.as_secs_f64()
@@ -354,6 +375,7 @@ fn peer_tshark(cases: &[Case]) {
 }
 
 fn main() {
+    println!("{}", benches::context("vrrp"));
     let cases = cases();
     allocations_per_packet(&cases);
     let mut c = Criterion::default()
@@ -363,5 +385,5 @@ fn main() {
         .configure_from_args();
     bench(&mut c, &cases);
     c.final_summary();
-    peer_tshark(&cases);
+    peer_processes(&cases);
 }

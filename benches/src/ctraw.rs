@@ -2,6 +2,7 @@
 //! socket, many per `sendmsg`, and dumps that count messages without parsing them. Nothing here uses
 //! `ctnl`, so the floor measures only what the kernel and the socket cost.
 
+use crate::nl::{attr, msg_end, nest_end, nest_start, put_u16};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
 use std::io;
 use std::net::Ipv4Addr;
@@ -21,7 +22,6 @@ const NLM_F_EXCL: u16 = 0x200;
 const NLM_F_CREATE: u16 = 0x400;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
-const NLA_F_NESTED: u16 = 0x8000;
 
 const CTA_TUPLE_ORIG: u16 = 1;
 const CTA_TUPLE_REPLY: u16 = 2;
@@ -83,31 +83,6 @@ pub fn conntrack_r_lines(flows: &[UdpFlow], timeout: u32) -> String {
     s
 }
 
-fn put_u16(buf: &mut Vec<u8>, v: u16) {
-    buf.extend_from_slice(&v.to_ne_bytes());
-}
-
-fn attr(buf: &mut Vec<u8>, kind: u16, value: &[u8]) {
-    let len = 4 + value.len();
-    put_u16(buf, len as u16);
-    put_u16(buf, kind);
-    buf.extend_from_slice(value);
-    buf.resize(buf.len() + (len.next_multiple_of(4) - len), 0);
-}
-
-/// Starts a nested attribute; returns where its length goes.
-fn nest_start(buf: &mut Vec<u8>, kind: u16) -> usize {
-    let at = buf.len();
-    put_u16(buf, 0);
-    put_u16(buf, kind | NLA_F_NESTED);
-    at
-}
-
-fn nest_end(buf: &mut [u8], at: usize) {
-    let len = (buf.len() - at) as u16;
-    buf[at..at + 2].copy_from_slice(&len.to_ne_bytes());
-}
-
 fn tuple(buf: &mut Vec<u8>, kind: u16, src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16) {
     let t = nest_start(buf, kind);
     let ip = nest_start(buf, CTA_TUPLE_IP);
@@ -132,11 +107,6 @@ fn msg_start(buf: &mut Vec<u8>, msg: u16, flags: u16, seq: u32, family: u8) -> u
     buf.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it in
     buf.extend_from_slice(&[family, 0, 0, 0]); // nfgenmsg: family, version 0, res_id 0
     at
-}
-
-fn msg_end(buf: &mut [u8], at: usize) {
-    let len = (buf.len() - at) as u32;
-    buf[at..at + 4].copy_from_slice(&len.to_ne_bytes());
 }
 
 /// Appends one IPCTNL_MSG_CT_NEW (create, exclusive, no ack: only failures answer) for `f`.
@@ -396,6 +366,7 @@ pub fn count() -> io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nl::NLA_F_NESTED;
 
     #[test]
     fn flows_are_distinct_and_a_quarter_are_dns() {

@@ -22,10 +22,10 @@ fn run(bin: &str, args: &[&str]) -> Output {
 /// "Operation failed: Protocol error": it numbers each request `time(NULL)` and reads one datagram per
 /// request, so an answer left over from an earlier request is accepted within the same second but fails
 /// libmnl's sequence check (EPROTO) once the clock has ticked, which a busy machine makes likely. Its run
-/// is then repeated on a flushed table, up to three times. Our binary always runs once.
+/// is then repeated on a flushed table, up to six times. Our binary always runs once.
 fn load(bin: &str, path: &str) -> Output {
     let mut o = run(bin, &["-R", path]);
-    for _ in 0..2 {
+    for _ in 0..5 {
         if bin == OURS || !String::from_utf8_lossy(&o.stderr).contains("Protocol error") {
             break;
         }

@@ -153,30 +153,46 @@ impl ObjState {
     }
 }
 
-/// Counters of a cache (`conntrackd -s cache`).
+/// Counters of a cache (`conntrackd -s` and `-s cache`), with conntrackd's meanings (`cache.c`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct CacheStats {
-    /// Objects currently held (dead ones included for the internal cache).
+    /// Live entries (conntrackd's `active`: dead internal objects kept for a resend are not counted).
     pub active: usize,
-    /// Objects added.
+    /// Objects held, dead ones included (conntrackd's `objects`).
+    pub objects: usize,
+    /// Objects added (`add_ok`).
     pub created: u64,
-    /// Updates applied.
+    /// Objects that could not be added because the cache held `HashLimit` objects (`add_fail`,
+    /// `add_fail_enospc`).
+    pub create_failed: u64,
+    /// Updates applied (`upd_ok`).
     pub updated: u64,
-    /// Deletions applied.
+    /// Objects that stopped being live: deleted, replaced by a NEW, flushed or expired (`del_ok`).
     pub deleted: u64,
     /// Entries expired (ALARM external cache).
     pub expired: u64,
     /// Entries ignored because they had no tuple.
     pub no_tuple: u64,
+    /// Flushes (`-f`).
+    pub flushes: u64,
 }
+
+/// Default bound on the objects of one cache: conntrackd's `HashLimit` default (262144).
+pub const DEFAULT_LIMIT: usize = 262_144;
 
 /// An internal cache object with the bookkeeping of the sync modes.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct InternalObj<E = CtEntry> {
     /// The entry.
     pub entry: E,
     /// Its state.
     pub state: ObjState,
+    /// When it entered the cache (conntrackd's `lifetime`, shown by `-i` as `[active since Ns]`).
+    pub created: Instant,
+    /// When it last changed (conntrackd's `lastupdate`).
+    pub updated: Instant,
     pub(crate) meta: Meta,
 }
 
@@ -184,6 +200,8 @@ pub struct InternalObj<E = CtEntry> {
 #[derive(Debug)]
 pub struct InternalCache<E: Object = CtEntry> {
     pub(crate) map: HashMap<E::Key, InternalObj<E>>,
+    live: usize,
+    limit: usize,
     stats: CacheStats,
 }
 
@@ -191,12 +209,20 @@ impl<E: Object> Default for InternalCache<E> {
     fn default() -> Self {
         InternalCache {
             map: HashMap::new(),
+            live: 0,
+            limit: DEFAULT_LIMIT,
             stats: CacheStats::default(),
         }
     }
 }
 
 impl<E: Object> InternalCache<E> {
+    /// Sets the most objects the cache holds (`HashLimit`); past it, new objects are refused and counted
+    /// in [`CacheStats::create_failed`].
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit.max(1);
+    }
+
     /// Applies a local change the way conntrackd 1.4.7's `internal_cache.c` handles kernel events, and
     /// returns the key of the object to announce, or `None` when there is nothing to announce. The
     /// message type is chosen at transmission from the object's state, as conntrackd does
@@ -211,7 +237,7 @@ impl<E: Object> InternalCache<E> {
     ///   the DEL message; an unknown or already dead one is ignored.
     ///
     /// An entry without a tuple is counted in [`CacheStats::no_tuple`] and ignored.
-    pub(crate) fn apply(&mut self, change: Change, entry: E) -> Option<E::Key> {
+    pub(crate) fn apply(&mut self, now: Instant, change: Change, entry: E) -> Option<E::Key> {
         let Some(key) = entry.cache_key() else {
             self.stats.no_tuple += 1;
             return None;
@@ -223,31 +249,44 @@ impl<E: Object> InternalCache<E> {
                     return None;
                 }
                 o.state = ObjState::Dead;
+                self.live -= 1;
                 self.stats.deleted += 1;
             }
             (Change::Update, Some(o)) if o.state != ObjState::Dead => {
                 o.entry.update_from(&entry);
                 o.state = ObjState::Alive;
+                o.updated = now;
                 self.stats.updated += 1;
             }
             (Change::New | Change::Update, Some(o)) => {
                 // cache_del + cache_add: the old object goes, a fresh one takes its place.
                 if o.state != ObjState::Dead {
                     self.stats.deleted += 1;
+                } else {
+                    self.live += 1;
                 }
                 o.entry = entry;
                 o.state = ObjState::New;
+                o.created = now;
+                o.updated = now;
                 self.stats.created += 1;
             }
             (_, None) => {
+                if self.map.len() >= self.limit {
+                    self.stats.create_failed += 1;
+                    return None;
+                }
                 self.map.insert(
                     key,
                     InternalObj {
                         entry,
                         state: ObjState::New,
+                        created: now,
+                        updated: now,
                         meta: Meta::default(),
                     },
                 );
+                self.live += 1;
                 self.stats.created += 1;
             }
         }
@@ -270,7 +309,7 @@ impl<E: Object> InternalCache<E> {
         self.map.get(key)
     }
 
-    /// Every object, dead ones included (`conntrackd -i`).
+    /// Every object, dead ones included.
     pub fn dump(&self) -> impl Iterator<Item = (&E::Key, &InternalObj<E>)> {
         self.map.iter()
     }
@@ -279,6 +318,9 @@ impl<E: Object> InternalCache<E> {
     /// references to them are skipped when their turn comes.
     pub fn flush(&mut self) -> usize {
         let n = self.map.len();
+        self.stats.deleted += self.live as u64;
+        self.stats.flushes += 1;
+        self.live = 0;
         self.map.clear();
         n
     }
@@ -291,9 +333,14 @@ impl<E: Object> InternalCache<E> {
             .map(|o| &o.entry)
     }
 
-    /// Number of objects.
+    /// Number of objects, dead ones included.
     pub fn len(&self) -> usize {
         self.map.len()
+    }
+
+    /// Number of live objects.
+    pub fn live_len(&self) -> usize {
+        self.live
     }
 
     /// True when empty.
@@ -304,7 +351,8 @@ impl<E: Object> InternalCache<E> {
     /// Counters.
     pub fn stats(&self) -> CacheStats {
         CacheStats {
-            active: self.map.len(),
+            active: self.live,
+            objects: self.map.len(),
             ..self.stats
         }
     }
@@ -312,17 +360,24 @@ impl<E: Object> InternalCache<E> {
 
 /// An external cache object.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ExternalObj<E = CtEntry> {
     /// The entry as last announced.
     pub entry: E,
     /// When it expires (ALARM mode only).
     pub expires: Option<Instant>,
+    /// When it entered the cache (`[active since Ns]` in `-e`).
+    pub created: Instant,
+    /// When the peer last announced it (conntrackd's `lastupdate`: the commit subtracts the time since
+    /// from the announced timeout).
+    pub updated: Instant,
 }
 
 /// Entries learnt from the peer.
 #[derive(Debug)]
 pub struct ExternalCache<E: Object = CtEntry> {
     pub(crate) map: HashMap<E::Key, ExternalObj<E>>,
+    limit: usize,
     stats: CacheStats,
 }
 
@@ -330,16 +385,29 @@ impl<E: Object> Default for ExternalCache<E> {
     fn default() -> Self {
         ExternalCache {
             map: HashMap::new(),
+            limit: DEFAULT_LIMIT,
             stats: CacheStats::default(),
         }
     }
 }
 
 impl<E: Object> ExternalCache<E> {
+    /// Sets the most entries the cache holds (`HashLimit`); past it, new entries are refused and counted
+    /// in [`CacheStats::create_failed`].
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit.max(1);
+    }
+
     /// Applies a change from the peer as conntrackd's `external_cache.c` does: NEW replaces any cached
     /// object, UPDATE merges into it ([`Object::update_from`]) or creates it, DELETE removes it. Returns
     /// whether the cache changed.
-    pub(crate) fn apply(&mut self, change: Change, entry: E, expires: Option<Instant>) -> bool {
+    pub(crate) fn apply(
+        &mut self,
+        now: Instant,
+        change: Change,
+        entry: E,
+        expires: Option<Instant>,
+    ) -> bool {
         let Some(key) = entry.cache_key() else {
             self.stats.no_tuple += 1;
             return false;
@@ -357,18 +425,32 @@ impl<E: Object> ExternalCache<E> {
                 if let Some(o) = self.map.get_mut(&key) {
                     o.entry.update_from(&entry);
                     o.expires = expires;
+                    o.updated = now;
                 }
                 self.stats.updated += 1;
                 true
             }
             // external_cache_ct_new: an existing object is deleted and a fresh one added.
             Change::New | Change::Update => {
-                if self
-                    .map
-                    .insert(key, ExternalObj { entry, expires })
-                    .is_some()
-                {
-                    self.stats.deleted += 1;
+                let obj = ExternalObj {
+                    entry,
+                    expires,
+                    created: now,
+                    updated: now,
+                };
+                let full = self.map.len() >= self.limit;
+                match self.map.get_mut(&key) {
+                    Some(o) => {
+                        *o = obj;
+                        self.stats.deleted += 1;
+                    }
+                    None if full => {
+                        self.stats.create_failed += 1;
+                        return false;
+                    }
+                    None => {
+                        self.map.insert(key, obj);
+                    }
                 }
                 self.stats.created += 1;
                 true
@@ -385,6 +467,7 @@ impl<E: Object> ExternalCache<E> {
             .is_some_and(|t| t <= now)
         {
             self.stats.expired += 1;
+            self.stats.deleted += 1;
             return self.map.remove(key).map(|o| o.entry);
         }
         None
@@ -400,8 +483,7 @@ impl<E: Object> ExternalCache<E> {
         self.map.iter()
     }
 
-    /// The entries to inject into the kernel on fail-over (`conntrackd -c`), as conntrack entries with the
-    /// reply tuple rebuilt (see [`crate::entry`]).
+    /// The entries to inject into the kernel on fail-over (`conntrackd -c`).
     pub fn commit_list(&self) -> Vec<E> {
         self.map.values().map(|o| o.entry).collect()
     }
@@ -409,6 +491,8 @@ impl<E: Object> ExternalCache<E> {
     /// Empties the cache (`conntrackd -f external`); returns how many entries were dropped.
     pub fn flush(&mut self) -> usize {
         let n = self.map.len();
+        self.stats.deleted += n as u64;
+        self.stats.flushes += 1;
         self.map.clear();
         n
     }
@@ -427,6 +511,7 @@ impl<E: Object> ExternalCache<E> {
     pub fn stats(&self) -> CacheStats {
         CacheStats {
             active: self.map.len(),
+            objects: self.map.len(),
             ..self.stats
         }
     }

@@ -77,27 +77,18 @@ impl ExpEntry {
     }
 }
 
-/// The reply ICMP type for a request type, as libnetfilter_conntrack's ICMP type setter computes it
-/// when conntrackd sets up the reply tuple (`invmap_icmp` / `invmap_icmpv6` in its proto.c, the same
-/// pairs as the kernel's `invmap` in nf_conntrack_proto_icmp{,v6}.c): echo, timestamp, information and
-/// address-mask requests and replies for ICMP; echo and node-information for ICMPv6. Any other type
-/// has no reply and gets 255, which the kernel refuses (`-EINVAL`), exactly as with conntrackd.
+/// The reply ICMP type for a request type, as conntrackd sets up the reply tuple: `ctnl`'s table (the
+/// kernel's `invmap`, the workspace's one ICMP inversion: echo, timestamp, information and address-mask
+/// requests and replies for ICMP; echo and node-information for ICMPv6). Any other type has no reply and
+/// gets 255, which the kernel refuses (`-EINVAL`), exactly as libnetfilter_conntrack's setter leaves it
+/// for conntrackd.
 pub fn icmp_reply_type(l4proto: u8, t: u8) -> u8 {
-    match (l4proto, t) {
-        (1, 8) => 0,
-        (1, 0) => 8,
-        (1, 13) => 14,
-        (1, 14) => 13,
-        (1, 15) => 16,
-        (1, 16) => 15,
-        (1, 17) => 18,
-        (1, 18) => 17,
-        (58, 128) => 129,
-        (58, 129) => 128,
-        (58, 139) => 140,
-        (58, 140) => 139,
-        _ => 255,
-    }
+    let family = match l4proto {
+        58 => ctnl::Family::Ipv6,
+        1 => ctnl::Family::Ipv4,
+        _ => return 255,
+    };
+    ctnl::icmp_reply_type(family, t).unwrap_or(255)
 }
 
 impl Tuple {

@@ -10,12 +10,15 @@
 //!   original tuple plus the NAT attributes the way conntrackd and libnetfilter_conntrack do.
 //! * [`cache`]: the internal cache (local entries to announce) and the external cache (entries learnt
 //!   from the peer), with dump, flush, commit list and stats.
-//! * [`session`]: sans-IO state machines for conntrackd's three sync modes, FT-FW ([`session::Ftfw`]),
-//!   ALARM ([`session::Alarm`]) and NOTRACK ([`session::Notrack`]). No sockets, threads or clocks: time
-//!   is a parameter (`handle_datagram(now, ..)`, `handle_timeout(now)`), output is polled
-//!   (`poll_transmit`, `poll_action`, `poll_timeout`).
-//! * With the `ctnl` feature: `CtEntry::to_ctnl` / `CtEntry::from_ctnl` convert to and from
-//!   `ctnl::Entry`.
+//! * [`session`]: sans-IO state machines for conntrackd's three sync modes, FT-FW ([`Ftfw`]), ALARM
+//!   ([`Alarm`]) and NOTRACK ([`Notrack`]), behind one trait, [`Session`], so that one loop drives any of
+//!   them ([`SessionConfig::build`] gives a `Box<dyn Session>` for a configured mode). No sockets,
+//!   threads or clocks: time is a parameter (`handle_datagram(now, ..)`, `handle_timeout(now)`), output is
+//!   polled (`poll_transmit`, `poll_action`, `poll_timeout`).
+//! * `CtEntry::to_ctnl` / `CtEntry::from_ctnl` (and the same on `ExpEntry`) convert to and from `ctnl`'s
+//!   types.
+//! * With the `linux` feature: [`driver`], the thin Linux loop around a session (channel sockets,
+//!   kernel events, commit with conntrackd's rules, conntrackd's `Filter`), embeddable without `ctsyncd`.
 //! * [`json`]: the one-object-per-message JSON used by `examples/ctsync_decode`.
 //!
 //! # Compatibility notes (checked against captures of conntrackd 1.4.7, see `tests/data/README.md`)
@@ -38,12 +41,23 @@
 //!   its sequence are not NACKed (conntrackd resets the window instead), so losses during the handshake
 //!   are only repaired by a later resync.
 #![warn(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod cache;
-#[cfg(feature = "ctnl")]
 mod ctnl_conv;
+#[cfg(feature = "linux")]
+pub mod driver;
 pub mod entry;
 pub mod json;
 pub mod session;
 pub mod wire;
+
+pub use cache::{CacheStats, ExternalCache, InternalCache};
+pub use entry::{ExpKey, Key, Tuple};
+pub use session::{
+    Action, Alarm, AlarmConfig, Ftfw, FtfwConfig, Notrack, NotrackConfig, Session, SessionConfig,
+    Stats, SyncMode,
+};
+pub use wire::{
+    AddrPair, Body, Change, CtEntry, DecodeError, EmitError, ExpEntry, Flags, Message, PortPair,
+};

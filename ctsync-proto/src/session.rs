@@ -20,26 +20,26 @@ use std::time::{Duration, Instant};
 pub const ALIVE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// `before()` from network.h (wrap-around aware, as in TCP).
-pub fn before(a: u32, b: u32) -> bool {
+pub(crate) fn before(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0
 }
 
 /// `after()` from network.h.
-pub fn after(a: u32, b: u32) -> bool {
+pub(crate) fn after(a: u32, b: u32) -> bool {
     before(b, a)
 }
 
 /// splitmix64: a tiny seedable generator for timer jitter (tests replay the same schedule).
 #[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
+pub(crate) struct SplitMix64(u64);
 
 impl SplitMix64 {
     /// A generator from a seed.
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         SplitMix64(seed)
     }
     /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -47,7 +47,7 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
     /// A value in `0..n` (`n > 0`; 0 yields 0).
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         if n == 0 { 0 } else { self.next_u64() % n }
     }
 }
@@ -83,6 +83,7 @@ pub enum Action {
 
 /// Protocol counters (`conntrackd -s network`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Stats {
     /// Messages sent.
     pub msg_sent: u64,
@@ -92,8 +93,18 @@ pub struct Stats {
     pub msg_recv: u64,
     /// Messages that failed to decode (`msg_rcv_malformed`).
     pub malformed: u64,
-    /// Messages judged bad by the mode (unexpected flags or ranges).
+    /// Messages judged bad by the mode (unexpected flags or ranges; conntrackd's `msg_rcv_bad_header`).
     pub bad: u64,
+    /// Of `malformed`: a version other than 1 (`msg_rcv_bad_version`).
+    pub bad_version: u64,
+    /// Of `malformed`: an unknown message type (`msg_rcv_bad_type`).
+    pub bad_type: u64,
+    /// Of `malformed`: attributes that do not decode (`msg_rcv_bad_payload`).
+    pub bad_payload: u64,
+    /// Of `malformed`: a header cut short (`msg_rcv_truncated`).
+    pub truncated: u64,
+    /// Of `malformed`: an impossible length field (`msg_rcv_bad_size`).
+    pub bad_size: u64,
     /// Messages the sequence tracking says were lost (`msg_rcv_lost`).
     pub lost: u64,
     /// Late or duplicate messages (`msg_rcv_before`); FT-FW drops them.
@@ -175,6 +186,18 @@ impl Core {
         }
     }
 
+    /// Counts a message that failed to decode, by conntrackd's kinds.
+    fn count_decode_error(&mut self, e: &wire::DecodeError) {
+        self.stats.malformed += 1;
+        match e {
+            wire::DecodeError::Truncated { .. } => self.stats.truncated += 1,
+            wire::DecodeError::BadLength { .. } => self.stats.bad_size += 1,
+            wire::DecodeError::BadVersion { .. } => self.stats.bad_version += 1,
+            wire::DecodeError::UnknownType { .. } => self.stats.bad_type += 1,
+            _ => self.stats.bad_payload += 1,
+        }
+    }
+
     /// `nethdr_track_seq`: classifies a sequence number without recording it.
     fn track(&mut self, seq: u32) -> Track {
         let Some(last) = self.rx_last else {
@@ -227,12 +250,20 @@ impl Core {
     }
 
     /// A local change to a cache; returns the object to announce.
-    fn apply_local_ct(&mut self, change: Change, entry: CtEntry) -> Option<ObjRef> {
-        self.internal.apply(change, entry).map(ObjRef::Ct)
+    fn apply_local_ct(&mut self, now: Instant, change: Change, entry: CtEntry) -> Option<ObjRef> {
+        self.internal.apply(now, change, entry).map(ObjRef::Ct)
     }
 
-    fn apply_local_exp(&mut self, change: Change, entry: ExpEntry) -> Option<ObjRef> {
-        self.internal_exp.apply(change, entry).map(ObjRef::Exp)
+    fn apply_local_exp(&mut self, now: Instant, change: Change, entry: ExpEntry) -> Option<ObjRef> {
+        self.internal_exp.apply(now, change, entry).map(ObjRef::Exp)
+    }
+
+    /// A local change recorded without announcing it (conntrackd's `populate`, and the events its own
+    /// commit causes): a deleted object leaves at once unless a queue still holds it.
+    fn record_local(&mut self, r: Option<ObjRef>) {
+        if let Some(r) = r {
+            self.release(&r);
+        }
     }
 
     fn ctl(&mut self, flags: Flags, from: u32, to: u32) {
@@ -286,11 +317,11 @@ impl Core {
         })
     }
 
-    fn apply_data(&mut self, m: Message, expires: Option<Instant>) -> Option<ObjRef> {
+    fn apply_data(&mut self, now: Instant, m: Message, expires: Option<Instant>) -> Option<ObjRef> {
         match m.body {
             Body::Ct(change, entry) => {
                 let key = entry.key();
-                if self.external.apply(change, entry, expires) {
+                if self.external.apply(now, change, entry, expires) {
                     // Report the cached state: an update is merged into it (see Object::update_from).
                     let entry = key
                         .and_then(|k| self.external.get(&k))
@@ -301,7 +332,7 @@ impl Core {
             }
             Body::Exp(change, entry) => {
                 let key = entry.key();
-                if self.external_exp.apply(change, entry, expires) {
+                if self.external_exp.apply(now, change, entry, expires) {
                     let entry = key
                         .and_then(|k| self.external_exp.get(&k))
                         .map_or(entry, |o| o.entry);
@@ -337,61 +368,293 @@ fn placeholder(h: wire::Header) -> Message {
 
 fn is_data(m: &Message) -> bool {
     // IS_DATA: a state message whose only flags are HELLO / HELLO_BACK.
-    m.msg_type() <= msg_type::EXP_DEL && m.flags.0 & !(Flags::HELLO.0 | Flags::HELLO_BACK.0) == 0
+    m.msg_type() <= msg_type::EXP_DEL && (m.flags - (Flags::HELLO | Flags::HELLO_BACK)).is_empty()
 }
 
 fn is_ctl(m: &Message, f: Flags) -> bool {
     m.msg_type() == msg_type::CTL && m.flags.contains(f)
 }
 
-/// The cache and counter accessors every session type has: each keeps its caches and counters in a `core:
-/// Core` field.
+/// The cache and counter accessors of [`Session`]: each session type keeps its caches and counters in a
+/// `core: Core` field.
 macro_rules! core_accessors {
     () => {
-        /// Internal cache.
-        pub fn internal(&self) -> &InternalCache {
+        fn internal(&self) -> &InternalCache {
             &self.core.internal
         }
 
-        /// Internal cache, for flushing.
-        pub fn internal_mut(&mut self) -> &mut InternalCache {
+        fn internal_mut(&mut self) -> &mut InternalCache {
             &mut self.core.internal
         }
 
-        /// External cache.
-        pub fn external(&self) -> &ExternalCache {
+        fn external(&self) -> &ExternalCache {
             &self.core.external
         }
 
-        /// External cache, for flushing.
-        pub fn external_mut(&mut self) -> &mut ExternalCache {
+        fn external_mut(&mut self) -> &mut ExternalCache {
             &mut self.core.external
         }
 
-        /// Internal expectation cache.
-        pub fn internal_exp(&self) -> &InternalCache<ExpEntry> {
+        fn internal_exp(&self) -> &InternalCache<ExpEntry> {
             &self.core.internal_exp
         }
 
-        /// External expectation cache.
-        pub fn external_exp(&self) -> &ExternalCache<ExpEntry> {
+        fn internal_exp_mut(&mut self) -> &mut InternalCache<ExpEntry> {
+            &mut self.core.internal_exp
+        }
+
+        fn external_exp(&self) -> &ExternalCache<ExpEntry> {
             &self.core.external_exp
         }
 
-        /// External expectation cache, for flushing.
-        pub fn external_exp_mut(&mut self) -> &mut ExternalCache<ExpEntry> {
+        fn external_exp_mut(&mut self) -> &mut ExternalCache<ExpEntry> {
             &mut self.core.external_exp
         }
 
-        /// Counters.
-        pub fn stats(&self) -> Stats {
+        fn stats(&self) -> Stats {
             self.core.stats
         }
     };
 }
 
+/// The local-change, resync-request and bulk-send methods FT-FW and NOTRACK share: a local change is
+/// queued for sending at once (`sync_send`), `-n` queues a RESYNC control message (`resync_req`) and `-B`
+/// queues the whole internal cache (`resync_send`).
+macro_rules! local_changes_at_once {
+    () => {
+        fn handle_local(&mut self, now: Instant, change: Change, entry: CtEntry) {
+            if let Some(r) = self.core.apply_local_ct(now, change, entry) {
+                self.core.enqueue(r);
+            }
+        }
+
+        fn handle_local_exp(&mut self, now: Instant, change: Change, entry: ExpEntry) {
+            if let Some(r) = self.core.apply_local_exp(now, change, entry) {
+                self.core.enqueue(r);
+            }
+        }
+
+        fn record_local(&mut self, now: Instant, change: Change, entry: CtEntry) {
+            let r = self.core.apply_local_ct(now, change, entry);
+            self.core.record_local(r);
+        }
+
+        fn record_local_exp(&mut self, now: Instant, change: Change, entry: ExpEntry) {
+            let r = self.core.apply_local_exp(now, change, entry);
+            self.core.record_local(r);
+        }
+
+        fn request_resync(&mut self, _now: Instant) {
+            self.core.ctl(Flags::RESYNC, 0, 0);
+        }
+
+        fn send_bulk(&mut self, _now: Instant) {
+            self.core.bulk_send();
+        }
+    };
+}
+
+/// Chainable setters for a `#[non_exhaustive]` settings struct, so dependents can build it from
+/// `Default`: `FtfwConfig::default().with_window_size(20)`.
+macro_rules! with_setters {
+    ($t:ty { $($with:ident => $field:ident: $ty:ty),* $(,)? }) => {
+        impl $t {
+            $(
+                #[doc = concat!("Sets `", stringify!($field), "`.")]
+                #[must_use]
+                pub fn $with(mut self, value: $ty) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+with_setters!(FtfwConfig {
+    with_mtu => mtu: usize,
+    with_window_size => window_size: u32,
+    with_resend_queue_size => resend_queue_size: usize,
+    with_initial_seq => initial_seq: u32,
+    with_mode => mode: Mode,
+    with_flow_control => flow_control: bool,
+});
+
+with_setters!(AlarmConfig {
+    with_mtu => mtu: usize,
+    with_refresh_secs => refresh_secs: u32,
+    with_cache_timeout => cache_timeout: Duration,
+    with_seed => seed: u64,
+    with_initial_seq => initial_seq: u32,
+    with_mode => mode: Mode,
+});
+
+with_setters!(NotrackConfig {
+    with_mtu => mtu: usize,
+    with_initial_seq => initial_seq: u32,
+    with_mode => mode: Mode,
+});
+
+/// Which of conntrackd's three sync modes a session runs (`Sync { Mode FTFW | ALARM | NOTRACK }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SyncMode {
+    /// FT-FW: reliable (sequence numbers, ACK/NACK, resend queue).
+    Ftfw,
+    /// ALARM: periodic refresh of every entry, expiry on the receiver.
+    Alarm,
+    /// NOTRACK: best effort, resync on request.
+    Notrack,
+}
+
+impl SyncMode {
+    /// The name conntrackd's configuration uses (`FTFW`, `ALARM`, `NOTRACK`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncMode::Ftfw => "FTFW",
+            SyncMode::Alarm => "ALARM",
+            SyncMode::Notrack => "NOTRACK",
+        }
+    }
+}
+
+/// One node of the FT-FW resend queue, as `conntrackd -s rsqueue` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResendNode {
+    /// A control message (ACK, NACK or RESYNC) awaiting acknowledgement.
+    Control {
+        /// Its sequence number.
+        seq: u32,
+        /// Its flags.
+        flags: Flags,
+    },
+    /// An object (conntrack entry or expectation) awaiting acknowledgement.
+    Object {
+        /// Sequence number of the message that carried it.
+        seq: u32,
+    },
+}
+
+/// What every sync session does, so that one loop drives FT-FW ([`Ftfw`]), ALARM ([`Alarm`]) and
+/// NOTRACK ([`Notrack`]) alike (for example through a `Box<dyn Session>` from [`SessionConfig::build`]).
+///
+/// Inputs carry the current time; outputs are polled. A driver loop:
+///
+/// 1. waits until a socket is readable or [`Session::poll_timeout`] passes;
+/// 2. feeds kernel events to [`Session::handle_local`], datagrams to [`Session::handle_datagram`] and
+///    calls [`Session::handle_timeout`];
+/// 3. sends every datagram [`Session::poll_transmit`] fills, and acts on every [`Session::poll_action`].
+pub trait Session: std::fmt::Debug + Send {
+    /// The mode this session runs.
+    fn mode(&self) -> SyncMode;
+
+    /// A local (kernel) conntrack change to announce to the peer.
+    fn handle_local(&mut self, now: Instant, change: Change, entry: CtEntry);
+
+    /// A local expectation change to announce (`ExpectationSync on`).
+    fn handle_local_exp(&mut self, now: Instant, change: Change, entry: ExpEntry);
+
+    /// A local conntrack change recorded in the internal cache without being announced: what conntrackd
+    /// does with a kernel dump (`populate`, at start and on `-R`) and with the events its own commit
+    /// causes. ALARM still refreshes the entry later, as conntrackd does.
+    fn record_local(&mut self, now: Instant, change: Change, entry: CtEntry);
+
+    /// An expectation change recorded without being announced (see [`Session::record_local`]).
+    fn record_local_exp(&mut self, now: Instant, change: Change, entry: ExpEntry);
+
+    /// A datagram from the peer.
+    fn handle_datagram(&mut self, now: Instant, datagram: &[u8]);
+
+    /// Timers whose deadline passed.
+    fn handle_timeout(&mut self, now: Instant);
+
+    /// Asks the peer for a full dump (`conntrackd -n`; nothing in ALARM mode).
+    fn request_resync(&mut self, now: Instant);
+
+    /// Queues the whole internal cache for sending (`conntrackd -B`; nothing in ALARM mode).
+    fn send_bulk(&mut self, now: Instant);
+
+    /// Fills `buf` with the next datagram (messages packed up to the MTU); `None` when nothing is queued.
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize>;
+
+    /// The next report.
+    fn poll_action(&mut self) -> Option<Action>;
+
+    /// The next deadline.
+    fn poll_timeout(&self) -> Option<Instant>;
+
+    /// Transmit-queue length.
+    fn tx_queue_len(&self) -> usize;
+
+    /// The resend queue, oldest first (FT-FW only; empty for the other modes).
+    fn resend_queue(&self) -> Vec<ResendNode> {
+        Vec::new()
+    }
+
+    /// Internal cache (local entries).
+    fn internal(&self) -> &InternalCache;
+
+    /// Internal cache, for flushing.
+    fn internal_mut(&mut self) -> &mut InternalCache;
+
+    /// External cache (entries learnt from the peer).
+    fn external(&self) -> &ExternalCache;
+
+    /// External cache, for flushing.
+    fn external_mut(&mut self) -> &mut ExternalCache;
+
+    /// Internal expectation cache.
+    fn internal_exp(&self) -> &InternalCache<ExpEntry>;
+
+    /// Internal expectation cache, for flushing.
+    fn internal_exp_mut(&mut self) -> &mut InternalCache<ExpEntry>;
+
+    /// External expectation cache.
+    fn external_exp(&self) -> &ExternalCache<ExpEntry>;
+
+    /// External expectation cache, for flushing.
+    fn external_exp_mut(&mut self) -> &mut ExternalCache<ExpEntry>;
+
+    /// Counters.
+    fn stats(&self) -> Stats;
+}
+
+/// The settings of one of the three modes: builds the matching session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionConfig {
+    /// FT-FW.
+    Ftfw(FtfwConfig),
+    /// ALARM.
+    Alarm(AlarmConfig),
+    /// NOTRACK.
+    Notrack(NotrackConfig),
+}
+
+impl SessionConfig {
+    /// The mode.
+    pub fn mode(&self) -> SyncMode {
+        match self {
+            SessionConfig::Ftfw(_) => SyncMode::Ftfw,
+            SessionConfig::Alarm(_) => SyncMode::Alarm,
+            SessionConfig::Notrack(_) => SyncMode::Notrack,
+        }
+    }
+
+    /// A session started at `now`.
+    pub fn build(&self, now: Instant) -> Box<dyn Session> {
+        match *self {
+            SessionConfig::Ftfw(c) => Box::new(Ftfw::new(now, c)),
+            SessionConfig::Alarm(c) => Box::new(Alarm::new(now, c)),
+            SessionConfig::Notrack(c) => Box::new(Notrack::new(now, c)),
+        }
+    }
+}
+
 /// FT-FW settings (conntrackd's `Mode FTFW { ... }` and channel).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FtfwConfig {
     /// Datagram size limit (default 1471: conntrackd's on a 1500-byte MTU, see
     /// [`wire::conntrackd_datagram_limit`]).
@@ -404,6 +667,12 @@ pub struct FtfwConfig {
     pub initial_seq: u32,
     /// Attribute checking.
     pub mode: Mode,
+    /// Flow control (off by default, which is conntrackd's behaviour): when the resend queue is full,
+    /// entries wait in the transmit queue for the peer's acknowledgements instead of pushing the oldest
+    /// unacknowledged node out. conntrackd evicts, so a burst larger than `ResendQueueSize` that the link
+    /// or the receiver drops is lost for good; with flow control it is only delayed. Control messages are
+    /// never held back. The peer sees nothing different on the wire.
+    pub flow_control: bool,
 }
 
 impl Default for FtfwConfig {
@@ -414,6 +683,7 @@ impl Default for FtfwConfig {
             resend_queue_size: 131_072,
             initial_seq: 0,
             mode: Mode::Strict,
+            flow_control: false,
         }
     }
 }
@@ -466,65 +736,9 @@ impl Ftfw {
         }
     }
 
-    /// A local (kernel) change to announce.
-    pub fn handle_local(&mut self, _now: Instant, change: Change, entry: CtEntry) {
-        if let Some(r) = self.core.apply_local_ct(change, entry) {
-            self.core.enqueue(r);
-        }
-    }
-
-    /// A local expectation change to announce (`ExpectationSync on`).
-    pub fn handle_local_exp(&mut self, _now: Instant, change: Change, entry: ExpEntry) {
-        if let Some(r) = self.core.apply_local_exp(change, entry) {
-            self.core.enqueue(r);
-        }
-    }
-
-    /// Asks the peer for a full dump (`conntrackd -n`).
-    pub fn request_resync(&mut self, _now: Instant) {
-        self.core.ctl(Flags::RESYNC, 0, 0);
-    }
-
-    /// Sends the whole internal cache (`conntrackd -B`).
-    pub fn send_bulk(&mut self, _now: Instant) {
-        self.core.bulk_send();
-    }
-
-    /// Timers: the ALIVE/ACK alarm.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if now >= self.alive_at {
-            // do_alive_alarm: flush a pending acknowledgement, else say we are alive.
-            match (self.ack_from, self.core.rx_last) {
-                (Some(from), Some(last)) => {
-                    self.core.ctl(Flags::ACK, from, last);
-                    self.ack_from = None;
-                }
-                _ => self.core.ctl(Flags::ALIVE, 0, 0),
-            }
-            self.alive_at = now + ALIVE_INTERVAL;
-        }
-    }
-
-    /// The next deadline.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        Some(self.alive_at)
-    }
-
-    /// The next report.
-    pub fn poll_action(&mut self) -> Option<Action> {
-        self.core.actions.pop_front()
-    }
-
-    core_accessors!();
-
     /// Resend-queue length (nodes held, including ones made stale by a later update).
     pub fn resend_queue_len(&self) -> usize {
         self.rs.len()
-    }
-
-    /// Transmit-queue length.
-    pub fn tx_queue_len(&self) -> usize {
-        self.core.tx.len()
     }
 
     /// True once the peer answered our HELLO.
@@ -555,7 +769,8 @@ impl Ftfw {
     }
 
     fn rs_push(&mut self, node: RsNode) {
-        if self.rs.len() >= self.cfg.resend_queue_size.max(1) {
+        // With flow control only control messages can push past the bound (objects wait): keep them.
+        if !self.cfg.flow_control && self.rs.len() >= self.cfg.resend_queue_size.max(1) {
             // rs_queue_purge_full: the oldest node goes.
             if let Some(old) = self.rs.pop_front() {
                 self.core.stats.rs_evicted += 1;
@@ -658,7 +873,7 @@ impl Ftfw {
         c
     }
 
-    fn recv(&mut self, m: Message, payload_ok: bool) {
+    fn recv(&mut self, now: Instant, m: Message, payload_ok: bool) {
         // digest_hello
         let hello = m.flags.contains(Flags::HELLO);
         if m.flags.contains(Flags::HELLO_BACK) && self.hello == Hello::Say {
@@ -697,7 +912,7 @@ impl Ftfw {
             Class::Data => {
                 self.core.rx_last = Some(m.seq);
                 if payload_ok {
-                    self.core.apply_data(m, None);
+                    self.core.apply_data(now, m, None);
                 }
             }
             Class::Ctl => self.core.rx_last = Some(m.seq),
@@ -705,18 +920,65 @@ impl Ftfw {
             Class::Drop => {}
         }
     }
+}
 
-    /// A datagram from the peer.
-    pub fn handle_datagram(&mut self, _now: Instant, datagram: &[u8]) {
+impl Session for Ftfw {
+    fn mode(&self) -> SyncMode {
+        SyncMode::Ftfw
+    }
+
+    fn resend_queue(&self) -> Vec<ResendNode> {
+        self.rs
+            .iter()
+            .map(|n| match n.item {
+                TxItem::Ctl { flags, .. } => ResendNode::Control { seq: n.seq, flags },
+                TxItem::Obj(_) => ResendNode::Object { seq: n.seq },
+            })
+            .collect()
+    }
+
+    local_changes_at_once!();
+
+    /// Timers: the ALIVE/ACK alarm.
+    fn handle_timeout(&mut self, now: Instant) {
+        if now >= self.alive_at {
+            // do_alive_alarm: flush a pending acknowledgement, else say we are alive.
+            match (self.ack_from, self.core.rx_last) {
+                (Some(from), Some(last)) => {
+                    self.core.ctl(Flags::ACK, from, last);
+                    self.ack_from = None;
+                }
+                _ => self.core.ctl(Flags::ALIVE, 0, 0),
+            }
+            self.alive_at = now + ALIVE_INTERVAL;
+        }
+    }
+
+    /// The next deadline.
+    fn poll_timeout(&self) -> Option<Instant> {
+        Some(self.alive_at)
+    }
+
+    /// The next report.
+    fn poll_action(&mut self) -> Option<Action> {
+        self.core.actions.pop_front()
+    }
+
+    /// Transmit-queue length.
+    fn tx_queue_len(&self) -> usize {
+        self.core.tx.len()
+    }
+
+    fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
         let mut it = wire::messages(datagram, self.core.mode);
         while let Some(m) = it.next() {
             match m {
                 Ok(m) => {
                     self.core.stats.msg_recv += 1;
-                    self.recv(m, true);
+                    self.recv(now, m, true);
                 }
                 Err(e) => {
-                    self.core.stats.malformed += 1;
+                    self.core.count_decode_error(&e);
                     // conntrackd runs ftfw_recv before msg2ct: a message whose payload is bad still counts
                     // in the sequence (else the peer would resend it forever after our NACKs).
                     if let Some(m) = e
@@ -725,7 +987,7 @@ impl Ftfw {
                         .flatten()
                         .map(placeholder)
                     {
-                        self.recv(m, false);
+                        self.recv(now, m, false);
                     }
                 }
             }
@@ -734,10 +996,28 @@ impl Ftfw {
     }
 
     /// Fills `buf` with the next datagram (messages packed up to the MTU); `None` when nothing is queued.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let limit = buf.len().min(self.core.mtu);
         let mut p = Packer::new(&mut buf[..limit]);
-        while let Some(item) = self.core.tx.front().copied() {
+        while let Some(mut item) = self.core.tx.front().copied() {
+            if self.cfg.flow_control
+                && matches!(item, TxItem::Obj(_))
+                && self.rs.len() >= self.cfg.resend_queue_size.max(1)
+            {
+                // Flow control: objects wait for acknowledgements; a control message behind them goes.
+                let Some(i) = self
+                    .core
+                    .tx
+                    .iter()
+                    .position(|t| matches!(t, TxItem::Ctl { .. }))
+                else {
+                    break;
+                };
+                if let Some(ctl) = self.core.tx.remove(i) {
+                    self.core.tx.push_front(ctl);
+                    item = ctl;
+                }
+            }
             let Some(msg) = self.core.build(&item, self.hello_flags()) else {
                 self.core.tx.pop_front();
                 continue;
@@ -787,6 +1067,8 @@ impl Ftfw {
         self.alive_at = now + ALIVE_INTERVAL;
         Some(p.len())
     }
+
+    core_accessors!();
 }
 
 /// A deadline in a timer heap; ordered by time, then by generation.
@@ -815,7 +1097,8 @@ impl Ord for Timer {
 }
 
 /// ALARM settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AlarmConfig {
     /// Datagram size limit (default 1471: conntrackd's on a 1500-byte MTU, see
     /// [`wire::conntrackd_datagram_limit`]).
@@ -872,7 +1155,7 @@ impl Alarm {
     }
 
     /// The delay of conntrackd's `add_alarm(random() % refresh + 1 s, (random() % 5 + 1) * 200000 - 1 µs)`.
-    pub fn jitter(&mut self) -> Duration {
+    fn jitter(&mut self) -> Duration {
         let secs = self.rng.below(u64::from(self.cfg.refresh_secs.max(1))) + 1;
         let usecs = (self.rng.below(5) + 1) * 200_000 - 1;
         Duration::from_secs(secs) + Duration::from_micros(usecs)
@@ -892,31 +1175,63 @@ impl Alarm {
         }
     }
 
-    /// A local (kernel) change: announced at once, then refreshed periodically until deleted.
-    pub fn handle_local(&mut self, now: Instant, change: Change, entry: CtEntry) {
-        let r = self.core.apply_local_ct(change, entry);
-        self.local(now, change, r);
-    }
-
-    /// A local expectation change (`ExpectationSync on`), announced and refreshed like entries.
-    pub fn handle_local_exp(&mut self, now: Instant, change: Change, entry: ExpEntry) {
-        let r = self.core.apply_local_exp(change, entry);
-        self.local(now, change, r);
-    }
-
-    fn local(&mut self, now: Instant, change: Change, r: Option<ObjRef>) {
+    fn local(&mut self, now: Instant, change: Change, r: Option<ObjRef>, announce: bool) {
         if let Some(r) = r {
             if change != Change::Delete {
                 self.arm(now, r);
             } else if let Some(m) = self.core.meta_mut(&r) {
                 m.timer_gen = 0;
             }
-            self.core.enqueue(r);
+            if announce {
+                self.core.enqueue(r);
+            } else {
+                self.core.record_local(Some(r));
+            }
         }
+    }
+}
+
+impl Session for Alarm {
+    fn mode(&self) -> SyncMode {
+        SyncMode::Alarm
+    }
+
+    /// Announced at once, then refreshed periodically until deleted.
+    fn handle_local(&mut self, now: Instant, change: Change, entry: CtEntry) {
+        let r = self.core.apply_local_ct(now, change, entry);
+        self.local(now, change, r, true);
+    }
+
+    fn handle_local_exp(&mut self, now: Instant, change: Change, entry: ExpEntry) {
+        let r = self.core.apply_local_exp(now, change, entry);
+        self.local(now, change, r, true);
+    }
+
+    /// Not announced now, but refreshed periodically (conntrackd arms the refresh alarm whenever the
+    /// internal cache adds or updates an object).
+    fn record_local(&mut self, now: Instant, change: Change, entry: CtEntry) {
+        let r = self.core.apply_local_ct(now, change, entry);
+        self.local(now, change, r, false);
+    }
+
+    fn record_local_exp(&mut self, now: Instant, change: Change, entry: ExpEntry) {
+        let r = self.core.apply_local_exp(now, change, entry);
+        self.local(now, change, r, false);
+    }
+
+    /// ALARM has no resync request (`conntrackd -n` does nothing in this mode): a peer catches up
+    /// within `RefreshTime`.
+    fn request_resync(&mut self, _now: Instant) {}
+
+    /// ALARM has no bulk send (`conntrackd -B` does nothing in this mode).
+    fn send_bulk(&mut self, _now: Instant) {}
+
+    fn tx_queue_len(&self) -> usize {
+        self.core.tx.len()
     }
 
     /// Refresh and expiry timers.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    fn handle_timeout(&mut self, now: Instant) {
         while let Some(Reverse(t)) = self.refresh.peek().copied() {
             if t.at > now {
                 break;
@@ -952,7 +1267,7 @@ impl Alarm {
     }
 
     /// The next deadline.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&self) -> Option<Instant> {
         let a = self.refresh.peek().map(|t| t.0.at);
         let b = self.expiry.peek().map(|t| t.0.at);
         match (a, b) {
@@ -962,17 +1277,20 @@ impl Alarm {
     }
 
     /// The next report.
-    pub fn poll_action(&mut self) -> Option<Action> {
+    fn poll_action(&mut self) -> Option<Action> {
         self.core.actions.pop_front()
     }
 
     /// A datagram from the peer.
-    pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
+    fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
         let mut it = wire::messages(datagram, self.core.mode);
         for m in it.by_ref() {
-            let Ok(m) = m else {
-                self.core.stats.malformed += 1;
-                continue;
+            let m = match m {
+                Ok(m) => m,
+                Err(e) => {
+                    self.core.count_decode_error(&e);
+                    continue;
+                }
             };
             self.core.stats.msg_recv += 1;
             // alarm_recv: control messages are ignored; the sequence is tracked for statistics only.
@@ -984,7 +1302,7 @@ impl Alarm {
             }
             // A timeout past what an Instant can hold (e.g. Duration::MAX) means "never expires".
             let at = now.checked_add(self.cfg.cache_timeout);
-            if let Some(key) = self.core.apply_data(m, at)
+            if let Some(key) = self.core.apply_data(now, m, at)
                 && let Some(at) = at
                 && match &key {
                     ObjRef::Ct(k) => self.core.external.get(k).is_some(),
@@ -1003,7 +1321,7 @@ impl Alarm {
     }
 
     /// Fills `buf` with the next datagram; `None` when nothing is queued.
-    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<usize> {
+    fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<usize> {
         transmit_once(&mut self.core, buf)
     }
 
@@ -1046,7 +1364,8 @@ fn transmit_once(core: &mut Core, buf: &mut [u8]) -> Option<usize> {
 }
 
 /// NOTRACK settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NotrackConfig {
     /// Datagram size limit (default 1471: conntrackd's on a 1500-byte MTU, see
     /// [`wire::conntrackd_datagram_limit`]).
@@ -1083,28 +1402,21 @@ impl Notrack {
             alive_at: now + ALIVE_INTERVAL,
         }
     }
+}
 
-    /// A local (kernel) change to announce.
-    pub fn handle_local(&mut self, _now: Instant, change: Change, entry: CtEntry) {
-        if let Some(r) = self.core.apply_local_ct(change, entry) {
-            self.core.enqueue(r);
-        }
+impl Session for Notrack {
+    fn mode(&self) -> SyncMode {
+        SyncMode::Notrack
     }
 
-    /// A local expectation change to announce.
-    pub fn handle_local_exp(&mut self, _now: Instant, change: Change, entry: ExpEntry) {
-        if let Some(r) = self.core.apply_local_exp(change, entry) {
-            self.core.enqueue(r);
-        }
-    }
+    local_changes_at_once!();
 
-    /// Asks the peer for a full dump.
-    pub fn request_resync(&mut self, _now: Instant) {
-        self.core.ctl(Flags::RESYNC, 0, 0);
+    fn tx_queue_len(&self) -> usize {
+        self.core.tx.len()
     }
 
     /// The ALIVE timer.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    fn handle_timeout(&mut self, now: Instant) {
         if now >= self.alive_at {
             self.core.ctl(Flags::ALIVE, 0, 0);
             self.alive_at = now + ALIVE_INTERVAL;
@@ -1112,23 +1424,22 @@ impl Notrack {
     }
 
     /// The next deadline.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&self) -> Option<Instant> {
         Some(self.alive_at)
     }
 
     /// The next report.
-    pub fn poll_action(&mut self) -> Option<Action> {
+    fn poll_action(&mut self) -> Option<Action> {
         self.core.actions.pop_front()
     }
 
-    /// A datagram from the peer.
-    pub fn handle_datagram(&mut self, _now: Instant, datagram: &[u8]) {
+    fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
         let mut it = wire::messages(datagram, self.core.mode);
         while let Some(m) = it.next() {
             let (m, payload_ok) = match m {
                 Ok(m) => (m, true),
                 Err(e) => {
-                    self.core.stats.malformed += 1;
+                    self.core.count_decode_error(&e);
                     match e
                         .is_payload_error()
                         .then(|| it.last_error_header())
@@ -1159,14 +1470,14 @@ impl Notrack {
             }
             self.core.rx_last = Some(m.seq);
             if class == Class::Data && payload_ok {
-                self.core.apply_data(m, None);
+                self.core.apply_data(now, m, None);
             }
         }
         self.core.stats.unknown_attrs += u64::from(it.skipped.unknown_attrs);
     }
 
     /// Fills `buf` with the next datagram; `None` when nothing is queued.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let n = transmit_once(&mut self.core, buf)?;
         self.alive_at = now + ALIVE_INTERVAL;
         Some(n)

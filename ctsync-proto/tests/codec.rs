@@ -180,7 +180,7 @@ fn message() -> impl Strategy<Value = Message> {
         (any::<u32>(), any::<u32>()).prop_map(|(from, to)| Body::Ctl { from, to }),
     ];
     (any::<u8>(), any::<u32>(), body).prop_map(|(flags, seq, body)| {
-        let flags = Flags(flags);
+        let flags = Flags::from_bits_retain(flags);
         // from/to exist on the wire only for ranged control messages.
         let body = match body {
             Body::Ctl { .. } if !flags.has_range() => Body::Ctl { from: 0, to: 0 },
@@ -510,20 +510,6 @@ fn json_of_messages() {
         ctsync_proto::json::message(&alive),
         r#"{"type":"ctl","flags":["alive"],"seq":6}"#
     );
-}
-
-/// Replays the fuzz corpus (fuzz/corpus/ctsync_decode) with the fuzz target's checks.
-#[test]
-fn fuzz_corpus_replays() {
-    for (path, data) in testkit::fuzz_corpus("ctsync_decode") {
-        for mode in [Mode::Strict, Mode::Lenient] {
-            for m in messages(&data, mode).flatten() {
-                let mut buf = vec![0u8; m.buffer_len()];
-                m.emit(&mut buf).unwrap();
-                assert_eq!(Message::parse(&buf).unwrap(), m, "{}", path.display());
-            }
-        }
-    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! window, the resend queue evicting its oldest node, and ALIVE after each second of silence.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use ctsync_proto::Session;
 use ctsync_proto::session::{Ftfw, FtfwConfig};
 use ctsync_proto::wire::{
     AddrPair, Body, Change, CtEntry, Flags, Message, Mode, PortPair, messages,
@@ -73,11 +74,9 @@ fn session(window_size: u32, resend_queue_size: usize) -> (Ftfw, Instant) {
     let t0 = Instant::now();
     let s = Ftfw::new(
         t0,
-        FtfwConfig {
-            window_size,
-            resend_queue_size,
-            ..FtfwConfig::default()
-        },
+        FtfwConfig::default()
+            .with_window_size(window_size)
+            .with_resend_queue_size(resend_queue_size),
     );
     (s, t0)
 }

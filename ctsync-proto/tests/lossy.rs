@@ -3,10 +3,27 @@
 //! with its latest state, and the resend queue never exceeds its bound.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ctsync_proto::session::{Action, Ftfw, FtfwConfig, SplitMix64};
+use ctsync_proto::Session;
+use ctsync_proto::session::{Action, Ftfw, FtfwConfig};
 use ctsync_proto::wire::{AddrPair, Change, CtEntry, ExpEntry, PortPair};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
+
+/// splitmix64: the seeded generator of the simulated link (loss, delay, duplication).
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % n.max(1)
+    }
+}
 
 struct Link {
     rng: SplitMix64,
@@ -91,11 +108,11 @@ fn expectation(i: u32) -> ExpEntry {
 
 fn run(seed: u64, n: u32, rs_bound: usize, must_converge: bool) -> u64 {
     let base = Instant::now();
-    let cfg = |s: u32| FtfwConfig {
-        resend_queue_size: rs_bound,
-        window_size: 50,
-        initial_seq: s,
-        ..FtfwConfig::default()
+    let cfg = |s: u32| {
+        FtfwConfig::default()
+            .with_resend_queue_size(rs_bound)
+            .with_window_size(50)
+            .with_initial_seq(s)
     };
     let mut nodes = [
         Ftfw::new(base, cfg(1_000)),

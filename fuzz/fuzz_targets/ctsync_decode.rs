@@ -1,5 +1,6 @@
 //! Fuzzes the conntrackd sync decoder: any datagram must decode without panicking, and every message that
-//! decodes must re-encode to something that decodes to the same message.
+//! decodes must re-encode, into exactly `buffer_len()` bytes, to something that decodes to the same message.
+//! Replayed as a test by `ctsync-proto/tests/fuzz_corpus.rs`.
 #![no_main]
 
 use ctsync_proto::wire::{Message, Mode, messages};

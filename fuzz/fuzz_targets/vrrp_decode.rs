@@ -2,6 +2,7 @@
 //! reader: none may panic, and whatever parses re-encodes to the same bytes (the checksum apart, which
 //! depends on the mode). The router also gets the input re-checksummed, for its own VRID, so that
 //! fuzzed priorities, intervals and address lists reach the state machine.
+//! Replayed as a test by `vrrp-proto/tests/fuzz_corpus.rs`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -23,16 +24,22 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(out.len(), data.len());
         assert_eq!(out[..6], data[..6]);
         assert_eq!(out[8..], data[8..]);
+        // The re-encoded bytes decode to an equal value.
+        let back = Packet::parse_unverified(&out).map(|q| Repr::from_packet(&q));
+        assert_eq!(back.as_ref(), Ok(&repr));
         let _ = p.addresses().count();
         let mode = if p.version() == 2 {
             Checksum::MessageOnly
         } else {
             Checksum::PseudoHeader { src, dst }
         };
-        fixed = repr
-            .to_bytes(&mode)
-            .ok()
-            .map(|b| (p.version(), p.vrid(), b));
+        fixed = repr.to_bytes(&mode).ok().map(|b| {
+            // With the right checksum, whatever passes the full receive checks is the same value.
+            if let Ok(checked) = Repr::parse(&b, &mode) {
+                assert_eq!(checked, repr);
+            }
+            (p.version(), p.vrid(), b)
+        });
     }
     let _ = checksum_modes(data, src, dst);
     let _ = Repr::parse(data, &Checksum::PseudoHeader { src, dst });

@@ -1,11 +1,11 @@
 //! The [`Ipvs`] handle: every IPVS operation over one socket, with the family resolved once.
 
-use crate::error::{DecodeError, Error, Result};
+use crate::error::{DecodeError, EmitError, Error, Result};
 use crate::socket::NlSocket;
 use crate::wire::{
-    self, AF_INET, AttrWriter, Daemon, DaemonState, Decoded, Destination, GenlHeader,
-    IPVS_GENL_NAME, IPVS_GENL_VERSION, Info, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, Reply, Service,
-    ServiceKey, Timeouts, cmd,
+    self, Daemon, DaemonState, Decoded, Destination, Family, GenlHeader, IPVS_GENL_NAME,
+    IPVS_GENL_VERSION, Info, NLM_F_DUMP, NLM_F_REQUEST, Op, Reply, Service, ServiceKey, Timeouts,
+    Writer, cmd,
 };
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -13,99 +13,33 @@ use std::net::IpAddr;
 /// Receive length of the destination-dump socket.
 const SMALL_RECV_LEN: usize = 8192;
 
-/// One change to the IPVS tables; [`Ipvs::apply`] pipelines many of them.
+/// How [`Ipvs::open_with`] sets up its handle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Op {
-    /// Add a service (`-A`).
-    AddService(Service),
-    /// Edit a service (`-E`).
-    EditService(Service),
-    /// Delete a service (`-D`).
-    DelService(ServiceKey),
-    /// Add a destination to a service (`-a`).
-    AddDest(ServiceKey, Destination),
-    /// Edit a destination (`-e`).
-    EditDest(ServiceKey, Destination),
-    /// Delete a destination (`-d`): service, address, port.
-    DelDest(ServiceKey, IpAddr, u16),
-    /// Delete every service (`-C`).
-    Flush,
-    /// Zero the counters of one service, or of all (`-Z`).
-    Zero(Option<ServiceKey>),
-    /// Set timeouts; zeros leave a value unchanged (`--set`).
-    SetTimeouts(Timeouts),
-    /// Start a sync daemon (`--start-daemon`).
-    StartDaemon(Daemon),
-    /// Stop a sync daemon (`--stop-daemon`).
-    StopDaemon(DaemonState),
+pub struct Options {
+    /// The user buffer of every `recv` (at least 4096; default 64 KiB). The kernel fills each dump
+    /// datagram up to the largest buffer the socket has received into (at most 32 KiB), and IPVS restarts
+    /// its dump walk from the top for every datagram, so small buffers make listings of many services
+    /// quadratic. Fixed for the handle's life because the kernel never forgets a larger one.
+    pub recv_len: usize,
+    /// Requests per datagram in [`Ipvs::apply`] (at least 1; default 128).
+    pub batch: usize,
+    /// Whether listings decode the stats attributes (default true); see [`Ipvs::set_decode_stats`].
+    pub decode_stats: bool,
 }
 
-/// Writes a request's attributes.
-type Body<'a> = Box<dyn FnOnce(&mut AttrWriter<'_>) + 'a>;
-
-impl Op {
-    /// Appends this operation's request (with `NLM_F_ACK`) to `out`.
-    pub fn emit(&self, family: u16, seq: u32, out: &mut Vec<u8>) {
-        let (c, body): (u8, Body<'_>) = match self {
-            Op::AddService(s) => (cmd::NEW_SERVICE, Box::new(move |w| s.emit_nested(w))),
-            Op::EditService(s) => (cmd::SET_SERVICE, Box::new(move |w| s.emit_nested(w))),
-            Op::DelService(k) => (
-                cmd::DEL_SERVICE,
-                Box::new(move |w| Service::emit_key_nested(k, w)),
-            ),
-            Op::AddDest(k, d) => (
-                cmd::NEW_DEST,
-                Box::new(move |w| {
-                    Service::emit_key_nested(k, w);
-                    d.emit_nested(w);
-                }),
-            ),
-            Op::EditDest(k, d) => (
-                cmd::SET_DEST,
-                Box::new(move |w| {
-                    Service::emit_key_nested(k, w);
-                    d.emit_nested(w);
-                }),
-            ),
-            Op::DelDest(k, a, p) => (
-                cmd::DEL_DEST,
-                Box::new(move |w| {
-                    Service::emit_key_nested(k, w);
-                    Destination::emit_key_nested(a, *p, w);
-                }),
-            ),
-            Op::Flush => (cmd::FLUSH, Box::new(|_| {})),
-            Op::Zero(k) => (
-                cmd::ZERO,
-                Box::new(move |w| {
-                    if let Some(k) = k {
-                        Service::emit_key_nested(k, w);
-                    }
-                }),
-            ),
-            Op::SetTimeouts(t) => (cmd::SET_CONFIG, Box::new(move |w| t.emit(w))),
-            Op::StartDaemon(d) => (cmd::NEW_DAEMON, Box::new(move |w| d.emit_nested(w, true))),
-            Op::StopDaemon(st) => (
-                cmd::DEL_DAEMON,
-                Box::new(move |w| Daemon::new(*st, "", 0).emit_nested(w, false)),
-            ),
-        };
-        wire::build_request(
-            out,
-            family,
-            NLM_F_REQUEST | NLM_F_ACK,
-            seq,
-            GenlHeader {
-                cmd: c,
-                version: IPVS_GENL_VERSION,
-            },
-            body,
-        );
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            recv_len: crate::socket::DEFAULT_RECV_LEN,
+            batch: 128,
+            decode_stats: true,
+        }
     }
 }
 
 /// A handle on the kernel's IPVS tables: one generic-netlink socket, the "IPVS" family resolved once.
+/// Every call works in the network namespace the handle was opened in.
 #[derive(Debug)]
 pub struct Ipvs {
     sock: NlSocket,
@@ -122,33 +56,26 @@ pub struct Ipvs {
 }
 
 impl Ipvs {
-    /// Opens a socket and resolves the IPVS family. [`Error::FamilyNotFound`] when the kernel has no IPVS.
-    pub fn new() -> Result<Self> {
-        Ipvs::with_recv_len(crate::socket::DEFAULT_RECV_LEN)
+    /// Opens a socket and resolves the IPVS family, with the default [`Options`].
+    /// [`Error::FamilyNotFound`] when the kernel has no IPVS.
+    pub fn open() -> Result<Self> {
+        Ipvs::open_with(&Options::default())
     }
 
-    /// Like [`Ipvs::new`] with a given user buffer length for each `recv` (at least 4096). The kernel
-    /// fills each dump datagram up to the largest buffer the socket has received into (at most 32 KiB), and
-    /// IPVS restarts its dump walk from the top for every datagram, so small buffers make listings of many
-    /// services quadratic. The length is fixed for the handle's life because the kernel never forgets it.
-    pub fn with_recv_len(recv_len: usize) -> Result<Self> {
-        let mut sock = NlSocket::open(recv_len)?;
+    /// Like [`Ipvs::open`] with the given options.
+    pub fn open_with(options: &Options) -> Result<Self> {
+        let mut sock = NlSocket::open(options.recv_len)?;
         let family = sock.resolve_family(IPVS_GENL_NAME)?;
         // Room for a batch's acks; the kernel caps this at rmem_max (best effort).
         let _ = sock.set_rcvbuf(4 << 20);
         Ok(Ipvs {
             sock,
             small: None,
-            stats: true,
+            stats: options.decode_stats,
             family,
             req: Vec::with_capacity(64 * 1024),
-            batch: 128,
+            batch: options.batch.max(1),
         })
-    }
-
-    /// The resolved family id.
-    pub fn family(&self) -> u16 {
-        self.family
     }
 
     /// Whether listings decode the stats attributes (default true). Listings that print no counters (like
@@ -157,12 +84,7 @@ impl Ipvs {
         self.stats = on;
     }
 
-    /// Sets how many requests [`Ipvs::apply`] sends per datagram (at least 1).
-    pub fn set_batch(&mut self, n: usize) {
-        self.batch = n.max(1);
-    }
-
-    /// Sets the socket's `SO_RCVBUF`.
+    /// Sets the socket's `SO_RCVBUF` (the kernel doubles it and caps it at `net.core.rmem_max`).
     pub fn set_rcvbuf(&self, bytes: usize) -> Result<()> {
         self.sock.set_rcvbuf(bytes)
     }
@@ -171,8 +93,8 @@ impl Ipvs {
         &mut self,
         small: bool,
         c: u8,
-        af: u16,
-        body: impl FnOnce(&mut AttrWriter<'_>),
+        fallback: Option<Family>,
+        body: impl FnOnce(&mut Writer<'_>) -> Result<(), EmitError>,
     ) -> Result<Dump<'_>> {
         if small && self.small.is_none() {
             self.small = Some(NlSocket::open(SMALL_RECV_LEN)?);
@@ -201,22 +123,23 @@ impl Ipvs {
                 version: IPVS_GENL_VERSION,
             },
             body,
-        );
+        )?;
         sock.send(req)?;
         Ok(Dump {
             sock,
             family: *family,
             stats: *stats,
             seq,
-            af,
+            fallback,
             pending: VecDeque::new(),
             done: false,
         })
     }
 
-    /// Streams every service (with stats). Destinations are listed per service by [`Ipvs::destinations`].
+    /// Streams every service (with stats unless turned off). Destinations are listed per service by
+    /// [`Ipvs::destinations`].
     pub fn services(&mut self) -> Result<impl Iterator<Item = Result<Service>> + '_> {
-        let d = self.dump(false, cmd::GET_SERVICE, AF_INET, |_| {})?;
+        let d = self.dump(false, cmd::GET_SERVICE, None, |_| Ok(()))?;
         Ok(d.filter_map(|r| match r {
             Ok(Reply::Service(s)) => Some(Ok(s)),
             Ok(_) => None,
@@ -230,8 +153,8 @@ impl Ipvs {
         key: &ServiceKey,
     ) -> Result<impl Iterator<Item = Result<Destination>> + '_> {
         let k = *key;
-        let d = self.dump(true, cmd::GET_DEST, key.af(), move |w| {
-            Service::emit_key_nested(&k, w)
+        let d = self.dump(true, cmd::GET_DEST, Some(key.family()), move |w| {
+            k.write_nested(w)
         })?;
         Ok(d.filter_map(|r| match r {
             Ok(Reply::Destination(x)) => Some(Ok(x)),
@@ -242,7 +165,7 @@ impl Ipvs {
 
     /// The running sync daemons (zero, one or two: master and backup).
     pub fn daemons(&mut self) -> Result<Vec<Daemon>> {
-        let d = self.dump(false, cmd::GET_DAEMON, AF_INET, |_| {})?;
+        let d = self.dump(false, cmd::GET_DAEMON, None, |_| Ok(()))?;
         let mut out = Vec::new();
         for r in d {
             if let Reply::Daemon(x) = r? {
@@ -253,7 +176,12 @@ impl Ipvs {
     }
 
     /// Sends a non-dump get and returns its single reply.
-    fn get(&mut self, c: u8, af: u16, body: impl FnOnce(&mut AttrWriter<'_>)) -> Result<Reply> {
+    fn get(
+        &mut self,
+        c: u8,
+        fallback: Option<Family>,
+        body: impl FnOnce(&mut Writer<'_>) -> Result<(), EmitError>,
+    ) -> Result<Reply> {
         let seq = self.sock.next_seq();
         self.req.clear();
         wire::build_request(
@@ -266,12 +194,12 @@ impl Ipvs {
                 version: IPVS_GENL_VERSION,
             },
             body,
-        );
+        )?;
         self.sock.send(&self.req)?;
         let family = self.family;
         loop {
             let data = self.sock.recv()?;
-            for m in wire::decode_datagram(data, family, af) {
+            for m in wire::decode_datagram(data, family, fallback, true) {
                 match m? {
                     Decoded::Reply { seq: s, reply } if s == seq => return Ok(reply),
                     Decoded::Ack { seq: s, errno } if s == seq && errno != 0 => {
@@ -286,9 +214,7 @@ impl Ipvs {
     /// One service with its stats. [`Error::NoSuchService`] if absent.
     pub fn service(&mut self, key: &ServiceKey) -> Result<Service> {
         let k = *key;
-        match self.get(cmd::GET_SERVICE, key.af(), move |w| {
-            Service::emit_key_nested(&k, w)
-        })? {
+        match self.get(cmd::GET_SERVICE, None, move |w| k.write_nested(w))? {
             Reply::Service(s) => Ok(s),
             _ => Err(Error::Decode(DecodeError::Missing {
                 what: "IPVS_CMD_ATTR_SERVICE",
@@ -298,7 +224,7 @@ impl Ipvs {
 
     /// Connection timeouts.
     pub fn timeouts(&mut self) -> Result<Timeouts> {
-        match self.get(cmd::GET_CONFIG, AF_INET, |_| {})? {
+        match self.get(cmd::GET_CONFIG, None, |_| Ok(()))? {
             Reply::Timeouts(t) => Ok(t),
             _ => Err(Error::Decode(DecodeError::Missing {
                 what: "IPVS_CMD_ATTR_TIMEOUT_TCP",
@@ -308,7 +234,7 @@ impl Ipvs {
 
     /// Version and connection table size.
     pub fn info(&mut self) -> Result<Info> {
-        match self.get(cmd::GET_INFO, AF_INET, |_| {})? {
+        match self.get(cmd::GET_INFO, None, |_| Ok(()))? {
             Reply::Info(i) => Ok(i),
             _ => Err(Error::Decode(DecodeError::Missing {
                 what: "IPVS_INFO_ATTR_VERSION",
@@ -323,23 +249,39 @@ impl Ipvs {
     }
 
     /// Pipelines many changes (many requests per datagram, each with `NLM_F_ACK`) and returns each one's
-    /// result, in order. The outer error is for the socket itself failing.
+    /// result, in order. The outer error is for the socket failing, or a change that cannot be encoded
+    /// (then nothing was sent). The kernel applies each request on its own: a failed one does not undo
+    /// or stop the others.
     pub fn apply(&mut self, ops: &[Op]) -> Result<Vec<Result<()>>> {
+        // Encode everything first, so an unencodable change fails before anything is applied.
+        let mut sizes = Vec::with_capacity(ops.len());
+        let mut encoded = Vec::new();
+        for op in ops {
+            let before = encoded.len();
+            // Sequence numbers are patched per chunk below; 0 is a placeholder.
+            op.write_request(self.family, 0, &mut encoded)?;
+            sizes.push(encoded.len() - before);
+        }
         let mut results: Vec<Option<Result<()>>> = (0..ops.len()).map(|_| None).collect();
-        for (chunk_no, chunk) in ops.chunks(self.batch).enumerate() {
+        let mut offset = 0;
+        for (chunk_no, chunk) in sizes.chunks(self.batch).enumerate() {
             let base = chunk_no * self.batch;
-            self.req.clear();
             let first = self.sock.next_seq();
-            for (i, op) in chunk.iter().enumerate() {
+            self.req.clear();
+            for (i, len) in chunk.iter().enumerate() {
                 let seq = if i == 0 { first } else { self.sock.next_seq() };
-                op.emit(self.family, seq, &mut self.req);
+                let start = self.req.len();
+                self.req.extend_from_slice(&encoded[offset..offset + len]);
+                // nlmsghdr.seq is bytes 8..12.
+                self.req[start + 8..start + 12].copy_from_slice(&seq.to_ne_bytes());
+                offset += len;
             }
             self.sock.send(&self.req)?;
             let mut left = chunk.len();
             let family = self.family;
             while left > 0 {
                 let data = self.sock.recv()?;
-                for m in wire::decode_datagram(data, family, AF_INET) {
+                for m in wire::decode_datagram(data, family, None, false) {
                     if let Decoded::Ack { seq, errno } = m? {
                         let idx = seq.wrapping_sub(first) as usize;
                         if idx < chunk.len() && results[base + idx].is_none() {
@@ -361,7 +303,8 @@ impl Ipvs {
     pub fn add_service(&mut self, s: &Service) -> Result<()> {
         self.exec(&Op::AddService(s.clone()))
     }
-    /// Edits a service (scheduler, flags, timeout, netmask, persistence engine).
+    /// Edits a service (scheduler, flags, timeout, netmask, persistence engine, and the attributes this
+    /// crate does not know, as read).
     pub fn edit_service(&mut self, s: &Service) -> Result<()> {
         self.exec(&Op::EditService(s.clone()))
     }
@@ -391,7 +334,7 @@ impl Ipvs {
     }
     /// Sets timeouts (zeros unchanged).
     pub fn set_timeouts(&mut self, t: &Timeouts) -> Result<()> {
-        self.exec(&Op::SetTimeouts(*t))
+        self.exec(&Op::SetTimeouts(t.clone()))
     }
     /// Starts a sync daemon.
     pub fn start_daemon(&mut self, d: &Daemon) -> Result<()> {
@@ -406,12 +349,12 @@ impl Ipvs {
 /// A dump in progress: yields replies as datagrams arrive. Dropping it early drains the rest, so the
 /// socket stays usable.
 #[derive(Debug)]
-pub struct Dump<'a> {
+struct Dump<'a> {
     sock: &'a mut NlSocket,
     family: u16,
     stats: bool,
     seq: u32,
-    af: u16,
+    fallback: Option<Family>,
     pending: VecDeque<Reply>,
     done: bool,
 }
@@ -437,10 +380,10 @@ impl Iterator for Dump<'_> {
             };
             let mut decoded = Vec::new();
             for i in 0..n {
-                decoded.extend(wire::decode_datagram_with(
+                decoded.extend(wire::decode_datagram(
                     self.sock.datagram(i),
                     family,
-                    self.af,
+                    self.fallback,
                     self.stats,
                 ));
             }
@@ -472,10 +415,9 @@ impl Iterator for Dump<'_> {
 impl Drop for Dump<'_> {
     fn drop(&mut self) {
         while !self.done {
-            if let Err(Error::Io(_) | Error::Overrun) =
-                self.next().unwrap_or(Ok(Reply::Other(0))).map(|_| ())
-            {
-                break;
+            match self.next() {
+                None | Some(Err(Error::Io(_) | Error::Overrun)) => break,
+                Some(_) => {}
             }
         }
     }

@@ -11,11 +11,11 @@ use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_GENERIC};
 
 /// Default size of the user buffer passed to `recv`: the kernel sizes each dump reply to the largest
 /// buffer a socket has received into, capped at 32 KiB, so anything at or above that is the fastest.
-pub const DEFAULT_RECV_LEN: usize = 64 * 1024;
+pub(crate) const DEFAULT_RECV_LEN: usize = 64 * 1024;
 
 /// A bound generic-netlink socket with a reusable receive buffer.
 #[derive(Debug)]
-pub struct NlSocket {
+pub(crate) struct NlSocket {
     sock: Socket,
     buf: Vec<u8>,
     recv_len: usize,
@@ -175,8 +175,8 @@ impl NlSocket {
                 cmd: wire::CTRL_CMD_GETFAMILY,
                 version: 1,
             },
-            |w| w.string(wire::CTRL_ATTR_FAMILY_NAME, name),
-        );
+            |w| w.string("CTRL_ATTR_FAMILY_NAME", wire::CTRL_ATTR_FAMILY_NAME, name),
+        )?;
         self.send(&req)?;
         loop {
             let data = self.recv()?;

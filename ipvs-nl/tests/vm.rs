@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ipvs_nl::{
-    Daemon, DaemonState, Destination, Error, FwdMethod, Ipvs, Op, Protocol, Service, ServiceFlags,
-    ServiceKey, Timeouts, TunnelType,
+    Daemon, DaemonState, Destination, Error, Family, FwdMethod, Ipvs, Op, Options, Protocol,
+    Scheduler, Service, ServiceFlags, ServiceKey, Timeouts, TunnelFlags, TunnelType,
 };
 use std::net::IpAddr;
 
@@ -12,7 +12,7 @@ use std::net::IpAddr;
 fn setup() -> Option<(testkit::NetNs, Ipvs)> {
     let ns = testkit::netns()?;
     ns.sh("ip addr add 10.0.0.254/8 dev lo && ip -6 addr add 2001:db8::fe/32 dev lo");
-    let ipvs = Ipvs::new();
+    let ipvs = Ipvs::open();
     if !testkit::require(
         "the IPVS generic netlink family (run via `cargo xtask vm-test`)",
         ipvs.is_ok(),
@@ -52,7 +52,7 @@ fn services_of_every_kind_round_trip() {
         addr: ip("10.0.0.1"),
         port: 53,
     });
-    s.flags = ServiceFlags(ServiceFlags::PERSISTENT | ServiceFlags::ONEPACKET);
+    s.flags = ServiceFlags::PERSISTENT | ServiceFlags::ONEPACKET;
     s.timeout = 360;
     s.netmask = 0xffff_ff00;
     want.push(s);
@@ -62,23 +62,23 @@ fn services_of_every_kind_round_trip() {
         port: 9,
     });
     s.scheduler = "sh".into();
-    s.flags = ServiceFlags(ServiceFlags::SCHED1 | ServiceFlags::SCHED2 | ServiceFlags::PERSISTENT);
+    s.flags = ServiceFlags::SCHED1 | ServiceFlags::SCHED2 | ServiceFlags::PERSISTENT;
     s.timeout = 100;
     s.netmask = 64;
     want.push(s);
     let mut s = Service::new(ServiceKey::Fwmark {
         mark: 7,
-        ipv6: false,
+        family: Family::Ipv4,
     });
     s.scheduler = "mh".into();
-    s.flags = ServiceFlags(ServiceFlags::SCHED1 | ServiceFlags::SCHED3);
+    s.flags = ServiceFlags::SCHED1 | ServiceFlags::SCHED3;
     want.push(s);
     let mut s = Service::new(ServiceKey::Fwmark {
         mark: 8,
-        ipv6: true,
+        family: Family::Ipv6,
     });
     s.pe_name = Some("sip".into());
-    s.flags = ServiceFlags(ServiceFlags::PERSISTENT);
+    s.flags = ServiceFlags::PERSISTENT;
     s.timeout = 30;
     s.scheduler = "lblcr".into();
     want.push(s);
@@ -95,7 +95,7 @@ fn services_of_every_kind_round_trip() {
             .unwrap_or_else(|| panic!("{:?} not listed", w.key));
         assert_eq!(g.scheduler, w.scheduler);
         // The kernel adds HASHED to every listed service.
-        assert_eq!(g.flags.0 & !ServiceFlags::HASHED, w.flags.0, "{:?}", w.key);
+        assert_eq!(g.flags - ServiceFlags::HASHED, w.flags, "{:?}", w.key);
         assert_eq!(g.timeout, w.timeout);
         assert_eq!(g.netmask, w.netmask, "{:?}", w.key);
         assert_eq!(g.pe_name, w.pe_name);
@@ -135,12 +135,12 @@ fn destinations_with_every_method_and_tunnel_options() {
     d.fwd = FwdMethod::Tunnel;
     d.tun_type = TunnelType::Gue;
     d.tun_port = 6080;
-    d.tun_flags = ipvs_nl::wire::TUN_FLAG_CSUM;
+    d.tun_flags = TunnelFlags::CSUM;
     dests.push(d);
     let mut d = Destination::new(ip("10.0.0.5"), 80);
     d.fwd = FwdMethod::Tunnel;
     d.tun_type = TunnelType::Gre;
-    d.tun_flags = ipvs_nl::wire::TUN_FLAG_REMCSUM;
+    d.tun_flags = TunnelFlags::REMCSUM;
     dests.push(d);
     // Mixed family: an IPv6 real server behind an IPv4 service, tunnelled.
     let mut d = Destination::new(ip("2001:db8::2"), 80);
@@ -228,11 +228,8 @@ fn kernel_errors_are_typed() {
     s.pe_name = Some("nosuchpe".into());
     assert!(matches!(ipvs.add_service(&s), Err(Error::NotFound)));
     let e = ipvs.add_service(&s).unwrap_err();
-    assert_eq!(e.errno(), Some(libc_enoent()));
-}
-
-fn libc_enoent() -> i32 {
-    2
+    assert_eq!(e.errno(), Some(2), "ENOENT");
+    assert!(matches!(e, Error::NotFound));
 }
 
 #[test]
@@ -240,7 +237,9 @@ fn batch_apply_reports_each_error_and_flush_zero_work() {
     let Some((ns, mut ipvs)) = setup() else {
         return;
     };
-    ipvs.set_batch(50);
+    let mut o = Options::default();
+    o.batch = 50;
+    let mut ipvs_batch = Ipvs::open_with(&o).unwrap();
     let mut ops = Vec::new();
     for i in 0..300u16 {
         let key = tcp("10.0.1.1", 1000 + i);
@@ -253,7 +252,7 @@ fn batch_apply_reports_each_error_and_flush_zero_work() {
         203,
         Op::AddDest(tcp("10.9.9.9", 1), Destination::new(ip("10.0.0.2"), 80)),
     );
-    let res = ipvs.apply(&ops).unwrap();
+    let res = ipvs_batch.apply(&ops).unwrap();
     assert_eq!(res.len(), ops.len());
     for (i, r) in res.iter().enumerate() {
         match i {
@@ -266,7 +265,9 @@ fn batch_apply_reports_each_error_and_flush_zero_work() {
     let peer = ipvsadm(&ns, "-S -n");
     assert_eq!(peer.lines().filter(|l| l.starts_with("-a ")).count(), 300);
     // Small receive buffers still list everything (more datagrams).
-    let mut small = Ipvs::with_recv_len(4096).unwrap();
+    let mut o = Options::default();
+    o.recv_len = 4096;
+    let mut small = Ipvs::open_with(&o).unwrap();
     assert_eq!(small.services().unwrap().count(), 300);
     let k = tcp("10.0.1.1", 1299);
     assert_eq!(small.destinations(&k).unwrap().count(), 1);
@@ -292,28 +293,9 @@ fn timeouts_info_and_sync_daemons() {
     assert_eq!(info.version, 0x010201);
     assert_eq!(info.conn_tab_size, 4096);
     let t0 = ipvs.timeouts().unwrap();
-    assert_eq!(
-        t0,
-        Timeouts {
-            tcp: 900,
-            tcp_fin: 120,
-            udp: 300
-        }
-    );
-    ipvs.set_timeouts(&Timeouts {
-        tcp: 1000,
-        tcp_fin: 0,
-        udp: 77,
-    })
-    .unwrap();
-    assert_eq!(
-        ipvs.timeouts().unwrap(),
-        Timeouts {
-            tcp: 1000,
-            tcp_fin: 120,
-            udp: 77
-        }
-    );
+    assert_eq!(t0, Timeouts::new(900, 120, 300));
+    ipvs.set_timeouts(&Timeouts::new(1000, 0, 77)).unwrap();
+    assert_eq!(ipvs.timeouts().unwrap(), Timeouts::new(1000, 120, 77));
     assert!(ipvsadm(&ns, "-L --timeout").contains("1000 120 77"));
 
     assert!(ipvs.daemons().unwrap().is_empty());
@@ -362,21 +344,21 @@ fn edit_service_and_peer_written_tables_parse() {
         .find(|s| matches!(s.key, ServiceKey::Inet { .. }))
         .unwrap();
     assert_eq!(
-        (v6.scheduler.as_str(), v6.timeout, v6.netmask),
+        (v6.scheduler.name(), v6.timeout, v6.netmask),
         ("wrr", 60, 96)
     );
-    assert!(v6.flags.has(ServiceFlags::PERSISTENT));
+    assert!(v6.flags.contains(ServiceFlags::PERSISTENT));
     let fw = svcs
         .iter()
         .find(|s| {
             s.key
                 == ServiceKey::Fwmark {
                     mark: 5,
-                    ipv6: false,
+                    family: Family::Ipv4,
                 }
         })
         .unwrap();
-    assert!(fw.flags.has(ServiceFlags::SCHED2));
+    assert!(fw.flags.contains(ServiceFlags::SCHED2));
     let d: Vec<Destination> = ipvs
         .destinations(&v6.key)
         .unwrap()
@@ -395,7 +377,7 @@ fn edit_service_and_peer_written_tables_parse() {
     );
     let mut e = v6.clone();
     e.scheduler = "lc".into();
-    e.flags = ServiceFlags(0);
+    e.flags = ServiceFlags::empty();
     ipvs.edit_service(&e).unwrap();
     assert!(ipvsadm(&ns, "-S -n").contains("-A -t [2001:db8::1]:443 -s lc\n"));
     ipvs.del_service(&e.key).unwrap();
@@ -413,7 +395,7 @@ fn connection_counts_stats_and_zero() {
     let b = tcp("10.0.0.254", 81);
     let mut sa = Service::new(a);
     sa.scheduler = "rr".into();
-    sa.flags = ServiceFlags(ServiceFlags::PERSISTENT);
+    sa.flags = ServiceFlags::PERSISTENT;
     sa.timeout = 60;
     ipvs.add_service(&sa).unwrap();
     ipvs.add_service(&Service::new(b)).unwrap();
@@ -452,4 +434,121 @@ fn connection_counts_stats_and_zero() {
     ipvs.zero(None).unwrap();
     let zb = stats(&mut ipvs, &b);
     assert_eq!((zb.conns, zb.inpkts, zb.outpkts), (0, 0, 0), "{zb:?}");
+}
+
+/// An attribute this crate does not know survives a get/modify/set against the real kernel.
+///
+/// The VM's 6.1 kernel sends nothing the codec does not know, so the test hook
+/// `ipvs_nl::testing::treat_as_unknown` blinds the codec to attributes the kernel sends *and honours*:
+/// the service's persistence engine (`IPVS_SVC_ATTR_PE_NAME`) and the destination's tunnel type, port and
+/// flags. Blinded, the codec neither decodes them nor writes them from typed fields, like a crate older
+/// than those attributes. The test reads, changes another field, writes back, and asks Debian's ipvsadm
+/// whether the kernel still has the values. A control round drops the kept attributes before writing
+/// back and must lose them, so the check can fail.
+#[test]
+fn unknown_attributes_survive_get_modify_set() {
+    use ipvs_nl::testing::{Nest, treat_as_unknown};
+    use ipvs_nl::wire::attr;
+    let Some((ns, mut ipvs)) = setup() else {
+        return;
+    };
+    let key = ServiceKey::Inet {
+        protocol: Protocol::Udp,
+        addr: ip("10.0.0.1"),
+        port: 5060,
+    };
+    let mut s = Service::new(key);
+    s.scheduler = Scheduler::Rr;
+    s.flags = ServiceFlags::PERSISTENT;
+    s.timeout = 60;
+    s.pe_name = Some("sip".into());
+    ipvs.add_service(&s).unwrap();
+    let mut d = Destination::new(ip("10.0.0.4"), 5060);
+    d.fwd = FwdMethod::Tunnel;
+    d.tun_type = TunnelType::Gue;
+    d.tun_port = 6080;
+    d.tun_flags = TunnelFlags::CSUM;
+    ipvs.add_destination(&key, &d).unwrap();
+    let before = ipvsadm(&ns, "-S -n");
+    assert!(
+        before.contains("-A -u 10.0.0.1:5060 -s rr -p 60 --pe sip\n")
+            && before.contains("-i -w 1 --tun-type gue --tun-port 6080 --tun-csum\n"),
+        "{before}"
+    );
+
+    // Get, modify another field, set, with the codec blind to the persistence engine and tunnel fields.
+    let blind = [
+        (Nest::Service, attr::SVC_PE_NAME),
+        (Nest::Destination, attr::DEST_TUN_TYPE),
+        (Nest::Destination, attr::DEST_TUN_PORT),
+        (Nest::Destination, attr::DEST_TUN_FLAGS),
+    ];
+    let round = |ipvs: &mut Ipvs, timeout: u32, weight: u32, drop_unknown: bool| {
+        let _blind = treat_as_unknown(&blind);
+        let mut got = ipvs.service(&key).unwrap();
+        assert_eq!(got.pe_name, None, "the codec decoded a blinded attribute");
+        assert!(
+            got.unknown
+                .iter()
+                .any(|a| a.number() == attr::SVC_PE_NAME && a.value == b"sip\0"),
+            "{:?}",
+            got.unknown
+        );
+        got.timeout = timeout;
+        if drop_unknown {
+            got.unknown.clear();
+        }
+        ipvs.edit_service(&got).unwrap();
+        let mut dest = ipvs.destinations(&key).unwrap().next().unwrap().unwrap();
+        assert_eq!(
+            (dest.tun_type, dest.tun_port, dest.tun_flags),
+            (TunnelType::Ipip, 0, TunnelFlags::empty()),
+            "the codec decoded a blinded attribute"
+        );
+        let kept: Vec<u16> = dest.unknown.iter().map(|a| a.number()).collect();
+        assert_eq!(
+            kept,
+            [
+                attr::DEST_TUN_TYPE,
+                attr::DEST_TUN_PORT,
+                attr::DEST_TUN_FLAGS
+            ]
+        );
+        dest.weight = weight;
+        if drop_unknown {
+            dest.unknown.clear();
+        }
+        ipvs.edit_destination(&key, &dest).unwrap();
+    };
+
+    round(&mut ipvs, 120, 7, false);
+    let after = ipvsadm(&ns, "-S -n");
+    assert!(
+        after.contains("-A -u 10.0.0.1:5060 -s rr -p 120 --pe sip\n"),
+        "persistence engine lost: {after}"
+    );
+    assert!(
+        after.contains(
+            "-a -u 10.0.0.1:5060 -r 10.0.0.4:5060 -i -w 7 --tun-type gue --tun-port 6080 --tun-csum\n"
+        ),
+        "tunnel settings lost: {after}"
+    );
+    // And the unblinded codec reads them back typed.
+    let s2 = ipvs.service(&key).unwrap();
+    assert_eq!(
+        (s2.pe_name.as_deref(), s2.timeout, s2.unknown.len()),
+        (Some("sip"), 120, 0)
+    );
+
+    // Control: without the kept attributes, the same get/modify/set loses both values.
+    round(&mut ipvs, 180, 8, true);
+    let control = ipvsadm(&ns, "-S -n");
+    assert!(
+        control.contains("-A -u 10.0.0.1:5060 -s rr -p 180\n") && !control.contains("--pe"),
+        "{control}"
+    );
+    assert!(
+        control.contains("-r 10.0.0.4:5060 -i -w 8 --tun-type ipip\n") && !control.contains("gue"),
+        "{control}"
+    );
 }

@@ -1,23 +1,45 @@
-//! `cargo xtask <task>`: the project's developer tasks.
+//! `cargo xtask <task>`: the project's developer tasks. `cargo xtask --help` lists them (the [`USAGE`]
+//! text); each task lives in its own module, with one line of dispatch in [`run`].
 //!
-//! * `ci`: installs every Debian package the tests need, then runs fmt, clippy, doc and the whole test suite
-//!   (including the IPVS tests inside a qemu VM). This is the README's test command and what `.ci/run` calls.
-//! * `deps`: only the package installation step of `ci`.
-//! * `vm-run [--timeout SECS] [--no-build] SCRIPT`: boots Debian's kernel (with IPVS) under qemu and runs
-//!   SCRIPT with busybox `sh`; the project's release binaries are in `/opt/project/bin/`, Debian's ipvsadm in
-//!   `/usr/sbin/ipvsadm`. Exits with the script's status. See `vm.rs`.
-//! * `vm-test [FILTER]`: builds the IPVS kernel tests (feature `vm-tests`) and runs them inside one VM.
-//! * `vm-bench [ROUNDS]`: runs the IPVS bench (ours vs Debian's ipvsadm) inside one VM.
-//! * `ct-diff [--seed S | --seeds A-B] [--start LINE] [--count N]`: long runs of the `conntrack`
-//!   differential test against conntrack-tools. See `ct_diff.rs`.
+//! `ci` is always strict, with or without `CI=true`: after installing the packages it checks that this
+//! machine can run every test (root, peer tools on `PATH`, kernel features, the VM's kernel: see
+//! `checks::preflight`), and every step runs with `TESTKIT_STRICT=1`, so a test whose prerequisite is
+//! missing fails instead of skipping (`testkit`'s docs).
 
 mod checks;
 mod ct_diff;
 mod deps;
+mod halab;
+mod lvsbench;
 mod util;
 mod vm;
+mod vrrp_chaos;
 
 use anyhow::{Result, bail};
+
+/// `cargo xtask --help`. One line per task; a new task adds its line here and its dispatch in [`run`].
+const USAGE: &str = "\
+usage: cargo xtask <task> [args...]
+
+tasks:
+  ci                 install the packages, check this machine (preflight), then fmt, clippy, doc, the
+                     fuzz build and every test, IPVS tests in the VM; always strict: a missing root, peer
+                     tool or kernel feature fails the run (README's test command; `.ci/run` calls it)
+  deps               install the Debian packages the tests need (apt-get; root)
+  preflight          check root, the peer tools on PATH, the kernel features and the VM's kernel
+  vm-run [--timeout SECS] [--no-build] SCRIPT
+                     boot Debian's kernel (with IPVS) under qemu and run SCRIPT with busybox sh
+  vm-test [FILTER]   run the IPVS kernel tests (feature vm-tests) inside one VM
+  vm-bench [ROUNDS]  run the IPVS bench (ours vs Debian's ipvsadm) inside one VM
+  vrrp-chaos [EVENTS] [SEED]
+                     the long no-split-brain run of vrrpd against keepalived
+  ha-lab [--stack ours|keepalived|mixed] [--scenario N] [...]
+                     the HA lab: a NAT firewall pair fails over under TCP load (docs/ha-lab.md)
+  vm-lvs-bench [SECONDS]  LVS health checking at scale, lvs-check vs keepalived, inside one VM
+  ct-diff [--seed S | --seeds A-B] [--start LINE] [--count N] [--max-reports N] [--debug]
+                     long runs of the conntrack differential test against conntrack-tools (ct_diff.rs)
+  help, -h, --help   print this text
+";
 
 fn main() {
     if let Err(e) = run() {
@@ -28,25 +50,37 @@ fn main() {
 
 fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(task) = args.first() else {
-        bail!("usage: cargo xtask <ci|deps|vm-run|vm-test|vm-bench|ct-diff>");
+    let (task, rest) = match args.split_first() {
+        Some((t, rest)) => (t.as_str(), rest),
+        None => {
+            eprint!("{USAGE}");
+            bail!("no task given");
+        }
     };
-    match task.as_str() {
-        "ci" => ci(),
-        "deps" => deps::install(),
-        "vm-run" => vm::vm_run(&args[1..]),
-        "vm-test" => vm::vm_test(&args[1..]),
-        "vm-bench" => vm::vm_bench(&args[1..]),
-        "ct-diff" => ct_diff::run(&args[1..]),
+    match task {
+        "help" | "-h" | "--help" => print!("{USAGE}"),
+        "ci" => ci()?,
+        "deps" => deps::install()?,
+        "preflight" => checks::preflight()?,
+        "vm-run" => vm::vm_run(rest)?,
+        "vm-test" => vm::vm_test(rest)?,
+        "vm-bench" => vm::vm_bench(rest)?,
+        "vrrp-chaos" => vrrp_chaos::run(rest)?,
+        "ha-lab" => halab::run(rest)?,
+        "vm-lvs-bench" => lvsbench::run(rest)?,
+        "ct-diff" => ct_diff::run(rest)?,
         other => {
-            bail!("unknown task `{other}`; tasks: ci, deps, vm-run, vm-test, vm-bench, ct-diff")
+            eprint!("{USAGE}");
+            bail!("unknown task `{other}`");
         }
     }
+    Ok(())
 }
 
 fn ci() -> Result<()> {
     let started = std::time::Instant::now();
     deps::install()?;
+    checks::preflight()?;
     util::step(
         "cargo fmt --check",
         &["cargo", "fmt", "--all", "--", "--check"],
@@ -79,9 +113,11 @@ fn ci() -> Result<()> {
             "ipvs-nl",
             "-p",
             "cli",
+            "-p",
+            "lvs-check",
             "--all-targets",
             "--features",
-            "ctsync-proto/ctnl,ipvs-nl/vm-tests,cli/vm-tests",
+            "ctsync-proto/ctnl,ipvs-nl/vm-tests,cli/vm-tests,lvs-check/vm-tests",
             "--locked",
             "--",
             "-D",

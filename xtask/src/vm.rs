@@ -6,7 +6,8 @@
 //! * `/bin/busybox` (busybox-static) and its applet links, made by `/init` at boot;
 //! * every `ip_vs*` module of that kernel plus their dependencies (from `modprobe --show-depends`) and
 //!   `dummy`, loaded in dependency order by `/init`;
-//! * Debian's `/usr/sbin/ipvsadm` and the shared libraries of every binary it holds (from `ldd`);
+//! * Debian's `/usr/sbin/ipvsadm` and `/usr/sbin/keepalived`, and the shared libraries of every binary
+//!   it holds (from `ldd`), with a one-line `/etc/passwd` and `/etc/group`;
 //! * the project's release binaries in `/opt/project/bin/` and test executables in `/opt/project/tests/`.
 //!
 //! `/init` brings `lo` up with `10.0.0.254/8` and `2001:db8::fe/32`, runs the script with `cwd` `/tmp`
@@ -25,6 +26,11 @@ use std::time::{Duration, Instant};
 const EXIT_MARKER: &str = "__XTASK_VM_EXIT_7f3a__=";
 /// The line `/init` prints right before running the script: output before it is the kernel's boot noise.
 const START_MARKER: &str = "__XTASK_VM_START_7f3a__";
+/// The line `/init` prints for a module that did not load, followed by its name: the run fails.
+const MODFAIL_MARKER: &str = "__XTASK_VM_MODULE_FAILED_7f3a__ ";
+/// The lines the `vm-test` script prints around each test executable: `BEGIN NAME`, `END NAME RC`.
+const TEST_BEGIN: &str = "__XTASK_VM_TEST_BEGIN_7f3a__ ";
+const TEST_END: &str = "__XTASK_VM_TEST_END_7f3a__ ";
 
 /// What to put into one VM run.
 #[derive(Debug, Default)]
@@ -41,6 +47,9 @@ pub struct VmSpec {
     pub timeout: Duration,
     /// Guest memory in MiB.
     pub mem_mib: u32,
+    /// More module files `(file name, contents)` for `/init` to load after the IPVS closure (the test of
+    /// the module check loads a broken one).
+    pub extra_modules: Vec<(String, Vec<u8>)>,
 }
 
 /// The Debian kernel with IPVS modules: `(version, vmlinuz path)`. The newest `/boot/vmlinuz-*` whose
@@ -292,6 +301,16 @@ fn initramfs(spec: &VmSpec, version: &str, scratch: &Path) -> Result<Vec<u8>> {
     }
     cpio.file("/usr/sbin/ipvsadm", 0o755, &std::fs::read(ipvsadm)?);
     elves.push(ipvsadm.to_path_buf());
+    // keepalived 2.2.7: the reference for the LVS health checker (lvs-check's VM tests).
+    let keepalived = Path::new("/usr/sbin/keepalived");
+    if !keepalived.is_file() {
+        bail!("/usr/sbin/keepalived missing (install keepalived: `cargo xtask deps`)");
+    }
+    cpio.file("/usr/sbin/keepalived", 0o755, &std::fs::read(keepalived)?);
+    elves.push(keepalived.to_path_buf());
+    // Name lookups keepalived makes (its default script user) need these two files.
+    cpio.file("/etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\n");
+    cpio.file("/etc/group", 0o644, b"root:x:0:\n");
 
     for bin in &spec.bins {
         let name = bin
@@ -323,7 +342,14 @@ fn initramfs(spec: &VmSpec, version: &str, scratch: &Path) -> Result<Vec<u8>> {
     }
 
     let mut insmods = String::new();
-    for (i, m) in module_closure(version)?.iter().enumerate() {
+    let modules = module_closure(version)?;
+    if !modules.iter().any(|m| {
+        m.file_name()
+            .is_some_and(|f| f.to_string_lossy().starts_with("ip_vs.ko"))
+    }) {
+        bail!("the module closure of kernel {version} has no ip_vs module");
+    }
+    for (i, m) in modules.iter().enumerate() {
         let name = m
             .file_name()
             .context("module path")?
@@ -335,10 +361,17 @@ fn initramfs(spec: &VmSpec, version: &str, scratch: &Path) -> Result<Vec<u8>> {
             0o644,
             &std::fs::read(m).with_context(|| format!("reading {}", m.display()))?,
         );
-        insmods.push_str(&format!(
-            "insmod {dest} || echo \"xtask-vm: insmod {name} failed\"\n"
-        ));
+        insmods.push_str(&format!("insmod {dest} || echo {MODFAIL_MARKER}{name}\n"));
     }
+    for (name, data) in &spec.extra_modules {
+        let dest = format!("/modules/extra-{name}");
+        cpio.file(&dest, 0o644, data);
+        insmods.push_str(&format!("insmod {dest} || echo {MODFAIL_MARKER}{name}\n"));
+    }
+    // Loaded means listed in /proc/modules, whatever insmod said.
+    insmods.push_str(&format!(
+        "grep -q '^ip_vs ' /proc/modules || echo {MODFAIL_MARKER}ip_vs-not-in-/proc/modules\n"
+    ));
 
     let mut exports = String::new();
     for (k, v) in &spec.env {
@@ -371,8 +404,19 @@ fn initramfs(spec: &VmSpec, version: &str, scratch: &Path) -> Result<Vec<u8>> {
     Ok(cpio.finish())
 }
 
-/// Boots the VM, runs the script, streams its output to stdout and returns the script's exit status.
-pub fn run(spec: &VmSpec, scratch: &Path) -> Result<i32> {
+/// What one VM run produced.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The script's exit status.
+    pub status: i32,
+    /// The script's output lines (console lines between the start and exit markers).
+    pub output: Vec<String>,
+}
+
+/// Boots the VM, runs the script, streams its output to stdout and returns the script's exit status and
+/// output. Fails if the VM did not report the script's exit status (timeout, crash) or if any module of
+/// the IPVS closure failed to load: a VM without its modules cannot prove anything.
+pub fn run(spec: &VmSpec, scratch: &Path) -> Result<Outcome> {
     if !Path::new("/usr/bin/qemu-system-x86_64").is_file() {
         bail!("qemu-system-x86_64 missing (install qemu-system-x86: `cargo xtask deps`)");
     }
@@ -431,6 +475,8 @@ pub fn run(spec: &VmSpec, scratch: &Path) -> Result<i32> {
     let mut started = false;
     let mut finished = false;
     let mut boot_log = Vec::new();
+    let mut script_out = Vec::new();
+    let mut module_failures = Vec::new();
     let mut status = None;
     let out = std::io::stdout();
     loop {
@@ -447,9 +493,13 @@ pub fn run(spec: &VmSpec, scratch: &Path) -> Result<i32> {
             Ok(raw) => {
                 let text = String::from_utf8_lossy(&raw);
                 let line = text.trim_end_matches(['\n', '\r']);
+                if let Some((_, module)) = line.split_once(MODFAIL_MARKER) {
+                    module_failures.push(module.trim().to_string());
+                }
                 if let Some((before, rc)) = line.split_once(EXIT_MARKER) {
                     if started && !finished && !before.is_empty() {
                         println!("{before}");
+                        script_out.push(before.to_string());
                     }
                     status = rc.trim().parse::<i32>().ok();
                     finished = true;
@@ -466,6 +516,7 @@ pub fn run(spec: &VmSpec, scratch: &Path) -> Result<i32> {
                     let mut o = out.lock();
                     let _ = writeln!(o, "{line}");
                     let _ = o.flush();
+                    script_out.push(line.to_string());
                 } else {
                     boot_log.push(line.to_string());
                 }
@@ -477,14 +528,23 @@ pub fn run(spec: &VmSpec, scratch: &Path) -> Result<i32> {
     let _ = child.wait();
     let _ = reader.join();
     let _ = std::fs::remove_file(&initrd);
-    if !started {
+    if !started || !module_failures.is_empty() {
         for l in &boot_log {
             eprintln!("vm boot: {l}");
         }
     }
     eprintln!("==> vm: finished in {:.1?}", t.elapsed());
+    if !module_failures.is_empty() {
+        bail!(
+            "kernel modules failed to load in the VM: {}",
+            module_failures.join(", ")
+        );
+    }
     match status {
-        Some(rc) => Ok(rc),
+        Some(status) => Ok(Outcome {
+            status,
+            output: script_out,
+        }),
         None => bail!("the VM ended without reporting the script's exit status (timeout or crash)"),
     }
 }
@@ -499,52 +559,24 @@ pub fn target_dir() -> PathBuf {
 
 /// Builds the project's release binaries (the `cli` package) and returns their paths.
 pub fn build_release_bins() -> Result<Vec<PathBuf>> {
-    let out = Command::new("cargo")
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "cli",
-            "--bins",
-            "--message-format=json-render-diagnostics",
-        ])
-        .current_dir(crate::workspace_root())
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running cargo build")?;
-    if !out.status.success() {
-        bail!("cargo build --release -p cli failed");
-    }
-    Ok(executables(&String::from_utf8_lossy(&out.stdout))
+    Ok(
+        built(&["build", "--release", "-p", "cli", "--bins"], "bin")?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect(),
+    )
+}
+
+/// Runs cargo with `args` (a building subcommand) and returns `(target name, executable)` of every
+/// executable of `kind` (`bin`, `test`, `bench`) it built.
+pub(crate) fn built(args: &[&str], kind: &str) -> Result<Vec<(String, PathBuf)>> {
+    let artifacts =
+        testkit::cargo_artifacts(args).with_context(|| format!("cargo {}", args.join(" ")))?;
+    Ok(artifacts
         .into_iter()
-        .map(|(_, p)| p)
+        .filter(|a| a.kind == kind)
+        .map(|a| (a.name, a.executable))
         .collect())
-}
-
-/// `(target name, executable)` for every artifact with an executable in cargo's JSON messages.
-pub fn executables(json_lines: &str) -> Vec<(String, PathBuf)> {
-    let mut out = Vec::new();
-    for line in json_lines.lines() {
-        if !line.contains("\"reason\":\"compiler-artifact\"") {
-            continue;
-        }
-        let Some(exe) = json_str(line, "\"executable\":\"") else {
-            continue;
-        };
-        let name = line
-            .split_once("\"target\":{")
-            .and_then(|(_, t)| json_str(t, "\"name\":\""))
-            .unwrap_or_default();
-        out.push((name, PathBuf::from(exe)));
-    }
-    out
-}
-
-fn json_str(line: &str, key: &str) -> Option<String> {
-    let start = line.find(key)? + key.len();
-    let rest = &line[start..];
-    let end = rest.find('"')?;
-    Some(rest[..end].to_string())
 }
 
 /// `cargo xtask vm-run [--timeout SECS] [--no-build] SCRIPT`.
@@ -584,9 +616,10 @@ pub fn vm_run(args: &[String]) -> Result<()> {
         env: ci_env(),
         timeout: Duration::from_secs(timeout),
         mem_mib: 512,
+        extra_modules: Vec::new(),
     };
-    let rc = run(&spec, &target_dir().join("vm"))?;
-    std::process::exit(rc);
+    let outcome = run(&spec, &target_dir().join("vm"))?;
+    std::process::exit(outcome.status);
 }
 
 fn existing_release_bins() -> Vec<PathBuf> {
@@ -597,10 +630,16 @@ fn existing_release_bins() -> Vec<PathBuf> {
         .collect()
 }
 
-fn ci_env() -> Vec<(String, String)> {
+/// The environment of every VM run. Strict (`TESTKIT_STRICT=1`) always: the VM exists to provide IPVS and
+/// ipvsadm, so a test or bench that finds either missing there must fail, never skip.
+pub(crate) fn ci_env() -> Vec<(String, String)> {
     let mut env = vec![
         ("RUST_BACKTRACE".to_string(), "1".to_string()),
         ("IPVS_VM".to_string(), "1".to_string()),
+        (
+            crate::util::STRICT.0.to_string(),
+            crate::util::STRICT.1.to_string(),
+        ),
     ];
     if let Ok(ci) = std::env::var("CI") {
         env.push(("CI".to_string(), ci));
@@ -612,56 +651,71 @@ fn ci_env() -> Vec<(String, String)> {
 const VM_TESTS: &[(&str, &str, &str)] = &[
     ("ipvs-nl", "vm", "ipvs-nl/tests/vm.rs"),
     ("cli", "ipvsadm_golden", "cli/tests/ipvsadm_golden.rs"),
+    ("lvs-check", "vm", "lvs-check/tests/vm.rs"),
 ];
 
-/// `cargo xtask vm-test`: builds the VM test executables (feature `vm-tests`) and the release binaries,
-/// runs every test executable inside one VM, fails if any fails.
+/// `cargo xtask vm-test [FILTER...]`: builds the VM test executables (feature `vm-tests`) and the release
+/// binaries, runs every test executable inside one VM, and fails unless every listed test ran and passed:
+///
+/// * every target of [`VM_TESTS`] must exist and build to one executable (no test executable is an error);
+/// * on the host, `EXE --list` (with the same FILTER) counts each executable's tests; none is an error;
+/// * in the VM, each executable's libtest summary must show that many passed, none failed or ignored, and
+///   its exit status 0 ([`check_results`]); a crash before the summary is a failure too;
+/// * any kernel module of the IPVS closure that did not load fails the run ([`run`]).
 pub fn vm_test(args: &[String]) -> Result<()> {
     crate::deps::install()?;
     let mut tests = Vec::new();
     for (pkg, target, file) in VM_TESTS {
         if !crate::workspace_root().join(file).is_file() {
-            continue;
+            bail!("VM test target {pkg}/{target}: {file} is missing");
         }
-        let out = Command::new("cargo")
-            .args([
+        // Only the test target itself: the same build also reports the package's binaries.
+        let exes: Vec<PathBuf> = built(
+            &[
                 "test",
                 "--no-run",
-                "--message-format=json-render-diagnostics",
                 "-p",
                 pkg,
-            ])
-            .args(["--features", "vm-tests", "--test", target])
-            .current_dir(crate::workspace_root())
-            .stderr(Stdio::inherit())
-            .output()
-            .context("running cargo test --no-run")?;
-        if !out.status.success() {
-            bail!("building the VM tests of {pkg} failed");
+                "--features",
+                "vm-tests",
+                "--test",
+                target,
+            ],
+            "test",
+        )?
+        .into_iter()
+        .filter(|(name, _)| name == target)
+        .map(|(_, exe)| exe)
+        .collect();
+        let [exe] = exes.as_slice() else {
+            bail!(
+                "building {pkg}/{target} gave {} test executables, not one",
+                exes.len()
+            );
+        };
+        tests.push((format!("{pkg}-{target}"), exe.clone()));
+    }
+    if tests.is_empty() {
+        bail!("no VM test executable to run");
+    }
+    let mut listed = Vec::new();
+    for (name, exe) in &tests {
+        let n = list_tests(exe, args)?;
+        if n == 0 {
+            bail!("{name}: `--list` shows no test (filter {args:?}): the VM would run nothing");
         }
-        let json = String::from_utf8_lossy(&out.stdout);
-        // Only the test target itself: the same build also reports the package's binaries.
-        let test_lines: String = json
-            .lines()
-            .filter(|l| l.contains("\"kind\":[\"test\"]"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        for (name, exe) in executables(&test_lines) {
-            if name == *target {
-                tests.push((format!("{pkg}-{target}"), exe));
-            }
-        }
+        eprintln!("==> vm-test: {name}: {n} tests listed on the host");
+        listed.push((name.clone(), n));
     }
     let bins = build_release_bins()?;
     let filter: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
-    let mut script = String::from("fail=0\n");
+    let mut script = String::new();
     for (name, _) in &tests {
         script.push_str(&format!(
-            "echo \"==> vm-test: {name}\"\n/opt/project/tests/{name} --test-threads=1 {} || fail=1\n",
+            "echo {TEST_BEGIN}{name}\n/opt/project/tests/{name} --test-threads=1 {}\necho {TEST_END}{name} $?\n",
             filter.join(" ")
         ));
     }
-    script.push_str("exit $fail\n");
     let spec = VmSpec {
         script,
         bins,
@@ -669,51 +723,184 @@ pub fn vm_test(args: &[String]) -> Result<()> {
         env: ci_env(),
         timeout: Duration::from_secs(420),
         mem_mib: 1024,
+        extra_modules: Vec::new(),
     };
-    let rc = run(&spec, &target_dir().join("vm"))?;
-    if rc != 0 {
-        bail!("VM tests failed (exit status {rc})");
+    let outcome = run(&spec, &target_dir().join("vm"))?;
+    let results = parse_results(&outcome.output);
+    check_results(&listed, &results)?;
+    if outcome.status != 0 {
+        bail!("the VM test script exited with {}", outcome.status);
     }
-    eprintln!("==> vm-test: all passed");
+    let total: usize = listed.iter().map(|(_, n)| n).sum();
+    eprintln!(
+        "==> vm-test: all {total} tests of {} executables passed",
+        listed.len()
+    );
     Ok(())
+}
+
+/// How many tests a libtest executable lists (`--list --format terse`, with the given filter arguments).
+fn list_tests(exe: &Path, filter: &[String]) -> Result<usize> {
+    let out = Command::new(exe)
+        .args(["--list", "--format", "terse"])
+        .args(filter)
+        .output()
+        .with_context(|| format!("running {} --list", exe.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} --list failed: {}",
+            exe.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(count_listed(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The number of `NAME: test` lines in libtest's `--list --format terse` output.
+fn count_listed(list: &str) -> usize {
+    list.lines().filter(|l| l.ends_with(": test")).count()
+}
+
+/// One test executable's run in the VM, read from the script's output.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ExeResult {
+    /// `(passed, failed, ignored)` of each libtest `test result:` line seen.
+    summaries: Vec<(usize, usize, usize)>,
+    /// The exit status printed after it, if it got that far.
+    status: Option<i32>,
+}
+
+/// Reads the vm-test script's output: the begin/end markers around each executable and the libtest
+/// summary lines between them.
+fn parse_results(lines: &[String]) -> std::collections::BTreeMap<String, ExeResult> {
+    let mut out = std::collections::BTreeMap::<String, ExeResult>::new();
+    let mut current: Option<String> = None;
+    for line in lines {
+        if let Some((_, name)) = line.split_once(TEST_BEGIN) {
+            let name = name.trim().to_string();
+            out.entry(name.clone()).or_default();
+            current = Some(name);
+        } else if let Some((_, rest)) = line.split_once(TEST_END) {
+            let mut w = rest.split_whitespace();
+            if let (Some(name), Some(rc)) = (w.next(), w.next())
+                && let Some(r) = out.get_mut(name)
+            {
+                r.status = rc.parse().ok();
+            }
+            current = None;
+        } else if let Some(name) = &current
+            && let Some(summary) = libtest_summary(line)
+            && let Some(r) = out.get_mut(name)
+        {
+            r.summaries.push(summary);
+        }
+    }
+    out
+}
+
+/// `(passed, failed, ignored)` from libtest's `test result: ok. 3 passed; 0 failed; 1 ignored; ...`.
+fn libtest_summary(line: &str) -> Option<(usize, usize, usize)> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let (_, counts) = rest.split_once(". ")?;
+    let mut passed = None;
+    let mut failed = None;
+    let mut ignored = None;
+    for part in counts.split(';') {
+        let mut w = part.split_whitespace();
+        let (Some(n), Some(what)) = (w.next(), w.next()) else {
+            continue;
+        };
+        let Ok(n) = n.parse::<usize>() else {
+            continue; // "finished in 0.01s"
+        };
+        match what {
+            "passed" => passed = Some(n),
+            "failed" => failed = Some(n),
+            "ignored" => ignored = Some(n),
+            _ => {}
+        }
+    }
+    Some((passed?, failed?, ignored?))
+}
+
+/// Every executable listed on the host ran in the VM, once, with exactly its listed tests passed, none
+/// failed or ignored, and exit status 0.
+fn check_results(
+    listed: &[(String, usize)],
+    results: &std::collections::BTreeMap<String, ExeResult>,
+) -> Result<()> {
+    let mut problems = Vec::new();
+    for (name, want) in listed {
+        let Some(r) = results.get(name) else {
+            problems.push(format!("{name}: did not run"));
+            continue;
+        };
+        match r.summaries.as_slice() {
+            [] => problems.push(format!(
+                "{name}: no libtest summary (crashed or killed before the end)"
+            )),
+            [(passed, failed, ignored)] => {
+                if passed != want {
+                    problems.push(format!(
+                        "{name}: {passed} tests passed, the host build lists {want}"
+                    ));
+                }
+                if *failed != 0 {
+                    problems.push(format!("{name}: {failed} tests failed"));
+                }
+                if *ignored != 0 {
+                    problems.push(format!("{name}: {ignored} tests ignored (not run)"));
+                }
+            }
+            many => problems.push(format!("{name}: {} libtest summaries", many.len())),
+        }
+        match r.status {
+            Some(0) => {}
+            Some(rc) => problems.push(format!("{name}: exit status {rc}")),
+            None => problems.push(format!("{name}: no exit status")),
+        }
+    }
+    if listed.is_empty() {
+        problems.push("no test executable ran".to_string());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        bail!("VM tests failed: {}", problems.join("; "))
+    }
 }
 
 /// `cargo xtask vm-bench`: builds the IPVS bench (`benches/benches/ipvs.rs`) and the release binaries, and
 /// runs the bench inside one VM (our ipvsadm vs Debian's, same kernel, same run).
 pub fn vm_bench(args: &[String]) -> Result<()> {
     crate::deps::install()?;
-    let out = Command::new("cargo")
-        .args([
-            "bench",
-            "--no-run",
-            "--message-format=json-render-diagnostics",
-            "-p",
-            "benches",
-            "--bench",
-            "ipvs",
-        ])
-        .current_dir(crate::workspace_root())
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running cargo bench --no-run")?;
-    if !out.status.success() {
-        bail!("building the IPVS bench failed");
-    }
-    let json = String::from_utf8_lossy(&out.stdout);
-    let lines: String = json
-        .lines()
-        .filter(|l| l.contains("\"kind\":[\"bench\"]"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let bench = executables(&lines)
-        .into_iter()
-        .find(|(n, _)| n == "ipvs")
-        .map(|(_, p)| p)
-        .context("no executable for the `ipvs` bench")?;
+    let bench = built(
+        &["bench", "--no-run", "-p", "benches", "--bench", "ipvs"],
+        "bench",
+    )?
+    .into_iter()
+    .find(|(n, _)| n == "ipvs")
+    .map(|(_, p)| p)
+    .context("no executable for the `ipvs` bench")?;
     let bins = build_release_bins()?;
     let rounds = args.first().cloned().unwrap_or_else(|| "3".to_string());
     let mut env = ci_env();
     env.push(("IPVS_BENCH_ROUNDS".to_string(), rounds));
+    // The VM has no git; the bench prints the commit it measured.
+    let commit = Command::new("git")
+        .args(["describe", "--always", "--dirty", "--abbrev=7"])
+        .current_dir(crate::workspace_root())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    env.push(("BENCH_COMMIT".to_string(), commit));
+    // The host's load average, which the VM's own figure cannot show.
+    env.push((
+        "BENCH_HOST_LOAD".to_string(),
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default(),
+    ));
     let spec = VmSpec {
         script: "/opt/project/tests/ipvs-bench --bench\n".to_string(),
         bins,
@@ -721,10 +908,130 @@ pub fn vm_bench(args: &[String]) -> Result<()> {
         env,
         timeout: Duration::from_secs(1800),
         mem_mib: 1024,
+        extra_modules: Vec::new(),
     };
-    let rc = run(&spec, &target_dir().join("vm"))?;
+    let rc = run(&spec, &target_dir().join("vm"))?.status;
     if rc != 0 {
         bail!("the IPVS bench failed (exit status {rc})");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(s: &str) -> Vec<String> {
+        s.lines().map(str::to_string).collect()
+    }
+
+    fn output(body_a: &str, rc_a: i32) -> Vec<String> {
+        lines(&format!(
+            "{TEST_BEGIN}ipvs-nl-vm\nrunning 3 tests\n{body_a}\n{TEST_END}ipvs-nl-vm {rc_a}\n\
+             {TEST_BEGIN}cli-ipvsadm_golden\nrunning 2 tests\n\
+             test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.2s\n\
+             {TEST_END}cli-ipvsadm_golden 0"
+        ))
+    }
+
+    fn listed() -> Vec<(String, usize)> {
+        vec![
+            ("ipvs-nl-vm".to_string(), 3),
+            ("cli-ipvsadm_golden".to_string(), 2),
+        ]
+    }
+
+    #[test]
+    fn all_listed_tests_passing_is_accepted() {
+        let out = output(
+            "test result: ok. 3 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 9s",
+            0,
+        );
+        check_results(&listed(), &parse_results(&out)).unwrap();
+    }
+
+    #[test]
+    fn fewer_tests_than_listed_fail() {
+        let out = output(
+            "test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 1 filtered out; finished in 9s",
+            0,
+        );
+        let e = check_results(&listed(), &parse_results(&out)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("ipvs-nl-vm: 2 tests passed, the host build lists 3"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn ignored_failed_crashed_and_missing_executables_fail() {
+        let ignored = output(
+            "test result: ok. 2 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 9s",
+            0,
+        );
+        let e = check_results(&listed(), &parse_results(&ignored)).unwrap_err();
+        assert!(e.to_string().contains("1 tests ignored"), "{e}");
+
+        let failed = output(
+            "test result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 9s",
+            101,
+        );
+        let e = check_results(&listed(), &parse_results(&failed)).unwrap_err();
+        assert!(e.to_string().contains("1 tests failed"), "{e}");
+        assert!(e.to_string().contains("exit status 101"), "{e}");
+
+        // Killed mid-run: no summary line.
+        let crashed = output("test a ... ok", 139);
+        let e = check_results(&listed(), &parse_results(&crashed)).unwrap_err();
+        assert!(e.to_string().contains("no libtest summary"), "{e}");
+
+        // One executable never started (its markers are missing).
+        let only_b: Vec<String> = output("", 0).into_iter().skip(4).collect();
+        let e = check_results(&listed(), &parse_results(&only_b)).unwrap_err();
+        assert!(e.to_string().contains("ipvs-nl-vm: did not run"), "{e}");
+
+        // Nothing listed at all.
+        let e = check_results(&[], &parse_results(&[])).unwrap_err();
+        assert!(e.to_string().contains("no test executable ran"), "{e}");
+    }
+
+    /// A real VM boot with a broken module added to the closure: the run fails and names that module (and
+    /// only it: the IPVS closure itself loaded), although the script succeeded.
+    #[test]
+    fn a_module_that_does_not_load_fails_the_run() {
+        let have = Path::new("/usr/bin/qemu-system-x86_64").is_file() && find_kernel().is_ok();
+        if !testkit::require(
+            "qemu-system-x86_64 and Debian's kernel with ip_vs (`cargo xtask deps`)",
+            have,
+        ) {
+            return;
+        }
+        let spec = VmSpec {
+            script: "echo script-ran\nexit 0\n".to_string(),
+            timeout: Duration::from_secs(300),
+            mem_mib: 256,
+            extra_modules: vec![("broken.ko".to_string(), b"not an ELF module".to_vec())],
+            ..VmSpec::default()
+        };
+        let scratch = std::env::temp_dir().join(format!("xtask-vm-modtest-{}", std::process::id()));
+        let e = run(&spec, &scratch).unwrap_err().to_string();
+        let _ = std::fs::remove_dir_all(&scratch);
+        assert_eq!(e, "kernel modules failed to load in the VM: broken.ko");
+    }
+
+    #[test]
+    fn libtest_lines() {
+        assert_eq!(
+            libtest_summary(
+                "test result: ok. 12 passed; 0 failed; 3 ignored; 0 measured; 0 filtered out; finished in 0.01s"
+            ),
+            Some((12, 0, 3))
+        );
+        assert_eq!(libtest_summary("test foo ... ok"), None);
+        assert_eq!(
+            count_listed("a::b: test\nc: test\nd: bench\n\n2 tests, 1 benchmarks\n"),
+            2
+        );
+    }
 }

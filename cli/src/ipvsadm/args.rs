@@ -1,9 +1,18 @@
 //! Command-line parsing with ipvsadm 1.31's exact rules: popt-style options (short clusters, `--long=value`,
 //! an optional argument for `-p`), the command/option legality table, and the same error texts and exit
 //! codes. clap is not used here because a drop-in must accept and reject exactly what popt does.
+//!
+//! Arguments are bytes (`std::env::args_os`), as they are for the C original: an argument that is not
+//! UTF-8 is parsed like any other and, where ipvsadm quotes an argument in an error, the bytes are quoted
+//! as given. Names sent to the kernel (scheduler, persistence engine, interface) are converted lossily,
+//! which changes no outcome for the schedulers and engines Linux has (all ASCII names); an interface whose
+//! name is not UTF-8 cannot be used for a sync daemon (ipvsadm can use it).
 
 use super::names;
-use ipvs_nl::wire::{AF_INET, AF_INET6};
+use ipvs_nl::{
+    Daemon, DaemonState, Destination, Family, FwdMethod, Protocol, Scheduler, Service,
+    ServiceFlags, ServiceKey, Timeouts, TunnelFlags, TunnelType,
+};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// `fail(2, ...)`: parameter errors.
@@ -18,22 +27,33 @@ pub const EXIT_LIST: i32 = 1;
 pub struct Exit {
     /// Exit status.
     pub code: i32,
-    /// Text for stderr, without the final newline.
-    pub msg: String,
+    /// Bytes for stderr, without the final newline (they may quote a non-UTF-8 argument).
+    pub msg: Vec<u8>,
 }
 
-fn fail(code: i32, msg: impl Into<String>) -> Exit {
+fn fail(code: i32, msg: impl AsRef<[u8]>) -> Exit {
     Exit {
         code,
-        msg: msg.into(),
+        msg: msg.as_ref().to_vec(),
     }
 }
 
+/// Concatenates text and argument bytes into one message.
+fn cat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
 /// `Try ... -h` and exit 255.
-pub fn tryhelp(program: &str) -> Exit {
+pub fn tryhelp(program: &[u8]) -> Exit {
     fail(
         EXIT_ERROR,
-        format!("Try `{program} -h' or '{program} --help' for more information."),
+        cat(&[
+            b"Try `",
+            program,
+            b" -h' or '",
+            program,
+            b" --help' for more information.",
+        ]),
     )
 }
 
@@ -183,61 +203,22 @@ pub mod fmt {
     pub const TUN_INFO: u32 = 0x0100;
 }
 
-/// The service part of a command (ipvsadm's `ipvs_service_t`).
+/// One fully parsed and checked command line, as `ipvs-nl` values.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub struct Svc {
-    pub af: u16,
-    pub protocol: u16,
-    pub addr: IpAddr,
-    pub port: u16,
-    pub fwmark: u32,
-    pub sched_name: String,
-    pub flags: u32,
-    pub timeout: u32,
-    pub netmask: u32,
-    pub pe_name: String,
-}
-
-/// The destination part (ipvsadm's `ipvs_dest_t`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub struct Dst {
-    pub af: u16,
-    pub addr: IpAddr,
-    pub port: u16,
-    pub conn_flags: u32,
-    pub weight: i32,
-    pub u_threshold: u32,
-    pub l_threshold: u32,
-    pub tun_type: u8,
-    pub tun_port: u16,
-    pub tun_flags: u16,
-}
-
-/// The daemon part.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[allow(missing_docs)]
-pub struct Dmn {
-    pub state: u32,
-    pub mcast_ifn: String,
-    pub syncid: u32,
-    pub sync_maxlen: u16,
-    pub mcast_group: Option<IpAddr>,
-    pub mcast_port: u16,
-    pub mcast_ttl: u8,
-}
-
-/// One fully parsed and checked command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(missing_docs)]
 pub struct Entry {
+    /// The command.
     pub cmd: Cmd,
-    pub svc: Svc,
-    pub dest: Dst,
-    pub timeout: (u32, u32, u32),
-    pub daemon: Dmn,
+    /// The service (`-t`/`-u`/`--sctp-service`/`-f` and the service options).
+    pub service: Service,
+    /// The real server (`-r` and the server options).
+    pub dest: Destination,
+    /// `--set tcp tcpfin udp`.
+    pub timeouts: Timeouts,
+    /// `--start-daemon`/`--stop-daemon` and the daemon options.
+    pub daemon: Daemon,
+    /// Option bits given (`1 << optc::*`).
     pub options: u64,
+    /// Output format (`fmt::*`).
     pub format: u32,
 }
 
@@ -248,135 +229,147 @@ impl Entry {
     }
 }
 
-const DEF_SCHED: &str = "wlc";
+const DEF_SCHED: &[u8] = b"wlc";
 const MAX_TIMEOUT: i64 = 86400 * 31;
-const SVC_PERSISTENT: u32 = 0x0001;
-const SVC_ONEPACKET: u32 = 0x0004;
-const SVC_SCHED1: u32 = 0x0008;
-const SVC_SCHED2: u32 = 0x0010;
-const SVC_SCHED3: u32 = 0x0020;
-/// `IP_VS_CONN_F_TUNNEL`.
-pub const CONN_TUNNEL: u32 = 2;
-/// `IP_VS_CONN_F_DROUTE`.
-pub const CONN_DROUTE: u32 = 3;
-/// IP protocol numbers.
-pub const IPPROTO_TCP: u16 = 6;
-/// UDP.
-pub const IPPROTO_UDP: u16 = 17;
-/// SCTP.
-pub const IPPROTO_SCTP: u16 = 132;
+/// `IP_VS_SCHEDNAME_MAXLEN - 1`: ipvsadm copies at most this many bytes of `-s`.
+const SCHEDNAME_BYTES: usize = 15;
+/// `IP_VS_PENAME_MAXLEN`: ipvsadm copies at most this many bytes of `--pe`.
+const PENAME_BYTES: usize = 16;
+/// `IP_VS_IFNAME_MAXLEN - 1`.
+const IFNAME_BYTES: usize = 15;
+
+/// The service key while the command line is read: ipvsadm's `ipvs_service_t` fields that options
+/// change one by one (`-6` after `-f`, a port looked up with the protocol of `-t`/`-u`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KeyParts {
+    /// `None` until a service option is read (ipvsadm's `af == 0`).
+    family: Option<Family>,
+    protocol: Protocol,
+    addr: IpAddr,
+    port: u16,
+    fwmark: u32,
+}
+
+impl KeyParts {
+    fn key(&self) -> ServiceKey {
+        if self.fwmark != 0 {
+            ServiceKey::Fwmark {
+                mark: self.fwmark,
+                family: self.family.unwrap_or(Family::Ipv4),
+            }
+        } else {
+            ServiceKey::Inet {
+                protocol: self.protocol,
+                addr: self.addr,
+                port: self.port,
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Arg {
+enum ArgKind {
     None,
     Required,
     Optional,
 }
 
 /// popt's table: long name, short letter, argument kind, tag (the short letter, or a name for long-only).
-const TABLE: &[(&str, Option<char>, Arg, &str)] = &[
-    ("add-service", Some('A'), Arg::None, "A"),
-    ("edit-service", Some('E'), Arg::None, "E"),
-    ("delete-service", Some('D'), Arg::None, "D"),
-    ("clear", Some('C'), Arg::None, "C"),
-    ("list", Some('L'), Arg::None, "L"),
-    ("list", Some('l'), Arg::None, "l"),
-    ("zero", Some('Z'), Arg::None, "Z"),
-    ("add-server", Some('a'), Arg::None, "a"),
-    ("edit-server", Some('e'), Arg::None, "e"),
-    ("delete-server", Some('d'), Arg::None, "d"),
-    ("set", None, Arg::None, "set"),
-    ("help", Some('h'), Arg::None, "h"),
-    ("version", Some('v'), Arg::None, "v"),
-    ("restore", Some('R'), Arg::None, "R"),
-    ("save", Some('S'), Arg::None, "S"),
-    ("start-daemon", None, Arg::Required, "start-daemon"),
-    ("stop-daemon", None, Arg::Required, "stop-daemon"),
-    ("tcp-service", Some('t'), Arg::Required, "t"),
-    ("udp-service", Some('u'), Arg::Required, "u"),
-    ("sctp-service", None, Arg::Required, "sctp-service"),
-    ("fwmark-service", Some('f'), Arg::Required, "f"),
-    ("scheduler", Some('s'), Arg::Required, "s"),
-    ("persistent", Some('p'), Arg::Optional, "p"),
-    ("netmask", Some('M'), Arg::Required, "M"),
-    ("real-server", Some('r'), Arg::Required, "r"),
-    ("masquerading", Some('m'), Arg::None, "m"),
-    ("ipip", Some('i'), Arg::None, "i"),
-    ("gatewaying", Some('g'), Arg::None, "g"),
-    ("weight", Some('w'), Arg::Required, "w"),
-    ("u-threshold", Some('x'), Arg::Required, "x"),
-    ("l-threshold", Some('y'), Arg::Required, "y"),
-    ("numeric", Some('n'), Arg::None, "n"),
-    ("connection", Some('c'), Arg::None, "c"),
-    ("mcast-interface", None, Arg::Required, "mcast-interface"),
-    ("syncid", None, Arg::Required, "syncid"),
-    ("timeout", None, Arg::None, "timeout"),
-    ("daemon", None, Arg::None, "daemon"),
-    ("stats", None, Arg::None, "stats"),
-    ("rate", None, Arg::None, "rate"),
-    ("thresholds", None, Arg::None, "thresholds"),
-    ("persistent-conn", None, Arg::None, "persistent-conn"),
-    ("nosort", None, Arg::None, "nosort"),
-    ("sort", None, Arg::None, "sort"),
-    ("exact", Some('X'), Arg::None, "X"),
-    ("ipv6", Some('6'), Arg::None, "6"),
-    ("ops", Some('o'), Arg::None, "o"),
-    ("pe", None, Arg::Required, "pe"),
-    ("sched-flags", Some('b'), Arg::Required, "b"),
-    ("mcast-group", None, Arg::Required, "mcast-group"),
-    ("mcast-port", None, Arg::Required, "mcast-port"),
-    ("mcast-ttl", None, Arg::Required, "mcast-ttl"),
-    ("sync-maxlen", None, Arg::Required, "sync-maxlen"),
-    ("tun-info", None, Arg::None, "tun-info"),
-    ("tun-type", None, Arg::Required, "tun-type"),
-    ("tun-port", None, Arg::Required, "tun-port"),
-    ("tun-nocsum", None, Arg::None, "tun-nocsum"),
-    ("tun-csum", None, Arg::None, "tun-csum"),
-    ("tun-remcsum", None, Arg::None, "tun-remcsum"),
+const TABLE: &[(&str, Option<u8>, ArgKind, &str)] = &[
+    ("add-service", Some(b'A'), ArgKind::None, "A"),
+    ("edit-service", Some(b'E'), ArgKind::None, "E"),
+    ("delete-service", Some(b'D'), ArgKind::None, "D"),
+    ("clear", Some(b'C'), ArgKind::None, "C"),
+    ("list", Some(b'L'), ArgKind::None, "L"),
+    ("list", Some(b'l'), ArgKind::None, "l"),
+    ("zero", Some(b'Z'), ArgKind::None, "Z"),
+    ("add-server", Some(b'a'), ArgKind::None, "a"),
+    ("edit-server", Some(b'e'), ArgKind::None, "e"),
+    ("delete-server", Some(b'd'), ArgKind::None, "d"),
+    ("set", None, ArgKind::None, "set"),
+    ("help", Some(b'h'), ArgKind::None, "h"),
+    ("version", Some(b'v'), ArgKind::None, "v"),
+    ("restore", Some(b'R'), ArgKind::None, "R"),
+    ("save", Some(b'S'), ArgKind::None, "S"),
+    ("start-daemon", None, ArgKind::Required, "start-daemon"),
+    ("stop-daemon", None, ArgKind::Required, "stop-daemon"),
+    ("tcp-service", Some(b't'), ArgKind::Required, "t"),
+    ("udp-service", Some(b'u'), ArgKind::Required, "u"),
+    ("sctp-service", None, ArgKind::Required, "sctp-service"),
+    ("fwmark-service", Some(b'f'), ArgKind::Required, "f"),
+    ("scheduler", Some(b's'), ArgKind::Required, "s"),
+    ("persistent", Some(b'p'), ArgKind::Optional, "p"),
+    ("netmask", Some(b'M'), ArgKind::Required, "M"),
+    ("real-server", Some(b'r'), ArgKind::Required, "r"),
+    ("masquerading", Some(b'm'), ArgKind::None, "m"),
+    ("ipip", Some(b'i'), ArgKind::None, "i"),
+    ("gatewaying", Some(b'g'), ArgKind::None, "g"),
+    ("weight", Some(b'w'), ArgKind::Required, "w"),
+    ("u-threshold", Some(b'x'), ArgKind::Required, "x"),
+    ("l-threshold", Some(b'y'), ArgKind::Required, "y"),
+    ("numeric", Some(b'n'), ArgKind::None, "n"),
+    ("connection", Some(b'c'), ArgKind::None, "c"),
+    (
+        "mcast-interface",
+        None,
+        ArgKind::Required,
+        "mcast-interface",
+    ),
+    ("syncid", None, ArgKind::Required, "syncid"),
+    ("timeout", None, ArgKind::None, "timeout"),
+    ("daemon", None, ArgKind::None, "daemon"),
+    ("stats", None, ArgKind::None, "stats"),
+    ("rate", None, ArgKind::None, "rate"),
+    ("thresholds", None, ArgKind::None, "thresholds"),
+    ("persistent-conn", None, ArgKind::None, "persistent-conn"),
+    ("nosort", None, ArgKind::None, "nosort"),
+    ("sort", None, ArgKind::None, "sort"),
+    ("exact", Some(b'X'), ArgKind::None, "X"),
+    ("ipv6", Some(b'6'), ArgKind::None, "6"),
+    ("ops", Some(b'o'), ArgKind::None, "o"),
+    ("pe", None, ArgKind::Required, "pe"),
+    ("sched-flags", Some(b'b'), ArgKind::Required, "b"),
+    ("mcast-group", None, ArgKind::Required, "mcast-group"),
+    ("mcast-port", None, ArgKind::Required, "mcast-port"),
+    ("mcast-ttl", None, ArgKind::Required, "mcast-ttl"),
+    ("sync-maxlen", None, ArgKind::Required, "sync-maxlen"),
+    ("tun-info", None, ArgKind::None, "tun-info"),
+    ("tun-type", None, ArgKind::Required, "tun-type"),
+    ("tun-port", None, ArgKind::Required, "tun-port"),
+    ("tun-nocsum", None, ArgKind::None, "tun-nocsum"),
+    ("tun-csum", None, ArgKind::None, "tun-csum"),
+    ("tun-remcsum", None, ArgKind::None, "tun-remcsum"),
 ];
 
-/// How an option was typed, for error messages.
-#[derive(Debug, Clone, Copy)]
-enum OptText<'a> {
-    /// A whole argument as typed; for a letter of a short-option cluster, the whole cluster (popt's
-    /// `poptBadOption` returns the argv element: ipvsadm prints "invalid option `-ALn'", "-At: missing argument").
-    Arg(&'a str),
-}
-
-impl std::fmt::Display for OptText<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            OptText::Arg(a) => f.write_str(a),
-        }
-    }
-}
-
-/// One popt result: an option with its tag, text as typed, and argument.
+/// One popt result: an option with its tag, the text popt names in errors, and its argument.
 #[derive(Debug)]
 struct Opt<'a> {
     tag: &'static str,
-    text: OptText<'a>,
-    arg: Option<&'a str>,
+    /// A whole argument as typed; for a letter of a short-option cluster, the whole cluster (popt's
+    /// `poptBadOption` returns the argv element: ipvsadm prints "invalid option `-ALn'", "-At: missing
+    /// argument").
+    text: &'a [u8],
+    arg: Option<&'a [u8]>,
 }
 
 /// popt's option scanner over `argv[1..]`. Borrows everything: `-R` parses every line with it.
 struct Popt<'a> {
-    args: &'a [String],
+    args: &'a [Vec<u8>],
     next: usize,
     /// The short-option cluster being read: its argument index and the byte offset of the next letter.
     cluster: Option<(usize, usize)>,
-    leftovers: Vec<&'a str>,
+    leftovers: Vec<&'a [u8]>,
     rest_are_args: bool,
 }
 
 /// A popt error: the offending option text and the reason.
 struct PoptError<'a> {
-    text: OptText<'a>,
+    text: &'a [u8],
     reason: &'static str,
 }
 
 impl<'a> Popt<'a> {
-    fn new(args: &'a [String]) -> Self {
+    fn new(args: &'a [Vec<u8>]) -> Self {
         Popt {
             args,
             next: 0,
@@ -388,27 +381,27 @@ impl<'a> Popt<'a> {
 
     fn take_arg(
         &mut self,
-        kind: Arg,
-        attached: Option<&'a str>,
-        text: OptText<'a>,
-    ) -> Result<Option<&'a str>, PoptError<'a>> {
+        kind: ArgKind,
+        attached: Option<&'a [u8]>,
+        text: &'a [u8],
+    ) -> Result<Option<&'a [u8]>, PoptError<'a>> {
         match kind {
-            Arg::None => Ok(None),
+            ArgKind::None => Ok(None),
             _ if attached.is_some() => Ok(attached),
-            Arg::Required => match self.args.get(self.next) {
+            ArgKind::Required => match self.args.get(self.next) {
                 Some(a) => {
                     self.next += 1;
-                    Ok(Some(a.as_str()))
+                    Ok(Some(a.as_slice()))
                 }
                 None => Err(PoptError {
                     text,
                     reason: "missing argument",
                 }),
             },
-            Arg::Optional => match self.args.get(self.next) {
-                Some(a) if !a.starts_with('-') => {
+            ArgKind::Optional => match self.args.get(self.next) {
+                Some(a) if !a.starts_with(b"-") => {
                     self.next += 1;
-                    Ok(Some(a.as_str()))
+                    Ok(Some(a.as_slice()))
                 }
                 _ => Ok(None),
             },
@@ -420,65 +413,68 @@ impl<'a> Popt<'a> {
         let args = self.args;
         loop {
             if let Some((ai, pos)) = self.cluster.take() {
-                let whole = args[ai].as_str();
-                let Some(c) = whole.get(pos..).and_then(|r| r.chars().next()) else {
+                let whole = args[ai].as_slice();
+                // popt walks a cluster byte by byte, as C does.
+                let Some(&c) = whole.get(pos) else {
                     continue;
                 };
-                let after = pos + c.len_utf8();
+                let after = pos + 1;
                 let Some(&(_, _, kind, tag)) = TABLE.iter().find(|(_, s, _, _)| *s == Some(c))
                 else {
                     return Err(PoptError {
-                        text: OptText::Arg(whole),
+                        text: whole,
                         reason: "unknown option",
                     });
                 };
                 let remaining = whole.get(after..).unwrap_or_default();
-                let attached = if kind != Arg::None && !remaining.is_empty() {
-                    Some(remaining.strip_prefix('=').unwrap_or(remaining))
+                let attached = if kind != ArgKind::None && !remaining.is_empty() {
+                    Some(remaining.strip_prefix(b"=").unwrap_or(remaining))
                 } else {
                     if !remaining.is_empty() {
                         self.cluster = Some((ai, after));
                     }
                     None
                 };
-                let arg = self.take_arg(kind, attached, OptText::Arg(whole))?;
+                let arg = self.take_arg(kind, attached, whole)?;
                 return Ok(Some(Opt {
                     tag,
                     text: bad_option_text(whole, attached, arg),
                     arg,
                 }));
             }
-            let Some(a) = args.get(self.next).map(String::as_str) else {
+            let Some(a) = args.get(self.next).map(Vec::as_slice) else {
                 return Ok(None);
             };
             let ai = self.next;
             self.next += 1;
-            if self.rest_are_args || a == "-" || !a.starts_with('-') {
+            if self.rest_are_args || a == b"-" || !a.starts_with(b"-") {
                 self.leftovers.push(a);
                 continue;
             }
-            if a == "--" {
+            if a == b"--" {
                 self.rest_are_args = true;
                 continue;
             }
-            if let Some(long) = a.strip_prefix("--") {
-                let (name, attached) = match long.split_once('=') {
-                    Some((n, v)) => (n, Some(v)),
+            if let Some(long) = a.strip_prefix(b"--") {
+                let (name, attached) = match long.iter().position(|&b| b == b'=') {
+                    Some(i) => (&long[..i], Some(&long[i + 1..])),
                     None => (long, None),
                 };
-                let Some(&(_, _, kind, tag)) = TABLE.iter().find(|(l, _, _, _)| *l == name) else {
+                let Some(&(_, _, kind, tag)) =
+                    TABLE.iter().find(|(l, _, _, _)| l.as_bytes() == name)
+                else {
                     return Err(PoptError {
-                        text: OptText::Arg(a),
+                        text: a,
                         reason: "unknown option",
                     });
                 };
-                if kind == Arg::None && attached.is_some() {
+                if kind == ArgKind::None && attached.is_some() {
                     return Err(PoptError {
-                        text: OptText::Arg(a),
+                        text: a,
                         reason: "option does not take an argument",
                     });
                 }
-                let arg = self.take_arg(kind, attached, OptText::Arg(a))?;
+                let arg = self.take_arg(kind, attached, a)?;
                 return Ok(Some(Opt {
                     tag,
                     text: bad_option_text(a, attached, arg),
@@ -493,47 +489,52 @@ impl<'a> Popt<'a> {
 /// What popt's `poptBadOption` names for an option: the last argv element it read, so the separate argument
 /// when the option took one ("--start-daemon master --start-daemon backup" → "invalid option `backup'").
 fn bad_option_text<'a>(
-    option: &'a str,
-    attached: Option<&'a str>,
-    arg: Option<&'a str>,
-) -> OptText<'a> {
+    option: &'a [u8],
+    attached: Option<&'a [u8]>,
+    arg: Option<&'a [u8]>,
+) -> &'a [u8] {
     match (attached, arg) {
-        (None, Some(separate)) => OptText::Arg(separate),
-        _ => OptText::Arg(option),
+        (None, Some(separate)) => separate,
+        _ => option,
     }
 }
 
 /// C `strtol(s, &end, 10)` that must consume everything, within `min..=max` (ipvsadm `string_to_number`).
-pub fn string_to_number(s: &str, min: i64, max: i64) -> Option<i64> {
-    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let (neg, digits) = match t.as_bytes().first() {
+pub fn string_to_number(s: &[u8], min: i64, max: i64) -> Option<i64> {
+    let start = s
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c'))
+        .unwrap_or(s.len());
+    let t = &s[start..];
+    let (neg, digits) = match t.first() {
         Some(b'-') => (true, &t[1..]),
         Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let v: i64 = digits.parse().ok()?;
+    let v: i64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
     let v = if neg { -v } else { v };
     (min <= v && v <= max).then_some(v)
 }
 
-fn parse_timeout(buf: Option<&str>, min: i64, max: i64) -> Result<u32, Exit> {
+fn parse_timeout(buf: Option<&[u8]>, min: i64, max: i64) -> Result<u32, Exit> {
     let Some(buf) = buf else { return Ok(360) };
     string_to_number(buf, min, max)
         .map(|v| v as u32)
         .ok_or_else(|| {
             fail(
                 EXIT_PARAM,
-                format!("invalid timeout value `{buf}' specified"),
+                cat(&[b"invalid timeout value `", buf, b"' specified"]),
             )
         })
 }
 
 /// `inet_aton`: dotted quads with 1 to 4 parts, each decimal, octal (leading 0) or hex (0x).
-pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
-    fn num(p: &str) -> Option<u64> {
+pub fn inet_aton(s: &[u8]) -> Option<Ipv4Addr> {
+    fn num(p: &[u8]) -> Option<u64> {
+        let p = std::str::from_utf8(p).ok()?;
         if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")) {
             if h.is_empty() {
                 return Some(0);
@@ -547,7 +548,7 @@ pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
             None
         }
     }
-    let parts: Vec<u64> = s.split('.').map(num).collect::<Option<_>>()?;
+    let parts: Vec<u64> = s.split(|&b| b == b'.').map(num).collect::<Option<_>>()?;
     let v: u64 = match parts.as_slice() {
         [a] if *a <= 0xffff_ffff => *a,
         [a, b] if *a <= 255 && *b <= 0xff_ffff => (a << 24) | b,
@@ -560,50 +561,62 @@ pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(v as u32))
 }
 
+/// `inet_aton`, then `gethostbyname` (IPv4 results only) as ipvsadm's `host_to_addr`.
+fn host_to_addr(s: &[u8]) -> Option<Ipv4Addr> {
+    inet_aton(s).or_else(|| names::host_to_addr(std::str::from_utf8(s).ok()?))
+}
+
 const SERVICE_ADDR: u32 = 1;
 const SERVICE_PORT: u32 = 2;
 
 /// ipvsadm's `parse_service`: `host[:port]`, `[v6]:port` or a bare IPv6 address. Returns the
-/// SERVICE_ADDR/SERVICE_PORT bits, updating `svc` like the C code does.
-fn parse_service(buf: &str, svc: &mut Svc) -> u32 {
-    if buf.bytes().all(|b| b.is_ascii_digit()) {
+/// SERVICE_ADDR/SERVICE_PORT bits, updating `key` (and `netmask`, for an IPv6 address) like the C code.
+fn parse_service(buf: &[u8], key: &mut KeyParts, netmask: &mut u32) -> u32 {
+    if buf.iter().all(u8::is_ascii_digit) {
         return 0;
     }
     let mut host = buf;
-    let mut port: Option<&str> = None;
-    if let Some(rest) = buf.strip_prefix('[') {
-        let Some((h, after)) = rest.split_once(']') else {
+    let mut port: Option<&[u8]> = None;
+    if let Some(rest) = buf.strip_prefix(b"[") {
+        let Some(close) = rest.iter().position(|&b| b == b']') else {
             return 0;
         };
-        let Some(p) = after.strip_prefix(':') else {
+        let Some(p) = rest[close + 1..].strip_prefix(b":") else {
             return 0;
         };
-        host = h;
+        host = &rest[..close];
         port = Some(p);
     }
-    if let Ok(a6) = host.parse::<Ipv6Addr>() {
-        svc.addr = IpAddr::V6(a6);
-        svc.af = AF_INET6;
-        svc.netmask = 128;
+    if let Some(a6) = std::str::from_utf8(host)
+        .ok()
+        .and_then(|h| h.parse::<Ipv6Addr>().ok())
+    {
+        key.addr = IpAddr::V6(a6);
+        key.family = Some(Family::Ipv6);
+        *netmask = 128;
     } else {
-        if let Some((h, p)) = host.rsplit_once(':') {
-            host = h;
-            port = Some(p);
+        if let Some(colon) = host.iter().rposition(|&b| b == b':') {
+            port = Some(&host[colon + 1..]);
+            host = &host[..colon];
         }
-        if let Some(a) = inet_aton(host).or_else(|| names::host_to_addr(host)) {
-            svc.addr = IpAddr::V4(a);
-            svc.af = AF_INET;
-        } else {
-            return 0;
+        match host_to_addr(host) {
+            Some(a) => {
+                key.addr = IpAddr::V4(a);
+                key.family = Some(Family::Ipv4);
+            }
+            None => return 0,
         }
     }
     let mut result = SERVICE_ADDR;
     if let Some(p) = port {
         result |= SERVICE_PORT;
         if let Some(n) = string_to_number(p, 0, 65535) {
-            svc.port = n as u16;
-        } else if let Some(n) = names::service_to_port(p, svc.protocol) {
-            svc.port = n;
+            key.port = n as u16;
+        } else if let Some(n) = std::str::from_utf8(p)
+            .ok()
+            .and_then(|p| names::service_to_port(p, key.protocol))
+        {
+            key.port = n;
         } else {
             return 0;
         }
@@ -611,25 +624,36 @@ fn parse_service(buf: &str, svc: &mut Svc) -> u32 {
     result
 }
 
-fn parse_sched_flags(sched: &str, arg: &str) -> Result<u32, Exit> {
+fn parse_sched_flags(sched: &[u8], arg: &[u8]) -> Result<ServiceFlags, Exit> {
     let sched = if sched.is_empty() { DEF_SCHED } else { sched };
-    let mut flags = 0;
+    let mut flags = ServiceFlags::empty();
     // strtok skips empty tokens; an all-separator argument yields one NULL token in the C code, which
     // strcmp would crash on; we report it as an invalid flag instead.
-    let tokens: Vec<&str> = arg.split(',').filter(|t| !t.is_empty()).collect();
+    let tokens: Vec<&[u8]> = arg
+        .split(|&b| b == b',')
+        .filter(|t| !t.is_empty())
+        .collect();
     if tokens.is_empty() {
-        return Err(fail(EXIT_PARAM, format!("invalid scheduler flag `{arg}'")));
+        return Err(fail(
+            EXIT_PARAM,
+            cat(&[b"invalid scheduler flag `", arg, b"'"]),
+        ));
     }
     for flag in tokens {
-        let (bit, need) = match flag {
-            "flag-1" => (SVC_SCHED1, None),
-            "flag-2" => (SVC_SCHED2, None),
-            "flag-3" => (SVC_SCHED3, None),
-            "sh-fallback" => (SVC_SCHED1, Some("sh")),
-            "sh-port" => (SVC_SCHED2, Some("sh")),
-            "mh-fallback" => (SVC_SCHED1, Some("mh")),
-            "mh-port" => (SVC_SCHED2, Some("mh")),
-            _ => return Err(fail(EXIT_PARAM, format!("invalid scheduler flag `{flag}'"))),
+        let (bit, need): (ServiceFlags, Option<&[u8]>) = match flag {
+            b"flag-1" => (ServiceFlags::SCHED1, None),
+            b"flag-2" => (ServiceFlags::SCHED2, None),
+            b"flag-3" => (ServiceFlags::SCHED3, None),
+            b"sh-fallback" => (ServiceFlags::SCHED1, Some(b"sh")),
+            b"sh-port" => (ServiceFlags::SCHED2, Some(b"sh")),
+            b"mh-fallback" => (ServiceFlags::SCHED1, Some(b"mh")),
+            b"mh-port" => (ServiceFlags::SCHED2, Some(b"mh")),
+            _ => {
+                return Err(fail(
+                    EXIT_PARAM,
+                    cat(&[b"invalid scheduler flag `", flag, b"'"]),
+                ));
+            }
         };
         flags |= bit;
         if let Some(s) = need
@@ -637,7 +661,7 @@ fn parse_sched_flags(sched: &str, arg: &str) -> Result<u32, Exit> {
         {
             return Err(fail(
                 EXIT_PARAM,
-                format!("incompatible scheduler flag `{flag}'"),
+                cat(&[b"incompatible scheduler flag `", flag, b"'"]),
             ));
         }
     }
@@ -710,8 +734,8 @@ const TUNOPTS: [u32; 4] = [
 ];
 const TUNNEL_TYPES_V_OPTIONS: [&[u8; 4]; 3] = [b"xxxx", b"+111", b"x11x"];
 
-fn tunnel_opt_check(tun_type: u8, options: u64) -> Result<(), Exit> {
-    let i = usize::from(tun_type).min(2);
+fn tunnel_opt_check(tun_type: TunnelType, options: u64) -> Result<(), Exit> {
+    let i = usize::from(tun_type.value()).min(2);
     let mut last = 0;
     let mut count = 0;
     for (j, &k) in TUNOPTS.iter().enumerate() {
@@ -766,39 +790,33 @@ pub enum Parsed {
     Run(Box<Entry>),
 }
 
+/// The first `n` bytes of `b` as text (names are C strings cut by `strncpy`; lossy for non-UTF-8).
+fn cut(b: &[u8], n: usize) -> String {
+    String::from_utf8_lossy(&b[..b.len().min(n)]).into_owned()
+}
+
 /// Parses `argv` (with `argv[0]`) exactly like ipvsadm's `parse_options` + the checks of `process_options`.
-pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
-    let program = argv.first().map(String::as_str).unwrap_or("ipvsadm");
+pub fn parse(argv: &[Vec<u8>]) -> Result<Parsed, Exit> {
+    let program: &[u8] = argv.first().map(Vec::as_slice).unwrap_or(b"ipvsadm");
     let rest = argv.get(1..).unwrap_or_default();
     let mut popt = Popt::new(rest);
+    let mut key = KeyParts {
+        family: None,
+        protocol: Protocol::Other(0),
+        addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        port: 0,
+        fwmark: 0,
+    };
+    let mut service = Service::new(key.key());
+    let mut sched_name: Vec<u8> = Vec::new();
+    let mut dest = Destination::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+    dest.fwd = FwdMethod::Route;
     let mut e = Entry {
         cmd: Cmd::List,
-        svc: Svc {
-            af: 0,
-            protocol: 0,
-            addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            port: 0,
-            fwmark: 0,
-            sched_name: String::new(),
-            flags: 0,
-            timeout: 0,
-            netmask: 0xffff_ffff,
-            pe_name: String::new(),
-        },
-        dest: Dst {
-            af: 0,
-            addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            port: 0,
-            conn_flags: CONN_DROUTE,
-            weight: 1,
-            u_threshold: 0,
-            l_threshold: 0,
-            tun_type: 0,
-            tun_port: 0,
-            tun_flags: 0,
-        },
-        timeout: (0, 0, 0),
-        daemon: Dmn::default(),
+        service: service.clone(),
+        dest: dest.clone(),
+        timeouts: Timeouts::default(),
+        daemon: Daemon::new(DaemonState::Unknown(0), "", 0),
         options: 0,
         format: 0,
     };
@@ -820,10 +838,9 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
         "R" => Cmd::Restore,
         "S" => Cmd::Save,
         "start-daemon" | "stop-daemon" => {
-            let arg = first.arg.unwrap_or_default();
-            e.daemon.state = match arg {
-                "master" => 1,
-                "backup" => 2,
+            e.daemon.state = match first.arg.unwrap_or_default() {
+                b"master" => DaemonState::Master,
+                b"backup" => DaemonState::Backup,
                 _ if first.tag == "start-daemon" => {
                     return Err(fail(EXIT_PARAM, "illegal start-daemon parameter specified"));
                 }
@@ -839,23 +856,28 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
         "v" => return Ok(Parsed::Version),
         _ => return Err(tryhelp(program)),
     };
-    let mut sched_flags_arg = String::new();
+    let mut sched_flags_arg: &[u8] = b"";
     loop {
         let o = match popt.next_opt() {
             Ok(Some(o)) => o,
             Ok(None) => break,
-            Err(pe) => return Err(fail(EXIT_ERROR, format!("{}: {}", pe.text, pe.reason))),
+            Err(pe) => {
+                return Err(fail(
+                    EXIT_ERROR,
+                    cat(&[pe.text, b": ", pe.reason.as_bytes()]),
+                ));
+            }
         };
-        let arg: &str = o.arg.unwrap_or_default();
+        let arg: &[u8] = o.arg.unwrap_or_default();
         match o.tag {
             "t" | "u" | "sctp-service" => {
                 set_option(&mut e.options, optc::SERVICE)?;
-                e.svc.protocol = match o.tag {
-                    "t" => IPPROTO_TCP,
-                    "u" => IPPROTO_UDP,
-                    _ => IPPROTO_SCTP,
+                key.protocol = match o.tag {
+                    "t" => Protocol::Tcp,
+                    "u" => Protocol::Udp,
+                    _ => Protocol::Sctp,
                 };
-                if parse_service(arg, &mut e.svc) & SERVICE_ADDR == 0 {
+                if parse_service(arg, &mut key, &mut service.netmask) & SERVICE_ADDR == 0 {
                     return Err(fail(
                         EXIT_PARAM,
                         "illegal virtual server address[:port] specified",
@@ -864,32 +886,32 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
             }
             "f" => {
                 set_option(&mut e.options, optc::SERVICE)?;
-                e.svc.af = AF_INET;
-                e.svc.protocol = IPPROTO_TCP;
-                e.svc.fwmark = match string_to_number(arg, 1, i64::from(u32::MAX)) {
+                key.family = Some(Family::Ipv4);
+                key.protocol = Protocol::Tcp;
+                key.fwmark = match string_to_number(arg, 1, i64::from(u32::MAX)) {
                     Some(v) => v as u32,
                     None => {
                         return Err(fail(
                             EXIT_PARAM,
-                            format!("invalid fwmark value `{arg}' specified"),
+                            cat(&[b"invalid fwmark value `", arg, b"' specified"]),
                         ));
                     }
                 };
             }
             "s" => {
                 set_option(&mut e.options, optc::SCHEDULER)?;
-                e.svc.sched_name = arg.chars().take(15).collect();
+                sched_name = arg[..arg.len().min(SCHEDNAME_BYTES)].to_vec();
             }
             "p" => {
                 set_option(&mut e.options, optc::PERSISTENT)?;
-                e.svc.flags |= SVC_PERSISTENT;
-                e.svc.timeout = parse_timeout(o.arg, 1, MAX_TIMEOUT)?;
+                service.flags |= ServiceFlags::PERSISTENT;
+                service.timeout = parse_timeout(o.arg, 1, MAX_TIMEOUT)?;
             }
             "M" => {
                 set_option(&mut e.options, optc::NETMASK)?;
-                if e.svc.af != AF_INET6 {
-                    match inet_aton(arg).or_else(|| names::host_to_addr(arg)) {
-                        Some(m) => e.svc.netmask = u32::from(m),
+                if key.family != Some(Family::Ipv6) {
+                    match host_to_addr(arg) {
+                        Some(m) => service.netmask = u32::from(m),
                         None => {
                             return Err(fail(
                                 EXIT_PARAM,
@@ -899,24 +921,31 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
                     }
                 } else {
                     // atoi: leading digits, else 0.
-                    let n: String = arg
-                        .trim_start()
-                        .chars()
-                        .take_while(char::is_ascii_digit)
+                    let start = arg
+                        .iter()
+                        .position(|b| !b.is_ascii_whitespace())
+                        .unwrap_or(arg.len());
+                    let digits: Vec<u8> = arg[start..]
+                        .iter()
+                        .copied()
+                        .take_while(u8::is_ascii_digit)
                         .collect();
-                    e.svc.netmask = n.parse().unwrap_or(0);
-                    if !(1..=128).contains(&e.svc.netmask) {
+                    service.netmask = std::str::from_utf8(&digits)
+                        .ok()
+                        .and_then(|d| d.parse().ok())
+                        .unwrap_or(0);
+                    if !(1..=128).contains(&service.netmask) {
                         return Err(fail(EXIT_PARAM, "illegal ipv6 netmask specified"));
                     }
                 }
             }
             "r" => {
                 set_option(&mut e.options, optc::SERVER)?;
-                let mut t = e.svc.clone();
-                let parse = parse_service(arg, &mut t);
-                e.dest.af = t.af;
-                e.dest.addr = t.addr;
-                e.dest.port = t.port;
+                // ipvsadm parses into a copy of the service (its port is the default).
+                let mut t = key.clone();
+                let parse = parse_service(arg, &mut t, &mut 0);
+                dest.addr = t.addr;
+                dest.port = t.port;
                 if parse & SERVICE_ADDR == 0 {
                     return Err(fail(
                         EXIT_PARAM,
@@ -924,33 +953,33 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
                     ));
                 }
                 if parse == SERVICE_ADDR {
-                    e.dest.port = e.svc.port;
+                    dest.port = key.port;
                 }
             }
             "i" | "g" | "m" => {
                 set_option(&mut e.options, optc::FORWARD)?;
-                e.dest.conn_flags = match o.tag {
-                    "i" => CONN_TUNNEL,
-                    "g" => CONN_DROUTE,
-                    _ => 0,
+                dest.fwd = match o.tag {
+                    "i" => FwdMethod::Tunnel,
+                    "g" => FwdMethod::Route,
+                    _ => FwdMethod::Masq,
                 };
             }
             "w" => {
                 set_option(&mut e.options, optc::WEIGHT)?;
                 // Debian's 1.31 build accepts weights up to INT_MAX (upstream: 65535); measured in the VM.
-                e.dest.weight = string_to_number(arg, 0, i64::from(i32::MAX))
+                dest.weight = string_to_number(arg, 0, i64::from(i32::MAX))
                     .ok_or_else(|| fail(EXIT_PARAM, "illegal weight specified"))?
-                    as i32;
+                    as u32;
             }
             "x" => {
                 set_option(&mut e.options, optc::UTHRESHOLD)?;
-                e.dest.u_threshold = string_to_number(arg, 0, i64::from(i32::MAX))
+                dest.u_threshold = string_to_number(arg, 0, i64::from(i32::MAX))
                     .ok_or_else(|| fail(EXIT_PARAM, "illegal u_threshold specified"))?
                     as u32;
             }
             "y" => {
                 set_option(&mut e.options, optc::LTHRESHOLD)?;
-                e.dest.l_threshold = string_to_number(arg, 0, i64::from(i32::MAX))
+                dest.l_threshold = string_to_number(arg, 0, i64::from(i32::MAX))
                     .ok_or_else(|| fail(EXIT_PARAM, "illegal l_threshold specified"))?
                     as u32;
             }
@@ -961,7 +990,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
             }
             "mcast-interface" => {
                 set_option(&mut e.options, optc::MCAST)?;
-                e.daemon.mcast_ifn = arg.chars().take(15).collect();
+                e.daemon.mcast_ifn = cut(arg, IFNAME_BYTES);
             }
             "syncid" => {
                 set_option(&mut e.options, optc::SYNCID)?;
@@ -997,44 +1026,46 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
                 e.format |= fmt::EXACT;
             }
             "6" => {
-                if e.svc.fwmark != 0 {
-                    e.svc.af = AF_INET6;
-                    e.svc.netmask = 128;
+                if key.fwmark != 0 {
+                    key.family = Some(Family::Ipv6);
+                    service.netmask = 128;
                 } else {
                     return Err(fail(EXIT_PARAM, "-6 used before -f\n"));
                 }
             }
             "o" => {
                 set_option(&mut e.options, optc::ONEPACKET)?;
-                e.svc.flags |= SVC_ONEPACKET;
+                service.flags |= ServiceFlags::ONEPACKET;
             }
             "pe" => {
                 set_option(&mut e.options, optc::PE)?;
-                e.svc.pe_name = arg.chars().take(16).collect();
+                let pe = cut(arg, PENAME_BYTES);
+                service.pe_name = (!pe.is_empty()).then_some(pe);
             }
             "b" => {
                 set_option(&mut e.options, optc::SCHED_FLAGS)?;
-                sched_flags_arg = arg.chars().take(127).collect();
+                sched_flags_arg = &arg[..arg.len().min(127)];
             }
             "mcast-group" => {
                 set_option(&mut e.options, optc::MCAST_GROUP)?;
-                if arg.contains(':') {
-                    match arg.parse::<Ipv6Addr>() {
-                        Ok(a) if a.is_multicast() => e.daemon.mcast_group = Some(IpAddr::V6(a)),
+                let text = std::str::from_utf8(arg).ok();
+                if arg.contains(&b':') {
+                    match text.and_then(|t| t.parse::<Ipv6Addr>().ok()) {
+                        Some(a) if a.is_multicast() => e.daemon.mcast_group6 = Some(a),
                         _ => {
                             return Err(fail(
                                 EXIT_PARAM,
-                                format!("invalid IPv6 mcast-group `{arg}'"),
+                                cat(&[b"invalid IPv6 mcast-group `", arg, b"'"]),
                             ));
                         }
                     }
                 } else {
-                    match arg.parse::<Ipv4Addr>() {
-                        Ok(a) if a.is_multicast() => e.daemon.mcast_group = Some(IpAddr::V4(a)),
+                    match text.and_then(|t| t.parse::<Ipv4Addr>().ok()) {
+                        Some(a) if a.is_multicast() => e.daemon.mcast_group = Some(a),
                         _ => {
                             return Err(fail(
                                 EXIT_PARAM,
-                                format!("invalid IPv4 mcast-group `{arg}'"),
+                                cat(&[b"invalid IPv4 mcast-group `", arg, b"'"]),
                             ));
                         }
                     }
@@ -1064,29 +1095,31 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
             }
             "tun-type" => {
                 set_option(&mut e.options, optc::TUN_TYPE)?;
-                e.dest.tun_type = match arg {
-                    "ipip" => 0,
-                    "gue" => 1,
-                    "gre" => 2,
+                dest.tun_type = match arg {
+                    b"ipip" => TunnelType::Ipip,
+                    b"gue" => TunnelType::Gue,
+                    b"gre" => TunnelType::Gre,
                     _ => return Err(fail(EXIT_PARAM, "illegal tunnel type specified")),
                 };
             }
             "tun-port" => {
                 set_option(&mut e.options, optc::TUN_PORT)?;
-                e.dest.tun_port = string_to_number(arg, 1, 65535)
+                dest.tun_port = string_to_number(arg, 1, 65535)
                     .ok_or_else(|| fail(EXIT_PARAM, "illegal tunnel port specified"))?
                     as u16;
             }
             "tun-nocsum" => set_option(&mut e.options, optc::TUN_NOCSUM)?,
             "tun-csum" => {
                 set_option(&mut e.options, optc::TUN_CSUM)?;
-                e.dest.tun_flags |= 1;
+                dest.tun_flags |= TunnelFlags::CSUM;
             }
             "tun-remcsum" => {
                 set_option(&mut e.options, optc::TUN_REMCSUM)?;
-                e.dest.tun_flags |= 2;
+                dest.tun_flags |= TunnelFlags::REMCSUM;
             }
-            _ => return Err(fail(EXIT_PARAM, format!("invalid option `{}'", o.text))),
+            _ => {
+                return Err(fail(EXIT_PARAM, cat(&[b"invalid option `", o.text, b"'"])));
+            }
         }
     }
 
@@ -1094,7 +1127,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
     if e.cmd == Cmd::Timeout {
         match (leftovers.next(), leftovers.next(), leftovers.next()) {
             (Some(a), Some(b), Some(c)) => {
-                e.timeout = (
+                e.timeouts = Timeouts::new(
                     parse_timeout(Some(a), 0, MAX_TIMEOUT)?,
                     parse_timeout(Some(b), 0, MAX_TIMEOUT)?,
                     parse_timeout(Some(c), 0, MAX_TIMEOUT)?,
@@ -1104,41 +1137,44 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
         }
     }
     if let Some(a) = leftovers.next() {
-        return Err(fail(EXIT_PARAM, format!("unexpected argument {a}")));
+        return Err(fail(EXIT_PARAM, cat(&[b"unexpected argument ", a])));
     }
     if !sched_flags_arg.is_empty() {
-        e.svc.flags &= !(SVC_SCHED1 | SVC_SCHED2 | SVC_SCHED3);
-        e.svc.flags |= parse_sched_flags(&e.svc.sched_name, &sched_flags_arg)?;
+        service.flags -= ServiceFlags::SCHED1 | ServiceFlags::SCHED2 | ServiceFlags::SCHED3;
+        service.flags |= parse_sched_flags(&sched_name, sched_flags_arg)?;
     }
 
     // process_options' checks, in its order.
     generic_opt_check(e.cmd, e.options)?;
     if matches!(e.cmd, Cmd::Add | Cmd::Edit) {
-        if e.svc.fwmark == 0 && e.svc.port == 0 && e.svc.flags & SVC_PERSISTENT == 0 {
+        if key.fwmark == 0 && key.port == 0 && !service.flags.contains(ServiceFlags::PERSISTENT) {
             return Err(fail(
                 EXIT_PARAM,
                 "Zero port specified for non-persistent service",
             ));
         }
-        if e.svc.flags & SVC_ONEPACKET != 0 && e.svc.fwmark == 0 && e.svc.protocol != IPPROTO_UDP {
+        if service.flags.contains(ServiceFlags::ONEPACKET)
+            && key.fwmark == 0
+            && key.protocol != Protocol::Udp
+        {
             return Err(fail(
                 EXIT_PARAM,
                 "One-Packet Scheduling is only for UDP virtual services",
             ));
         }
-        if e.svc.sched_name.is_empty() {
-            e.svc.sched_name = DEF_SCHED.to_string();
+        if sched_name.is_empty() {
+            sched_name = DEF_SCHED.to_vec();
         }
     }
+    service.scheduler = Scheduler::from_name(&String::from_utf8_lossy(&sched_name));
     if e.cmd == Cmd::StartDaemon && e.daemon.mcast_ifn.is_empty() {
         e.daemon.mcast_ifn = "eth0".to_string();
     }
-    let fwd = e.dest.conn_flags & 7;
     if matches!(e.cmd, Cmd::AddDest | Cmd::EditDest) {
-        if e.svc.fwmark == 0 && (fwd == CONN_TUNNEL || fwd == CONN_DROUTE) {
-            e.dest.port = e.svc.port;
+        if key.fwmark == 0 && matches!(dest.fwd, FwdMethod::Tunnel | FwdMethod::Route) {
+            dest.port = key.port;
         }
-        if e.dest.af != e.svc.af && fwd != CONN_TUNNEL {
+        if Some(Family::of(&dest.addr)) != key.family && dest.fwd != FwdMethod::Tunnel {
             return Err(fail(
                 EXIT_PARAM,
                 "Different address family is allowed only for tunneling servers",
@@ -1151,13 +1187,13 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
             optc::TUN_CSUM,
             optc::TUN_REMCSUM,
         ];
-        if tun_bits.iter().any(|b| e.has(*b)) && fwd != CONN_TUNNEL {
+        if tun_bits.iter().any(|b| e.has(*b)) && dest.fwd != FwdMethod::Tunnel {
             return Err(fail(
                 EXIT_PARAM,
                 "Tunnel options conflict with forward method",
             ));
         }
-        tunnel_opt_check(e.dest.tun_type, e.options)?;
+        tunnel_opt_check(dest.tun_type, e.options)?;
     }
     if e.cmd == Cmd::List {
         let a = e.has(optc::CONNECTION) || e.has(optc::TIMEOUT) || e.has(optc::DAEMON);
@@ -1167,6 +1203,9 @@ pub fn parse(argv: &[String]) -> Result<Parsed, Exit> {
             return Err(fail(EXIT_PARAM, "options conflicts in the list command"));
         }
     }
+    service.key = key.key();
+    e.service = service;
+    e.dest = dest;
     Ok(Parsed::Run(Box::new(e)))
 }
 
@@ -1175,12 +1214,16 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
 
+    fn argv(words: &[&[u8]]) -> Vec<Vec<u8>> {
+        std::iter::once(&b"ipvsadm"[..])
+            .chain(words.iter().copied())
+            .map(<[u8]>::to_vec)
+            .collect()
+    }
+
     fn p(s: &str) -> Result<Parsed, Exit> {
-        let v: Vec<String> = std::iter::once("ipvsadm")
-            .chain(s.split_whitespace())
-            .map(String::from)
-            .collect();
-        parse(&v)
+        let words: Vec<&[u8]> = s.split_whitespace().map(str::as_bytes).collect();
+        parse(&argv(&words))
     }
 
     fn entry(s: &str) -> Entry {
@@ -1192,44 +1235,76 @@ mod tests {
 
     fn err(s: &str) -> (i32, String) {
         let e = p(s).unwrap_err();
-        (e.code, e.msg)
+        (e.code, String::from_utf8(e.msg).unwrap())
     }
 
     #[test]
     fn defaults_match_ipvsadm() {
         let e = entry("-A -t 10.0.0.1:80");
         assert_eq!(
-            (e.svc.sched_name.as_str(), e.svc.flags, e.svc.netmask),
-            ("wlc", 0, 0xffff_ffff)
+            (&e.service.scheduler, e.service.flags, e.service.netmask),
+            (&Scheduler::Wlc, ServiceFlags::empty(), 0xffff_ffff)
         );
         let e = entry("-A -t 10.0.0.1:80 -p");
-        assert_eq!((e.svc.flags, e.svc.timeout), (1, 360));
+        assert_eq!(
+            (e.service.flags, e.service.timeout),
+            (ServiceFlags::PERSISTENT, 360)
+        );
         let e = entry("-A -t10.0.0.1:0 -p100 -s=rr");
         assert_eq!(
-            (e.svc.timeout, e.svc.sched_name.as_str(), e.svc.port),
-            (100, "rr", 0)
+            (e.service.timeout, &e.service.scheduler, e.service.key),
+            (
+                100,
+                &Scheduler::Rr,
+                ServiceKey::Inet {
+                    protocol: Protocol::Tcp,
+                    addr: "10.0.0.1".parse().unwrap(),
+                    port: 0
+                }
+            )
         );
         let e = entry("-a -t 10.0.0.1:80 -r 10.0.0.2:99");
         // Direct routing is the default and forces the service port.
         assert_eq!(
-            (e.dest.conn_flags, e.dest.weight, e.dest.port),
-            (CONN_DROUTE, 1, 80)
+            (e.dest.fwd, e.dest.weight, e.dest.port),
+            (FwdMethod::Route, 1, 80)
         );
         let e = entry("-a -t 10.0.0.1:80 -r 10.0.0.2:99 -m -w 0");
-        assert_eq!((e.dest.conn_flags, e.dest.weight, e.dest.port), (0, 0, 99));
+        assert_eq!(
+            (e.dest.fwd, e.dest.weight, e.dest.port),
+            (FwdMethod::Masq, 0, 99)
+        );
         let e = entry("-A -f 5 -6 -s sh -b sh-port,sh-fallback");
         assert_eq!(
-            (e.svc.af, e.svc.netmask, e.svc.flags),
-            (AF_INET6, 128, SVC_SCHED1 | SVC_SCHED2)
+            (e.service.key, e.service.netmask, e.service.flags),
+            (
+                ServiceKey::Fwmark {
+                    mark: 5,
+                    family: Family::Ipv6
+                },
+                128,
+                ServiceFlags::SCHED1 | ServiceFlags::SCHED2
+            )
         );
         let e = entry("-Ln --stats");
         assert_eq!(e.format, fmt::NUMERIC | fmt::STATS);
         let e = entry("--set 1 2 3");
-        assert_eq!(e.timeout, (1, 2, 3));
+        assert_eq!(e.timeouts, Timeouts::new(1, 2, 3));
         let e = entry("--start-daemon master");
-        assert_eq!(e.daemon.mcast_ifn, "eth0");
+        assert_eq!(
+            (e.daemon.state, e.daemon.mcast_ifn.as_str()),
+            (DaemonState::Master, "eth0")
+        );
         let e = entry("-A -t [2001:db8::1]:443 -M 64 -p");
-        assert_eq!((e.svc.af, e.svc.netmask), (AF_INET6, 64));
+        assert_eq!(
+            (e.service.key.family(), e.service.netmask),
+            (Family::Ipv6, 64)
+        );
+        let e = entry("-a -t 10.0.0.1:1 -r 10.0.0.2 -i --tun-type gue --tun-port 9 --tun-csum");
+        assert_eq!(
+            (e.dest.tun_type, e.dest.tun_port, e.dest.tun_flags),
+            (TunnelType::Gue, 9, TunnelFlags::CSUM)
+        );
     }
 
     #[test]
@@ -1390,7 +1465,7 @@ mod tests {
                     let cluster = short.map(|c| format!("-L{c}{odd}"));
                     for l in &mut lines {
                         l.push(&long_opt);
-                        if kind != Arg::None {
+                        if kind != ArgKind::None {
                             l.push(odd);
                         }
                         l.push(&long_eq);
@@ -1406,11 +1481,8 @@ mod tests {
                     }
                     for l in lines {
                         for n in 1..=l.len() {
-                            let argv: Vec<String> = std::iter::once("ipvsadm")
-                                .chain(l[..n].iter().copied())
-                                .map(String::from)
-                                .collect();
-                            let _ = parse(&argv);
+                            let words: Vec<&[u8]> = l[..n].iter().map(|w| w.as_bytes()).collect();
+                            let _ = parse(&argv(&words));
                             runs += 1;
                         }
                     }
@@ -1422,10 +1494,91 @@ mod tests {
 
     #[test]
     fn inet_aton_forms() {
-        assert_eq!(inet_aton("10.1"), Some(Ipv4Addr::new(10, 0, 0, 1)));
-        assert_eq!(inet_aton("0x0a.0.0.1"), Some(Ipv4Addr::new(10, 0, 0, 1)));
-        assert_eq!(inet_aton("256.0.0.1"), None);
-        assert_eq!(string_to_number(" +5", 0, 9), Some(5));
-        assert_eq!(string_to_number("5x", 0, 9), None);
+        assert_eq!(inet_aton(b"10.1"), Some(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!(inet_aton(b"0x0a.0.0.1"), Some(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!(inet_aton(b"256.0.0.1"), None);
+        assert_eq!(string_to_number(b" +5", 0, 9), Some(5));
+        assert_eq!(string_to_number(b"5x", 0, 9), None);
+    }
+
+    /// Arguments that are not UTF-8: parsed like any other, quoted byte for byte where ipvsadm quotes
+    /// them, never a panic.
+    #[test]
+    fn non_utf8_arguments_give_ipvsadm_errors() {
+        let e = |words: &[&[u8]]| parse(&argv(words)).unwrap_err();
+        let x = e(&[b"-A", b"-f", b"\xff\xfe"]);
+        assert_eq!(
+            (x.code, x.msg),
+            (
+                EXIT_PARAM,
+                b"invalid fwmark value `\xff\xfe' specified".to_vec()
+            )
+        );
+        let x = e(&[b"-A", b"-t", b"caf\xe9:80"]);
+        assert_eq!(
+            (x.code, x.msg),
+            (
+                EXIT_PARAM,
+                b"illegal virtual server address[:port] specified".to_vec()
+            )
+        );
+        let x = e(&[b"-L", b"--\xff"]);
+        assert_eq!(
+            (x.code, x.msg),
+            (EXIT_ERROR, b"--\xff: unknown option".to_vec())
+        );
+        let x = e(&[b"-A", b"-t", b"1.2.3.4:80", b"\xc3"]);
+        assert_eq!(
+            (x.code, x.msg),
+            (EXIT_PARAM, b"unexpected argument \xc3".to_vec())
+        );
+        let x = e(&[
+            b"-A",
+            b"-t",
+            b"1.2.3.4:80",
+            b"-s",
+            b"sh",
+            b"-b",
+            b"sh-port,\x80",
+        ]);
+        assert_eq!(
+            (x.code, x.msg),
+            (EXIT_PARAM, b"invalid scheduler flag `\x80'".to_vec())
+        );
+        let x = e(&[b"--set", b"1", b"2", b"\xff"]);
+        assert_eq!(
+            (x.code, x.msg),
+            (
+                EXIT_PARAM,
+                b"invalid timeout value `\xff' specified".to_vec()
+            )
+        );
+        // A non-UTF-8 program name is quoted as given.
+        let x = parse(&[b"ipv\xffsadm".to_vec()]).unwrap_err();
+        assert_eq!(
+            x.msg,
+            b"Try `ipv\xffsadm -h' or 'ipv\xffsadm --help' for more information.".to_vec()
+        );
+        // A cluster with a non-ASCII byte is an unknown option, named whole.
+        let x = e(&[b"-L\xe9"]);
+        assert_eq!(
+            (x.code, x.msg),
+            (EXIT_ERROR, b"-L\xe9: unknown option".to_vec())
+        );
+        // A scheduler name is cut to 15 bytes (not characters) and sent to the kernel, which will refuse it.
+        let Parsed::Run(r) = parse(&argv(&[
+            b"-A",
+            b"-t",
+            b"1.2.3.4:80",
+            b"-s",
+            b"\xe9\xe9\xe9",
+        ]))
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            r.service.scheduler,
+            Scheduler::Other("\u{fffd}\u{fffd}\u{fffd}".into())
+        );
     }
 }

@@ -1,9 +1,12 @@
 //! Output formatting: pure functions over `ipvs-nl` values, reproducing ipvsadm 1.31's `printf`s byte for
 //! byte (widths, truncations, sort order).
 
-use super::args::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, fmt};
+use super::args::fmt;
 use super::names::{addrport_to_anyname, truncate_bytes};
-use ipvs_nl::{Daemon, DaemonState, Destination, FwdMethod, Service, ServiceKey, Stats};
+use ipvs_nl::{
+    Daemon, DaemonState, Destination, Family, FwdMethod, Protocol, Service, ServiceFlags,
+    ServiceKey, Stats, TunnelFlags,
+};
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -74,12 +77,12 @@ fn cmp_addr(a: &IpAddr, b: &IpAddr, v6: bool) -> i32 {
 }
 
 /// The fields ipvsadm's service comparator and printer use.
-fn svc_parts(s: &Service) -> (u32, u16, u16, IpAddr, u16) {
+fn svc_parts(s: &Service) -> (u32, u16, Protocol, IpAddr, u16) {
     match s.key {
-        ServiceKey::Fwmark { mark, ipv6 } => (
+        ServiceKey::Fwmark { mark, family } => (
             mark,
-            if ipv6 { 10 } else { 2 },
-            0,
+            if family == Family::Ipv6 { 10 } else { 2 },
+            Protocol::Other(0),
             IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             0,
         ),
@@ -87,13 +90,7 @@ fn svc_parts(s: &Service) -> (u32, u16, u16, IpAddr, u16) {
             protocol,
             addr,
             port,
-        } => (
-            0,
-            if addr.is_ipv6() { 10 } else { 2 },
-            protocol.number(),
-            addr,
-            port,
-        ),
+        } => (0, if addr.is_ipv6() { 10 } else { 2 }, protocol, addr, port),
     }
 }
 
@@ -109,7 +106,7 @@ pub fn cmp_services(a: &Service, b: &Service) -> i32 {
     if r != 0 {
         return r;
     }
-    let r = i32::from(pa) - i32::from(pb);
+    let r = i32::from(pa.number()) - i32::from(pb.number());
     if r != 0 {
         return r;
     }
@@ -156,21 +153,24 @@ pub fn largenum(out: &mut String, i: u64, format: u32) {
 }
 
 fn sched_flags(s: &Service) -> String {
-    let f = s.flags.0;
+    let f = s.flags;
     let mut v = Vec::new();
-    match s.scheduler.as_str() {
-        "sh" | "mh" => {
-            let p = &s.scheduler;
-            if f & 0x08 != 0 {
+    match s.scheduler.name() {
+        p @ ("sh" | "mh") => {
+            if f.contains(ServiceFlags::SCHED1) {
                 v.push(format!("{p}-fallback"));
             }
-            if f & 0x10 != 0 {
+            if f.contains(ServiceFlags::SCHED2) {
                 v.push(format!("{p}-port"));
             }
         }
         _ => {
-            for (bit, name) in [(0x08, "flag-1"), (0x10, "flag-2"), (0x20, "flag-3")] {
-                if f & bit != 0 {
+            for (bit, name) in [
+                (ServiceFlags::SCHED1, "flag-1"),
+                (ServiceFlags::SCHED2, "flag-2"),
+                (ServiceFlags::SCHED3, "flag-3"),
+            ] {
+                if f.contains(bit) {
                     v.push(name.to_string());
                 }
             }
@@ -241,8 +241,11 @@ const TUNNAMES: [&str; 3] = ["ipip", "gue", "gre"];
 const TUNFLAGS: [&str; 3] = ["-c", "+c", "r+c"];
 const TUN_FLAGS_OPTS: [&str; 3] = ["--tun-nocsum", "--tun-csum", "--tun-remcsum"];
 
-fn tun_flag<'a>(table: &[&'a str; 3], f: u16) -> &'a str {
-    table.get(usize::from(f)).copied().unwrap_or("(null)")
+fn tun_flag<'a>(table: &[&'a str; 3], f: TunnelFlags) -> &'a str {
+    table
+        .get(usize::from(f.bits()))
+        .copied()
+        .unwrap_or("(null)")
 }
 
 fn tun_info(d: &Destination) -> Option<String> {
@@ -259,20 +262,20 @@ fn tun_info(d: &Destination) -> Option<String> {
     Some(s)
 }
 
-fn protocol_name(p: u16) -> &'static str {
+fn protocol_name(p: Protocol) -> &'static str {
     match p {
-        IPPROTO_TCP => "TCP",
-        IPPROTO_UDP => "UDP",
-        IPPROTO_SCTP => "SCTP",
+        Protocol::Tcp => "TCP",
+        Protocol::Udp => "UDP",
+        Protocol::Sctp => "SCTP",
         _ => "?",
     }
 }
 
-fn option_from_protocol(p: u16) -> &'static str {
+fn option_from_protocol(p: Protocol) -> &'static str {
     match p {
-        IPPROTO_TCP => "-t",
-        IPPROTO_UDP => "-u",
-        IPPROTO_SCTP => "--sctp-service",
+        Protocol::Tcp => "-t",
+        Protocol::Udp => "-u",
+        Protocol::Sctp => "--sctp-service",
         _ => "--xxx-service",
     }
 }
@@ -304,8 +307,10 @@ pub fn service_entry(out: &mut String, se: &Service, dests: &[Destination], form
             s
         }
     };
-    let persistent = se.flags.has(0x0001);
-    let sched_bits = se.flags.0 & 0x38 != 0;
+    let persistent = se.flags.contains(ServiceFlags::PERSISTENT);
+    let sched_bits = se
+        .flags
+        .intersects(ServiceFlags::SCHED1 | ServiceFlags::SCHED2 | ServiceFlags::SCHED3);
     let mask = |out: &mut String, kw: &str| {
         if !v6 && se.netmask != 0xffff_ffff {
             let _ = write!(out, " {kw} {}", std::net::Ipv4Addr::from(se.netmask));
@@ -324,7 +329,7 @@ pub fn service_entry(out: &mut String, se: &Service, dests: &[Destination], form
         if let Some(pe) = &se.pe_name {
             let _ = write!(out, " --pe {pe}");
         }
-        if se.flags.has(0x0004) {
+        if se.flags.contains(ServiceFlags::ONEPACKET) {
             out.push_str(" -o");
         }
         if sched_bits {
@@ -352,7 +357,7 @@ pub fn service_entry(out: &mut String, se: &Service, dests: &[Destination], form
                 let _ = write!(out, " pe {pe}");
             }
         }
-        if se.flags.has(0x0004) {
+        if se.flags.contains(ServiceFlags::ONEPACKET) {
             out.push_str(" ops");
         }
     }
@@ -527,10 +532,10 @@ pub fn conn_line(line: &str, format: u32) -> Option<String> {
         return None;
     }
     let proto = match t[0] {
-        "TCP" => IPPROTO_TCP,
-        "UDP" => IPPROTO_UDP,
-        "SCTP" => IPPROTO_SCTP,
-        _ => 0,
+        "TCP" => Protocol::Tcp,
+        "UDP" => Protocol::Udp,
+        "SCTP" => Protocol::Sctp,
+        _ => Protocol::Other(0),
     };
     let hexport = |s: &str| u16::from_str_radix(s, 16).unwrap_or(0);
     let (caddr, vaddr) = match t[1].parse::<std::net::Ipv6Addr>() {
@@ -565,7 +570,6 @@ pub fn conn_line(line: &str, format: u32) -> Option<String> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-    use ipvs_nl::{Protocol, ServiceFlags};
 
     #[test]
     fn largenum_matches_printf() {
@@ -586,7 +590,7 @@ mod tests {
             port: 80,
         };
         let mut s = Service::new(key);
-        s.flags = ServiceFlags(0x0002);
+        s.flags = ServiceFlags::HASHED;
         let mut d = Destination::new("1.1.1.1".parse().unwrap(), 80);
         d.fwd = FwdMethod::Route;
         let mut out = String::new();
@@ -608,7 +612,7 @@ mod tests {
             addr: "1.2.3.7".parse().unwrap(),
             port: 80,
         });
-        u.flags = ServiceFlags(0x0001 | 0x0004);
+        u.flags = ServiceFlags::PERSISTENT | ServiceFlags::ONEPACKET;
         u.timeout = 100;
         u.netmask = 0xffff_0000;
         let mut out = String::new();
@@ -630,22 +634,23 @@ mod tests {
         let mut d = Destination::new("1.1.1.1".parse().unwrap(), 80);
         d.fwd = FwdMethod::Masq;
         let big = 5_000_000_005u64;
-        d.stats64 = Some(Stats {
-            conns: big,
-            inpkts: big + 1,
-            outpkts: big + 2,
-            inbytes: big + 3,
-            outbytes: big + 4,
-            cps: big + 5,
-            inpps: big + 6,
-            outpps: big + 7,
-            inbps: big + 8,
-            outbps: big + 9,
-        });
-        d.stats = Some(Stats {
-            conns: big & 0xffff_ffff,
-            ..Stats::default()
-        });
+        let mut s64 = Stats::default();
+        [
+            s64.conns,
+            s64.inpkts,
+            s64.outpkts,
+            s64.inbytes,
+            s64.outbytes,
+            s64.cps,
+            s64.inpps,
+            s64.outpps,
+            s64.inbps,
+            s64.outbps,
+        ] = std::array::from_fn(|i| big + i as u64);
+        d.stats64 = Some(s64);
+        let mut s32 = Stats::default();
+        s32.conns = big & 0xffff_ffff;
+        d.stats = Some(s32);
         let mut out = String::new();
         service_entry(
             &mut out,

@@ -17,12 +17,8 @@ pub mod format;
 pub mod names;
 
 use args::{Cmd, Entry, Exit, Parsed, fmt, optc};
-use ipvs_nl::{
-    Daemon, DaemonState, Destination, Error, FwdMethod, Ipvs, Op, Protocol, Service, ServiceFlags,
-    ServiceKey, Timeouts, TunnelType,
-};
+use ipvs_nl::{Destination, Error, Ipvs, Op, Service};
 use std::io::{Read, Write};
-use std::net::IpAddr;
 
 const VERSION_LINE: &str = "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)";
 const CONN_PROC_FILE: &str = "/proc/net/ip_vs_conn";
@@ -96,7 +92,7 @@ struct Ctx<'a> {
     ipvs: Ipvs,
     info: ipvs_nl::Info,
     out: &'a mut dyn Write,
-    program: String,
+    program: Vec<u8>,
 }
 
 /// A write to stdout failed (e.g. a closed pipe): stop quietly.
@@ -129,109 +125,57 @@ fn note_write_error(e: &std::io::Error) {
     }
 }
 
-fn put(out: &mut dyn Write, s: &str) -> Result<(), Broken> {
-    out.write_all(s.as_bytes()).map_err(|e| {
+fn put(out: &mut dyn Write, s: impl AsRef<[u8]>) -> Result<(), Broken> {
+    out.write_all(s.as_ref()).map_err(|e| {
         note_write_error(&e);
         Broken
     })
 }
 
-fn exit(code: i32, msg: impl Into<String>) -> Stop {
+fn exit(code: i32, msg: impl AsRef<[u8]>) -> Stop {
     Stop::Exit(Exit {
         code,
-        msg: msg.into(),
+        msg: msg.as_ref().to_vec(),
     })
-}
-
-/// The service key of a parsed command.
-fn key_of(e: &Entry) -> ServiceKey {
-    if e.svc.fwmark != 0 {
-        ServiceKey::Fwmark {
-            mark: e.svc.fwmark,
-            ipv6: e.svc.af == ipvs_nl::wire::AF_INET6,
-        }
-    } else {
-        ServiceKey::Inet {
-            protocol: Protocol::from_number(e.svc.protocol),
-            addr: e.svc.addr,
-            port: e.svc.port,
-        }
-    }
-}
-
-fn service_of(e: &Entry) -> Service {
-    let mut s = Service::new(key_of(e));
-    s.scheduler = e.svc.sched_name.clone();
-    s.flags = ServiceFlags(e.svc.flags);
-    s.timeout = e.svc.timeout;
-    s.netmask = e.svc.netmask;
-    s.pe_name = (!e.svc.pe_name.is_empty()).then(|| e.svc.pe_name.clone());
-    s
-}
-
-fn dest_of(e: &Entry) -> Destination {
-    let mut d = Destination::new(e.dest.addr, e.dest.port);
-    d.fwd = FwdMethod::from_value(e.dest.conn_flags & 7);
-    d.weight = e.dest.weight as u32;
-    d.u_threshold = e.dest.u_threshold;
-    d.l_threshold = e.dest.l_threshold;
-    d.tun_type = TunnelType::from_value(e.dest.tun_type);
-    d.tun_port = e.dest.tun_port;
-    d.tun_flags = e.dest.tun_flags;
-    d
 }
 
 /// The kernel change of a command, with the libipvs function its errors are named after.
 fn op_of(e: &Entry) -> Option<(Op, Func)> {
+    let key = e.service.key;
     Some(match e.cmd {
-        Cmd::Add => (Op::AddService(service_of(e)), Func::AddService),
-        Cmd::Edit => (Op::EditService(service_of(e)), Func::UpdateService),
-        Cmd::Del => (Op::DelService(key_of(e)), Func::DelService),
+        Cmd::Add => (Op::AddService(e.service.clone()), Func::AddService),
+        Cmd::Edit => (Op::EditService(e.service.clone()), Func::UpdateService),
+        Cmd::Del => (Op::DelService(key), Func::DelService),
         Cmd::Flush => (Op::Flush, Func::Other),
         Cmd::Zero => (
-            Op::Zero(e.has(optc::SERVICE).then(|| key_of(e))),
+            Op::Zero(e.has(optc::SERVICE).then_some(key)),
             Func::ZeroService,
         ),
-        Cmd::AddDest => (Op::AddDest(key_of(e), dest_of(e)), Func::AddDest),
-        Cmd::EditDest => (Op::EditDest(key_of(e), dest_of(e)), Func::UpdateDest),
-        Cmd::DelDest => (
-            Op::DelDest(key_of(e), e.dest.addr, e.dest.port),
-            Func::DelDest,
-        ),
-        Cmd::Timeout => {
-            let (tcp, tcp_fin, udp) = e.timeout;
-            (Op::SetTimeouts(Timeouts { tcp, tcp_fin, udp }), Func::Other)
-        }
-        Cmd::StartDaemon => {
-            let state = if e.daemon.state == 1 {
-                DaemonState::Master
-            } else {
-                DaemonState::Backup
-            };
-            let mut d = Daemon::new(state, &e.daemon.mcast_ifn, e.daemon.syncid);
-            d.sync_maxlen = e.daemon.sync_maxlen;
-            d.mcast_port = e.daemon.mcast_port;
-            d.mcast_ttl = e.daemon.mcast_ttl;
-            match e.daemon.mcast_group {
-                Some(IpAddr::V4(g)) => d.mcast_group = Some(g),
-                Some(IpAddr::V6(g)) => d.mcast_group6 = Some(g),
-                None => {}
-            }
-            (Op::StartDaemon(d), Func::StartDaemon)
-        }
-        Cmd::StopDaemon => {
-            let state = if e.daemon.state == 1 {
-                DaemonState::Master
-            } else {
-                DaemonState::Backup
-            };
-            (Op::StopDaemon(state), Func::StopDaemon)
-        }
+        Cmd::AddDest => (Op::AddDest(key, e.dest.clone()), Func::AddDest),
+        Cmd::EditDest => (Op::EditDest(key, e.dest.clone()), Func::UpdateDest),
+        Cmd::DelDest => (Op::DelDest(key, e.dest.addr, e.dest.port), Func::DelDest),
+        Cmd::Timeout => (Op::SetTimeouts(e.timeouts.clone()), Func::Other),
+        Cmd::StartDaemon => (Op::StartDaemon(e.daemon.clone()), Func::StartDaemon),
+        Cmd::StopDaemon => (Op::StopDaemon(e.daemon.state), Func::StopDaemon),
         Cmd::List | Cmd::Restore | Cmd::Save => return None,
     })
 }
 
-fn usage(program: &str) -> String {
+/// The usage text with `program` (bytes as given in `argv[0]`) in its places.
+fn usage(program: &[u8]) -> Vec<u8> {
+    const P: &str = "\u{0}PROGRAM\u{0}";
+    let text = usage_text(P);
+    let mut out = Vec::with_capacity(text.len() + 16 * program.len());
+    for (i, part) in text.split(P).enumerate() {
+        if i > 0 {
+            out.extend_from_slice(program);
+        }
+        out.extend_from_slice(part.as_bytes());
+    }
+    out
+}
+
+fn usage_text(program: &str) -> String {
     let p = program;
     format!(
         "{VERSION_LINE}\n\
@@ -323,7 +267,7 @@ impl Ctx<'_> {
             let v = self.info.version;
             put(
                 self.out,
-                &format!(
+                format!(
                     "IP Virtual Server version {}.{}.{} (size={})\n",
                     (v >> 16) & 0xff,
                     (v >> 8) & 0xff,
@@ -402,7 +346,7 @@ impl Ctx<'_> {
         if e.has(optc::CONNECTION) {
             self.list_conn(e.format)?;
         } else if e.has(optc::SERVICE) {
-            let s = self.ipvs.service(&key_of(e)).map_err(|err| {
+            let s = self.ipvs.service(&e.service.key).map_err(|err| {
                 exit(
                     args::EXIT_LIST,
                     ipvs_strerror(Func::GetServices, errno_of(&err)),
@@ -417,10 +361,10 @@ impl Ctx<'_> {
                 .ipvs
                 .timeouts()
                 .map_err(|_| exit(args::EXIT_LIST, ""))?;
-            put(self.out, &format::timeouts(&t))?;
+            put(self.out, format::timeouts(&t))?;
         } else if e.has(optc::DAEMON) {
             let d = self.ipvs.daemons().map_err(|_| exit(args::EXIT_LIST, ""))?;
-            put(self.out, &format::daemons(&d))?;
+            put(self.out, format::daemons(&d))?;
         } else {
             self.list_all(e.format)?;
         }
@@ -428,14 +372,14 @@ impl Ctx<'_> {
     }
 
     /// ipvsadm's `process_options` for one command line; returns its result (0 or 255).
-    fn process(&mut self, argv: &[String], reading_stdin: bool) -> Result<i32, Stop> {
+    fn process(&mut self, argv: &[Vec<u8>], reading_stdin: bool) -> Result<i32, Stop> {
         let e = match args::parse(argv)? {
             Parsed::Help => {
-                put(self.out, &usage(&self.program))?;
+                put(self.out, usage(&self.program))?;
                 return Err(exit(0, ""));
             }
             Parsed::Version => {
-                put(self.out, &format!("{VERSION_LINE}\n"))?;
+                put(self.out, format!("{VERSION_LINE}\n"))?;
                 return Err(exit(0, ""));
             }
             Parsed::Run(e) => e,
@@ -474,28 +418,33 @@ impl Ctx<'_> {
         // restore silently apply no line), where ipvsadm goes on line by line.
         let mut bytes = Vec::new();
         let _ = std::io::stdin().read_to_end(&mut bytes);
-        let mut input = String::from_utf8_lossy(&bytes).into_owned();
+        let mut input: &[u8] = &bytes;
         // ipvsadm's config_stream_read quirk: a last line without its newline that ends in two or more
         // blanks hits EOF while skipping them and is dropped whole (one blank is consumed with the token).
-        if !input.ends_with('\n') {
-            let start = input.rfind('\n').map_or(0, |i| i + 1);
+        if !input.ends_with(b"\n") {
+            let start = input.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
             let last = &input[start..];
-            if last.len() - last.trim_end_matches([' ', '\t', '\r']).len() >= 2 {
-                input.truncate(start);
+            let blanks = last
+                .iter()
+                .rev()
+                .take_while(|b| matches!(b, b' ' | b'\t' | b'\r'))
+                .count();
+            if blanks >= 2 {
+                input = &input[..start];
             }
         }
         let mut pending: Vec<(Op, Func)> = Vec::new();
         let mut result = 0;
-        for line in input.lines() {
-            let tokens: Vec<&str> = line
-                .split([' ', '\t', '\r'])
-                .filter(|t| !t.is_empty() && *t != "ipvsadm")
+        for line in input.split(|&b| b == b'\n') {
+            let tokens: Vec<&[u8]> = line
+                .split(|b| matches!(b, b' ' | b'\t' | b'\r'))
+                .filter(|t| !t.is_empty() && *t != b"ipvsadm")
                 .collect();
             if tokens.is_empty() {
                 continue;
             }
-            let argv: Vec<String> = std::iter::once(self.program.clone())
-                .chain(tokens.iter().map(|t| t.to_string()))
+            let argv: Vec<Vec<u8>> = std::iter::once(self.program.clone())
+                .chain(tokens.iter().map(|t| t.to_vec()))
                 .collect();
             let parsed = args::parse(&argv);
             if let Ok(Parsed::Run(e)) = &parsed
@@ -542,7 +491,7 @@ impl Ctx<'_> {
 }
 
 fn open() -> Result<Ipvs, Error> {
-    match Ipvs::new() {
+    match Ipvs::open() {
         Ok(i) => Ok(i),
         Err(_) => {
             // Like ipvsadm: try to load the module, then retry once.
@@ -552,7 +501,7 @@ fn open() -> Result<Ipvs, Error> {
                 .map(|s| s.success())
                 .unwrap_or(false);
             if loaded {
-                Ipvs::new()
+                Ipvs::open()
             } else {
                 Err(Error::FamilyNotFound)
             }
@@ -560,12 +509,10 @@ fn open() -> Result<Ipvs, Error> {
     }
 }
 
-/// Runs ipvsadm with `argv` (including `argv[0]`), writing listings to `out`; returns the exit status.
-pub fn main_with(argv: &[String], out: &mut dyn Write) -> i32 {
-    let program = argv
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "ipvsadm".to_string());
+/// Runs ipvsadm with `argv` (including `argv[0]`; bytes, as the OS gives them), writing listings to
+/// `out`; returns the exit status.
+pub fn main_with(argv: &[Vec<u8>], out: &mut dyn Write) -> i32 {
+    let program = argv.first().cloned().unwrap_or_else(|| b"ipvsadm".to_vec());
     let mut ipvs = match open() {
         Ok(i) => i,
         Err(e) => {
@@ -591,9 +538,10 @@ pub fn main_with(argv: &[String], out: &mut dyn Write) -> i32 {
     let code = match r {
         Ok(code) => code,
         Err(Stop::Broken) => 0,
-        Err(Stop::Exit(Exit { code, msg })) => {
+        Err(Stop::Exit(Exit { code, mut msg })) => {
             if !msg.is_empty() {
-                eprintln!("{msg}");
+                msg.push(b'\n');
+                let _ = std::io::stderr().write_all(&msg);
             }
             code
         }
@@ -606,7 +554,9 @@ pub fn main_with(argv: &[String], out: &mut dyn Write) -> i32 {
 
 /// The `ipvsadm` binary's entry point.
 pub fn run() -> ! {
-    let argv: Vec<String> = std::env::args().collect();
+    use std::os::unix::ffi::OsStringExt;
+    // args_os: an argument that is not UTF-8 is an argument like any other (std::env::args would panic).
+    let argv: Vec<Vec<u8>> = std::env::args_os().map(OsStringExt::into_vec).collect();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let code = main_with(&argv, &mut out);

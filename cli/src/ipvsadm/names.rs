@@ -1,7 +1,7 @@
 //! Name lookups ipvsadm does through libc's NSS, limited to the `files` source: `/etc/hosts` for
 //! `gethostbyname`/`gethostbyaddr` and `/etc/services` for `getservbyname`/`getservbyport`.
 
-use super::args::{IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
+use ipvs_nl::Protocol;
 use std::net::{IpAddr, Ipv4Addr};
 
 /// `/etc/hosts`, read once per process (listings look up every address).
@@ -43,11 +43,11 @@ pub fn addr_to_host(addr: &IpAddr) -> Option<String> {
         .and_then(|(_, n)| n.first().cloned())
 }
 
-fn proto_name(proto: u16) -> Option<&'static str> {
+fn proto_name(proto: Protocol) -> Option<&'static str> {
     match proto {
-        IPPROTO_TCP => Some("tcp"),
-        IPPROTO_UDP => Some("udp"),
-        IPPROTO_SCTP => Some("sctp"),
+        Protocol::Tcp => Some("tcp"),
+        Protocol::Udp => Some("udp"),
+        Protocol::Sctp => Some("sctp"),
         _ => None,
     }
 }
@@ -87,7 +87,7 @@ fn read_services() -> Vec<ServEnt> {
 }
 
 /// `getservbyname(name, proto)`.
-pub fn service_to_port(name: &str, proto: u16) -> Option<u16> {
+pub fn service_to_port(name: &str, proto: Protocol) -> Option<u16> {
     let p = proto_name(proto)?;
     services()
         .iter()
@@ -96,7 +96,7 @@ pub fn service_to_port(name: &str, proto: u16) -> Option<u16> {
 }
 
 /// `getservbyport(port, proto)`.
-pub fn port_to_service(port: u16, proto: u16) -> Option<String> {
+pub fn port_to_service(port: u16, proto: Protocol) -> Option<String> {
     let p = proto_name(proto)?;
     services()
         .iter()
@@ -106,7 +106,7 @@ pub fn port_to_service(port: u16, proto: u16) -> Option<String> {
 
 /// ipvsadm's `addrport_to_anyname`: `addr:port`, IPv6 in brackets; names unless `numeric`. At most
 /// 59 bytes, like its 60-byte buffer.
-pub fn addrport_to_anyname(addr: &IpAddr, port: u16, proto: u16, numeric: bool) -> String {
+pub fn addrport_to_anyname(addr: &IpAddr, port: u16, proto: Protocol, numeric: bool) -> String {
     if numeric && let IpAddr::V4(a) = addr {
         // Hot path of `-S -n` / `-L -n`: no formatting machinery.
         let mut s = String::with_capacity(21);

@@ -1,22 +1,23 @@
 //! The IPVS genetlink family: commands, attributes and typed values (facts from
-//! `include/uapi/linux/ip_vs.h` and `net/netfilter/ipvs/ip_vs_ctl.c`).
+//! `include/uapi/linux/ip_vs.h` and `net/netfilter/ipvs/ip_vs_ctl.c`, kernel 6.1).
 
-use super::{Attr, AttrWriter, DecodeError, attrs};
+use super::{Attr, Attrs, GENL_HDRLEN, GenlHeader, RawAttr, Writer};
+use crate::error::{DecodeError, EmitError};
+use crate::testing::{Nest, is_blind};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// `IPVS_GENL_NAME`.
-pub const IPVS_GENL_NAME: &str = "IPVS";
+pub(crate) const IPVS_GENL_NAME: &str = "IPVS";
 /// `IPVS_GENL_VERSION`.
-pub const IPVS_GENL_VERSION: u8 = 1;
+pub(crate) const IPVS_GENL_VERSION: u8 = 1;
 
 /// `AF_INET`.
-pub const AF_INET: u16 = 2;
+pub(crate) const AF_INET: u16 = 2;
 /// `AF_INET6`.
-pub const AF_INET6: u16 = 10;
+pub(crate) const AF_INET6: u16 = 10;
 
 /// `IPVS_CMD_*`.
-#[allow(missing_docs)]
-pub mod cmd {
+pub(crate) mod cmd {
     pub const NEW_SERVICE: u8 = 1;
     pub const SET_SERVICE: u8 = 2;
     pub const DEL_SERVICE: u8 = 3;
@@ -36,7 +37,7 @@ pub mod cmd {
     pub const FLUSH: u8 = 17;
 }
 
-/// Attribute numbers (`IPVS_CMD_ATTR_*`, `IPVS_SVC_ATTR_*`, ...).
+/// Attribute numbers (`IPVS_CMD_ATTR_*`, `IPVS_SVC_ATTR_*`, ...), to read the `kind` of a [`RawAttr`].
 #[allow(missing_docs)]
 pub mod attr {
     pub const CMD_SERVICE: u16 = 1;
@@ -99,6 +100,98 @@ pub mod attr {
     pub const INFO_CONN_TAB_SIZE: u16 = 2;
 }
 
+/// True when the decoder and encoder model attribute `kind` of `nest` (always, outside the
+/// `test-unknown-attrs` hook).
+#[inline]
+fn known(nest: Nest, kind: u16) -> bool {
+    !is_blind(nest, kind)
+}
+
+/// Runs a public `emit`: writes with `f` into `buf`, names a short buffer after `what`.
+fn emit_with(
+    buf: &mut [u8],
+    what: &'static str,
+    needed: impl FnOnce() -> usize,
+    f: impl FnOnce(&mut Writer<'_>) -> Result<(), EmitError>,
+) -> Result<usize, EmitError> {
+    let mut w = Writer::slice(buf);
+    match f(&mut w) {
+        Ok(()) => Ok(w.len()),
+        Err(e) => Err(w.fix(what, e, needed())),
+    }
+}
+
+/// Counts what `f` writes.
+fn count_with(f: impl FnOnce(&mut Writer<'_>) -> Result<(), EmitError>) -> usize {
+    let mut w = Writer::count();
+    let _ = f(&mut w);
+    w.len()
+}
+
+/// The public `buffer_len` and `emit` of a value, from its one attribute writer.
+macro_rules! codec_emit {
+    ($name:literal, $doc:literal, |$s:ident, $w:ident| $body:expr) => {
+        /// The length of `emit`'s output.
+        pub fn buffer_len(&self) -> usize {
+            let $s = self;
+            count_with(|$w| $body)
+        }
+
+        #[doc = $doc]
+        /// Returns the bytes written; a buffer shorter than `buffer_len()` is an error.
+        pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
+            let $s = self;
+            emit_with(buf, $name, || $s.buffer_len(), |$w| $body)
+        }
+    };
+}
+
+/// An address family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Family {
+    /// IPv4 (`AF_INET`).
+    #[default]
+    Ipv4,
+    /// IPv6 (`AF_INET6`).
+    Ipv6,
+}
+
+impl Family {
+    /// The family of `addr`.
+    pub fn of(addr: &IpAddr) -> Family {
+        if addr.is_ipv6() {
+            Family::Ipv6
+        } else {
+            Family::Ipv4
+        }
+    }
+
+    /// The `AF_*` number.
+    pub(crate) fn af(self) -> u16 {
+        match self {
+            Family::Ipv4 => AF_INET,
+            Family::Ipv6 => AF_INET6,
+        }
+    }
+
+    fn from_af(af: u16) -> Option<Family> {
+        match af {
+            AF_INET => Some(Family::Ipv4),
+            AF_INET6 => Some(Family::Ipv6),
+            _ => None,
+        }
+    }
+
+    fn parse_af(a: &Attr<'_>, what: &'static str) -> Result<Family, DecodeError> {
+        let af = a.u16(what)?;
+        Family::from_af(af).ok_or(DecodeError::Invalid {
+            what,
+            offset: a.offset,
+            value: af.into(),
+        })
+    }
+}
+
 /// A service's transport protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -135,6 +228,115 @@ impl Protocol {
     }
 }
 
+/// A scheduler: every one Linux ships (`net/netfilter/ipvs/ip_vs_*.c`, up to 6.x), or another name.
+///
+/// [`Scheduler::from_name`] (and `From<&str>`, `FromStr`) maps a known name to its variant, so `Other`
+/// only ever holds a name the kernel does not ship.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[non_exhaustive]
+pub enum Scheduler {
+    /// `rr`: round robin.
+    Rr,
+    /// `wrr`: weighted round robin.
+    Wrr,
+    /// `lc`: least connections.
+    Lc,
+    /// `wlc`: weighted least connections (ipvsadm's and keepalived's default).
+    #[default]
+    Wlc,
+    /// `lblc`: locality-based least connections.
+    Lblc,
+    /// `lblcr`: locality-based least connections with replication.
+    Lblcr,
+    /// `dh`: destination hashing.
+    Dh,
+    /// `sh`: source hashing (flags [`ServiceFlags::SCHED1`] fallback, [`ServiceFlags::SCHED2`] port).
+    Sh,
+    /// `sed`: shortest expected delay.
+    Sed,
+    /// `nq`: never queue.
+    Nq,
+    /// `fo`: weighted failover.
+    Fo,
+    /// `ovf`: weighted overflow.
+    Ovf,
+    /// `mh`: Maglev hashing (flags [`ServiceFlags::SCHED1`] fallback, [`ServiceFlags::SCHED2`] port).
+    Mh,
+    /// `twos`: weighted random twos choice (Linux 6.2 and later).
+    Twos,
+    /// Any other name (an out-of-tree scheduler, or a typo the kernel will refuse).
+    Other(String),
+}
+
+impl Scheduler {
+    /// Every scheduler Linux ships, in the kernel's documentation order.
+    pub const KNOWN: [Scheduler; 14] = [
+        Scheduler::Rr,
+        Scheduler::Wrr,
+        Scheduler::Lc,
+        Scheduler::Wlc,
+        Scheduler::Lblc,
+        Scheduler::Lblcr,
+        Scheduler::Dh,
+        Scheduler::Sh,
+        Scheduler::Sed,
+        Scheduler::Nq,
+        Scheduler::Fo,
+        Scheduler::Ovf,
+        Scheduler::Mh,
+        Scheduler::Twos,
+    ];
+
+    /// The kernel's name (`"rr"`, ...).
+    pub fn name(&self) -> &str {
+        match self {
+            Scheduler::Rr => "rr",
+            Scheduler::Wrr => "wrr",
+            Scheduler::Lc => "lc",
+            Scheduler::Wlc => "wlc",
+            Scheduler::Lblc => "lblc",
+            Scheduler::Lblcr => "lblcr",
+            Scheduler::Dh => "dh",
+            Scheduler::Sh => "sh",
+            Scheduler::Sed => "sed",
+            Scheduler::Nq => "nq",
+            Scheduler::Fo => "fo",
+            Scheduler::Ovf => "ovf",
+            Scheduler::Mh => "mh",
+            Scheduler::Twos => "twos",
+            Scheduler::Other(s) => s,
+        }
+    }
+
+    /// From the kernel's name; exact, case-sensitive match (the kernel's lookup is).
+    pub fn from_name(name: &str) -> Scheduler {
+        Scheduler::KNOWN
+            .iter()
+            .find(|s| s.name() == name)
+            .cloned()
+            .unwrap_or_else(|| Scheduler::Other(name.to_string()))
+    }
+}
+
+impl std::fmt::Display for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl From<&str> for Scheduler {
+    fn from(s: &str) -> Self {
+        Scheduler::from_name(s)
+    }
+}
+
+impl std::str::FromStr for Scheduler {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Scheduler::from_name(s))
+    }
+}
+
 /// What identifies a virtual service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ServiceKey {
@@ -151,89 +353,143 @@ pub enum ServiceKey {
     Fwmark {
         /// The mark.
         mark: u32,
-        /// True for an IPv6 fwmark service.
-        ipv6: bool,
+        /// The packets' family.
+        family: Family,
     },
 }
 
 impl ServiceKey {
-    /// `AF_INET` or `AF_INET6`.
-    pub fn af(&self) -> u16 {
-        let v6 = match self {
-            ServiceKey::Inet { addr, .. } => addr.is_ipv6(),
-            ServiceKey::Fwmark { ipv6, .. } => *ipv6,
-        };
-        if v6 { AF_INET6 } else { AF_INET }
+    /// The service's address family.
+    pub fn family(&self) -> Family {
+        match self {
+            ServiceKey::Inet { addr, .. } => Family::of(addr),
+            ServiceKey::Fwmark { family, .. } => *family,
+        }
+    }
+
+    /// Writes the identity attributes (af + fwmark, or af + protocol + addr + port).
+    pub(crate) fn write(&self, w: &mut Writer<'_>) -> Result<(), EmitError> {
+        w.u16("IPVS_SVC_ATTR_AF", attr::SVC_AF, self.family().af())?;
+        match self {
+            ServiceKey::Fwmark { mark, .. } => {
+                w.u32("IPVS_SVC_ATTR_FWMARK", attr::SVC_FWMARK, *mark)
+            }
+            ServiceKey::Inet {
+                protocol,
+                addr,
+                port,
+            } => {
+                w.u16(
+                    "IPVS_SVC_ATTR_PROTOCOL",
+                    attr::SVC_PROTOCOL,
+                    protocol.number(),
+                )?;
+                w.put("IPVS_SVC_ATTR_ADDR", attr::SVC_ADDR, &addr16(addr))?;
+                w.be16("IPVS_SVC_ATTR_PORT", attr::SVC_PORT, *port)
+            }
+        }
+    }
+
+    /// Writes a nested `IPVS_CMD_ATTR_SERVICE` holding only the identity.
+    pub(crate) fn write_nested(&self, w: &mut Writer<'_>) -> Result<(), EmitError> {
+        w.nest("IPVS_CMD_ATTR_SERVICE", attr::CMD_SERVICE, |w| {
+            self.write(w)
+        })
     }
 }
 
-/// Service flags (`IP_VS_SVC_F_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct ServiceFlags(pub u32);
-
-impl ServiceFlags {
-    /// Persistent service.
-    pub const PERSISTENT: u32 = 0x0001;
-    /// Hashed (set by the kernel).
-    pub const HASHED: u32 = 0x0002;
-    /// One-packet scheduling.
-    pub const ONEPACKET: u32 = 0x0004;
-    /// Scheduler flag 1 (sh: fallback; mh: fallback).
-    pub const SCHED1: u32 = 0x0008;
-    /// Scheduler flag 2 (sh/mh: port).
-    pub const SCHED2: u32 = 0x0010;
-    /// Scheduler flag 3.
-    pub const SCHED3: u32 = 0x0020;
-
-    /// True when every bit of `bit` is set.
-    pub fn has(self, bit: u32) -> bool {
-        self.0 & bit == bit
+bitflags::bitflags! {
+    /// Service flags (`IP_VS_SVC_F_*`). Bits this crate does not name are kept.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct ServiceFlags: u32 {
+        /// Persistent service (`-p`, `persistence_timeout`).
+        const PERSISTENT = 0x0001;
+        /// Hashed (set by the kernel on every listed service).
+        const HASHED = 0x0002;
+        /// One-packet scheduling (`-o`, UDP).
+        const ONEPACKET = 0x0004;
+        /// Scheduler flag 1 (`sh-fallback`, `mh-fallback`, `flag-1`).
+        const SCHED1 = 0x0008;
+        /// Scheduler flag 2 (`sh-port`, `mh-port`, `flag-2`).
+        const SCHED2 = 0x0010;
+        /// Scheduler flag 3 (`flag-3`).
+        const SCHED3 = 0x0020;
+        // Unknown bits from a newer kernel are kept.
+        const _ = !0;
     }
 }
 
-/// Traffic counters and rates. From `IPVS_*_ATTR_STATS` (32-bit counters) or `..._STATS64`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[allow(missing_docs)]
+/// Traffic counters and rates, from `IPVS_*_ATTR_STATS` (32-bit counters, 64-bit bytes) or
+/// `..._STATS64` (all 64-bit).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Stats {
+    /// Connections scheduled.
     pub conns: u64,
+    /// Incoming packets.
     pub inpkts: u64,
+    /// Outgoing packets.
     pub outpkts: u64,
+    /// Incoming bytes.
     pub inbytes: u64,
+    /// Outgoing bytes.
     pub outbytes: u64,
+    /// Connections per second (estimator).
     pub cps: u64,
+    /// Incoming packets per second.
     pub inpps: u64,
+    /// Outgoing packets per second.
     pub outpps: u64,
+    /// Incoming bytes per second.
     pub inbps: u64,
+    /// Outgoing bytes per second.
     pub outbps: u64,
+    /// Attributes of the stats nest this crate does not know, kept raw.
+    pub unknown: Vec<RawAttr>,
 }
 
 impl Stats {
-    /// Parses the nested stats attributes (counters of 4 or 8 bytes; unknown attributes skipped).
+    /// Parses the payload of a stats nest (counters of 4 or 8 bytes).
     pub fn parse(buf: &[u8]) -> Result<Self, DecodeError> {
+        Stats::parse_at(buf, 0)
+    }
+
+    fn parse_at(buf: &[u8], base: usize) -> Result<Self, DecodeError> {
         let mut s = Stats::default();
-        for a in attrs(buf) {
+        for a in Attrs::new(buf, base) {
             let a = a?;
             let slot = match a.kind {
-                attr::STATS_CONNS => &mut s.conns,
-                attr::STATS_INPKTS => &mut s.inpkts,
-                attr::STATS_OUTPKTS => &mut s.outpkts,
-                attr::STATS_INBYTES => &mut s.inbytes,
-                attr::STATS_OUTBYTES => &mut s.outbytes,
-                attr::STATS_CPS => &mut s.cps,
-                attr::STATS_INPPS => &mut s.inpps,
-                attr::STATS_OUTPPS => &mut s.outpps,
-                attr::STATS_INBPS => &mut s.inbps,
-                attr::STATS_OUTBPS => &mut s.outbps,
-                _ => continue,
+                k if !known(Nest::Stats, k) => None,
+                attr::STATS_CONNS => Some(&mut s.conns),
+                attr::STATS_INPKTS => Some(&mut s.inpkts),
+                attr::STATS_OUTPKTS => Some(&mut s.outpkts),
+                attr::STATS_INBYTES => Some(&mut s.inbytes),
+                attr::STATS_OUTBYTES => Some(&mut s.outbytes),
+                attr::STATS_CPS => Some(&mut s.cps),
+                attr::STATS_INPPS => Some(&mut s.inpps),
+                attr::STATS_OUTPPS => Some(&mut s.outpps),
+                attr::STATS_INBPS => Some(&mut s.inbps),
+                attr::STATS_OUTBPS => Some(&mut s.outbps),
+                _ => None,
             };
-            *slot = a.u64_or_u32("IPVS_STATS_ATTR")?;
+            match slot {
+                Some(slot) => *slot = a.u64_or_u32("IPVS_STATS_ATTR")?,
+                None => s.unknown.push(a.raw()),
+            }
         }
         Ok(s)
     }
 
-    /// Emits as a nested attribute; `wide` selects the 64-bit (`STATS64`) encoding.
-    pub fn emit(&self, w: &mut AttrWriter<'_>, kind: u16, wide: bool) {
-        let n = w.begin_nested(kind);
+    codec_emit!(
+        "Stats",
+        "Writes the payload of a stats nest in the 64-bit (`STATS64`) encoding, unknown attributes last.",
+        |s, w| s.write(w, true)
+    );
+
+    /// Writes the counters: `wide` is the STATS64 encoding; otherwise the STATS one, where the kernel
+    /// sends 32-bit counters and 64-bit byte counts (a counter above `u32::MAX` is written in 64 bits
+    /// rather than cut, and the parser reads either size).
+    fn write(&self, w: &mut Writer<'_>, wide: bool) -> Result<(), EmitError> {
         let fields = [
             (attr::STATS_CONNS, self.conns, false),
             (attr::STATS_INPKTS, self.inpkts, false),
@@ -247,23 +503,48 @@ impl Stats {
             (attr::STATS_OUTBPS, self.outbps, false),
         ];
         for (k, v, is64) in fields {
-            if wide || is64 {
-                w.put(k, &v.to_ne_bytes());
-            } else {
-                w.u32(k, v as u32);
+            if !known(Nest::Stats, k) {
+                continue;
+            }
+            match u32::try_from(v) {
+                Ok(v32) if !wide && !is64 => w.u32("IPVS_STATS_ATTR", k, v32)?,
+                _ => w.put("IPVS_STATS_ATTR", k, &v.to_ne_bytes())?,
             }
         }
-        w.end_nested(n);
+        w.raws(&self.unknown)
     }
+
+    fn write_nested(&self, w: &mut Writer<'_>, kind: u16, wide: bool) -> Result<(), EmitError> {
+        w.nest("IPVS_STATS_ATTR", kind, |w| self.write(w, wide))
+    }
+}
+
+/// Writes the 32-bit and 64-bit stats nests (`kinds`) of a service or destination, when present.
+fn write_stats_pair(
+    w: &mut Writer<'_>,
+    nest: Nest,
+    stats: &Option<Stats>,
+    stats64: &Option<Stats>,
+    kinds: (u16, u16),
+) -> Result<(), EmitError> {
+    for (s, kind, wide) in [(stats, kinds.0, false), (stats64, kinds.1, true)] {
+        if let Some(s) = s
+            && known(nest, kind)
+        {
+            s.write_nested(w, kind, wide)?;
+        }
+    }
+    Ok(())
 }
 
 /// A virtual service.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Service {
     /// What identifies it.
     pub key: ServiceKey,
-    /// Scheduler name (`wlc`, `rr`, `sh`, `mh`, ...).
-    pub scheduler: String,
+    /// Scheduler.
+    pub scheduler: Scheduler,
     /// `IP_VS_SVC_F_*` flags.
     pub flags: ServiceFlags,
     /// Persistence timeout in seconds.
@@ -276,6 +557,9 @@ pub struct Service {
     pub stats: Option<Stats>,
     /// 64-bit statistics (in replies, kernel >= 4.0).
     pub stats64: Option<Stats>,
+    /// Attributes of the service nest this crate does not know, kept raw and written back (so a service
+    /// read, changed and written back keeps what a newer kernel added).
+    pub unknown: Vec<RawAttr>,
 }
 
 impl Service {
@@ -283,86 +567,84 @@ impl Service {
     pub fn new(key: ServiceKey) -> Self {
         Service {
             key,
-            scheduler: "wlc".to_string(),
-            flags: ServiceFlags::default(),
+            scheduler: Scheduler::Wlc,
+            flags: ServiceFlags::empty(),
             timeout: 0,
-            netmask: if key.af() == AF_INET6 {
-                128
-            } else {
-                0xffff_ffff
+            netmask: match key.family() {
+                Family::Ipv6 => 128,
+                Family::Ipv4 => 0xffff_ffff,
             },
             pe_name: None,
             stats: None,
             stats64: None,
+            unknown: Vec::new(),
         }
     }
 
-    /// The best statistics available (64-bit preferred).
+    /// The best statistics available (64-bit preferred; zeros when the reply had none).
     pub fn best_stats(&self) -> Stats {
-        self.stats64.or(self.stats).unwrap_or_default()
+        self.stats64
+            .as_ref()
+            .or(self.stats.as_ref())
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Parses the payload of a nested `IPVS_CMD_ATTR_SERVICE`.
     pub fn parse(buf: &[u8]) -> Result<Self, DecodeError> {
-        Service::parse_with(buf, true)
+        Service::parse_at(buf, 0, true)
     }
 
-    /// Like [`Service::parse`]; with `stats` false the stats attributes are skipped (left `None`).
-    pub fn parse_with(buf: &[u8], with_stats: bool) -> Result<Self, DecodeError> {
+    /// Like [`Service::parse`] at offset `base` of the caller's buffer; with `with_stats` false the
+    /// stats nests are skipped (left `None`).
+    pub(crate) fn parse_at(buf: &[u8], base: usize, with_stats: bool) -> Result<Self, DecodeError> {
         let mut af = None;
         let mut protocol = None;
         let mut addr = None;
         let mut port = None;
         let mut fwmark = None;
+        let mut s = Service::new(ServiceKey::Fwmark {
+            mark: 0,
+            family: Family::Ipv4,
+        });
         let mut scheduler = None;
-        let mut flags = 0;
-        let mut timeout = 0;
         let mut netmask_raw = None;
-        let mut pe_name = None;
-        let mut stats = None;
-        let mut stats64 = None;
-        for a in attrs(buf) {
+        for a in Attrs::new(buf, base) {
             let a = a?;
             match a.kind {
-                attr::SVC_AF => af = Some(a.u16("IPVS_SVC_ATTR_AF")?),
+                attr::SVC_AF => af = Some(Family::parse_af(&a, "IPVS_SVC_ATTR_AF")?),
                 attr::SVC_PROTOCOL => protocol = Some(a.u16("IPVS_SVC_ATTR_PROTOCOL")?),
                 attr::SVC_ADDR => addr = Some(a),
                 attr::SVC_PORT => port = Some(a.be16("IPVS_SVC_ATTR_PORT")?),
                 attr::SVC_FWMARK => fwmark = Some(a.u32("IPVS_SVC_ATTR_FWMARK")?),
-                attr::SVC_SCHED_NAME => scheduler = Some(a.string()),
+                k if !known(Nest::Service, k) => s.unknown.push(a.raw()),
+                attr::SVC_SCHED_NAME => scheduler = Some(Scheduler::from_name(&a.string())),
                 // struct ip_vs_flags { flags, mask }: the flags come first.
                 attr::SVC_FLAGS => {
-                    flags = u32::from_ne_bytes(a.prefix::<4>("IPVS_SVC_ATTR_FLAGS")?)
+                    s.flags = ServiceFlags::from_bits_retain(u32::from_ne_bytes(
+                        a.prefix::<4>("IPVS_SVC_ATTR_FLAGS")?,
+                    ))
                 }
-                attr::SVC_TIMEOUT => timeout = a.u32("IPVS_SVC_ATTR_TIMEOUT")?,
+                attr::SVC_TIMEOUT => s.timeout = a.u32("IPVS_SVC_ATTR_TIMEOUT")?,
                 attr::SVC_NETMASK => netmask_raw = Some(a.exact::<4>("IPVS_SVC_ATTR_NETMASK")?),
-                attr::SVC_STATS if with_stats => stats = Some(Stats::parse(a.value)?),
-                attr::SVC_PE_NAME => pe_name = Some(a.string()).filter(|s| !s.is_empty()),
-                attr::SVC_STATS64 if with_stats => stats64 = Some(Stats::parse(a.value)?),
-                _ => {}
+                attr::SVC_STATS | attr::SVC_STATS64 if !with_stats => {}
+                attr::SVC_STATS => s.stats = Some(Stats::parse_at(a.value, a.value_offset())?),
+                attr::SVC_PE_NAME => s.pe_name = Some(a.string()).filter(|s| !s.is_empty()),
+                attr::SVC_STATS64 => s.stats64 = Some(Stats::parse_at(a.value, a.value_offset())?),
+                _ => s.unknown.push(a.raw()),
             }
         }
-        let af = af.ok_or(DecodeError::Missing {
+        let family = af.ok_or(DecodeError::Missing {
             what: "IPVS_SVC_ATTR_AF",
         })?;
-        let ipv6 = match af {
-            AF_INET => false,
-            AF_INET6 => true,
-            other => {
-                return Err(DecodeError::Invalid {
-                    what: "IPVS_SVC_ATTR_AF",
-                    value: other.into(),
-                });
-            }
-        };
         // The kernel sends both a (zero) fwmark and an address for address services.
-        let key = match (fwmark.filter(|&m| m != 0 || addr.is_none()), addr) {
-            (Some(mark), _) => ServiceKey::Fwmark { mark, ipv6 },
+        s.key = match (fwmark.filter(|&m| m != 0 || addr.is_none()), addr) {
+            (Some(mark), _) => ServiceKey::Fwmark { mark, family },
             (None, Some(a)) => ServiceKey::Inet {
                 protocol: Protocol::from_number(protocol.ok_or(DecodeError::Missing {
                     what: "IPVS_SVC_ATTR_PROTOCOL",
                 })?),
-                addr: parse_addr(&a, af, "IPVS_SVC_ATTR_ADDR")?,
+                addr: parse_addr(&a, family, "IPVS_SVC_ATTR_ADDR")?,
                 port: port.ok_or(DecodeError::Missing {
                     what: "IPVS_SVC_ATTR_PORT",
                 })?,
@@ -373,80 +655,73 @@ impl Service {
                 });
             }
         };
-        let netmask = match netmask_raw {
+        s.netmask = match (netmask_raw, family) {
             // IPv4: a __be32 mask; IPv6: a prefix length as a host-order u32 (ip_vs_ctl.c).
-            Some(b) if !ipv6 => u32::from_be_bytes(b),
-            Some(b) => u32::from_ne_bytes(b),
-            None if ipv6 => 128,
-            None => 0xffff_ffff,
+            (Some(b), Family::Ipv4) => u32::from_be_bytes(b),
+            (Some(b), Family::Ipv6) => u32::from_ne_bytes(b),
+            (None, Family::Ipv6) => 128,
+            (None, Family::Ipv4) => 0xffff_ffff,
         };
-        Ok(Service {
-            key,
-            scheduler: scheduler.unwrap_or_default(),
-            flags: ServiceFlags(flags),
-            timeout,
-            netmask,
-            pe_name,
-            stats,
-            stats64,
+        s.scheduler = scheduler.unwrap_or(Scheduler::Other(String::new()));
+        Ok(s)
+    }
+
+    codec_emit!(
+        "Service",
+        "Writes the payload of a nested `IPVS_CMD_ATTR_SERVICE`: identity, scheduler, persistence engine, flags, timeout, netmask, the stats when present, and the unknown attributes last.",
+        |s, w| s.write(w, true)
+    );
+
+    /// Writes the attributes; `counters` adds the stats nests (replies; requests leave them out).
+    pub(crate) fn write(&self, w: &mut Writer<'_>, counters: bool) -> Result<(), EmitError> {
+        const N: Nest = Nest::Service;
+        self.key.write(w)?;
+        if known(N, attr::SVC_SCHED_NAME) {
+            w.string(
+                "IPVS_SVC_ATTR_SCHED_NAME",
+                attr::SVC_SCHED_NAME,
+                self.scheduler.name(),
+            )?;
+        }
+        if let Some(pe) = &self.pe_name
+            && known(N, attr::SVC_PE_NAME)
+        {
+            w.string("IPVS_SVC_ATTR_PE_NAME", attr::SVC_PE_NAME, pe)?;
+        }
+        if known(N, attr::SVC_FLAGS) {
+            // { flags, mask }: every bit is set to the given value.
+            let mut fl = [0u8; 8];
+            fl[..4].copy_from_slice(&self.flags.bits().to_ne_bytes());
+            fl[4..].copy_from_slice(&u32::MAX.to_ne_bytes());
+            w.put("IPVS_SVC_ATTR_FLAGS", attr::SVC_FLAGS, &fl)?;
+        }
+        if known(N, attr::SVC_TIMEOUT) {
+            w.u32("IPVS_SVC_ATTR_TIMEOUT", attr::SVC_TIMEOUT, self.timeout)?;
+        }
+        if known(N, attr::SVC_NETMASK) {
+            let mask = match self.key.family() {
+                Family::Ipv6 => self.netmask.to_ne_bytes(),
+                Family::Ipv4 => self.netmask.to_be_bytes(),
+            };
+            w.put("IPVS_SVC_ATTR_NETMASK", attr::SVC_NETMASK, &mask)?;
+        }
+        if counters {
+            let kinds = (attr::SVC_STATS, attr::SVC_STATS64);
+            write_stats_pair(w, N, &self.stats, &self.stats64, kinds)?;
+        }
+        w.raws(&self.unknown)
+    }
+
+    /// Writes a nested `IPVS_CMD_ATTR_SERVICE`.
+    pub(crate) fn write_nested(&self, w: &mut Writer<'_>, counters: bool) -> Result<(), EmitError> {
+        w.nest("IPVS_CMD_ATTR_SERVICE", attr::CMD_SERVICE, |w| {
+            self.write(w, counters)
         })
-    }
-
-    /// Emits the identity attributes (af + fwmark, or af + protocol + addr + port).
-    pub fn emit_key(key: &ServiceKey, w: &mut AttrWriter<'_>) {
-        w.u16(attr::SVC_AF, key.af());
-        match key {
-            ServiceKey::Fwmark { mark, .. } => w.u32(attr::SVC_FWMARK, *mark),
-            ServiceKey::Inet {
-                protocol,
-                addr,
-                port,
-            } => {
-                w.u16(attr::SVC_PROTOCOL, protocol.number());
-                w.put(attr::SVC_ADDR, &addr16(addr));
-                w.be16(attr::SVC_PORT, *port);
-            }
-        }
-    }
-
-    /// Emits a nested `IPVS_CMD_ATTR_SERVICE` with only the identity.
-    pub fn emit_key_nested(key: &ServiceKey, w: &mut AttrWriter<'_>) {
-        let n = w.begin_nested(attr::CMD_SERVICE);
-        Service::emit_key(key, w);
-        w.end_nested(n);
-    }
-
-    /// Emits a nested `IPVS_CMD_ATTR_SERVICE` with every attribute the kernel needs to add or edit it
-    /// (and stats when present, so a reply can be re-encoded for tests).
-    pub fn emit_nested(&self, w: &mut AttrWriter<'_>) {
-        let n = w.begin_nested(attr::CMD_SERVICE);
-        Service::emit_key(&self.key, w);
-        w.string(attr::SVC_SCHED_NAME, &self.scheduler);
-        if let Some(pe) = &self.pe_name {
-            w.string(attr::SVC_PE_NAME, pe);
-        }
-        let mut fl = [0u8; 8];
-        fl[..4].copy_from_slice(&self.flags.0.to_ne_bytes());
-        fl[4..].copy_from_slice(&u32::MAX.to_ne_bytes());
-        w.put(attr::SVC_FLAGS, &fl);
-        w.u32(attr::SVC_TIMEOUT, self.timeout);
-        if self.key.af() == AF_INET6 {
-            w.u32(attr::SVC_NETMASK, self.netmask);
-        } else {
-            w.put(attr::SVC_NETMASK, &self.netmask.to_be_bytes());
-        }
-        if let Some(s) = &self.stats {
-            s.emit(w, attr::SVC_STATS, false);
-        }
-        if let Some(s) = &self.stats64 {
-            s.emit(w, attr::SVC_STATS64, true);
-        }
-        w.end_nested(n);
     }
 }
 
 /// A 16-byte `union nf_inet_addr` holding `addr`.
-pub fn addr16(addr: &IpAddr) -> [u8; 16] {
+fn addr16(addr: &IpAddr) -> [u8; 16] {
     let mut b = [0u8; 16];
     match addr {
         IpAddr::V4(a) => b[..4].copy_from_slice(&a.octets()),
@@ -455,14 +730,10 @@ pub fn addr16(addr: &IpAddr) -> [u8; 16] {
     b
 }
 
-fn parse_addr(a: &Attr<'_>, af: u16, what: &'static str) -> Result<IpAddr, DecodeError> {
-    match af {
-        AF_INET => Ok(IpAddr::V4(Ipv4Addr::from(a.prefix::<4>(what)?))),
-        AF_INET6 => Ok(IpAddr::V6(Ipv6Addr::from(a.prefix::<16>(what)?))),
-        other => Err(DecodeError::Invalid {
-            what,
-            value: other.into(),
-        }),
+fn parse_addr(a: &Attr<'_>, family: Family, what: &'static str) -> Result<IpAddr, DecodeError> {
+    match family {
+        Family::Ipv4 => Ok(IpAddr::V4(Ipv4Addr::from(a.prefix::<4>(what)?))),
+        Family::Ipv6 => Ok(IpAddr::V6(Ipv6Addr::from(a.prefix::<16>(what)?))),
     }
 }
 
@@ -470,13 +741,13 @@ fn parse_addr(a: &Attr<'_>, af: u16, what: &'static str) -> Result<IpAddr, Decod
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FwdMethod {
-    /// NAT (`-m`).
+    /// NAT (`-m`, keepalived `lb_kind NAT`).
     Masq,
     /// Local node.
     Local,
-    /// IP tunnelling (`-i`).
+    /// IP tunnelling (`-i`, `lb_kind TUN`).
     Tunnel,
-    /// Direct routing, "gatewaying" (`-g`).
+    /// Direct routing, "gatewaying" (`-g`, `lb_kind DR`).
     Route,
     /// Cache bypass.
     Bypass,
@@ -511,10 +782,11 @@ impl FwdMethod {
 }
 
 /// Tunnel encapsulation (`IP_VS_CONN_F_TUNNEL_TYPE_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum TunnelType {
     /// IP in IP.
+    #[default]
     Ipip,
     /// Generic UDP encapsulation.
     Gue,
@@ -545,15 +817,23 @@ impl TunnelType {
     }
 }
 
-/// Tunnel checksum flag: no checksum.
-pub const TUN_FLAG_NOCSUM: u16 = 0;
-/// Tunnel checksum flag: checksum (`IP_VS_TUNNEL_ENCAP_FLAG_CSUM`).
-pub const TUN_FLAG_CSUM: u16 = 1;
-/// Tunnel checksum flag: remote checksum offload (`IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM`).
-pub const TUN_FLAG_REMCSUM: u16 = 2;
+bitflags::bitflags! {
+    /// Tunnel encapsulation flags (`IP_VS_TUNNEL_ENCAP_FLAG_*`); empty is "no checksum". Bits this crate
+    /// does not name are kept.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct TunnelFlags: u16 {
+        /// Checksum (`--tun-csum`).
+        const CSUM = 0x1;
+        /// Remote checksum offload (`--tun-remcsum`).
+        const REMCSUM = 0x2;
+        // Unknown bits from a newer kernel are kept.
+        const _ = !0;
+    }
+}
 
 /// A real server of a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Destination {
     /// Its address (may be of another family than the service's, for tunnels).
     pub addr: IpAddr,
@@ -561,18 +841,18 @@ pub struct Destination {
     pub port: u16,
     /// Forwarding method.
     pub fwd: FwdMethod,
-    /// Weight.
+    /// Weight (the kernel accepts 0 to `i32::MAX`).
     pub weight: u32,
     /// Upper connection threshold (0: none).
     pub u_threshold: u32,
     /// Lower connection threshold (0: none).
     pub l_threshold: u32,
-    /// Tunnel type (tunnel forwarding only).
+    /// Tunnel type (tunnel forwarding).
     pub tun_type: TunnelType,
     /// Tunnel (GUE) port.
     pub tun_port: u16,
-    /// Tunnel flags (`TUN_FLAG_*`).
-    pub tun_flags: u16,
+    /// Tunnel flags.
+    pub tun_flags: TunnelFlags,
     /// Active connections (replies only).
     pub active_conns: u32,
     /// Inactive connections (replies only).
@@ -583,10 +863,12 @@ pub struct Destination {
     pub stats: Option<Stats>,
     /// 64-bit stats (replies only).
     pub stats64: Option<Stats>,
+    /// Attributes of the destination nest this crate does not know, kept raw and written back.
+    pub unknown: Vec<RawAttr>,
 }
 
 impl Destination {
-    /// A destination with ipvsadm's defaults: masquerading, weight 1, no thresholds.
+    /// A destination with ipvsadm's library defaults: masquerading, weight 1, no thresholds.
     pub fn new(addr: IpAddr, port: u16) -> Self {
         Destination {
             addr,
@@ -597,37 +879,56 @@ impl Destination {
             l_threshold: 0,
             tun_type: TunnelType::Ipip,
             tun_port: 0,
-            tun_flags: 0,
+            tun_flags: TunnelFlags::empty(),
             active_conns: 0,
             inact_conns: 0,
             persist_conns: 0,
             stats: None,
             stats64: None,
+            unknown: Vec::new(),
         }
     }
 
-    /// The best statistics available (64-bit preferred).
+    /// The best statistics available (64-bit preferred; zeros when the reply had none).
     pub fn best_stats(&self) -> Stats {
-        self.stats64.or(self.stats).unwrap_or_default()
+        self.stats64
+            .as_ref()
+            .or(self.stats.as_ref())
+            .cloned()
+            .unwrap_or_default()
     }
 
-    /// Parses the payload of a nested `IPVS_CMD_ATTR_DEST`. `service_af` is used when the reply has no
-    /// `IPVS_DEST_ATTR_ADDR_FAMILY` (kernels before 4.3).
-    pub fn parse(buf: &[u8], service_af: u16) -> Result<Self, DecodeError> {
-        Destination::parse_with(buf, service_af, true)
+    /// Parses the payload of a nested `IPVS_CMD_ATTR_DEST`, which must name its address family
+    /// (`IPVS_DEST_ATTR_ADDR_FAMILY`, sent since Linux 4.3); see [`Destination::parse_in`] otherwise.
+    pub fn parse(buf: &[u8]) -> Result<Self, DecodeError> {
+        Destination::parse_at(buf, 0, None, true)
     }
 
-    /// Like [`Destination::parse`]; with `stats` false the stats attributes are skipped (left `None`).
-    pub fn parse_with(buf: &[u8], service_af: u16, with_stats: bool) -> Result<Self, DecodeError> {
+    /// Like [`Destination::parse`], with `family` (the service's) when the nest does not say.
+    pub fn parse_in(buf: &[u8], family: Family) -> Result<Self, DecodeError> {
+        Destination::parse_at(buf, 0, Some(family), true)
+    }
+
+    pub(crate) fn parse_at(
+        buf: &[u8],
+        base: usize,
+        fallback: Option<Family>,
+        with_stats: bool,
+    ) -> Result<Self, DecodeError> {
+        const N: Nest = Nest::Destination;
         let mut d = Destination::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
         let mut addr = None;
-        let mut af = service_af;
+        let mut family = fallback;
         let mut port = None;
-        for a in attrs(buf) {
+        for a in Attrs::new(buf, base) {
             let a = a?;
             match a.kind {
                 attr::DEST_ADDR => addr = Some(a),
                 attr::DEST_PORT => port = Some(a.be16("IPVS_DEST_ATTR_PORT")?),
+                attr::DEST_ADDR_FAMILY => {
+                    family = Some(Family::parse_af(&a, "IPVS_DEST_ATTR_ADDR_FAMILY")?)
+                }
+                k if !known(N, k) => d.unknown.push(a.raw()),
                 attr::DEST_FWD_METHOD => {
                     d.fwd = FwdMethod::from_value(a.u32("IPVS_DEST_ATTR_FWD_METHOD")?)
                 }
@@ -639,78 +940,147 @@ impl Destination {
                 attr::DEST_PERSIST_CONNS => {
                     d.persist_conns = a.u32("IPVS_DEST_ATTR_PERSIST_CONNS")?
                 }
-                attr::DEST_STATS if with_stats => d.stats = Some(Stats::parse(a.value)?),
-                attr::DEST_ADDR_FAMILY => af = a.u16("IPVS_DEST_ATTR_ADDR_FAMILY")?,
-                attr::DEST_STATS64 if with_stats => d.stats64 = Some(Stats::parse(a.value)?),
+                attr::DEST_STATS | attr::DEST_STATS64 if !with_stats => {}
+                attr::DEST_STATS => d.stats = Some(Stats::parse_at(a.value, a.value_offset())?),
+                attr::DEST_STATS64 => d.stats64 = Some(Stats::parse_at(a.value, a.value_offset())?),
                 attr::DEST_TUN_TYPE => {
                     d.tun_type = TunnelType::from_value(a.u8("IPVS_DEST_ATTR_TUN_TYPE")?)
                 }
                 attr::DEST_TUN_PORT => d.tun_port = a.be16("IPVS_DEST_ATTR_TUN_PORT")?,
-                attr::DEST_TUN_FLAGS => d.tun_flags = a.u16("IPVS_DEST_ATTR_TUN_FLAGS")?,
-                _ => {}
+                attr::DEST_TUN_FLAGS => {
+                    d.tun_flags = TunnelFlags::from_bits_retain(a.u16("IPVS_DEST_ATTR_TUN_FLAGS")?)
+                }
+                _ => d.unknown.push(a.raw()),
             }
         }
         let a = addr.ok_or(DecodeError::Missing {
             what: "IPVS_DEST_ATTR_ADDR",
         })?;
-        d.addr = parse_addr(&a, af, "IPVS_DEST_ATTR_ADDR")?;
+        let family = family.ok_or(DecodeError::Missing {
+            what: "IPVS_DEST_ATTR_ADDR_FAMILY",
+        })?;
+        d.addr = parse_addr(&a, family, "IPVS_DEST_ATTR_ADDR")?;
         d.port = port.ok_or(DecodeError::Missing {
             what: "IPVS_DEST_ATTR_PORT",
         })?;
         Ok(d)
     }
 
-    /// Emits a nested `IPVS_CMD_ATTR_DEST` with only the identity (address, port, family).
-    pub fn emit_key_nested(addr: &IpAddr, port: u16, w: &mut AttrWriter<'_>) {
-        let n = w.begin_nested(attr::CMD_DEST);
+    codec_emit!(
+        "Destination",
+        "Writes the payload of a nested `IPVS_CMD_ATTR_DEST`: family, address, port, method, weight, thresholds, the tunnel attributes (for tunnel forwarding, or when set), the counters when non-zero, the stats when present, and the unknown attributes last.",
+        |s, w| s.write(w, true)
+    );
+
+    fn write_key(addr: &IpAddr, port: u16, w: &mut Writer<'_>) -> Result<(), EmitError> {
         w.u16(
+            "IPVS_DEST_ATTR_ADDR_FAMILY",
             attr::DEST_ADDR_FAMILY,
-            if addr.is_ipv6() { AF_INET6 } else { AF_INET },
-        );
-        w.put(attr::DEST_ADDR, &addr16(addr));
-        w.be16(attr::DEST_PORT, port);
-        w.end_nested(n);
+            Family::of(addr).af(),
+        )?;
+        w.put("IPVS_DEST_ATTR_ADDR", attr::DEST_ADDR, &addr16(addr))?;
+        w.be16("IPVS_DEST_ATTR_PORT", attr::DEST_PORT, port)
     }
 
-    /// Emits a nested `IPVS_CMD_ATTR_DEST` with every attribute needed to add or edit it (and the reply-only
-    /// counters when non-zero, so replies can be re-encoded for tests).
-    pub fn emit_nested(&self, w: &mut AttrWriter<'_>) {
-        let n = w.begin_nested(attr::CMD_DEST);
-        w.u16(
-            attr::DEST_ADDR_FAMILY,
-            if self.addr.is_ipv6() {
-                AF_INET6
-            } else {
-                AF_INET
-            },
-        );
-        w.put(attr::DEST_ADDR, &addr16(&self.addr));
-        w.be16(attr::DEST_PORT, self.port);
-        w.u32(attr::DEST_FWD_METHOD, self.fwd.value());
-        w.u32(attr::DEST_WEIGHT, self.weight);
-        w.u32(attr::DEST_U_THRESH, self.u_threshold);
-        w.u32(attr::DEST_L_THRESH, self.l_threshold);
-        if self.fwd == FwdMethod::Tunnel {
-            w.u8(attr::DEST_TUN_TYPE, self.tun_type.value());
-            w.be16(attr::DEST_TUN_PORT, self.tun_port);
-            w.u16(attr::DEST_TUN_FLAGS, self.tun_flags);
+    /// Writes a nested `IPVS_CMD_ATTR_DEST` with only the identity (family, address, port).
+    pub(crate) fn write_key_nested(
+        addr: &IpAddr,
+        port: u16,
+        w: &mut Writer<'_>,
+    ) -> Result<(), EmitError> {
+        w.nest("IPVS_CMD_ATTR_DEST", attr::CMD_DEST, |w| {
+            Destination::write_key(addr, port, w)
+        })
+    }
+
+    /// Writes the attributes; `counters` adds the reply-only counters and stats.
+    pub(crate) fn write(&self, w: &mut Writer<'_>, counters: bool) -> Result<(), EmitError> {
+        const N: Nest = Nest::Destination;
+        Destination::write_key(&self.addr, self.port, w)?;
+        let u32s = [
+            (
+                "IPVS_DEST_ATTR_FWD_METHOD",
+                attr::DEST_FWD_METHOD,
+                self.fwd.value(),
+            ),
+            ("IPVS_DEST_ATTR_WEIGHT", attr::DEST_WEIGHT, self.weight),
+            (
+                "IPVS_DEST_ATTR_U_THRESH",
+                attr::DEST_U_THRESH,
+                self.u_threshold,
+            ),
+            (
+                "IPVS_DEST_ATTR_L_THRESH",
+                attr::DEST_L_THRESH,
+                self.l_threshold,
+            ),
+        ];
+        for (what, k, v) in u32s {
+            if known(N, k) {
+                w.u32(what, k, v)?;
+            }
         }
-        if self.active_conns != 0 {
-            w.u32(attr::DEST_ACTIVE_CONNS, self.active_conns);
+        let tunnel = self.fwd == FwdMethod::Tunnel
+            || self.tun_type != TunnelType::Ipip
+            || self.tun_port != 0
+            || !self.tun_flags.is_empty();
+        if tunnel {
+            if known(N, attr::DEST_TUN_TYPE) {
+                w.u8(
+                    "IPVS_DEST_ATTR_TUN_TYPE",
+                    attr::DEST_TUN_TYPE,
+                    self.tun_type.value(),
+                )?;
+            }
+            if known(N, attr::DEST_TUN_PORT) {
+                w.be16(
+                    "IPVS_DEST_ATTR_TUN_PORT",
+                    attr::DEST_TUN_PORT,
+                    self.tun_port,
+                )?;
+            }
+            if known(N, attr::DEST_TUN_FLAGS) {
+                w.u16(
+                    "IPVS_DEST_ATTR_TUN_FLAGS",
+                    attr::DEST_TUN_FLAGS,
+                    self.tun_flags.bits(),
+                )?;
+            }
         }
-        if self.inact_conns != 0 {
-            w.u32(attr::DEST_INACT_CONNS, self.inact_conns);
+        if counters {
+            let conns = [
+                (
+                    "IPVS_DEST_ATTR_ACTIVE_CONNS",
+                    attr::DEST_ACTIVE_CONNS,
+                    self.active_conns,
+                ),
+                (
+                    "IPVS_DEST_ATTR_INACT_CONNS",
+                    attr::DEST_INACT_CONNS,
+                    self.inact_conns,
+                ),
+                (
+                    "IPVS_DEST_ATTR_PERSIST_CONNS",
+                    attr::DEST_PERSIST_CONNS,
+                    self.persist_conns,
+                ),
+            ];
+            for (what, k, v) in conns {
+                if v != 0 && known(N, k) {
+                    w.u32(what, k, v)?;
+                }
+            }
+            let kinds = (attr::DEST_STATS, attr::DEST_STATS64);
+            write_stats_pair(w, N, &self.stats, &self.stats64, kinds)?;
         }
-        if self.persist_conns != 0 {
-            w.u32(attr::DEST_PERSIST_CONNS, self.persist_conns);
-        }
-        if let Some(s) = &self.stats {
-            s.emit(w, attr::DEST_STATS, false);
-        }
-        if let Some(s) = &self.stats64 {
-            s.emit(w, attr::DEST_STATS64, true);
-        }
-        w.end_nested(n);
+        w.raws(&self.unknown)
+    }
+
+    /// Writes a nested `IPVS_CMD_ATTR_DEST`.
+    pub(crate) fn write_nested(&self, w: &mut Writer<'_>, counters: bool) -> Result<(), EmitError> {
+        w.nest("IPVS_CMD_ATTR_DEST", attr::CMD_DEST, |w| {
+            self.write(w, counters)
+        })
     }
 }
 
@@ -747,6 +1117,7 @@ impl DaemonState {
 
 /// A connection sync daemon's configuration (`IPVS_DAEMON_ATTR_*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Daemon {
     /// Master or backup.
     pub state: DaemonState,
@@ -764,6 +1135,8 @@ pub struct Daemon {
     pub mcast_port: u16,
     /// Multicast TTL (0: kernel default 1).
     pub mcast_ttl: u8,
+    /// Attributes of the daemon nest this crate does not know, kept raw and written back.
+    pub unknown: Vec<RawAttr>,
 }
 
 impl Daemon {
@@ -778,16 +1151,22 @@ impl Daemon {
             mcast_group6: None,
             mcast_port: 0,
             mcast_ttl: 0,
+            unknown: Vec::new(),
         }
     }
 
     /// Parses the payload of a nested `IPVS_CMD_ATTR_DAEMON`.
     pub fn parse(buf: &[u8]) -> Result<Self, DecodeError> {
+        Daemon::parse_at(buf, 0)
+    }
+
+    pub(crate) fn parse_at(buf: &[u8], base: usize) -> Result<Self, DecodeError> {
         let mut d = Daemon::new(DaemonState::Unknown(0), "", 0);
         let mut have_state = false;
-        for a in attrs(buf) {
+        for a in Attrs::new(buf, base) {
             let a = a?;
             match a.kind {
+                k if !known(Nest::Daemon, k) => d.unknown.push(a.raw()),
                 attr::DAEMON_STATE => {
                     d.state = DaemonState::from_value(a.u32("IPVS_DAEMON_ATTR_STATE")?);
                     have_state = true;
@@ -807,7 +1186,7 @@ impl Daemon {
                 }
                 attr::DAEMON_MCAST_PORT => d.mcast_port = a.u16("IPVS_DAEMON_ATTR_MCAST_PORT")?,
                 attr::DAEMON_MCAST_TTL => d.mcast_ttl = a.u8("IPVS_DAEMON_ATTR_MCAST_TTL")?,
-                _ => {}
+                _ => d.unknown.push(a.raw()),
             }
         }
         if !have_state {
@@ -818,35 +1197,89 @@ impl Daemon {
         Ok(d)
     }
 
-    /// Emits a nested `IPVS_CMD_ATTR_DAEMON`; `full` adds the optional attributes that are set.
-    pub fn emit_nested(&self, w: &mut AttrWriter<'_>, full: bool) {
-        let n = w.begin_nested(attr::CMD_DAEMON);
-        w.u32(attr::DAEMON_STATE, self.state.value());
-        if full {
-            w.string(attr::DAEMON_MCAST_IFN, &self.mcast_ifn);
-            w.u32(attr::DAEMON_SYNC_ID, self.syncid);
-            if self.sync_maxlen != 0 {
-                w.u16(attr::DAEMON_SYNC_MAXLEN, self.sync_maxlen);
-            }
-            if let Some(g) = self.mcast_group {
-                w.put(attr::DAEMON_MCAST_GROUP, &g.octets());
-            }
-            if let Some(g) = self.mcast_group6 {
-                w.put(attr::DAEMON_MCAST_GROUP6, &g.octets());
-            }
-            if self.mcast_port != 0 {
-                w.u16(attr::DAEMON_MCAST_PORT, self.mcast_port);
-            }
-            if self.mcast_ttl != 0 {
-                w.u8(attr::DAEMON_MCAST_TTL, self.mcast_ttl);
-            }
+    codec_emit!(
+        "Daemon",
+        "Writes the payload of a nested `IPVS_CMD_ATTR_DAEMON`: state, interface, sync id, the optional attributes that are set, and the unknown attributes last.",
+        |s, w| s.write(w, true)
+    );
+
+    /// Writes the attributes; without `full`, only the state (what stopping a daemon sends).
+    fn write(&self, w: &mut Writer<'_>, full: bool) -> Result<(), EmitError> {
+        const N: Nest = Nest::Daemon;
+        w.u32(
+            "IPVS_DAEMON_ATTR_STATE",
+            attr::DAEMON_STATE,
+            self.state.value(),
+        )?;
+        if !full {
+            return Ok(());
         }
-        w.end_nested(n);
+        if known(N, attr::DAEMON_MCAST_IFN) {
+            w.string(
+                "IPVS_DAEMON_ATTR_MCAST_IFN",
+                attr::DAEMON_MCAST_IFN,
+                &self.mcast_ifn,
+            )?;
+        }
+        if known(N, attr::DAEMON_SYNC_ID) {
+            w.u32(
+                "IPVS_DAEMON_ATTR_SYNC_ID",
+                attr::DAEMON_SYNC_ID,
+                self.syncid,
+            )?;
+        }
+        if self.sync_maxlen != 0 && known(N, attr::DAEMON_SYNC_MAXLEN) {
+            w.u16(
+                "IPVS_DAEMON_ATTR_SYNC_MAXLEN",
+                attr::DAEMON_SYNC_MAXLEN,
+                self.sync_maxlen,
+            )?;
+        }
+        if let Some(g) = self.mcast_group
+            && known(N, attr::DAEMON_MCAST_GROUP)
+        {
+            w.put(
+                "IPVS_DAEMON_ATTR_MCAST_GROUP",
+                attr::DAEMON_MCAST_GROUP,
+                &g.octets(),
+            )?;
+        }
+        if let Some(g) = self.mcast_group6
+            && known(N, attr::DAEMON_MCAST_GROUP6)
+        {
+            w.put(
+                "IPVS_DAEMON_ATTR_MCAST_GROUP6",
+                attr::DAEMON_MCAST_GROUP6,
+                &g.octets(),
+            )?;
+        }
+        if self.mcast_port != 0 && known(N, attr::DAEMON_MCAST_PORT) {
+            w.u16(
+                "IPVS_DAEMON_ATTR_MCAST_PORT",
+                attr::DAEMON_MCAST_PORT,
+                self.mcast_port,
+            )?;
+        }
+        if self.mcast_ttl != 0 && known(N, attr::DAEMON_MCAST_TTL) {
+            w.u8(
+                "IPVS_DAEMON_ATTR_MCAST_TTL",
+                attr::DAEMON_MCAST_TTL,
+                self.mcast_ttl,
+            )?;
+        }
+        w.raws(&self.unknown)
+    }
+
+    pub(crate) fn write_nested(&self, w: &mut Writer<'_>, full: bool) -> Result<(), EmitError> {
+        w.nest("IPVS_CMD_ATTR_DAEMON", attr::CMD_DAEMON, |w| {
+            self.write(w, full)
+        })
     }
 }
 
 /// Connection timeouts in seconds. In a set request, 0 leaves a value unchanged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Timeouts {
     /// Established TCP.
     pub tcp: u32,
@@ -854,187 +1287,269 @@ pub struct Timeouts {
     pub tcp_fin: u32,
     /// UDP.
     pub udp: u32,
+    /// Top-level attributes of the reply this crate does not know, kept raw and written back.
+    pub unknown: Vec<RawAttr>,
 }
 
 impl Timeouts {
-    /// Parses the top-level attributes of a `GET_CONFIG` reply.
+    /// Timeouts of `tcp`, `tcp_fin` and `udp` seconds (0: unchanged, in a set request).
+    pub fn new(tcp: u32, tcp_fin: u32, udp: u32) -> Self {
+        Timeouts {
+            tcp,
+            tcp_fin,
+            udp,
+            unknown: Vec::new(),
+        }
+    }
+
+    /// Parses the attributes of a `GET_CONFIG` reply (after the genetlink header).
     pub fn parse(buf: &[u8]) -> Result<Self, DecodeError> {
+        Timeouts::parse_at(buf, 0)
+    }
+
+    pub(crate) fn parse_at(buf: &[u8], base: usize) -> Result<Self, DecodeError> {
         let mut t = Timeouts::default();
-        for a in attrs(buf) {
+        for a in Attrs::new(buf, base) {
             let a = a?;
             match a.kind {
+                k if !known(Nest::Config, k) => t.unknown.push(a.raw()),
                 attr::CMD_TIMEOUT_TCP => t.tcp = a.u32("IPVS_CMD_ATTR_TIMEOUT_TCP")?,
                 attr::CMD_TIMEOUT_TCP_FIN => t.tcp_fin = a.u32("IPVS_CMD_ATTR_TIMEOUT_TCP_FIN")?,
                 attr::CMD_TIMEOUT_UDP => t.udp = a.u32("IPVS_CMD_ATTR_TIMEOUT_UDP")?,
-                _ => {}
+                _ => t.unknown.push(a.raw()),
             }
         }
         Ok(t)
     }
 
-    /// Emits the three top-level attributes (zeros included: the kernel ignores them).
-    pub fn emit(&self, w: &mut AttrWriter<'_>) {
-        w.u32(attr::CMD_TIMEOUT_TCP, self.tcp);
-        w.u32(attr::CMD_TIMEOUT_TCP_FIN, self.tcp_fin);
-        w.u32(attr::CMD_TIMEOUT_UDP, self.udp);
+    codec_emit!(
+        "Timeouts",
+        "Writes the three attributes (zeros included: the kernel ignores them) and the unknown ones.",
+        |s, w| s.write(w)
+    );
+
+    pub(crate) fn write(&self, w: &mut Writer<'_>) -> Result<(), EmitError> {
+        for (what, k, v) in [
+            ("IPVS_CMD_ATTR_TIMEOUT_TCP", attr::CMD_TIMEOUT_TCP, self.tcp),
+            (
+                "IPVS_CMD_ATTR_TIMEOUT_TCP_FIN",
+                attr::CMD_TIMEOUT_TCP_FIN,
+                self.tcp_fin,
+            ),
+            ("IPVS_CMD_ATTR_TIMEOUT_UDP", attr::CMD_TIMEOUT_UDP, self.udp),
+        ] {
+            if known(Nest::Config, k) {
+                w.u32(what, k, v)?;
+            }
+        }
+        w.raws(&self.unknown)
     }
 }
 
 /// IPVS version and connection table size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Info {
     /// `IP_VS_VERSION_CODE`-style number, e.g. `0x010201` for 1.2.1.
     pub version: u32,
     /// Connection hash table size.
     pub conn_tab_size: u32,
+    /// Top-level attributes of the reply this crate does not know, kept raw.
+    pub unknown: Vec<RawAttr>,
 }
 
 impl Info {
-    /// Parses a `GET_INFO` reply's attributes.
+    /// Parses the attributes of a `GET_INFO` reply (after the genetlink header).
     pub fn parse(buf: &[u8]) -> Result<Self, DecodeError> {
+        Info::parse_at(buf, 0)
+    }
+
+    fn parse_at(buf: &[u8], base: usize) -> Result<Self, DecodeError> {
         let mut i = Info::default();
-        for a in attrs(buf) {
+        for a in Attrs::new(buf, base) {
             let a = a?;
             match a.kind {
+                k if !known(Nest::Info, k) => i.unknown.push(a.raw()),
                 attr::INFO_VERSION => i.version = a.u32("IPVS_INFO_ATTR_VERSION")?,
                 attr::INFO_CONN_TAB_SIZE => {
                     i.conn_tab_size = a.u32("IPVS_INFO_ATTR_CONN_TAB_SIZE")?
                 }
-                _ => {}
+                _ => i.unknown.push(a.raw()),
             }
         }
         Ok(i)
     }
 
-    /// Emits the two attributes.
-    pub fn emit(&self, w: &mut AttrWriter<'_>) {
-        w.u32(attr::INFO_VERSION, self.version);
-        w.u32(attr::INFO_CONN_TAB_SIZE, self.conn_tab_size);
+    codec_emit!(
+        "Info",
+        "Writes the two attributes and the unknown ones.",
+        |s, w| s.write(w)
+    );
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), EmitError> {
+        w.u32("IPVS_INFO_ATTR_VERSION", attr::INFO_VERSION, self.version)?;
+        w.u32(
+            "IPVS_INFO_ATTR_CONN_TAB_SIZE",
+            attr::INFO_CONN_TAB_SIZE,
+            self.conn_tab_size,
+        )?;
+        w.raws(&self.unknown)
     }
 }
 
-/// One decoded IPVS reply message.
+/// One IPVS message from the kernel: a genetlink payload (the 4-byte genetlink header, then attributes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Reply {
-    /// A service (dump of `GET_SERVICE`).
+    /// A service (dump of `GET_SERVICE`, sent as `NEW_SERVICE`).
     Service(Service),
-    /// A destination (dump of `GET_DEST`).
+    /// A destination (dump of `GET_DEST`, sent as `NEW_DEST`).
     Destination(Destination),
-    /// A sync daemon (dump of `GET_DAEMON`).
+    /// A sync daemon (dump of `GET_DAEMON`, sent as `NEW_DAEMON`).
     Daemon(Daemon),
-    /// Timeouts (`GET_CONFIG`).
+    /// Timeouts (`GET_CONFIG`, answered as `SET_CONFIG`).
     Timeouts(Timeouts),
-    /// Info (`GET_INFO`).
+    /// Info (`GET_INFO`, answered as `SET_INFO`).
     Info(Info),
-    /// A command this crate does not know, kept as its number.
-    Other(u8),
+    /// A command this crate does not know, with its attributes kept raw.
+    Other {
+        /// The genetlink command.
+        cmd: u8,
+        /// Its attributes.
+        attrs: Vec<RawAttr>,
+    },
 }
 
-/// Finds the payload of the first top-level attribute `kind`.
-fn find(buf: &[u8], kind: u16) -> Result<Option<&[u8]>, DecodeError> {
-    for a in attrs(buf) {
+/// Finds the first top-level attribute `kind`.
+fn find(buf: &[u8], base: usize, kind: u16) -> Result<Option<Attr<'_>>, DecodeError> {
+    for a in Attrs::new(buf, base) {
         let a = a?;
         if a.kind == kind {
-            return Ok(Some(a.value));
+            return Ok(Some(a));
         }
     }
     Ok(None)
 }
 
 impl Reply {
-    /// Decodes a genetlink payload (header included) sent by the IPVS family. `service_af` is the family
-    /// assumed for destination addresses when the kernel does not say.
-    pub fn parse(genl_payload: &[u8], service_af: u16) -> Result<Self, DecodeError> {
-        Reply::parse_with(genl_payload, service_af, true)
+    /// Decodes a genetlink payload (header included) sent by the IPVS family. A destination must name
+    /// its address family (Linux 4.3 and later do).
+    pub fn parse(genl_payload: &[u8]) -> Result<Self, DecodeError> {
+        Reply::parse_with(genl_payload, None, true)
     }
 
-    /// Like [`Reply::parse`]; with `stats` false the stats attributes of services and destinations are
-    /// skipped.
-    pub fn parse_with(
+    /// Like [`Reply::parse`]; `fallback` is the family of destination addresses when the kernel does
+    /// not say; with `stats` false the stats of services and destinations are skipped.
+    pub(crate) fn parse_with(
         genl_payload: &[u8],
-        service_af: u16,
+        fallback: Option<Family>,
         stats: bool,
     ) -> Result<Self, DecodeError> {
-        let genl = super::GenlHeader::parse(genl_payload)?;
-        let body = &genl_payload[super::GENL_HDRLEN..];
+        let genl = GenlHeader::parse(genl_payload)?;
+        let body = genl_payload.get(GENL_HDRLEN..).unwrap_or_default();
         let need = |what| DecodeError::Missing { what };
         Ok(match genl.cmd {
             cmd::NEW_SERVICE | cmd::GET_SERVICE | cmd::SET_SERVICE => {
-                Reply::Service(Service::parse_with(
-                    find(body, attr::CMD_SERVICE)?.ok_or(need("IPVS_CMD_ATTR_SERVICE"))?,
-                    stats,
-                )?)
+                let a = find(body, GENL_HDRLEN, attr::CMD_SERVICE)?
+                    .ok_or(need("IPVS_CMD_ATTR_SERVICE"))?;
+                Reply::Service(Service::parse_at(a.value, a.value_offset(), stats)?)
             }
             cmd::NEW_DEST | cmd::GET_DEST | cmd::SET_DEST => {
-                Reply::Destination(Destination::parse_with(
-                    find(body, attr::CMD_DEST)?.ok_or(need("IPVS_CMD_ATTR_DEST"))?,
-                    service_af,
+                let a =
+                    find(body, GENL_HDRLEN, attr::CMD_DEST)?.ok_or(need("IPVS_CMD_ATTR_DEST"))?;
+                Reply::Destination(Destination::parse_at(
+                    a.value,
+                    a.value_offset(),
+                    fallback,
                     stats,
                 )?)
             }
-            cmd::NEW_DAEMON | cmd::GET_DAEMON => Reply::Daemon(Daemon::parse(
-                find(body, attr::CMD_DAEMON)?.ok_or(need("IPVS_CMD_ATTR_DAEMON"))?,
-            )?),
-            cmd::SET_CONFIG | cmd::GET_CONFIG => Reply::Timeouts(Timeouts::parse(body)?),
-            cmd::SET_INFO | cmd::GET_INFO => Reply::Info(Info::parse(body)?),
-            other => Reply::Other(other),
+            cmd::NEW_DAEMON | cmd::GET_DAEMON => {
+                let a = find(body, GENL_HDRLEN, attr::CMD_DAEMON)?
+                    .ok_or(need("IPVS_CMD_ATTR_DAEMON"))?;
+                Reply::Daemon(Daemon::parse_at(a.value, a.value_offset())?)
+            }
+            cmd::SET_CONFIG | cmd::GET_CONFIG => {
+                Reply::Timeouts(Timeouts::parse_at(body, GENL_HDRLEN)?)
+            }
+            cmd::SET_INFO | cmd::GET_INFO => Reply::Info(Info::parse_at(body, GENL_HDRLEN)?),
+            cmd => Reply::Other {
+                cmd,
+                attrs: Attrs::new(body, GENL_HDRLEN)
+                    .map(|a| a.map(|a| a.raw()))
+                    .collect::<Result<_, _>>()?,
+            },
         })
     }
 
-    /// Encodes this reply as a genetlink payload (header included), as the kernel would send it.
-    pub fn emit(&self) -> Vec<u8> {
-        let mut out = vec![0u8; super::GENL_HDRLEN];
-        let cmd = {
-            let mut w = AttrWriter::new(&mut out);
-            match self {
-                Reply::Service(s) => {
-                    s.emit_nested(&mut w);
-                    cmd::NEW_SERVICE
-                }
-                Reply::Destination(d) => {
-                    d.emit_nested(&mut w);
-                    cmd::NEW_DEST
-                }
-                Reply::Daemon(d) => {
-                    d.emit_nested(&mut w, true);
-                    cmd::NEW_DAEMON
-                }
-                Reply::Timeouts(t) => {
-                    t.emit(&mut w);
-                    cmd::SET_CONFIG
-                }
-                Reply::Info(i) => {
-                    i.emit(&mut w);
-                    cmd::SET_INFO
-                }
-                Reply::Other(c) => *c,
-            }
+    codec_emit!(
+        "Reply",
+        "Encodes this reply as a genetlink payload (header included), as the kernel would send it.",
+        |s, w| s.write(w)
+    );
+
+    fn write(&self, w: &mut Writer<'_>) -> Result<(), EmitError> {
+        let cmd = match self {
+            Reply::Service(_) => cmd::NEW_SERVICE,
+            Reply::Destination(_) => cmd::NEW_DEST,
+            Reply::Daemon(_) => cmd::NEW_DAEMON,
+            Reply::Timeouts(_) => cmd::SET_CONFIG,
+            Reply::Info(_) => cmd::SET_INFO,
+            Reply::Other { cmd, .. } => *cmd,
         };
-        super::GenlHeader {
-            cmd,
-            version: IPVS_GENL_VERSION,
+        w.header(
+            &GenlHeader {
+                cmd,
+                version: IPVS_GENL_VERSION,
+            }
+            .to_bytes(),
+        )?;
+        match self {
+            Reply::Service(s) => s.write_nested(w, true),
+            Reply::Destination(d) => d.write_nested(w, true),
+            Reply::Daemon(d) => d.write_nested(w, true),
+            Reply::Timeouts(t) => t.write(w),
+            Reply::Info(i) => i.write(w),
+            Reply::Other { attrs, .. } => w.raws(attrs),
         }
-        .emit(&mut out);
-        out
     }
 }
 
-/// Decodes every message of a received datagram from the IPVS family (`family` is its id): replies,
-/// errors (as positive errnos) and the end of a dump. Used by the socket layer and the fuzz target.
-pub fn decode_datagram(
-    buf: &[u8],
-    family: u16,
-    service_af: u16,
-) -> Vec<Result<Decoded, DecodeError>> {
-    decode_datagram_with(buf, family, service_af, true)
+/// One message of a datagram, as sorted by [`decode_datagram`].
+// Transient (one per received message, consumed at once): boxing the reply would only add allocations.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decoded {
+    /// A reply (part of a dump, or the answer of a get).
+    Reply {
+        /// Its sequence number.
+        seq: u32,
+        /// The reply.
+        reply: Reply,
+    },
+    /// An `NLMSG_ERROR`: `errno` 0 is an acknowledgement.
+    Ack {
+        /// The request's sequence number.
+        seq: u32,
+        /// Positive errno, or 0.
+        errno: i32,
+    },
+    /// `NLMSG_DONE`: the end of a dump.
+    Done {
+        /// The dump's sequence number.
+        seq: u32,
+        /// Positive errno if the dump failed, else 0.
+        errno: i32,
+    },
 }
 
-/// Like [`decode_datagram`]; with `stats` false the stats attributes are skipped.
-pub fn decode_datagram_with(
+/// Decodes every message of a received datagram from the IPVS family (`family` is its id): replies,
+/// errors (as positive errnos) and the end of a dump. `fallback` is the destinations' family when the
+/// kernel does not send it; with `stats` false the stats attributes are skipped.
+pub(crate) fn decode_datagram(
     buf: &[u8],
     family: u16,
-    service_af: u16,
+    fallback: Option<Family>,
     stats: bool,
 ) -> Vec<Result<Decoded, DecodeError>> {
     let mut out = Vec::new();
@@ -1057,7 +1572,7 @@ pub fn decode_datagram_with(
                 errno: super::parse_error_payload(m.payload).unwrap_or(0),
             }),
             k if k == family => {
-                Reply::parse_with(m.payload, service_af, stats).map(|r| Decoded::Reply {
+                Reply::parse_with(m.payload, fallback, stats).map(|r| Decoded::Reply {
                     seq: m.header.seq,
                     reply: r,
                 })
@@ -1071,30 +1586,12 @@ pub fn decode_datagram_with(
     out
 }
 
-/// One message of a datagram, as sorted by [`decode_datagram`].
-// Transient (one per received message, consumed at once): boxing the reply would only add allocations.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decoded {
-    /// A reply (part of a dump, or the answer of a get).
-    Reply {
-        /// Its sequence number.
-        seq: u32,
-        /// The reply.
-        reply: Reply,
-    },
-    /// An `NLMSG_ERROR`: `errno` 0 is an acknowledgement.
-    Ack {
-        /// The request's sequence number.
-        seq: u32,
-        /// Positive errno, or 0.
-        errno: i32,
-    },
-    /// `NLMSG_DONE`: the end of a dump.
-    Done {
-        /// The dump's sequence number.
-        seq: u32,
-        /// Positive errno if the dump failed, else 0.
-        errno: i32,
-    },
+/// Parses a key-only service nest (what delete, zero and destination requests carry).
+pub(crate) fn parse_key(a: &Attr<'_>) -> Result<ServiceKey, DecodeError> {
+    Ok(Service::parse_at(a.value, a.value_offset(), false)?.key)
+}
+
+/// Top-level attribute `kind` of a genetlink body (which starts after the genetlink header).
+pub(crate) fn find_top(body: &[u8], kind: u16) -> Result<Option<Attr<'_>>, DecodeError> {
+    find(body, GENL_HDRLEN, kind)
 }
