@@ -748,6 +748,20 @@ fn load_file(r: &mut Rng) -> String {
         lines.retain(|l| !may_stop_conntrack_tools(l));
         lines.push(last);
     }
+    // Its `-D` after a `-U` reads the update's late answers on the same socket, and stops at a stale
+    // "not found" (`Deliberate::UpdateReadsEachAnswer`): a file deletes before it updates.
+    if let Some(u) = lines
+        .iter()
+        .position(|l| l.first().is_some_and(|w| w == "-U"))
+    {
+        let (head, tail) = lines.split_at(u);
+        let tail: Vec<Vec<String>> = tail
+            .iter()
+            .filter(|l| l.first().is_none_or(|w| w != "-D"))
+            .cloned()
+            .collect();
+        lines = head.iter().cloned().chain(tail).collect();
+    }
     lines
         .iter()
         .map(|l| l.join(" "))
@@ -1149,7 +1163,8 @@ enum Deliberate {
     /// that asks for an acknowledgement too, on one socket, and reads one message per request; from
     /// the first fetched entry on, it reads the previous request's answers: it prints only some of the
     /// updated entries, reports a failed update later and unprefixed, and stops (prefixed message,
-    /// exit 1, the rest of a `-R` file not run) when the late answer a get reads is a failure.
+    /// exit 1, the rest of a `-R` file not run) when the late answer a get reads is a failure, or when
+    /// a later `-D` of the file reads a stale "not found".
     UpdateReadsEachAnswer,
     /// "In a `-R` file each line prints in its own `-o` format": conntrack-tools ORs every line's `-o`
     /// into one global mask. Matched by running ours with that union ([`translate`]).
@@ -1161,9 +1176,10 @@ enum Deliberate {
     /// "ICMP entries do not depend on option order": conntrack-tools computes the reply type when it
     /// reads `--icmp-type`, from an original address given before it, else the kernel refuses the entry.
     IcmpTypeOrder,
-    /// "`-D` deletes an entry whose original tuple is another entry's reply tuple": conntrack-tools names
-    /// it by that tuple and its id, the kernel finds the other entry, and conntrack-tools reports the
-    /// entry deleted and leaves it; ours asks again by its reply tuple.
+    /// "`-D` and `-U` reach an entry whose original tuple is another entry's reply tuple": conntrack-tools
+    /// names the entry by that tuple alone, the kernel may find the other entry first, and conntrack-tools
+    /// deletes that one in its place (printing the entry it meant); ours names it by tuple and id, and asks
+    /// again by its reply tuple.
     DeleteSharedTuple,
 }
 
@@ -1247,8 +1263,8 @@ fn translate(line: &Line) -> Option<(Line, Deliberate)> {
         // conntrack-tools ORs every line's `-o` into one mask while it parses the file (refusing `save`
         // with anything else as soon as the mask holds both), and prints every line with the final mask.
         // (Only for a file whose every line parses: one that does not stops conntrack-tools before the
-        // later lines' `-o` count. `labels` is left to each line: without connlabel.conf it prints
-        // nothing but the warning of the line that asks for it.)
+        // later lines' `-o` count. Without connlabel.conf `labels` prints nothing but the warnings, so it
+        // is given to the lines that parse an `-o` once some line asked for it.)
         let parses = lines
             .iter()
             .filter(|l| l.first().is_some_and(|w| !w.starts_with('#')))
@@ -1266,18 +1282,21 @@ fn translate(line: &Line) -> Option<(Line, Deliberate)> {
             _ => None,
         };
         if let Some(union) = union {
+            let has_labels = |v: &str| {
+                cli::conntrack::parse::parse(&["conntrack", "-L", "-o", v])
+                    .is_ok_and(|p| p.output & cli::conntrack::parse::out::CL != 0)
+            };
+            // Once the mask holds `labels`, conntrack-tools loads connlabel.conf again (and warns again
+            // when it cannot) at every `-o` it parses: those lines get `labels` too.
+            let mut labels_seen = false;
             for l in lines.iter_mut() {
+                let own = l.iter().position(|w| w == "-o").filter(|i| i + 1 < l.len());
+                let own_labels = own.is_some_and(|i| has_labels(&l[i + 1]));
+                labels_seen |= own_labels;
+                let with_labels = own.is_some() && labels_seen;
                 if matches!(l.first().map(String::as_str), Some("-D" | "-U")) {
-                    let own_labels = l
-                        .iter()
-                        .position(|w| w == "-o")
-                        .and_then(|i| l.get(i + 1))
-                        .is_some_and(|v| {
-                            cli::conntrack::parse::parse(&["conntrack", "-L", "-o", v])
-                                .is_ok_and(|p| p.output & cli::conntrack::parse::out::CL != 0)
-                        });
                     let mut words = union.clone();
-                    if own_labels {
+                    if with_labels {
                         if !words.is_empty() {
                             words.push(',');
                         }
@@ -1286,13 +1305,16 @@ fn translate(line: &Line) -> Option<(Line, Deliberate)> {
                     if words.is_empty() {
                         continue;
                     }
-                    match l.iter().position(|w| w == "-o") {
-                        Some(i) if i + 1 < l.len() => l[i + 1] = words,
-                        _ => {
+                    match own {
+                        Some(i) => l[i + 1] = words,
+                        None => {
                             l.push("-o".into());
                             l.push(words);
                         }
                     }
+                    kind = Some(Deliberate::LoadFileOutputUnion);
+                } else if let Some(i) = own.filter(|_| with_labels && !own_labels) {
+                    l[i + 1].push_str(",labels");
                     kind = Some(Deliberate::LoadFileOutputUnion);
                 }
             }
@@ -1682,8 +1704,8 @@ fn deliberate(line: &Line, before: &[String], real: &Seen, ours: &Seen) -> Optio
     if let Some(d) = update_difference(line, before, real, ours) {
         return Some(d);
     }
-    // `-D`: what conntrack-tools left (and reported deleted) are entries whose original tuple is
-    // another entry's reply tuple; everything else is the same.
+    // `-D`: what conntrack-tools left (and printed as deleted) are entries whose original tuple is
+    // another entry's reply tuple, and what it deleted instead are such other entries.
     let deletes = first == Some("-D")
         || first == Some("-R")
             && line
@@ -1692,16 +1714,29 @@ fn deliberate(line: &Line, before: &[String], real: &Seen, ours: &Seen) -> Optio
                 .is_some_and(|t| t.lines().any(|l| l.starts_with("-D")));
     if deletes
         && (real.status, &real.stdout, &real.stderr) == (ours.status, &ours.stdout, &ours.stderr)
-        && ours.table.iter().all(|e| real.table.contains(e))
-        && real.table.len() > ours.table.len()
-        && real
-            .table
-            .iter()
-            .filter(|e| !ours.table.contains(e))
-            .all(|e| {
-                let o = tuple_text(e, "orig");
-                o.is_some() && before.iter().any(|b| b != e && tuple_text(b, "reply") == o)
-            })
+        && {
+            let left: Vec<&String> = real
+                .table
+                .iter()
+                .filter(|e| !ours.table.contains(e))
+                .collect();
+            let instead: Vec<&String> = ours
+                .table
+                .iter()
+                .filter(|e| !real.table.contains(e))
+                .collect();
+            let origs: Vec<Option<String>> = left.iter().map(|e| tuple_text(e, "orig")).collect();
+            !left.is_empty()
+                && left.iter().zip(&origs).all(|(e, o)| {
+                    o.is_some()
+                        && before
+                            .iter()
+                            .any(|b| b != *e && tuple_text(b, "reply") == *o)
+                })
+                && instead
+                    .iter()
+                    .all(|b| origs.contains(&tuple_text(b, "reply")))
+        }
     {
         return Some(Deliberate::DeleteSharedTuple);
     }

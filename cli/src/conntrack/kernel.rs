@@ -1304,8 +1304,8 @@ fn zoneless(t: &ctnl::Tuple) -> ctnl::Tuple {
 
 /// The key naming `e` by its reply tuple and id. With directional zones (`--orig-zone`, `--reply-zone`)
 /// an entry's original tuple can also be another entry's reply tuple; the kernel looks a tuple up in both
-/// directions, finds the other entry first, and the id does not match ("not found"). conntrack-tools
-/// then reports the entry deleted and leaves it; ours asks again by this key.
+/// directions, finds the other entry first, and the id does not match ("not found"); ours asks again by
+/// this key. (conntrack-tools sends no id: it deletes the other entry in its place.)
 fn key_by_reply(e: &Entry) -> Option<Key> {
     let mut k = Key::reply(e.reply.clone()?).with_id(e.id?);
     k.zone = e.zone;
