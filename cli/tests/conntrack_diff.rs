@@ -1181,6 +1181,12 @@ enum Deliberate {
     /// deletes that one in its place (printing the entry it meant); ours names it by tuple and id, and asks
     /// again by its reply tuple.
     DeleteSharedTuple,
+    /// "`--any-nat ADDR` combines with other filters": conntrack-tools writes the address into the
+    /// template's original tuple as well, so with any other filter it matches nothing.
+    AnyNatWithFilters,
+    /// "`-G` with reply ports but no reply address reports `Operation failed: Success`":
+    /// conntrack-tools fails before sending anything and prints whatever errno an earlier call left.
+    GetStaleErrno,
 }
 
 /// The words of a `-R` file line as conntrack-tools splits them (blanks only; the generator writes no
@@ -1630,11 +1636,10 @@ fn update_difference(
             .iter()
             .all(|e| zoned(e) || before.contains(e) || has_zoned_twin(e) || made_by_file(e));
     // The lines printed are compared without what `-U` changes: conntrack-tools prints entries as
-    // they were between its misdirected updates, and the zone 0 twins its updates landed on.
-    let twins: Vec<[String; 2]> = real
-        .table
+    // they were between its misdirected updates, and the entries its updates landed on (the
+    // explained differences above).
+    let twins: Vec<[String; 2]> = differing
         .iter()
-        .filter(|e| has_zoned_twin(e))
         .filter_map(|e| tuple_addresses(e, "orig"))
         .map(|(s, d)| {
             [
@@ -1703,6 +1708,45 @@ fn deliberate(line: &Line, before: &[String], real: &Seen, ours: &Seen) -> Optio
     }
     if let Some(d) = update_difference(line, before, real, ours) {
         return Some(d);
+    }
+    let parsed = {
+        let mut v = vec!["conntrack"];
+        v.extend(a.iter().map(String::as_str));
+        cli::conntrack::parse::parse(&v).ok()
+    };
+    // `--any-nat ADDR` with another filter: conntrack-tools matched (showed, deleted) nothing.
+    if let Some(p) = &parsed {
+        use cli::conntrack::opts::{cmd, opt};
+        let any_nat_addr = p.options & opt::ANY_NAT != 0
+            && (p.tmpl.snat.addr.is_some() || p.tmpl.dnat.addr.is_some());
+        let listed_nothing = real.stdout.is_empty()
+            && (real.stderr.contains("PREFIX: 0 flow entries have been") || real.stderr.is_empty())
+            && real.table == before;
+        if any_nat_addr
+            && p.options & opt::COMPARISON != 0
+            && p.command & (cmd::CT_LIST | cmd::CT_DELETE | cmd::CT_GET) != 0
+            && listed_nothing
+            && ours.table.iter().all(|e| before.contains(e))
+        {
+            return Some(Deliberate::AnyNatWithFilters);
+        }
+        // `-G` by reply ports without a reply address: the same failure, the errno text aside.
+        let reply_ports = p.tmpl.repl_l4.sport.is_some() || p.tmpl.repl_l4.dport.is_some();
+        if p.command == cmd::CT_GET
+            && reply_ports
+            && p.tmpl.repl_src.is_none()
+            && p.tmpl.repl_dst.is_none()
+            && (real.status, &real.stdout, &real.table) == (ours.status, &ours.stdout, &ours.table)
+            && ours.stderr.trim_end().ends_with("PREFIX: Operation failed: Success")
+            && real
+                .stderr
+                .lines()
+                .last()
+                .is_some_and(|l| l.starts_with("PREFIX: Operation failed: "))
+            && real.stderr.lines().count() == ours.stderr.lines().count()
+        {
+            return Some(Deliberate::GetStaleErrno);
+        }
     }
     // `-D`: what conntrack-tools left (and printed as deleted) are entries whose original tuple is
     // another entry's reply tuple, and what it deleted instead are such other entries.
