@@ -1737,7 +1737,10 @@ fn deliberate(line: &Line, before: &[String], real: &Seen, ours: &Seen) -> Optio
             && p.tmpl.repl_src.is_none()
             && p.tmpl.repl_dst.is_none()
             && (real.status, &real.stdout, &real.table) == (ours.status, &ours.stdout, &ours.table)
-            && ours.stderr.trim_end().ends_with("PREFIX: Operation failed: Success")
+            && ours
+                .stderr
+                .trim_end()
+                .ends_with("PREFIX: Operation failed: Success")
             && real
                 .stderr
                 .lines()
