@@ -1752,40 +1752,58 @@ fn deliberate(line: &Line, before: &[String], real: &Seen, ours: &Seen) -> Optio
         }
     }
     // `-D`: what conntrack-tools left (and printed as deleted) are entries whose original tuple is
-    // another entry's reply tuple, and what it deleted instead are such other entries.
+    // another entry's reply tuple (a partner); it deleted partners in their place, and does not print
+    // a partner whose own delete then finds nothing. Ours deleted and printed both.
     let deletes = first == Some("-D")
         || first == Some("-R")
             && line
                 .stdin
                 .as_deref()
                 .is_some_and(|t| t.lines().any(|l| l.starts_with("-D")));
-    if deletes
-        && (real.status, &real.stdout, &real.stderr) == (ours.status, &ours.stdout, &ours.stderr)
-        && {
-            let left: Vec<&String> = real
-                .table
+    if deletes && real.status == ours.status {
+        let left: Vec<&String> = real
+            .table
+            .iter()
+            .filter(|e| !ours.table.contains(e))
+            .collect();
+        let instead: Vec<&String> = ours
+            .table
+            .iter()
+            .filter(|e| !real.table.contains(e))
+            .collect();
+        let origs: Vec<Option<String>> = left.iter().map(|e| tuple_text(e, "orig")).collect();
+        let partners: Vec<&String> = before
+            .iter()
+            .filter(|b| tuple_text(b, "reply").is_some_and(|r| origs.contains(&Some(r))))
+            .filter(|b| !left.contains(b))
+            .collect();
+        let partner_lines: Vec<String> = partners
+            .iter()
+            .filter_map(|b| tuple_addresses(b, "orig"))
+            .map(|(s, d)| format!(" src={s} dst={d} "))
+            .collect();
+        let (r, o): (Vec<&str>, Vec<&str>) =
+            (real.stdout.lines().collect(), ours.stdout.lines().collect());
+        let extra: Vec<&&str> = o.iter().filter(|l| !r.contains(l)).collect();
+        let count = |s: &str| -> String {
+            s.split(' ')
+                .filter(|w| !w.chars().all(|c| c.is_ascii_digit()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        if !left.is_empty()
+            && origs.iter().all(Option::is_some)
+            && left.len() <= partners.len()
+            && instead.iter().all(|b| partners.contains(b))
+            && r.iter().all(|l| o.contains(l))
+            && extra.len() <= partners.len()
+            && extra
                 .iter()
-                .filter(|e| !ours.table.contains(e))
-                .collect();
-            let instead: Vec<&String> = ours
-                .table
-                .iter()
-                .filter(|e| !real.table.contains(e))
-                .collect();
-            let origs: Vec<Option<String>> = left.iter().map(|e| tuple_text(e, "orig")).collect();
-            !left.is_empty()
-                && left.iter().zip(&origs).all(|(e, o)| {
-                    o.is_some()
-                        && before
-                            .iter()
-                            .any(|b| b != *e && tuple_text(b, "reply") == *o)
-                })
-                && instead
-                    .iter()
-                    .all(|b| origs.contains(&tuple_text(b, "reply")))
+                .all(|l| partner_lines.iter().any(|p| l.contains(p.as_str())))
+            && count(&real.stderr) == count(&ours.stderr)
+        {
+            return Some(Deliberate::DeleteSharedTuple);
         }
-    {
-        return Some(Deliberate::DeleteSharedTuple);
     }
     // `-R`: ours names the bad line.
     if first == Some("-R")
@@ -1971,16 +1989,28 @@ fn without_reply_ports(entry: &str) -> String {
         return entry.to_string();
     };
     let mut s = entry.to_string();
-    if let Some(a) = s[reply..].find("l4: Ports {").map(|a| a + reply)
-        && let Some(len) = s[a..].find('}')
-    {
-        s.replace_range(a..=a + len, "l4: Ports { * }");
+    // Ports, or an ICMP id (the kernel picks a new id the same way).
+    for kind in ["l4: Ports {", "l4: Icmp {", "l4: Icmpv6 {"] {
+        if let Some(a) = s[reply..].find(kind).map(|a| a + reply)
+            && let Some(len) = s[a..].find('}')
+        {
+            let rest = &s[a..=a + len];
+            let blanked = match rest.find("id: ") {
+                Some(i) if kind != "l4: Ports {" => {
+                    let end = rest[i..].find(',').map_or(rest.len(), |e| i + e);
+                    format!("{}id: *{}", &rest[..i], &rest[end..])
+                }
+                _ => format!("{kind} * }}"),
+            };
+            s.replace_range(a..=a + len, &blanked);
+            break;
+        }
     }
     s
 }
 
 /// Not a difference: where a NAT entry's reply tuple clashes with an existing entry, the kernel picks
-/// the reply ports at random (nf_nat_l4proto_unique_tuple), so the twins' picks differ. Everything else
+/// the reply ports (or ICMP id) at random (nf_nat_l4proto_unique_tuple), so the twins' picks differ. Everything else
 /// is the same, and the entries that differ are NAT entries differing only in their reply ports.
 fn kernel_chose_nat_ports(a: &Seen, b: &Seen) -> bool {
     let only = |x: &[String], y: &[String]| -> Vec<String> {
