@@ -2,3 +2,5 @@
 #![forbid(unsafe_code)]
 pub mod conntrack;
 pub mod ipvsadm;
+pub mod keepalived;
+pub mod vrrpd;

@@ -165,7 +165,13 @@ fn every_listing_format_is_byte_identical() {
                 && l.split_whitespace().nth(2).is_some_and(|c| c != "0")),
         "no traffic counted: {stats:?}"
     );
-    for args in LISTINGS {
+    for args in LISTINGS.iter().filter(|a| !a.starts_with("-L -c")) {
+        same(args);
+    }
+    // Fresh connections for the connection listings: under a slow VM the listings above can outlast the
+    // entries made at the start (their CLOSE/FIN timeouts run in seconds).
+    ns.sh("nc -w 1 10.0.0.254 80 </dev/null >/dev/null 2>&1; nc -w 1 2001:db8::fe 80 </dev/null >/dev/null 2>&1; true");
+    for args in LISTINGS.iter().filter(|a| a.starts_with("-L -c")) {
         same(args);
     }
     let c = theirs("-L -c -n");

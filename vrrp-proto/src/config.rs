@@ -5,8 +5,124 @@
 //!
 //! [`Router::new`]: crate::router::Router::new
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
+
+/// The scope of a virtual address (`scope` in keepalived's `virtual_ipaddress` lines, as in `ip addr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Scope {
+    /// `global` (0), the default.
+    #[default]
+    Global,
+    /// `site` (200).
+    Site,
+    /// `link` (253).
+    Link,
+    /// `host` (254).
+    Host,
+    /// `nowhere` (255).
+    Nowhere,
+    /// Any other number.
+    Other(u8),
+}
+
+impl Scope {
+    /// The kernel's `RT_SCOPE_*` number.
+    pub fn to_u8(self) -> u8 {
+        match self {
+            Scope::Global => 0,
+            Scope::Site => 200,
+            Scope::Link => 253,
+            Scope::Host => 254,
+            Scope::Nowhere => 255,
+            Scope::Other(v) => v,
+        }
+    }
+
+    /// From the kernel's number.
+    pub fn from_u8(v: u8) -> Scope {
+        match v {
+            0 => Scope::Global,
+            200 => Scope::Site,
+            253 => Scope::Link,
+            254 => Scope::Host,
+            255 => Scope::Nowhere,
+            v => Scope::Other(v),
+        }
+    }
+
+    /// From a name (`global`, `site`, `link`, `host`, `nowhere`) or a number.
+    pub fn parse(s: &str) -> Option<Scope> {
+        Some(match s {
+            "global" | "universe" => Scope::Global,
+            "site" => Scope::Site,
+            "link" => Scope::Link,
+            "host" => Scope::Host,
+            "nowhere" => Scope::Nowhere,
+            n => Scope::from_u8(n.parse().ok()?),
+        })
+    }
+}
+
+/// A virtual address with what the driver needs to put it on an interface (a `virtual_ipaddress`
+/// line: `ADDR[/LEN] [brd ADDR] [dev IF] [scope SCOPE] [label LABEL] [no_track]`). Only [`addr`]
+/// is advertised; the rest is how it is installed.
+///
+/// [`addr`]: VirtualAddress::addr
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct VirtualAddress {
+    /// The address.
+    pub addr: IpAddr,
+    /// Prefix length: keepalived's default is 32 for IPv4 and 128 for IPv6.
+    pub prefix_len: u8,
+    /// `dev`: the interface to put it on, when not the instance's.
+    pub dev: Option<String>,
+    /// `label` (IPv4): the address label shown by `ip addr` (`eth0:vip`).
+    pub label: Option<String>,
+    /// `scope`.
+    pub scope: Scope,
+    /// `brd` (IPv4): the broadcast address.
+    pub broadcast: Option<Ipv4Addr>,
+    /// `no_track`: a missing `dev` interface does not fault the instance (kept for the driver).
+    pub no_track: bool,
+}
+
+impl VirtualAddress {
+    /// An address with keepalived's defaults: full-length prefix, the instance's interface, global scope.
+    pub fn new(addr: IpAddr) -> VirtualAddress {
+        VirtualAddress {
+            addr,
+            prefix_len: if addr.is_ipv6() { 128 } else { 32 },
+            dev: None,
+            label: None,
+            scope: Scope::Global,
+            broadcast: None,
+            no_track: false,
+        }
+    }
+
+    /// The interface it goes on: [`VirtualAddress::dev`] or `default`.
+    pub fn interface<'a>(&'a self, default: &'a str) -> &'a str {
+        self.dev.as_deref().unwrap_or(default)
+    }
+}
+
+impl From<IpAddr> for VirtualAddress {
+    fn from(addr: IpAddr) -> VirtualAddress {
+        VirtualAddress::new(addr)
+    }
+}
+
+/// Checks an interface name as Linux does: 1 to 15 bytes, no `/`, space or NUL.
+pub(crate) fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && !name.contains(['/', ' ', '\0', ':'])
+        && name != "."
+        && name != ".."
+}
 
 /// keepalived's `state`: the state an instance wants at startup.
 ///
@@ -18,6 +134,7 @@ use std::time::Duration;
 /// pair, sent its first advert 3.63 s after being started (Master_Down_Interval = 3 + 156/256 = 3.61 s).
 /// So `state` is kept for configuration round trips and does not change the router's timing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum InitialState {
     /// `state MASTER`.
     Master,
@@ -28,6 +145,7 @@ pub enum InitialState {
 
 /// VRRP protocol version (`version 2|3`; keepalived's default is 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Version {
     /// VRRPv2, RFC 3768 (IPv4 only).
     V2,
@@ -38,6 +156,7 @@ pub enum Version {
 
 /// How a VRRPv3 IPv4 checksum is computed and checked (IPv6 always uses the pseudo-header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum V4Checksum {
     /// RFC 5798: include the IPv4 pseudo-header (keepalived 2.2.7, FRR). The default.
     #[default]
@@ -48,6 +167,7 @@ pub enum V4Checksum {
 
 /// A tracked object (script, interface, file...) and its weight (`track_* { NAME weight W }`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Track {
     /// The tracked object's name, as used in [`Command::Track`](crate::router::Command::Track).
     pub name: String,
@@ -56,8 +176,19 @@ pub struct Track {
     pub weight: i32,
 }
 
+impl Track {
+    /// A tracked object `name` with `weight` (see [`Track::weight`]).
+    pub fn new(name: &str, weight: i32) -> Track {
+        Track {
+            name: name.to_owned(),
+            weight,
+        }
+    }
+}
+
 /// One VRRP instance (`vrrp_instance NAME { ... }`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
     /// `state MASTER|BACKUP`.
     pub state: InitialState,
@@ -76,9 +207,9 @@ pub struct Config {
     /// or above our priority restarts the count).
     pub preempt_delay: Duration,
     /// `virtual_ipaddress`: the advertised addresses, one family, at least one, at most 255 (v2: IPv4).
-    pub virtual_ipaddress: Vec<IpAddr>,
+    pub virtual_ipaddress: Vec<VirtualAddress>,
     /// `virtual_ipaddress_excluded`: added and removed with the others, never advertised.
-    pub virtual_ipaddress_excluded: Vec<IpAddr>,
+    pub virtual_ipaddress_excluded: Vec<VirtualAddress>,
     /// `unicast_src_ip`: source of unicast adverts (else the primary address).
     pub unicast_src_ip: Option<IpAddr>,
     /// `unicast_peer`: when not empty, adverts go to each peer instead of the multicast group.
@@ -122,7 +253,10 @@ impl Config {
             advert_int: Duration::from_secs(1),
             nopreempt: false,
             preempt_delay: Duration::ZERO,
-            virtual_ipaddress,
+            virtual_ipaddress: virtual_ipaddress
+                .into_iter()
+                .map(VirtualAddress::new)
+                .collect(),
             virtual_ipaddress_excluded: Vec::new(),
             unicast_src_ip: None,
             unicast_peer: Vec::new(),
@@ -141,7 +275,14 @@ impl Config {
 
     /// The address family of the instance (that of its first virtual address).
     pub fn is_ipv6(&self) -> bool {
-        self.virtual_ipaddress.first().is_some_and(IpAddr::is_ipv6)
+        self.virtual_ipaddress
+            .first()
+            .is_some_and(|a| a.addr.is_ipv6())
+    }
+
+    /// The advertised addresses (without their installation details).
+    pub fn advertised(&self) -> impl ExactSizeIterator<Item = IpAddr> + '_ {
+        self.virtual_ipaddress.iter().map(|a| a.addr)
     }
 
     /// Checks every key; the first problem found is returned, naming its key.
@@ -152,10 +293,7 @@ impl Config {
                 problem: problem.to_owned(),
             })
         };
-        if self.interface.is_empty()
-            || self.interface.len() > 15
-            || self.interface.contains(['/', ' ', '\0'])
-        {
+        if !valid_ifname(&self.interface) {
             return err(
                 "interface",
                 "must be 1 to 15 characters, without '/', space or NUL",
@@ -197,20 +335,49 @@ impl Config {
         let Some(first) = self.virtual_ipaddress.first() else {
             return err("virtual_ipaddress", "needs at least one address");
         };
-        let v6 = first.is_ipv6();
+        let v6 = first.addr.is_ipv6();
+        for a in self
+            .virtual_ipaddress
+            .iter()
+            .chain(&self.virtual_ipaddress_excluded)
+        {
+            let max = if a.addr.is_ipv6() { 128 } else { 32 };
+            if a.prefix_len > max {
+                return err("virtual_ipaddress", "prefix length too long for the family");
+            }
+            if a.dev.as_deref().is_some_and(|d| !valid_ifname(d)) {
+                return err(
+                    "dev",
+                    "must be 1 to 15 characters, without '/', ':', space or NUL",
+                );
+            }
+            if a.label
+                .as_deref()
+                .is_some_and(|l| l.is_empty() || l.len() > 15)
+            {
+                return err("label", "must be 1 to 15 characters");
+            }
+            if a.broadcast.is_some() && a.addr.is_ipv6() {
+                return err("brd", "a broadcast address is IPv4 only");
+            }
+        }
         if self.virtual_ipaddress.len() > 255 {
             return err(
                 "virtual_ipaddress",
                 "at most 255 addresses fit in an advert",
             );
         }
-        if self.virtual_ipaddress.iter().any(|a| a.is_ipv6() != v6) {
+        if self
+            .virtual_ipaddress
+            .iter()
+            .any(|a| a.addr.is_ipv6() != v6)
+        {
             return err("virtual_ipaddress", "all addresses must be of one family");
         }
         if self
             .virtual_ipaddress
             .iter()
-            .any(|a| a.is_unspecified() || a.is_multicast())
+            .any(|a| a.addr.is_unspecified() || a.addr.is_multicast())
         {
             return err(
                 "virtual_ipaddress",
@@ -226,7 +393,7 @@ impl Config {
         if self
             .virtual_ipaddress_excluded
             .iter()
-            .any(|a| a.is_unspecified() || a.is_multicast())
+            .any(|a| a.addr.is_unspecified() || a.addr.is_multicast())
         {
             return err(
                 "virtual_ipaddress_excluded",
@@ -289,6 +456,7 @@ pub struct ConfigError {
 
 /// One `vrrp_instance` read from a keepalived configuration by [`parse_keepalived`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KeepalivedInstance {
     /// The instance name (`vrrp_instance NAME`).
     pub name: String,
@@ -483,13 +651,16 @@ fn address(field: &str, word: &str) -> Result<IpAddr, ConfigError> {
         .map_err(|_| bad(field, format!("{word:?} is not an IP address")))
 }
 
-fn addresses(item: &Item) -> Result<Vec<IpAddr>, ConfigError> {
+fn addresses(item: &Item) -> Result<Vec<VirtualAddress>, ConfigError> {
     let key = &item.words[0];
     let Some(block) = &item.block else {
         return Err(bad(key, "needs a { } block".into()));
     };
     // One address per line, optionally followed by `dev`, `label`, `brd`, `scope`...: only the first word counts.
-    block.iter().map(|l| address(key, &l.words[0])).collect()
+    block
+        .iter()
+        .map(|l| address(key, &l.words[0]).map(VirtualAddress::new))
+        .collect()
 }
 
 fn tracks(item: &Item) -> Result<Vec<Track>, ConfigError> {
@@ -560,7 +731,9 @@ fn instance(name: &str, body: &[Item], g: &Globals) -> Result<KeepalivedInstance
             "virtual_ipaddress" => c.virtual_ipaddress = addresses(item)?,
             "virtual_ipaddress_excluded" => c.virtual_ipaddress_excluded = addresses(item)?,
             "unicast_src_ip" => c.unicast_src_ip = Some(address(key, value(item)?)?),
-            "unicast_peer" => c.unicast_peer = addresses(item)?,
+            "unicast_peer" => {
+                c.unicast_peer = addresses(item)?.into_iter().map(|a| a.addr).collect()
+            }
             "check_unicast_src" => c.check_unicast_src = true,
             "authentication" => {
                 let Some(block) = &item.block else {

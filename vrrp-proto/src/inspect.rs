@@ -85,7 +85,7 @@ pub fn inspect(src: IpAddr, dst: IpAddr, bytes: &[u8]) -> Inspection {
                     "checksum at offset 6: {:#06x} matches neither the pseudo-header nor the message-only sum",
                     p.checksum()
                 ));
-            } else if p.family() == Family::V6 && !out.checksum_valid_as.pseudo_header {
+            } else if p.family() == Family::Ipv6 && !out.checksum_valid_as.pseudo_header {
                 // RFC 5798 / RFC 9568 §5.2.8: an IPv6 checksum always covers the pseudo-header; the
                 // message-only sum is an IPv4-only mode of RFC 9568.
                 out.errors.push(format!(

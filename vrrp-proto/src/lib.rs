@@ -14,6 +14,14 @@
 //!   `poll_action()` and `poll_timeout()` out. Time is a parameter: no sockets, threads, clocks or channels.
 //! * [`inspect`]: a configuration-free report on one message, as JSON (what `examples/vrrp_decode` prints).
 //!
+//! The codec shape of the workspace (README, "API conventions") with one VRRP twist: a VRRPv3 checksum
+//! covers the carrying IP packet's pseudo-header, so the context-complete value is [`Advert`] (IP source,
+//! destination, checksum mode and message): [`Advert::parse`]`(src, dst, bytes)`, [`Advert::buffer_len`],
+//! [`Advert::emit`]`(&mut [u8]) -> Result<usize, EmitError>`. The bare message [`Repr`] takes the checksum
+//! mode as a parameter of `parse` and `emit`, as smoltcp's UDP codec takes the addresses. States, reasons,
+//! commands, actions, receive errors and configurations are `#[non_exhaustive]`; [`Config::new`] and
+//! [`Track::new`] build the structs. The common types are re-exported here.
+//!
 //! Where RFC 5798 / RFC 9568 leave a choice, or say nothing, the router does what keepalived 2.2.7 does
 //! (checked in its source), so it can replace or join a keepalived pair:
 //!
@@ -54,12 +62,19 @@
 //! assert_eq!(sent, 1);
 //! ```
 #![warn(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // allowed only in linux::socket
 
 pub mod config;
 pub mod inspect;
+pub mod instances;
+#[cfg(feature = "linux")]
+pub mod linux;
 pub mod router;
 pub mod wire;
 
-pub use config::{Config, ConfigError};
-pub use router::{Action, Command, Reason, Router, RxError, State};
+pub use config::{
+    Config, ConfigError, InitialState, Scope, Track, V4Checksum, Version, VirtualAddress,
+};
+pub use instances::{Event, Instances};
+pub use router::{Action, Advert, Command, Reason, Router, RxError, State};
+pub use wire::{Checksum, DecodeError, EmitError, Family, Packet, Repr};

@@ -16,17 +16,22 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, ConfigError, V4Checksum, Version};
+use crate::config::{Config, ConfigError, V4Checksum, Version, VirtualAddress};
 use crate::wire::{
     self, Addresses, AuthType, Body, Checksum, ChecksumModes, DecodeError, EmitError, Family,
     Packet, Repr,
 };
 
-/// The three states of RFC 5798 §6.4.
+/// The three states of RFC 5798 §6.4, plus keepalived's Fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum State {
-    /// Waiting for a Startup event (also: shut down, or the interface or a tracked object is down).
+    /// Waiting for a Startup event, or shut down (RFC 5798 §6.4.1).
     Initialize,
+    /// Running but unable to serve: the interface is down, a tracked object with weight 0 is down, or
+    /// (in a sync group) another member is in Fault. Not an RFC state: keepalived's FAULT. The instance
+    /// holds no address, sends nothing and leaves for Backup when the fault clears.
+    Fault,
     /// Monitoring the Master (RFC 5798 §6.4.2).
     Backup,
     /// Forwarding for the virtual addresses; RFC 9568 calls it Active (§6.4.3).
@@ -63,6 +68,13 @@ pub enum Reason {
         /// Its name.
         name: String,
     },
+    /// Every fault cleared: back to Backup (RFC 5798 §6.4.1 Startup path).
+    FaultCleared,
+    /// The sync group moved this member with another one (keepalived's `vrrp_sync_group`).
+    SyncGroup {
+        /// The member whose change was followed.
+        member: String,
+    },
 }
 
 /// Administrative inputs.
@@ -81,7 +93,7 @@ pub enum Command {
     SetPriority(u8),
     /// The interface came up: a running instance starts again.
     InterfaceUp,
-    /// The interface went down: the instance leaves Backup/Master for Initialize.
+    /// The interface went down: a running instance leaves Backup/Master for Fault.
     InterfaceDown,
     /// A tracked object changed state (its name is in [`Config::track`]).
     Track {
@@ -90,6 +102,26 @@ pub enum Command {
         /// Whether it is up.
         up: bool,
     },
+    /// Sync group: another member is Master, follow it now (a Backup member only). Used by
+    /// [`Instances`](crate::Instances); `member` names the leader for the [`Reason`].
+    SyncMaster {
+        /// The member that became Master.
+        member: String,
+    },
+    /// Sync group: another member left Master for Backup; a Master member follows without a priority 0
+    /// advert (keepalived's `vrrp_sync_backup`), so peers take over after Master_Down_Interval.
+    SyncBackup {
+        /// The member that went to Backup.
+        member: String,
+    },
+    /// Sync group: another member is in Fault (`Some`) or no member is any more (`None`).
+    SyncFault {
+        /// The faulty member, if any.
+        member: Option<String>,
+    },
+    /// Sync group membership: when on, this router does not become Master by its own
+    /// Master_Down_Timer; it raises [`Action::WantMaster`] and waits for [`Command::SyncMaster`].
+    SetSyncGated(bool),
 }
 
 /// An advert to send: the typed message, where to, and the checksum mode to emit it with.
@@ -106,7 +138,36 @@ pub struct Advert {
 }
 
 impl Advert {
-    /// Emits the VRRP payload into `buf`; see [`Repr::emit`].
+    /// Parses a received VRRP payload carried from `src` to `dst`, with every configuration-free
+    /// check. The checksum must be right in one of the modes the version allows: VRRPv2 message-only
+    /// (RFC 3768 §5.3.8); VRRPv3 the pseudo-header (RFC 5798 §5.2.8), or for IPv4 also message-only
+    /// (RFC 9568 §5.2.8). [`Advert::checksum`] records the mode that matched (pseudo-header first).
+    pub fn parse(src: IpAddr, dst: IpAddr, bytes: &[u8]) -> Result<Advert, DecodeError> {
+        let p = Packet::parse_unverified(bytes)?;
+        let pseudo = Checksum::PseudoHeader { src, dst };
+        let checksum = if p.version() == 2 {
+            Checksum::MessageOnly
+        } else if p.verify_checksum(&pseudo).is_ok() || p.family() == Family::Ipv6 {
+            pseudo
+        } else {
+            Checksum::MessageOnly
+        };
+        p.verify_checksum(&checksum)?;
+        Ok(Advert {
+            src,
+            dst,
+            checksum,
+            repr: Repr::from_packet(&p),
+        })
+    }
+
+    /// Bytes [`Advert::emit`] writes.
+    pub fn buffer_len(&self) -> usize {
+        self.repr.buffer_len()
+    }
+
+    /// Emits the VRRP payload into `buf` (at least [`Advert::buffer_len`] bytes), computing count and
+    /// checksum; returns the bytes written. See [`Repr::emit`].
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
         self.repr.emit(buf, &self.checksum)
     }
@@ -125,21 +186,21 @@ pub enum Action {
     SendAdvert(Advert),
     /// Add the virtual addresses (and the excluded ones) to the interface.
     AddAddresses {
-        /// The addresses.
-        addresses: Vec<IpAddr>,
+        /// The addresses, with prefix, device and label.
+        addresses: Vec<VirtualAddress>,
         /// Accept_Mode: accept packets addressed to them (RFC 5798 §6.1; always for the owner).
         accept: bool,
     },
     /// Remove them.
     RemoveAddresses {
         /// The addresses.
-        addresses: Vec<IpAddr>,
+        addresses: Vec<VirtualAddress>,
     },
     /// Announce the addresses: gratuitous ARP for IPv4, unsolicited Neighbor Advertisement (router flag)
     /// for IPv6 (RFC 5798 §6.4.2), `repeat` times in a row.
     Announce {
-        /// The addresses.
-        addresses: Vec<IpAddr>,
+        /// The addresses (each announced on its device).
+        addresses: Vec<VirtualAddress>,
         /// How many announcements per address in this burst.
         repeat: u8,
     },
@@ -150,6 +211,9 @@ pub enum Action {
         /// The owner's IP source.
         from: IpAddr,
     },
+    /// A sync-gated Backup's Master_Down_Timer ran out: it wants to be Master and waits for every
+    /// member of its group to want it too (keepalived's `vrrp_sync_can_goto_master`). Its timer was reset.
+    WantMaster,
     /// The state changed.
     StateChange {
         /// The old state.
@@ -264,6 +328,9 @@ pub struct Router {
     base_priority: u8,
     track_up: Vec<bool>,
     iface_up: bool,
+    group_fault: Option<String>,
+    gated: bool,
+    wants_master: bool,
     running: bool,
     master_adver_interval: Duration,
     adver_timer: Option<Instant>,
@@ -312,6 +379,9 @@ impl Router {
             state: State::Initialize,
             track_up,
             iface_up: true,
+            group_fault: None,
+            gated: false,
+            wants_master: false,
             running: false,
             adver_timer: None,
             master_down_timer: None,
@@ -327,6 +397,11 @@ impl Router {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// The primary address given to [`Router::new`].
+    pub fn primary(&self) -> IpAddr {
+        self.primary
     }
 
     /// The current state.
@@ -409,7 +484,26 @@ impl Router {
         .min()
     }
 
+    /// Whether this router's own fault (interface or weight-0 track down) holds it in Fault; a fault
+    /// imposed by a sync group does not count.
+    pub fn own_fault(&self) -> bool {
+        self.own_faulted().is_some()
+    }
+
+    /// A sync-gated Backup whose Master_Down_Timer ran out (see [`Action::WantMaster`]).
+    pub fn wants_master(&self) -> bool {
+        self.wants_master && self.state == State::Backup
+    }
+
     fn faulted(&self) -> Option<Reason> {
+        self.own_faulted().or_else(|| {
+            self.group_fault
+                .as_ref()
+                .map(|m| Reason::SyncGroup { member: m.clone() })
+        })
+    }
+
+    fn own_faulted(&self) -> Option<Reason> {
         if !self.iface_up {
             return Some(Reason::InterfaceDown);
         }
@@ -432,7 +526,7 @@ impl Router {
             }
             Command::Shutdown => {
                 self.running = false;
-                self.become_initialize(Reason::Shutdown, true);
+                self.leave(State::Initialize, Reason::Shutdown, true);
             }
             Command::SetPriority(p) => {
                 if p != 0 {
@@ -442,11 +536,11 @@ impl Router {
             Command::InterfaceDown => {
                 self.iface_up = false;
                 // The link is gone: no priority-0 advert can leave.
-                self.become_initialize(Reason::InterfaceDown, false);
+                self.fault(Reason::InterfaceDown, false);
             }
             Command::InterfaceUp => {
                 self.iface_up = true;
-                self.startup(now);
+                self.recover(now);
             }
             Command::Track { name, up } => {
                 for (t, u) in self.cfg.track.iter().zip(self.track_up.iter_mut()) {
@@ -456,19 +550,76 @@ impl Router {
                 }
                 if let Some(reason) = self.faulted() {
                     // The link still works: hand over at once with priority 0.
-                    self.become_initialize(reason, true);
+                    self.fault(reason, true);
                 } else {
-                    self.startup(now);
+                    self.recover(now);
                 }
             }
+            Command::SyncMaster { member } => {
+                if self.running && self.state == State::Backup {
+                    self.become_master(now, Reason::SyncGroup { member });
+                }
+            }
+            Command::SyncBackup { member } => {
+                if self.running && self.state == State::Master {
+                    // keepalived's vrrp_sync_backup: leave Master without a priority 0 advert.
+                    self.leave_master_timers();
+                    self.actions.push_back(Action::RemoveAddresses {
+                        addresses: self.all_addresses(),
+                    });
+                    self.master_down_timer = Some(now + self.master_down_interval());
+                    self.down_reason = Reason::MasterDown;
+                    self.set_state(State::Backup, Reason::SyncGroup { member });
+                }
+            }
+            Command::SyncFault { member } => {
+                self.group_fault = member;
+                if let Some(reason) = self.faulted() {
+                    self.fault(reason, true);
+                } else {
+                    self.recover(now);
+                }
+            }
+            Command::SetSyncGated(on) => {
+                self.gated = on;
+                self.wants_master = false;
+            }
+        }
+    }
+
+    /// Enters Fault (from Backup or Master) for `reason`.
+    fn fault(&mut self, reason: Reason, send_zero: bool) {
+        if self.running && self.state != State::Fault {
+            self.leave(State::Fault, reason, send_zero);
+        }
+    }
+
+    /// Leaves Fault when nothing holds it there any more: the Startup path to Backup (or Master for
+    /// the owner), RFC 5798 §6.4.1.
+    fn recover(&mut self, now: Instant) {
+        if self.running && self.state == State::Fault && self.faulted().is_none() {
+            self.state = State::Initialize;
+            self.startup_with(now, Reason::FaultCleared);
+        } else {
+            self.startup(now);
         }
     }
 
     /// RFC 5798 §6.4.1: the Startup event (no-op unless running, in Initialize and not faulted).
     fn startup(&mut self, now: Instant) {
-        if !self.running || self.state != State::Initialize || self.faulted().is_some() {
+        self.startup_with(now, Reason::Startup);
+    }
+
+    fn startup_with(&mut self, now: Instant, why: Reason) {
+        if !self.running || self.state != State::Initialize {
             return;
         }
+        if let Some(reason) = self.faulted() {
+            // keepalived starts a faulty instance in FAULT.
+            self.set_state(State::Fault, reason);
+            return;
+        }
+        self.wants_master = false;
         if self.priority() == 255 {
             // RFC 5798 §6.4.1: the owner becomes Master at once.
             self.become_master(now, Reason::Owner);
@@ -480,7 +631,7 @@ impl Router {
             self.master_adver_interval = self.cfg.advert_int;
             self.master_down_timer = Some(now + self.master_down_interval());
             self.down_reason = Reason::MasterDown;
-            self.set_state(State::Backup, Reason::Startup);
+            self.set_state(State::Backup, why);
         }
     }
 
@@ -495,12 +646,12 @@ impl Router {
             .push_back(Action::StateChange { from, to, reason });
     }
 
-    fn all_addresses(&self) -> Vec<IpAddr> {
+    fn all_addresses(&self) -> Vec<VirtualAddress> {
         self.cfg
             .virtual_ipaddress
             .iter()
             .chain(&self.cfg.virtual_ipaddress_excluded)
-            .copied()
+            .cloned()
             .collect()
     }
 
@@ -535,9 +686,11 @@ impl Router {
         self.refresh_timer = None;
     }
 
-    fn become_initialize(&mut self, reason: Reason, send_zero: bool) {
+    /// Leaves Backup or Master (or Fault) for `to` (Initialize or Fault).
+    fn leave(&mut self, to: State, reason: Reason, send_zero: bool) {
         match self.state {
             State::Initialize => return,
+            State::Fault => {}
             State::Backup => {
                 // RFC 5798 §6.4.2 Shutdown: cancel Master_Down_Timer.
                 self.master_down_timer = None;
@@ -554,7 +707,8 @@ impl Router {
             }
         }
         self.master = None;
-        self.set_state(State::Initialize, reason);
+        self.wants_master = false;
+        self.set_state(to, reason);
     }
 
     fn advert_repr(&self, priority: u8) -> Repr {
@@ -587,10 +741,9 @@ impl Router {
         let addresses = if self.cfg.is_ipv6() {
             Addresses::V6(
                 self.cfg
-                    .virtual_ipaddress
-                    .iter()
+                    .advertised()
                     .filter_map(|a| match a {
-                        IpAddr::V6(a) => Some(*a),
+                        IpAddr::V6(a) => Some(a),
                         IpAddr::V4(_) => None,
                     })
                     .collect(),
@@ -598,10 +751,9 @@ impl Router {
         } else {
             Addresses::V4(
                 self.cfg
-                    .virtual_ipaddress
-                    .iter()
+                    .advertised()
                     .filter_map(|a| match a {
-                        IpAddr::V4(a) => Some(*a),
+                        IpAddr::V4(a) => Some(a),
                         IpAddr::V6(_) => None,
                     })
                     .collect(),
@@ -668,7 +820,14 @@ impl Router {
         // A few rounds at most: each handled timer is cleared or moved past `now`.
         for _ in 0..8 {
             let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
-            if due(self.master_down_timer) && self.state == State::Backup {
+            if due(self.master_down_timer) && self.state == State::Backup && self.gated {
+                // keepalived's sync group: want Master, wait for the other members, time again.
+                self.master_down_timer = Some(now + self.master_down_interval());
+                if !self.wants_master {
+                    self.wants_master = true;
+                    self.actions.push_back(Action::WantMaster);
+                }
+            } else if due(self.master_down_timer) && self.state == State::Backup {
                 // RFC 5798 §6.4.2: Master_Down_Timer fired: become Master.
                 let reason = std::mem::replace(&mut self.down_reason, Reason::MasterDown);
                 self.become_master(now, reason);
@@ -733,7 +892,7 @@ impl Router {
             });
         }
         let v6 = self.cfg.is_ipv6();
-        if (p.family() == Family::V6) != v6 || src.is_ipv6() != v6 || dst.is_ipv6() != v6 {
+        if (p.family() == Family::Ipv6) != v6 || src.is_ipv6() != v6 || dst.is_ipv6() != v6 {
             return Err(RxError::Family);
         }
         // RFC 5798 §7.1: verify the checksum.
@@ -821,7 +980,7 @@ impl Router {
     fn same_addresses(&self, p: &Packet<'_>) -> bool {
         usize::from(p.count()) == self.cfg.virtual_ipaddress.len()
             && p.addresses()
-                .all(|a| self.cfg.virtual_ipaddress.contains(&a))
+                .all(|a| self.cfg.virtual_ipaddress.iter().any(|v| v.addr == a))
     }
 
     /// A received advert: its IP source and destination, TTL / hop limit, and VRRP payload. Returns why it
@@ -835,7 +994,7 @@ impl Router {
         ttl: u8,
         bytes: &[u8],
     ) -> Result<(), RxError> {
-        if !self.running || self.state == State::Initialize {
+        if !self.running || matches!(self.state, State::Initialize | State::Fault) {
             return Err(RxError::NotRunning);
         }
         let p = self.check_packet(src, dst, ttl, bytes)?;
@@ -847,7 +1006,7 @@ impl Router {
         let their = p.priority();
         let ours = self.priority();
         match self.state {
-            State::Initialize => Err(RxError::NotRunning),
+            State::Initialize | State::Fault => Err(RxError::NotRunning),
             State::Backup => {
                 if their == 0 {
                     // RFC 5798 §6.4.2: priority 0: set Master_Down_Timer to Skew_Time.
@@ -877,6 +1036,7 @@ impl Router {
                     self.master_down_timer = Some(now + self.master_down_interval());
                     self.down_reason = Reason::MasterDown;
                     self.master = Some((src, their));
+                    self.wants_master = false;
                 } else {
                     // RFC 5798 §6.4.2: preempt: discard; Master_Down_Timer runs out.
                     self.down_reason = Reason::Preempt;

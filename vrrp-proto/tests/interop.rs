@@ -477,21 +477,21 @@ fn config_errors_name_the_field() {
         ),
         (
             "virtual_ipaddress",
-            Box::new(|c| c.virtual_ipaddress.push(ip("2001:db8::1"))),
+            Box::new(|c| c.virtual_ipaddress.push(ip("2001:db8::1").into())),
         ),
         (
             "virtual_ipaddress",
-            Box::new(|c| c.virtual_ipaddress.push(ip("224.0.0.1"))),
+            Box::new(|c| c.virtual_ipaddress.push(ip("224.0.0.1").into())),
         ),
         (
             "virtual_ipaddress_excluded",
-            Box::new(|c| c.virtual_ipaddress_excluded.push(ip("0.0.0.0"))),
+            Box::new(|c| c.virtual_ipaddress_excluded.push(ip("0.0.0.0").into())),
         ),
         (
             "version",
             Box::new(|c| {
                 c.version = Version::V2;
-                c.virtual_ipaddress = vec![ip("2001:db8::1")];
+                c.virtual_ipaddress = vec![ip("2001:db8::1").into()];
             }),
         ),
         (
@@ -512,12 +512,7 @@ fn config_errors_name_the_field() {
         ),
         (
             "weight",
-            Box::new(|c| {
-                c.track = vec![vrrp_proto::config::Track {
-                    name: "x".into(),
-                    weight: 300,
-                }]
-            }),
+            Box::new(|c| c.track = vec![vrrp_proto::config::Track::new("x", 300)]),
         ),
         ("garp_master_repeat", Box::new(|c| c.garp_master_repeat = 0)),
     ];
@@ -595,8 +590,14 @@ vrrp_instance A
     assert_eq!(c.advert_int, Duration::from_secs(2));
     assert_eq!(c.preempt_delay, Duration::from_millis(7500));
     assert_eq!(c.garp_master_refresh, Duration::from_secs(60));
-    assert_eq!(c.virtual_ipaddress, vec![ip("192.0.2.1"), ip("192.0.2.2")]);
-    assert_eq!(c.virtual_ipaddress_excluded, vec![ip("198.51.100.9")]);
+    assert_eq!(
+        c.advertised().collect::<Vec<_>>(),
+        vec![ip("192.0.2.1"), ip("192.0.2.2")]
+    );
+    assert_eq!(
+        c.virtual_ipaddress_excluded,
+        vec![ip("198.51.100.9").into()]
+    );
     let tracks: Vec<(&str, i32)> = c
         .track
         .iter()

@@ -29,7 +29,7 @@ fn take_over(cfg: Config) -> (Router, Instant, Vec<Action>) {
 #[test]
 fn takeover_actions_in_order_with_excluded_addresses() {
     let mut cfg = Config::new("eth0", 3, vec![ip("192.0.2.100"), ip("192.0.2.101")]);
-    cfg.virtual_ipaddress_excluded = vec![ip("198.51.100.7")];
+    cfg.virtual_ipaddress_excluded = vec![ip("198.51.100.7").into()];
     let (_, _, a) = take_over(cfg);
     assert_eq!(a.len(), 4, "{a:?}");
     let Action::SendAdvert(adv) = &a[0] else {
@@ -43,7 +43,10 @@ fn takeover_actions_in_order_with_excluded_addresses() {
             "192.0.2.101".parse().unwrap()
         ])
     );
-    let all = vec![ip("192.0.2.100"), ip("192.0.2.101"), ip("198.51.100.7")];
+    let all: Vec<vrrp_proto::VirtualAddress> =
+        [ip("192.0.2.100"), ip("192.0.2.101"), ip("198.51.100.7")]
+            .map(Into::into)
+            .to_vec();
     assert_eq!(
         a[1],
         Action::AddAddresses {
@@ -93,7 +96,7 @@ fn announcement_repeat_delay_and_refresh() {
     cfg.garp_master_refresh = Duration::from_secs(7);
     let (mut r, t, a) = take_over(cfg);
     assert!(a.contains(&Action::Announce {
-        addresses: vec![ip("192.0.2.100")],
+        addresses: vec![ip("192.0.2.100").into()],
         repeat: 3
     }));
     let mut announces = Vec::new();
@@ -169,10 +172,7 @@ fn shutdown_from_backup_sends_nothing() {
 #[test]
 fn weight_zero_track_faults_and_recovers() {
     let mut cfg = Config::new("eth0", 3, vec![ip("192.0.2.100")]);
-    cfg.track = vec![vrrp_proto::config::Track {
-        name: "chk".into(),
-        weight: 0,
-    }];
+    cfg.track = vec![vrrp_proto::config::Track::new("chk", 0)];
     let (mut r, t, _) = take_over(cfg);
     r.handle_command(
         t,
@@ -192,10 +192,12 @@ fn weight_zero_track_faults_and_recovers() {
         a[2],
         Action::StateChange {
             from: State::Master,
-            to: State::Initialize,
+            to: State::Fault,
             reason: Reason::TrackFault { name: "chk".into() }
         }
     );
+    assert_eq!(r.state(), State::Fault);
+    assert_eq!(r.poll_timeout(), None, "a faulty instance runs no timer");
     r.handle_command(
         t,
         Command::Track {

@@ -610,10 +610,7 @@ fn tracking_weight_moves_the_master() {
     let mut lan = Lan::new(
         14,
         routers(&[150, 130], |c| {
-            c.track = vec![Track {
-                name: "uplink".into(),
-                weight: -30,
-            }];
+            c.track = vec![Track::new("uplink", -30)];
         }),
     );
     lan.start_all();

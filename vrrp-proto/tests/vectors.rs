@@ -153,3 +153,44 @@ fn every_captured_line_round_trips() {
         round_trip(v, mode);
     }
 }
+
+/// The crate-wide codec shape on the context-complete value: `Advert::parse` finds the checksum mode
+/// (pseudo-header for keepalived's v3, message-only for v2), `buffer_len` + `emit(&mut [u8]) ->
+/// Result<usize, EmitError>` write the same bytes back, and a short buffer is an error, not a panic.
+#[test]
+fn advert_parse_emit_round_trip_and_short_buffer() {
+    for file in [
+        "v2_pass.hex",
+        "v3_ipv4.hex",
+        "v3_ipv6.hex",
+        "v3_unicast.hex",
+    ] {
+        for v in load(file) {
+            let adv = vrrp_proto::Advert::parse(v.src, v.dst, &v.bytes).unwrap();
+            let want = if v.bytes[0] >> 4 == 2 {
+                Checksum::MessageOnly
+            } else {
+                pseudo(&v)
+            };
+            assert_eq!(adv.checksum, want, "{file}");
+            assert_eq!(adv.buffer_len(), v.bytes.len());
+            let mut out = vec![0u8; adv.buffer_len()];
+            assert_eq!(adv.emit(&mut out).unwrap(), v.bytes.len());
+            assert_eq!(out, v.bytes, "{file}");
+            let mut short = vec![0u8; adv.buffer_len() - 1];
+            assert_eq!(
+                adv.emit(&mut short),
+                Err(vrrp_proto::EmitError::BufferTooShort {
+                    expected: v.bytes.len(),
+                    actual: v.bytes.len() - 1
+                })
+            );
+            let mut bad = v.bytes.clone();
+            bad[6] ^= 1;
+            assert!(matches!(
+                vrrp_proto::Advert::parse(v.src, v.dst, &bad),
+                Err(DecodeError::Checksum { .. })
+            ));
+        }
+    }
+}

@@ -9,6 +9,7 @@ const SINGLE_VERSION: &[&str] = &[
     "netlink-sys",
     "netlink-packet-core",
     "netlink-packet-netfilter",
+    "netlink-packet-route",
 ];
 
 /// Fails if any of [`SINGLE_VERSION`] appears in more than one version, or not at all.

@@ -8,9 +8,11 @@
 
 mod checks;
 mod deps;
+mod halab;
 mod lvsbench;
 mod util;
 mod vm;
+mod vrrp_chaos;
 
 use anyhow::{Result, bail};
 
@@ -29,6 +31,10 @@ tasks:
   vm-test [FILTER]   run the IPVS kernel tests (feature vm-tests) inside one VM
   vm-bench [ROUNDS]  run the IPVS bench (ours vs Debian's ipvsadm) inside one VM
   vm-lvs-bench [SECONDS]  LVS health checking at scale, lvs-check vs keepalived, inside one VM
+  vrrp-chaos [EVENTS] [SEED]
+                     the long no-split-brain run of vrrpd against keepalived
+  ha-lab [--stack ours|keepalived|mixed] [--scenario N] [...]
+                     the HA lab: a NAT firewall pair fails over under TCP load (docs/ha-lab.md)
   help, -h, --help   print this text
 ";
 
@@ -57,6 +63,8 @@ fn run() -> Result<()> {
         "vm-test" => vm::vm_test(rest)?,
         "vm-bench" => vm::vm_bench(rest)?,
         "vm-lvs-bench" => lvsbench::run(rest)?,
+        "vrrp-chaos" => vrrp_chaos::run(rest)?,
+        "ha-lab" => halab::run(rest)?,
         other => {
             eprint!("{USAGE}");
             bail!("unknown task `{other}`");

@@ -111,25 +111,25 @@ pub enum DecodeError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
     /// IPv4 addresses, 4 bytes each.
-    V4,
+    Ipv4,
     /// IPv6 addresses, 16 bytes each.
-    V6,
+    Ipv6,
 }
 
 impl Family {
     /// The family of an address.
     pub fn of(addr: &IpAddr) -> Family {
         match addr {
-            IpAddr::V4(_) => Family::V4,
-            IpAddr::V6(_) => Family::V6,
+            IpAddr::V4(_) => Family::Ipv4,
+            IpAddr::V6(_) => Family::Ipv6,
         }
     }
 
     /// Bytes per address.
     pub fn addr_len(self) -> usize {
         match self {
-            Family::V4 => 4,
-            Family::V6 => 16,
+            Family::Ipv4 => 4,
+            Family::Ipv6 => 16,
         }
     }
 }
@@ -168,6 +168,7 @@ impl AuthType {
 
 /// The version-specific part of an advertisement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Body {
     /// VRRPv2 (RFC 3768).
     V2 {
@@ -223,8 +224,8 @@ impl Addresses {
     /// The family.
     pub fn family(&self) -> Family {
         match self {
-            Addresses::V4(_) => Family::V4,
-            Addresses::V6(_) => Family::V6,
+            Addresses::V4(_) => Family::Ipv4,
+            Addresses::V6(_) => Family::Ipv6,
         }
     }
 
@@ -289,7 +290,7 @@ impl<'a> Packet<'a> {
                     actual: bytes.len(),
                 });
             }
-            Family::V4
+            Family::Ipv4
         } else {
             // RFC 9568 errata: a count of 0 is invalid.
             if count == 0 {
@@ -297,9 +298,9 @@ impl<'a> Packet<'a> {
             }
             // RFC 5798 §7.1: the length must match the count (the family follows from it).
             if bytes.len() == HEADER_LEN + 4 * n {
-                Family::V4
+                Family::Ipv4
             } else if bytes.len() == HEADER_LEN + 16 * n {
-                Family::V6
+                Family::Ipv6
             } else {
                 return Err(DecodeError::Length {
                     count,
@@ -463,8 +464,8 @@ impl<'a> Packet<'a> {
 #[inline]
 fn addr_from(family: Family, c: &[u8]) -> IpAddr {
     match family {
-        Family::V4 => IpAddr::V4(Ipv4Addr::new(c[0], c[1], c[2], c[3])),
-        Family::V6 => {
+        Family::Ipv4 => IpAddr::V4(Ipv4Addr::new(c[0], c[1], c[2], c[3])),
+        Family::Ipv6 => {
             let mut o = [0u8; 16];
             o.copy_from_slice(c);
             IpAddr::V6(Ipv6Addr::from(o))
@@ -512,13 +513,13 @@ impl Repr {
     /// The owned value of a checked view.
     pub fn from_packet(p: &Packet<'_>) -> Repr {
         let addresses = match p.family() {
-            Family::V4 => Addresses::V4(
+            Family::Ipv4 => Addresses::V4(
                 p.addr_bytes()
                     .chunks_exact(4)
                     .map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3]))
                     .collect(),
             ),
-            Family::V6 => Addresses::V6(
+            Family::Ipv6 => Addresses::V6(
                 p.addr_bytes()
                     .chunks_exact(16)
                     .map(|c| {

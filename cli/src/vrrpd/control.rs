@@ -1,0 +1,192 @@
+//! The control socket: one JSON request line, one JSON reply line, then close. The status report.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use vrrp_proto::State;
+use vrrp_proto::linux::Driver;
+
+/// The listening socket; the file is removed on drop.
+#[derive(Debug)]
+pub struct Control {
+    /// The listener (non-blocking).
+    pub listener: UnixListener,
+    path: PathBuf,
+}
+
+impl Control {
+    /// Binds `path` with mode 0600. A stale socket file (nobody answers) is replaced; a live one is
+    /// an error (another vrrpd uses it).
+    pub fn bind(path: &Path) -> std::io::Result<Control> {
+        if path.exists() {
+            if UnixStream::connect(path).is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!("{} is in use by a running vrrpd", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        let listener = UnixListener::bind(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        listener.set_nonblocking(true)?;
+        Ok(Control {
+            listener,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Answers every waiting client.
+    pub fn serve(&self, driver: &Driver) {
+        while let Ok((s, _)) = self.listener.accept() {
+            let _ = s.set_nonblocking(false);
+            let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+            let _ = s.set_write_timeout(Some(Duration::from_millis(500)));
+            let mut line = String::new();
+            let mut r = BufReader::new(&s);
+            let reply = match r.read_line(&mut line) {
+                Ok(_) => match serde_json::from_str::<Value>(&line) {
+                    Ok(v) if v["cmd"] == "status" => status(driver),
+                    Ok(_) => json!({"error": "unknown command"}),
+                    Err(e) => json!({"error": format!("bad request: {e}")}),
+                },
+                Err(e) => json!({"error": e.to_string()}),
+            };
+            let mut w = &s;
+            let _ = writeln!(w, "{reply}");
+        }
+    }
+}
+
+impl Drop for Control {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// keepalived's state names.
+pub fn state_name(s: State) -> &'static str {
+    match s {
+        State::Initialize => "INIT",
+        State::Backup => "BACKUP",
+        State::Master => "MASTER",
+        State::Fault => "FAULT",
+        _ => "UNKNOWN",
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The status report.
+pub fn status(driver: &Driver) -> Value {
+    let set = driver.instances();
+    let now = std::time::Instant::now();
+    let instances: Vec<Value> = set
+        .iter()
+        .map(|(name, r)| {
+            let c = r.config();
+            let counters = driver.counters(name).cloned().unwrap_or_default();
+            json!({
+                "name": name,
+                "state": state_name(r.state()),
+                "interface": c.interface,
+                "vrid": c.virtual_router_id,
+                "version": if c.version == vrrp_proto::Version::V2 { 2 } else { 3 },
+                "priority": r.priority(),
+                "base_priority": c.priority,
+                "source": r.source_address().to_string(),
+                "master": r.master().map(|(a, p)| json!({"address": a.to_string(), "priority": p})),
+                "advert_int_ms": ms(c.advert_int),
+                "master_adver_interval_ms": ms(r.master_adver_interval()),
+                "master_down_interval_ms": ms(r.master_down_interval()),
+                "next_timer_ms": r.poll_timeout().map(|t| ms(t.saturating_duration_since(now))),
+                "virtual_ipaddress": c.virtual_ipaddress.iter().map(|a| format!("{}/{}", a.addr, a.prefix_len)).collect::<Vec<_>>(),
+                "counters": {
+                    "accepted": counters.accepted,
+                    "sent": counters.sent,
+                    "became_master": counters.became_master,
+                    "rejected": counters.rejected,
+                },
+            })
+        })
+        .collect();
+    let groups: Vec<Value> = set
+        .groups()
+        .map(|(name, st, members)| {
+            json!({
+                "name": name,
+                "state": state_name(st),
+                "members": members.iter().map(|&i| set.name(i)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({"pid": std::process::id(), "instances": instances, "groups": groups})
+}
+
+/// The client: asks `path` for the status.
+pub fn request(path: &Path) -> std::io::Result<Value> {
+    let s = UnixStream::connect(path)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut w = &s;
+    writeln!(w, "{}", json!({"cmd": "status"}))?;
+    let mut line = String::new();
+    BufReader::new(&s).read_line(&mut line)?;
+    serde_json::from_str(&line).map_err(std::io::Error::other)
+}
+
+/// The text form of a status report.
+pub fn format_text(v: &Value) -> String {
+    let mut out = String::new();
+    for i in v["instances"].as_array().into_iter().flatten() {
+        let master = match &i["master"] {
+            Value::Object(m) => format!(
+                " master {} prio {}",
+                m["address"].as_str().unwrap_or("?"),
+                m["priority"]
+            ),
+            _ => String::new(),
+        };
+        let rej = i["counters"]["rejected"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, n)| format!("{k}={n}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{} {} {} vrid {} prio {}{} sent {} accepted {} rejected [{}]\n",
+            i["name"].as_str().unwrap_or("?"),
+            i["state"].as_str().unwrap_or("?"),
+            i["interface"].as_str().unwrap_or("?"),
+            i["vrid"],
+            i["priority"],
+            master,
+            i["counters"]["sent"],
+            i["counters"]["accepted"],
+            rej
+        ));
+    }
+    for g in v["groups"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "group {} {} {}\n",
+            g["name"].as_str().unwrap_or("?"),
+            g["state"].as_str().unwrap_or("?"),
+            g["members"]
+                .as_array()
+                .map(|m| m
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" "))
+                .unwrap_or_default()
+        ));
+    }
+    out
+}

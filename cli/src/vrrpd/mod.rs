@@ -1,0 +1,439 @@
+//! `vrrpd`: keepalived's VRRP half on `vrrp-proto` and its Linux driver.
+//!
+//! Layers: [`crate::keepalived`] reads the configuration (every error with `file:line`, before anything
+//! is touched); [`build`] turns it into `vrrp_proto::Instances`; `vrrp_proto::linux::Driver` does the
+//! I/O; this module runs one blocking poll(2) loop over the driver's fds, the signal pipe, the control
+//! socket and the script timers, and runs notify scripts with keepalived's arguments.
+//!
+//! Signals: SIGHUP reloads (a bad file changes nothing); SIGTERM and SIGINT send priority 0 from every
+//! Master, remove every address and VMAC the daemon added, run `notify_stop`, and exit 0.
+
+pub mod args;
+pub mod control;
+pub mod log;
+pub mod scripts;
+
+use crate::keepalived::{self, KeepalivedConf, vrrp_instance::track_script_name};
+use anyhow::{Context, Result, anyhow};
+use args::{Args, Sub};
+use clap::Parser;
+use log::{Level, Log};
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use scripts::{Check, Notifier};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use vrrp_proto::linux::rtnl::Rtnl;
+use vrrp_proto::linux::{Driver, Note};
+use vrrp_proto::{Instances, Reason, Router, State};
+
+/// Exit status of a bad configuration or a failed start (keepalived exits 1 too).
+pub const EXIT_FAILURE: i32 = 1;
+
+/// Entry point of `src/bin/vrrpd.rs`.
+pub fn run() -> i32 {
+    let args = Args::parse();
+    if args.generate_man {
+        return write_out(&args::man_page());
+    }
+    if let Some(shell) = args.generate_completions {
+        return write_out(&args::completions(shell));
+    }
+    if let Some(Sub::Status { json }) = args.command {
+        return match control::request(&args.socket) {
+            Ok(v) if json => write_out(format!("{v}\n").as_bytes()),
+            Ok(v) => write_out(control::format_text(&v).as_bytes()),
+            Err(e) => {
+                eprintln!("vrrpd: {}: {e}", args.socket.display());
+                EXIT_FAILURE
+            }
+        };
+    }
+    let log = Log::new(args.syslog);
+    let conf = match load(&args, &log) {
+        Ok(c) => c,
+        Err(e) => {
+            log.log(Level::Err, &format!("{e}"));
+            return EXIT_FAILURE;
+        }
+    };
+    if args.check_config {
+        println!(
+            "{}: configuration OK ({} instances, {} sync groups, {} scripts)",
+            args.file.display(),
+            conf.instances.len(),
+            conf.groups.len(),
+            conf.scripts.len()
+        );
+        return 0;
+    }
+    match daemon(&args, conf, &log) {
+        Ok(()) => 0,
+        Err(e) => {
+            log.log(Level::Err, &format!("{e:#}"));
+            EXIT_FAILURE
+        }
+    }
+}
+
+fn write_out(b: &[u8]) -> i32 {
+    let mut o = std::io::stdout().lock();
+    match o.write_all(b).and_then(|()| o.flush()) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(_) => EXIT_FAILURE,
+    }
+}
+
+fn load(args: &Args, log: &Log) -> Result<KeepalivedConf> {
+    let conf = keepalived::read_file(&args.file, args.config_id.as_deref())?;
+    for n in &conf.notices {
+        log.log(Level::Warning, &n.to_string());
+    }
+    Ok(conf)
+}
+
+/// Builds the instances of `conf`, reading each interface's primary address (or `mcast_src_ip`).
+pub fn build(conf: &KeepalivedConf, rtnl: &mut Rtnl) -> Result<Instances> {
+    let mut set = Instances::new();
+    for i in &conf.instances {
+        let c = &i.config;
+        let link = rtnl
+            .link(&c.interface)
+            .with_context(|| format!("{}: vrrp_instance {}", i.pos, i.name))?;
+        let primary = match i.mcast_src_ip {
+            Some(a) => a,
+            None => rtnl
+                .primary_address(link.index, c.is_ipv6())?
+                .ok_or_else(|| {
+                    anyhow!(
+                        "{}: vrrp_instance {}: interface {} has no {} address to send adverts from",
+                        i.pos,
+                        i.name,
+                        c.interface,
+                        if c.is_ipv6() {
+                            "IPv6 link-local"
+                        } else {
+                            "IPv4"
+                        }
+                    )
+                })?,
+        };
+        let r = Router::new(c.clone(), primary)
+            .map_err(|e| anyhow!("{}: vrrp_instance {}: {e}", i.pos, i.name))?;
+        set.add(&i.name, r)
+            .map_err(|e| anyhow!("{}: vrrp_instance {}: {e}", i.pos, i.name))?;
+    }
+    for g in &conf.groups {
+        let members: Vec<&str> = g.members.iter().map(String::as_str).collect();
+        set.add_sync_group(&g.name, &members)
+            .map_err(|e| anyhow!("{}: vrrp_sync_group {}: {e}", g.pos, g.name))?;
+    }
+    Ok(set)
+}
+
+struct Daemon<'a> {
+    conf: KeepalivedConf,
+    driver: Driver,
+    checks: Vec<Check>,
+    notifier: Notifier,
+    log: &'a Log,
+}
+
+fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
+    let mut rtnl = Rtnl::open().context("rtnetlink")?;
+    let set = build(&conf, &mut rtnl)?;
+    let control = control::Control::bind(&args.socket)
+        .with_context(|| format!("control socket {}", args.socket.display()))?;
+    let (sig_r, sig_w) = UnixStream::pair()?;
+    sig_r.set_nonblocking(true)?;
+    // The handlers only set a flag and write a byte to the pipe that wakes the loop.
+    let term = Arc::new(AtomicBool::new(false));
+    let hup = Arc::new(AtomicBool::new(false));
+    use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
+    signal_hook::flag::register(SIGTERM, term.clone())?;
+    signal_hook::flag::register(SIGINT, term.clone())?;
+    signal_hook::flag::register(SIGHUP, hup.clone())?;
+    for sig in [SIGTERM, SIGINT, SIGHUP, SIGCHLD] {
+        signal_hook::low_level::pipe::register(sig, sig_w.try_clone()?)?;
+    }
+    let mut driver = Driver::new(set)?;
+    for i in &conf.instances {
+        if let Some(v) = &i.use_vmac {
+            driver.use_vmac(&i.name, v);
+        }
+    }
+    let now = Instant::now();
+    if let Err(e) = driver.start(now) {
+        driver.cleanup();
+        return Err(e.into());
+    }
+    let checks = conf
+        .scripts
+        .iter()
+        .map(|s| Check::new(s.clone(), now))
+        .collect();
+    let mut d = Daemon {
+        conf,
+        driver,
+        checks,
+        notifier: Notifier::default(),
+        log,
+    };
+    // Scripts that start down (init_fail) are reported before the first poll.
+    for k in 0..d.checks.len() {
+        if !d.checks[k].up {
+            let name = track_script_name(&d.checks[k].script.name);
+            d.driver.track(now, &name, false);
+        }
+    }
+    d.notes();
+    log.log(
+        Level::Info,
+        &format!("started, {} instances", d.driver.instances().len()),
+    );
+    let mut sigbuf = [0u8; 64];
+    let mut sig_r = sig_r;
+    loop {
+        let now = Instant::now();
+        let mut deadline = d.driver.poll_timeout();
+        for c in &d.checks {
+            deadline = Some(deadline.map_or(c.deadline(), |x| x.min(c.deadline())));
+        }
+        let wait = deadline.map(|t| t.saturating_duration_since(now));
+        let ts = wait.map(|w| Timespec {
+            tv_sec: i64::try_from(w.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(w.subsec_nanos()),
+        });
+        {
+            let dfds = d.driver.fds();
+            let mut fds: Vec<PollFd<'_>> =
+                dfds.iter().map(|f| PollFd::new(f, PollFlags::IN)).collect();
+            fds.push(PollFd::new(&sig_r, PollFlags::IN));
+            fds.push(PollFd::new(&control.listener, PollFlags::IN));
+            match poll(&mut fds, ts.as_ref()) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // Empty the wake-up pipe; the flags say which signals came.
+        while sig_r.read(&mut sigbuf).is_ok_and(|n| n > 0) {}
+        let terminate = term.swap(false, Ordering::SeqCst);
+        let reload = hup.swap(false, Ordering::SeqCst);
+        let now = Instant::now();
+        if let Err(e) = d.driver.handle_readable(now) {
+            log.log(Level::Err, &format!("receive: {e}"));
+        }
+        d.driver.handle_timeout(Instant::now());
+        d.run_checks(Instant::now());
+        d.notes();
+        d.notifier.reap();
+        control.serve(&d.driver);
+        if terminate {
+            break;
+        }
+        if reload {
+            d.reload(args);
+        }
+    }
+    log.log(
+        Level::Info,
+        "stopping: priority 0 from every Master, removing addresses",
+    );
+    d.driver.shutdown(Instant::now());
+    d.notes();
+    for c in &mut d.checks {
+        c.stop();
+    }
+    // notify_stop with keepalived's arguments.
+    for i in d.conf.instances.clone() {
+        if let Some(cmd) = &i.notify.stop {
+            let _ = d.notifier.spawn(cmd, &[]);
+        }
+        if let Some(cmd) = &i.notify.any {
+            let _ = d.notifier.spawn(cmd, &["INSTANCE", &i.name, "STOP", "0"]);
+        }
+    }
+    d.notifier.wait_all(Duration::from_secs(1));
+    drop(control);
+    Ok(())
+}
+
+impl Daemon<'_> {
+    fn run_checks(&mut self, now: Instant) {
+        for k in 0..self.checks.len() {
+            if let Some(up) = self.checks[k].poll(now) {
+                let name = self.checks[k].script.name.clone();
+                self.log.log(
+                    Level::Info,
+                    &format!(
+                        "VRRP_Script({name}) {}",
+                        if up { "succeeded" } else { "failed" }
+                    ),
+                );
+                self.driver.track(now, &track_script_name(&name), up);
+            }
+        }
+    }
+
+    fn notes(&mut self) {
+        while let Some(n) = self.driver.poll_note() {
+            match n {
+                Note::State {
+                    instance,
+                    from,
+                    to,
+                    reason,
+                    priority,
+                } => {
+                    self.log.log(
+                        Level::Info,
+                        &format!(
+                            "({instance}) {} -> {} ({})",
+                            control::state_name(from),
+                            control::state_name(to),
+                            reason_text(&reason)
+                        ),
+                    );
+                    let notify = self
+                        .conf
+                        .instances
+                        .iter()
+                        .find(|i| i.name == instance)
+                        .map(|i| i.notify.clone());
+                    self.run_notify(notify, to, "INSTANCE", &instance, priority);
+                }
+                Note::Group { group, from, to } => {
+                    self.log.log(
+                        Level::Info,
+                        &format!(
+                            "VRRP_Group({group}) {} -> {}",
+                            control::state_name(from),
+                            control::state_name(to)
+                        ),
+                    );
+                    let notify = self
+                        .conf
+                        .groups
+                        .iter()
+                        .find(|g| g.name == group)
+                        .map(|g| g.notify.clone());
+                    // keepalived passes priority 0 for a group.
+                    self.run_notify(notify, to, "GROUP", &group, 0);
+                }
+                Note::AddressListMismatch { instance, from } => self.log.log(
+                    Level::Warning,
+                    &format!(
+                        "({instance}) the owner {from} advertises other addresses (RFC 5798 §7.1)"
+                    ),
+                ),
+                Note::Failed { instance, what } => self.log.log(
+                    Level::Err,
+                    &format!("({}) {what}", instance.unwrap_or_default()),
+                ),
+                _ => {}
+            }
+        }
+    }
+
+    /// notify_master/backup/fault as given, then `notify` with `KIND NAME STATE PRIORITY`.
+    fn run_notify(
+        &mut self,
+        notify: Option<keepalived::vrrp_sync_group::Notify>,
+        to: State,
+        kind: &str,
+        name: &str,
+        priority: u8,
+    ) {
+        let Some(notify) = notify else {
+            return;
+        };
+        let (script, word) = match to {
+            State::Master => (&notify.master, "MASTER"),
+            State::Backup => (&notify.backup, "BACKUP"),
+            State::Fault => (&notify.fault, "FAULT"),
+            _ => return,
+        };
+        if let Some(cmd) = script {
+            self.spawn(cmd, &[]);
+        }
+        if let Some(cmd) = &notify.any {
+            self.spawn(cmd, &[kind, name, word, &priority.to_string()]);
+        }
+    }
+
+    fn spawn(&mut self, cmd: &[String], extra: &[&str]) {
+        if let Err(e) = self.notifier.spawn(cmd, extra) {
+            self.log
+                .log(Level::Err, &format!("notify script {}: {e}", cmd.join(" ")));
+        }
+    }
+
+    /// SIGHUP: parse the file fully; if good, apply the difference; if bad, change nothing.
+    fn reload(&mut self, args: &Args) {
+        let conf = match load(args, self.log) {
+            Ok(c) => c,
+            Err(e) => {
+                self.log.log(
+                    Level::Err,
+                    &format!("reload refused, configuration unchanged: {e}"),
+                );
+                return;
+            }
+        };
+        let mut rtnl = match Rtnl::open() {
+            Ok(r) => r,
+            Err(e) => {
+                self.log.log(Level::Err, &format!("reload: {e}"));
+                return;
+            }
+        };
+        let set = match build(&conf, &mut rtnl) {
+            Ok(s) => s,
+            Err(e) => {
+                self.log.log(
+                    Level::Err,
+                    &format!("reload refused, configuration unchanged: {e:#}"),
+                );
+                return;
+            }
+        };
+        let now = Instant::now();
+        if let Err(e) = self.driver.reload(now, set) {
+            self.log.log(Level::Err, &format!("reload: {e}"));
+        }
+        for c in &mut self.checks {
+            c.stop();
+        }
+        self.checks = conf
+            .scripts
+            .iter()
+            .map(|s| Check::new(s.clone(), now))
+            .collect();
+        self.conf = conf;
+        self.notes();
+        self.log.log(Level::Info, "configuration reloaded");
+    }
+}
+
+fn reason_text(r: &Reason) -> String {
+    match r {
+        Reason::Startup => "startup".into(),
+        Reason::Owner => "address owner".into(),
+        Reason::MasterDown => "master down".into(),
+        Reason::HandOver => "master sent priority 0".into(),
+        Reason::Preempt => "preempting a lower priority master".into(),
+        Reason::HigherPriority { from, priority } => {
+            format!("higher priority {priority} from {from}")
+        }
+        Reason::Shutdown => "shutdown".into(),
+        Reason::InterfaceDown => "interface down".into(),
+        Reason::TrackFault { name } => format!("{name} down"),
+        Reason::FaultCleared => "fault cleared".into(),
+        Reason::SyncGroup { member } => format!("sync group follows {member}"),
+        other => format!("{other:?}"),
+    }
+}

@@ -1,0 +1,1012 @@
+//! vrrpd against keepalived 2.2.7, in network namespaces: a LAN bridge in the test thread's namespace
+//! (which is also the client), vrrpd in namespace A, keepalived in namespace B, names unique per run.
+//! After each step the virtual address must be on exactly the expected namespace.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Lab {
+    a: String,
+    b: String,
+    dir: PathBuf,
+    keepalived: Option<Child>,
+    ipexec: Vec<Child>,
+    ns: testkit::NetNs,
+}
+
+fn sh(cmd: &str) -> String {
+    let o = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn vrrpd_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_vrrpd"))
+}
+
+impl Lab {
+    /// `links` LANs: bridge brN here, vaN in A, vbN in B; A has 10.7N.0.1, B .2, the client .9.
+    fn new(tag: &str, links: u8) -> Option<Lab> {
+        testkit::require_tool("keepalived")?;
+        let ns = testkit::netns()?;
+        let id = format!(
+            "{tag}{}{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+                % 100_000
+        );
+        let (a, b) = (format!("vd-a-{id}"), format!("vd-b-{id}"));
+        let dir = std::env::temp_dir().join(format!("vrrpd-{id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let lab = Lab {
+            a: a.clone(),
+            b: b.clone(),
+            dir,
+            keepalived: None,
+            ipexec: Vec::new(),
+            ns,
+        };
+        for n in ["a", "b"] {
+            let name = if n == "a" { &a } else { &b };
+            lab.ns
+                .sh(&format!("ip netns add {name}; ip -n {name} link set lo up"));
+        }
+        for l in 0..links {
+            lab.ns.sh(&format!(
+                "ip link add br{l} type bridge && ip link set br{l} up && ip addr add 10.7{l}.0.9/24 dev br{l} && \
+                 ip link add va{l} netns {a} type veth peer name pa{l} && ip link set pa{l} master br{l} up && \
+                 ip link add vb{l} netns {b} type veth peer name pb{l} && ip link set pb{l} master br{l} up && \
+                 ip -n {a} addr add 10.7{l}.0.1/24 dev va{l} && ip -n {a} link set va{l} up && \
+                 ip -n {b} addr add 10.7{l}.0.2/24 dev vb{l} && ip -n {b} link set vb{l} up"
+            ));
+            // The client learns from gratuitous ARP without asking first (Linux only updates an
+            // existing entry unless arp_accept is set).
+            lab.ns
+                .sysctl(&format!("net/ipv4/conf/br{l}/arp_accept"), "1");
+        }
+        Some(lab)
+    }
+
+    fn has(&self, ns: &str, addr: &str) -> bool {
+        sh(&format!("ip -n {ns} -br addr")).contains(&format!(" {addr}/"))
+    }
+
+    /// Waits until `addr` is on exactly `want` (A or B, or none), up to `limit`.
+    fn expect_on(&self, addr: &str, want: Option<&str>, limit: Duration, what: &str) {
+        let end = Instant::now() + limit;
+        loop {
+            let on_a = self.has(&self.a, addr);
+            let on_b = self.has(&self.b, addr);
+            let ok = match want {
+                Some(w) if w == self.a => on_a && !on_b,
+                Some(_) => on_b && !on_a,
+                None => !on_a && !on_b,
+            };
+            if ok {
+                return;
+            }
+            assert!(
+                Instant::now() < end,
+                "{what}: {addr} on A={on_a} B={on_b}, wanted {want:?}\nvrrpd log:\n{}",
+                std::fs::read_to_string(self.dir.join("vrrpd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn start_keepalived(&mut self, conf: &Path) {
+        let d = &self.dir;
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.b,
+                "keepalived",
+                "-n",
+                "-l",
+                "-D",
+                "-P",
+                "-f",
+            ])
+            .arg(conf)
+            .arg("-p")
+            .arg(d.join("ka.pid"))
+            .arg("-r")
+            .arg(d.join("ka-vrrp.pid"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(d.join("keepalived.log")).unwrap())
+            .spawn()
+            .unwrap();
+        self.keepalived = Some(child);
+    }
+
+    /// keepalived's VRRP child pid (for SIGSTOP) and main pid.
+    fn keepalived_pids(&self) -> (u32, u32) {
+        let end = Instant::now() + Duration::from_secs(5);
+        loop {
+            let main = std::fs::read_to_string(self.dir.join("ka.pid")).unwrap_or_default();
+            let vrrp = std::fs::read_to_string(self.dir.join("ka-vrrp.pid")).unwrap_or_default();
+            if let (Ok(m), Ok(v)) = (main.trim().parse(), vrrp.trim().parse()) {
+                return (m, v);
+            }
+            assert!(Instant::now() < end, "keepalived pid files");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts vrrpd in A; returns its pid (`ip netns exec` forks, so it is found in A's pid list).
+    fn start_vrrpd(&mut self, conf: &Path) -> u32 {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("vrrpd.log"))
+            .unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.a])
+            .arg(vrrpd_bin())
+            .arg("-f")
+            .arg(conf)
+            .arg("--socket")
+            .arg(self.socket())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.ipexec.push(child);
+        self.vrrpd_pid().expect("vrrpd did not start")
+    }
+
+    fn vrrpd_pid(&self) -> Option<u32> {
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            for p in sh(&format!("ip netns pids {}", self.a)).split_whitespace() {
+                let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+                if comm.trim() == "vrrpd" {
+                    return p.parse().ok();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.join("vrrpd.sock")
+    }
+
+    fn wait_gone(&self, pid: u32, limit: Duration) {
+        let end = Instant::now() + limit;
+        while Path::new(&format!("/proc/{pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default()
+                .contains(") Z ")
+        {
+            assert!(Instant::now() < end, "process {pid} did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for c in &mut self.ipexec.iter() {
+            let _ = c.id();
+        }
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let o = Command::new(vrrpd_bin())
+            .args(["status", "--json", "--socket"])
+            .arg(self.socket())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    }
+
+    /// The client's neighbour entry for `addr` (its MAC), if any.
+    fn client_neigh(&self, addr: &str) -> Option<String> {
+        let out = sh(&format!("ip neigh show {addr}"));
+        out.split_whitespace()
+            .skip_while(|w| *w != "lladdr")
+            .nth(1)
+            .map(str::to_owned)
+    }
+
+    fn mac(&self, ns: &str, ifname: &str) -> String {
+        let out = sh(&format!("ip -n {ns} -br link show {ifname}"));
+        out.split_whitespace().nth(2).unwrap().to_owned()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for p in sh(&format!("ip netns pids {} 2>/dev/null || true", self.a)).split_whitespace() {
+            let _ = Command::new("kill").arg("-9").arg(p).status();
+        }
+        if let Some(k) = &mut self.keepalived {
+            for p in sh(&format!("ip netns pids {} 2>/dev/null || true", self.b)).split_whitespace()
+            {
+                let _ = Command::new("kill").arg("-CONT").arg(p).status();
+            }
+            let _ = Command::new("kill").arg(k.id().to_string()).status();
+            let end = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < end && matches!(k.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = k.kill();
+            let _ = k.wait();
+        }
+        for c in &mut self.ipexec {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.a]).status();
+        let _ = Command::new("ip").args(["netns", "del", &self.b]).status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn instance(name: &str, ifname: &str, vrid: u8, prio: u8, vip: &str, extra: &str) -> String {
+    format!(
+        "vrrp_instance {name} {{\n interface {ifname}\n virtual_router_id {vrid}\n priority {prio}\n advert_int 1\n{extra} virtual_ipaddress {{\n  {vip}\n }}\n}}\n"
+    )
+}
+
+fn kill(sig: &str, pid: u32) {
+    sh(&format!("kill -{sig} {pid}"));
+}
+
+/// VRRPv2 with PASS: vrrpd wins by priority, announces itself (the client's neighbour entry moves
+/// without the client sending anything), hands over with priority 0 on SIGTERM and removes its
+/// address, preempts again on restart, and after SIGKILL + restart removes its own leftover only.
+#[test]
+fn v2_pass_election_stop_preempt_kill_restart() {
+    let Some(mut lab) = Lab::new("v2", 1) else {
+        return;
+    };
+    let auth = "  authentication {\n  auth_type PASS\n  auth_pass s3cret\n }\n";
+    let vip = "10.70.0.100";
+    let ours = lab.write(
+        "a.conf",
+        &instance("VI_1", "va0", 51, 150, &format!("{vip}/24"), auth),
+    );
+    let theirs = lab.write(
+        "b.conf",
+        &instance("VI_1", "vb0", 51, 100, &format!("{vip}/24"), auth),
+    );
+    // Someone else's address in A, which vrrpd must never remove.
+    sh(&format!("ip -n {} addr add 10.70.0.77/24 dev va0", lab.a));
+    lab.start_keepalived(&theirs);
+    lab.expect_on(
+        vip,
+        Some(&lab.b.clone()),
+        Duration::from_secs(8),
+        "keepalived alone",
+    );
+    let mac_b = lab.mac(&lab.b, "vb0");
+    let mac_a = lab.mac(&lab.a, "va0");
+    let pid = lab.start_vrrpd(&ours);
+    // Higher priority: vrrpd preempts at once (keepalived's adverts are lower).
+    lab.expect_on(
+        vip,
+        Some(&lab.a.clone()),
+        Duration::from_secs(6),
+        "vrrpd preempts",
+    );
+    // Gratuitous ARP: the client's entry follows without it sending anything (it may need a moment).
+    let end = Instant::now() + Duration::from_secs(3);
+    while lab.client_neigh(vip).as_deref() != Some(&mac_a) {
+        assert!(
+            Instant::now() < end,
+            "neighbour entry {:?} != {mac_a}",
+            lab.client_neigh(vip)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let st = lab.status();
+    let i = &st["instances"][0];
+    assert_eq!(i["state"], "MASTER", "{st}");
+    assert_eq!(i["version"], 2);
+    assert!(i["counters"]["sent"].as_u64().unwrap() >= 1, "{st}");
+    // SIGTERM: priority 0, keepalived takes over within Skew_Time (+ margin); our VIP is gone.
+    kill("TERM", pid);
+    lab.wait_gone(pid, Duration::from_secs(3));
+    lab.expect_on(
+        vip,
+        Some(&lab.b.clone()),
+        Duration::from_secs(2),
+        "hand-over on SIGTERM",
+    );
+    let end = Instant::now() + Duration::from_secs(3);
+    while lab.client_neigh(vip).as_deref() != Some(&mac_b) {
+        assert!(Instant::now() < end, "neighbour entry after hand-over");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!lab.socket().exists(), "control socket removed at exit");
+    // Restart: preempts again.
+    let pid = lab.start_vrrpd(&ours);
+    lab.expect_on(
+        vip,
+        Some(&lab.a.clone()),
+        Duration::from_secs(6),
+        "restart preempts",
+    );
+    // SIGKILL leaves the address (as keepalived's does); keepalived takes over after
+    // Master_Down_Interval; a restarted vrrpd removes its own leftover at once.
+    kill("KILL", pid);
+    lab.wait_gone(pid, Duration::from_secs(3));
+    assert!(lab.has(&lab.a, vip), "SIGKILL cannot clean up");
+    let end = Instant::now() + Duration::from_secs(6);
+    while !lab.has(&lab.b, vip) {
+        assert!(Instant::now() < end, "keepalived takes over after a kill");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = lab.start_vrrpd(&ours);
+    // The leftover goes right away (vrrpd is Backup for Master_Down_Interval), then it preempts.
+    std::thread::sleep(Duration::from_millis(500));
+    lab.expect_on(
+        vip,
+        Some(&lab.b.clone()),
+        Duration::from_millis(100),
+        "leftover removed at restart",
+    );
+    lab.expect_on(
+        vip,
+        Some(&lab.a.clone()),
+        Duration::from_secs(6),
+        "preempts after restart",
+    );
+    assert!(
+        lab.has(&lab.a, "10.70.0.77"),
+        "an address vrrpd did not add stays"
+    );
+    kill("TERM", pid);
+    lab.wait_gone(pid, Duration::from_secs(3));
+    assert!(
+        lab.has(&lab.a, "10.70.0.77"),
+        "an address vrrpd did not add stays after exit"
+    );
+}
+
+/// conntrack-tools' shipped keepalived.conf (a sync group of two instances on two interfaces, notify
+/// scripts calling primary-backup.sh) runs under vrrpd with only interfaces, addresses and the script
+/// path changed: the group moves as one against keepalived (frozen master, link fault, recovery), and
+/// the scripts get their arguments.
+#[test]
+fn conntrackd_example_sync_group_against_keepalived() {
+    let example = Path::new("/usr/share/doc/conntrackd/examples/sync/keepalived.conf");
+    if !testkit::require("conntrackd's example keepalived.conf", example.exists()) {
+        return;
+    }
+    let Some(mut lab) = Lab::new("sg", 2) else {
+        return;
+    };
+    let log = lab.dir.join("notify.log");
+    let script = lab.write(
+        "primary-backup.sh",
+        &format!("#!/bin/sh\necho \"$@\" >> {}\n", log.display()),
+    );
+    sh(&format!("chmod +x {}", script.display()));
+    let text = std::fs::read_to_string(example).unwrap();
+    let adapt = |text: &str, if1: &str, if0: &str| {
+        text.replace("interface eth1", &format!("interface {if1}"))
+            .replace("interface eth0", &format!("interface {if0}"))
+            .replace("192.168.0.100", "10.70.0.100")
+            .replace("192.168.1.100", "10.71.0.100")
+            .replace(
+                "/etc/conntrackd/primary-backup.sh",
+                &script.display().to_string(),
+            )
+    };
+    let ours = lab.write("a.conf", &adapt(&text, "va0", "va1"));
+    // keepalived's side is the same file with a higher priority, so it starts as the master.
+    let theirs = lab.write(
+        "b.conf",
+        &adapt(&text, "vb0", "vb1")
+            .replace("primary-backup.sh", "no-such-script.sh")
+            .replace("priority 80", "priority 100"),
+    );
+    lab.start_keepalived(&theirs);
+    let (b, a) = (lab.b.clone(), lab.a.clone());
+    lab.expect_on(
+        "10.70.0.100",
+        Some(&b),
+        Duration::from_secs(12),
+        "keepalived master",
+    );
+    lab.expect_on(
+        "10.71.0.100",
+        Some(&b),
+        Duration::from_secs(1),
+        "keepalived master",
+    );
+    let _pid = lab.start_vrrpd(&ours);
+    let notified = |want: &str, limit: Duration| {
+        let end = Instant::now() + limit;
+        loop {
+            let got = std::fs::read_to_string(&log).unwrap_or_default();
+            if got.lines().last() == Some(want) {
+                return got;
+            }
+            assert!(
+                Instant::now() < end,
+                "notify log {got:?}, wanted a last line {want:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    notified("backup", Duration::from_secs(5));
+    // Freeze keepalived's VRRP process: both members time out, the group goes Master together.
+    let (_, kvrrp) = lab.keepalived_pids();
+    kill("STOP", kvrrp);
+    // (The frozen keepalived still holds its addresses: only A is checked while it is stopped.)
+    let on_a = |vip: &str, want: bool, limit: Duration, what: &str| {
+        let end = Instant::now() + limit;
+        while lab.has(&a, vip) != want {
+            assert!(Instant::now() < end, "{what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    on_a(
+        "10.70.0.100",
+        true,
+        Duration::from_secs(15),
+        "group master (VI_1)",
+    );
+    on_a(
+        "10.71.0.100",
+        true,
+        Duration::from_secs(1),
+        "group master (VI_2)",
+    );
+    notified("primary", Duration::from_secs(2));
+    let st = lab.status();
+    assert_eq!(st["groups"][0]["state"], "MASTER", "{st}");
+    // One link down: VI_2 faults, the group takes VI_1 to Fault too; no address stays.
+    sh(&format!("ip -n {a} link set va1 down"));
+    on_a(
+        "10.70.0.100",
+        false,
+        Duration::from_secs(2),
+        "group fault (VI_1)",
+    );
+    on_a(
+        "10.71.0.100",
+        false,
+        Duration::from_secs(1),
+        "group fault (VI_2)",
+    );
+    notified("fault", Duration::from_secs(2));
+    // keepalived thaws (it still believes it is master), the link returns: vrrpd goes Backup.
+    kill("CONT", kvrrp);
+    lab.expect_on(
+        "10.70.0.100",
+        Some(&b),
+        Duration::from_secs(6),
+        "keepalived back",
+    );
+    sh(&format!("ip -n {a} link set va1 up"));
+    notified("backup", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(2));
+    lab.expect_on(
+        "10.71.0.100",
+        Some(&b),
+        Duration::from_secs(1),
+        "stays with keepalived",
+    );
+    // keepalived's adverts (every 3 s) are heard again: the master is known, the group stays Backup.
+    let end = Instant::now() + Duration::from_secs(8);
+    loop {
+        let st = lab.status();
+        assert_eq!(st["groups"][0]["state"], "BACKUP", "{st}");
+        if st["instances"][0]["counters"]["accepted"].as_u64().unwrap() > 0
+            && st["instances"][0]["master"]["priority"] == 100
+        {
+            break;
+        }
+        assert!(Instant::now() < end, "{st}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Sends raw VRRP payloads from namespace `ns` on `dev` to 224.0.0.18 with `ttl` (python3, raw socket).
+fn send_raw(ns: &str, dev: &str, ttl: u8, payloads: &[Vec<u8>]) {
+    let hexes: Vec<String> = payloads.iter().map(|p| hex_of(p)).collect();
+    let py = format!(
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_RAW,112)\n\
+         s.setsockopt(socket.SOL_SOCKET,25,b'{dev}')\n\
+         s.setsockopt(socket.IPPROTO_IP,socket.IP_MULTICAST_TTL,{ttl})\n\
+         for h in {hexes:?}:\n    s.sendto(bytes.fromhex(h),('224.0.0.18',0))\n"
+    );
+    let o = Command::new("ip")
+        .args(["netns", "exec", ns, "python3", "-c", &py])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A valid VRRPv2 advert (no auth) for `vrid` with `prio`, one address.
+fn v2_advert(vrid: u8, prio: u8, vip: [u8; 4]) -> Vec<u8> {
+    let mut m = vec![0x21, vrid, prio, 1, 0, 1, 0, 0];
+    m.extend_from_slice(&vip);
+    m.extend_from_slice(&[0; 8]);
+    let mut sum: u32 = m
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let ck = !(sum as u16);
+    m[6..8].copy_from_slice(&ck.to_be_bytes());
+    m
+}
+
+/// Bad adverts (wrong TTL, truncated, bad checksum, wrong version) are counted by reason in
+/// `status` and never change state; a malformed file is refused by `--check-config` with its line
+/// and by SIGHUP without any change; a reload that drops an instance removes exactly its address and
+/// keeps the other instance's state.
+#[test]
+fn bad_input_counted_and_reload_applies_only_the_difference() {
+    let Some(mut lab) = Lab::new("bi", 1) else {
+        return;
+    };
+    let two = format!(
+        "{}{}",
+        instance("VI_1", "va0", 51, 100, "10.70.0.100/24", ""),
+        instance("VI_2", "va0", 52, 100, "10.70.0.101/24", "")
+    );
+    let conf = lab.write("a.conf", &two);
+    let pid = lab.start_vrrpd(&conf);
+    let a = lab.a.clone();
+    lab.expect_on(
+        "10.70.0.100",
+        Some(&a),
+        Duration::from_secs(6),
+        "VI_1 master alone",
+    );
+    lab.expect_on(
+        "10.70.0.101",
+        Some(&a),
+        Duration::from_secs(1),
+        "VI_2 master alone",
+    );
+    let b = lab.b.clone();
+    let good = v2_advert(51, 254, [10, 70, 0, 100]);
+    send_raw(&b, "vb0", 64, std::slice::from_ref(&good));
+    let mut bad_ck = good.clone();
+    bad_ck[7] ^= 0xff;
+    let mut v3 = good.clone();
+    v3[0] = 0x31;
+    send_raw(
+        &b,
+        "vb0",
+        255,
+        &[good[..5].to_vec(), bad_ck, v3[..12].to_vec()],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let st = lab.status();
+    let vi1 = &st["instances"][0];
+    assert_eq!(vi1["state"], "MASTER", "{st}");
+    let rej = &vi1["counters"]["rejected"];
+    assert_eq!(rej["ttl"], 1, "{st}");
+    assert_eq!(rej["truncated"], 1, "{st}");
+    assert_eq!(rej["checksum"], 1, "{st}");
+    assert!(
+        rej["version"].as_u64().unwrap_or(0) + rej["length"].as_u64().unwrap_or(0) >= 1,
+        "{st}"
+    );
+    assert_eq!(vi1["counters"]["became_master"], 1);
+    // --check-config: a broken file names its line and exits 1; the good one exits 0.
+    let broken = lab.write(
+        "broken.conf",
+        &two.replace(
+            "priority 100\n advert_int 1\n virtual_ipaddress {\n  10.70.0.101",
+            "priority 100\n advert_int x\n virtual_ipaddress {\n  10.70.0.101",
+        ),
+    );
+    let o = Command::new(vrrpd_bin())
+        .arg("--check-config")
+        .arg("-f")
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("broken.conf:14: advert_int: \"x\""), "{err}");
+    let o = Command::new(vrrpd_bin())
+        .arg("-t")
+        .arg("-f")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // SIGHUP with the broken file: nothing changes.
+    std::fs::copy(&broken, &conf).unwrap();
+    kill("HUP", pid);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(lab.has(&a, "10.70.0.100") && lab.has(&a, "10.70.0.101"));
+    let log = std::fs::read_to_string(lab.dir.join("vrrpd.log")).unwrap();
+    assert!(
+        log.contains("reload refused, configuration unchanged"),
+        "{log}"
+    );
+    // SIGHUP dropping VI_2: its address goes, VI_1 stays Master without a transition.
+    std::fs::write(
+        &conf,
+        instance("VI_1", "va0", 51, 100, "10.70.0.100/24", ""),
+    )
+    .unwrap();
+    kill("HUP", pid);
+    let end = Instant::now() + Duration::from_secs(2);
+    while lab.has(&a, "10.70.0.101") {
+        assert!(
+            Instant::now() < end,
+            "VI_2's address left behind after reload"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let st = lab.status();
+    assert_eq!(st["instances"].as_array().unwrap().len(), 1, "{st}");
+    assert_eq!(st["instances"][0]["state"], "MASTER");
+    assert_eq!(
+        st["instances"][0]["counters"]["became_master"], 1,
+        "state kept: {st}"
+    );
+    assert!(lab.has(&a, "10.70.0.100"));
+    kill("TERM", pid);
+    lab.wait_gone(pid, Duration::from_secs(3));
+    lab.expect_on(
+        "10.70.0.100",
+        None,
+        Duration::from_secs(1),
+        "nothing left after SIGTERM",
+    );
+}
+
+/// Waits until A's and B's IPv6 link-local addresses on `va0` / `vb0` have passed DAD.
+fn wait_link_local(lab: &Lab) {
+    let end = Instant::now() + Duration::from_secs(5);
+    for (ns, dev) in [(&lab.a, "va0"), (&lab.b, "vb0")] {
+        loop {
+            let out = sh(&format!("ip -n {ns} -6 addr show dev {dev} scope link"));
+            if out.contains("fe80") && !out.contains("tentative") {
+                break;
+            }
+            assert!(Instant::now() < end, "no link-local address: {out}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// VRRPv3 over IPv4, over IPv6, and unicast, each in both roles: keepalived (150) is Master and
+/// vrrpd (100) stays Backup hearing it; keepalived stops (priority 0) and vrrpd takes over within
+/// Skew_Time; keepalived restarts and preempts; then `nopreempt` on a higher-priority vrrpd keeps
+/// keepalived Master, and `preempt_delay 2` delays vrrpd's takeover by about 2 s.
+#[test]
+fn v3_ipv4_ipv6_unicast_both_roles_nopreempt_preempt_delay() {
+    for mode in ["v4", "v6", "unicast"] {
+        let Some(mut lab) = Lab::new(&format!("v3{mode}"), 1) else {
+            return;
+        };
+        if mode == "v6" {
+            wait_link_local(&lab);
+        }
+        let (vip_line, vip) = match mode {
+            "v6" => ("fe80::70:100/64\n  fd00:70::100/64", "fd00:70::100"),
+            _ => ("10.70.0.100/24", "10.70.0.100"),
+        };
+        let extra = |me: u8, peer: u8| match mode {
+            "unicast" => format!(
+                " version 3\n unicast_src_ip 10.70.0.{me}\n unicast_peer {{\n  10.70.0.{peer}\n }}\n"
+            ),
+            _ => " version 3\n".to_owned(),
+        };
+        let theirs = lab.write(
+            "b.conf",
+            &instance("VI_1", "vb0", 61, 150, vip_line, &extra(2, 1)),
+        );
+        let ours_text = instance("VI_1", "va0", 61, 100, vip_line, &extra(1, 2));
+        let ours = lab.write("a.conf", &ours_text);
+        let (a, b) = (lab.a.clone(), lab.b.clone());
+        lab.start_keepalived(&theirs);
+        lab.expect_on(
+            vip,
+            Some(&b),
+            Duration::from_secs(8),
+            &format!("{mode}: keepalived master"),
+        );
+        let pid = lab.start_vrrpd(&ours);
+        std::thread::sleep(Duration::from_millis(3500));
+        lab.expect_on(
+            vip,
+            Some(&b),
+            Duration::from_millis(10),
+            &format!("{mode}: vrrpd stays backup"),
+        );
+        let st = lab.status();
+        assert_eq!(st["instances"][0]["state"], "BACKUP", "{mode}: {st}");
+        assert_eq!(
+            st["instances"][0]["master"]["priority"], 150,
+            "{mode}: {st}"
+        );
+        assert!(
+            st["instances"][0]["counters"]["accepted"].as_u64().unwrap() >= 2,
+            "{mode}: {st}"
+        );
+        // keepalived stops: priority 0, vrrpd takes over after Skew_Time (0.61 s) plus margin.
+        let k = lab.keepalived.take().unwrap();
+        kill("TERM", k.id());
+        lab.expect_on(
+            vip,
+            Some(&a),
+            Duration::from_millis(2500),
+            &format!("{mode}: vrrpd takes over"),
+        );
+        let mut k = k;
+        let _ = k.wait();
+        // keepalived returns and preempts (150 > 100).
+        lab.start_keepalived(&theirs);
+        lab.expect_on(
+            vip,
+            Some(&b),
+            Duration::from_secs(8),
+            &format!("{mode}: keepalived preempts"),
+        );
+        kill("TERM", pid);
+        lab.wait_gone(pid, Duration::from_secs(3));
+        if mode != "v4" {
+            continue;
+        }
+        // nopreempt: vrrpd with 200 joins a running keepalived Master and leaves it be.
+        std::fs::write(
+            &ours,
+            ours_text.replace("priority 100", "priority 200\n nopreempt"),
+        )
+        .unwrap();
+        let pid = lab.start_vrrpd(&ours);
+        std::thread::sleep(Duration::from_secs(5));
+        lab.expect_on(vip, Some(&b), Duration::from_millis(10), "nopreempt");
+        kill("TERM", pid);
+        lab.wait_gone(pid, Duration::from_secs(3));
+        // preempt_delay 2: the takeover comes about 2 s after the first lower-priority advert.
+        std::fs::write(
+            &ours,
+            ours_text.replace("priority 100", "priority 200\n preempt_delay 2"),
+        )
+        .unwrap();
+        let started = Instant::now();
+        let pid = lab.start_vrrpd(&ours);
+        std::thread::sleep(Duration::from_millis(1500));
+        lab.expect_on(
+            vip,
+            Some(&b),
+            Duration::from_millis(10),
+            "preempt_delay still running",
+        );
+        lab.expect_on(
+            vip,
+            Some(&a),
+            Duration::from_secs(4),
+            "preempt after the delay",
+        );
+        assert!(started.elapsed() >= Duration::from_secs(2));
+        kill("TERM", pid);
+        lab.wait_gone(pid, Duration::from_secs(3));
+    }
+}
+
+/// splitmix64, for the seeded event sequence.
+fn next_rand(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// No split brain: a seeded run of random events against a keepalived peer (SIGKILL + restart,
+/// SIGTERM + restart, freeze/thaw of either side, keepalived restart, link down/up, priority change
+/// by SIGHUP, a tracked script failing and recovering), each followed by a settle: within the settle
+/// limit exactly one namespace must hold the address. `VRRPD_CHAOS_EVENTS` (default 10) and
+/// `VRRPD_CHAOS_SEED` (default 12) choose the run; `cargo xtask vrrp-chaos` runs the long one.
+#[test]
+fn split_brain_chaos_seeded() {
+    let events: usize = std::env::var("VRRPD_CHAOS_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let seed: u64 = std::env::var("VRRPD_CHAOS_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
+    let Some(mut lab) = Lab::new("ch", 1) else {
+        return;
+    };
+    let flag = lab.dir.join("healthy");
+    std::fs::write(&flag, "").unwrap();
+    let vip = "10.70.0.100";
+    let ours_for = |prio: u8| {
+        format!(
+            "vrrp_script chk {{\n script \"/bin/test -e {}\"\n interval 0.2\n weight -120\n fall 1\n rise 1\n}}\n{}",
+            flag.display(),
+            instance(
+                "VI_1",
+                "va0",
+                71,
+                prio,
+                "10.70.0.100/24",
+                " version 3\n track_script {\n  chk\n }\n"
+            )
+            .replace("advert_int 1", "advert_int 0.5")
+        )
+    };
+    let theirs_text = instance("VI_1", "vb0", 71, 100, "10.70.0.100/24", " version 3\n")
+        .replace("advert_int 1", "advert_int 0.5");
+    let theirs = lab.write("b.conf", &theirs_text);
+    let ours = lab.write("a.conf", &ours_for(150));
+    lab.start_keepalived(&theirs);
+    let mut pid = lab.start_vrrpd(&ours);
+    let (a, b) = (lab.a.clone(), lab.b.clone());
+    let mut rng = seed;
+    let mut violations = Vec::new();
+    let settle = Duration::from_secs(8);
+    let one_holder = |lab: &Lab| {
+        let end = Instant::now() + settle;
+        loop {
+            let (x, y) = (lab.has(&a, vip), lab.has(&b, vip));
+            if x != y {
+                return Ok(Instant::now());
+            }
+            if Instant::now() >= end {
+                return Err((x, y));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert!(one_holder(&lab).is_ok(), "initial election");
+    for n in 0..events {
+        let r = next_rand(&mut rng);
+        let pause = Duration::from_millis(500 + r % 3000);
+        let what = match (r >> 16) % 8 {
+            0 => {
+                kill("KILL", pid);
+                lab.wait_gone(pid, Duration::from_secs(3));
+                pid = lab.start_vrrpd(&ours);
+                "vrrpd SIGKILL + restart"
+            }
+            1 => {
+                kill("TERM", pid);
+                lab.wait_gone(pid, Duration::from_secs(3));
+                std::thread::sleep(pause);
+                pid = lab.start_vrrpd(&ours);
+                "vrrpd SIGTERM + restart"
+            }
+            2 => {
+                let (_, k) = lab.keepalived_pids();
+                kill("STOP", k);
+                std::thread::sleep(pause);
+                kill("CONT", k);
+                "keepalived frozen and thawed"
+            }
+            3 => {
+                kill("STOP", pid);
+                std::thread::sleep(pause);
+                kill("CONT", pid);
+                "vrrpd frozen and thawed"
+            }
+            4 => {
+                let mut k = lab.keepalived.take().unwrap();
+                kill("TERM", k.id());
+                let _ = k.wait();
+                std::thread::sleep(pause);
+                lab.start_keepalived(&theirs);
+                "keepalived restart"
+            }
+            5 => {
+                sh(&format!("ip -n {a} link set va0 down"));
+                std::thread::sleep(pause);
+                sh(&format!("ip -n {a} link set va0 up"));
+                "vrrpd's link down and up"
+            }
+            6 => {
+                let prio = 50 + (r >> 24) % 150;
+                std::fs::write(&ours, ours_for(u8::try_from(prio).unwrap())).unwrap();
+                kill("HUP", pid);
+                "vrrpd priority change (SIGHUP)"
+            }
+            _ => {
+                if flag.exists() {
+                    std::fs::remove_file(&flag).unwrap();
+                    "tracked script fails"
+                } else {
+                    std::fs::write(&flag, "").unwrap();
+                    "tracked script recovers"
+                }
+            }
+        };
+        // The settle time: longer than Master_Down_Interval (3 x 0.5 s + skew), then up to 8 s more.
+        let t0 = Instant::now();
+        std::thread::sleep(Duration::from_millis(2500));
+        match one_holder(&lab) {
+            Ok(t) => eprintln!("event {n}: {what}: one holder after {:?}", t - t0),
+            Err((x, y)) => {
+                eprintln!("event {n}: {what}: VIOLATION A={x} B={y}");
+                violations.push((n, what, x, y));
+            }
+        }
+    }
+    eprintln!(
+        "split-brain run: seed {seed}, {events} events, {} violations",
+        violations.len()
+    );
+    assert!(
+        violations.is_empty(),
+        "{violations:?}\n{}",
+        std::fs::read_to_string(lab.dir.join("vrrpd.log")).unwrap_or_default()
+    );
+}
+
+/// `use_vmac`: vrrpd creates the macvlan `vrrp.VRID` with 00:00:5e:00:01:VRID, puts the address on it,
+/// announces it from the VMAC (the client's neighbour entry shows the VMAC) and deletes the macvlan at exit.
+#[test]
+fn use_vmac_creates_announces_and_removes_the_macvlan() {
+    let Some(mut lab) = Lab::new("vm", 1) else {
+        return;
+    };
+    let conf = lab.write(
+        "a.conf",
+        &instance("VI_1", "va0", 51, 150, "10.70.0.100/24", " use_vmac\n"),
+    );
+    let pid = lab.start_vrrpd(&conf);
+    let a = lab.a.clone();
+    lab.expect_on(
+        "10.70.0.100",
+        Some(&a),
+        Duration::from_secs(6),
+        "vmac master",
+    );
+    let link = sh(&format!("ip -n {a} -br link show vrrp.51"));
+    assert!(link.contains("00:00:5e:00:01:33"), "{link}");
+    let addr = sh(&format!("ip -n {a} -br addr show vrrp.51"));
+    assert!(addr.contains("10.70.0.100/24"), "{addr}");
+    let end = Instant::now() + Duration::from_secs(3);
+    while lab.client_neigh("10.70.0.100").as_deref() != Some("00:00:5e:00:01:33") {
+        assert!(
+            Instant::now() < end,
+            "client entry {:?}",
+            lab.client_neigh("10.70.0.100")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    kill("TERM", pid);
+    lab.wait_gone(pid, Duration::from_secs(3));
+    let links = sh(&format!("ip -n {a} -br link"));
+    assert!(!links.contains("vrrp.51"), "{links}");
+    lab.expect_on(
+        "10.70.0.100",
+        None,
+        Duration::from_millis(100),
+        "nothing left",
+    );
+}

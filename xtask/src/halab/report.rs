@@ -1,0 +1,170 @@
+//! Tables: one per job (a line per failover and a median line), and a summary of medians.
+
+use super::scenario::{Job, Sample};
+use std::time::Duration;
+
+fn ms(d: Option<Duration>) -> String {
+    match d {
+        Some(d) if d < Duration::from_millis(10) => format!("{:.2}", d.as_secs_f64() * 1e3),
+        Some(d) => format!("{:.0}", d.as_secs_f64() * 1e3),
+        None => "-".into(),
+    }
+}
+
+fn surv(v: Option<(usize, usize)>) -> String {
+    v.map(|(a, b)| format!("{a}/{b}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The median of the present values (mean of the two middle ones for an even count).
+pub fn median(mut v: Vec<Duration>) -> Option<Duration> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable();
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2
+    })
+}
+
+fn med(samples: &[Sample], f: impl Fn(&Sample) -> Option<Duration>) -> Option<Duration> {
+    median(samples.iter().filter_map(f).collect())
+}
+
+fn min_surv(
+    samples: &[Sample],
+    f: impl Fn(&Sample) -> Option<(usize, usize)>,
+) -> Option<(usize, usize)> {
+    samples.iter().filter_map(f).min_by_key(|(a, _)| *a)
+}
+
+const HEAD: &str = "  #  stream   gap ms  path ms  vrrp ms (last prio)  takeover ms  garp ms  commit ms  synced  survivors  failback gap  failback surv  result";
+
+fn line(label: &str, s: &Sample, result: &str) -> String {
+    let vrrp = match (s.vrrp, s.last_prio) {
+        (Some(_), Some(p)) => format!("{} ({p})", ms(s.vrrp)),
+        _ => ms(s.vrrp),
+    };
+    format!(
+        "{label:>3}  {:<7} {:>7}  {:>7}  {:>19}  {:>11}  {:>7}  {:>9}  {:>6}  {:>9}  {:>12}  {:>13}  {result}",
+        s.stream,
+        ms(s.gap),
+        ms(s.path_gap),
+        vrrp,
+        ms(s.takeover),
+        ms(s.garp),
+        ms(s.commit),
+        s.synced
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "-".into()),
+        surv(s.survivors),
+        ms(s.failback_gap),
+        surv(s.failback_survivors),
+    )
+}
+
+/// Prints one job's table.
+pub fn print_job(job: &Job, samples: &[Sample]) {
+    println!("\n{}", job.title());
+    println!("{HEAD}");
+    for (i, s) in samples.iter().enumerate() {
+        let result = if s.problems.is_empty() {
+            "pass".to_string()
+        } else {
+            format!("FAIL: {}", s.problems.join("; "))
+        };
+        println!("{}", line(&(i + 1).to_string(), s, &result));
+        if let Some(l) = &s.logs {
+            println!("     logs: {l}");
+        }
+    }
+    let m = Sample {
+        stream: format!(
+            "{}/{}",
+            samples.iter().filter(|s| s.stream == "ok").count(),
+            samples.len()
+        ),
+        gap: med(samples, |s| s.gap),
+        path_gap: med(samples, |s| s.path_gap),
+        vrrp: med(samples, |s| s.vrrp),
+        takeover: med(samples, |s| s.takeover),
+        garp: med(samples, |s| s.garp),
+        commit: med(samples, |s| s.commit),
+        synced: samples.iter().filter_map(|s| s.synced).max(),
+        survivors: min_surv(samples, |s| s.survivors),
+        failback_gap: med(samples, |s| s.failback_gap),
+        failback_survivors: min_surv(samples, |s| s.failback_survivors),
+        ..Sample::default()
+    };
+    let passed = samples.iter().filter(|s| s.problems.is_empty()).count();
+    println!(
+        "{}",
+        line(
+            "med",
+            &m,
+            &format!(
+                "{passed}/{} passed (survivors: the worst sample)",
+                samples.len()
+            )
+        )
+    );
+}
+
+/// Prints the medians of every job, one line each.
+pub fn print_summary(results: &[(Job, Vec<Sample>)], took: Duration) {
+    println!("\nSummary (medians over the failovers of each job; survivors: the worst failover)");
+    println!(
+        "{:<58} {:>7} {:>8} {:>8} {:>11} {:>9} {:>7} {:>9} {:>7}",
+        "job",
+        "gap ms",
+        "path ms",
+        "vrrp ms",
+        "takeover ms",
+        "commit ms",
+        "synced",
+        "survivors",
+        "passed"
+    );
+    for (job, s) in results {
+        println!(
+            "{:<58} {:>7} {:>8} {:>8} {:>11} {:>9} {:>7} {:>9} {:>7}",
+            job.title(),
+            ms(med(s, |x| x.gap)),
+            ms(med(s, |x| x.path_gap)),
+            ms(med(s, |x| x.vrrp)),
+            ms(med(s, |x| x.takeover)),
+            ms(med(s, |x| x.commit)),
+            s.iter()
+                .filter_map(|x| x.synced)
+                .max()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "-".into()),
+            surv(min_surv(s, |x| x.survivors)),
+            format!(
+                "{}/{}",
+                s.iter().filter(|x| x.problems.is_empty()).count(),
+                s.len()
+            ),
+        );
+    }
+    println!("took {:.0?}", took);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        let d = Duration::from_millis;
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![d(3), d(1), d(2)]), Some(d(2)));
+        assert_eq!(
+            median(vec![d(4), d(1), d(2), d(3)]),
+            Some(Duration::from_micros(2500))
+        );
+    }
+}
