@@ -321,7 +321,7 @@ pub fn read(items: &[Item]) -> Result<KeepalivedConf, ConfError> {
                     .push(vrrp_instance::read(item, &conf.global, &mut conf.notices)?)
             }
             "virtual_server_group" => {}
-            "virtual_server" => conf.virtual_servers.push(virtual_server::read(
+            "virtual_server" => conf.virtual_servers.extend(virtual_server::read(
                 item,
                 &vs_groups,
                 &mut conf.notices,

@@ -366,12 +366,13 @@ enum Head {
     Group(String),
 }
 
-/// Reads `virtual_server ... { }`; `groups` are the `virtual_server_group`s of the whole file.
+/// Reads `virtual_server ... { }`; `groups` are the `virtual_server_group`s of the whole file. A block
+/// without real servers is skipped with a notice, as keepalived ignores it.
 pub fn read(
     item: &Item,
     groups: &[Group],
     notices: &mut Vec<Notice>,
-) -> Result<VirtualServer, ConfError> {
+) -> Result<Option<VirtualServer>, ConfError> {
     let a0 = item.arg(0)?;
     let head = match a0.text.as_str() {
         "fwmark" => Head::Fwmark(parse_int("fwmark", item.arg(1)?, 1..=u32::MAX)?),
@@ -545,12 +546,13 @@ pub fn read(
     }
     vs.sorry_server = sorry;
     if vs.real_servers.is_empty() {
-        return err(
-            item.pos(),
-            "virtual_server: no real_server (keepalived ignores such a block)",
-        );
+        notices.push(Notice {
+            pos: item.pos().clone(),
+            msg: "virtual_server: no real_server; ignored, as keepalived".into(),
+        });
+        return Ok(None);
     }
-    Ok(vs)
+    Ok(Some(vs))
 }
 
 #[cfg(test)]
