@@ -102,9 +102,17 @@ fn comments_quotes_continuation_and_braces() {
     assert_eq!(v.scope, Scope::Link);
     assert_eq!(v.broadcast, Some("192.0.2.255".parse().unwrap()));
     assert_eq!(a.config.virtual_ipaddress[1].prefix_len, 32);
-    assert_eq!(a.config.track.len(), 1);
-    assert_eq!(a.config.track[0].name, "script:chk");
-    assert_eq!(a.config.track[0].weight, -20);
+    // The address on eth1 makes the instance track eth1 (a fault while it is down), as keepalived
+    // does unless the address says `no_track`.
+    let tracks: Vec<(&str, i32)> = a
+        .config
+        .track
+        .iter()
+        .map(|t| (t.name.as_str(), t.weight))
+        .collect();
+    assert_eq!(tracks, [("interface:eth1", 0), ("script:chk", -20)]);
+    let no_track = read(&text.replace("brd 192.0.2.255", "brd 192.0.2.255 no_track")).unwrap();
+    assert_eq!(no_track.instances[0].config.track.len(), 1);
     assert_eq!(
         a.notify.any.as_deref().unwrap(),
         ["/usr/bin/logger", "vrrp"]

@@ -20,13 +20,14 @@ use clap::Parser;
 use log::{Level, Log};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use scripts::{Check, Notifier};
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use vrrp_proto::linux::rtnl::Rtnl;
-use vrrp_proto::linux::{Driver, Note};
+use vrrp_proto::linux::{Driver, InstanceOptions, Note};
 use vrrp_proto::{Instances, Reason, Router, State};
 
 /// Exit status of a bad configuration or a failed start (keepalived exits 1 too).
@@ -135,6 +136,20 @@ pub fn build(conf: &KeepalivedConf, rtnl: &mut Rtnl) -> Result<Instances> {
     Ok(set)
 }
 
+/// The driver's per-instance options of `conf` (VMAC, `dont_track_primary`).
+pub fn options(conf: &KeepalivedConf) -> HashMap<String, InstanceOptions> {
+    conf.instances
+        .iter()
+        .map(|i| {
+            let mut o = InstanceOptions::default();
+            o.vmac.clone_from(&i.use_vmac);
+            o.vmac_xmit_base = i.vmac_xmit_base;
+            o.dont_track_primary = i.dont_track_primary;
+            (i.name.clone(), o)
+        })
+        .collect()
+}
+
 struct Daemon<'a> {
     /// The LVS checker (`virtual_server` blocks), unless `--vrrp-only` or there are none.
     lvs: Option<lvs_check::Driver>,
@@ -231,10 +246,8 @@ fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
         signal_hook::low_level::pipe::register(sig, sig_w.try_clone()?)?;
     }
     let mut driver = Driver::new(set)?;
-    for i in &conf.instances {
-        if let Some(v) = &i.use_vmac {
-            driver.use_vmac(&i.name, v);
-        }
+    for (name, o) in options(&conf) {
+        driver.set_options(&name, o);
     }
     let now = Instant::now();
     if let Err(e) = driver.start(now) {
@@ -500,7 +513,7 @@ impl Daemon<'_> {
             }
         };
         let now = Instant::now();
-        if let Err(e) = self.driver.reload(now, set) {
+        if let Err(e) = self.driver.reload(now, set, options(&conf)) {
             self.log.log(Level::Err, &format!("reload: {e}"));
         }
         for c in &mut self.checks {
