@@ -456,7 +456,8 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
     na.shutdown();
     nb.shutdown();
     drop(nodes);
-    drop(net);
+    let mut net = net;
+    let leftovers = net.teardown();
 
     let stream_ids = stats.get(&0).cloned().unwrap_or_default();
     let idle_errors: u64 = stats
@@ -516,7 +517,6 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
         s.problems.extend(p);
     } else {
         // Control: the lab must be able to fail.
-        s.problems.clear();
         if s.stream == "ok" {
             s.problems.push(
                 "control: the stream survived a failover without sync daemons, so the lab cannot tell \
@@ -542,6 +542,9 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
             s.problems.push("control: fw-b never took the VIP".into());
         }
     }
+    // Nothing may survive the teardown (a process that ignores SIGKILL, a namespace that stays).
+    s.problems
+        .extend(leftovers.into_iter().map(|p| format!("teardown: {p}")));
     Ok(())
 }
 
