@@ -23,7 +23,8 @@ usage: cargo xtask <task> [args...]
 
 tasks:
   ci                 install the packages, check this machine (preflight), then fmt, clippy, doc, the
-                     fuzz build and every test, IPVS tests in the VM; always strict: a missing root, peer
+                     fuzz build and every test, IPVS tests in the VM, the HA lab's short run (ha-lab
+                     --ci); always strict: a missing root, peer
                      tool or kernel feature fails the run (README's test command; `.ci/run` calls it)
   deps               install the Debian packages the tests need (apt-get; root)
   preflight          check root, the peer tools on PATH, the kernel features and the VM's kernel
@@ -161,6 +162,11 @@ fn ci() -> Result<()> {
         &[],
     )?;
     util::step("IPVS tests in the VM", &["cargo", "xtask", "vm-test"], &[])?;
+    util::step(
+        "HA lab, our stack (scenario 1 by SIGKILL, control 4)",
+        &["cargo", "xtask", "ha-lab", "--ci"],
+        &[],
+    )?;
     eprintln!("xtask ci: all steps passed in {:.0?}", started.elapsed());
     Ok(())
 }

@@ -250,6 +250,7 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
     na.start(&job.stack)?;
     wait_vips(&net, Some(Fw::A), Duration::from_secs(30)).context("fw-a did not become master")?;
     nb.start(&job.stack)?;
+    let b_started = Instant::now();
     sleep(Duration::from_secs(1))?;
     let mut dead = na.alive();
     dead.extend(nb.alive());
@@ -294,6 +295,22 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
         }
     }
     sleep(Duration::from_millis(500))?;
+    // fw-b must have heard fw-a: a backup that has not received an advert yet runs the Master_Down_Timer
+    // it started with (RFC 3768 §6.4.1), and the failover would measure fw-b's start, not fw-a's death.
+    let a = ip(Fw::A.addrs().0);
+    let heard = || {
+        wire.events().iter().any(|e| {
+            matches!(e.kind, WireKind::Advert { src, vrid, .. } if src == a && vrid == VRID_IN)
+                && e.t > b_started + Duration::from_millis(100)
+        })
+    };
+    let t = Instant::now();
+    while !heard() {
+        if t.elapsed() > Duration::from_secs(30) {
+            bail!("no VRRP advert from fw-a on LAN-in within 30 s after fw-b started");
+        }
+        sleep(Duration::from_millis(20))?;
+    }
 
     // The failover.
     if job.synced() {
@@ -439,7 +456,8 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
     na.shutdown();
     nb.shutdown();
     drop(nodes);
-    drop(net);
+    let mut net = net;
+    let leftovers = net.teardown();
 
     let stream_ids = stats.get(&0).cloned().unwrap_or_default();
     let idle_errors: u64 = stats
@@ -499,7 +517,6 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
         s.problems.extend(p);
     } else {
         // Control: the lab must be able to fail.
-        s.problems.clear();
         if s.stream == "ok" {
             s.problems.push(
                 "control: the stream survived a failover without sync daemons, so the lab cannot tell \
@@ -525,6 +542,9 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
             s.problems.push("control: fw-b never took the VIP".into());
         }
     }
+    // Nothing may survive the teardown (a process that ignores SIGKILL, a namespace that stays).
+    s.problems
+        .extend(leftovers.into_iter().map(|p| format!("teardown: {p}")));
     Ok(())
 }
 
