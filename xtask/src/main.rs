@@ -7,6 +7,7 @@
 //! missing fails instead of skipping (`testkit`'s docs).
 
 mod checks;
+mod ctsync_loss;
 mod deps;
 mod halab;
 mod lvsbench;
@@ -35,6 +36,8 @@ tasks:
   ha-lab [--stack ours|keepalived|mixed] [--scenario N] [...]
                      the HA lab: a NAT firewall pair fails over under TCP load (docs/ha-lab.md)
   vm-lvs-bench [SECONDS]  LVS health checking at scale, lvs-check vs keepalived, inside one VM
+  ctsync-loss [SEEDS] [PAIRS] [ENTRIES] [HOLD_MS] [START_MS]
+                     the long FT-FW loss run: ctsyncd and conntrackd pairs through a lossy, reordering link
   help, -h, --help   print this text
 ";
 
@@ -65,6 +68,7 @@ fn run() -> Result<()> {
         "vrrp-chaos" => vrrp_chaos::run(rest)?,
         "ha-lab" => halab::run(rest)?,
         "vm-lvs-bench" => lvsbench::run(rest)?,
+        "ctsync-loss" => ctsync_loss::run(rest)?,
         other => {
             eprint!("{USAGE}");
             bail!("unknown task `{other}`");

@@ -321,6 +321,7 @@ impl Daemon {
             match a {
                 Action::ResyncRequested => self.log.notice("resync requested by other node"),
                 Action::HelloDone => self.log.notice("the peer answered our HELLO"),
+                Action::PeerRestarted => self.log.notice("the peer restarted (new sequence)"),
                 _ => {}
             }
         }
