@@ -215,6 +215,18 @@ impl Daemon {
                 return fail(&mut log, format!("signal handler: {e}"));
             }
         }
+        let kf = driver.kernel_filter();
+        if !kf.insns.is_empty() {
+            log.notice(&format!(
+                "using kernel-space event filtering ({} BPF instructions)",
+                kf.insns.len()
+            ));
+            if kf.addresses_left_out {
+                log.warning(
+                    "the Address filter is too large for the kernel: addresses are checked in user space",
+                );
+            }
+        }
         log.notice("initialization completed");
         log.notice(if background {
             "-- starting in daemon mode --"
