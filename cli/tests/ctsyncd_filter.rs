@@ -13,7 +13,7 @@
 #[path = "ctsyncd/harness.rs"]
 mod harness;
 
-use harness::{Daemon, LinkKind, Node, Opts, lab, ready};
+use harness::{Daemon, LinkKind, Node, Opts, field, lab, ready};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -87,14 +87,6 @@ const ENTRIES: &[(&str, bool)] = &[
 /// Where an entry goes: odd ones exist before the daemons start.
 fn before_start(i: usize) -> bool {
     i % 2 == 1
-}
-
-fn field(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find(|l| l.contains(name))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no `{name}` in {text}"))
 }
 
 #[derive(Debug)]

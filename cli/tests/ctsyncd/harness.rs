@@ -336,6 +336,16 @@ pub fn create_entries(n: &Node, list: &[&str]) {
     }
 }
 
+/// The number at the end of the first line of `text` that contains `name` (a `-s` counter).
+#[track_caller]
+pub fn field(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find(|l| l.contains(name))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no `{name}` in {text}"))
+}
+
 pub fn log_of(lab: &Lab, i: usize) -> String {
     std::fs::read_to_string(lab.dir.join(format!("n{i}.log"))).unwrap_or_default()
 }
@@ -552,12 +562,7 @@ pub fn lossy_run(r: &LossRun) -> LossResult {
     let missing: Vec<&String> = want.difference(&got).collect();
     let extra: Vec<&String> = got.difference(&want).collect();
     let net_b = b.client_ok("-s network");
-    let link_lost = net_b
-        .lines()
-        .find(|l| l.contains("Packets lost"))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let link_lost = field(&net_b, "Packets lost");
     let detail = format!(
         "missing e.g. {:?}\nextra e.g. {:?}\nreceiver -s network:\n{net_b}\nsender -s network:\n{}",
         missing.iter().take(5).collect::<Vec<_>>(),

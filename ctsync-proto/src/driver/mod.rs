@@ -445,18 +445,10 @@ impl Driver {
     /// Fills the internal cache from a kernel dump without announcing anything (conntrackd's start and
     /// `-R`).
     pub fn populate(&mut self, now: Instant) -> Result<usize, Error> {
-        let mut n = 0;
-        for filter in self.cfg.filter.kernel_dumps() {
-            for e in self.ct.dump(&filter)? {
-                let e = e?;
-                if !self.cfg.filter.matches(&e) {
-                    continue;
-                }
-                if let Some(c) = CtEntry::from_ctnl(&e) {
-                    self.session.record_local(now, Change::Update, c);
-                    n += 1;
-                }
-            }
+        let dumped = self.dump_kept()?;
+        let n = dumped.len();
+        for c in dumped {
+            self.session.record_local(now, Change::Update, c);
         }
         if self.cfg.expectations {
             let mut xs = Vec::new();
@@ -472,6 +464,22 @@ impl Driver {
         Ok(n)
     }
 
+    /// The kernel table's entries the filter keeps (the kernel narrows the dumps, user space decides).
+    fn dump_kept(&mut self) -> Result<Vec<CtEntry>, Error> {
+        let mut out = Vec::new();
+        for filter in self.cfg.filter.kernel_dumps() {
+            for e in self.ct.dump(&filter)? {
+                let e = e?;
+                if self.cfg.filter.matches(&e)
+                    && let Some(c) = CtEntry::from_ctnl(&e)
+                {
+                    out.push(c);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// `conntrackd -R`: resync the internal cache with the kernel table (a dump, not announced).
     pub fn resync_from_kernel(&mut self, now: Instant) -> Result<usize, Error> {
         self.stats.kernel_resyncs += 1;
@@ -483,18 +491,7 @@ impl Driver {
     pub fn resync_after_overrun(&mut self, now: Instant) -> Result<usize, Error> {
         self.stats.kernel_resyncs += 1;
         let mut seen = HashSet::new();
-        let mut dumped = Vec::new();
-        for filter in self.cfg.filter.kernel_dumps() {
-            for e in self.ct.dump(&filter)? {
-                let e = e?;
-                if !self.cfg.filter.matches(&e) {
-                    continue;
-                }
-                if let Some(c) = CtEntry::from_ctnl(&e) {
-                    dumped.push(c);
-                }
-            }
-        }
+        let dumped = self.dump_kept()?;
         for c in &dumped {
             if let Some(k) = c.key() {
                 seen.insert(k);
