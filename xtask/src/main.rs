@@ -8,6 +8,7 @@
 
 mod checks;
 mod ct_diff;
+mod ctsync_loss;
 mod deps;
 mod halab;
 mod lvsbench;
@@ -39,6 +40,8 @@ tasks:
   vm-lvs-bench [SECONDS]  LVS health checking at scale, lvs-check vs keepalived, inside one VM
   ct-diff [--seed S | --seeds A-B] [--start LINE] [--count N] [--max-reports N] [--debug]
                      long runs of the conntrack differential test against conntrack-tools (ct_diff.rs)
+  ctsync-loss [SEEDS] [PAIRS] [ENTRIES] [HOLD_MS] [START_MS]
+                     the long FT-FW loss run: ctsyncd and conntrackd pairs through a lossy, reordering link
   help, -h, --help   print this text
 ";
 
@@ -70,6 +73,7 @@ fn run() -> Result<()> {
         "ha-lab" => halab::run(rest)?,
         "vm-lvs-bench" => lvsbench::run(rest)?,
         "ct-diff" => ct_diff::run(rest)?,
+        "ctsync-loss" => ctsync_loss::run(rest)?,
         other => {
             eprint!("{USAGE}");
             bail!("unknown task `{other}`");
