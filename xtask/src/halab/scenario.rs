@@ -295,21 +295,27 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
         }
     }
     sleep(Duration::from_millis(500))?;
-    // fw-b must have heard fw-a: a backup that has not received an advert yet runs the Master_Down_Timer
-    // it started with (RFC 3768 §6.4.1), and the failover would measure fw-b's start, not fw-a's death.
+    // Fail fw-a right after a fresh advert of its own, which fw-b (started before it) has heard: every
+    // sample then fails at the same phase, the worst (fw-b waits a whole Master_Down_Interval). A backup
+    // that has not heard an advert yet would run the timer it started with (RFC 3768 §6.4.1), and the
+    // failover would measure fw-b's start instead of fw-a's death.
     let a = ip(Fw::A.addrs().0);
-    let heard = || {
-        wire.events().iter().any(|e| {
-            matches!(e.kind, WireKind::Advert { src, vrid, .. } if src == a && vrid == VRID_IN)
-                && e.t > b_started + Duration::from_millis(100)
-        })
+    let adverts_a = || {
+        wire.events()
+            .iter()
+            .filter(|e| {
+                matches!(e.kind, WireKind::Advert { src, vrid, .. } if src == a && vrid == VRID_IN)
+                    && e.t > b_started + Duration::from_millis(100)
+            })
+            .count()
     };
+    let before = adverts_a();
     let t = Instant::now();
-    while !heard() {
+    while adverts_a() <= before {
         if t.elapsed() > Duration::from_secs(30) {
-            bail!("no VRRP advert from fw-a on LAN-in within 30 s after fw-b started");
+            bail!("no VRRP advert from fw-a on LAN-in within 30 s");
         }
-        sleep(Duration::from_millis(20))?;
+        sleep(Duration::from_millis(5))?;
     }
 
     // The failover.
