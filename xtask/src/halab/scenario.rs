@@ -127,6 +127,9 @@ pub struct Sample {
     pub takeover: Option<Duration>,
     /// From the VIP on the new master to its kernel table holding every synced entry.
     pub commit: Option<Duration>,
+    /// The commit as the new master's sync daemon logged it (`commit has taken N seconds`, which
+    /// conntrackd and ctsyncd both write): the kernel work alone, without the notify path before it.
+    pub commit_logged: Option<Duration>,
     /// Entries in the backup's external cache at the failover.
     pub synced: Option<usize>,
     /// The stream's fate: `ok`, `RST`, `closed`, `error`, `stalled`.
@@ -377,6 +380,7 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
             (Some(r), Some(v)) => Some(r.saturating_duration_since(v)),
             _ => None,
         };
+        s.commit_logged = logged_commit(&nb.dir().join("conntrackd.log"));
         if s.commit.is_none() {
             s.problems.push(format!(
                 "fw-b's table never held the {} synced entries ({} TCP entries created{})",
@@ -601,6 +605,19 @@ fn probe(client: &Client, n: usize) -> Result<(usize, usize)> {
     })?;
     let c = client.snapshot();
     Ok((c.probe_ok, n))
+}
+
+/// The last `commit has taken N seconds` of a sync daemon's log file.
+fn logged_commit(log: &Path) -> Option<Duration> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines().rev().find_map(|l| {
+        let secs = l
+            .split("commit has taken ")
+            .nth(1)?
+            .split_whitespace()
+            .next()?;
+        Duration::try_from_secs_f64(secs.parse().ok()?).ok()
+    })
 }
 
 /// The inside instance's virtual router id (VI_1 in the shipped keepalived.conf).
