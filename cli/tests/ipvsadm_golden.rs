@@ -68,7 +68,11 @@ fn same(args: &str) {
         }
         before = after;
     }
-    assert_eq!(ours(args), before, "ipvsadm {args} (the kernel's counters kept moving)");
+    assert_eq!(
+        ours(args),
+        before,
+        "ipvsadm {args} (the kernel's counters kept moving)"
+    );
 }
 
 fn setup() -> Option<testkit::NetNs> {

@@ -30,7 +30,8 @@ tasks:
   preflight          check root, the peer tools on PATH, the kernel features and the VM's kernel
   vm-run [--timeout SECS] [--no-build] SCRIPT
                      boot Debian's kernel (with IPVS) under qemu and run SCRIPT with busybox sh
-  vm-test [FILTER]   run the IPVS kernel tests (feature vm-tests) inside one VM
+  vm-test [--only PKG/TARGET]... [FILTER]
+                     run the IPVS kernel tests (feature vm-tests) inside one VM (--only: a subset)
   vm-bench [ROUNDS]  run the IPVS bench (ours vs Debian's ipvsadm) inside one VM
   vrrp-chaos [EVENTS] [SEED]
                      the long no-split-brain run of vrrpd against keepalived
