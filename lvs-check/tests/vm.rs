@@ -314,6 +314,8 @@ fn our_config(dir: &str, digest: [u8; 16], reloaded: bool) -> Vec<VirtualServer>
 /// What the main thread asks a side.
 enum Cmd {
     Table(mpsc::Sender<String>),
+    /// The table, with the instant its reading started.
+    Sample(mpsc::Sender<(Instant, String)>),
     /// `vrrpd status` (vrrpd side only).
     Status(mpsc::Sender<String>),
     Reload,
@@ -383,6 +385,9 @@ fn serve_process(
         match rx.recv() {
             Ok(Cmd::Table(r)) => {
                 let _ = r.send(ipvsadm_save());
+            }
+            Ok(Cmd::Sample(r)) => {
+                let _ = r.send((Instant::now(), ipvsadm_save()));
             }
             Ok(Cmd::Status(r)) => {
                 let text = match status_sock {
@@ -511,6 +516,9 @@ fn start_side(name: &'static str, kind: Kind) -> Side {
                     match rx.try_recv() {
                         Ok(Cmd::Table(r) | Cmd::Status(r)) => {
                             let _ = r.send(ipvsadm_save());
+                        }
+                        Ok(Cmd::Sample(r)) => {
+                            let _ = r.send((Instant::now(), ipvsadm_save()));
                         }
                         Ok(Cmd::Reload) => drv.reload(our_config(&d2, digest, true)),
                         Ok(Cmd::Stop(r)) => {
@@ -659,14 +667,25 @@ fn run_step(sides: &[Side], step: &Step<'_>) -> Vec<f64> {
     let mut took: Vec<Option<f64>> = vec![None; sides.len()];
     let mut last: Vec<String> = vec![String::new(); sides.len()];
     while took.iter().any(Option::is_none) && t0.elapsed() < limit {
+        // Every pending side is read at the same time (its own thread runs ipvsadm), each reading
+        // stamped with when it started: no side is systematically read before another.
+        let mut asked = Vec::new();
         for (i, s) in sides.iter().enumerate() {
             if took[i].is_some() || (step.confirm && s.checked().iter().any(|&n| n < 2)) {
                 continue;
             }
-            last[i] = s.table();
-            if last[i] == want {
-                took[i] = Some(t0.elapsed().as_secs_f64());
+            let (r, rr) = mpsc::channel();
+            s.tx.send(Cmd::Sample(r)).unwrap();
+            asked.push((i, rr));
+        }
+        for (i, rr) in asked {
+            let (at, table) = rr
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|e| panic!("{}: no answer ({e})", sides[i].name));
+            if table == want {
+                took[i] = Some(at.saturating_duration_since(t0).as_secs_f64());
             }
+            last[i] = table;
         }
         std::thread::sleep(Duration::from_millis(50));
     }

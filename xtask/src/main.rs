@@ -10,6 +10,7 @@ mod checks;
 mod ct_diff;
 mod deps;
 mod halab;
+mod lvs_events;
 mod lvsbench;
 mod util;
 mod vm;
@@ -38,6 +39,8 @@ tasks:
   ha-lab [--stack ours|keepalived|mixed] [--scenario N] [...]
                      the HA lab: a NAT firewall pair fails over under TCP load (docs/ha-lab.md)
   vm-lvs-bench [SECONDS]  LVS health checking at scale, lvs-check vs keepalived, inside one VM
+  vm-lvs-events [RUNS]  the LVS event script RUNS times in one VM: median reaction times, keepalived vs
+                     vrrpd vs lvs-check (BENCHMARKS.md)
   ct-diff [--seed S | --seeds A-B] [--start LINE] [--count N] [--max-reports N] [--debug]
                      long runs of the conntrack differential test against conntrack-tools (ct_diff.rs)
   help, -h, --help   print this text
@@ -70,6 +73,7 @@ fn run() -> Result<()> {
         "vrrp-chaos" => vrrp_chaos::run(rest)?,
         "ha-lab" => halab::run(rest)?,
         "vm-lvs-bench" => lvsbench::run(rest)?,
+        "vm-lvs-events" => lvs_events::run(rest)?,
         "ct-diff" => ct_diff::run(rest)?,
         other => {
             eprint!("{USAGE}");
