@@ -13,136 +13,49 @@
 //! VRRPv3 with 0.1 s. Medians of ROUNDS (default 3) per cell, with the RFC value and the difference.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use benches::vrrplab::{self, Daemon, Lab, sh};
 use std::net::IpAddr;
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use vrrp_proto::linux::socket::VrrpSocket;
 
-fn sh(cmd: &str) -> String {
-    let o = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{cmd}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn conf(ifname: &str, prio: u8, v3: bool) -> String {
-    let (ver, int) = if v3 { ("3", "0.1") } else { ("2", "1") };
-    format!(
-        "vrrp_instance VI_1 {{\n interface {ifname}\n virtual_router_id 90\n priority {prio}\n version {ver}\n advert_int {int}\n virtual_ipaddress {{\n  10.90.0.100/24\n }}\n}}\n"
-    )
-}
-
-struct Ns {
-    m: String,
-    n: String,
-    dir: PathBuf,
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        for ns in [&self.m, &self.n] {
-            for p in sh(&format!("ip netns pids {ns} 2>/dev/null || true")).split_whitespace() {
-                let _ = Command::new("kill").args(["-9", p]).status();
-            }
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn spawn_in(ns: &str, daemon: &str, conf: &Path, dir: &Path, tag: &str) -> Child {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns]);
-    if daemon == "keepalived" {
-        c.args(["keepalived", "-n", "-l", "-D", "-P", "-f"])
-            .arg(conf);
-        c.arg("-p").arg(dir.join(format!("{tag}.pid")));
-        c.arg("-r").arg(dir.join(format!("{tag}-vrrp.pid")));
-    } else {
-        let bin = testkit::workspace_root().join("target/release/vrrpd");
-        c.arg(bin)
-            .arg("-f")
-            .arg(conf)
-            .arg("--socket")
-            .arg(dir.join(format!("{tag}.sock")));
-    }
-    c.stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-/// keepalived's main process (`want_child` false) or its VRRP child (true): SIGKILL must hit the child
-/// that sends the adverts, since the child hands over cleanly when its parent dies.
-fn keepalived_pid(ns: &str, want_child: bool) -> u32 {
-    let end = Instant::now() + Duration::from_secs(5);
-    loop {
-        for p in sh(&format!("ip netns pids {ns}")).split_whitespace() {
-            let c = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
-            let ppid_ns = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-            if c.trim() == "keepalived" {
-                let ppid: u32 = ppid_ns
-                    .split_whitespace()
-                    .nth(3)
-                    .and_then(|x| x.parse().ok())
-                    .unwrap_or(0);
-                let pc = std::fs::read_to_string(format!("/proc/{ppid}/comm")).unwrap_or_default();
-                if (pc.trim() == "keepalived") == want_child {
-                    return p.parse().unwrap();
-                }
-            }
-        }
-        assert!(Instant::now() < end, "keepalived not found in {ns}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// One failover: returns the gap in seconds.
-fn round(new: &str, v3: bool, kill_sig: &str) -> f64 {
-    let id = format!(
-        "{}{}",
-        std::process::id(),
-        Instant::now().elapsed().subsec_nanos() % 100_000 + rand_u32() % 1000
+fn round(new: &Daemon, v3: bool, kill_sig: &str) -> f64 {
+    let lab = Lab::new("fb", &["m", "n"]);
+    let (m, n) = (lab.ns[0].clone(), lab.ns[1].clone());
+    lab.attach("fbr", &m, "vm", "10.90.0.1");
+    lab.attach("fbr", &n, "vn", "10.90.0.2");
+    let cm = lab.write(
+        "m.conf",
+        &vrrplab::failover_conf("vm", 90, 200, v3, "10.90.0.100/24"),
     );
-    let ns = Ns {
-        m: format!("fb-m-{id}"),
-        n: format!("fb-n-{id}"),
-        dir: std::env::temp_dir().join(format!("fb-{id}")),
-    };
-    std::fs::create_dir_all(&ns.dir).unwrap();
-    for (name, dev, addr) in [(&ns.m, "vm", "10.90.0.1"), (&ns.n, "vn", "10.90.0.2")] {
-        sh(&format!(
-            "ip netns add {name} && ip -n {name} link set lo up && ip link add {dev} netns {name} type veth peer name p{dev} && \
-             ip link set p{dev} master fbr up && ip -n {name} addr add {addr}/24 dev {dev} && ip -n {name} link set {dev} up"
-        ));
-    }
-    let cm = ns.dir.join("m.conf");
-    let cn = ns.dir.join("n.conf");
-    std::fs::write(&cm, conf("vm", 200, v3)).unwrap();
-    std::fs::write(&cn, conf("vn", 100, v3)).unwrap();
-    let mut old = spawn_in(&ns.m, "keepalived", &cm, &ns.dir, "m");
+    let cn = lab.write(
+        "n.conf",
+        &vrrplab::failover_conf("vn", 90, 100, v3, "10.90.0.100/24"),
+    );
+    let mut old = Daemon::Keepalived.spawn(&m, &cm, &lab.dir, "m");
     // Let the old master win and settle, then start the new one (a Backup).
     std::thread::sleep(Duration::from_millis(if v3 { 1500 } else { 4500 }));
-    let mut newc = spawn_in(&ns.n, new, &cn, &ns.dir, "n");
+    let mut newc = new.spawn(&n, &cn, &lab.dir, "n");
     std::thread::sleep(Duration::from_secs(2));
-    let idx: u32 = sh("ip -o link show fbr")
-        .split(':')
-        .next()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let idx = vrrplab::ifindex("fbr");
     let sock = VrrpSocket::open("fbr", idx, false).unwrap();
     let old_src: IpAddr = "10.90.0.1".parse().unwrap();
     let new_src: IpAddr = "10.90.0.2".parse().unwrap();
     let mut buf = vec![0u8; 2048];
     let mut last_old: Option<Instant> = None;
-    let pid = keepalived_pid(&ns.m, kill_sig == "KILL");
+    // SIGKILL hits keepalived's VRRP child (the one that sends adverts: the child hands over
+    // cleanly when its parent dies); SIGTERM its main process.
+    let pid = if kill_sig == "KILL" {
+        vrrplab::vrrp_pid(&m, &Daemon::Keepalived)
+    } else {
+        let all = vrrplab::pids_named(&m, "keepalived");
+        all.iter()
+            .find(|(_, ppid)| all.iter().all(|(p, _)| p != ppid))
+            .expect("keepalived's main process")
+            .0
+    };
     // Watch the old master's adverts for a while, then stop it.
     let warm = Instant::now() + Duration::from_millis(if v3 { 500 } else { 1500 });
     while Instant::now() < warm {
@@ -213,36 +126,13 @@ fn rustix_pollfd(s: &VrrpSocket) -> rustix::event::PollFd<'_> {
     rustix::event::PollFd::from_borrowed_fd(s.as_fd(), rustix::event::PollFlags::IN)
 }
 
-fn rand_u32() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
-    if testkit::require_tool("keepalived").is_none() {
-        return;
-    }
-    let Some(_ns) = testkit::netns() else {
+    let Some((_ns, vrrpd)) = vrrplab::begin("vrrpd_failover", &[]) else {
         return;
     };
-    let rounds: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(3);
-    let ok = Command::new("cargo")
-        .args(["build", "--release", "-p", "cli", "--bin", "vrrpd"])
-        .current_dir(testkit::workspace_root())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "building vrrpd");
+    let rounds = vrrplab::number_args()
+        .first()
+        .map_or(3, |&r| usize::try_from(r).unwrap());
     println!(
         "| case | RFC value | keepalived median | vrrpd median | vrrpd - RFC | vrrpd - keepalived |"
     );
@@ -265,22 +155,14 @@ fn main() {
             let mut us = Vec::new();
             for r in 0..rounds {
                 // Alternate the order between rounds.
-                let order = if r % 2 == 0 {
-                    ["keepalived", "vrrpd"]
-                } else {
-                    ["vrrpd", "keepalived"]
-                };
-                for who in order {
+                for peer in benches::order(r + 1) {
+                    let who = if peer { &Daemon::Keepalived } else { &vrrpd };
                     sh("ip link add fbr type bridge && ip link set fbr up");
                     let g = round(who, v3, sig);
-                    if who == "vrrpd" {
-                        us.push(g)
-                    } else {
-                        ka.push(g)
-                    }
+                    if peer { ka.push(g) } else { us.push(g) }
                 }
             }
-            let (k, u) = (median(ka), median(us));
+            let (k, u) = (vrrplab::median_f64(ka), vrrplab::median_f64(us));
             println!(
                 "| {label}, {what} | {:.1} ms | {:.1} ms | {:.1} ms | {:+.1} ms | {:+.1} ms |",
                 rfc * 1e3,

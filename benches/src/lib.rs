@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 pub mod ctraw;
 pub mod ipvsraw;
 mod nl;
+pub mod vrrplab;
 
 /// The median of a non-empty set of samples (the lower middle one for an even count).
 pub fn median(samples: &mut [Duration]) -> Option<Duration> {

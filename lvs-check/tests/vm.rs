@@ -279,6 +279,8 @@ fn our_config(dir: &str, digest: [u8; 16], reloaded: bool) -> Vec<VirtualServer>
 /// What the main thread asks a side.
 enum Cmd {
     Table(mpsc::Sender<String>),
+    /// `vrrpd status` (vrrpd side only).
+    Status(mpsc::Sender<String>),
     Reload,
     Stop(mpsc::Sender<String>),
 }
@@ -311,7 +313,18 @@ fn ipvsadm_save() -> String {
     lines.join("\n")
 }
 
-fn start_side(name: &'static str, keepalived: bool) -> Side {
+/// Which daemon a side runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Debian's keepalived 2.2.7, `-C`.
+    Keepalived,
+    /// Our vrrpd binary, `-C`, reading the same keepalived.conf.
+    Vrrpd,
+    /// lvs-check's driver in this process, configured with `config` values.
+    Library,
+}
+
+fn start_side(name: &'static str, kind: Kind) -> Side {
     let dir = format!("/tmp/lvsvm-{name}-{}", std::process::id());
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(format!("{dir}/misc.sh"), "exit $(cat \"$1\")\n").unwrap();
@@ -338,7 +351,52 @@ fn start_side(name: &'static str, keepalived: bool) -> Side {
         )
         .unwrap();
         let _ = ready_tx.send(());
-        if keepalived {
+        if kind == Kind::Vrrpd {
+            let sock = format!("{d2}/vrrpd.sock");
+            let mut child = std::process::Command::new("/opt/project/bin/vrrpd")
+                .args(["-C", "-f", &conf, "--socket", &sock])
+                .stdout(std::fs::File::create(format!("{d2}/vrrpd.log")).unwrap())
+                .stderr(std::fs::File::create(format!("{d2}/vrrpd.err")).unwrap())
+                .spawn()
+                .unwrap();
+            let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+            loop {
+                match rx.recv() {
+                    Ok(Cmd::Table(r)) => {
+                        let _ = r.send(ipvsadm_save());
+                    }
+                    Ok(Cmd::Status(r)) => {
+                        let o = std::process::Command::new("/opt/project/bin/vrrpd")
+                            .args(["status", "--socket", &sock])
+                            .output()
+                            .unwrap();
+                        let _ = r.send(String::from_utf8_lossy(&o.stdout).into_owned());
+                    }
+                    Ok(Cmd::Reload) => {
+                        std::fs::write(
+                            &conf,
+                            keepalived_conf(&d2, &lvs_check::http::digest_hex(&digest), true),
+                        )
+                        .unwrap();
+                        rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
+                    }
+                    Ok(Cmd::Stop(r)) => {
+                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+                        let st = child.wait().unwrap();
+                        let log =
+                            std::fs::read_to_string(format!("{d2}/vrrpd.err")).unwrap_or_default();
+                        assert!(st.success(), "vrrpd exited {st}: {log}");
+                        let _ = r.send(ipvsadm_save());
+                        break;
+                    }
+                    Err(_) => {
+                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+                        let _ = child.wait();
+                        break;
+                    }
+                }
+            }
+        } else if kind == Kind::Keepalived {
             let mut child = std::process::Command::new("/usr/sbin/keepalived")
                 .args(["-C", "-n", "-l", "-D", "-f", &conf])
                 .args([
@@ -355,7 +413,7 @@ fn start_side(name: &'static str, keepalived: bool) -> Side {
             let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
             loop {
                 match rx.recv() {
-                    Ok(Cmd::Table(r)) => {
+                    Ok(Cmd::Table(r) | Cmd::Status(r)) => {
                         let _ = r.send(ipvsadm_save());
                     }
                     Ok(Cmd::Reload) => {
@@ -396,7 +454,7 @@ fn start_side(name: &'static str, keepalived: bool) -> Side {
                     }
                 }
                 match rx.try_recv() {
-                    Ok(Cmd::Table(r)) => {
+                    Ok(Cmd::Table(r) | Cmd::Status(r)) => {
                         let _ = r.send(ipvsadm_save());
                     }
                     Ok(Cmd::Reload) => drv.reload(our_config(&d2, digest, true)),
@@ -500,8 +558,9 @@ fn same_ipvs_table_and_reactions_as_keepalived() {
     if !testkit::require("root", testkit::is_root()) {
         return;
     }
-    let mut ka = start_side("keepalived", true);
-    let mut ours = start_side("lvs-check", false);
+    let mut ka = start_side("keepalived", Kind::Keepalived);
+    let mut ours = start_side("lvs-check", Kind::Library);
+    let mut vd = start_side("vrrpd", Kind::Vrrpd);
     let limit = Duration::from_secs(25);
     let mut report = Vec::new();
     let mut step = |what: &str, f: &dyn Fn(&Side), check: &dyn Fn(&str) -> bool| {
@@ -509,8 +568,16 @@ fn same_ipvs_table_and_reactions_as_keepalived() {
         let t0 = Instant::now();
         f(&ka);
         f(&ours);
+        f(&vd);
         let (table, tk, to) = settle(&ka, &ours, before, t0, limit, what);
         assert!(check(&table), "{what}: unexpected table:\n{table}");
+        // vrrpd (the same keepalived.conf through its reader) must reach the same table.
+        let mut v = vd.table();
+        while v != table && t0.elapsed() < limit * 2 {
+            std::thread::sleep(Duration::from_millis(100));
+            v = vd.table();
+        }
+        assert_eq!(v, table, "{what}: vrrpd's table differs from keepalived's");
         report.push(format!(
             "{what}: keepalived {:.1} delay_loops, lvs-check {:.1}",
             tk / DELAY.as_secs_f64(),
@@ -581,7 +648,18 @@ fn same_ipvs_table_and_reactions_as_keepalived() {
     step("misc exit 0 after the reload", &|s| s.code(0), &|t| {
         t.contains("-r 10.0.2.3:0 -g -w 4")
     });
+    // vrrpd status: every real server with its check state and last failure.
+    let (r, rr) = mpsc::channel();
+    vd.tx.send(Cmd::Status(r)).unwrap();
+    let st = rr.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(
+        st.contains("virtual_server FWM 7 quorum up")
+            && st.contains("real_server 10.0.2.3:80 UP weight 4")
+            && st.contains("MISC_CHECK up (last failure: exited with status 1)"),
+        "{st}"
+    );
     let (k, o) = (ka.stop(), ours.stop());
+    assert_eq!(vd.stop(), "", "vrrpd left IPVS entries");
     assert_eq!(
         (k.as_str(), o.as_str()),
         ("", ""),

@@ -259,17 +259,39 @@ impl Instances {
         let p = Packet::parse_unverified(bytes).map_err(|e| (None, e.into()))?;
         let v6 = p.family() == Family::Ipv6;
         let vrid = p.vrid();
-        let Some(i) = self.slots.iter().position(|s| {
-            let c = s.router.config();
-            c.virtual_router_id == vrid && c.is_ipv6() == v6 && c.interface == interface
-        }) else {
+        let Some(i) = self.find(interface, v6, vrid) else {
             return Err((None, RxError::UnknownVrid { actual: vrid }));
         };
-        let r = self.slots[i]
-            .router
-            .handle_packet(now, src, dst, ttl, bytes);
-        self.pump(now, i);
-        r.map(|()| i).map_err(|e| (Some(i), e))
+        self.handle_packet_at(now, i, src, dst, ttl, bytes)
+            .map(|()| i)
+            .map_err(|e| (Some(i), e))
+    }
+
+    /// The instance configured on `interface` for a family and VRID.
+    pub fn find(&self, interface: &str, v6: bool, vrid: u8) -> Option<usize> {
+        self.slots.iter().position(|s| {
+            let c = s.router.config();
+            c.virtual_router_id == vrid && c.is_ipv6() == v6 && c.interface == interface
+        })
+    }
+
+    /// A received advert for instance `index`, demultiplexed by the caller (a driver that receives
+    /// on several sockets per interface, say); see [`Router::handle_packet`] for the checks.
+    pub fn handle_packet_at(
+        &mut self,
+        now: Instant,
+        index: usize,
+        src: IpAddr,
+        dst: IpAddr,
+        ttl: u8,
+        bytes: &[u8],
+    ) -> Result<(), RxError> {
+        let Some(s) = self.slots.get_mut(index) else {
+            return Err(RxError::NotRunning);
+        };
+        let r = s.router.handle_packet(now, src, dst, ttl, bytes);
+        self.pump(now, index);
+        r
     }
 
     /// Timer expiry: runs every instance whose deadline is at or before `now`.
@@ -435,13 +457,33 @@ impl Instances {
         }
     }
 
-    /// Replaces the configuration with `next` (built but not started), keeping the running router of
-    /// every instance whose name, configuration and primary address are unchanged (a changed
-    /// `priority` alone is applied with [`Command::SetPriority`]). Removed and changed instances are
-    /// shut down first: their last actions come back as `(name, action)` pairs, since their indices
-    /// are gone. New and changed instances start. Events of the new set follow from
-    /// [`Instances::poll_event`].
-    pub fn reload(&mut self, now: Instant, next: Instances) -> Vec<(String, Action)> {
+    /// Replaces the configuration with `next` (built but not started), the way keepalived 2.2.7
+    /// reloads (`clear_diff_vrrp`, `vrrp_exist`): an instance keeps running when its identity is
+    /// unchanged, and its new configuration is applied with [`Router::reconfigure`] (addresses as a
+    /// difference, tracking, timers, preemption; see there). The identity is the interface, the
+    /// family, the VRID and, for a unicast instance, its source address; like keepalived, not the
+    /// name, so a renamed instance keeps its state. Decided here, where keepalived keeps the state
+    /// anyway: an instance also starts over when its protocol version changes, when it becomes or
+    /// stops being the address owner (priority 255), or when its sync group changes (another group,
+    /// or other members).
+    ///
+    /// Removed and restarted instances are shut down first (a Master sends priority 0 and drops its
+    /// addresses): their last actions come back in [`Reloaded::gone`] by their old name, since their
+    /// indices are gone. New and restarted instances start. Events of the new set follow from
+    /// [`Instances::poll_event`]. A sync group whose members are unchanged keeps its state, so no
+    /// group event is raised for it.
+    pub fn reload(&mut self, now: Instant, next: Instances) -> Reloaded {
+        self.reload_with(now, next, |_, _| false)
+    }
+
+    /// [`Instances::reload`], where `restart(old name, new name)` may also ask for an instance of
+    /// unchanged identity to start over (a driver whose own per-instance settings changed).
+    pub fn reload_with(
+        &mut self,
+        now: Instant,
+        next: Instances,
+        restart: impl Fn(&str, &str) -> bool,
+    ) -> Reloaded {
         let mut old: Vec<Option<Slot>> = std::mem::take(&mut self.slots)
             .into_iter()
             .map(Some)
@@ -456,23 +498,36 @@ impl Instances {
             }
         }
         let old_groups = std::mem::take(&mut self.groups);
+        let members = |groups: &[Group], slots: &dyn Fn(usize) -> String, g: Option<usize>| {
+            g.map(|g| {
+                let mut m: Vec<String> = groups[g].members.iter().map(|&i| slots(i)).collect();
+                m.sort();
+                (groups[g].name.clone(), m)
+            })
+        };
+        let old_names: Vec<String> = old
+            .iter()
+            .map(|o| o.as_ref().map(|o| o.name.clone()).unwrap_or_default())
+            .collect();
+        let new_names: Vec<String> = next.slots.iter().map(|s| s.name.clone()).collect();
         let mut fresh = Vec::new();
+        let mut kept = Vec::new();
         for (k, mut slot) in next.slots.into_iter().enumerate() {
-            let kept = old.iter().position(|o| {
+            let new_group = members(&next.groups, &|i| new_names[i].clone(), slot.group);
+            let found = old.iter().position(|o| {
                 o.as_ref().is_some_and(|o| {
-                    o.name == slot.name
-                        && o.router.primary() == slot.router.primary()
-                        && same_but_priority(o.router.config(), slot.router.config())
-                        && o.group.map(|g| &old_groups[g].name)
-                            == slot.group.map(|g| &next.groups[g].name)
+                    same_identity(&o.router, &slot.router)
+                        && members(&old_groups, &|i| old_names[i].clone(), o.group) == new_group
+                        && !restart(&o.name, &slot.name)
                 })
             });
-            match kept.and_then(|p| old[p].take()) {
+            match found.and_then(|p| old[p].take()) {
                 Some(mut o) => {
-                    let p = slot.router.config().priority;
-                    if o.router.config().priority != p {
-                        o.router.handle_command(now, Command::SetPriority(p));
-                    }
+                    let cfg = slot.router.config().clone();
+                    // Validated when `next` was built; a failure leaves the old configuration.
+                    let _ = o.router.reconfigure(now, cfg, slot.router.primary());
+                    kept.push((std::mem::take(&mut o.name), k));
+                    o.name = slot.name;
                     o.group = slot.group;
                     slot = o;
                 }
@@ -480,7 +535,7 @@ impl Instances {
             }
             self.slots.push(slot);
         }
-        // Shut down what is gone or changed, before the new ones start.
+        // Shut down what is gone or restarted, before the new ones start.
         for mut o in old.into_iter().flatten() {
             o.router.handle_command(now, Command::Shutdown);
             while let Some(a) = o.router.poll_action() {
@@ -488,8 +543,19 @@ impl Instances {
             }
         }
         self.groups = next.groups;
-        for g in &mut self.groups {
-            g.state = State::Initialize;
+        for g in 0..self.groups.len() {
+            let mut m: Vec<String> = self.groups[g]
+                .members
+                .iter()
+                .map(|&i| self.slots[i].name.clone())
+                .collect();
+            m.sort();
+            let same = old_groups.iter().find(|o| {
+                let mut om: Vec<String> = o.members.iter().map(|&i| old_names[i].clone()).collect();
+                om.sort();
+                o.name == self.groups[g].name && om == m
+            });
+            self.groups[g].state = same.map_or(State::Initialize, |o| o.state);
         }
         for s in &mut self.slots {
             let gated = s.group.is_some_and(|g| self.groups[g].members.len() > 1);
@@ -501,15 +567,32 @@ impl Instances {
         for i in 0..self.slots.len() {
             self.pump(now, i);
         }
-        gone
+        Reloaded { gone, kept }
     }
 }
 
-/// Equal configurations, the priority apart.
-fn same_but_priority(a: &Config, b: &Config) -> bool {
-    let mut b2 = b.clone();
-    b2.priority = a.priority;
-    *a == b2
+/// What [`Instances::reload`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Reloaded {
+    /// The last actions of the instances shut down (removed, or restarted), by their old name:
+    /// priority 0 adverts, addresses to remove, the state change to Initialize.
+    pub gone: Vec<(String, Action)>,
+    /// The instances that kept running: their old name and their index in the new set.
+    pub kept: Vec<(String, usize)>,
+}
+
+/// keepalived's `vrrp_exist`: same interface, family, VRID, unicast or not (and the same unicast
+/// source); here also the same version and owner status (see [`Instances::reload`]).
+fn same_identity(a: &Router, b: &Router) -> bool {
+    let (x, y) = (a.config(), b.config());
+    let unicast = |c: &Config, r: &Router| (!c.unicast_peer.is_empty()).then(|| r.source_address());
+    x.interface == y.interface
+        && x.is_ipv6() == y.is_ipv6()
+        && x.virtual_router_id == y.virtual_router_id
+        && unicast(x, a) == unicast(y, b)
+        && x.version == y.version
+        && (x.priority == 255) == (y.priority == 255)
 }
 
 /// The body of the `vrrp_receive` fuzz target, public so that its corpus replays as an ordinary test:

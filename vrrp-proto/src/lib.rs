@@ -75,6 +75,6 @@ pub mod wire;
 pub use config::{
     Config, ConfigError, InitialState, Scope, Track, V4Checksum, Version, VirtualAddress,
 };
-pub use instances::{Event, Instances};
+pub use instances::{Event, Instances, Reloaded};
 pub use router::{Action, Advert, Command, Reason, Router, RxError, State};
 pub use wire::{Checksum, DecodeError, EmitError, Family, Packet, Repr};

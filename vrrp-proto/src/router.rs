@@ -394,6 +394,115 @@ impl Router {
         })
     }
 
+    /// Applies a new configuration (and primary address) to a running router, keeping its state,
+    /// as keepalived 2.2.7 does on reload for an instance it keeps (`restore_vrrp_state`,
+    /// `clear_diff_vrrp_vip`):
+    ///
+    /// * a Master removes the addresses that left the lists, adds the new ones, and when it added
+    ///   any, announces all of them (`garp_master_repeat` each); an address whose prefix, device,
+    ///   label, scope or broadcast changed is removed and added again;
+    /// * `priority` becomes the base priority (tracking weights still apply); the advert carries
+    ///   it from the next one on, and no state changes by itself;
+    /// * tracked objects kept by name keep their state, new ones start up; a fault that appears or
+    ///   clears moves the router to or from Fault;
+    /// * `advert_int`: a Master's next advert is due no later than one new interval from now; a
+    ///   Backup restarts Master_Down_Timer with the new interval (keepalived's reloaded instance
+    ///   has forgotten the interval it learned);
+    /// * `nopreempt`, `preempt_delay`, `accept`, unicast peers, the announcement settings and the
+    ///   checks apply to what comes next; a changed `preempt_delay` restarts its count.
+    ///
+    /// Identity changes (interface, VRID, family, version, becoming or leaving owner) are not for
+    /// this: [`Instances::reload`](crate::Instances::reload) starts such an instance over.
+    pub fn reconfigure(
+        &mut self,
+        now: Instant,
+        cfg: Config,
+        primary: IpAddr,
+    ) -> Result<(), ConfigError> {
+        let probe = Router::new(cfg, primary)?;
+        let cfg = probe.cfg;
+        let old = std::mem::replace(&mut self.cfg, cfg);
+        self.primary = primary;
+        let old_up: Vec<(&str, bool)> = old
+            .track
+            .iter()
+            .map(|t| t.name.as_str())
+            .zip(self.track_up.iter().copied())
+            .collect();
+        self.track_up = self
+            .cfg
+            .track
+            .iter()
+            .map(|t| {
+                old_up
+                    .iter()
+                    .find(|(n, _)| *n == t.name)
+                    .is_none_or(|x| x.1)
+            })
+            .collect();
+        self.base_priority = self.cfg.priority;
+        if old.preempt_delay != self.cfg.preempt_delay {
+            self.preempt_after = None;
+        }
+        let new_int = old.advert_int != self.cfg.advert_int;
+        match self.state {
+            State::Master => {
+                let all = |c: &Config| -> Vec<VirtualAddress> {
+                    c.virtual_ipaddress
+                        .iter()
+                        .chain(&c.virtual_ipaddress_excluded)
+                        .cloned()
+                        .collect()
+                };
+                let (before, after) = (all(&old), all(&self.cfg));
+                let removed: Vec<VirtualAddress> = before
+                    .iter()
+                    .filter(|a| !after.contains(a))
+                    .cloned()
+                    .collect();
+                let added: Vec<VirtualAddress> = after
+                    .iter()
+                    .filter(|a| !before.contains(a))
+                    .cloned()
+                    .collect();
+                if !removed.is_empty() {
+                    self.actions
+                        .push_back(Action::RemoveAddresses { addresses: removed });
+                }
+                if !added.is_empty() {
+                    let accept = self.cfg.accept || self.priority() == 255;
+                    self.actions.push_back(Action::AddAddresses {
+                        addresses: added,
+                        accept,
+                    });
+                    self.actions.push_back(Action::Announce {
+                        addresses: after,
+                        repeat: self.cfg.garp_master_repeat,
+                    });
+                }
+                if new_int {
+                    let due = now + self.cfg.advert_int;
+                    self.adver_timer = Some(self.adver_timer.map_or(due, |t| t.min(due)));
+                }
+                if old.garp_master_refresh != self.cfg.garp_master_refresh {
+                    self.refresh_timer = (!self.cfg.garp_master_refresh.is_zero())
+                        .then(|| now + self.cfg.garp_master_refresh);
+                }
+            }
+            State::Backup if new_int => {
+                self.master_adver_interval = self.cfg.advert_int;
+                self.master_down_timer = Some(now + self.master_down_interval());
+            }
+            _ => {}
+        }
+        if let Some(reason) = self.faulted() {
+            self.fault(reason, true);
+        } else {
+            self.recover(now);
+        }
+        Ok(())
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.cfg

@@ -299,7 +299,7 @@ fn reload_keeps_unchanged_instances_and_applies_the_difference() {
     next.add("VI_3", Router::new(c, ip("10.1.0.1")).unwrap())
         .unwrap();
     let now = lan.now;
-    let gone = lan.nodes[0].set.reload(now, next);
+    let gone = lan.nodes[0].set.reload(now, next).gone;
     // VI_2 was shut down: priority 0, addresses removed, Initialize.
     assert!(gone.iter().all(|(n, _)| n == "VI_2"), "{gone:?}");
     assert!(

@@ -7,6 +7,7 @@
 //! missing fails instead of skipping (`testkit`'s docs).
 
 mod checks;
+mod ct_diff;
 mod ctsync_loss;
 mod deps;
 mod halab;
@@ -23,7 +24,8 @@ usage: cargo xtask <task> [args...]
 
 tasks:
   ci                 install the packages, check this machine (preflight), then fmt, clippy, doc, the
-                     fuzz build and every test, IPVS tests in the VM; always strict: a missing root, peer
+                     fuzz build and every test, IPVS tests in the VM, the HA lab's short run (ha-lab
+                     --ci); always strict: a missing root, peer
                      tool or kernel feature fails the run (README's test command; `.ci/run` calls it)
   deps               install the Debian packages the tests need (apt-get; root)
   preflight          check root, the peer tools on PATH, the kernel features and the VM's kernel
@@ -36,6 +38,8 @@ tasks:
   ha-lab [--stack ours|keepalived|mixed] [--scenario N] [...]
                      the HA lab: a NAT firewall pair fails over under TCP load (docs/ha-lab.md)
   vm-lvs-bench [SECONDS]  LVS health checking at scale, lvs-check vs keepalived, inside one VM
+  ct-diff [--seed S | --seeds A-B] [--start LINE] [--count N] [--max-reports N] [--debug]
+                     long runs of the conntrack differential test against conntrack-tools (ct_diff.rs)
   ctsync-loss [SEEDS] [PAIRS] [ENTRIES] [HOLD_MS] [START_MS]
                      the long FT-FW loss run: ctsyncd and conntrackd pairs through a lossy, reordering link
   help, -h, --help   print this text
@@ -68,6 +72,7 @@ fn run() -> Result<()> {
         "vrrp-chaos" => vrrp_chaos::run(rest)?,
         "ha-lab" => halab::run(rest)?,
         "vm-lvs-bench" => lvsbench::run(rest)?,
+        "ct-diff" => ct_diff::run(rest)?,
         "ctsync-loss" => ctsync_loss::run(rest)?,
         other => {
             eprint!("{USAGE}");
@@ -161,6 +166,11 @@ fn ci() -> Result<()> {
         &[],
     )?;
     util::step("IPVS tests in the VM", &["cargo", "xtask", "vm-test"], &[])?;
+    util::step(
+        "HA lab, our stack (scenario 1 by SIGKILL, control 4)",
+        &["cargo", "xtask", "ha-lab", "--ci"],
+        &[],
+    )?;
     eprintln!("xtask ci: all steps passed in {:.0?}", started.elapsed());
     Ok(())
 }

@@ -721,7 +721,7 @@ pub fn vm_test(args: &[String]) -> Result<()> {
         bins,
         tests,
         env: ci_env(),
-        timeout: Duration::from_secs(420),
+        timeout: Duration::from_secs(900),
         mem_mib: 1024,
         extra_modules: Vec::new(),
     };

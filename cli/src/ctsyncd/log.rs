@@ -43,7 +43,10 @@ fn now_secs() -> i64 {
 pub fn line(level: Level, text: &str) -> String {
     format!(
         "[{}] (pid={}) [{}] {}",
-        crate::conntrack::format::ctime(now_secs()),
+        {
+            let now = now_secs();
+            ctnl::text::ctime_at(now, ctnl::TimeZone::local().offset(now))
+        },
         std::process::id(),
         level.name(),
         text

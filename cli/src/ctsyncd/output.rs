@@ -320,14 +320,10 @@ pub fn entry_line(
     if !with_reply {
         k.reply = None;
     }
-    let flow = crate::conntrack::kernel::flow_of(&k)?;
-    let mut s = crate::conntrack::format::default_line(
-        &flow,
-        crate::conntrack::format::MsgKind::Plain,
-        crate::conntrack::format::Flags::default(),
-        None,
-        0,
-    );
+    k.orig.as_ref()?;
+    let mut s = String::new();
+    let clock = ctnl::Clock::at(0, ctnl::TimeZone::utc());
+    k.write_text(&mut s, None, &ctnl::Style::default(), None, &clock);
     while s.ends_with(' ') {
         s.pop();
     }
@@ -343,9 +339,9 @@ pub fn entry_line(
 pub fn entry_json(e: &CtEntry, active_secs: u64, expires_secs: Option<u64>) -> Option<String> {
     let mut k = e.to_ctnl()?;
     k.timeout = e.timeout;
-    let flow = crate::conntrack::kernel::flow_of(&k)?;
-    let line =
-        crate::conntrack::format::json_line(&flow, crate::conntrack::format::MsgKind::Plain, None);
+    k.orig.as_ref()?;
+    let mut line = String::new();
+    k.write_json(&mut line, None, None);
     let mut v: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
     if let Some(o) = v.as_object_mut() {
         o.insert("active_secs".into(), json!(active_secs));
@@ -404,14 +400,9 @@ pub fn dump_ct_xml(d: &Driver, internal: bool) -> String {
     for e in entries {
         let Some(mut k) = e.to_ctnl() else { continue };
         k.timeout = None;
-        if let Some(flow) = crate::conntrack::kernel::flow_of(&k) {
-            out += &crate::conntrack::format::xml_flow(
-                &flow,
-                crate::conntrack::format::MsgKind::Plain,
-                crate::conntrack::format::Flags::default(),
-                None,
-                0,
-            );
+        if k.orig.is_some() {
+            let clock = ctnl::Clock::at(0, ctnl::TimeZone::utc());
+            k.write_xml(&mut out, None, &ctnl::Style::default(), None, &clock);
             out.push('\n');
         }
     }
@@ -449,13 +440,11 @@ pub fn dump_exp(d: &Driver, internal: bool, json: bool, now: Instant) -> String 
             });
             out += &format!("{v}\n");
         } else {
-            let Some(view) = crate::conntrack::kernel::expect_view(&x) else {
+            if x.tuple.is_none() {
                 continue;
-            };
-            let mut l = crate::conntrack::format::expect_line(
-                &view,
-                crate::conntrack::format::MsgKind::Plain,
-            );
+            }
+            let mut l = String::new();
+            x.write_text(&mut l, None);
             while l.ends_with('\n') || l.ends_with(' ') {
                 l.pop();
             }

@@ -8,9 +8,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 use vrrp_proto::{Config, InitialState, Scope, Track, Version, VirtualAddress};
 
-/// The tracked-object name of an interface in [`Config::track`].
+/// The tracked-object name of an interface in [`Config::track`] (what the driver follows).
 pub fn track_interface_name(ifname: &str) -> String {
-    format!("interface:{ifname}")
+    format!("{}{ifname}", vrrp_proto::linux::TRACK_INTERFACE)
 }
 
 /// The tracked-object name of a `vrrp_script` in [`Config::track`].
@@ -352,13 +352,58 @@ pub fn read(item: &Item, g: &GlobalDefs, notices: &mut Vec<Notice>) -> Result<In
         });
         c.auth_pass = None;
     }
-    if let Some(v) = &mut inst.use_vmac
-        && v.is_empty()
-    {
-        *v = format!("vrrp.{}", c.virtual_router_id);
+    if inst.vmac_xmit_base && inst.use_vmac.is_none() {
+        // keepalived: "vmac_xmit_base is only valid with a vmac".
+        notices.push(Notice {
+            pos: item.pos().clone(),
+            msg: format!(
+                "vrrp_instance {name}: vmac_xmit_base is only valid with use_vmac; ignored"
+            ),
+        });
+        inst.vmac_xmit_base = false;
     }
+    if inst.use_vmac.is_some() && !c.unicast_peer.is_empty() && !inst.vmac_xmit_base {
+        // keepalived: "unicast with use_vmac requires vmac_xmit_base - setting".
+        notices.push(Notice {
+            pos: item.pos().clone(),
+            msg: format!(
+                "vrrp_instance {name}: unicast with use_vmac requires vmac_xmit_base; setting it"
+            ),
+        });
+        inst.vmac_xmit_base = true;
+    }
+    // keepalived ignores a track_interface entry naming the instance's own interface.
+    inst.track_interface.retain(|(n, _)| {
+        let own = *n == c.interface;
+        if own {
+            notices.push(Notice {
+                pos: item.pos().clone(),
+                msg: format!(
+                    "vrrp_instance {name}: track_interface {n} is the instance's own interface; ignored"
+                ),
+            });
+        }
+        !own
+    });
     for (n, w) in &inst.track_interface {
         c.track.push(Track::new(&track_interface_name(n), *w));
+    }
+    // keepalived (vrrp_complete_instance): an address on another interface (`dev`) makes the
+    // instance track that interface, as a fault while it is down, unless the address says
+    // `no_track` (or the interface is tracked already).
+    let devs: Vec<String> = c
+        .virtual_ipaddress
+        .iter()
+        .chain(&c.virtual_ipaddress_excluded)
+        .filter(|a| !a.no_track)
+        .filter_map(|a| a.dev.clone())
+        .filter(|d| *d != c.interface)
+        .collect();
+    for d in devs {
+        let t = track_interface_name(&d);
+        if !c.track.iter().any(|x| x.name == t) {
+            c.track.push(Track::new(&t, 0));
+        }
     }
     if let Err(e) = c.validate() {
         let pos = at
@@ -390,6 +435,36 @@ pub fn check_all(conf: &mut KeepalivedConf) -> Result<(), ConfError> {
         if conf.instances.iter().filter(|j| j.name == i.name).count() > 1 {
             return err(&i.pos, format!("vrrp_instance {}: defined twice", i.name));
         }
+    }
+    // keepalived (create_vmac_name): a VMAC without a name is `vrrp.VRID`, or when another
+    // instance has that name already, `vrrp6.VRID` first for IPv6, then `vrrp1.VRID`, `vrrp2.VRID`...
+    let mut taken: Vec<String> = conf
+        .instances
+        .iter()
+        .filter_map(|i| i.use_vmac.clone())
+        .filter(|v| !v.is_empty())
+        .collect();
+    for inst in &mut conf.instances {
+        if inst.use_vmac.as_deref() != Some("") {
+            continue;
+        }
+        let vrid = inst.config.virtual_router_id;
+        let mut candidates = vec![format!("vrrp.{vrid}")];
+        if inst.config.is_ipv6() {
+            candidates.push(format!("vrrp6.{vrid}"));
+        }
+        let v6 = inst.config.is_ipv6();
+        candidates.extend(
+            (1..100)
+                .filter(|n| !v6 || *n != 6)
+                .map(|n| format!("vrrp{n}.{vrid}")),
+        );
+        let name = candidates
+            .into_iter()
+            .find(|c| !taken.contains(c))
+            .unwrap_or_default();
+        taken.push(name.clone());
+        inst.use_vmac = Some(name);
     }
     for g in &conf.groups {
         for m in &g.members {

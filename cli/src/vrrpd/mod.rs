@@ -20,13 +20,14 @@ use clap::Parser;
 use log::{Level, Log};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use scripts::{Check, Notifier};
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use vrrp_proto::linux::rtnl::Rtnl;
-use vrrp_proto::linux::{Driver, Note};
+use vrrp_proto::linux::{Driver, InstanceOptions, Note};
 use vrrp_proto::{Instances, Reason, Router, State};
 
 /// Exit status of a bad configuration or a failed start (keepalived exits 1 too).
@@ -61,11 +62,12 @@ pub fn run() -> i32 {
     };
     if args.check_config {
         println!(
-            "{}: configuration OK ({} instances, {} sync groups, {} scripts)",
+            "{}: configuration OK ({} instances, {} sync groups, {} scripts, {} virtual servers)",
             args.file.display(),
             conf.instances.len(),
             conf.groups.len(),
-            conf.scripts.len()
+            conf.scripts.len(),
+            conf.virtual_servers.len()
         );
         return 0;
     }
@@ -134,7 +136,23 @@ pub fn build(conf: &KeepalivedConf, rtnl: &mut Rtnl) -> Result<Instances> {
     Ok(set)
 }
 
+/// The driver's per-instance options of `conf` (VMAC, `dont_track_primary`).
+pub fn options(conf: &KeepalivedConf) -> HashMap<String, InstanceOptions> {
+    conf.instances
+        .iter()
+        .map(|i| {
+            let mut o = InstanceOptions::default();
+            o.vmac.clone_from(&i.use_vmac);
+            o.vmac_xmit_base = i.vmac_xmit_base;
+            o.dont_track_primary = i.dont_track_primary;
+            (i.name.clone(), o)
+        })
+        .collect()
+}
+
 struct Daemon<'a> {
+    /// The LVS checker (`virtual_server` blocks), unless `--vrrp-only` or there are none.
+    lvs: Option<lvs_check::Driver>,
     conf: KeepalivedConf,
     driver: Driver,
     checks: Vec<Check>,
@@ -142,7 +160,75 @@ struct Daemon<'a> {
     log: &'a Log,
 }
 
+/// `--check-only`: the VRRP half is left out (no instances, groups or scripts run).
+fn vrrp_part(args: &Args, mut conf: KeepalivedConf) -> KeepalivedConf {
+    if args.check_only {
+        conf.instances.clear();
+        conf.groups.clear();
+        conf.scripts.clear();
+    }
+    conf
+}
+
+/// The LVS checker for `conf`'s virtual servers (none with `--vrrp-only` or no `virtual_server`).
+fn lvs_part(args: &Args, conf: &KeepalivedConf) -> Result<Option<lvs_check::Driver>> {
+    if args.vrrp_only || conf.virtual_servers.is_empty() {
+        return Ok(None);
+    }
+    let ipvs = ipvs_nl::Ipvs::open().context("IPVS (is ip_vs loaded?)")?;
+    let seed = u64::from(std::process::id()) ^ 0x5eed;
+    let engine = lvs_check::Engine::new(conf.virtual_servers.clone(), seed);
+    let mut d = lvs_check::Driver::new(engine).with_ipvs(ipvs);
+    d.start();
+    Ok(Some(d))
+}
+
+/// Logs what the LVS checker did.
+fn lvs_log(lvs: &mut lvs_check::Driver, log: &Log) {
+    use lvs_check::{Event, Output};
+    while let Some(o) = lvs.poll_output() {
+        let line = match o {
+            Output::Event(Event::RealServerUp { vs, rs, .. }) => {
+                format!("LVS: real server {rs} of {vs} is up")
+            }
+            Output::Event(Event::RealServerDown { vs, rs, reason, .. }) => format!(
+                "LVS: real server {rs} of {vs} is down ({})",
+                reason.as_deref().unwrap_or("removed")
+            ),
+            Output::Event(Event::QuorumUp { vs, .. }) => format!("LVS: {vs} gained its quorum"),
+            Output::Event(Event::QuorumDown { vs, .. }) => format!("LVS: {vs} lost its quorum"),
+            Output::Event(Event::WeightChanged { vs, rs, weight, .. }) => {
+                format!("LVS: real server {rs} of {vs} weight {weight}")
+            }
+            Output::Ipvs {
+                op,
+                applied: Some(Err(e)),
+            } => {
+                log.log(Level::Err, &format!("LVS: IPVS change {op:?} failed: {e}"));
+                continue;
+            }
+            Output::Script {
+                argv,
+                started: Err(e),
+            } => {
+                log.log(
+                    Level::Err,
+                    &format!("LVS: notify script {}: {e}", argv.join(" ")),
+                );
+                continue;
+            }
+            _ => continue,
+        };
+        log.log(Level::Info, &line);
+    }
+}
+
 fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
+    let conf = vrrp_part(args, conf);
+    let mut lvs = lvs_part(args, &conf)?;
+    if let Some(l) = &mut lvs {
+        lvs_log(l, log);
+    }
     let mut rtnl = Rtnl::open().context("rtnetlink")?;
     let set = build(&conf, &mut rtnl)?;
     let control = control::Control::bind(&args.socket)
@@ -160,10 +246,8 @@ fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
         signal_hook::low_level::pipe::register(sig, sig_w.try_clone()?)?;
     }
     let mut driver = Driver::new(set)?;
-    for i in &conf.instances {
-        if let Some(v) = &i.use_vmac {
-            driver.use_vmac(&i.name, v);
-        }
+    for (name, o) in options(&conf) {
+        driver.set_options(&name, o);
     }
     let now = Instant::now();
     if let Err(e) = driver.start(now) {
@@ -176,6 +260,7 @@ fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
         .map(|s| Check::new(s.clone(), now))
         .collect();
     let mut d = Daemon {
+        lvs,
         conf,
         driver,
         checks,
@@ -202,6 +287,9 @@ fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
         for c in &d.checks {
             deadline = Some(deadline.map_or(c.deadline(), |x| x.min(c.deadline())));
         }
+        if let Some(t) = d.lvs.as_ref().and_then(lvs_check::Driver::next_deadline) {
+            deadline = Some(deadline.map_or(t, |x| x.min(t)));
+        }
         let wait = deadline.map(|t| t.saturating_duration_since(now));
         let ts = wait.map(|w| Timespec {
             tv_sec: i64::try_from(w.as_secs()).unwrap_or(i64::MAX),
@@ -213,6 +301,18 @@ fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
                 dfds.iter().map(|f| PollFd::new(f, PollFlags::IN)).collect();
             fds.push(PollFd::new(&sig_r, PollFlags::IN));
             fds.push(PollFd::new(&control.listener, PollFlags::IN));
+            if let Some(l) = &d.lvs {
+                for (fd, r, w) in l.fds() {
+                    let mut fl = PollFlags::empty();
+                    if r {
+                        fl |= PollFlags::IN;
+                    }
+                    if w {
+                        fl |= PollFlags::OUT;
+                    }
+                    fds.push(PollFd::from_borrowed_fd(fd, fl));
+                }
+            }
             match poll(&mut fds, ts.as_ref()) {
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => {}
@@ -231,7 +331,13 @@ fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
         d.run_checks(Instant::now());
         d.notes();
         d.notifier.reap();
-        control.serve(&d.driver);
+        if let Some(l) = &mut d.lvs {
+            if let Err(e) = l.run_once(Some(Duration::ZERO)) {
+                log.log(Level::Err, &format!("LVS: {e}"));
+            }
+            lvs_log(l, log);
+        }
+        control.serve(&d.driver, d.lvs.as_ref());
         if terminate {
             break;
         }
@@ -245,6 +351,11 @@ fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
     );
     d.driver.shutdown(Instant::now());
     d.notes();
+    if let Some(l) = &mut d.lvs {
+        // Removes exactly the IPVS services and real servers it added.
+        l.stop();
+        lvs_log(l, log);
+    }
     for c in &mut d.checks {
         c.stop();
     }
@@ -375,7 +486,7 @@ impl Daemon<'_> {
     /// SIGHUP: parse the file fully; if good, apply the difference; if bad, change nothing.
     fn reload(&mut self, args: &Args) {
         let conf = match load(args, self.log) {
-            Ok(c) => c,
+            Ok(c) => vrrp_part(args, c),
             Err(e) => {
                 self.log.log(
                     Level::Err,
@@ -402,7 +513,7 @@ impl Daemon<'_> {
             }
         };
         let now = Instant::now();
-        if let Err(e) = self.driver.reload(now, set) {
+        if let Err(e) = self.driver.reload(now, set, options(&conf)) {
             self.log.log(Level::Err, &format!("reload: {e}"));
         }
         for c in &mut self.checks {
@@ -413,6 +524,17 @@ impl Daemon<'_> {
             .iter()
             .map(|s| Check::new(s.clone(), now))
             .collect();
+        match &mut self.lvs {
+            Some(l) if !args.vrrp_only => {
+                l.reload(conf.virtual_servers.clone());
+                lvs_log(l, self.log);
+            }
+            Some(_) => {}
+            None => match lvs_part(args, &conf) {
+                Ok(l) => self.lvs = l,
+                Err(e) => self.log.log(Level::Err, &format!("reload: LVS: {e:#}")),
+            },
+        }
         self.conf = conf;
         self.notes();
         self.log.log(Level::Info, "configuration reloaded");

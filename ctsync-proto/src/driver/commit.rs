@@ -4,7 +4,12 @@
 //! * the timeout is `CommitTimeout` when set; otherwise the announced timeout minus the seconds since the
 //!   peer last announced the entry, and 60 s when that is negative;
 //! * `IPS_EXPECTED` is cleared from the status (the kernel refuses to set it);
-//! * the reply tuple is rebuilt from the original tuple and the NAT attributes;
+//! * a NATed entry is created as conntrackd's `nl_create_conntrack` creates it (the reply tuple set up
+//!   with `NFCT_SOPT_SETUP_REPLY`, plus `ATTR_SNAT_*`/`ATTR_DNAT_*`): the reply tuple is the inverted
+//!   original and the NAT attributes go to the kernel as `CTA_NAT_SRC`/`CTA_NAT_DST` ranges, from which
+//!   the kernel sets up the NAT binding (`IPS_SRC_NAT`, `IPS_DST_NAT`) and translates the reply tuple
+//!   itself. Handing it the translated reply tuple without the ranges gives an entry that the kernel
+//!   never translates: the new master forwards the connection's packets untranslated;
 //! * without `TCPWindowTracking`, TCP entries get `IP_CT_TCP_FLAG_BE_LIBERAL` in both directions, so the
 //!   new primary accepts the stream's packets whatever their window;
 //! * masters first, then related entries (those with a master tuple), so that a related entry finds its
@@ -16,6 +21,7 @@
 use super::Error;
 use crate::cache::ExternalCache;
 use crate::wire::{CtEntry, ExpEntry};
+use std::net::IpAddr;
 use std::time::Instant;
 
 /// conntrackd's commit settings.
@@ -76,6 +82,21 @@ pub fn commit_entry(
     }
     if let Some(s) = &mut k.status {
         s.remove(ctnl::Status::EXPECTED);
+    }
+    let snat = e.snat_ipv4.map(IpAddr::V4).or(e.snat_ipv6.map(IpAddr::V6));
+    let dnat = e.dnat_ipv4.map(IpAddr::V4).or(e.dnat_ipv6.map(IpAddr::V6));
+    let range = |ip: Option<IpAddr>, port: Option<u16>| {
+        (ip.is_some() || port.is_some()).then_some(ctnl::NatRange {
+            min_ip: ip,
+            max_ip: ip,
+            min_port: port,
+            max_port: port,
+        })
+    };
+    k.nat_src = range(snat, e.snat_port);
+    k.nat_dst = range(dnat, e.dnat_port);
+    if k.nat_src.is_some() || k.nat_dst.is_some() {
+        k.reply = k.orig.as_ref().map(ctnl::Tuple::reversed);
     }
     if !opts.tcp_window_tracking && e.l4proto == Some(6) {
         let mut info = match k.protoinfo {

@@ -11,7 +11,8 @@ use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressMessage, AddressProtocol, AddressScope,
 };
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoMacVlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoMacVlan, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, protocols::NETLINK_ROUTE};
@@ -260,8 +261,10 @@ impl Rtnl {
         }
     }
 
-    /// Creates a macvlan `name` on `parent` (mode private, as keepalived's VMACs) with `mac`, and
-    /// sets it up. Returns its index.
+    /// Creates a macvlan `name` on `parent` (mode private, as keepalived's VMACs) with `mac`, turns
+    /// IPv6 address generation off on it (RFC 5798 §7.4: no link-local address derived from the
+    /// VMAC; keepalived does the same), and sets it up. Returns its index. A failure after the
+    /// creation deletes it again.
     pub fn add_macvlan(&mut self, name: &str, parent: u32, mac: [u8; 6]) -> Result<u32, Error> {
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::IfName(name.to_owned()));
@@ -273,13 +276,39 @@ impl Rtnl {
                 MacVlanMode::Private,
             )])),
         ]));
-        m.header.flags = LinkFlags::Up;
-        m.header.change_mask = LinkFlags::Up;
         self.request(
             RouteNetlinkMessage::NewLink(m),
             NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
         )?;
-        Ok(self.link(name)?.index)
+        let index = self.link(name)?.index;
+        // The address generation mode cannot go with the creation (the kernel ignores IFLA_AF_SPEC
+        // there) and must be set before the link goes up, or the EUI-64 address is already made.
+        let mut g = LinkMessage::default();
+        g.header.index = index;
+        g.attributes
+            .push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+                vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
+            )]));
+        let r = self
+            .request(RouteNetlinkMessage::SetLink(g), NLM_F_ACK)
+            .and_then(|_| self.set_up(index, true));
+        if let Err(e) = r {
+            let _ = self.del_link(index);
+            return Err(e);
+        }
+        Ok(index)
+    }
+
+    /// Sets interface `index` administratively up or down.
+    pub fn set_up(&mut self, index: u32, up: bool) -> Result<(), Error> {
+        let mut m = LinkMessage::default();
+        m.header.index = index;
+        if up {
+            m.header.flags = LinkFlags::Up;
+        }
+        m.header.change_mask = LinkFlags::Up;
+        self.request(RouteNetlinkMessage::SetLink(m), NLM_F_ACK)
+            .map(drop)
     }
 
     /// Deletes interface `index`.

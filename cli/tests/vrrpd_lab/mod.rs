@@ -1,0 +1,381 @@
+//! The lab of the vrrpd tests (`vrrpd_keepalived.rs`, `vrrpd_features.rs`): a LAN bridge in the test
+//! thread's namespace (which is also the client), vrrpd in namespace A, keepalived in namespace B,
+//! names unique per run.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Lab {
+    pub a: String,
+    pub b: String,
+    pub dir: PathBuf,
+    pub keepalived: Option<Child>,
+    pub ipexec: Vec<Child>,
+    pub ns: testkit::NetNs,
+}
+
+pub fn sh(cmd: &str) -> String {
+    let o = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn vrrpd_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_vrrpd"))
+}
+
+impl Lab {
+    /// `links` LANs: bridge brN here, vaN in A, vbN in B; A has 10.7N.0.1, B .2, the client .9.
+    pub fn new(tag: &str, links: u8) -> Option<Lab> {
+        testkit::require_tool("keepalived")?;
+        let ns = testkit::netns()?;
+        let id = format!(
+            "{tag}{}{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+                % 100_000
+        );
+        let (a, b) = (format!("vd-a-{id}"), format!("vd-b-{id}"));
+        let dir = std::env::temp_dir().join(format!("vrrpd-{id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let lab = Lab {
+            a: a.clone(),
+            b: b.clone(),
+            dir,
+            keepalived: None,
+            ipexec: Vec::new(),
+            ns,
+        };
+        for n in ["a", "b"] {
+            let name = if n == "a" { &a } else { &b };
+            lab.ns
+                .sh(&format!("ip netns add {name}; ip -n {name} link set lo up"));
+        }
+        for l in 0..links {
+            lab.ns.sh(&format!(
+                "ip link add br{l} type bridge && ip link set br{l} up && ip addr add 10.7{l}.0.9/24 dev br{l} && \
+                 ip link add va{l} netns {a} type veth peer name pa{l} && ip link set pa{l} master br{l} up && \
+                 ip link add vb{l} netns {b} type veth peer name pb{l} && ip link set pb{l} master br{l} up && \
+                 ip -n {a} addr add 10.7{l}.0.1/24 dev va{l} && ip -n {a} link set va{l} up && \
+                 ip -n {b} addr add 10.7{l}.0.2/24 dev vb{l} && ip -n {b} link set vb{l} up"
+            ));
+            // The client learns from gratuitous ARP without asking first (Linux only updates an
+            // existing entry unless arp_accept is set).
+            lab.ns
+                .sysctl(&format!("net/ipv4/conf/br{l}/arp_accept"), "1");
+        }
+        Some(lab)
+    }
+
+    pub fn has(&self, ns: &str, addr: &str) -> bool {
+        sh(&format!("ip -n {ns} -br addr")).contains(&format!(" {addr}/"))
+    }
+
+    /// Waits until `addr` is on exactly `want` (A or B, or none), up to `limit`.
+    pub fn expect_on(&self, addr: &str, want: Option<&str>, limit: Duration, what: &str) {
+        let end = Instant::now() + limit;
+        loop {
+            let on_a = self.has(&self.a, addr);
+            let on_b = self.has(&self.b, addr);
+            let ok = match want {
+                Some(w) if w == self.a => on_a && !on_b,
+                Some(_) => on_b && !on_a,
+                None => !on_a && !on_b,
+            };
+            if ok {
+                return;
+            }
+            assert!(
+                Instant::now() < end,
+                "{what}: {addr} on A={on_a} B={on_b}, wanted {want:?}\nvrrpd log:\n{}",
+                std::fs::read_to_string(self.dir.join("vrrpd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    pub fn start_keepalived(&mut self, conf: &Path) {
+        let d = &self.dir;
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.b,
+                "keepalived",
+                "-n",
+                "-l",
+                "-D",
+                "-P",
+                "-f",
+            ])
+            .arg(conf)
+            .arg("-p")
+            .arg(d.join("ka.pid"))
+            .arg("-r")
+            .arg(d.join("ka-vrrp.pid"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(d.join("keepalived.log")).unwrap())
+            .spawn()
+            .unwrap();
+        self.keepalived = Some(child);
+    }
+
+    /// keepalived's VRRP child pid (for SIGSTOP) and main pid.
+    pub fn keepalived_pids(&self) -> (u32, u32) {
+        let end = Instant::now() + Duration::from_secs(5);
+        loop {
+            let main = std::fs::read_to_string(self.dir.join("ka.pid")).unwrap_or_default();
+            let vrrp = std::fs::read_to_string(self.dir.join("ka-vrrp.pid")).unwrap_or_default();
+            if let (Ok(m), Ok(v)) = (main.trim().parse(), vrrp.trim().parse()) {
+                return (m, v);
+            }
+            assert!(Instant::now() < end, "keepalived pid files");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts vrrpd in A; returns its pid (`ip netns exec` forks, so it is found in A's pid list).
+    pub fn start_vrrpd(&mut self, conf: &Path) -> u32 {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("vrrpd.log"))
+            .unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.a])
+            .arg(vrrpd_bin())
+            .arg("-f")
+            .arg(conf)
+            .arg("--socket")
+            .arg(self.socket())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.ipexec.push(child);
+        self.vrrpd_pid().expect("vrrpd did not start")
+    }
+
+    pub fn vrrpd_pid(&self) -> Option<u32> {
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            for p in sh(&format!("ip netns pids {}", self.a)).split_whitespace() {
+                let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+                if comm.trim() == "vrrpd" {
+                    return p.parse().ok();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("vrrpd.sock")
+    }
+
+    pub fn wait_gone(&self, pid: u32, limit: Duration) {
+        let end = Instant::now() + limit;
+        while Path::new(&format!("/proc/{pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default()
+                .contains(") Z ")
+        {
+            assert!(Instant::now() < end, "process {pid} did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for c in &mut self.ipexec.iter() {
+            let _ = c.id();
+        }
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        let o = Command::new(vrrpd_bin())
+            .args(["status", "--json", "--socket"])
+            .arg(self.socket())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    }
+
+    /// The client's neighbour entry for `addr` (its MAC), if any.
+    pub fn client_neigh(&self, addr: &str) -> Option<String> {
+        let out = sh(&format!("ip neigh show {addr}"));
+        out.split_whitespace()
+            .skip_while(|w| *w != "lladdr")
+            .nth(1)
+            .map(str::to_owned)
+    }
+
+    pub fn mac(&self, ns: &str, ifname: &str) -> String {
+        let out = sh(&format!("ip -n {ns} -br link show {ifname}"));
+        out.split_whitespace().nth(2).unwrap().to_owned()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for p in sh(&format!("ip netns pids {} 2>/dev/null || true", self.a)).split_whitespace() {
+            let _ = Command::new("kill").arg("-9").arg(p).status();
+        }
+        if let Some(k) = &mut self.keepalived {
+            for p in sh(&format!("ip netns pids {} 2>/dev/null || true", self.b)).split_whitespace()
+            {
+                let _ = Command::new("kill").arg("-CONT").arg(p).status();
+            }
+            let _ = Command::new("kill").arg(k.id().to_string()).status();
+            let end = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < end && matches!(k.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = k.kill();
+            let _ = k.wait();
+        }
+        for c in &mut self.ipexec {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.a]).status();
+        let _ = Command::new("ip").args(["netns", "del", &self.b]).status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn instance(name: &str, ifname: &str, vrid: u8, prio: u8, vip: &str, extra: &str) -> String {
+    format!(
+        "vrrp_instance {name} {{\n interface {ifname}\n virtual_router_id {vrid}\n priority {prio}\n advert_int 1\n{extra} virtual_ipaddress {{\n  {vip}\n }}\n}}\n"
+    )
+}
+
+pub fn kill(sig: &str, pid: u32) {
+    sh(&format!("kill -{sig} {pid}"));
+}
+
+/// Sends raw VRRP payloads from namespace `ns` on `dev` to 224.0.0.18 with `ttl` (python3, raw socket).
+pub fn send_raw(ns: &str, dev: &str, ttl: u8, payloads: &[Vec<u8>]) {
+    let hexes: Vec<String> = payloads.iter().map(|p| hex_of(p)).collect();
+    let py = format!(
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_RAW,112)\n\
+         s.setsockopt(socket.SOL_SOCKET,25,b'{dev}')\n\
+         s.setsockopt(socket.IPPROTO_IP,socket.IP_MULTICAST_TTL,{ttl})\n\
+         for h in {hexes:?}:\n    s.sendto(bytes.fromhex(h),('224.0.0.18',0))\n"
+    );
+    let o = Command::new("ip")
+        .args(["netns", "exec", ns, "python3", "-c", &py])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+pub fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A valid VRRPv2 advert (no auth) for `vrid` with `prio`, one address.
+pub fn v2_advert(vrid: u8, prio: u8, vip: [u8; 4]) -> Vec<u8> {
+    let mut m = vec![0x21, vrid, prio, 1, 0, 1, 0, 0];
+    m.extend_from_slice(&vip);
+    m.extend_from_slice(&[0; 8]);
+    let mut sum: u32 = m
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let ck = !(sum as u16);
+    m[6..8].copy_from_slice(&ck.to_be_bytes());
+    m
+}
+
+/// Waits until A's and B's IPv6 link-local addresses on `va0` / `vb0` have passed DAD.
+pub fn wait_link_local(lab: &Lab) {
+    let end = Instant::now() + Duration::from_secs(5);
+    for (ns, dev) in [(&lab.a, "va0"), (&lab.b, "vb0")] {
+        loop {
+            let out = sh(&format!("ip -n {ns} -6 addr show dev {dev} scope link"));
+            if out.contains("fe80") && !out.contains("tentative") {
+                break;
+            }
+            assert!(Instant::now() < end, "no link-local address: {out}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// One VRRP frame seen on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Ethernet source.
+    pub mac: String,
+    /// IP source.
+    pub src: String,
+    /// VRID.
+    pub vrid: u8,
+    /// Priority.
+    pub prio: u8,
+}
+
+/// The VRRP frames (IPv4 and IPv6) crossing `dev` of the test's namespace during `secs` seconds
+/// (an AF_PACKET socket in python3), up to `max` of them.
+pub fn vrrp_frames(dev: &str, secs: f64, max: usize) -> Vec<Frame> {
+    let py = format!(
+        "import socket,struct,time\n\
+         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(3))\n\
+         s.bind(('{dev}',0))\n\
+         end=time.time()+{secs}\n\
+         n=0\n\
+         while n<{max}:\n\
+         \x20left=end-time.time()\n\
+         \x20if left<=0: break\n\
+         \x20s.settimeout(left)\n\
+         \x20try: f,a=s.recvfrom(4096)\n\
+         \x20except socket.timeout: break\n\
+         \x20et=struct.unpack('!H',f[12:14])[0]\n\
+         \x20if et==0x0800 and f[23]==112:\n\
+         \x20\x20o=14+(f[14]&15)*4\n\
+         \x20\x20print(f[6:12].hex(':'),socket.inet_ntoa(f[26:30]),f[o+1],f[o+2],flush=True); n+=1\n\
+         \x20elif et==0x86dd and f[20]==112:\n\
+         \x20\x20print(f[6:12].hex(':'),socket.inet_ntop(socket.AF_INET6,f[22:38]),f[55],f[56],flush=True); n+=1\n"
+    );
+    let o = Command::new("python3").args(["-c", &py]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            Some(Frame {
+                mac: (*w.first()?).to_owned(),
+                src: (*w.get(1)?).to_owned(),
+                vrid: w.get(2)?.parse().ok()?,
+                prio: w.get(3)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// `net.ipv4.conf.IFACE.KEY` in namespace `ns`.
+pub fn ipv4_conf(ns: &str, iface: &str, key: &str) -> u32 {
+    sh(&format!(
+        "ip netns exec {ns} cat /proc/sys/net/ipv4/conf/{iface}/{key}"
+    ))
+    .trim()
+    .parse()
+    .unwrap()
+}
