@@ -438,6 +438,51 @@ pub fn sweep_stale() -> Vec<String> {
     stale
 }
 
+/// What this run left on the machine: its namespaces (`halab<pid>n*`), processes in them or naming one
+/// of its run directories on their command line (a daemon whose namespace is gone), and its run
+/// directories (`<tmp>/halab-<pid>-*`). Empty after a clean run; `cargo xtask ha-lab` fails otherwise.
+pub fn leftovers_of_this_run() -> Vec<String> {
+    let me = std::process::id();
+    let ns_prefix = format!("{PREFIX}{me}n");
+    let dir_prefix = format!("halab-{me}-");
+    let names = |dir: &Path, prefix: &str| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(prefix))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    for ns in names(Path::new("/run/netns"), &ns_prefix) {
+        for pid in pids_in(&ns) {
+            out.push(format!("process {pid} ({}) in namespace {ns}", comm(pid)));
+        }
+        out.push(format!("namespace {ns}"));
+    }
+    let tmp = std::env::temp_dir();
+    let run_dir = format!("{}/{dir_prefix}", tmp.display());
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for pid in dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+            .filter(|&p| p != me && !is_zombie(p))
+        {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(&run_dir) {
+                out.push(format!("process {pid}: {}", cmdline.trim()));
+            }
+        }
+    }
+    for d in names(&tmp, &dir_prefix) {
+        out.push(format!("directory {}", tmp.join(d).display()));
+    }
+    out
+}
+
 /// How long any helper command (`ip`, `nft`, `conntrack`, a sync daemon's client) may take. Generous: on
 /// a machine loaded by parallel builds, creating a namespace can take seconds; a command that takes this
 /// long is stuck, and the sample fails instead of hanging.
