@@ -434,6 +434,12 @@ pub fn run(args: &[String]) -> Result<()> {
     let left = topo::leftovers_of_this_run();
     if !left.is_empty() {
         eprintln!("xtask ha-lab: left behind:\n  {}", left.join("\n  "));
+        let still = topo::remove_leftovers_of_this_run();
+        if still.is_empty() {
+            eprintln!("xtask ha-lab: removed them");
+        } else {
+            eprintln!("xtask ha-lab: could not remove:\n  {}", still.join("\n  "));
+        }
     }
     ran?;
     if !left.is_empty() {
@@ -472,6 +478,7 @@ impl Drop for RemoveOnDrop {
 
 fn print_configs(opts: &Opts) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("halab-print-{}", std::process::id()));
+    let _remove = RemoveOnDrop(dir.clone());
     for fw in [topo::Fw::A, topo::Fw::B] {
         let node = dir.join(fw.name());
         std::fs::create_dir_all(&node)?;
@@ -487,7 +494,6 @@ fn print_configs(opts: &Opts) -> Result<()> {
          for ctsyncd, and /bin/true in scenario 4, which runs no sync daemon.)\n"
     );
     println!("## firewall ruleset (both firewalls)\n{}", opts.nft);
-    std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
 
