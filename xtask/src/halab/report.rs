@@ -195,7 +195,7 @@ pub fn print_comparison(results: &[(Job, Vec<Sample>)], shipped: bool) {
         "\nStacks compared (medians; ratio = vrrpd+ctsyncd / keepalived+conntrackd; k+c = keepalived+conntrackd)"
     );
     println!(
-        "{:<34} {:>9} {:>9} {:>9} {:>9}",
+        "{:<40} {:>9} {:>9} {:>9} {:>9}",
         "job: figure", "k+c", "ours", "ratio", "samples"
     );
     type Pick = fn(&Sample) -> Option<Duration>;
@@ -217,7 +217,7 @@ pub fn print_comparison(results: &[(Job, Vec<Sample>)], shipped: bool) {
                 continue;
             }
             println!(
-                "{:<34} {:>9} {:>9} {:>9} {:>4}/{:<4}",
+                "{:<40} {:>9} {:>9} {:>9} {:>4}/{:<4}",
                 format!("{what}: {name}"),
                 ms(p),
                 ms(o),
@@ -232,7 +232,7 @@ pub fn print_comparison(results: &[(Job, Vec<Sample>)], shipped: bool) {
         );
         if ps.is_some() || os.is_some() {
             println!(
-                "{:<34} {:>9} {:>9}",
+                "{:<40} {:>9} {:>9}",
                 format!("{what}: survivors (worst)"),
                 surv(ps),
                 surv(os)
