@@ -1178,8 +1178,9 @@ enum Deliberate {
     IcmpTypeOrder,
     /// "`-D` and `-U` reach an entry whose original tuple is another entry's reply tuple": conntrack-tools
     /// names the entry by that tuple alone, the kernel may find the other entry first, and conntrack-tools
-    /// deletes that one in its place (printing the entry it meant); ours names it by tuple and id, and asks
-    /// again by its reply tuple.
+    /// deletes that one in its place (printing the entry it meant), and may then stop at the other
+    /// entry's own delete ("such conntrack doesn't exist"); ours names it by tuple and id, and asks again
+    /// by its reply tuple.
     DeleteSharedTuple,
     /// "`--any-nat ADDR` combines with other filters": conntrack-tools writes the address into the
     /// template's original tuple as well, so with any other filter it matches nothing.
@@ -1760,6 +1761,40 @@ fn deliberate(line: &Line, before: &[String], real: &Seen, ours: &Seen) -> Optio
                 .stdin
                 .as_deref()
                 .is_some_and(|t| t.lines().any(|l| l.starts_with("-D")));
+    // Or, deleting the partner in its place, conntrack-tools then fails the partner's own delete ("such
+    // conntrack doesn't exist") and stops there: what it printed and deleted is a part of ours.
+    let shared_pair = before.iter().any(|a| {
+        let o = tuple_text(a, "orig");
+        o.is_some() && before.iter().any(|b| b != a && tuple_text(b, "reply") == o)
+    });
+    if deletes
+        && shared_pair
+        && real.status == Some(1)
+        && ours.status == Some(0)
+        && real
+            .stderr
+            .trim_end()
+            .ends_with("PREFIX: Operation failed: such conntrack doesn't exist")
+    {
+        let (r, o): (Vec<&str>, Vec<&str>) =
+            (real.stdout.lines().collect(), ours.stdout.lines().collect());
+        let printed_by_ours = |e: &String| {
+            tuple_addresses(e, "orig").is_some_and(|(s, d)| {
+                let needle = format!(" src={s} dst={d} ");
+                o.iter().any(|l| l.contains(&needle))
+            })
+        };
+        if r.iter().all(|l| o.contains(l))
+            && ours.table.iter().all(|e| real.table.contains(e))
+            && real
+                .table
+                .iter()
+                .filter(|e| !ours.table.contains(e))
+                .all(printed_by_ours)
+        {
+            return Some(Deliberate::DeleteSharedTuple);
+        }
+    }
     if deletes && real.status == ours.status {
         let left: Vec<&String> = real
             .table
