@@ -385,7 +385,9 @@ pub fn dump_ct(d: &Driver, internal: bool, json: bool, now: Instant) -> String {
     out
 }
 
-/// `-i -x`/`-e -x`: libnetfilter_conntrack's XML of each entry, one per line.
+/// `-i -x`/`-e -x`: libnetfilter_conntrack's XML of each entry, one per line. As in `-e`, an external
+/// entry has no reply tuple: conntrackd prints an empty one (`protoname="unknown"`), and so do we.
+/// Unlike conntrackd, `-i -x` has no `<id>` element: the internal cache does not keep the kernel's id.
 pub fn dump_ct_xml(d: &Driver, internal: bool) -> String {
     let entries: Vec<CtEntry> = if internal {
         d.session().internal().live().collect()
@@ -400,6 +402,9 @@ pub fn dump_ct_xml(d: &Driver, internal: bool) -> String {
     for e in entries {
         let Some(mut k) = e.to_ctnl() else { continue };
         k.timeout = None;
+        if !internal {
+            k.reply = None;
+        }
         if k.orig.is_some() {
             let clock = ctnl::Clock::at(0, ctnl::TimeZone::utc());
             k.write_xml(&mut out, None, &ctnl::Style::default(), None, &clock);
