@@ -22,71 +22,71 @@ const LOCAL: &[&str] = &["-p udp -s 172.16.0.1 -d 172.16.0.2 --sport 7777 --dpor
 /// `PurgeTimeout` of the lab: how long after `-t` the kernel flush comes.
 const PURGE_SECS: u64 = 2;
 
-/// A command run on B, and how long to let its effect settle before looking.
-struct Step {
-    args: &'static str,
-    /// Whether stdout is compared as a sorted set of lines (entry dumps, whose order is a hash's).
-    unordered: bool,
-    settle: Duration,
-    /// Whether to wait (10 s at most) until the external cache holds A's entries again.
-    until_external: bool,
+/// Entries A sends, and B's own.
+const N: usize = ENTRIES.len();
+const L: usize = LOCAL.len();
+
+/// How a step runs and when its effect is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum How {
+    /// On B, looked at 300 ms later.
+    Plain,
+    /// On B; stdout is compared as a sorted set of lines (entry dumps, whose order is a hash's).
+    Sorted,
+    /// On B, then up to 10 s until B's external cache holds A's entries again.
+    UntilExternal,
+    /// On A, looked at 300 ms later.
+    OnPeer,
+    /// On B, then up to 10 s until A's external cache holds B's entry again.
+    UntilPeerExternal,
+    /// No command: this many seconds pass.
+    Sleep(u64),
 }
 
-const fn step(args: &'static str) -> Step {
-    Step {
-        args,
-        unordered: false,
-        settle: Duration::from_millis(300),
-        until_external: false,
-    }
+/// What conntrackd leaves after a step: its exit status, then (while it runs) the number of entries in
+/// B's internal and external caches, then B's kernel table and A's external cache.
+type Want = (i32, Option<(usize, usize)>, usize, usize);
+
+const fn up(i: usize, e: usize, k: usize) -> Want {
+    (0, Some((i, e)), k, L)
 }
 
-const STEPS: &[Step] = &[
-    step("-x"),
-    step("-s bogus"),
-    Step {
-        unordered: true,
-        ..step("-i -e")
-    },
-    Step {
-        unordered: true,
-        ..step("-k -i")
-    },
-    Step {
-        unordered: true,
-        ..step("-i -x")
-    },
-    Step {
-        unordered: true,
-        ..step("-e -x")
-    },
-    step("-f internal"),
-    step("-R"),
-    step("-f external"),
-    Step {
-        until_external: true,
-        ..step("-n")
-    },
-    step("-f"),
-    Step {
-        until_external: true,
-        ..step("-n")
-    },
-    step("-c"),
-    step("-t"),
-    // No command: the flush `-t` scheduled has happened.
-    Step {
-        settle: Duration::from_secs(PURGE_SECS + 1),
-        ..step("")
-    },
-    step("-c"),
-    step("-F"),
-    Step {
-        settle: Duration::from_secs(1),
-        ..step("-k")
-    },
-    step("-i"),
-    step("-k"),
+/// The steps, in order, with what conntrackd does (the comparison is only as good as the state it
+/// runs on: this shows that state changes).
+const STEPS: &[(&str, How, Want)] = &[
+    ("", How::Sleep(0), up(L, N, L)),
+    ("-x", How::Plain, (1, Some((L, N)), L, L)), // usage
+    ("-s bogus", How::Plain, (1, Some((L, N)), L, L)),
+    ("-f bogus", How::Plain, (1, Some((L, N)), L, L)),
+    ("-q", How::Plain, up(L, N, L)),     // usage, exit 0
+    ("-i -e", How::Sorted, up(L, N, L)), // the last command wins
+    ("-k -i", How::Sorted, up(L, N, L)),
+    ("-i -x", How::Sorted, up(L, N, L)),
+    ("-e -x", How::Sorted, up(L, N, L)),
+    ("-i expect", How::Sorted, up(L, N, L)),
+    ("-e expect", How::Sorted, up(L, N, L)),
+    ("-f internal", How::Plain, up(0, N, L)),
+    ("-R", How::Plain, up(L, N, L)), // the kernel's entry again
+    ("-f external", How::Plain, up(L, 0, L)),
+    ("-n", How::UntilExternal, up(L, N, L)), // A sends everything again
+    ("-f", How::Plain, up(0, 0, L)),
+    ("-n", How::UntilExternal, up(0, N, L)),
+    ("-R ct", How::Plain, up(L, N, L)),
+    ("-R expect", How::Plain, up(L, N, L)),
+    ("-f external", How::OnPeer, (0, Some((L, N)), L, 0)),
+    ("-B", How::UntilPeerExternal, up(L, N, L)), // B sends everything to A
+    ("-c expect", How::Plain, up(L, N, L)),
+    ("-c ct", How::Plain, up(N + L, N, N + L)), // the commit's events reach the internal cache
+    ("-F expect", How::Plain, up(N + L, N, N + L)),
+    ("-F ct", How::Plain, up(0, N, 0)),
+    ("-c", How::Plain, up(N, N, N)),
+    ("-t", How::Plain, up(N, N, N)),               // nothing yet
+    ("", How::Sleep(PURGE_SECS + 1), up(0, N, 0)), // PurgeTimeout later: flushed
+    ("-c", How::Plain, up(N, N, N)),
+    ("-F", How::Plain, up(0, N, 0)),
+    ("-k", How::Sleep(1), (0, None, 0, L)),
+    ("-i", How::Plain, (1, None, 0, L)), // cannot connect
+    ("-k", How::Plain, (1, None, 0, L)),
 ];
 
 /// What one command printed and left behind.
@@ -95,11 +95,18 @@ struct Seen {
     status: i32,
     stdout: String,
     stderr: String,
-    internal: Option<usize>,
-    external: Option<usize>,
+    /// B's internal and external cache sizes, while its daemon runs.
+    caches: Option<(usize, usize)>,
     kernel: usize,
+    peer_external: usize,
     running: bool,
     socket: bool,
+}
+
+impl Seen {
+    fn effect(&self) -> Want {
+        (self.status, self.caches, self.kernel, self.peer_external)
+    }
 }
 
 /// `text` with the program's path and name, the lab's directory, and the time and PID of log lines
@@ -129,43 +136,51 @@ fn run(d: Daemon) -> Vec<Seen> {
         &[d, d],
         &o,
     );
-    let b = &lab.nodes[1];
+    let (a, b) = (&lab.nodes[0], &lab.nodes[1]);
     start_with_entries(&lab, LOCAL);
     let e = b.wait_external(Duration::from_secs(15), |e| e.len() == ENTRIES.len());
     assert_eq!(e.len(), ENTRIES.len(), "{d:?}: the entries did not arrive");
     let socket = lab.dir.join("n1.ctl");
     let look = |status: i32, stdout: String, stderr: String| {
         let running = !b.pids().is_empty() && socket.exists();
-        let count = |flag: &str| running.then(|| b.cache(flag).len());
         Seen {
             status,
             stdout,
             stderr,
-            internal: count("-i"),
-            external: count("-e"),
+            caches: running.then(|| (b.cache("-i").len(), b.cache("-e").len())),
             kernel: b.table().len(),
+            peer_external: a.cache("-e").len(),
             running,
             socket: socket.exists(),
         }
     };
-    let mut seen = vec![look(0, String::new(), String::new())];
-    for s in STEPS {
-        if s.args.is_empty() {
-            std::thread::sleep(s.settle);
+    let mut seen = Vec::new();
+    for &(args, how, _) in STEPS {
+        if let How::Sleep(secs) = how
+            && args.is_empty()
+        {
+            std::thread::sleep(Duration::from_secs(secs));
             seen.push(look(0, String::new(), String::new()));
             continue;
         }
-        let out = b.client(s.args);
-        let mut stdout = normalise(&String::from_utf8_lossy(&out.stdout), b, &lab.dir);
-        if s.unordered {
+        let n = if how == How::OnPeer { a } else { b };
+        let out = n.client(args);
+        let mut stdout = normalise(&String::from_utf8_lossy(&out.stdout), n, &lab.dir);
+        if how == How::Sorted {
             let mut lines: Vec<String> = stdout.lines().map(timeless).collect();
             lines.sort_unstable();
             stdout = lines.join("\n");
         }
-        let stderr = normalise(&String::from_utf8_lossy(&out.stderr), b, &lab.dir);
-        std::thread::sleep(s.settle);
-        if s.until_external {
-            b.wait_external(Duration::from_secs(10), |e| e.len() == ENTRIES.len());
+        let stderr = normalise(&String::from_utf8_lossy(&out.stderr), n, &lab.dir);
+        match how {
+            How::Sleep(secs) => std::thread::sleep(Duration::from_secs(secs)),
+            How::UntilExternal => {
+                b.wait_external(Duration::from_secs(10), |e| e.len() == N);
+            }
+            How::UntilPeerExternal => {
+                a.wait_external(Duration::from_secs(10), |e| e.len() == L);
+            }
+            _ => std::thread::sleep(Duration::from_millis(300)),
         }
         seen.push(look(out.status.code().unwrap_or(-1), stdout, stderr));
     }
@@ -175,7 +190,10 @@ fn run(d: Daemon) -> Vec<Seen> {
 /// The differences README's ctsyncd section lists, checked to be there and then removed.
 fn pinned(step: &str, theirs: &mut Seen, ours: &mut Seen) {
     // The usage text: ctsyncd's version line names itself, and it lists `-o json`.
-    if step == "-x" {
+    if theirs
+        .stdout
+        .starts_with("Connection tracking userspace daemon v1.4.7\nUsage:")
+    {
         for (from, to) in [
             ("daemon v1.4.7 (linux-ha-rs PROG)\n", "daemon v1.4.7\n"),
             (
@@ -201,7 +219,7 @@ fn pinned(step: &str, theirs: &mut Seen, ours: &mut Seen) {
             ids += 1;
         }
         out.push_str(rest);
-        assert_eq!(ids, theirs.internal.unwrap_or(0), "{}", theirs.stdout);
+        assert_eq!(ids, theirs.caches.map_or(0, |c| c.0), "{}", theirs.stdout);
         theirs.stdout = out;
     }
 }
@@ -216,45 +234,15 @@ fn client_commands_match_conntrackd() {
         let y = s.spawn(|| run(Daemon::Ctsyncd));
         (c.join().unwrap(), y.join().unwrap())
     });
-    let names = std::iter::once("(start)").chain(STEPS.iter().map(|s| s.args));
     let mut diffs = Vec::new();
-    for ((name, mut t), mut o) in names.zip(theirs.clone()).zip(ours) {
+    for ((&(name, ..), mut t), mut o) in STEPS.iter().zip(theirs.clone()).zip(ours) {
         pinned(name, &mut t, &mut o);
         if t != o {
             diffs.push(format!("`{name}`:\n conntrackd {t:#?}\n ctsyncd    {o:#?}"));
         }
     }
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
-    // What conntrackd did, so that the comparison is known to have run on changing state: after each
-    // step, (exit status, -i count, -e count, kernel entries, running).
-    let (n, l) = (ENTRIES.len(), LOCAL.len());
-    let up = |i, e, k| (0, Some(i), Some(e), k, true);
-    let want = [
-        up(l, n, l),                    // start: B's own entry, A's in the external cache
-        (1, Some(l), Some(n), l, true), // -x: usage
-        (1, Some(l), Some(n), l, true), // -s bogus
-        up(l, n, l),                    // -i -e: the last command wins
-        up(l, n, l),                    // -k -i: the last command wins
-        up(l, n, l),                    // -i -x
-        up(l, n, l),                    // -e -x
-        up(0, n, l),                    // -f internal
-        up(l, n, l),                    // -R: the kernel's entry again
-        up(l, 0, l),                    // -f external
-        up(l, n, l),                    // -n: A sent everything again
-        up(0, 0, l),                    // -f
-        up(0, n, l),                    // -n
-        up(n, n, n + l),                // -c: the commit's events fill the internal cache
-        up(n, n, n + l),                // -t: nothing yet
-        up(0, n, 0),                    // PurgeTimeout later: kernel flushed
-        up(n, n, n),                    // -c
-        up(0, n, 0),                    // -F
-        (0, None, None, 0, false),      // -k
-        (1, None, None, 0, false),      // -i: cannot connect
-        (1, None, None, 0, false),      // -k: cannot connect
-    ];
-    let got: Vec<_> = theirs
-        .iter()
-        .map(|t| (t.status, t.internal, t.external, t.kernel, t.running))
-        .collect();
-    assert_eq!(got, want);
+    let got: Vec<_> = theirs.iter().map(|t| (t.effect(), t.running)).collect();
+    let want: Vec<_> = STEPS.iter().map(|&(_, _, w)| (w, w.1.is_some())).collect();
+    assert_eq!(got, want, "conntrackd did not do what the steps expect");
 }

@@ -154,6 +154,10 @@ pub struct Driver {
     events: EventSocket,
     ct: Conntrack,
     own_portid: u32,
+    /// The handle `-F` and `-t` flush through, and its port id: the deletions they cause are cached
+    /// but not announced, as conntrackd does with its `CTD_ORIGIN_FLUSH` handle.
+    flusher: Conntrack,
+    flush_portid: u32,
     cfg: DriverConfig,
     buf: Vec<u8>,
     tx: Vec<u8>,
@@ -196,6 +200,8 @@ impl Driver {
         events.set_nonblocking(true)?;
         let ct = Conntrack::open()?;
         let own_portid = portid(ct.as_fd());
+        let flusher = Conntrack::open()?;
+        let flush_portid = portid(flusher.as_fd());
         let channel = Channel::open(&cfg.channel)?;
         let mut session = cfg.session.build(now);
         session.internal_mut().set_limit(cfg.hash_limit);
@@ -212,6 +218,8 @@ impl Driver {
             events,
             ct,
             own_portid,
+            flusher,
+            flush_portid,
             cfg,
             buf: vec![0u8; 65536],
             tx: vec![0u8; 65536],
@@ -290,7 +298,8 @@ impl Driver {
 
     fn event(&mut self, now: Instant, ev: Event) {
         self.stats.events_received += 1;
-        let mine = self.events.last_portid() == self.own_portid && self.own_portid != 0;
+        let from = self.events.last_portid();
+        let mine = from != 0 && (from == self.own_portid || from == self.flush_portid);
         match ev {
             Event::Conntrack { kind, entry } => {
                 if !self.cfg.filter.matches(&entry) {
@@ -317,7 +326,8 @@ impl Driver {
                     }
                 }
                 if mine {
-                    // Caused by our own commit: cached, not announced (CTD_ORIGIN_COMMIT).
+                    // Caused by our own commit or flush: cached, not announced (CTD_ORIGIN_COMMIT,
+                    // CTD_ORIGIN_FLUSH).
                     self.session.record_local(now, change, e);
                 } else {
                     self.session.handle_local(now, change, e);
@@ -517,11 +527,12 @@ impl Driver {
         self.purge_at = None;
     }
 
-    /// `conntrackd -F`: deletes every kernel entry the filter accepts. The deletions are announced to the
-    /// peer like any other (conntrackd flushes through a handle of its own, not its commit handle).
+    /// `conntrackd -F`: deletes every kernel entry the filter accepts, through the flush handle: the
+    /// deletions leave the internal cache but are not announced to the peer, whose external cache keeps
+    /// them (conntrackd 1.4.7 sends only the deletions of `CTD_ORIGIN_NOT_ME`).
     pub fn flush_kernel(&mut self) -> Result<usize, Error> {
         self.stats.kernel_flushes += 1;
-        let mut other = Conntrack::open()?;
+        let other = &mut self.flusher;
         let mut keys = Vec::new();
         for filter in self.cfg.filter.kernel_dumps() {
             for e in other.dump(&filter)? {
@@ -544,7 +555,7 @@ impl Driver {
     /// `conntrackd -F expect`: deletes every kernel expectation.
     pub fn flush_kernel_expect(&mut self) -> Result<(), Error> {
         self.stats.kernel_flushes += 1;
-        let mut other = Conntrack::open()?;
+        let other = &mut self.flusher;
         for fam in [ctnl::Family::Ipv4, ctnl::Family::Ipv6] {
             other.flush_expect(Some(fam))?;
         }
