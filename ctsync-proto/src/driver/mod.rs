@@ -32,7 +32,7 @@ use crate::wire::{Change, CtEntry, ExpEntry};
 use ctnl::{Conntrack, Event, EventKind, EventSocket, Groups, TryRecv};
 use rustix::event::{PollFd, PollFlags};
 use rustix::fd::{AsFd, BorrowedFd};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// What the driver reports as going wrong.
@@ -550,6 +550,22 @@ impl Driver {
         }
         let r = batch.finish()?;
         Ok(r.ok)
+    }
+
+    /// The kernel's conntrack ids of the entries the filter accepts, by original tuple and zone: what
+    /// `conntrackd -i -x` shows in `<id>` (conntrackd keeps the id of the event; the cache here keeps
+    /// only what the wire carries, so the id is read back from the kernel when asked).
+    pub fn kernel_ids(&mut self) -> Result<HashMap<(ctnl::Tuple, Option<u16>), u32>, Error> {
+        let mut ids = HashMap::new();
+        for filter in self.cfg.filter.kernel_dumps() {
+            for e in self.flusher.dump(&filter)? {
+                let e = e?;
+                if let (Some(t), Some(id)) = (e.orig, e.id) {
+                    ids.insert((t, e.zone), id);
+                }
+            }
+        }
+        Ok(ids)
     }
 
     /// `conntrackd -F expect`: deletes every kernel expectation.
