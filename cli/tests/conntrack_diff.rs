@@ -3,9 +3,11 @@
 //! (the tool's prefix aside), exit status and the whole table afterwards, marks and labels included.
 //!
 //! The generator covers the whole option grammar: `-L`, `-G`, `-D`, `-U`, `-I`/`-A`, `-C`, `-F` and `-R`
-//! (files of generated lines on stdin, `-o save` output piped back, and zone rewrites of it); original and
-//! reply tuples with ports, masks and CIDR; each protocol's options; status with `!`; marks with masks;
-//! zones by direction; NAT filters; `-f` and `-o`. Valid lines and invalid ones.
+//! (files of generated lines on stdin or as a file, `-o save` output piped back, and zone rewrites of
+//! it); original and reply tuples with ports, masks and CIDR; each protocol's options; status with `!`;
+//! marks with masks; zones by direction; NAT filters; `-f` and `-o`. Valid lines and invalid ones.
+//!
+//! conntrack-tools' own `Protocol error` flake is repeated on its side only (see [`FLAKE`]).
 //!
 //! Every line is generated from the seed and its own index, and the tables are refilled from the corpus
 //! every [`BLOCK`] lines, so any line can be reproduced from its block: a mismatch prints the seed, the
@@ -15,7 +17,8 @@
 //! `CT_DIFF_SEED` (default 2024), `CT_DIFF_START` (first line index, default 0), `CT_DIFF_COUNT`
 //! (lines, default [`CI_COUNT`]), `CT_DIFF_MAX_REPORTS` (mismatches printed before giving up, default 20),
 //! `CT_DIFF_DEBUG` (reports also print the block's corpus and earlier lines), `CT_DIFF_CORPUS=B` (print
-//! block B's corpus and stop).
+//! block B's corpus and stop), `CT_DIFF_OURS` (our `conntrack` binary to test, default the one cargo
+//! built with this test: a long run can test a copy while the tree changes).
 //!
 //! The deliberate differences listed in README.md ("Where `conntrack` differs from conntrack-tools 1.4.7
 //! on purpose") are each recognised by one matcher in [`Deliberate`]; anything else fails the run.
@@ -2097,7 +2100,8 @@ fn differential_against_conntrack_tools() {
     let count = env_u64("CT_DIFF_COUNT", CI_COUNT);
     let max_reports = env_u64("CT_DIFF_MAX_REPORTS", 20);
     let a = worker(real.clone(), real.clone());
-    let b = worker(OURS.to_string(), real.clone());
+    let ours = std::env::var("CT_DIFF_OURS").unwrap_or_else(|_| OURS.to_string());
+    let b = worker(ours, real.clone());
     // Runs of conntrack-tools repeated after its own flake ([`FLAKE`]).
     let flakes = std::cell::Cell::new(0u64);
     let both = |ja: Job, jb: Job| {
