@@ -3,8 +3,8 @@
 //! (the tool's prefix aside), exit status and the whole table afterwards, marks and labels included.
 //!
 //! The generator covers the whole option grammar: `-L`, `-G`, `-D`, `-U`, `-I`/`-A`, `-C`, `-F` and `-R`
-//! (files of generated lines on stdin or as a file, `-o save` output piped back, and zone rewrites of
-//! it); original and reply tuples with ports, masks and CIDR; each protocol's options; status with `!`;
+//! (files of generated lines on stdin or as a file; each tool's `-L -o save` output, compared like any
+//! output, then piped back through its own `-R -` as it is or rewritten into another zone); original and reply tuples with ports, masks and CIDR; each protocol's options; status with `!`;
 //! marks with masks; zones by direction; NAT filters; `-f` and `-o`. Valid lines and invalid ones.
 //!
 //! conntrack-tools' own `Protocol error` flake is repeated on its side only (see [`FLAKE`]).
@@ -955,6 +955,33 @@ fn corpus(seed: u64, block: u64) -> String {
     s
 }
 
+/// `-o save` output in one order for both twins: each tool lists its table in its namespace's hash
+/// order, and a file whose rewritten lines collide (two entries moved into one zone) ends differently
+/// in another order. Sorted by the line with its timeout blanked, then as it is.
+fn save_order(saved: &str) -> String {
+    let mut lines: Vec<(String, &str)> = saved
+        .lines()
+        .map(|l| (common::normalize(l.as_bytes()), l))
+        .collect();
+    lines.sort();
+    lines.into_iter().map(|(_, l)| format!("{l}\n")).collect()
+}
+
+/// The largest difference between the `-t` timeouts of two save outputs in [`save_order`] whose lines
+/// are otherwise the same: how much older one twin's loaded entries may be than the other's.
+fn save_timeout_skew(a: &str, b: &str) -> u64 {
+    let t = |l: &str| -> Option<u64> {
+        let w: Vec<&str> = l.split(' ').collect();
+        let i = w.iter().position(|x| *x == "-t")?;
+        w.get(i + 1)?.parse().ok()
+    };
+    a.lines()
+        .zip(b.lines())
+        .filter_map(|(x, y)| Some(t(x)?.abs_diff(t(y)?)))
+        .max()
+        .unwrap_or(0)
+}
+
 /// `-o save` output made into a `-R` file: as it is, or with every line moved to another zone.
 fn save_file(r: &mut Rng, saved: &str) -> String {
     let rewrite = r.below(4);
@@ -1001,7 +1028,7 @@ enum Job {
     Run(Line),
     /// Flush, then load this corpus with conntrack-tools' own `-R`.
     Refill(String),
-    /// `conntrack -L -o save` with conntrack-tools.
+    /// `conntrack -L -o save` with the twin's own tool (its output is piped back through `-R -`).
     Save,
 }
 
@@ -1125,8 +1152,8 @@ fn worker(tool: String, real: String) -> Twin {
                     r
                 }
                 Job::Save => loop {
-                    let r = run(&real, &["-L".into(), "-o".into(), "save".into()], None);
-                    if !r.2.contains(FLAKE) || retries == RETRIES {
+                    let r = run(&tool, &["-L".into(), "-o".into(), "save".into()], None);
+                    if !reference || !r.2.contains(FLAKE) || retries == RETRIES {
                         break r;
                     }
                     retries += 1;
@@ -2114,6 +2141,8 @@ fn differential_against_conntrack_tools() {
     let mut reports = Vec::new();
     let mut explained = std::collections::BTreeMap::<String, u64>::new();
     let mut before: Vec<String> = Vec::new();
+    // Save round trips run (both tools' save outputs agreed and went back through `-R -`).
+    let mut saves = 0u64;
     let t0 = Instant::now();
     for index in start..start + count {
         if index == start || index % BLOCK == 0 {
@@ -2128,14 +2157,43 @@ fn differential_against_conntrack_tools() {
             before = x.table;
         }
         let mut line = generate(seed, index);
+        let mut ours_line = line.clone();
+        // The save round trip: each tool's `-L -o save` (compared like any line's output) is piped back
+        // through its own `-R -`, as it is or moved to another zone, the lines in one order on both sides.
+        let mut save_skew = 0;
         if line.args == ["-R", "-"] && line.stdin.is_none() {
-            let (x, _) = both(Job::Save, Job::Save);
-            let r = &mut Rng::for_line(seed, index, 3);
-            line.stdin = Some(save_file(r, &x.stdout));
+            let (x, y) = both(Job::Save, Job::Save);
+            let (sx, sy) = (seen(&x), seen(&y));
+            if sx != sy {
+                let save = Line::plain(vec!["-L".into(), "-o".into(), "save".into()]);
+                let r = report(seed, index, &save, &None, (&x, &sx), (&y, &sy), &before);
+                eprintln!("{r}");
+                reports.push(r);
+                if reports.len() as u64 >= max_reports {
+                    break;
+                }
+                let c = corpus(seed, index / BLOCK);
+                let (x2, _) = both(Job::Refill(c.clone()), Job::Refill(c));
+                before = x2.table;
+                continue;
+            }
+            let (tx, ty) = (save_order(&x.stdout), save_order(&y.stdout));
+            save_skew = save_timeout_skew(&tx, &ty);
+            saves += 1;
+            line.stdin = Some(save_file(&mut Rng::for_line(seed, index, 3), &tx));
+            ours_line.stdin = Some(save_file(&mut Rng::for_line(seed, index, 3), &ty));
         }
         let translated = translate(&line);
-        let ours_line = translated.as_ref().map_or(&line, |(l, _)| l).clone();
-        let (x, y) = both(Job::Run(line.clone()), Job::Run(ours_line));
+        if let Some((l, _)) = &translated {
+            ours_line = if ours_line.stdin == line.stdin {
+                l.clone()
+            } else {
+                translate(&ours_line).map_or(ours_line, |(l, _)| l)
+            };
+        }
+        let (x, mut y) = both(Job::Run(line.clone()), Job::Run(ours_line.clone()));
+        // Entries loaded from the two save outputs differ in age by as much as their `-t` values do.
+        y.skew += Duration::from_secs(save_skew);
         let (sx, sy) = (seen(&x), seen(&y));
         let nat_ports = sx != sy && kernel_chose_nat_ports(&sx, &sy);
         if nat_ports {
@@ -2155,15 +2213,14 @@ fn differential_against_conntrack_tools() {
                 Some(d) => *explained.entry(format!("{d:?}")).or_default() += 1,
                 None if same => {}
                 None => {
-                    let r = report(
-                        seed,
-                        index,
-                        &line,
-                        &translated,
-                        (&x, &sx),
-                        (&y, &sy),
-                        &before,
-                    );
+                    let shown = match &translated {
+                        Some((_, d)) => Some((ours_line.clone(), format!("for {d:?}"))),
+                        None if ours_line.stdin != line.stdin => {
+                            Some((ours_line.clone(), "its own save output".to_string()))
+                        }
+                        None => None,
+                    };
+                    let r = report(seed, index, &line, &shown, (&x, &sx), (&y, &sy), &before);
                     eprintln!("{r}");
                     reports.push(r);
                     if reports.len() as u64 >= max_reports {
@@ -2180,7 +2237,7 @@ fn differential_against_conntrack_tools() {
         }
     }
     eprintln!(
-        "ct-diff: seed {seed}, lines {start}..{}, {} mismatches, deliberate differences matched: {explained:?}, conntrack-tools runs repeated after its own '{FLAKE}': {}, {:.1} s",
+        "ct-diff: seed {seed}, lines {start}..{}, {} mismatches, save round trips {saves}, deliberate differences matched: {explained:?}, conntrack-tools runs repeated after its own '{FLAKE}': {}, {:.1} s",
         start + count,
         reports.len(),
         flakes.get(),
@@ -2308,7 +2365,7 @@ fn report(
     seed: u64,
     index: u64,
     line: &Line,
-    translated: &Option<(Line, Deliberate)>,
+    ours_ran: &Option<(Line, String)>,
     (x, sx): (&Outcome, &Seen),
     (y, sy): (&Outcome, &Seen),
     before: &[String],
@@ -2319,8 +2376,8 @@ fn report(
         index - block + 1,
         line.text()
     );
-    if let Some((l, d)) = translated {
-        r.push_str(&format!("  ours ran, for {d:?}: conntrack {}\n", l.text()));
+    if let Some((l, why)) = ours_ran {
+        r.push_str(&format!("  ours ran, {why}: conntrack {}\n", l.text()));
     }
     for (name, s, o) in [("conntrack-tools", sx, x), ("ours", sy, y)] {
         r.push_str(&format!(
