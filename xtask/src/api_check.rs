@@ -36,6 +36,36 @@ const PRIVATE_NAMES: &[&str] = &[
     "after",
 ];
 
+/// Name endings of the public types that will grow (README, "Growth"): enums, and structs with public
+/// fields, so named must be `#[non_exhaustive]` (a dependent cannot match them exhaustively or build them
+/// with a struct literal, so adding a variant or field is not a breaking change).
+const GROWING: &[&str] = &[
+    "State", "Reason", "Stats", "Counters", "Config", "Options", "Error", "Event", "Action",
+    "Command",
+];
+
+/// Whether a public field with this name holds flags or an address family: then it must be typed
+/// (bitflags, `Family`), never a bare integer (README, "Flags" and "Families").
+fn flags_or_family(field: &str) -> bool {
+    matches!(field, "flags" | "status" | "family" | "af")
+        || field.ends_with("_flags")
+        || field.ends_with("_family")
+}
+
+/// A bare integer type, alone or in an `Option`.
+fn bare_integer(ty: &Value) -> bool {
+    let int = |t: &Value| {
+        t["primitive"]
+            .as_str()
+            .is_some_and(|p| p.starts_with('u') || p.starts_with('i'))
+    };
+    int(ty)
+        || (ty["resolved_path"]["path"].as_str() == Some("Option")
+            && ty["resolved_path"]["args"]["angle_bracketed"]["args"]
+                .as_array()
+                .is_some_and(|a| a.len() == 1 && int(&a[0]["type"])))
+}
+
 /// Runs the task: `args` are package names, none for [`LIBRARIES`].
 pub fn run(args: &[String]) -> Result<()> {
     let crates: Vec<&str> = if args.is_empty() {
@@ -177,6 +207,43 @@ fn check(doc: &Value, zero: &BTreeSet<String>) -> Result<Vec<String>> {
                 .entry(format!("public item `{name}` (a private helper's name)"))
                 .or_default();
         }
+        let public = item["visibility"].as_str() == Some("public");
+        // A growing type without `#[non_exhaustive]` (structs whose fields are all private can neither be
+        // built nor destructured by a dependent, so they may grow freely).
+        let constructible = match &item["inner"] {
+            i if i.get("enum").is_some() => true,
+            i => match &i["struct"]["kind"] {
+                Value::Object(k) if k.contains_key("plain") => k["plain"]["fields"]
+                    .as_array()
+                    .is_some_and(|f| !f.is_empty()),
+                Value::Object(k) if k.contains_key("tuple") => k["tuple"]
+                    .as_array()
+                    .is_some_and(|f| f.iter().any(|x| !x.is_null())),
+                _ => false,
+            },
+        };
+        let exhaustive = !item["attrs"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x.to_string().contains("non_exhaustive")));
+        if public && constructible && exhaustive && GROWING.iter().any(|g| name.ends_with(g)) {
+            found
+                .entry(format!(
+                    "public type `{name}` will grow and is not #[non_exhaustive]"
+                ))
+                .or_default();
+        }
+        // Flags and families as bare integers (enum variants' fields have the default visibility).
+        if let Some(ty) = item["inner"].get("struct_field")
+            && item["visibility"].as_str() != Some("crate")
+            && flags_or_family(&name)
+            && bare_integer(ty)
+        {
+            found
+                .entry(format!(
+                    "public field `{name}` is a bare integer (flags and families are typed)"
+                ))
+                .or_default();
+        }
         let mut refs = Vec::new();
         // A re-export (`pub use netlink_sys::Socket;`) shows the other crate's item as ours.
         if let Some(use_) = item["inner"].get("use")
@@ -249,7 +316,9 @@ mod tests {
     use super::*;
 
     /// A rustdoc JSON skeleton: crate 0 with a function taking `netlink_sys::Socket`, a re-export of it,
-    /// a blanket impl naming a 0.x trait, a public helper named `start_msg` and a field named `before`.
+    /// a blanket impl naming a 0.x trait, a public helper named `start_msg` and a field named `before`;
+    /// growing types with and without `#[non_exhaustive]` (and one whose fields are all private); a
+    /// status as a bare `Option<u32>` and a typed family.
     #[test]
     fn finds_zero_x_types_and_helper_names_and_skips_blanket_impls() {
         let doc = serde_json::json!({
@@ -263,6 +332,16 @@ mod tests {
                 "6": {"crate_id": 0, "name": "Socket", "visibility": "public", "inner": {"use": {
                     "source": "netlink_sys::Socket", "name": "Socket", "id": 10, "is_glob": false}}},
                 "5": {"crate_id": 0, "name": "before", "visibility": "public", "inner": {"struct_field": {"primitive": "u64"}}},
+                "7": {"crate_id": 0, "name": "State", "visibility": "public", "attrs": [], "inner": {"enum": {"variants": []}}},
+                "8": {"crate_id": 0, "name": "Stats", "visibility": "public", "attrs": ["non_exhaustive"], "inner": {"struct": {
+                    "kind": {"plain": {"fields": [9], "has_stripped_fields": false}}}}},
+                "9": {"crate_id": 0, "name": "status", "visibility": "public", "inner": {"struct_field": {"resolved_path": {
+                    "path": "Option", "id": 13, "args": {"angle_bracketed": {"args": [{"type": {"primitive": "u32"}}]}}}}}},
+                "10": {"crate_id": 0, "name": "family", "visibility": "public", "inner": {"struct_field": {"resolved_path": {
+                    "path": "Family", "id": 14, "args": null}}}},
+                "11": {"crate_id": 0, "name": "Driver", "visibility": "public", "attrs": [], "inner": {"struct": {
+                    "kind": {"plain": {"fields": [], "has_stripped_fields": true}}}}},
+                "12": {"crate_id": 0, "name": "HttpError", "visibility": "public", "attrs": [], "inner": {"enum": {"variants": []}}},
                 "4": {"crate_id": 0, "name": "fine", "visibility": "public", "inner": {"function": {
                     "sig": {"inputs": [["v", {"resolved_path": {"path": "Vec", "id": 12, "args": null}}]]}}}}
             },
@@ -284,7 +363,11 @@ mod tests {
                 "`Socket` of `netlink_sys` (0.x) in a public signature: wrap".to_string(),
                 "`netlink_sys::Socket` of `netlink_sys` (0.x) in a public signature: Socket"
                     .to_string(),
+                "public field `status` is a bare integer (flags and families are typed)"
+                    .to_string(),
                 "public item `start_msg` (a private helper's name)".to_string(),
+                "public type `HttpError` will grow and is not #[non_exhaustive]".to_string(),
+                "public type `State` will grow and is not #[non_exhaustive]".to_string(),
             ]
         );
     }
