@@ -445,11 +445,10 @@ impl Driver {
     /// Fills the internal cache from a kernel dump without announcing anything (conntrackd's start and
     /// `-R`).
     pub fn populate(&mut self, now: Instant) -> Result<usize, Error> {
-        let dumped = self.dump_kept()?;
-        let n = dumped.len();
-        for c in dumped {
-            self.session.record_local(now, Change::Update, c);
-        }
+        let session = &mut self.session;
+        let n = dump_kept(&mut self.ct, &self.cfg.filter, |c| {
+            session.record_local(now, Change::Update, c);
+        })?;
         if self.cfg.expectations {
             let mut xs = Vec::new();
             for fam in [ctnl::Family::Ipv4, ctnl::Family::Ipv6] {
@@ -464,22 +463,6 @@ impl Driver {
         Ok(n)
     }
 
-    /// The kernel table's entries the filter keeps (the kernel narrows the dumps, user space decides).
-    fn dump_kept(&mut self) -> Result<Vec<CtEntry>, Error> {
-        let mut out = Vec::new();
-        for filter in self.cfg.filter.kernel_dumps() {
-            for e in self.ct.dump(&filter)? {
-                let e = e?;
-                if self.cfg.filter.matches(&e)
-                    && let Some(c) = CtEntry::from_ctnl(&e)
-                {
-                    out.push(c);
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// `conntrackd -R`: resync the internal cache with the kernel table (a dump, not announced).
     pub fn resync_from_kernel(&mut self, now: Instant) -> Result<usize, Error> {
         self.stats.kernel_resyncs += 1;
@@ -491,13 +474,13 @@ impl Driver {
     pub fn resync_after_overrun(&mut self, now: Instant) -> Result<usize, Error> {
         self.stats.kernel_resyncs += 1;
         let mut seen = HashSet::new();
-        let dumped = self.dump_kept()?;
-        for c in &dumped {
+        let session = &mut self.session;
+        let n = dump_kept(&mut self.ct, &self.cfg.filter, |c| {
             if let Some(k) = c.key() {
                 seen.insert(k);
             }
-            self.session.handle_local(now, Change::Update, *c);
-        }
+            session.handle_local(now, Change::Update, c);
+        })?;
         let gone: Vec<CtEntry> = self
             .session
             .internal()
@@ -507,7 +490,7 @@ impl Driver {
         for e in gone {
             self.session.handle_local(now, Change::Delete, e);
         }
-        Ok(dumped.len())
+        Ok(n)
     }
 
     /// `conntrackd -c`: commits the external cache into the kernel.
@@ -567,6 +550,30 @@ impl Driver {
         }
         Ok(())
     }
+}
+
+/// Streams the kernel table's entries the filter keeps to `f` (the kernel narrows the dumps, user space
+/// decides), decoding each into one reused entry; returns how many.
+fn dump_kept(
+    ct: &mut Conntrack,
+    filter: &Filter,
+    mut f: impl FnMut(CtEntry),
+) -> Result<usize, Error> {
+    let mut n = 0;
+    let mut e = ctnl::Entry::default();
+    for kernel in filter.kernel_dumps() {
+        let mut dump = ct.dump(&kernel)?;
+        while let Some(r) = dump.next_into(&mut e) {
+            r?;
+            if filter.matches(&e)
+                && let Some(c) = CtEntry::from_ctnl(&e)
+            {
+                f(c);
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
 }
 
 fn change_of(kind: EventKind) -> Change {
