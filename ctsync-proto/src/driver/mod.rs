@@ -188,7 +188,7 @@ impl Driver {
         // losing events every time; the kernel only uses the memory while events are queued.
         let size = cfg.event_buffer.max(cfg.event_buffer_max);
         let mut events = if size > 0 {
-            EventSocket::with_rcvbuf(groups, size)?
+            EventSocket::open_with(groups, size)?
         } else {
             EventSocket::open(groups)?
         };
