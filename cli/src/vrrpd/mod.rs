@@ -12,7 +12,9 @@ pub mod args;
 pub mod control;
 pub mod log;
 pub mod scripts;
+pub mod security;
 
+use crate::keepalived::vrrp_script::ScriptCmd;
 use crate::keepalived::{self, KeepalivedConf, vrrp_instance::track_script_name};
 use anyhow::{Context, Result, anyhow};
 use args::{Args, Sub};
@@ -88,10 +90,15 @@ fn write_out(b: &[u8]) -> i32 {
     }
 }
 
+/// Reads the file, logs its notices, then decides who runs each script and drops the refused
+/// ones ([`security::apply`]), logging why.
 fn load(args: &Args, log: &Log) -> Result<KeepalivedConf> {
-    let conf = keepalived::read_file(&args.file, args.config_id.as_deref())?;
+    let mut conf = keepalived::read_file(&args.file, args.config_id.as_deref())?;
     for n in &conf.notices {
         log.log(Level::Warning, &n.to_string());
+    }
+    for w in security::apply(&mut conf) {
+        log.log(Level::Warning, &w);
     }
     Ok(conf)
 }
@@ -178,6 +185,7 @@ fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
     for (name, o) in options(&conf) {
         driver.set_options(&name, o);
     }
+    driver.set_announce_intervals(conf.global.garp_interval, conf.global.gna_interval);
     let now = Instant::now();
     if let Err(e) = driver.start(now) {
         driver.cleanup();
@@ -378,10 +386,10 @@ impl Daemon<'_> {
         }
     }
 
-    fn spawn(&mut self, cmd: &[String], extra: &[&str]) {
+    fn spawn(&mut self, cmd: &ScriptCmd, extra: &[&str]) {
         if let Err(e) = self.notifier.spawn(cmd, extra) {
             self.log
-                .log(Level::Err, &format!("notify script {}: {e}", cmd.join(" ")));
+                .log(Level::Err, &format!("notify script {}: {e}", cmd.display()));
         }
     }
 
@@ -415,6 +423,8 @@ impl Daemon<'_> {
             }
         };
         let now = Instant::now();
+        self.driver
+            .set_announce_intervals(conf.global.garp_interval, conf.global.gna_interval);
         if let Err(e) = self.driver.reload(now, set, options(&conf)) {
             self.log.log(Level::Err, &format!("reload: {e}"));
         }
