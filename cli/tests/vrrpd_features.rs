@@ -491,3 +491,154 @@ fn script_users_and_script_security() {
         "{log}"
     );
 }
+
+/// A reload keeps what keepalived keeps: vrrpd is the VRRPv3 Master (priority 150) with keepalived
+/// as Backup. Reloaded with another excluded address, a shorter `advert_int`, `nopreempt`, a
+/// tracked script that fails (weight -10) and a new name, it stays Master without a state change
+/// (keepalived never takes over, vrrpd's counters carry on): the kept address is never removed,
+/// the dropped one is removed and the new one added (`ip monitor`), the adverts come at the new
+/// interval and with the new priority. A new VRID (an identity change) starts the instance over:
+/// priority 0, and keepalived takes over within Skew_Time.
+#[test]
+fn reload_keeps_state_and_applies_the_difference() {
+    let Some(mut lab) = Lab::new("rl", 1) else {
+        return;
+    };
+    let (a, b) = (lab.a.clone(), lab.b.clone());
+    let ours = |name: &str, vrid: u8, vip: &str, excluded: &str, extra: &str| {
+        format!(
+            "vrrp_script chk {{\n script /bin/false\n interval 0.2\n}}\n{}",
+            fast(instance(
+                name,
+                "va0",
+                vrid,
+                150,
+                vip,
+                &format!(" version 3\n virtual_ipaddress_excluded {{\n  {excluded}\n }}\n{extra}"),
+            ))
+        )
+    };
+    let conf = lab.write(
+        "a.conf",
+        &ours("VI_1", 51, "10.70.0.100/24", "10.70.0.102/24", ""),
+    );
+    let theirs = lab.write(
+        "b.conf",
+        &fast(instance(
+            "VI_1",
+            "vb0",
+            51,
+            100,
+            "10.70.0.100/24",
+            " version 3\n",
+        )),
+    );
+    let pid = lab.start_vrrpd(&conf);
+    lab.expect_on(
+        "10.70.0.100",
+        Some(&a),
+        Duration::from_secs(4),
+        "vrrpd master",
+    );
+    lab.start_keepalived(&theirs);
+    std::thread::sleep(Duration::from_secs(2));
+    lab.expect_on(
+        "10.70.0.100",
+        Some(&a),
+        Duration::from_millis(10),
+        "keepalived backup",
+    );
+    assert!(lab.has(&a, "10.70.0.102"));
+    let monitor = std::process::Command::new("ip")
+        .args(["-n", &a, "monitor", "address"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sent_before = lab.status()["instances"][0]["counters"]["sent"]
+        .as_u64()
+        .unwrap();
+    std::fs::write(
+        &conf,
+        ours(
+            "VI_R",
+            51,
+            "10.70.0.100/24",
+            "10.70.0.101/24",
+            " nopreempt\n track_script {\n  chk weight -10\n }\n",
+        )
+        .replace("advert_int 0.5", "advert_int 0.3"),
+    )
+    .unwrap();
+    kill("HUP", pid);
+    let end = Instant::now() + Duration::from_secs(3);
+    while !lab.has(&a, "10.70.0.101") || lab.has(&a, "10.70.0.102") {
+        assert!(Instant::now() < end, "addresses not applied");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let st = lab.status();
+    let i = &st["instances"][0];
+    assert_eq!(i["name"], "VI_R", "{st}");
+    assert_eq!(i["state"], "MASTER", "{st}");
+    assert_eq!(i["priority"], 140, "the new tracked script applies: {st}");
+    assert_eq!(i["counters"]["became_master"], 1, "{st}");
+    assert!(
+        i["counters"]["sent"].as_u64().unwrap() > sent_before,
+        "{st}"
+    );
+    let frames: Vec<Frame> = vrrp_frames("br0", 1.0, 10)
+        .into_iter()
+        .filter(|f| f.src == "10.70.0.1")
+        .collect();
+    assert!(
+        frames.len() >= 3 && frames.iter().all(|f| f.prio == 140),
+        "adverts every 0.3 s with priority 140: {frames:?}"
+    );
+    // A new VRID: a new instance. The old one hands over with priority 0.
+    std::fs::write(
+        &conf,
+        ours("VI_R", 53, "10.70.0.103/24", "10.70.0.101/24", ""),
+    )
+    .unwrap();
+    kill("HUP", pid);
+    lab.expect_on(
+        "10.70.0.100",
+        Some(&b),
+        Duration::from_secs(2),
+        "keepalived takes over",
+    );
+    lab.expect_on(
+        "10.70.0.103",
+        Some(&a),
+        Duration::from_secs(4),
+        "the new instance",
+    );
+    let _ = std::process::Command::new("kill")
+        .arg(monitor.id().to_string())
+        .status();
+    let events = String::from_utf8_lossy(&monitor.wait_with_output().unwrap().stdout).into_owned();
+    let deleted = |addr: &str| {
+        events
+            .lines()
+            .filter(|l| l.starts_with("Deleted") && l.contains(&format!(" {addr}/")))
+            .count()
+    };
+    assert_eq!(deleted("10.70.0.102"), 1, "{events}");
+    // .100 goes once, at the identity change, and never before.
+    assert_eq!(deleted("10.70.0.100"), 1, "{events}");
+    let first_100 = events
+        .lines()
+        .position(|l| l.starts_with("Deleted") && l.contains(" 10.70.0.100/"));
+    let added_101 = events
+        .lines()
+        .position(|l| !l.starts_with("Deleted") && l.contains(" 10.70.0.101/"));
+    assert!(added_101 < first_100, "{events}");
+    let klog = std::fs::read_to_string(lab.dir.join("keepalived.log")).unwrap();
+    assert_eq!(
+        klog.matches("Entering MASTER STATE").count(),
+        1,
+        "keepalived became Master only at the identity change:\n{klog}"
+    );
+    kill("TERM", pid);
+    lab.wait_gone(pid, Duration::from_secs(3));
+}

@@ -158,6 +158,8 @@ pub fn options(conf: &KeepalivedConf) -> HashMap<String, InstanceOptions> {
 
 struct Daemon<'a> {
     conf: KeepalivedConf,
+    /// During a reload, the configuration before it (for the instances it removes).
+    gone_conf: Option<KeepalivedConf>,
     driver: Driver,
     checks: Vec<Check>,
     notifier: Notifier,
@@ -198,6 +200,7 @@ fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
         .collect();
     let mut d = Daemon {
         conf,
+        gone_conf: None,
         driver,
         checks,
         notifier: Notifier::default(),
@@ -319,6 +322,19 @@ impl Daemon<'_> {
                             reason_text(&reason)
                         ),
                     );
+                    if to == State::Initialize {
+                        // An instance a reload removed (or restarted): keepalived 2.2.7 notifies
+                        // FAULT for it, unless it was in Fault already.
+                        let notify = self
+                            .gone_conf
+                            .as_ref()
+                            .and_then(|c| c.instances.iter().find(|i| i.name == instance))
+                            .map(|i| i.notify.clone());
+                        if from != State::Fault {
+                            self.run_notify(notify, State::Fault, "INSTANCE", &instance, priority);
+                        }
+                        continue;
+                    }
                     let notify = self
                         .conf
                         .instances
@@ -425,19 +441,35 @@ impl Daemon<'_> {
         let now = Instant::now();
         self.driver
             .set_announce_intervals(conf.global.garp_interval, conf.global.gna_interval);
-        if let Err(e) = self.driver.reload(now, set, options(&conf)) {
-            self.log.log(Level::Err, &format!("reload: {e}"));
-        }
-        for c in &mut self.checks {
-            c.stop();
-        }
+        // Tracking scripts keep their result by name (keepalived's clear_diff_script).
+        let mut old_checks = std::mem::take(&mut self.checks);
         self.checks = conf
             .scripts
             .iter()
-            .map(|s| Check::new(s.clone(), now))
+            .map(|s| {
+                let mut c = Check::new(s.clone(), now);
+                if let Some(o) = old_checks.iter().find(|o| o.script.name == s.name) {
+                    c.up = o.up;
+                }
+                c
+            })
             .collect();
-        self.conf = conf;
+        for c in &mut old_checks {
+            c.stop();
+        }
+        if let Err(e) = self.driver.reload(now, set, options(&conf)) {
+            self.log.log(Level::Err, &format!("reload: {e}"));
+        }
+        for k in 0..self.checks.len() {
+            let name = track_script_name(&self.checks[k].script.name);
+            let up = self.checks[k].up;
+            self.driver.track(now, &name, up);
+        }
+        // Notes of instances the reload removed or restarted name the old configuration.
+        let old = std::mem::replace(&mut self.conf, conf);
+        self.gone_conf = Some(old);
         self.notes();
+        self.gone_conf = None;
         self.log.log(Level::Info, "configuration reloaded");
     }
 }

@@ -110,7 +110,8 @@ fn unsafe_part(path: &Path) -> Result<Option<String>, String> {
 }
 
 /// Checks one script for `who`: `Err(reason)` drops it; `Ok(Some(why))` is insecure (dropped when
-/// `security`); a bare name is replaced by the path found.
+/// `security`). The command becomes the resolved path (a bare name is looked up in `PATH` first),
+/// as keepalived runs it.
 fn check(
     cmd: &mut ScriptCmd,
     who: RunAs,
@@ -134,6 +135,19 @@ fn check(
     let given = PathBuf::from(&cmd.argv[0]);
     let real = std::fs::canonicalize(&given)
         .map_err(|e| format!("{} cannot be accessed: {e}", given.display()))?;
+    // keepalived runs the resolved path, keeping the name it was given when it names the same file
+    // in the resolved directory (a program may act on its name), and checks both.
+    let mut run = real.clone();
+    if let (Some(name), Some(dir)) = (given.file_name(), real.parent())
+        && real.file_name() != Some(name)
+    {
+        let same_name = dir.join(name);
+        let same = |p: &Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
+        if same(&same_name).is_some() && same(&same_name) == same(&real) {
+            run = same_name;
+        }
+    }
+    cmd.argv[0] = run.to_string_lossy().into_owned();
     // The user must be able to get to it: search permission on every directory on the way.
     for dir in prefixes(&real).iter().rev().skip(1) {
         let m = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -163,8 +177,8 @@ fn check(
     if !as_root {
         return Ok(None);
     }
-    let mut why = unsafe_part(&given)?;
-    if why.is_none() && real != given {
+    let mut why = unsafe_part(&run)?;
+    if why.is_none() && real != run {
         why = unsafe_part(&real)?;
     }
     match why {
