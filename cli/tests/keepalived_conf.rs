@@ -343,3 +343,23 @@ fn script_commands_users_and_groups() {
         "{notices:?}"
     );
 }
+
+/// The `keepalived_conf` fuzz target's corpus replays through its body (`keepalived::fuzz_read`):
+/// no panic, errors name a line of the file; the seeds include a file that uses every key vrrpd
+/// reads, and it reads whole.
+#[test]
+fn fuzz_corpus_replays() {
+    let corpus = testkit::fuzz_corpus("keepalived_conf");
+    assert!(corpus.len() >= 3);
+    for (path, data) in &corpus {
+        let r = std::panic::catch_unwind(|| keepalived::fuzz_read(data));
+        assert!(r.is_ok(), "{}", path.display());
+    }
+    let (_, full) = corpus
+        .iter()
+        .find(|(p, _)| p.ends_with("full.conf"))
+        .unwrap();
+    let conf = read(std::str::from_utf8(full).unwrap()).unwrap();
+    assert_eq!(conf.instances.len(), 3);
+    assert_eq!(conf.instances[0].use_vmac.as_deref(), Some("vrrp.51"));
+}

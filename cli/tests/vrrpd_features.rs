@@ -186,6 +186,38 @@ fn use_vmac_adverts_leave_from_the_vmac_both_ways() {
         !ours4.is_empty() && ours4.iter().all(|f| f.mac == mac_a),
         "{mac_a}: {frames:?}"
     );
+    // SIGKILL leaves the VMACs; a restart takes them back (one each) and runs; a reload that drops
+    // the IPv6 instance deletes its VMAC; SIGTERM deletes the rest.
+    kill("KILL", pid);
+    lab.wait_gone(pid, Duration::from_secs(3));
+    let link = sh(&format!("ip -n {a} -br link"));
+    assert!(
+        link.contains("vrrp.51") && link.contains("vrrp.52"),
+        "{link}"
+    );
+    let pid = lab.start_vrrpd(&xmit);
+    lab.expect_on(
+        "10.70.0.100",
+        Some(&a),
+        Duration::from_secs(4),
+        "after a restart",
+    );
+    let link = sh(&format!("ip -n {a} -br link"));
+    assert_eq!(link.matches("vrrp.51@va0").count(), 1, "{link}");
+    assert_eq!(link.matches("vrrp.52@va0").count(), 1, "{link}");
+    let text = std::fs::read_to_string(&xmit).unwrap();
+    let only_v4 = &text[..text.find("vrrp_instance VI_6").unwrap()];
+    std::fs::write(&xmit, only_v4).unwrap();
+    kill("HUP", pid);
+    let end = Instant::now() + Duration::from_secs(3);
+    while sh(&format!("ip -n {a} -br link")).contains("vrrp.52") {
+        assert!(Instant::now() < end, "the dropped instance's VMAC stays");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        lab.has(&a, "10.70.0.100"),
+        "the other instance keeps running"
+    );
     kill("TERM", pid);
     lab.wait_gone(pid, Duration::from_secs(3));
     assert!(!sh(&format!("ip -n {a} -br link")).contains("vrrp."));
