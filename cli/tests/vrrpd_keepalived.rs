@@ -346,6 +346,21 @@ fn bad_input_counted_and_reload_applies_only_the_difference() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // A control client that connects and says nothing holds up neither the adverts nor another
+    // client.
+    let silent = std::os::unix::net::UnixStream::connect(lab.socket()).unwrap();
+    let sent = |st: &serde_json::Value| st["instances"][0]["counters"]["sent"].as_u64().unwrap();
+    let asked = Instant::now();
+    let before = sent(&lab.status());
+    // (A server that waited for the silent client would take its read timeout first.)
+    assert!(
+        asked.elapsed() < Duration::from_millis(400),
+        "{:?}",
+        asked.elapsed()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(sent(&lab.status()) > before, "adverts went on");
+    drop(silent);
     // A second vrrpd started on the broken file, or on a file naming a missing interface, stops
     // with the line and the reason before touching anything.
     let no_if = lab.write(

@@ -220,42 +220,64 @@ fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
     );
     let mut sigbuf = [0u8; 64];
     let mut sig_r = sig_r;
+    let mut control = control;
     loop {
         let now = Instant::now();
-        let mut deadline = d.driver.poll_timeout();
-        for c in &d.checks {
-            deadline = Some(deadline.map_or(c.deadline(), |x| x.min(c.deadline())));
-        }
-        let wait = deadline.map(|t| t.saturating_duration_since(now));
-        let ts = wait.map(|w| Timespec {
-            tv_sec: i64::try_from(w.as_secs()).unwrap_or(i64::MAX),
-            tv_nsec: i64::from(w.subsec_nanos()),
+        let deadline = [
+            d.driver.poll_timeout(),
+            d.checks.iter().map(Check::deadline).min(),
+            control.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let ts = deadline.map(|t| {
+            let w = t.saturating_duration_since(now);
+            Timespec {
+                tv_sec: i64::try_from(w.as_secs()).unwrap_or(i64::MAX),
+                tv_nsec: i64::from(w.subsec_nanos()),
+            }
         });
-        {
+        // Which fds are ready: only those are read (a timer wake-up costs one poll).
+        let (driver_ready, signal_ready, control_ready) = {
             let dfds = d.driver.fds();
             let mut fds: Vec<PollFd<'_>> =
                 dfds.iter().map(|f| PollFd::new(f, PollFlags::IN)).collect();
+            let nd = fds.len();
             fds.push(PollFd::new(&sig_r, PollFlags::IN));
-            fds.push(PollFd::new(&control.listener, PollFlags::IN));
+            fds.extend(control.poll_fds());
             match poll(&mut fds, ts.as_ref()) {
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
             }
+            let ready = |f: &PollFd<'_>| !f.revents().is_empty();
+            (
+                fds[..nd].iter().any(ready),
+                ready(&fds[nd]),
+                fds[nd + 1..].iter().any(ready),
+            )
+        };
+        if signal_ready {
+            // Empty the wake-up pipe; the flags say which signals came.
+            while sig_r.read(&mut sigbuf).is_ok_and(|n| n > 0) {}
         }
-        // Empty the wake-up pipe; the flags say which signals came.
-        while sig_r.read(&mut sigbuf).is_ok_and(|n| n > 0) {}
         let terminate = term.swap(false, Ordering::SeqCst);
         let reload = hup.swap(false, Ordering::SeqCst);
-        let now = Instant::now();
-        if let Err(e) = d.driver.handle_readable(now) {
+        if driver_ready && let Err(e) = d.driver.handle_readable(Instant::now()) {
             log.log(Level::Err, &format!("receive: {e}"));
         }
         d.driver.handle_timeout(Instant::now());
         d.run_checks(Instant::now());
         d.notes();
-        d.notifier.reap();
-        control.serve(&d.driver);
+        if signal_ready {
+            // SIGCHLD: notify scripts ended.
+            d.notifier.reap();
+        }
+        let now = Instant::now();
+        if control_ready || control.deadline().is_some_and(|t| t <= now) {
+            control.serve(&d.driver, now);
+        }
         if terminate {
             break;
         }
