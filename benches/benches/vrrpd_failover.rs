@@ -159,7 +159,11 @@ fn main() {
                     let who = if peer { &Daemon::Keepalived } else { &vrrpd };
                     sh("ip link add fbr type bridge && ip link set fbr up");
                     let g = round(who, v3, sig);
-                    eprintln!("{label}, {what}, round {r}, {}: {:.1} ms", who.name(), g * 1e3);
+                    eprintln!(
+                        "{label}, {what}, round {r}, {}: {:.1} ms",
+                        who.name(),
+                        g * 1e3
+                    );
                     if peer { ka.push(g) } else { us.push(g) }
                 }
             }

@@ -800,7 +800,8 @@ fn keepalived_killed_nopreempt_preempt_delay_and_vrrpd_frozen() {
     while !lab.has(&b, vip) {
         assert!(
             Instant::now() < end,
-            "keepalived takes over from a frozen vrrpd"
+            "keepalived takes over from a frozen vrrpd:\n{}",
+            std::fs::read_to_string(lab.dir.join("keepalived.log")).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -13,6 +13,10 @@
 //!   [`Driver::poll_timeout`], then call [`Driver::handle_readable`] / [`Driver::handle_timeout`], and
 //!   read what happened from [`Driver::poll_note`] (state changes for notify scripts and logs).
 //!
+//! Waiting for [`Driver::poll_timeout`]: poll(2)'s timeout may fire late by 0.1 % of its length
+//! (the kernel's `select_estimate_accuracy`: 3.6 ms on a 3.6 s Master_Down_Interval, which would
+//! make every takeover that late); wait on a timerfd for long deadlines, as `vrrpd` does.
+//!
 //! What it adds to the system it records, and removes exactly that ([`Driver::shutdown`]): addresses
 //! it added (marked with `IFA_PROTO` [`rtnl::ADDRESS_PROTO`], so that a restart after a crash removes
 //! its own leftovers and never an address someone else added), the VMACs it created, and the IPv4
