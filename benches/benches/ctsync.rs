@@ -21,7 +21,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use criterion::{Criterion, Throughput, criterion_group};
-use ctsync_proto::session::{Ftfw, FtfwConfig};
+use ctsync_proto::session::{Ftfw, FtfwConfig, Session};
 use ctsync_proto::wire::{
     AddrPair, Body, Change, CtEntry, Flags, Message, Mode, PortPair, Synproxy, messages,
 };
@@ -141,7 +141,7 @@ fn session(c: &mut Criterion) {
 criterion_group!(benches, codec, session);
 
 mod peer {
-    use ctsync_proto::session::{Ftfw, FtfwConfig};
+    use ctsync_proto::session::{Ftfw, FtfwConfig, Session};
     use std::net::UdpSocket;
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};

@@ -196,6 +196,9 @@ fn use_vmac_adverts_leave_from_the_vmac_both_ways() {
         "{link}"
     );
     let pid = lab.start_vrrpd(&xmit);
+    // The VIP is still on the leftover VMAC: a status reply proves the restart has taken the
+    // leftovers back (the loop answers only after the driver started).
+    let _ = lab.status();
     lab.expect_on(
         "10.70.0.100",
         Some(&a),
@@ -581,11 +584,33 @@ fn reload_keeps_state_and_applies_the_difference() {
         "keepalived backup",
     );
     assert!(lab.has(&a, "10.70.0.102"));
-    let monitor = std::process::Command::new("ip")
+    let mut monitor = std::process::Command::new("ip")
         .args(["-n", &a, "monitor", "address"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // The monitor's lines, read as they come; a marker address on lo proves it listens before the
+    // reload (on a loaded machine `ip` may subscribe only after the first reload is done).
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let seen = seen.clone();
+        let out = monitor.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let mut s = seen.lock().unwrap();
+                s.push_str(&l);
+                s.push('\n');
+            }
+        })
+    };
+    let end = Instant::now() + Duration::from_secs(10);
+    while !seen.lock().unwrap().contains("192.0.2.77/32") {
+        assert!(Instant::now() < end, "ip monitor never listened");
+        sh(&format!("ip -n {a} addr replace 192.0.2.77/32 dev lo"));
+        std::thread::sleep(Duration::from_millis(50));
+        sh(&format!("ip -n {a} addr del 192.0.2.77/32 dev lo"));
+    }
     let sent_before = lab.status()["instances"][0]["counters"]["sent"]
         .as_u64()
         .unwrap();
@@ -648,7 +673,9 @@ fn reload_keeps_state_and_applies_the_difference() {
     let _ = std::process::Command::new("kill")
         .arg(monitor.id().to_string())
         .status();
-    let events = String::from_utf8_lossy(&monitor.wait_with_output().unwrap().stdout).into_owned();
+    let _ = monitor.wait();
+    reader.join().unwrap();
+    let events = seen.lock().unwrap().clone();
     let deleted = |addr: &str| {
         events
             .lines()

@@ -25,6 +25,10 @@
 //!   non-blocking mode ([`EventSocket::set_nonblocking`], [`EventSocket::try_recv`] giving
 //!   [`TryRecv::WouldBlock`]), so one `poll(2)` loop can serve it with other sockets and timers.
 //! * [`sysctl`]: typed conntrack sysctl knobs (`nf_conntrack_max`, timeouts, ...), read, validated, written.
+//! * [`text`]: what conntrack-tools prints, on [`Entry`] and [`Expect`]: the default line
+//!   ([`Entry::write_text`] with a [`Style`]), XML, `save` lines and JSON; the names behind them (TCP, SCTP
+//!   and DCCP states, status flags, connection labels from `connlabel.conf` as a [`LabelMap`]) and local
+//!   time as the C library computes it ([`TimeZone`], [`Clock`]).
 //!
 //! # Examples
 //!
@@ -137,19 +141,23 @@
 pub mod batch;
 pub mod dump;
 mod error;
+pub mod event_filter;
 pub mod events;
 pub mod expect;
 pub mod ops;
 mod socket;
 pub mod stats;
 pub mod sysctl;
+pub mod text;
 mod wire;
 
 pub use batch::{Batch, BatchReport, Prepared};
 pub use dump::{Dump, DumpFilter, DumpItem, RawItem, RawItems, TupleFilter};
 pub use error::{DecodeError, EmitError, Error, strerror};
+pub use event_filter::{AddrFields, EventFilter, Prefix, Rule};
 pub use events::{Event, EventKind, EventSocket, Groups, TryRecv};
 pub use ops::{Conntrack, Direction, FlushOutcome, Key};
+pub use text::{Clock, LabelMap, Style, TimeZone};
 pub use wire::{
     Counters, CpuStats, DccpInfo, Entry, Expect, ExpectCpuStats, ExpectFlags, ExpectNat, Family,
     GlobalStats, Helper, L4, NatRange, ProtoInfo, RawAttr, SctpInfo, SeqAdj, Status, Synproxy,

@@ -406,3 +406,12 @@ pub(crate) fn encode_delete_msg(
     finish_msg(buf, start);
     Ok(())
 }
+
+/// The request socket's descriptor: a program that listens to events can tell the ones its own requests
+/// caused (the event's port id equals this socket's, from `getsockname`), as conntrackd does for its
+/// commits.
+impl std::os::fd::AsFd for Conntrack {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}

@@ -225,3 +225,95 @@ impl CtEntry {
         Some(m)
     }
 }
+
+/// A tuple from an address pair, a protocol and ports as an expectation message carries them.
+fn exp_tuple(a: Option<AddrPair>, p: Option<u8>, ports: Option<PortPair>) -> Option<ctnl::Tuple> {
+    let addrs = a?;
+    let l4 = ports.map_or(L4::None, L4::Ports);
+    Some(tuple_to_ctnl(&Tuple {
+        addrs,
+        l4proto: p.unwrap_or(0),
+        l4,
+    }))
+}
+
+fn exp_tuple_parts(t: Option<&ctnl::Tuple>) -> (Option<AddrPair>, Option<u8>, Option<PortPair>) {
+    match t.and_then(tuple_from_ctnl) {
+        Some(t) => {
+            let ports = match t.l4 {
+                L4::Ports(p) => Some(p),
+                _ => None,
+            };
+            (Some(t.addrs), Some(t.l4proto), ports)
+        }
+        None => (None, None, None),
+    }
+}
+
+impl crate::wire::ExpEntry {
+    /// The netlink expectation for this message (`None` without master and expected tuples): master,
+    /// expected and mask tuples, timeout, flags, class, helper, function and NAT (`exp2msg` in reverse).
+    pub fn to_ctnl(&self) -> Option<ctnl::Expect> {
+        let master = exp_tuple(self.master_addrs, self.master_l4proto, self.master_ports)?;
+        let tuple = exp_tuple(self.expect_addrs, self.expect_l4proto, self.expect_ports)?;
+        let mut x = ctnl::Expect::default();
+        x.family = if master.src.is_ipv4() {
+            ctnl::Family::Ipv4
+        } else {
+            ctnl::Family::Ipv6
+        };
+        x.master = Some(master);
+        x.tuple = Some(tuple);
+        x.mask = exp_tuple(self.mask_addrs, self.mask_l4proto, self.mask_ports);
+        x.timeout = self.timeout;
+        x.flags = self.flags.map(ctnl::ExpectFlags::from_bits_retain);
+        x.class = self.class;
+        x.helper = self.helper.map(|h| h.name().into_owned());
+        x.func = self.func.map(|f| f.name().into_owned());
+        if let (Some([src, dst]), Some(dir)) = (self.nat_addrs, self.nat_dir) {
+            let l4 = self.nat_ports.map_or(L4::None, L4::Ports);
+            x.nat = Some(ctnl::ExpectNat {
+                dir,
+                tuple: tuple_to_ctnl(&Tuple {
+                    addrs: AddrPair::V4 { src, dst },
+                    l4proto: self.nat_l4proto.unwrap_or(0),
+                    l4,
+                }),
+            });
+        }
+        Some(x)
+    }
+
+    /// The sync message conntrackd would build for a netlink expectation (`exp2msg`).
+    pub fn from_ctnl(x: &ctnl::Expect) -> crate::wire::ExpEntry {
+        let (master_addrs, master_l4proto, master_ports) = exp_tuple_parts(x.master.as_ref());
+        let (expect_addrs, expect_l4proto, expect_ports) = exp_tuple_parts(x.tuple.as_ref());
+        let (mask_addrs, mask_l4proto, mask_ports) = exp_tuple_parts(x.mask.as_ref());
+        let mut e = crate::wire::ExpEntry {
+            master_addrs,
+            master_l4proto,
+            master_ports,
+            expect_addrs,
+            expect_l4proto,
+            expect_ports,
+            mask_addrs,
+            mask_l4proto,
+            mask_ports,
+            timeout: x.timeout,
+            flags: x.flags.map(|f| f.bits()),
+            class: x.class,
+            helper: x.helper.as_deref().and_then(HelperName::new),
+            func: x.func.as_deref().and_then(crate::wire::ExpFn::new),
+            ..crate::wire::ExpEntry::default()
+        };
+        if let Some(n) = &x.nat
+            && let (Some(AddrPair::V4 { src, dst }), p, ports) = exp_tuple_parts(Some(&n.tuple))
+        {
+            e.nat_addrs = Some([src, dst]);
+            e.nat_l4proto = p;
+            e.nat_ports = ports;
+            e.nat_dir = Some(n.dir);
+        }
+        e
+    }
+}

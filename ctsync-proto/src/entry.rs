@@ -44,12 +44,44 @@ pub struct Tuple {
 }
 
 /// The identity of an entry in a cache: original tuple and zone (conntrackd hashes the same fields).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Key {
     /// Original tuple.
     pub orig: Tuple,
     /// Conntrack zone (0 when absent).
     pub zone: u16,
+}
+
+/// Hashes every field (so equal keys hash equally) packed into a few words: the derived impl would call
+/// the hasher once per byte array and discriminant, which costs more than the lookup itself.
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let t = &self.orig;
+        let l4 = match t.l4 {
+            L4::Ports(p) => (1u64 << 32) | u64::from(p.sport) << 16 | u64::from(p.dport),
+            L4::Icmp {
+                icmp_type,
+                code,
+                id,
+            } => (2u64 << 32) | u64::from(icmp_type) << 24 | u64::from(code) << 16 | u64::from(id),
+            L4::None => 3u64 << 32,
+        };
+        let tail = l4 | u64::from(t.l4proto) << 40 | u64::from(self.zone) << 48;
+        match t.addrs {
+            AddrPair::V4 { src, dst } => {
+                state.write_u64(u64::from(u32::from(src)) << 32 | u64::from(u32::from(dst)));
+                state.write_u64(tail);
+            }
+            AddrPair::V6 { src, dst } => {
+                let (s, d) = (u128::from(src), u128::from(dst));
+                state.write_u64(s as u64);
+                state.write_u64((s >> 64) as u64);
+                state.write_u64(d as u64);
+                state.write_u64((d >> 64) as u64);
+                state.write_u64(tail | 1 << 35);
+            }
+        }
+    }
 }
 
 /// The identity of an expectation in a cache: its master and expected tuples (conntrackd hashes these).
@@ -77,27 +109,18 @@ impl ExpEntry {
     }
 }
 
-/// The reply ICMP type for a request type, as libnetfilter_conntrack's ICMP type setter computes it
-/// when conntrackd sets up the reply tuple (`invmap_icmp` / `invmap_icmpv6` in its proto.c, the same
-/// pairs as the kernel's `invmap` in nf_conntrack_proto_icmp{,v6}.c): echo, timestamp, information and
-/// address-mask requests and replies for ICMP; echo and node-information for ICMPv6. Any other type
-/// has no reply and gets 255, which the kernel refuses (`-EINVAL`), exactly as with conntrackd.
+/// The reply ICMP type for a request type, as conntrackd sets up the reply tuple: `ctnl`'s table (the
+/// kernel's `invmap`, the workspace's one ICMP inversion: echo, timestamp, information and address-mask
+/// requests and replies for ICMP; echo and node-information for ICMPv6). Any other type has no reply and
+/// gets 255, which the kernel refuses (`-EINVAL`), exactly as libnetfilter_conntrack's setter leaves it
+/// for conntrackd.
 pub fn icmp_reply_type(l4proto: u8, t: u8) -> u8 {
-    match (l4proto, t) {
-        (1, 8) => 0,
-        (1, 0) => 8,
-        (1, 13) => 14,
-        (1, 14) => 13,
-        (1, 15) => 16,
-        (1, 16) => 15,
-        (1, 17) => 18,
-        (1, 18) => 17,
-        (58, 128) => 129,
-        (58, 129) => 128,
-        (58, 139) => 140,
-        (58, 140) => 139,
-        _ => 255,
-    }
+    let family = match l4proto {
+        58 => ctnl::Family::Ipv6,
+        1 => ctnl::Family::Ipv4,
+        _ => return 255,
+    };
+    ctnl::icmp_reply_type(family, t).unwrap_or(255)
 }
 
 impl Tuple {

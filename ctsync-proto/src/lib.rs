@@ -10,12 +10,15 @@
 //!   original tuple plus the NAT attributes the way conntrackd and libnetfilter_conntrack do.
 //! * [`cache`]: the internal cache (local entries to announce) and the external cache (entries learnt
 //!   from the peer), with dump, flush, commit list and stats.
-//! * [`session`]: sans-IO state machines for conntrackd's three sync modes, FT-FW ([`session::Ftfw`]),
-//!   ALARM ([`session::Alarm`]) and NOTRACK ([`session::Notrack`]). No sockets, threads or clocks: time
-//!   is a parameter (`handle_datagram(now, ..)`, `handle_timeout(now)`), output is polled
-//!   (`poll_transmit`, `poll_action`, `poll_timeout`).
-//! * With the `ctnl` feature: `CtEntry::to_ctnl` / `CtEntry::from_ctnl` convert to and from
-//!   `ctnl::Entry`.
+//! * [`session`]: sans-IO state machines for conntrackd's three sync modes, FT-FW ([`Ftfw`]), ALARM
+//!   ([`Alarm`]) and NOTRACK ([`Notrack`]), behind one trait, [`Session`], so that one loop drives any of
+//!   them ([`SessionConfig::build`] gives a `Box<dyn Session>` for a configured mode). No sockets,
+//!   threads or clocks: time is a parameter (`handle_datagram(now, ..)`, `handle_timeout(now)`), output is
+//!   polled (`poll_transmit`, `poll_action`, `poll_timeout`).
+//! * `CtEntry::to_ctnl` / `CtEntry::from_ctnl` (and the same on `ExpEntry`) convert to and from `ctnl`'s
+//!   types.
+//! * With the `linux` feature: [`driver`], the thin Linux loop around a session (channel sockets,
+//!   kernel events, commit with conntrackd's rules, conntrackd's `Filter`), embeddable without `ctsyncd`.
 //! * [`json`]: the one-object-per-message JSON used by `examples/ctsync_decode`.
 //!
 //! # Compatibility notes (checked against captures of conntrackd 1.4.7, see `tests/data/README.md`)
@@ -34,16 +37,30 @@
 //! * The caches follow `internal_cache.c`/`external_cache.c`: the message type comes from the object's
 //!   state when it is sent, a NEW event replaces a cached object, an UPDATE merges into it
 //!   (`nfct_copy(.., NFCT_CP_META)`), a second DELETE is ignored.
-//! * FT-FW follows `sync-ftfw.c` exactly, including its limits: while a peer still says HELLO, gaps in
-//!   its sequence are not NACKed (conntrackd resets the window instead), so losses during the handshake
-//!   are only repaired by a later resync.
+//! * FT-FW follows `sync-ftfw.c` exactly by default, including its limits: while a peer still says
+//!   HELLO, gaps in its sequence are not NACKed and whole windows are acknowledged, the resend queue is
+//!   emptied on every HELLO received, the first message after a start sets the baseline (reordered
+//!   earlier ones are dropped), and a resent control message keeps the HELLO it was first sent with. So
+//!   a burst sent during a handshake through a lossy, reordering link loses entries, in conntrackd too.
+//!   [`FtfwConfig::reliable_handshake`] (on in `ctsyncd`) stays reliable on the same wire.
 #![warn(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod cache;
-#[cfg(feature = "ctnl")]
 mod ctnl_conv;
+#[cfg(feature = "linux")]
+pub mod driver;
 pub mod entry;
 pub mod json;
 pub mod session;
 pub mod wire;
+
+pub use cache::{CacheStats, ExternalCache, InternalCache};
+pub use entry::{ExpKey, Key, Tuple};
+pub use session::{
+    Action, Alarm, AlarmConfig, Ftfw, FtfwConfig, Notrack, NotrackConfig, Session, SessionConfig,
+    Stats, SyncMode,
+};
+pub use wire::{
+    AddrPair, Body, Change, CtEntry, DecodeError, EmitError, ExpEntry, Flags, Message, PortPair,
+};

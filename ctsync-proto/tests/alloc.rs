@@ -3,6 +3,7 @@
 #![allow(unsafe_code)] // a counting GlobalAlloc needs `unsafe impl`; it only forwards to System.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use ctsync_proto::Session;
 use ctsync_proto::session::{Ftfw, FtfwConfig};
 use ctsync_proto::wire::{
     AddrPair, Body, Change, CtEntry, Flags, Message, Mode, Packer, PortPair, messages,
@@ -91,20 +92,8 @@ fn codec_does_not_allocate() {
 #[test]
 fn warmed_up_ftfw_exchange_allocates_nothing_per_message() {
     let now = Instant::now();
-    let mut a = Ftfw::new(
-        now,
-        FtfwConfig {
-            window_size: 10,
-            ..FtfwConfig::default()
-        },
-    );
-    let mut b = Ftfw::new(
-        now,
-        FtfwConfig {
-            window_size: 10,
-            ..FtfwConfig::default()
-        },
-    );
+    let mut a = Ftfw::new(now, FtfwConfig::default().with_window_size(10));
+    let mut b = Ftfw::new(now, FtfwConfig::default().with_window_size(10));
     let mut buf = [0u8; 1472];
     let mut round = |a: &mut Ftfw, b: &mut Ftfw, mark: u32| {
         for i in 0..200 {

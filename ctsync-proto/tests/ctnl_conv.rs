@@ -1,7 +1,6 @@
-//! Conversion to and from `ctnl::Entry` (run with `cargo test -p ctsync-proto --features ctnl`): every
+//! Conversion to and from `ctnl::Entry` (`cargo test -p ctsync-proto --test ctnl_conv`): every
 //! conntrack entry captured from conntrackd survives `to_ctnl` then `from_ctnl` unchanged, and the reply
 //! tuple carries the NAT translation.
-#![cfg(feature = "ctnl")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ctsync_proto::wire::{Body, Mode, messages};

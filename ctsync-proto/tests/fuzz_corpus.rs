@@ -8,7 +8,9 @@
 //!   its bound; the captured traffic makes the sessions act.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ctsync_proto::session::{Alarm, AlarmConfig, Ftfw, FtfwConfig, Notrack, NotrackConfig};
+use ctsync_proto::session::{
+    Alarm, AlarmConfig, Ftfw, FtfwConfig, Notrack, NotrackConfig, Session,
+};
 use ctsync_proto::wire::{Message, Mode, messages};
 use std::time::{Duration, Instant};
 
@@ -49,11 +51,9 @@ fn replay_ctsync_session_corpus() {
         let t0 = Instant::now();
         let mut f = Ftfw::new(
             t0,
-            FtfwConfig {
-                resend_queue_size: 8,
-                window_size: 3,
-                ..FtfwConfig::default()
-            },
+            FtfwConfig::default()
+                .with_resend_queue_size(8)
+                .with_window_size(3),
         );
         let mut a = Alarm::new(t0, AlarmConfig::default());
         let mut n = Notrack::new(t0, NotrackConfig::default());

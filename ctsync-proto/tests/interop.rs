@@ -9,6 +9,7 @@
 //! conntrackd is stopped by PID and the peer namespace deleted when the test ends (also on failure).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use ctsync_proto::Session;
 use ctsync_proto::session::{Ftfw, FtfwConfig};
 use ctsync_proto::wire::{AddrPair, Change, CtEntry, PortPair};
 use std::net::UdpSocket;
@@ -154,10 +155,7 @@ fn ftfw_session_syncs_with_real_conntrackd() {
     }
     let mut s = Ftfw::new(
         Instant::now(),
-        FtfwConfig {
-            initial_seq: 7_000,
-            ..FtfwConfig::default()
-        },
+        FtfwConfig::default().with_initial_seq(7_000),
     );
     for e in entries() {
         s.handle_local(Instant::now(), Change::New, e);
@@ -218,7 +216,7 @@ fn ftfw_session_syncs_with_real_conntrackd() {
     }
     // What conntrackd received matches what we sent, mark included.
     assert!(ext.contains("mark=77"), "{ext}");
-    let theirs = s.external().get(&want).unwrap().entry;
+    let theirs = s.external().get(&want).unwrap().entry();
     assert_eq!(theirs.mark, Some(42));
     assert_eq!(theirs.timeout.map(|t| t <= 100), Some(true));
     // Commit conntrackd's external cache to its kernel: the kernel builds the reply tuple from the NAT

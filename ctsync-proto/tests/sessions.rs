@@ -1,6 +1,7 @@
 //! ALARM, NOTRACK and FT-FW control paths on a virtual clock.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use ctsync_proto::Session;
 use ctsync_proto::session::{Action, Alarm, AlarmConfig, Ftfw, FtfwConfig, Notrack, NotrackConfig};
 use ctsync_proto::wire::{
     AddrPair, Body, Change, CtEntry, Flags, Message, Mode, PortPair, messages,
@@ -42,12 +43,10 @@ fn decode(d: &[Vec<u8>]) -> Vec<Message> {
 #[test]
 fn alarm_refreshes_with_seeded_jitter_and_external_expires() {
     let t0 = Instant::now();
-    let cfg = AlarmConfig {
-        refresh_secs: 5,
-        cache_timeout: Duration::from_secs(20),
-        seed: 42,
-        ..AlarmConfig::default()
-    };
+    let cfg = AlarmConfig::default()
+        .with_refresh_secs(5)
+        .with_cache_timeout(Duration::from_secs(20))
+        .with_seed(42);
     let mut a = Alarm::new(t0, cfg);
     let mut b = Alarm::new(t0, cfg);
     for i in 0..50 {
@@ -75,9 +74,23 @@ fn alarm_refreshes_with_seeded_jitter_and_external_expires() {
     );
     assert_eq!(b.external().len(), 50);
     // The same seed gives the same schedule.
-    let (mut x, mut y) = (Alarm::new(t0, cfg), Alarm::new(t0, cfg));
-    let jx: Vec<_> = (0..10).map(|_| x.jitter()).collect();
-    let jy: Vec<_> = (0..10).map(|_| y.jitter()).collect();
+    let schedule = || {
+        let mut x = Alarm::new(t0, cfg);
+        x.handle_local(t0, Change::New, entry(1));
+        drain(t0, |n, buf| x.poll_transmit(n, buf));
+        let mut at = t0;
+        (0..10)
+            .map(|_| {
+                let next = x.poll_timeout().unwrap();
+                x.handle_timeout(next);
+                assert_eq!(drain(next, |n, buf| x.poll_transmit(n, buf)).len(), 1);
+                let gap = next - at;
+                at = next;
+                gap
+            })
+            .collect::<Vec<_>>()
+    };
+    let (jx, jy) = (schedule(), schedule());
     assert_eq!(jx, jy);
     assert!(
         jx.iter()
@@ -142,20 +155,8 @@ fn notrack_best_effort_with_resync() {
 #[test]
 fn ftfw_hello_handshake_and_resync() {
     let t0 = Instant::now();
-    let mut a = Ftfw::new(
-        t0,
-        FtfwConfig {
-            initial_seq: 100,
-            ..FtfwConfig::default()
-        },
-    );
-    let mut b = Ftfw::new(
-        t0,
-        FtfwConfig {
-            initial_seq: 900,
-            ..FtfwConfig::default()
-        },
-    );
+    let mut a = Ftfw::new(t0, FtfwConfig::default().with_initial_seq(100));
+    let mut b = Ftfw::new(t0, FtfwConfig::default().with_initial_seq(900));
     a.handle_local(t0, Change::New, entry(1));
     let d = drain(t0, |n, buf| a.poll_transmit(n, buf));
     let m = decode(&d);
@@ -198,13 +199,7 @@ fn ftfw_hello_handshake_and_resync() {
 #[test]
 fn ftfw_gap_triggers_nack_and_resend() {
     let t0 = Instant::now();
-    let mut a = Ftfw::new(
-        t0,
-        FtfwConfig {
-            mtu: 200,
-            ..FtfwConfig::default()
-        },
-    );
+    let mut a = Ftfw::new(t0, FtfwConfig::default().with_mtu(200));
     let mut b = Ftfw::new(t0, FtfwConfig::default());
     // Finish the handshake first.
     let mut t = t0;
@@ -332,12 +327,10 @@ fn caches_dump_flush_commit_and_stats() {
 fn alarm_refreshes_and_expires_expectations() {
     use ctsync_proto::wire::ExpEntry;
     let t0 = Instant::now();
-    let cfg = AlarmConfig {
-        refresh_secs: 2,
-        cache_timeout: Duration::from_secs(5),
-        seed: 9,
-        ..AlarmConfig::default()
-    };
+    let cfg = AlarmConfig::default()
+        .with_refresh_secs(2)
+        .with_cache_timeout(Duration::from_secs(5))
+        .with_seed(9);
     let (mut a, mut b) = (Alarm::new(t0, cfg), Alarm::new(t0, cfg));
     let e = entry(1);
     let x = ExpEntry {
@@ -389,13 +382,7 @@ fn alarm_with_an_unrepresentable_cache_timeout_never_expires() {
     // A CacheTimeout an Instant cannot hold must not panic: such entries simply never expire.
     let t0 = Instant::now();
     let mut a = Alarm::new(t0, AlarmConfig::default());
-    let mut b = Alarm::new(
-        t0,
-        AlarmConfig {
-            cache_timeout: Duration::MAX,
-            ..AlarmConfig::default()
-        },
-    );
+    let mut b = Alarm::new(t0, AlarmConfig::default().with_cache_timeout(Duration::MAX));
     a.handle_local(t0, Change::New, entry(1));
     for d in drain(t0, |n, buf| a.poll_transmit(n, buf)) {
         b.handle_datagram(t0, &d);
@@ -404,4 +391,129 @@ fn alarm_with_an_unrepresentable_cache_timeout_never_expires() {
     assert_eq!(b.poll_timeout(), None, "no expiry deadline");
     b.handle_timeout(t0 + Duration::from_secs(10 * 365 * 86_400));
     assert_eq!(b.external().len(), 1);
+}
+
+/// One loop over `Box<dyn Session>` drives every mode: changes announced with `handle_local` reach the
+/// peer's external cache, changes recorded with `record_local` are not sent, and `send_bulk` sends the
+/// internal cache in FT-FW and NOTRACK (ALARM has no bulk send: its refreshes catch up instead).
+#[test]
+fn one_loop_drives_every_mode() {
+    use ctsync_proto::{SessionConfig, SyncMode};
+    let t0 = Instant::now();
+    for cfg in [
+        SessionConfig::Ftfw(FtfwConfig::default()),
+        SessionConfig::Alarm(AlarmConfig::default().with_refresh_secs(2)),
+        SessionConfig::Notrack(NotrackConfig::default()),
+    ] {
+        let mut a = cfg.build(t0);
+        let mut b = cfg.build(t0);
+        assert_eq!(a.mode(), cfg.mode());
+        let pump = |a: &mut Box<dyn Session>, b: &mut Box<dyn Session>, t: Instant| {
+            for _ in 0..4 {
+                for d in drain(t, |n, buf| a.poll_transmit(n, buf)) {
+                    b.handle_datagram(t, &d);
+                }
+                for d in drain(t, |n, buf| b.poll_transmit(n, buf)) {
+                    a.handle_datagram(t, &d);
+                }
+            }
+        };
+        for i in 0..20 {
+            a.handle_local(t0, Change::New, entry(i));
+        }
+        pump(&mut a, &mut b, t0);
+        assert_eq!(b.external().len(), 20, "{cfg:?}");
+        for i in 0..5 {
+            a.handle_local(t0, Change::Delete, entry(i));
+        }
+        pump(&mut a, &mut b, t0);
+        assert_eq!(b.external().len(), 15, "{cfg:?}");
+        // Recorded, not announced.
+        for i in 100..110 {
+            a.record_local(t0, Change::New, entry(i));
+        }
+        assert!(
+            drain(t0, |n, buf| a.poll_transmit(n, buf)).is_empty(),
+            "{cfg:?}"
+        );
+        assert_eq!(a.internal().live_len(), 25, "{cfg:?}");
+        a.send_bulk(t0);
+        pump(&mut a, &mut b, t0);
+        let expected = if cfg.mode() == SyncMode::Alarm {
+            15
+        } else {
+            25
+        };
+        assert_eq!(b.external().len(), expected, "{cfg:?}");
+        if cfg.mode() == SyncMode::Alarm {
+            // The recorded entries are refreshed within RefreshTime + 1 s.
+            let t = t0 + Duration::from_secs(4);
+            a.handle_timeout(t);
+            pump(&mut a, &mut b, t);
+            assert_eq!(b.external().len(), 25);
+        }
+        // A recorded delete leaves the internal cache without a message.
+        a.record_local(t0, Change::Delete, entry(100));
+        assert_eq!(a.internal().live_len(), 24, "{cfg:?}");
+    }
+}
+
+/// With flow control, a burst ten times the resend queue through a link that drops every third datagram
+/// still arrives whole and nothing is evicted; without it (conntrackd's behaviour) the queue evicts
+/// unacknowledged entries and some are lost for good.
+#[test]
+fn ftfw_flow_control_delays_instead_of_losing() {
+    let run = |flow: bool| {
+        let t0 = Instant::now();
+        let cfg = FtfwConfig::default()
+            .with_resend_queue_size(60)
+            .with_window_size(20)
+            .with_flow_control(flow);
+        let (mut a, mut b) = (
+            Ftfw::new(t0, cfg),
+            Ftfw::new(t0, cfg.with_initial_seq(5000)),
+        );
+        let mut t = t0;
+        let mut n = 0u32;
+        let mut pump = |a: &mut Ftfw, b: &mut Ftfw, t: Instant| {
+            for d in drain(t, |x, buf| a.poll_transmit(x, buf)) {
+                n += 1;
+                if !n.is_multiple_of(3) {
+                    b.handle_datagram(t, &d);
+                }
+            }
+            for d in drain(t, |x, buf| b.poll_transmit(x, buf)) {
+                a.handle_datagram(t, &d);
+            }
+        };
+        // Handshake first.
+        for _ in 0..5 {
+            t += Duration::from_secs(1);
+            a.handle_timeout(t);
+            b.handle_timeout(t);
+            pump(&mut a, &mut b, t);
+        }
+        for i in 0..600 {
+            a.handle_local(t, Change::New, entry(i));
+        }
+        for _ in 0..400 {
+            t += Duration::from_millis(250);
+            a.handle_timeout(t);
+            b.handle_timeout(t);
+            pump(&mut a, &mut b, t);
+        }
+        (
+            b.external().len(),
+            a.stats().rs_evicted,
+            a.resend_queue_len(),
+        )
+    };
+    let (got, evicted, rs) = run(true);
+    assert_eq!((got, evicted), (600, 0));
+    assert!(rs <= 60, "resend queue {rs} after the stream settled");
+    let (got, evicted, _) = run(false);
+    assert!(
+        evicted > 0 && got < 600,
+        "without flow control: {got} arrived, {evicted} evicted"
+    );
 }

@@ -2,6 +2,7 @@
 //! The capture commands are in tests/data/capture.sh and tests/data/README.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use ctsync_proto::Session;
 use ctsync_proto::wire::{Body, Change, Flags, Message, Mode, Packer, messages};
 use std::net::IpAddr;
 

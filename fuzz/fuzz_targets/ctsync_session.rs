@@ -3,7 +3,7 @@
 //! `ctsync-proto/tests/fuzz_corpus.rs`.
 #![no_main]
 
-use ctsync_proto::session::{Alarm, AlarmConfig, Ftfw, FtfwConfig, Notrack, NotrackConfig};
+use ctsync_proto::session::{Alarm, AlarmConfig, Ftfw, FtfwConfig, Notrack, NotrackConfig, Session};
 use ctsync_proto::wire::{Mode, messages};
 use libfuzzer_sys::fuzz_target;
 use std::time::{Duration, Instant};
@@ -12,11 +12,7 @@ fuzz_target!(|data: &[u8]| {
     let t0 = Instant::now();
     let mut f = Ftfw::new(
         t0,
-        FtfwConfig {
-            resend_queue_size: 8,
-            window_size: 3,
-            ..FtfwConfig::default()
-        },
+        FtfwConfig::default().with_resend_queue_size(8).with_window_size(3),
     );
     let mut a = Alarm::new(t0, AlarmConfig::default());
     let mut n = Notrack::new(t0, NotrackConfig::default());

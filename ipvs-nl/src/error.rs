@@ -75,12 +75,12 @@ pub enum DecodeError {
 #[non_exhaustive]
 pub enum EmitError {
     /// The output buffer is shorter than `buffer_len()`.
-    #[error("{what}: buffer of {actual} bytes, need {expected}")]
+    #[error("{what}: buffer too short: need {needed} bytes, have {actual}")]
     BufferTooShort {
         /// The value being written.
         what: &'static str,
         /// Bytes needed (`buffer_len()`).
-        expected: usize,
+        needed: usize,
         /// Bytes available.
         actual: usize,
     },
@@ -92,11 +92,14 @@ pub enum EmitError {
         /// Its length, header included.
         length: usize,
     },
-    /// A string with a NUL byte inside: the kernel reads C strings, so it would see a different value.
-    #[error("{what}: contains a NUL byte")]
-    Nul {
+    /// A value that has no encoding, e.g. a string with a NUL byte inside (the kernel reads C strings,
+    /// so it would see a different value).
+    #[error("cannot encode {what}: {reason}")]
+    Invalid {
         /// The attribute.
         what: &'static str,
+        /// Why.
+        reason: &'static str,
     },
 }
 

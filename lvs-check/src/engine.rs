@@ -11,7 +11,8 @@ use crate::config::{
     CheckKind, Checker, Forwarding, RealServer, Script, Target, Url, VirtualServer,
 };
 use ipvs_nl::{Destination, FwdMethod, Op, Service, ServiceFlags, ServiceKey};
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -233,6 +234,8 @@ struct Check {
     retry_it: u32,
     cur_weight: i64,
     next: Option<Instant>,
+    /// Bumped whenever `next` changes (see [`Engine::timers`]).
+    generation: u64,
     running: bool,
     url_it: usize,
     failed_url: Option<usize>,
@@ -263,6 +266,9 @@ pub struct Engine {
     actions: VecDeque<Action>,
     rng: u64,
     started: bool,
+    /// Deadlines: `(when, checker, generation)`; an entry whose generation is not the checker's
+    /// current one is stale and skipped.
+    timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
 }
 
 /// `real_weight`: the weight IPVS can take.
@@ -289,6 +295,7 @@ impl Engine {
             actions: VecDeque::new(),
             rng: seed,
             started: false,
+            timers: BinaryHeap::new(),
         };
         for vs in config {
             e.add_vs(vs);
@@ -463,6 +470,7 @@ impl Engine {
             retry_it: retry,
             cur_weight: 0,
             next: None,
+            generation: 0,
             running: false,
             url_it: 0,
             failed_url: None,
@@ -497,6 +505,16 @@ impl Engine {
         self.actions.push_back(a);
     }
 
+    /// Sets (or clears) checker `ci`'s next deadline.
+    fn set_next(&mut self, ci: usize, t: Option<Instant>) {
+        let c = &mut self.checks[ci];
+        c.next = t;
+        c.generation += 1;
+        if let Some(t) = t {
+            self.timers.push(Reverse((t, ci, c.generation)));
+        }
+    }
+
     /// The next action for the driver.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
@@ -504,11 +522,8 @@ impl Engine {
 
     /// When [`Engine::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.checks
-            .iter()
-            .filter(|c| !c.running)
-            .filter_map(|c| c.next)
-            .min()
+        // The earliest entry may be stale: an early wake-up at worst.
+        self.timers.peek().map(|Reverse((t, _, _))| *t)
     }
 
     /// Builds the IPVS service of `vs` for `key` (`ipvs_set_srule`).
@@ -840,7 +855,7 @@ impl Engine {
                 ((warmup.as_nanos() * u128::from(r >> 33)) / u128::from(u32::MAX >> 1)) as u64,
             )
         };
-        c.next = Some(now + BOOTSTRAP_DELAY + jitter);
+        self.set_next(ci, Some(now + BOOTSTRAP_DELAY + jitter));
     }
 
     fn init_vs(&mut self, vi: usize) {
@@ -886,20 +901,27 @@ impl Engine {
 
     /// Starts the checks that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for ci in 0..self.checks.len() {
-            let c = &self.checks[ci];
-            if c.running || c.next.is_none_or(|t| t > now) {
-                continue;
+        let mut due = Vec::new();
+        while let Some(Reverse((t, ci, generation))) = self.timers.peek().copied() {
+            if t > now {
+                break;
             }
-            if !c.enabled {
-                let d = c.delay_loop;
-                self.checks[ci].next = Some(now + d);
+            self.timers.pop();
+            let c = &self.checks[ci];
+            if c.generation == generation && !c.running {
+                due.push(ci);
+            }
+        }
+        for ci in due {
+            if !self.checks[ci].enabled {
+                let d = self.checks[ci].delay_loop;
+                self.set_next(ci, Some(now + d));
                 continue;
             }
             let probe = self.probe(ci);
+            self.set_next(ci, None);
             let c = &mut self.checks[ci];
             c.running = true;
-            c.next = None;
             if matches!(c.cfg.kind, CheckKind::Misc(_)) {
                 c.last_ran = Some(now);
             }
@@ -988,9 +1010,8 @@ impl Engine {
             delay = c.delay_before_retry;
             c.retry_it += 1;
         }
-        let c = &mut self.checks[ci];
-        c.has_run = true;
-        c.next = Some(now + delay);
+        self.checks[ci].has_run = true;
+        self.set_next(ci, Some(now + delay));
     }
 
     /// `epilog` of check_http.c.
@@ -1055,7 +1076,7 @@ impl Engine {
             c.delay_before_retry
         };
         let fast = h.fast_recovery && (!c.has_run || (!c.is_up && c.failed_url.is_none()));
-        c.next = Some(if fast { now } else { now + delay });
+        self.set_next(ci, Some(if fast { now } else { now + delay }));
     }
 
     /// `misc_check_child_thread`.
@@ -1131,8 +1152,8 @@ impl Engine {
             c.delay_loop
         };
         let next = c.last_ran.unwrap_or(now) + delay;
-        c.next = Some(next.max(now));
         c.has_run = true;
+        self.set_next(ci, Some(next.max(now)));
     }
 
     /// `ha_suspend`: the virtual address `addr` was added to (`present`) or removed from this host.
@@ -1226,10 +1247,11 @@ impl Engine {
                 self.clear_vs(vi, true);
             }
         }
-        for c in &mut self.checks {
-            c.next = None;
-            c.running = false;
+        for ci in 0..self.checks.len() {
+            self.set_next(ci, None);
+            self.checks[ci].running = false;
         }
+        self.timers.clear();
         self.started = false;
     }
 
@@ -1240,6 +1262,8 @@ impl Engine {
     pub fn reload(&mut self, now: Instant, config: Vec<VirtualServer>) {
         let old_vss = std::mem::take(&mut self.vss);
         let old_checks = std::mem::take(&mut self.checks);
+        // Deadlines name checkers by index: the old ones mean nothing now.
+        self.timers.clear();
         for vs in config {
             self.add_vs(vs);
         }
@@ -1250,6 +1274,7 @@ impl Engine {
             actions: VecDeque::new(),
             rng: 0,
             started: true,
+            timers: BinaryHeap::new(),
         };
         for ovi in 0..old.vss.len() {
             let target = old.vss[ovi].cfg.target.clone();
@@ -1365,16 +1390,26 @@ impl Engine {
                 if oc.retry_it > 0 && nc.retry > 0 {
                     nc.retry_it = oc.retry_it.min(nc.retry - 1);
                 }
-                nc.cur_weight = oc.cur_weight;
                 nc.last_exit = oc.last_exit;
+                // migrate_misc_check: the weight a dynamic exit status gives, against the new
+                // configured weight. keepalived computes `status - 2 - iweight` for status 0 too,
+                // which zeroes a healthy server's weight at each reload; status 0 adds nothing here.
+                nc.cur_weight = match &nc.cfg.kind {
+                    CheckKind::Misc(m) if m.dynamic && oc.last_exit >= 2 => {
+                        i64::from(oc.last_exit) - 2 - new_weight
+                    }
+                    CheckKind::Misc(m) if m.dynamic && oc.last_exit == 1 => oc.cur_weight,
+                    _ => 0,
+                };
                 nc.last_ran = oc.last_ran;
                 nc.last_failure = oc.last_failure.clone();
                 // An attempt in flight is forgotten: check again now.
-                nc.next = Some(if oc.running {
+                let next = if oc.running {
                     now
                 } else {
                     oc.next.unwrap_or(now)
-                });
+                };
+                self.set_next(nci, Some(next));
             }
         }
         // How many checkers really failed.
@@ -1408,17 +1443,20 @@ impl Engine {
             let cmd = if rs.inhibit { Cmd::Add } else { Cmd::Del };
             self.dest_cmd(nvi, Sel::Rs(nri), cmd);
         }
-        // A new weight or forwarding method is pushed to the kernel.
-        let ofwd = o.fwd;
-        let rs = &self.vss[nvi].rs[nri];
-        let weight_changed = new_weight != rs.effective_weight;
-        if (rs.alive && weight_changed) || ofwd != rs.fwd {
-            self.vss[nvi].rs[nri].effective_weight = new_weight;
-            if self.vss[nvi].rs[nri].set {
-                self.dest_cmd(nvi, Sel::Rs(nri), Cmd::Edit);
-            }
-        } else {
-            self.vss[nvi].rs[nri].effective_weight = new_weight;
+        // A new forwarding method is pushed to the kernel (clear_diff_rs).
+        if o.fwd != self.vss[nvi].rs[nri].fwd && self.vss[nvi].rs[nri].set {
+            self.dest_cmd(nvi, Sel::Rs(nri), Cmd::Edit);
+        }
+        // set_effective_weights + init_service_rs: the weight is the configured one plus what the
+        // checkers add (misc_dynamic), and a change is pushed like any weight change.
+        let iweight = self.vss[nvi].rs[nri].iweight;
+        let target = iweight
+            + nchecks
+                .iter()
+                .map(|&ci| self.checks[ci].cur_weight)
+                .sum::<i64>();
+        if target != self.vss[nvi].rs[nri].effective_weight {
+            self.update_weight(nvi, nri, target, false);
         }
     }
 

@@ -509,3 +509,30 @@ fn reload_adds_and_removes_real_servers_and_keeps_the_rest() {
         "{a:?}"
     );
 }
+
+#[test]
+fn reload_keeps_misc_dynamic_weights() {
+    let cfg = || {
+        let mut v = vs(&[], |_| {});
+        let mut r = RealServer::new("10.0.0.2:80".parse().unwrap());
+        r.weight = Some(4);
+        let mut m = MiscCheck::new(vec!["/bin/check".into()]);
+        m.dynamic = true;
+        r.checkers.push(Checker::new(CheckKind::Misc(m)));
+        v.real_servers.push(r);
+        vec![v]
+    };
+    let (mut s, _) = Sim::new(cfg());
+    s.next_checks();
+    assert_eq!(s.result(0, Outcome::Exited(9))[0], "~10.0.0.2:80 w7");
+    s.e.reload(s.now, cfg());
+    assert!(s.actions().is_empty(), "weight 7 kept, nothing to change");
+    assert_eq!(s.e.status()[0].real_servers[0].weight, 7);
+    // Exit 0 means the configured weight, also across a reload (keepalived 2.2.7 computes
+    // 0 - iweight for it at reload and sets the server to weight 0: a deliberate difference).
+    s.next_checks();
+    assert_eq!(s.result(0, Outcome::Exited(0))[0], "~10.0.0.2:80 w4");
+    s.e.reload(s.now, cfg());
+    assert!(s.actions().is_empty());
+    assert_eq!(s.e.status()[0].real_servers[0].weight, 4);
+}

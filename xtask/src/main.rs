@@ -7,8 +7,12 @@
 //! missing fails instead of skipping (`testkit`'s docs).
 
 mod checks;
+mod ct_diff;
+mod ctsync_loss;
 mod deps;
 mod halab;
+mod lvs_events;
+mod lvsbench;
 mod util;
 mod vm;
 mod vrrp_chaos;
@@ -21,18 +25,27 @@ usage: cargo xtask <task> [args...]
 
 tasks:
   ci                 install the packages, check this machine (preflight), then fmt, clippy, doc, the
-                     fuzz build and every test, IPVS tests in the VM; always strict: a missing root, peer
+                     fuzz build and every test, IPVS tests in the VM, the HA lab's short run (ha-lab
+                     --ci); always strict: a missing root, peer
                      tool or kernel feature fails the run (README's test command; `.ci/run` calls it)
   deps               install the Debian packages the tests need (apt-get; root)
   preflight          check root, the peer tools on PATH, the kernel features and the VM's kernel
   vm-run [--timeout SECS] [--no-build] SCRIPT
                      boot Debian's kernel (with IPVS) under qemu and run SCRIPT with busybox sh
-  vm-test [FILTER]   run the IPVS kernel tests (feature vm-tests) inside one VM
+  vm-test [--only PKG/TARGET]... [FILTER]
+                     run the IPVS kernel tests (feature vm-tests) inside one VM (--only: a subset)
   vm-bench [ROUNDS]  run the IPVS bench (ours vs Debian's ipvsadm) inside one VM
   vrrp-chaos [EVENTS] [SEED]
                      the long no-split-brain run of vrrpd against keepalived
   ha-lab [--stack ours|keepalived|mixed] [--scenario N] [...]
                      the HA lab: a NAT firewall pair fails over under TCP load (docs/ha-lab.md)
+  vm-lvs-bench [SECONDS]  LVS health checking at scale, lvs-check vs keepalived, inside one VM
+  vm-lvs-events [RUNS]  the LVS event script RUNS times in one VM: median reaction times, keepalived vs
+                     vrrpd vs lvs-check (BENCHMARKS.md)
+  ct-diff [--seed S | --seeds A-B] [--start LINE] [--count N] [--max-reports N] [--debug]
+                     long runs of the conntrack differential test against conntrack-tools (ct_diff.rs)
+  ctsync-loss [SEEDS] [PAIRS] [ENTRIES] [HOLD_MS] [START_MS]
+                     the long FT-FW loss run: ctsyncd and conntrackd pairs through a lossy, reordering link
   help, -h, --help   print this text
 ";
 
@@ -62,6 +75,10 @@ fn run() -> Result<()> {
         "vm-bench" => vm::vm_bench(rest)?,
         "vrrp-chaos" => vrrp_chaos::run(rest)?,
         "ha-lab" => halab::run(rest)?,
+        "vm-lvs-bench" => lvsbench::run(rest)?,
+        "vm-lvs-events" => lvs_events::run(rest)?,
+        "ct-diff" => ct_diff::run(rest)?,
+        "ctsync-loss" => ctsync_loss::run(rest)?,
         other => {
             eprint!("{USAGE}");
             bail!("unknown task `{other}`");
@@ -106,9 +123,11 @@ fn ci() -> Result<()> {
             "ipvs-nl",
             "-p",
             "cli",
+            "-p",
+            "lvs-check",
             "--all-targets",
             "--features",
-            "ctsync-proto/ctnl,ipvs-nl/vm-tests,cli/vm-tests",
+            "ctsync-proto/ctnl,ipvs-nl/vm-tests,cli/vm-tests,lvs-check/vm-tests",
             "--locked",
             "--",
             "-D",
@@ -152,6 +171,11 @@ fn ci() -> Result<()> {
         &[],
     )?;
     util::step("IPVS tests in the VM", &["cargo", "xtask", "vm-test"], &[])?;
+    util::step(
+        "HA lab, our stack (scenario 1 by SIGKILL, control 4)",
+        &["cargo", "xtask", "ha-lab", "--ci"],
+        &[],
+    )?;
     eprintln!("xtask ci: all steps passed in {:.0?}", started.elapsed());
     Ok(())
 }

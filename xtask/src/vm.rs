@@ -6,7 +6,8 @@
 //! * `/bin/busybox` (busybox-static) and its applet links, made by `/init` at boot;
 //! * every `ip_vs*` module of that kernel plus their dependencies (from `modprobe --show-depends`) and
 //!   `dummy`, loaded in dependency order by `/init`;
-//! * Debian's `/usr/sbin/ipvsadm` and the shared libraries of every binary it holds (from `ldd`);
+//! * Debian's `/usr/sbin/ipvsadm` and `/usr/sbin/keepalived`, and the shared libraries of every binary
+//!   it holds (from `ldd`), with a one-line `/etc/passwd` and `/etc/group`;
 //! * the project's release binaries in `/opt/project/bin/` and test executables in `/opt/project/tests/`.
 //!
 //! `/init` brings `lo` up with `10.0.0.254/8` and `2001:db8::fe/32`, runs the script with `cwd` `/tmp`
@@ -300,6 +301,16 @@ fn initramfs(spec: &VmSpec, version: &str, scratch: &Path) -> Result<Vec<u8>> {
     }
     cpio.file("/usr/sbin/ipvsadm", 0o755, &std::fs::read(ipvsadm)?);
     elves.push(ipvsadm.to_path_buf());
+    // keepalived 2.2.7: the reference for the LVS health checker (lvs-check's VM tests).
+    let keepalived = Path::new("/usr/sbin/keepalived");
+    if !keepalived.is_file() {
+        bail!("/usr/sbin/keepalived missing (install keepalived: `cargo xtask deps`)");
+    }
+    cpio.file("/usr/sbin/keepalived", 0o755, &std::fs::read(keepalived)?);
+    elves.push(keepalived.to_path_buf());
+    // Name lookups keepalived makes (its default script user) need these two files.
+    cpio.file("/etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\n");
+    cpio.file("/etc/group", 0o644, b"root:x:0:\n");
 
     for bin in &spec.bins {
         let name = bin
@@ -558,7 +569,7 @@ pub fn build_release_bins() -> Result<Vec<PathBuf>> {
 
 /// Runs cargo with `args` (a building subcommand) and returns `(target name, executable)` of every
 /// executable of `kind` (`bin`, `test`, `bench`) it built.
-fn built(args: &[&str], kind: &str) -> Result<Vec<(String, PathBuf)>> {
+pub(crate) fn built(args: &[&str], kind: &str) -> Result<Vec<(String, PathBuf)>> {
     let artifacts =
         testkit::cargo_artifacts(args).with_context(|| format!("cargo {}", args.join(" ")))?;
     Ok(artifacts
@@ -621,7 +632,7 @@ fn existing_release_bins() -> Vec<PathBuf> {
 
 /// The environment of every VM run. Strict (`TESTKIT_STRICT=1`) always: the VM exists to provide IPVS and
 /// ipvsadm, so a test or bench that finds either missing there must fail, never skip.
-fn ci_env() -> Vec<(String, String)> {
+pub(crate) fn ci_env() -> Vec<(String, String)> {
     let mut env = vec![
         ("RUST_BACKTRACE".to_string(), "1".to_string()),
         ("IPVS_VM".to_string(), "1".to_string()),
@@ -640,9 +651,10 @@ fn ci_env() -> Vec<(String, String)> {
 const VM_TESTS: &[(&str, &str, &str)] = &[
     ("ipvs-nl", "vm", "ipvs-nl/tests/vm.rs"),
     ("cli", "ipvsadm_golden", "cli/tests/ipvsadm_golden.rs"),
+    ("lvs-check", "vm", "lvs-check/tests/vm.rs"),
 ];
 
-/// `cargo xtask vm-test [FILTER...]`: builds the VM test executables (feature `vm-tests`) and the release
+/// `cargo xtask vm-test [--only PKG/TARGET]... [FILTER...]`: builds the VM test executables (feature `vm-tests`) and the release
 /// binaries, runs every test executable inside one VM, and fails unless every listed test ran and passed:
 ///
 /// * every target of [`VM_TESTS`] must exist and build to one executable (no test executable is an error);
@@ -651,9 +663,28 @@ const VM_TESTS: &[(&str, &str, &str)] = &[
 ///   its exit status 0 ([`check_results`]); a crash before the summary is a failure too;
 /// * any kernel module of the IPVS closure that did not load fails the run ([`run`]).
 pub fn vm_test(args: &[String]) -> Result<()> {
+    // `--only PKG/TARGET` (repeatable) runs a subset of the VM test targets (by hand; CI runs all).
+    let mut only = Vec::new();
+    let mut filter_args = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--only" {
+            let t = it.next().context("--only needs PKG/TARGET")?;
+            if !VM_TESTS.iter().any(|(p, tg, _)| format!("{p}/{tg}") == *t) {
+                bail!("--only {t}: not a VM test target (one of {VM_TESTS:?})");
+            }
+            only.push(t.clone());
+        } else {
+            filter_args.push(a.clone());
+        }
+    }
+    let args = filter_args.as_slice();
     crate::deps::install()?;
     let mut tests = Vec::new();
     for (pkg, target, file) in VM_TESTS {
+        if !only.is_empty() && !only.contains(&format!("{pkg}/{target}")) {
+            continue;
+        }
         if !crate::workspace_root().join(file).is_file() {
             bail!("VM test target {pkg}/{target}: {file} is missing");
         }
@@ -709,7 +740,7 @@ pub fn vm_test(args: &[String]) -> Result<()> {
         bins,
         tests,
         env: ci_env(),
-        timeout: Duration::from_secs(420),
+        timeout: Duration::from_secs(900),
         mem_mib: 1024,
         extra_modules: Vec::new(),
     };

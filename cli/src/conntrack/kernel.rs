@@ -13,79 +13,13 @@ use ctnl::{
     TupleFilter,
 };
 
-use super::flow::{Counters, Flow, L4, ProtoState, Tuple};
-use super::format::{self, Flags, LabelMap, MsgKind};
 use super::opts::{ProtoKind, cmd, opt};
 use super::parse::{Fail, Parsed, Table, ev, out};
 use super::userspace::PortNames;
 use super::{Outcome, PREFIX};
+use ctnl::{Clock, LabelMap, Style};
 
-/// Converts a `ctnl` entry into the printed model. `None` when it has no original tuple.
-pub fn flow_of(e: &Entry) -> Option<Flow> {
-    let orig = tuple_of(e.orig.as_ref()?);
-    let mut f = Flow::new(orig);
-    f.reply = e.reply.as_ref().map(tuple_of);
-    f.timeout = e.timeout;
-    f.status = e.status.map(|s| s.bits());
-    f.mark = e.mark;
-    f.secmark = e.secmark;
-    f.secctx = e.secctx.clone();
-    f.zone = e.zone;
-    f.counters_orig = e.counters_orig.map(|c| Counters {
-        packets: c.packets,
-        bytes: c.bytes,
-    });
-    f.counters_reply = e.counters_reply.map(|c| Counters {
-        packets: c.packets,
-        bytes: c.bytes,
-    });
-    if let Some(ts) = e.timestamp {
-        f.ts_start = ts.start;
-        f.ts_stop = ts.stop;
-    }
-    f.helper = e.helper.as_ref().map(|h| h.name.clone());
-    f.use_count = e.use_count;
-    f.id = e.id;
-    f.labels = e.labels.clone();
-    match &e.protoinfo {
-        Some(ctnl::ProtoInfo::Tcp(t)) => f.state = t.state.map(ProtoState::Tcp),
-        Some(ctnl::ProtoInfo::Sctp(s)) => {
-            f.state = s.state.map(ProtoState::Sctp);
-            if let (Some(a), Some(b)) = (s.vtag_orig, s.vtag_reply) {
-                f.sctp_vtags = Some((a, b));
-            }
-        }
-        Some(ctnl::ProtoInfo::Dccp(d)) => f.state = d.state.map(ProtoState::Dccp),
-        _ => {}
-    }
-    Some(f)
-}
-
-fn tuple_of(t: &ctnl::Tuple) -> Tuple {
-    let l4 = match t.l4 {
-        ctnl::L4::Ports { src, dst } if t.proto == 47 => L4::Gre {
-            skey: src,
-            dkey: dst,
-        },
-        ctnl::L4::Ports { src, dst } => L4::Ports {
-            sport: src,
-            dport: dst,
-        },
-        ctnl::L4::Icmp { id, kind, code } | ctnl::L4::Icmpv6 { id, kind, code } => {
-            L4::Icmp { kind, code, id }
-        }
-        _ => L4::None,
-    };
-    Tuple {
-        src: t.src,
-        dst: t.dst,
-        proto: t.proto,
-        l4,
-        zone: t.zone,
-    }
-}
-
-// Linux errno values (asm-generic/errno-base.h, errno.h).
+// Linux errno values (asm-generic/errno-base.h, errno.h; ENOTSUPP is kernel-internal, linux/errno.h).
 const ENOENT: i32 = 2;
 const EPERM: i32 = 1;
 const ENOMEM: i32 = 12;
@@ -93,39 +27,44 @@ const EEXIST: i32 = 17;
 const EINVAL: i32 = 22;
 const ETIME: i32 = 62;
 const EAFNOSUPPORT: i32 = 97;
+const ENOTSUPP: i32 = 524;
 
-fn expect_view(x: &ctnl::Expect) -> Option<format::ExpectView> {
-    Some(format::ExpectView {
-        timeout: x.timeout,
-        tuple: tuple_of(x.tuple.as_ref()?),
-        mask: x.mask.as_ref().map(tuple_of),
-        master: x.master.as_ref().map(tuple_of),
-        zone: x.zone,
-        flags: x.flags.map_or(0, |f| f.bits()),
-        class: x.class,
-        helper: x.helper.clone(),
-    })
-}
-
-/// conntrack-tools' wording for a kernel error, by command (`err2str`).
+/// conntrack-tools' wording for a kernel error, by command (`err2str`): the first row whose commands
+/// include `command` and whose errno matches, else the C library's text. `-A` (`CT_ADD`, bit 19) is outside
+/// the `0xFFFF` of the `EINVAL` row, so its invalid parameters read "Invalid argument".
 pub fn err2str(e: &CtError, command: u32) -> String {
-    let errno = e.errno().unwrap_or(0);
-    let create = cmd::CT_CREATE | cmd::CT_ADD;
-    let msg = match errno {
-        ENOENT if command & (create | cmd::CT_GET | cmd::CT_DELETE) != 0 => {
-            "such conntrack doesn't exist"
-        }
-        ENOENT if command & cmd::EXP_CREATE != 0 => "master conntrack not found",
-        EINVAL => "invalid parameters",
-        EEXIST if command & cmd::CT_CREATE != 0 => "Such conntrack exists, try -U to update",
-        ENOMEM if command & (create | cmd::CT_GET) != 0 => "not enough memory",
-        EAFNOSUPPORT if command & cmd::CT_GET != 0 => "protocol not supported",
-        ETIME if command & create != 0 => "conntrack has expired",
-        EPERM => "sorry, you must be root or get CAP_NET_ADMIN capability to do this",
-        0 => return e.to_string(),
-        n => return ctnl::strerror(n),
+    const CREATE: u32 = cmd::CT_CREATE;
+    const ADD: u32 = cmd::CT_ADD;
+    let table: [(u32, i32, &str); 10] = [
+        (cmd::CT_LIST, ENOTSUPP, "function not implemented"),
+        (0xFFFF, EINVAL, "invalid parameters"),
+        (CREATE, EEXIST, "Such conntrack exists, try -U to update"),
+        (
+            CREATE | cmd::CT_GET | cmd::CT_DELETE | ADD,
+            ENOENT,
+            "such conntrack doesn't exist",
+        ),
+        (CREATE | cmd::CT_GET | ADD, ENOMEM, "not enough memory"),
+        (cmd::CT_GET, EAFNOSUPPORT, "protocol not supported"),
+        (CREATE | ADD, ETIME, "conntrack has expired"),
+        (cmd::EXP_CREATE, ENOENT, "master conntrack not found"),
+        (cmd::EXP_CREATE, EINVAL, "invalid parameters"),
+        (
+            !0,
+            EPERM,
+            "sorry, you must be root or get CAP_NET_ADMIN capability to do this",
+        ),
+    ];
+    let Some(errno) = e.errno() else {
+        return e.to_string();
     };
-    msg.to_string()
+    match table
+        .iter()
+        .find(|(cmds, err, _)| cmds & command != 0 && *err == errno)
+    {
+        Some((_, _, msg)) => msg.to_string(),
+        None => ctnl::strerror(errno),
+    }
 }
 
 pub(super) fn failed(e: &CtError, command: u32) -> Fail {
@@ -179,10 +118,10 @@ impl<'a> Matcher<'a> {
         })
     }
 
-    fn nat(&self, f: &Flow) -> bool {
-        let o = self.p.options;
-        let (mut cs, mut cd) = (o & opt::SRC_NAT != 0, o & opt::DST_NAT != 0);
-        if o & opt::ANY_NAT != 0 {
+    fn nat(&self, e: &Entry) -> bool {
+        let opts = self.p.options;
+        let (mut cs, mut cd) = (opts & opt::SRC_NAT != 0, opts & opt::DST_NAT != 0);
+        if opts & opt::ANY_NAT != 0 {
             cs = true;
             cd = true;
         }
@@ -211,44 +150,45 @@ impl<'a> Matcher<'a> {
             }
             has
         };
-        let r = f.reply.as_ref();
+        let r = e.reply.as_ref();
         let has_s = cs
             && check(
                 &self.p.tmpl.snat,
-                f.is_snat(),
-                f.is_spat(),
+                e.is_snat(),
+                e.is_spat(),
                 r.map(|r| r.dst),
-                r.and_then(|r| r.dport()),
+                // `ATTR_REPL_PORT_DST` as libnetfilter_conntrack returns it: `l4dst.all`, 0 when unset.
+                r.map(l4_dst_all),
             );
         let has_d = cd
             && check(
                 &self.p.tmpl.dnat,
-                f.is_dnat(),
-                f.is_dpat(),
+                e.is_dnat(),
+                e.is_dpat(),
                 r.map(|r| r.src),
-                r.and_then(|r| r.sport()),
+                r.map(l4_src_all),
             );
-        if o & opt::ANY_NAT != 0 {
+        if opts & opt::ANY_NAT != 0 {
             has_s || has_d
-        } else if o & opt::SRC_NAT != 0 && o & opt::DST_NAT != 0 {
+        } else if opts & opt::SRC_NAT != 0 && opts & opt::DST_NAT != 0 {
             has_s && has_d
-        } else if o & opt::SRC_NAT != 0 {
+        } else if opts & opt::SRC_NAT != 0 {
             has_s
-        } else if o & opt::DST_NAT != 0 {
+        } else if opts & opt::DST_NAT != 0 {
             has_d
         } else {
             true
         }
     }
 
-    fn network(&self, f: &Flow) -> bool {
+    fn network(&self, o: &ctnl::Tuple) -> bool {
         let t = &self.p.tmpl;
         let fam = self.p.family;
         if self.p.options & opt::MASK_SRC != 0 {
             let (Some(net), Some(m)) = (t.orig_src, t.mask_src) else {
                 return false;
             };
-            if f.family() != fam || !net_match(&f.orig.src, &net, &m) {
+            if af(&o.src) != fam || !net_match(&o.src, &net, &m) {
                 return false;
             }
         }
@@ -256,54 +196,59 @@ impl<'a> Matcher<'a> {
             let (Some(net), Some(m)) = (t.orig_dst, t.mask_dst) else {
                 return false;
             };
-            if f.family() != fam || !net_match(&f.orig.dst, &net, &m) {
+            if af(&o.src) != fam || !net_match(&o.dst, &net, &m) {
                 return false;
             }
         }
         true
     }
 
-    fn label(&self, f: &Flow) -> bool {
+    fn label(&self, e: &Entry) -> bool {
         match &self.labels {
             None => true,
-            Some(bits) => f.labels.is_some() && bits.iter().all(|b| f.has_label(*b as u32)),
+            Some(bits) => e.labels.as_ref().is_some_and(|l| {
+                bits.iter()
+                    .all(|b| l.get(b / 8).is_some_and(|v| v & (1 << (b % 8)) != 0))
+            }),
         }
     }
 
-    fn mark(&self, f: &Flow) -> bool {
+    fn mark(&self, e: &Entry) -> bool {
         self.p.options & opt::MARK == 0
-            || f.mark
+            || e.mark
                 .is_some_and(|m| m & self.p.tmpl.mark_mask == self.p.tmpl.mark)
     }
 
-    /// The original-direction comparison (libnetfilter_conntrack's `NFCT_CMP_ORIG | NFCT_CMP_MASK`): only
-    /// what the template sets; addresses under a CIDR mask are left to [`Matcher::network`] but still fix the
-    /// family; ports, ICMP fields and the protocol must be present and equal.
-    fn tuple_orig(&self, f: &Flow) -> bool {
+    /// The original-direction comparison (libnetfilter_conntrack's `NFCT_CMP_ORIG`, with `NFCT_CMP_MASK`
+    /// when `mask`): only what the template sets; addresses under a CIDR mask are left to
+    /// [`Matcher::network`] but still fix the family; ports, ICMP fields and the protocol must be equal,
+    /// and with `mask` present.
+    fn tuple_orig(&self, o: &ctnl::Tuple, mask: bool) -> bool {
         let t = &self.p.tmpl;
         let masked_src = self.p.options & opt::MASK_SRC != 0;
         let masked_dst = self.p.options & opt::MASK_DST != 0;
-        let fam = t
-            .orig_src
+        if t.orig_src
             .or(t.orig_dst)
-            .map(|a| if a.is_ipv4() { 2 } else { 10 });
-        if fam.is_some_and(|fam| fam != f.family()) {
+            .is_some_and(|a| af(&a) != af(&o.src))
+        {
             return false;
         }
-        if !masked_src && t.orig_src.is_some_and(|a| a != f.orig.src) {
+        if !masked_src && t.orig_src.is_some_and(|a| a != o.src) {
             return false;
         }
-        if !masked_dst && t.orig_dst.is_some_and(|a| a != f.orig.dst) {
+        if !masked_dst && t.orig_dst.is_some_and(|a| a != o.dst) {
             return false;
         }
         if let Some(p) = t.l4proto {
-            if p != f.orig.proto {
+            if p != o.proto {
                 return false;
             }
             match p {
                 1 | 58 => {
-                    let (k, c, i) = match f.orig.l4 {
-                        L4::Icmp { kind, code, id } => (Some(kind), Some(code), Some(id)),
+                    let (k, c, i) = match o.l4 {
+                        ctnl::L4::Icmp { kind, code, id } | ctnl::L4::Icmpv6 { kind, code, id } => {
+                            (Some(kind), Some(code), Some(id))
+                        }
                         _ => (None, None, None),
                     };
                     if t.icmp_id.is_some_and(|v| Some(v) != i)
@@ -313,30 +258,35 @@ impl<'a> Matcher<'a> {
                         return false;
                     }
                 }
-                6 | 17 | 136 | 33 | 132
-                    if (t.orig_l4.sport.is_some_and(|v| Some(v) != f.orig.sport())
-                        || t.orig_l4.dport.is_some_and(|v| Some(v) != f.orig.dport())) =>
-                {
-                    return false;
+                // A port the entry does not carry (DCCP on a kernel that tracks it as a generic
+                // protocol) fails the masked comparison (`-L`, `-D`: the template has an attribute
+                // the entry lacks) and is not compared otherwise (`-U`: only attributes both have).
+                6 | 17 | 136 | 33 | 132 => {
+                    let (sport, dport) = ports(o);
+                    if t.orig_l4
+                        .sport
+                        .is_some_and(|v| sport.map_or(mask, |h| h != v))
+                        || t.orig_l4
+                            .dport
+                            .is_some_and(|v| dport.map_or(mask, |h| h != v))
+                    {
+                        return false;
+                    }
                 }
                 _ => {}
             }
         }
         // Zones compare non-strictly: a missing zone counts as zone 0.
-        t.orig_zone.is_none_or(|z| z == f.orig.zone.unwrap_or(0))
+        t.orig_zone.is_none_or(|z| z == o.zone.unwrap_or(0))
     }
 
-    /// The reply-direction comparison (`NFCT_CMP_REPL | NFCT_CMP_MASK`).
-    fn tuple_repl(&self, f: &Flow) -> bool {
+    /// The reply-direction comparison (`NFCT_CMP_REPL`, with `NFCT_CMP_MASK` when `mask`).
+    fn tuple_repl(&self, e: &Entry, mask: bool) -> bool {
         let t = &self.p.tmpl;
-        let r = f.reply.as_ref();
-        let fam = t
-            .repl_src
-            .or(t.repl_dst)
-            .map(|a| if a.is_ipv4() { 2 } else { 10 });
-        if let Some(fam) = fam {
+        let r = e.reply.as_ref();
+        if let Some(want) = t.repl_src.or(t.repl_dst) {
             let Some(r) = r else { return false };
-            if (if r.src.is_ipv4() { 2 } else { 10 }) != fam {
+            if af(&r.src) != af(&want) {
                 return false;
             }
         }
@@ -352,9 +302,17 @@ impl<'a> Matcher<'a> {
             if r.proto != p {
                 return false;
             }
-            if matches!(p, 6 | 17 | 136 | 33 | 132 | 47)
-                && (t.repl_l4.sport.is_some_and(|v| Some(v) != r.sport())
-                    || t.repl_l4.dport.is_some_and(|v| Some(v) != r.dport()))
+            // GRE keys are not compared (conntrack-tools deletes every GRE entry whatever keys it
+            // is given), like the original direction's.
+            let (sport, dport) = ports(r);
+            if matches!(p, 6 | 17 | 136 | 33 | 132)
+                && (t
+                    .repl_l4
+                    .sport
+                    .is_some_and(|v| sport.map_or(mask, |h| h != v))
+                    || t.repl_l4
+                        .dport
+                        .is_some_and(|v| dport.map_or(mask, |h| h != v)))
             {
                 return false;
             }
@@ -365,11 +323,13 @@ impl<'a> Matcher<'a> {
 
     /// Meta attributes (`cmp_meta`): id, status (every given bit set), protocol state and zone. The secmark
     /// is not compared by conntrack-tools, so neither is it here.
-    fn meta(&self, f: &Flow) -> bool {
+    fn meta(&self, e: &Entry) -> bool {
         let t = &self.p.tmpl;
         let o = self.p.options;
         if o & opt::STATUS != 0 {
-            let Some(st) = f.status else { return false };
+            let Some(st) = e.status.map(|s| s.bits()) else {
+                return false;
+            };
             if st & t.status != t.status {
                 return false;
             }
@@ -377,50 +337,97 @@ impl<'a> Matcher<'a> {
                 return false;
             }
         }
-        if let Some(s) = t.state {
-            let have = match f.state {
-                Some(ProtoState::Tcp(n) | ProtoState::Sctp(n) | ProtoState::Dccp(n)) => Some(n),
-                None => None,
-            };
-            if have != Some(s) {
-                return false;
-            }
-        }
-        if t.id.is_some() && t.id != f.id {
+        if let Some(s) = t.state
+            && state_of(e) != Some(s)
+        {
             return false;
         }
-        t.zone.is_none_or(|z| z == f.zone.unwrap_or(0))
+        if t.id.is_some() && t.id != e.id {
+            return false;
+        }
+        t.zone.is_none_or(|z| z == e.zone.unwrap_or(0))
     }
 
-    /// conntrack-tools' `nfct_filter`: NAT, mark, labels, networks, then every compared attribute.
-    pub fn matches(&self, f: &Flow) -> bool {
-        if !(self.nat(f) && self.mark(f) && self.label(f) && self.network(f)) {
+    /// conntrack-tools' `nfct_filter`: NAT, mark, labels, networks, then every compared attribute. An entry
+    /// without an original tuple never matches.
+    pub fn matches(&self, e: &Entry) -> bool {
+        let Some(o) = e.orig.as_ref() else {
+            return false;
+        };
+        if !(self.nat(e) && self.mark(e) && self.label(e) && self.network(o)) {
             return false;
         }
         if self.p.options & opt::COMPARISON == 0 {
             return true;
         }
-        self.tuple_orig(f) && self.tuple_repl(f) && self.meta(f)
+        self.tuple_orig(o, true) && self.tuple_repl(e, true) && self.meta(e)
     }
 
     /// The update command's selection: NAT, labels, networks, id and the tuples.
-    pub fn matches_update(&self, f: &Flow) -> bool {
-        if !(self.nat(f) && self.label(f) && self.network(f)) {
+    pub fn matches_update(&self, e: &Entry) -> bool {
+        let Some(o) = e.orig.as_ref() else {
+            return false;
+        };
+        if !(self.nat(e) && self.label(e) && self.network(o)) {
             return false;
         }
-        if let (Some(a), Some(b)) = (self.p.tmpl.id, f.id)
+        if let (Some(a), Some(b)) = (self.p.tmpl.id, e.id)
             && a != b
         {
             return false;
         }
-        let o = self.p.options;
-        if o & (opt::ORIG | opt::PROTO) != 0 && !self.tuple_orig(f) {
+        let opts = self.p.options;
+        if opts & (opt::ORIG | opt::PROTO) != 0 && !self.tuple_orig(o, false) {
             return false;
         }
-        if o & (opt::REPL | opt::PROTO) != 0 && !self.tuple_repl(f) {
+        if opts & (opt::REPL | opt::PROTO) != 0 && !self.tuple_repl(e, false) {
             return false;
         }
         true
+    }
+}
+
+/// The address family number of an address (2 or 10).
+fn af(a: &IpAddr) -> u8 {
+    if a.is_ipv4() { 2 } else { 10 }
+}
+
+/// The ports (or GRE keys) of a tuple, when it has them.
+fn ports(t: &ctnl::Tuple) -> (Option<u16>, Option<u16>) {
+    match t.l4 {
+        ctnl::L4::Ports { src, dst } => (Some(src), Some(dst)),
+        _ => (None, None),
+    }
+}
+
+/// libnetfilter_conntrack's `l4src.all`: the source port or key, the ICMP id, 0 when absent.
+fn l4_src_all(t: &ctnl::Tuple) -> u16 {
+    match t.l4 {
+        ctnl::L4::Ports { src, .. } => src,
+        ctnl::L4::Icmp { id, .. } | ctnl::L4::Icmpv6 { id, .. } => id,
+        _ => 0,
+    }
+}
+
+/// libnetfilter_conntrack's `l4dst.all`: the destination port or key; for ICMP the type and code bytes,
+/// which its NAT checks compare with the other direction's id as they are.
+fn l4_dst_all(t: &ctnl::Tuple) -> u16 {
+    match t.l4 {
+        ctnl::L4::Ports { dst, .. } => dst,
+        ctnl::L4::Icmp { kind, code, .. } | ctnl::L4::Icmpv6 { kind, code, .. } => {
+            u16::from_be_bytes([kind, code])
+        }
+        _ => 0,
+    }
+}
+
+/// The TCP, SCTP or DCCP state number of an entry.
+fn state_of(e: &Entry) -> Option<u8> {
+    match e.protoinfo.as_ref()? {
+        ctnl::ProtoInfo::Tcp(t) => t.state,
+        ctnl::ProtoInfo::Sctp(s) => s.state,
+        ctnl::ProtoInfo::Dccp(d) => d.state,
+        _ => None,
     }
 }
 
@@ -463,7 +470,16 @@ fn kernel_filter(p: &Parsed, with_status: bool, with_tuples: bool) -> DumpFilter
             o.dport = t.orig_l4.dport;
         }
         if matches!(p.proto, Some(ProtoKind::Icmp | ProtoKind::Icmpv6)) {
-            o.icmp_type = t.icmp_type;
+            // The kernel refuses (EINVAL) a filter tuple whose ICMP type it cannot invert; such a type
+            // is matched in user space only (conntrack-tools lists nothing for it, without an error).
+            let fam = if p.proto == Some(ProtoKind::Icmpv6) {
+                ctnl::Family::Ipv6
+            } else {
+                ctnl::Family::Ipv4
+            };
+            o.icmp_type = t
+                .icmp_type
+                .filter(|&ty| ctnl::icmp_reply_type(fam, ty).is_some());
             o.icmp_code = t.icmp_code;
             o.icmp_id = t.icmp_id;
         }
@@ -494,17 +510,16 @@ pub struct Printer {
     output: u32,
     map: Option<LabelMap>,
     xml_open: bool,
-    now: i64,
+    clock: Clock,
     /// Appended to each line except JSON (`-E`'s ` [USERSPACE] ...`); empty otherwise.
     pub suffix: String,
     /// The same for JSON: the event's port id and program name (`portid`, `progname` keys).
     pub user: Option<(u32, Option<String>)>,
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    /// Whether XML lines go inside a `<?xml ...?><conntrack>` document (not for `-D` and `-U`, whose
+    /// callbacks in conntrack-tools print bare `<flow>` lines).
+    pub xml_document: bool,
+    /// The message type a listed entry is saved as with `-o save` (`-D` writes `-D` lines).
+    pub save_as: Option<EventKind>,
 }
 
 impl Printer {
@@ -517,9 +532,11 @@ impl Printer {
             output: p.output,
             map: if wants_map { LabelMap::load() } else { None },
             xml_open: false,
-            now: now_secs(),
+            clock: Clock::system(),
             suffix: String::new(),
             user: None,
+            xml_document: true,
+            save_as: None,
         }
     }
 
@@ -528,53 +545,49 @@ impl Printer {
         self.map.as_ref()
     }
 
-    /// Prints one entry. `ktms`: whether `ktimestamp` applies (dumps and events); `labels`: whether labels
-    /// are printed (not by -D).
+    /// Reads the system clock again (`delta-time` of events printed over time).
+    pub fn refresh_clock(&mut self) {
+        self.clock.refresh();
+    }
+
+    /// Prints one entry, an event's when `event` is given. `ktms`: whether `ktimestamp` applies (dumps and
+    /// events); `labels`: whether labels are printed (not by -D).
     pub fn print(
         &mut self,
         w: &mut dyn Write,
-        f: &Flow,
-        kind: MsgKind,
+        e: &Entry,
+        event: Option<EventKind>,
         ktms: bool,
         labels: bool,
     ) -> std::io::Result<()> {
         let map = if labels { self.map.as_ref() } else { None };
+        self.line.clear();
         if self.output & out::JSON != 0 {
-            let mut line = format::json_line(f, kind, self.map.as_ref());
+            e.write_json(&mut self.line, event, self.map.as_ref());
             if let Some((portid, name)) = &self.user {
-                format::json_add_user(&mut line, *portid, name.as_deref());
+                json_add_user(&mut self.line, *portid, name.as_deref());
             }
-            return writeln!(w, "{line}");
-        }
-        if self.output & out::SAVE != 0 {
-            let kind = if kind == MsgKind::Plain {
-                MsgKind::New
+        } else if self.output & out::SAVE != 0 {
+            e.write_save(&mut self.line, event.or(self.save_as));
+            self.line.push_str(&self.suffix);
+        } else {
+            let style = Style::default()
+                .with_extended(self.output & out::EXT != 0)
+                .with_id(self.output & out::ID != 0)
+                .with_ktimestamp(ktms && self.output & out::KTMS != 0)
+                // `-o xml,timestamp` adds a <when> element to events (NFCT_OF_TIME).
+                .with_when(event.is_some() && self.output & out::TMS != 0);
+            if self.output & out::XML != 0 {
+                if self.xml_document && !self.xml_open {
+                    self.xml_open = true;
+                    w.write_all(b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<conntrack>\n")?;
+                }
+                e.write_xml(&mut self.line, event, &style, map, &self.clock);
             } else {
-                kind
-            };
-            return writeln!(w, "{}{}", format::save_line(f, kind), self.suffix);
-        }
-        let flags = Flags {
-            layer3: self.output & out::EXT != 0,
-            id: self.output & out::ID != 0,
-            ktimestamp: ktms && self.output & out::KTMS != 0,
-            // `-o xml,timestamp` adds a <when> element to events (NFCT_OF_TIME).
-            when: kind != MsgKind::Plain && self.output & out::TMS != 0,
-        };
-        if self.output & out::XML != 0 {
-            if !self.xml_open {
-                self.xml_open = true;
-                w.write_all(b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<conntrack>\n")?;
+                e.write_text(&mut self.line, event, &style, map, &self.clock);
             }
-            return writeln!(
-                w,
-                "{}{}",
-                format::xml_flow(f, kind, flags, map, self.now),
-                self.suffix
-            );
+            self.line.push_str(&self.suffix);
         }
-        format::default_line_into(&mut self.line, f, kind, flags, map, self.now);
-        self.line.push_str(&self.suffix);
         self.line.push('\n');
         w.write_all(self.line.as_bytes())
     }
@@ -587,6 +600,22 @@ impl Printer {
         }
         Ok(())
     }
+}
+
+/// Adds `"portid"` (and `"progname"` when known) to a JSON object line: the user-space program whose request
+/// caused an `-E` event (conntrack-tools' ` [USERSPACE] portid=N progname=X`).
+fn json_add_user(line: &mut String, portid: u32, progname: Option<&str>) {
+    if !line.ends_with('}') {
+        return;
+    }
+    line.pop();
+    line.push_str(",\"portid\":");
+    line.push_str(&portid.to_string());
+    if let Some(n) = progname {
+        line.push_str(",\"progname\":");
+        ctnl::text::json_str(line, n);
+    }
+    line.push('}');
 }
 
 /// Runs a kernel command and returns the number of entries it handled (for the summary line).
@@ -659,10 +688,8 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                 let x = ct
                     .get_expect(&t, p.tmpl.id)
                     .map_err(|e| failed(&e, p.command))?;
-                if let Some(v) = expect_view(&x) {
-                    // conntrack-tools leaves the XML document of -G expect open.
-                    ExpPrinter::new(p).print(w, &v, MsgKind::Plain)?;
-                }
+                // conntrack-tools leaves the XML document of -G expect open.
+                ExpPrinter::new(p).print(w, &x, None)?;
             } else {
                 ct.delete_expect(&t, p.tmpl.id)
                     .map_err(|e| failed(&e, p.command))?;
@@ -717,13 +744,7 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             while !stop.load(Ordering::Relaxed) {
                 match sock.next_event() {
                     Ok(Some(ctnl::Event::Expect { kind, expect })) => {
-                        let k = match kind {
-                            EventKind::New => MsgKind::New,
-                            EventKind::Update => MsgKind::Update,
-                            EventKind::Destroy => MsgKind::Destroy,
-                        };
-                        if let Some(v) = expect_view(&expect) {
-                            printer.print(w, &v, k)?;
+                        if printer.print(w, &expect, Some(kind))? {
                             w.flush()?;
                             counter += 1;
                         }
@@ -766,8 +787,7 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                 .map_err(|e| failed(&e, p.command))?
             {
                 let x = x.map_err(|e| failed(&e, p.command))?;
-                if let Some(v) = expect_view(&x) {
-                    printer.print(w, &v, MsgKind::Plain)?;
+                if printer.print(w, &x, None)? {
                     n += 1;
                 }
             }
@@ -800,6 +820,7 @@ pub fn execute(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
 struct ExpPrinter {
     output: u32,
     xml_open: bool,
+    line: String,
 }
 
 impl ExpPrinter {
@@ -807,33 +828,42 @@ impl ExpPrinter {
         ExpPrinter {
             output: p.output,
             xml_open: false,
+            line: String::new(),
         }
     }
 
+    /// Prints one expectation (nothing for one without an expected tuple); `true` when it did.
     fn print(
         &mut self,
         w: &mut dyn Write,
-        v: &format::ExpectView,
-        k: MsgKind,
-    ) -> std::io::Result<()> {
-        if self.output & out::JSON != 0 {
-            return writeln!(w, "{}", format::expect_json(v, k));
+        x: &ctnl::Expect,
+        event: Option<EventKind>,
+    ) -> std::io::Result<bool> {
+        if x.tuple.is_none() {
+            return Ok(false);
         }
+        self.line.clear();
         let tms = self.output & out::TMS != 0;
-        if self.output & out::XML != 0 {
+        if self.output & out::JSON != 0 {
+            x.write_json(&mut self.line, event);
+        } else if self.output & out::XML != 0 {
             if !self.xml_open {
                 self.xml_open = true;
                 w.write_all(b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<expect>\n")?;
             }
-            return writeln!(w, "{}", format::expect_xml(v, k, tms.then(now_secs)));
+            x.write_xml(&mut self.line, event, tms.then(Clock::system).as_ref());
+        } else {
+            if tms {
+                let d = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                write!(w, "[{:<8}.{:<6}]\t", d.as_secs(), d.subsec_micros())?;
+            }
+            x.write_text(&mut self.line, event);
         }
-        if tms {
-            let d = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            write!(w, "[{:<8}.{:<6}]\t", d.as_secs(), d.subsec_micros())?;
-        }
-        writeln!(w, "{}", format::expect_line(v, k))
+        self.line.push('\n');
+        w.write_all(self.line.as_bytes())?;
+        Ok(true)
     }
 
     /// Closes the XML document if one was opened.
@@ -978,8 +1008,8 @@ fn list(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                 if uf.is_some_and(|f| !f.matches(&e)) {
                     continue;
                 }
-                if let Some(f) = flow_of(&e).filter(|f| m.matches(f)) {
-                    printer.print(w, &f, MsgKind::Plain, true, true)?;
+                if m.matches(&e) {
+                    printer.print(w, &e, None, true, true)?;
                     counter += 1;
                 }
             }
@@ -1026,47 +1056,22 @@ fn tmpl_l4(p: &Parsed, sport: Option<u16>, dport: Option<u16>, proto: u8, v6: bo
     }
 }
 
-fn icmp_invert(kind: u8, v6: bool) -> u8 {
-    if v6 {
-        match kind {
-            128 => 129,
-            129 => 128,
-            139 => 140,
-            140 => 139,
-            k => k,
-        }
-    } else {
-        match kind {
-            8 => 0,
-            0 => 8,
-            13 => 14,
-            14 => 13,
-            15 => 16,
-            16 => 15,
-            17 => 18,
-            18 => 17,
-            k => k,
-        }
-    }
+/// The ICMP type of the reply to `kind` (the kernel's table, [`ctnl::icmp_reply_type`]); 255 for a type
+/// without one, as libnetfilter_conntrack sets it (the kernel refuses it).
+fn reply_type(fam: ctnl::Family, kind: u8) -> u8 {
+    ctnl::icmp_reply_type(fam, kind).unwrap_or(255)
 }
 
+/// The other direction's tuple: addresses and ports swapped, an ICMP type replaced by its reply type
+/// (255 for a type without one, where [`ctnl::Tuple::reversed`] keeps the type).
 fn invert(t: &ctnl::Tuple) -> ctnl::Tuple {
     let mut r = t.reversed();
-    // ICMP types map to their reply type (libnetfilter_conntrack's table, wider than ctnl's echo-only one).
-    match t.l4 {
-        ctnl::L4::Icmp { id, kind, code } => {
-            r.l4 = ctnl::L4::Icmp {
-                id,
-                kind: icmp_invert(kind, false),
-                code,
-            }
+    match (t.l4, &mut r.l4) {
+        (ctnl::L4::Icmp { kind, .. }, ctnl::L4::Icmp { kind: reply, .. }) => {
+            *reply = reply_type(ctnl::Family::Ipv4, kind);
         }
-        ctnl::L4::Icmpv6 { id, kind, code } => {
-            r.l4 = ctnl::L4::Icmpv6 {
-                id,
-                kind: icmp_invert(kind, true),
-                code,
-            }
+        (ctnl::L4::Icmpv6 { kind, .. }, ctnl::L4::Icmpv6 { kind: reply, .. }) => {
+            *reply = reply_type(ctnl::Family::Ipv6, kind);
         }
         _ => {}
     }
@@ -1105,9 +1110,39 @@ fn repl_tuple(p: &Parsed) -> Option<ctnl::Tuple> {
         p.tmpl.repl_dst,
         (p.tmpl.repl_l4.sport, p.tmpl.repl_l4.dport),
     )?;
-    // An ICMP reply tuple carries the reply type (conntrack-tools sets the same type and code on both).
+    // `--icmp-type` names the original direction's type; the reply tuple carries its reply type, as
+    // libnetfilter_conntrack's setter fills it in (code and id are the same in both directions).
+    t.l4 = match t.l4 {
+        ctnl::L4::Icmp { id, kind, code } => ctnl::L4::Icmp {
+            id,
+            kind: reply_type(ctnl::Family::Ipv4, kind),
+            code,
+        },
+        ctnl::L4::Icmpv6 { id, kind, code } => ctnl::L4::Icmpv6 {
+            id,
+            kind: reply_type(ctnl::Family::Ipv6, kind),
+            code,
+        },
+        other => other,
+    };
     t.zone = p.tmpl.repl_zone;
     Some(t)
+}
+
+/// The TCP protocol info of a create or a `-U --state`: the state, and in both directions SACK_PERM and
+/// BE_LIBERAL (no window tracking for hand-made entries), plus CLOSE_INIT from TIME_WAIT on so that a new
+/// SYN can reopen the connection, as conntrack-tools' TCP handler sets them (flags and mask alike).
+fn tcp_info(state: Option<u8>) -> ctnl::TcpInfo {
+    let mut flags = ctnl::TcpFlags::SACK_PERM | ctnl::TcpFlags::BE_LIBERAL;
+    if state.is_some_and(|s| s >= 7) {
+        flags |= ctnl::TcpFlags::CLOSE_INIT;
+    }
+    let tf = ctnl::TcpFlagsMasked { flags, mask: flags };
+    let mut info = ctnl::TcpInfo::default();
+    info.state = state;
+    info.flags_orig = Some(tf);
+    info.flags_reply = Some(tf);
+    info
 }
 
 /// The entry `-I`/`-A` creates from the template.
@@ -1120,8 +1155,24 @@ pub fn entry_for_create(p: &Parsed, map: Option<&LabelMap>) -> Result<Entry, Fai
             r.zone = t.repl_zone;
             (o, r)
         }
-        (None, Some(r)) => {
+        (None, Some(mut r)) => {
+            // libnetfilter_conntrack builds the original tuple by inverting the reply one, whose
+            // protocol only reply-side options (`--reply-port-*`, `--reply-key-*`) set for a protocol
+            // with ports or keys: without them both tuples go as protocol 0 (a generic entry).
+            if matches!(t.l4proto, Some(6 | 17 | 136 | 132 | 33 | 47))
+                && t.repl_l4.sport.is_none()
+                && t.repl_l4.dport.is_none()
+            {
+                r.proto = 0;
+                r.l4 = ctnl::L4::None;
+            }
             let mut o = invert(&r);
+            // The original direction keeps the ICMP type given (the reply has its reply type).
+            if let (ctnl::L4::Icmp { kind, .. } | ctnl::L4::Icmpv6 { kind, .. }, Some(given)) =
+                (&mut o.l4, t.icmp_type)
+            {
+                *kind = given;
+            }
             o.zone = t.orig_zone;
             (o, r)
         }
@@ -1136,35 +1187,29 @@ pub fn entry_for_create(p: &Parsed, map: Option<&LabelMap>) -> Result<Entry, Fai
         e.mark = Some(t.mark);
     }
     e.zone = t.zone;
+    // libnetfilter_conntrack sends a NAT port only for TCP and UDP (`nfct_build_protonat`); for other
+    // protocols the port of `--src-nat A:P`/`--dst-nat A:P` is dropped, so the kernel keeps the
+    // entry's own port (or ICMP id).
+    let nat_port = |port: Option<u16>| port.filter(|_| matches!(t.l4proto, Some(6 | 17)));
     if let Some(a) = t.snat.addr {
         e.nat_src = Some(ctnl::NatRange {
             min_ip: Some(a),
             max_ip: Some(a),
-            min_port: t.snat.port,
-            max_port: t.snat.port,
+            min_port: nat_port(t.snat.port),
+            max_port: nat_port(t.snat.port),
         });
     }
     if let Some(a) = t.dnat.addr {
         e.nat_dst = Some(ctnl::NatRange {
             min_ip: Some(a),
             max_ip: Some(a),
-            min_port: t.dnat.port,
-            max_port: t.dnat.port,
+            min_port: nat_port(t.dnat.port),
+            max_port: nat_port(t.dnat.port),
         });
     }
     match p.proto {
         Some(ProtoKind::Tcp) => {
-            let mut flags = 0x02 | 0x08; // SACK_PERM | BE_LIBERAL: no window tracking for hand-made entries
-            if t.state.is_some_and(|s| s >= 7) {
-                flags |= 0x04; // CLOSE_INIT from TIME_WAIT on, so a new SYN can reopen it
-            }
-            let flags = ctnl::TcpFlags::from_bits_retain(flags);
-            let tf = ctnl::TcpFlagsMasked { flags, mask: flags };
-            let mut info = ctnl::TcpInfo::default();
-            info.state = t.state;
-            info.flags_orig = Some(tf);
-            info.flags_reply = Some(tf);
-            e.protoinfo = Some(ctnl::ProtoInfo::Tcp(info));
+            e.protoinfo = Some(ctnl::ProtoInfo::Tcp(tcp_info(t.state)));
         }
         Some(ProtoKind::Sctp) => {
             let mut info = ctnl::SctpInfo::default();
@@ -1215,6 +1260,14 @@ fn create(p: &Parsed) -> Result<usize, Fail> {
 
 fn get(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     let mut printer = Printer::new(p);
+    // A reply port or key without a reply address: libnetfilter_conntrack builds a reply tuple without a
+    // family, fails before sending and leaves errno at 0, so conntrack-tools reports "Success".
+    if (p.tmpl.repl_l4.sport.is_some() || p.tmpl.repl_l4.dport.is_some())
+        && p.tmpl.repl_src.is_none()
+        && p.tmpl.repl_dst.is_none()
+    {
+        return Err(Fail::other("Operation failed: Success").into());
+    }
     // conntrack-tools always sends an original tuple (its family is always set), so a -G by reply tuple
     // alone reaches the kernel with an original tuple lacking addresses (EINVAL), and one with a single
     // original address looks up the other as zero (ENOENT). We answer the same without asking.
@@ -1235,25 +1288,50 @@ fn get(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
         (None, Some(z)) => key.with_zone(z),
         _ => key,
     };
+    let m = Matcher::new(p, printer.map(), false)?;
     let mut ct = open()?;
     let e = ct.get(&key).map_err(|e| failed(&e, p.command))?;
-    if let Some(f) = flow_of(&e) {
-        printer.print(w, &f, MsgKind::Plain, true, true)?;
+    // The kernel finds an entry by either of its tuples; conntrack-tools then filters what it got like a
+    // listing (an entry found by its reply tuple does not match the original one asked for: 0 shown).
+    if !m.matches(&e) {
+        return Ok(0);
     }
+    printer.print(w, &e, None, true, true)?;
     // conntrack-tools does not close the XML document after -G.
     Ok(1)
+}
+
+/// `t` without its direction's zone.
+fn zoneless(t: &ctnl::Tuple) -> ctnl::Tuple {
+    let mut t = t.clone();
+    t.zone = None;
+    t
+}
+
+/// The key naming `e` by its reply tuple and id. With directional zones (`--orig-zone`, `--reply-zone`)
+/// an entry's original tuple can also be another entry's reply tuple; the kernel looks a tuple up in both
+/// directions, finds the other entry first, and the id does not match ("not found"); ours asks again by
+/// this key. (conntrack-tools sends no id: it deletes the other entry in its place.)
+fn key_by_reply(e: &Entry) -> Option<Key> {
+    let mut k = Key::reply(e.reply.clone()?).with_id(e.id?);
+    k.zone = e.zone;
+    Some(k)
 }
 
 fn delete(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     mask_checks(p)?;
     let mut printer = Printer::new(p);
+    printer.xml_document = false;
+    printer.save_as = Some(EventKind::Destroy);
     let m = Matcher::new(p, printer.map(), false)?;
     let mut dumper = open()?;
     let mut deleter = open()?;
     // Pipelined like conntrack-tools (which deletes from inside its dump callback), but batched: one thread
     // dumps (kernel-filtered where possible) and filters, this one deletes each batch with one sendmsg and
     // prints what went.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<(Key, Flow)>, Fail>>(8);
+    // Each victim: its key, the key by its reply tuple (to ask again), and what to print.
+    type Victim = (Key, Option<Key>, Entry);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Victim>, Fail>>(8);
     let m = &m;
     std::thread::scope(|sc| {
         sc.spawn(move || {
@@ -1261,30 +1339,35 @@ fn delete(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             // (per-family dumps would let the kernel filter tuple fields, but reorder the lines).
             let filter = kernel_filter(p, false, true);
             send_batches(&tx, dumper.dump(&filter), p.command, |e| {
-                let f = flow_of(e)?;
-                if !m.matches(&f) {
+                if !m.matches(e) {
                     return None;
                 }
-                Some((Key::of(e)?, f))
+                Some((Key::of(e)?, key_by_reply(e), e.clone()))
             });
         });
         let mut counter = 0usize;
         for victims in rx {
             let victims = victims?;
             let mut batch = deleter.batch();
-            for (k, _) in &victims {
+            for (k, _, _) in &victims {
                 batch.delete(k).map_err(|e| failed(&e, p.command))?;
             }
             let report = batch.finish().map_err(|e| failed(&e, p.command))?;
-            for (i, (_, f)) in victims.iter().enumerate() {
-                match report.result(i) {
+            for (i, (_, by_reply, f)) in victims.iter().enumerate() {
+                let result = match (report.result(i), by_reply) {
+                    (Err(CtError::NotFound), Some(k)) => deleter.delete(k),
+                    (Err(CtError::NotFound), None) => Err(CtError::NotFound),
+                    (Err(e), _) => return Err(failed(e, p.command).into()),
+                    (Ok(()), _) => Ok(()),
+                };
+                match result {
                     Ok(()) => {
-                        printer.print(w, f, MsgKind::Plain, false, false)?;
+                        printer.print(w, f, None, false, false)?;
                         counter += 1;
                     }
                     // Gone in the meantime (timed out): not ours to report.
                     Err(CtError::NotFound) => {}
-                    Err(e) => return Err(failed(e, p.command).into()),
+                    Err(e) => return Err(failed(&e, p.command).into()),
                 }
             }
         }
@@ -1295,6 +1378,7 @@ fn delete(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
 fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     mask_checks(p)?;
     let mut printer = Printer::new(p);
+    printer.xml_document = false;
     let m = Matcher::new(p, printer.map(), false)?;
     let t = &p.tmpl;
     let mut modify_bits: Option<Vec<u8>> = None;
@@ -1310,14 +1394,20 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
         modify_bits = Some(bits);
     }
     let mut ct = open()?;
-    let mut changes: Vec<Entry> = Vec::new();
-    for e in ct
-        .dump(&DumpFilter::all())
-        .map_err(|e| failed(&e, p.command))?
-    {
+    let mut changes: Vec<(Entry, Option<ctnl::Tuple>)> = Vec::new();
+    // Every entry's tuples, without zones, to tell a shared one.
+    let (mut origs, mut replies) = (
+        std::collections::HashSet::new(),
+        std::collections::HashSet::new(),
+    );
+    // conntrack-tools dumps with the command's family in nfgenmsg: `-f` (or an address) restricts -U to it.
+    let mut scope = DumpFilter::all();
+    scope.family = ctnl::Family::from_af(p.family);
+    for e in ct.dump(&scope).map_err(|e| failed(&e, p.command))? {
         let e = e.map_err(|e| failed(&e, p.command))?;
-        let Some(f) = flow_of(&e) else { continue };
-        if !m.matches_update(&f) {
+        origs.extend(e.orig.as_ref().map(zoneless));
+        replies.extend(e.reply.as_ref().map(zoneless));
+        if !m.matches_update(&e) {
             continue;
         }
         let Some(orig) = e.orig.clone() else { continue };
@@ -1342,8 +1432,32 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             u.status = Some(ctnl::Status::from_bits_retain(new));
             changed |= new != old;
         }
+        // `--state` (and SCTP's `--orig-vtag`/`--reply-vtag`) are set too: conntrack-tools copies the
+        // template's protocol info into each update. An entry without that protocol info (DCCP on a
+        // kernel that tracks it as a generic protocol) counts as changed, as libnetfilter_conntrack's
+        // comparison has it.
+        if let Some((info, differs)) = update_protoinfo(p, &e) {
+            u.protoinfo = Some(info);
+            changed |= differs;
+        }
+        // A `--src-nat`/`--dst-nat` address goes into each update as well (conntrack-tools copies the
+        // template's NAT setup), and a dumped entry carries none, so every selected entry is sent one;
+        // the kernel refuses NAT on an existing entry ("Operation not supported").
+        for (spec, slot) in [(&t.snat, &mut u.nat_src), (&t.dnat, &mut u.nat_dst)] {
+            if let Some(a) = spec.addr {
+                *slot = Some(ctnl::NatRange {
+                    min_ip: Some(a),
+                    max_ip: Some(a),
+                    ..Default::default()
+                });
+                changed = true;
+            }
+        }
         if p.options & (opt::ADD_LABEL | opt::DEL_LABEL) != 0 {
             let cur = e.labels.clone();
+            // Deleting labels of an entry that has none changes nothing there (the rest of the update
+            // still goes, as in conntrack-tools' copy_label).
+            let mut skip_labels = false;
             let len = cur.as_ref().map_or(16, Vec::len).max(16);
             let mut labels = cur.clone().unwrap_or_default();
             labels.resize(len, 0);
@@ -1359,7 +1473,7 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                 }
                 (Some(bits), false) => {
                     if cur.is_none() {
-                        continue;
+                        skip_labels = true;
                     }
                     for i in 0..len {
                         labels[i] = 0;
@@ -1368,7 +1482,7 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                 }
                 (None, _) => {
                     if cur.is_none() {
-                        continue;
+                        skip_labels = true;
                     }
                     labels = vec![0u8; len];
                     mask = vec![0xffu8; len];
@@ -1379,26 +1493,51 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             let after: Vec<u8> = (0..len)
                 .map(|i| (before[i] & !mask[i]) ^ labels[i])
                 .collect();
-            changed |= after != before;
-            u.labels = Some(labels);
-            u.labels_mask = Some(mask);
+            if !skip_labels {
+                changed |= after != before;
+                u.labels = Some(labels);
+                u.labels_mask = Some(mask);
+            }
         }
         if changed {
-            changes.push(u);
+            changes.push((u, e.reply.clone()));
         }
     }
     let mut counter = 0;
-    for u in &changes {
-        match ct.update(u) {
+    // An update the kernel refuses (EBUSY for a status bit it cannot change, EPERM for the timeout of a
+    // FIXED_TIMEOUT entry, EOPNOTSUPP for NAT, ...) is reported on its own line without the prefix and
+    // the entry is still shown and counted as it is now, as conntrack-tools 1.4.7's update callback does
+    // for the first one; one that vanished meanwhile is skipped.
+    for (u, reply) in &changes {
+        // The kernel looks an update's tuple up in both directions and does not check the id: an entry
+        // whose original tuple is also another entry's reply tuple (see `key_by_reply`) is updated by
+        // its reply tuple.
+        let shared = u
+            .orig
+            .as_ref()
+            .is_some_and(|o| replies.contains(&zoneless(o)));
+        let (result, key) = match reply {
+            Some(r) if shared && !origs.contains(&zoneless(r)) => {
+                let mut by_reply = u.clone();
+                by_reply.orig = None;
+                by_reply.reply = Some(r.clone());
+                let mut key = Key::reply(r.clone());
+                key.id = u.id;
+                key.zone = u.zone;
+                (ct.update(&by_reply), Some(key))
+            }
+            _ => (ct.update(u), Key::of(u)),
+        };
+        match result {
             Ok(()) => {}
             Err(CtError::NotFound) => continue,
             Err(e) => eprintln!("Operation failed: {}", err2str(&e, p.command)),
         }
-        let Some(key) = Key::of(u) else { continue };
+        let Some(key) = key else { continue };
         match ct.get(&key) {
             Ok(now) => {
-                if let Some(f) = flow_of(&now) {
-                    printer.print(w, &f, MsgKind::Plain, false, true)?;
+                if now.orig.is_some() {
+                    printer.print(w, &now, None, false, true)?;
                 }
             }
             Err(CtError::NotFound) => continue,
@@ -1408,6 +1547,71 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
     }
     printer.finish(w)?;
     Ok(counter)
+}
+
+/// The protocol info a `-U` sets on `e` (`--state`, SCTP verification tags, DCCP role), and whether it
+/// differs from what `e` holds; `None` when the command sets none.
+fn update_protoinfo(p: &Parsed, e: &Entry) -> Option<(ctnl::ProtoInfo, bool)> {
+    let t = &p.tmpl;
+    let given = |v: Option<u8>, have: Option<u8>| v.is_some() && v != have;
+    match p.proto {
+        Some(ProtoKind::Tcp) => {
+            let state = t.state?;
+            // The same state and flags as a create, as conntrack-tools' TCP handler sets them.
+            let info = tcp_info(Some(state));
+            let has =
+                |have: Option<ctnl::TcpFlagsMasked>, want: Option<ctnl::TcpFlagsMasked>| match (
+                    have, want,
+                ) {
+                    (Some(h), Some(w)) => h.flags.contains(w.flags),
+                    _ => want.is_none(),
+                };
+            let differs = match &e.protoinfo {
+                Some(ctnl::ProtoInfo::Tcp(h)) => {
+                    h.state != Some(state)
+                        || !has(h.flags_orig, info.flags_orig)
+                        || !has(h.flags_reply, info.flags_reply)
+                }
+                _ => true,
+            };
+            Some((ctnl::ProtoInfo::Tcp(info), differs))
+        }
+        Some(ProtoKind::Sctp) => {
+            if t.state.is_none() && t.orig_vtag.is_none() && t.repl_vtag.is_none() {
+                return None;
+            }
+            let mut info = ctnl::SctpInfo::default();
+            info.state = t.state;
+            // Byte-swapped like conntrack-tools, as for a create.
+            info.vtag_orig = t.orig_vtag.map(u32::swap_bytes);
+            info.vtag_reply = t.repl_vtag.map(u32::swap_bytes);
+            let differs = match &e.protoinfo {
+                Some(ctnl::ProtoInfo::Sctp(h)) => {
+                    given(info.state, h.state)
+                        || info.vtag_orig.is_some() && info.vtag_orig != h.vtag_orig
+                        || info.vtag_reply.is_some() && info.vtag_reply != h.vtag_reply
+                }
+                _ => true,
+            };
+            Some((ctnl::ProtoInfo::Sctp(info), differs))
+        }
+        Some(ProtoKind::Dccp) => {
+            if t.state.is_none() && t.dccp_role.is_none() {
+                return None;
+            }
+            let mut info = ctnl::DccpInfo::default();
+            info.state = t.state;
+            info.role = t.dccp_role;
+            let differs = match &e.protoinfo {
+                Some(ctnl::ProtoInfo::Dccp(h)) => {
+                    given(info.state, h.state) || given(info.role, h.role)
+                }
+                _ => true,
+            };
+            Some((ctnl::ProtoInfo::Dccp(info), differs))
+        }
+        _ => None,
+    }
 }
 
 fn events(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
@@ -1453,15 +1657,9 @@ fn events(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                 if p.family != 0 && entry.family.to_af() != p.family {
                     continue;
                 }
-                let Some(f) = flow_of(&entry) else { continue };
-                if !m.matches(&f) {
+                if !m.matches(&entry) {
                     continue;
                 }
-                let k = match kind {
-                    EventKind::New => MsgKind::New,
-                    EventKind::Update => MsgKind::Update,
-                    EventKind::Destroy => MsgKind::Destroy,
-                };
                 if p.output & out::TMS != 0 && p.output & (out::XML | out::JSON | out::SAVE) == 0 {
                     let d = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
@@ -1470,7 +1668,8 @@ fn events(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                 }
                 printer.user = names.lookup(sock.last_portid());
                 printer.suffix = super::userspace::suffix_text(printer.user.as_ref());
-                printer.print(w, &f, k, true, true)?;
+                printer.refresh_clock();
+                printer.print(w, &entry, Some(kind), true, true)?;
                 counter += 1;
                 if counter.is_multiple_of(64) {
                     w.flush()?;
@@ -1513,8 +1712,28 @@ mod tests {
 
     #[test]
     fn icmp_reply_types() {
-        assert_eq!(icmp_invert(8, false), 0);
-        assert_eq!(icmp_invert(128, true), 129);
-        assert_eq!(icmp_invert(3, false), 3);
+        assert_eq!(reply_type(ctnl::Family::Ipv4, 8), 0);
+        assert_eq!(reply_type(ctnl::Family::Ipv6, 128), 129);
+        // No reply type: 255, as libnetfilter_conntrack sets it.
+        assert_eq!(reply_type(ctnl::Family::Ipv4, 3), 255);
+        let t = ctnl::Tuple::ports(
+            "10.0.0.1".parse().unwrap(),
+            "10.0.0.2".parse().unwrap(),
+            6,
+            1,
+            2,
+        );
+        assert_eq!(invert(&t).l4, ctnl::L4::Ports { src: 2, dst: 1 });
+        let icmp = |kind| ctnl::L4::Icmp {
+            id: 7,
+            kind,
+            code: 0,
+        };
+        let mut echo = t.clone();
+        echo.proto = 1;
+        echo.l4 = icmp(8);
+        assert_eq!(invert(&echo).l4, icmp(0));
+        echo.l4 = icmp(3);
+        assert_eq!(invert(&echo).l4, icmp(255));
     }
 }

@@ -3,24 +3,18 @@
 //! Layers, each testable alone:
 //! * [`getopt`] and [`parse`]: the command line, with conntrack-tools' exact option set, abbreviations,
 //!   checks, error texts and exit codes (2 for parameter problems, 1 for the rest);
-//! * [`flow`] and [`format`](mod@format): the printed model and the output formats (default, extended, id, ktimestamp,
-//!   labels, save, xml, and our `json`), pure functions golden-tested against the real tool;
-//! * [`kernel`]: the commands, on `ctnl` sockets; [`restore`]: `-R FILE`, parsed on every core and sent in
-//!   batches;
+//! * [`kernel`]: the commands, on `ctnl` sockets, printing through `ctnl::text` (the default, extended, id,
+//!   ktimestamp, labels, save and xml formats and our `json`, with ctnl's state names, label map and local
+//!   time); [`restore`]: `-R FILE`, parsed on every core and sent in batches;
 //! * [`manual`]: the clap definition the man page and shell completions are generated from;
-//! * [`tz`]: local time as the C library's `localtime()` computes it (`TZ`, `/etc/localtime`), for
-//!   `[start=...]`, `[stop=...]` and `<when>`; [`userspace`]: the `-E` ` [USERSPACE] portid=N progname=X`
-//!   suffix.
+//! * [`userspace`]: the `-E` ` [USERSPACE] portid=N progname=X` suffix.
 
-pub mod flow;
-pub mod format;
 pub mod getopt;
 pub mod kernel;
 pub mod manual;
 pub mod opts;
 pub mod parse;
 pub mod restore;
-pub mod tz;
 pub mod userspace;
 
 use std::io::Write;

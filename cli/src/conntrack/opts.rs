@@ -627,34 +627,4 @@ impl ProtoKind {
     }
 }
 
-/// TCP state names by kernel number (`TCP_CONNTRACK_*`).
-pub const TCP_STATES: [&str; 10] = [
-    "NONE",
-    "SYN_SENT",
-    "SYN_RECV",
-    "ESTABLISHED",
-    "FIN_WAIT",
-    "CLOSE_WAIT",
-    "LAST_ACK",
-    "TIME_WAIT",
-    "CLOSE",
-    "SYN_SENT2",
-];
-/// SCTP state names by kernel number.
-pub const SCTP_STATES: [&str; 10] = [
-    "NONE",
-    "CLOSED",
-    "COOKIE_WAIT",
-    "COOKIE_ECHOED",
-    "ESTABLISHED",
-    "SHUTDOWN_SENT",
-    "SHUTDOWN_RECD",
-    "SHUTDOWN_ACK_SENT",
-    "HEARTBEAT_SENT",
-    "HEARTBEAT_ACKED",
-];
-/// DCCP state names by kernel number.
-pub const DCCP_STATES: [&str; 10] = [
-    "NONE", "REQUEST", "RESPOND", "PARTOPEN", "OPEN", "CLOSEREQ", "CLOSING", "TIMEWAIT", "IGNORE",
-    "INVALID",
-];
+// The TCP, SCTP and DCCP state names are ctnl's (`ctnl::text::TCP_STATES`, ...).

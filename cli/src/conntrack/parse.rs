@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::getopt::{Getopt, Step};
 use super::opts::{
     COMMANDS_V_OPTIONS, EXIT_OTHER_PROBLEM, EXIT_PARAMETER_PROBLEM, OPT_NAMES, PROTO_OPT_OFFSET,
-    ProtoKind, SHORT_OPTS, TCP_STATES, cmd, opt,
+    ProtoKind, SHORT_OPTS, cmd, opt,
 };
 
 thread_local! {
@@ -121,24 +121,21 @@ pub mod ev {
     pub const DEL: u32 = 4;
 }
 
-/// Kernel status bits conntrack-tools names (`IPS_*`).
+/// The `IPS_*` status bits `-u` names, as numbers (ctnl's [`ctnl::Status`]).
 pub mod status {
+    use ctnl::Status;
     /// IPS_EXPECTED.
-    pub const EXPECTED: u32 = 1 << 0;
+    pub const EXPECTED: u32 = Status::EXPECTED.bits();
     /// IPS_SEEN_REPLY.
-    pub const SEEN_REPLY: u32 = 1 << 1;
+    pub const SEEN_REPLY: u32 = Status::SEEN_REPLY.bits();
     /// IPS_ASSURED.
-    pub const ASSURED: u32 = 1 << 2;
-    /// IPS_SRC_NAT.
-    pub const SRC_NAT: u32 = 1 << 4;
-    /// IPS_DST_NAT.
-    pub const DST_NAT: u32 = 1 << 5;
+    pub const ASSURED: u32 = Status::ASSURED.bits();
     /// IPS_FIXED_TIMEOUT.
-    pub const FIXED_TIMEOUT: u32 = 1 << 10;
+    pub const FIXED_TIMEOUT: u32 = Status::FIXED_TIMEOUT.bits();
     /// IPS_OFFLOAD.
-    pub const OFFLOAD: u32 = 1 << 14;
+    pub const OFFLOAD: u32 = Status::OFFLOAD.bits();
     /// IPS_HW_OFFLOAD.
-    pub const HW_OFFLOAD: u32 = 1 << 15;
+    pub const HW_OFFLOAD: u32 = Status::HW_OFFLOAD.bits();
 }
 
 /// Layer-4 fields given on the command line for one direction or purpose.
@@ -256,7 +253,7 @@ pub struct Parsed {
     /// `-b`.
     pub buffer_size: Option<usize>,
     /// The connlabel.conf mapping, loaded when labels are printed or named (like conntrack-tools).
-    pub labelmap: Option<super::format::LabelMap>,
+    pub labelmap: Option<ctnl::LabelMap>,
     /// Values.
     pub tmpl: Template,
 }
@@ -267,13 +264,13 @@ pub fn parse(argv: &[&str]) -> Result<Parsed, Fail> {
     let mut p = Parsed::default();
     let mut longs: &'static [super::getopt::LongOpt] = super::opts::LONG_OPTS;
     let mut family: u8 = 0;
-    let mut map_loaded = false;
-    let mut labelmap_init = |p: &mut Parsed| {
-        if map_loaded {
+    // conntrack-tools' `labelmap_init` keeps a map it loaded, but tries again (and warns again) at each
+    // option that needs one while loading fails.
+    let labelmap_init = |p: &mut Parsed| {
+        if p.labelmap.is_some() {
             return;
         }
-        map_loaded = true;
-        match super::format::LabelMap::load_result() {
+        match ctnl::LabelMap::load_result() {
             Ok(Some(m)) => p.labelmap = Some(m),
             Ok(None) => warn("nfct_labelmap_new: Success".to_string()),
             Err(e) => warn(format!(
@@ -342,8 +339,9 @@ pub fn parse(argv: &[&str]) -> Result<Parsed, Fail> {
             }
             'u' => {
                 p.options |= opt::STATUS;
+                // Bits accumulate over repeated `-u` options, as conntrack-tools' `status` does.
                 let mut mask = p.tmpl.status_mask;
-                let mut val = 0u32;
+                let mut val = p.tmpl.status;
                 parse_status_mask(a, &mut val, &mut mask)?;
                 p.tmpl.status = val;
                 p.tmpl.status_mask = if mask == 0 { val } else { mask };
@@ -740,8 +738,10 @@ fn c_number(p: &str) -> Option<u64> {
     } else {
         (p, 10)
     };
+    // A bare `0x` is no number: glibc's strtoul stops after the `0`, and the `x` left over makes the
+    // address invalid.
     if digits.is_empty() {
-        return if radix == 16 { Some(0) } else { None };
+        return None;
     }
     u64::from_str_radix(digits, radix)
         .ok()
@@ -1172,18 +1172,18 @@ fn parse_state(kind: ProtoKind, a: &str) -> Result<u8, Fail> {
             if a == "LISTEN" {
                 return Ok(9);
             }
-            TCP_STATES
+            ctnl::text::TCP_STATES
                 .iter()
                 .position(|s| *s == a)
                 .map(|i| i as u8)
                 .ok_or_else(|| Fail::param(format!("unknown TCP state `{a}'")))
         }
-        ProtoKind::Sctp => super::opts::SCTP_STATES[..8]
+        ProtoKind::Sctp => ctnl::text::SCTP_STATES[..8]
             .iter()
             .position(|s| *s == a)
             .map(|i| i as u8)
             .ok_or_else(|| Fail::param(format!("unknown SCTP state `{a}'"))),
-        _ => super::opts::DCCP_STATES
+        _ => ctnl::text::DCCP_STATES
             .iter()
             .position(|s| *s == a)
             .map(|i| i as u8)
@@ -1259,6 +1259,12 @@ mod tests {
     fn c_number_parsing() {
         assert_eq!(inet_aton("10.1"), Some(Ipv4Addr::new(10, 0, 0, 1)));
         assert_eq!(inet_aton("1.2.3.400"), None);
+        for bad in [
+            "0x.1.1.1", "1.0x.1.1", "1.0x", "0x", "0X.1", "00x.1", "08.1.1.1", "1..1",
+        ] {
+            assert_eq!(inet_aton(bad), None, "{bad}");
+        }
+        assert_eq!(inet_aton("0x1f.1"), Some(Ipv4Addr::new(31, 0, 0, 1)));
         assert_eq!(strtoul("0x10"), 16);
         assert_eq!(strtoul("010"), 8);
         assert_eq!(atol("12abc"), 12);

@@ -47,6 +47,20 @@ enum Seg {
 enum Op {
     Create(u32, Entry),
     Other(Box<Parsed>),
+    /// A command `-R` does not take (`-L`, `-G`, ...), by name. conntrack-tools refuses it only after the
+    /// whole file parsed, so a later line's parse error wins over it.
+    Unsupported(&'static str),
+}
+
+/// The first line (number, command name) of a file with a command `-R` does not take.
+type FirstUnsupported = Option<(usize, &'static str)>;
+
+/// The error for a command `-R` does not take, on line `line`.
+fn unsupported(line: usize, name: &str) -> Fail {
+    at(
+        line,
+        Fail::param(format!("Cannot use command `{name}' with --load-file")),
+    )
 }
 
 /// `conntrack -R FILE`: parses every line first (a bad line aborts with its number, nothing applied), then
@@ -81,8 +95,9 @@ pub fn load_file_with(
     apply(progname, &lines, segs, w)
 }
 
-/// What a parser thread returns: the warnings it kept, then its segments or its first bad line.
-type ThreadParse = (Vec<String>, Result<Vec<Seg>, Fail>);
+/// What a parser thread returns: the warnings it kept, then its segments (and its first line with a
+/// command `-R` does not take) or its first bad line.
+type ThreadParse = (Vec<String>, Result<(Vec<Seg>, FirstUnsupported), Fail>);
 
 /// Pass 1: parses (and encodes) every line, split across the cores. The first bad line in file order wins,
 /// as if the file had been read from the top.
@@ -93,7 +108,11 @@ fn parse_all(progname: &str, lines: &[Line<'_>], budget: usize) -> Result<Vec<Se
         std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8))
     };
     if threads == 1 {
-        return parse_range(progname, lines, 0..lines.len(), budget);
+        let (segs, bad) = parse_range(progname, lines, 0..lines.len(), budget)?;
+        return match bad {
+            Some((line, name)) => Err(unsupported(line, name)),
+            None => Ok(segs),
+        };
     }
     let per = lines.len().div_ceil(threads);
     // Each thread keeps its parser warnings (`-a`, SRC_NAT in a list, a missing connlabel.conf); they are
@@ -119,35 +138,43 @@ fn parse_all(progname: &str, lines: &[Line<'_>], budget: usize) -> Result<Vec<Se
             .collect()
     });
     let mut segs = Vec::new();
+    let mut first_unsupported = None;
     for (warnings, r) in results {
         for w in warnings {
             eprintln!("{w}");
         }
-        segs.extend(r?);
+        let (s, bad) = r?;
+        segs.extend(s);
+        first_unsupported = first_unsupported.or(bad);
     }
-    Ok(segs)
+    match first_unsupported {
+        Some((line, name)) => Err(unsupported(line, name)),
+        None => Ok(segs),
+    }
 }
 
 /// Parses `lines[range]` into segments, encoding creates until `budget` bytes are held; the lines after
-/// that are only checked and become one [`Seg::Later`].
+/// that are only checked and become one [`Seg::Later`]. Also returns the first line holding a command
+/// `-R` does not take (reported only when no line fails to parse).
 fn parse_range(
     progname: &str,
     lines: &[Line<'_>],
     range: Range<usize>,
     budget: usize,
-) -> Result<Vec<Seg>, Fail> {
+) -> Result<(Vec<Seg>, FirstUnsupported), Fail> {
     let mut segs = Vec::new();
     let mut words: Vec<&str> = Vec::with_capacity(24);
     let mut run = Run::default();
     let mut held = 0usize;
+    let mut first_unsupported = None;
     let end = range.end;
     for i in range {
         if held + run.prep.encoded_len() > budget {
             // Keep what is encoded; the rest of the range is checked now and parsed again when applied.
             run.close_into(&mut segs);
-            check_range(progname, lines, i..end, &mut words)?;
+            let bad = check_range(progname, lines, i..end, &mut words)?;
             segs.push(Seg::Later(i..end));
-            return Ok(segs);
+            return Ok((segs, first_unsupported.or(bad)));
         }
         let (line, text) = lines[i];
         match line_op(progname, line, text, &mut words)? {
@@ -161,10 +188,13 @@ fn parse_range(
                 held += run.close_into(&mut segs);
                 segs.push(Seg::Other(parsed));
             }
+            Op::Unsupported(name) => {
+                first_unsupported = first_unsupported.or(Some((line, name)));
+            }
         }
     }
     run.close_into(&mut segs);
-    Ok(segs)
+    Ok((segs, first_unsupported))
 }
 
 /// Creates being gathered into one [`Seg::Creates`].
@@ -195,23 +225,29 @@ impl Run {
     }
 }
 
-/// Checks `lines[range]` completely (a create is built and encoded too) without keeping anything.
+/// Checks `lines[range]` completely (a create is built and encoded too) without keeping anything; returns
+/// the first line holding a command `-R` does not take.
 fn check_range<'a>(
     progname: &'a str,
     lines: &[Line<'a>],
     range: Range<usize>,
     words: &mut Vec<&'a str>,
-) -> Result<(), Fail> {
+) -> Result<FirstUnsupported, Fail> {
     let mut scratch = Prepared::new();
+    let mut first_unsupported = None;
     for &(line, text) in &lines[range] {
-        if let Op::Create(command, e) = line_op(progname, line, text, words)? {
-            scratch.clear();
-            scratch
-                .create(&e)
-                .map_err(|err| at(line, failed(&err, command)))?;
+        match line_op(progname, line, text, words)? {
+            Op::Create(command, e) => {
+                scratch.clear();
+                scratch
+                    .create(&e)
+                    .map_err(|err| at(line, failed(&err, command)))?;
+            }
+            Op::Unsupported(name) => first_unsupported = first_unsupported.or(Some((line, name))),
+            Op::Other(_) => {}
         }
     }
-    Ok(())
+    Ok(first_unsupported)
 }
 
 /// Pass 2: applies the segments in order on one socket.
@@ -268,6 +304,8 @@ impl Sender<'_, '_> {
                         return Ok(false);
                     }
                 }
+                // The first pass refused the file before anything was applied.
+                Op::Unsupported(name) => return Err(unsupported(line, name)),
             }
         }
         self.creates(&run.prep, &run.ops)?;
@@ -377,10 +415,7 @@ fn line_op<'a>(
         & (cmd::CT_CREATE | cmd::CT_ADD | cmd::CT_UPDATE | cmd::CT_DELETE | cmd::CT_FLUSH)
         == 0
     {
-        return Err(Fail::param(format!(
-            "Cannot use command `{}' with --load-file (line {line})",
-            unsupported_name(parsed.command)
-        )));
+        return Ok(Op::Unsupported(unsupported_name(parsed.command)));
     }
     if parsed.command & (cmd::CT_CREATE | cmd::CT_ADD) != 0 {
         let e = entry_for_create(&parsed, parsed.labelmap.as_ref()).map_err(|f| at(line, f))?;

@@ -10,15 +10,16 @@
 //!   the file that includes it. `$NAME=value` defines a parameter that `$NAME` and `${NAME}` expand later
 //!   on; a line starting `@ID` is kept only when ID is the configuration id, `@^ID` only when it is not.
 //! * Typed readers, one file per section: [`global_defs`], [`vrrp_script`], [`vrrp_sync_group`],
-//!   [`vrrp_instance`]. [`read`] runs them over the top-level items and collects the [`Notice`]s (keys a
-//!   reader does not implement, skipped sections). A new section (`virtual_server`, issue 14) is a new
-//!   module beside them plus one arm in [`read`].
+//!   [`vrrp_instance`], [`virtual_server`] (with `virtual_server_group`, into `lvs_check` values).
+//!   [`read`] runs them over the top-level items and collects the [`Notice`]s (keys a reader does not
+//!   implement, skipped sections).
 //!
 //! Errors carry a [`Pos`]: a malformed file is rejected whole with `file:line: reason`, before anything
 //! is applied.
 
 pub mod global_defs;
 pub mod lex;
+pub mod virtual_server;
 pub mod vrrp_instance;
 pub mod vrrp_script;
 pub mod vrrp_sync_group;
@@ -269,20 +270,14 @@ pub struct KeepalivedConf {
     pub groups: Vec<SyncGroup>,
     /// `vrrp_instance` blocks, in file order.
     pub instances: Vec<Instance>,
+    /// `virtual_server` blocks (groups resolved), in file order, for the LVS checker.
+    pub virtual_servers: Vec<lvs_check::config::VirtualServer>,
     /// Keys and sections read but not implemented, with their position.
     pub notices: Vec<Notice>,
 }
 
 /// The top-level sections vrrpd does not run; each is skipped with one notice.
 const OTHER_SECTIONS: &[(&str, &str)] = &[
-    (
-        "virtual_server",
-        "virtual_server blocks are not handled by vrrpd yet (issue 14); skipped",
-    ),
-    (
-        "virtual_server_group",
-        "virtual_server_group blocks are not handled by vrrpd yet (issue 14); skipped",
-    ),
     (
         "static_ipaddress",
         "static_ipaddress is not implemented; skipped",
@@ -302,9 +297,14 @@ const OTHER_SECTIONS: &[(&str, &str)] = &[
 pub fn read(items: &[Item]) -> Result<KeepalivedConf, ConfError> {
     let mut conf = KeepalivedConf::default();
     let mut skipped: Vec<&str> = Vec::new();
-    // global_defs first: instances inherit from it wherever it stands.
+    // global_defs first: instances inherit from it wherever it stands. Groups too: a virtual_server
+    // may name a virtual_server_group defined further down (keepalived links them at the end).
     for item in items.iter().filter(|i| i.name() == "global_defs") {
         global_defs::read(item, &mut conf.global, &mut conf.notices)?;
+    }
+    let mut vs_groups = Vec::new();
+    for item in items.iter().filter(|i| i.name() == "virtual_server_group") {
+        vs_groups.push(virtual_server::read_group(item, &mut conf.notices)?);
     }
     for item in items {
         match item.name() {
@@ -320,6 +320,12 @@ pub fn read(items: &[Item]) -> Result<KeepalivedConf, ConfError> {
                 conf.instances
                     .push(vrrp_instance::read(item, &conf.global, &mut conf.notices)?)
             }
+            "virtual_server_group" => {}
+            "virtual_server" => conf.virtual_servers.extend(virtual_server::read(
+                item,
+                &vs_groups,
+                &mut conf.notices,
+            )?),
             name => {
                 if let Some((key, msg)) = OTHER_SECTIONS.iter().find(|(k, _)| *k == name) {
                     // One notice per kind of section, at its first occurrence.

@@ -83,7 +83,7 @@ impl Control {
 
     /// Accepts new clients, reads what they sent, answers complete requests, writes what fits, and
     /// drops the clients that are done or out of time. Never blocks.
-    pub fn serve(&mut self, driver: &Driver, now: Instant) {
+    pub fn serve(&mut self, driver: &Driver, lvs: Option<&lvs_check::Driver>, now: Instant) {
         while let Ok((stream, _)) = self.listener.accept() {
             if stream.set_nonblocking(true).is_ok() {
                 self.clients.push(Client {
@@ -114,7 +114,7 @@ impl Control {
                 }
                 let line = &c.input[..line_end.unwrap_or(c.input.len())];
                 let reply = match serde_json::from_slice::<Value>(line) {
-                    Ok(v) if v["cmd"] == "status" => status(driver),
+                    Ok(v) if v["cmd"] == "status" => status(driver, lvs),
                     Ok(_) => json!({"error": "unknown command"}),
                     Err(e) => json!({"error": format!("bad request: {e}")}),
                 };
@@ -156,8 +156,36 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// The status of the LVS checker: every virtual server, its quorum, and each real server's state,
+/// weight and checks with the last failure's reason.
+fn lvs_status(lvs: &lvs_check::Driver) -> Vec<Value> {
+    lvs.engine()
+        .status()
+        .iter()
+        .map(|v| {
+            json!({
+                "name": v.name,
+                "quorum_up": v.quorum_up,
+                "sorry_server_active": v.sorry_server_active,
+                "real_servers": v.real_servers.iter().map(|r| json!({
+                    "address": r.addr.to_string(),
+                    "alive": r.alive,
+                    "in_ipvs": r.in_ipvs,
+                    "weight": r.weight,
+                    "checks": r.checks.iter().map(|c| json!({
+                        "kind": c.kind,
+                        "up": c.up,
+                        "has_run": c.has_run,
+                        "last_failure": c.last_failure,
+                    })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}
+
 /// The status report.
-pub fn status(driver: &Driver) -> Value {
+pub fn status(driver: &Driver, lvs: Option<&lvs_check::Driver>) -> Value {
     let set = driver.instances();
     let now = std::time::Instant::now();
     let instances: Vec<Value> = set
@@ -199,7 +227,8 @@ pub fn status(driver: &Driver) -> Value {
             })
         })
         .collect();
-    json!({"pid": std::process::id(), "instances": instances, "groups": groups})
+    let virtual_servers = lvs.map(lvs_status).unwrap_or_default();
+    json!({"pid": std::process::id(), "instances": instances, "groups": groups, "virtual_servers": virtual_servers})
 }
 
 /// The client: asks `path` for the status.
@@ -246,6 +275,51 @@ pub fn format_text(v: &Value) -> String {
             i["counters"]["accepted"],
             rej
         ));
+    }
+    for vs in v["virtual_servers"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "virtual_server {} quorum {}{}\n",
+            vs["name"].as_str().unwrap_or("?"),
+            if vs["quorum_up"] == true {
+                "up"
+            } else {
+                "down"
+            },
+            if vs["sorry_server_active"] == true {
+                " (sorry server in)"
+            } else {
+                ""
+            }
+        ));
+        for r in vs["real_servers"].as_array().into_iter().flatten() {
+            let checks: Vec<String> = r["checks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    let state = if c["up"] == true { "up" } else { "down" };
+                    match c["last_failure"].as_str() {
+                        Some(f) => format!(
+                            "{} {state} (last failure: {f})",
+                            c["kind"].as_str().unwrap_or("?")
+                        ),
+                        None => format!("{} {state}", c["kind"].as_str().unwrap_or("?")),
+                    }
+                })
+                .collect();
+            out.push_str(&format!(
+                "  real_server {} {} weight {}{} {}\n",
+                r["address"].as_str().unwrap_or("?"),
+                if r["alive"] == true { "UP" } else { "DOWN" },
+                r["weight"],
+                if r["in_ipvs"] == true {
+                    ""
+                } else {
+                    " (not in IPVS)"
+                },
+                checks.join(", ")
+            ));
+        }
     }
     for g in v["groups"].as_array().into_iter().flatten() {
         out.push_str(&format!(

@@ -78,11 +78,12 @@ pub fn run() -> i32 {
     };
     if args.check_config {
         println!(
-            "{}: configuration OK ({} instances, {} sync groups, {} scripts)",
+            "{}: configuration OK ({} instances, {} sync groups, {} scripts, {} virtual servers)",
             args.file.display(),
             conf.instances.len(),
             conf.groups.len(),
-            conf.scripts.len()
+            conf.scripts.len(),
+            conf.virtual_servers.len()
         );
         return 0;
     }
@@ -171,6 +172,8 @@ pub fn options(conf: &KeepalivedConf) -> HashMap<String, InstanceOptions> {
 }
 
 struct Daemon<'a> {
+    /// The LVS checker (`virtual_server` blocks), unless `--vrrp-only` or there are none.
+    lvs: Option<lvs_check::Driver>,
     conf: KeepalivedConf,
     /// During a reload, the configuration before it (for the instances it removes).
     gone_conf: Option<KeepalivedConf>,
@@ -180,7 +183,75 @@ struct Daemon<'a> {
     log: &'a Log,
 }
 
+/// `--check-only`: the VRRP half is left out (no instances, groups or scripts run).
+fn vrrp_part(args: &Args, mut conf: KeepalivedConf) -> KeepalivedConf {
+    if args.check_only {
+        conf.instances.clear();
+        conf.groups.clear();
+        conf.scripts.clear();
+    }
+    conf
+}
+
+/// The LVS checker for `conf`'s virtual servers (none with `--vrrp-only` or no `virtual_server`).
+fn lvs_part(args: &Args, conf: &KeepalivedConf) -> Result<Option<lvs_check::Driver>> {
+    if args.vrrp_only || conf.virtual_servers.is_empty() {
+        return Ok(None);
+    }
+    let ipvs = ipvs_nl::Ipvs::open().context("IPVS (is ip_vs loaded?)")?;
+    let seed = u64::from(std::process::id()) ^ 0x5eed;
+    let engine = lvs_check::Engine::new(conf.virtual_servers.clone(), seed);
+    let mut d = lvs_check::Driver::new(engine).with_ipvs(ipvs);
+    d.start();
+    Ok(Some(d))
+}
+
+/// Logs what the LVS checker did.
+fn lvs_log(lvs: &mut lvs_check::Driver, log: &Log) {
+    use lvs_check::{Event, Output};
+    while let Some(o) = lvs.poll_output() {
+        let line = match o {
+            Output::Event(Event::RealServerUp { vs, rs, .. }) => {
+                format!("LVS: real server {rs} of {vs} is up")
+            }
+            Output::Event(Event::RealServerDown { vs, rs, reason, .. }) => format!(
+                "LVS: real server {rs} of {vs} is down ({})",
+                reason.as_deref().unwrap_or("removed")
+            ),
+            Output::Event(Event::QuorumUp { vs, .. }) => format!("LVS: {vs} gained its quorum"),
+            Output::Event(Event::QuorumDown { vs, .. }) => format!("LVS: {vs} lost its quorum"),
+            Output::Event(Event::WeightChanged { vs, rs, weight, .. }) => {
+                format!("LVS: real server {rs} of {vs} weight {weight}")
+            }
+            Output::Ipvs {
+                op,
+                applied: Some(Err(e)),
+            } => {
+                log.log(Level::Err, &format!("LVS: IPVS change {op:?} failed: {e}"));
+                continue;
+            }
+            Output::Script {
+                argv,
+                started: Err(e),
+            } => {
+                log.log(
+                    Level::Err,
+                    &format!("LVS: notify script {}: {e}", argv.join(" ")),
+                );
+                continue;
+            }
+            _ => continue,
+        };
+        log.log(Level::Info, &line);
+    }
+}
+
 fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
+    let conf = vrrp_part(args, conf);
+    let mut lvs = lvs_part(args, &conf)?;
+    if let Some(l) = &mut lvs {
+        lvs_log(l, log);
+    }
     let mut rtnl = Rtnl::open().context("rtnetlink")?;
     let set = build(&conf, &mut rtnl)?;
     let control = control::Control::bind(&args.socket)
@@ -213,6 +284,7 @@ fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
         .map(|s| Check::new(s.clone(), now))
         .collect();
     let mut d = Daemon {
+        lvs,
         conf,
         gone_conf: None,
         driver,
@@ -244,10 +316,12 @@ fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
     let mut armed = false;
     loop {
         let now = Instant::now();
+        let lvs_deadline = d.lvs.as_ref().and_then(lvs_check::Driver::next_deadline);
         let deadline = [
             d.driver.poll_timeout(),
             d.checks.iter().map(Check::deadline).min(),
             control.deadline(),
+            lvs_deadline,
         ]
         .into_iter()
         .flatten()
@@ -265,14 +339,28 @@ fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
         }
         let ts = wait.filter(|_| !long).map(timespec);
         // Which fds are ready: only those are read (a timer wake-up costs one poll).
-        let (driver_ready, timer_ready, signal_ready, control_ready) = {
+        let (driver_ready, timer_ready, signal_ready, control_ready, lvs_ready) = {
             let dfds = d.driver.fds();
             let mut fds: Vec<PollFd<'_>> =
                 dfds.iter().map(|f| PollFd::new(f, PollFlags::IN)).collect();
+            // Layout: driver sockets, timer, signal pipe, control socket and clients, LVS checks.
+            let it = fds.len();
             fds.push(PollFd::new(&timer, PollFlags::IN));
-            let nd = fds.len();
             fds.push(PollFd::new(&sig_r, PollFlags::IN));
             fds.extend(control.poll_fds());
+            let il = fds.len();
+            if let Some(l) = &d.lvs {
+                for (fd, r, w) in l.fds() {
+                    let mut fl = PollFlags::empty();
+                    if r {
+                        fl |= PollFlags::IN;
+                    }
+                    if w {
+                        fl |= PollFlags::OUT;
+                    }
+                    fds.push(PollFd::from_borrowed_fd(fd, fl));
+                }
+            }
             match poll(&mut fds, ts.as_ref()) {
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => {}
@@ -280,10 +368,11 @@ fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
             }
             let ready = |f: &PollFd<'_>| !f.revents().is_empty();
             (
-                fds[..nd - 1].iter().any(ready),
-                ready(&fds[nd - 1]),
-                ready(&fds[nd]),
-                fds[nd + 1..].iter().any(ready),
+                fds[..it].iter().any(ready),
+                ready(&fds[it]),
+                ready(&fds[it + 1]),
+                fds[it + 2..il].iter().any(ready),
+                fds[il..].iter().any(ready),
             )
         };
         if timer_ready {
@@ -307,9 +396,19 @@ fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
             // SIGCHLD: notify scripts ended.
             d.notifier.reap();
         }
+        // The LVS checker runs a turn when one of its sockets or children is ready, at its
+        // deadline, or on a signal (SIGCHLD of a check child it could not get a pidfd for).
+        if let Some(l) = &mut d.lvs
+            && (lvs_ready || signal_ready || lvs_deadline.is_some_and(|t| t <= Instant::now()))
+        {
+            if let Err(e) = l.run_once(Some(Duration::ZERO)) {
+                log.log(Level::Err, &format!("LVS: {e}"));
+            }
+            lvs_log(l, log);
+        }
         let now = Instant::now();
         if control_ready || control.deadline().is_some_and(|t| t <= now) {
-            control.serve(&d.driver, now);
+            control.serve(&d.driver, d.lvs.as_ref(), now);
         }
         if terminate {
             break;
@@ -324,6 +423,11 @@ fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
     );
     d.driver.shutdown(Instant::now());
     d.notes();
+    if let Some(l) = &mut d.lvs {
+        // Removes exactly the IPVS services and real servers it added.
+        l.stop();
+        lvs_log(l, log);
+    }
     for c in &mut d.checks {
         c.stop();
     }
@@ -467,7 +571,7 @@ impl Daemon<'_> {
     /// SIGHUP: parse the file fully; if good, apply the difference; if bad, change nothing.
     fn reload(&mut self, args: &Args) {
         let conf = match load(args, self.log) {
-            Ok(c) => c,
+            Ok(c) => vrrp_part(args, c),
             Err(e) => {
                 self.log.log(
                     Level::Err,
@@ -519,6 +623,18 @@ impl Daemon<'_> {
             let name = track_script_name(&self.checks[k].script.name);
             let up = self.checks[k].up;
             self.driver.track(now, &name, up);
+        }
+        // The LVS half: applied as a difference, or started if the old file had none.
+        match &mut self.lvs {
+            Some(l) if !args.vrrp_only => {
+                l.reload(conf.virtual_servers.clone());
+                lvs_log(l, self.log);
+            }
+            Some(_) => {}
+            None => match lvs_part(args, &conf) {
+                Ok(l) => self.lvs = l,
+                Err(e) => self.log.log(Level::Err, &format!("reload: LVS: {e:#}")),
+            },
         }
         // Notes of instances the reload removed or restarted name the old configuration.
         let old = std::mem::replace(&mut self.conf, conf);

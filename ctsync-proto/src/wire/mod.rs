@@ -181,25 +181,36 @@ impl Header {
         Ok(Header {
             version: buf[0] >> 4,
             msg_type: buf[0] & 0x0f,
-            flags: Flags(buf[1]),
+            flags: Flags::from_bits_retain(buf[1]),
             len: be16(buf, 2),
             seq: be32(buf, 4),
         })
     }
 }
 
-/// The output buffer is smaller than [`Message::buffer_len`].
+/// Why a value could not be encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("buffer too small: need {needed} bytes, have {available}")]
-pub struct BufferTooSmall {
-    /// Bytes needed.
-    pub needed: usize,
-    /// Bytes given.
-    pub available: usize,
+#[non_exhaustive]
+pub enum EmitError {
+    /// The output buffer is smaller than [`Message::buffer_len`].
+    #[error("buffer too small: need {needed} bytes, have {available}")]
+    BufferTooSmall {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes given.
+        available: usize,
+    },
+    /// The message is longer than its 16-bit length field can say.
+    #[error("message of {len} bytes exceeds the 65535-byte length field")]
+    TooLong {
+        /// The encoded length.
+        len: usize,
+    },
 }
 
 /// How strictly attributes are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Mode {
     /// Exactly conntrackd's checks: an attribute number at or above `NTA_MAX` rejects the message.
     #[default]
@@ -210,47 +221,40 @@ pub enum Mode {
 
 /// What a parse skipped (only in [`Mode::Lenient`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Skipped {
     /// Unknown attributes skipped.
     pub unknown_attrs: u32,
 }
 
-/// Message flags (`NET_F_*`). Unknown bits are kept so they survive a round trip.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Flags(pub u8);
+bitflags::bitflags! {
+    /// Message flags (`NET_F_*`). Unknown bits are kept so they survive a round trip.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct Flags: u8 {
+        /// `NET_F_RESYNC`: ask the peer for a full dump.
+        const RESYNC = 1 << 1;
+        /// `NET_F_NACK`: ask the peer to resend `from..=to`.
+        const NACK = 1 << 2;
+        /// `NET_F_ACK`: `from..=to` arrived.
+        const ACK = 1 << 3;
+        /// `NET_F_ALIVE`: keep-alive.
+        const ALIVE = 1 << 4;
+        /// `NET_F_HELLO`: the sender (re)started its sequence tracking.
+        const HELLO = 1 << 5;
+        /// `NET_F_HELLO_BACK`: answer to a HELLO.
+        const HELLO_BACK = 1 << 6;
+        // Bits 0 and 7 have no name in conntrackd; they are kept as they are.
+        const _ = !0;
+    }
+}
 
 impl Flags {
     /// No flags.
-    pub const NONE: Flags = Flags(0);
-    /// `NET_F_RESYNC`: ask the peer for a full dump.
-    pub const RESYNC: Flags = Flags(1 << 1);
-    /// `NET_F_NACK`: ask the peer to resend `from..=to`.
-    pub const NACK: Flags = Flags(1 << 2);
-    /// `NET_F_ACK`: `from..=to` arrived.
-    pub const ACK: Flags = Flags(1 << 3);
-    /// `NET_F_ALIVE`: keep-alive.
-    pub const ALIVE: Flags = Flags(1 << 4);
-    /// `NET_F_HELLO`: the sender (re)started its sequence tracking.
-    pub const HELLO: Flags = Flags(1 << 5);
-    /// `NET_F_HELLO_BACK`: answer to a HELLO.
-    pub const HELLO_BACK: Flags = Flags(1 << 6);
+    pub const NONE: Flags = Flags::empty();
 
-    /// True when every bit of `other` is set.
-    pub const fn contains(self, other: Flags) -> bool {
-        self.0 & other.0 == other.0
-    }
-    /// True when any bit of `other` is set.
-    pub const fn intersects(self, other: Flags) -> bool {
-        self.0 & other.0 != 0
-    }
-    /// Both sets of bits.
-    #[must_use]
-    pub const fn union(self, other: Flags) -> Flags {
-        Flags(self.0 | other.0)
-    }
     /// The flags that make a control message carry `from`/`to` (conntrackd's `IS_ACK || IS_NACK || IS_RESYNC`).
     pub const fn has_range(self) -> bool {
-        self.intersects(Flags(Self::ACK.0 | Self::NACK.0 | Self::RESYNC.0))
+        self.intersects(Self::ACK.union(Self::NACK).union(Self::RESYNC))
     }
     /// Names of the known bits, in the order of the issue: resync, nack, ack, alive, hello, hello_back.
     pub fn names(self) -> impl Iterator<Item = &'static str> {
@@ -280,7 +284,7 @@ pub enum Change {
 }
 
 impl Change {
-    const fn offset(self) -> u8 {
+    pub(crate) const fn offset(self) -> u8 {
         match self {
             Change::New => 0,
             Change::Update => 1,
@@ -377,18 +381,18 @@ impl Message {
             }
     }
 
-    /// Writes the message at the start of `buf` and returns its length.
-    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
+    /// Writes the message at the start of `buf` and returns its length (the bytes written).
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
         let len = self.buffer_len();
+        let wire_len = u16::try_from(len).map_err(|_| EmitError::TooLong { len })?;
         let available = buf.len();
-        let out = buf.get_mut(..len).ok_or(BufferTooSmall {
+        let out = buf.get_mut(..len).ok_or(EmitError::BufferTooSmall {
             needed: len,
             available,
         })?;
         out[0] = (VERSION << 4) | (self.msg_type() & 0x0f);
-        out[1] = self.flags.0;
-        // The length field is 16 bits; an entry never reaches 64 KiB (helper ≤ 12, labels ≤ 16 bytes).
-        out[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        out[1] = self.flags.bits();
+        out[2..4].copy_from_slice(&wire_len.to_be_bytes());
         out[4..8].copy_from_slice(&self.seq.to_be_bytes());
         let hl = self.header_len();
         match &self.body {
@@ -441,7 +445,7 @@ impl Message {
         }
         let version = rest[0] >> 4;
         let ty = rest[0] & 0x0f;
-        let flags = Flags(rest[1]);
+        let flags = Flags::from_bits_retain(rest[1]);
         let len = usize::from(be16(rest, 2));
         let seq = be32(rest, 4);
         if len == 0 || len > rest.len() {
@@ -521,6 +525,7 @@ pub fn messages(datagram: &[u8], mode: Mode) -> Messages<'_> {
         done: false,
         skipped: Skipped::default(),
         err_off: 0,
+        last: None,
     }
 }
 
@@ -534,12 +539,21 @@ pub struct Messages<'a> {
     /// What lenient parsing skipped so far.
     pub skipped: Skipped,
     err_off: usize,
+    /// The attribute bytes of the last message returned, when nothing in them was skipped.
+    last: Option<(usize, usize)>,
 }
 
-impl Messages<'_> {
+impl<'a> Messages<'a> {
     /// The header of the message that raised the last error, when it can be read.
     pub fn last_error_header(&self) -> Option<Header> {
         Header::parse(self.buf.get(self.err_off..)?).ok()
+    }
+
+    /// The attributes of the last conntrack or expectation message returned, as received, when they
+    /// decode strictly to what it carries (nothing skipped): a cache can keep them as they are.
+    pub(crate) fn last_attrs(&self) -> Option<&'a [u8]> {
+        let (from, to) = self.last?;
+        self.buf.get(from..to)
     }
 }
 
@@ -552,9 +566,16 @@ impl Iterator for Messages<'_> {
             return None;
         }
         let off = self.off;
+        let skipped = self.skipped.unknown_attrs;
+        self.last = None;
         match Message::parse_prefix(self.buf, off, self.mode, &mut self.skipped) {
             Ok((m, len)) => {
                 self.off += len;
+                if matches!(m.body, Body::Ct(..) | Body::Exp(..))
+                    && self.skipped.unknown_attrs == skipped
+                {
+                    self.last = Some((off + HEADER_LEN, off + len));
+                }
                 Some(Ok(m))
             }
             Err(e) => {
@@ -611,6 +632,25 @@ impl<'a> Packer<'a> {
             },
             None => false,
         }
+    }
+
+    /// Appends a conntrack or expectation message of type `ty` whose attributes are already encoded
+    /// (a cache keeps them so); returns false (and writes nothing) if it does not fit.
+    pub(crate) fn push_encoded(&mut self, ty: u8, flags: Flags, seq: u32, attrs: &[u8]) -> bool {
+        let len = HEADER_LEN + attrs.len();
+        let (Ok(wire_len), Some(out)) = (
+            u16::try_from(len),
+            self.buf.get_mut(self.len..self.len + len),
+        ) else {
+            return false;
+        };
+        out[0] = (VERSION << 4) | (ty & 0x0f);
+        out[1] = flags.bits();
+        out[2..4].copy_from_slice(&wire_len.to_be_bytes());
+        out[4..8].copy_from_slice(&seq.to_be_bytes());
+        out[HEADER_LEN..].copy_from_slice(attrs);
+        self.len += len;
+        true
     }
 
     /// Bytes used so far.

@@ -452,7 +452,7 @@ pub(crate) struct Writer<'a> {
 /// The one error a [`Writer`] returns before [`Writer::fix`] names it: out of room.
 const SHORT: EmitError = EmitError::BufferTooShort {
     what: "",
-    expected: 0,
+    needed: 0,
     actual: 0,
 };
 
@@ -500,7 +500,7 @@ impl<'a> Writer<'a> {
         match (&e, &self.out) {
             (EmitError::BufferTooShort { .. }, Out::Slice(b, _)) => EmitError::BufferTooShort {
                 what,
-                expected: needed,
+                needed,
                 actual: b.len(),
             },
             _ => e,
@@ -569,7 +569,10 @@ impl<'a> Writer<'a> {
     /// A NUL-terminated string; a NUL inside is an error (the kernel would read a shorter string).
     pub fn string(&mut self, what: &'static str, kind: u16, s: &str) -> Result<(), EmitError> {
         if s.as_bytes().contains(&0) {
-            return Err(EmitError::Nul { what });
+            return Err(EmitError::Invalid {
+                what,
+                reason: "contains a NUL byte",
+            });
         }
         let len = NLA_HDRLEN + s.len() + 1;
         let len16 = u16::try_from(len).map_err(|_| EmitError::TooLong { what, length: len })?;

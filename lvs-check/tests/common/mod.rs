@@ -91,20 +91,25 @@ pub fn serve(addr: &str, b: Behaviour) -> SocketAddr {
     a
 }
 
-/// An HTTPS server answering `200 OK` with `body`, with a self-signed certificate.
-pub fn serve_tls(addr: &str, body: Vec<u8>) -> SocketAddr {
+/// A TLS server configuration with a fresh self-signed certificate (rcgen).
+pub fn tls_server_config() -> Arc<rustls::ServerConfig> {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let der = cert.cert.der().clone();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = Arc::new(
+    Arc::new(
         rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
             .with_single_cert(vec![der], key)
             .unwrap(),
-    );
+    )
+}
+
+/// An HTTPS server answering `200 OK` with `body`, with a self-signed certificate.
+pub fn serve_tls(addr: &str, body: Vec<u8>) -> SocketAddr {
+    let cfg = tls_server_config();
     let l = TcpListener::bind(addr).unwrap();
     let a = l.local_addr().unwrap();
     std::thread::spawn(move || {

@@ -211,14 +211,12 @@ impl Node {
         let t = Instant::now();
         loop {
             super::check_interrupted()?;
-            let ok = Command::new("ip")
-                .args(["netns", "exec", &self.ns])
+            let mut cmd = Command::new("ip");
+            cmd.args(["netns", "exec", &self.ns])
                 .arg(bin)
-                .args(["-C", conf, "-s"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
+                .args(["-C", conf, "-s"]);
+            let ok =
+                topo::output_within(cmd, Duration::from_secs(10)).is_ok_and(|o| o.status.success());
             if ok {
                 return Ok(());
             }
@@ -313,6 +311,11 @@ impl Node {
         }
     }
 
+    /// The node's directory (configs, logs).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The node's conntrackd.conf.
     pub fn conntrackd_conf(&self) -> &Path {
         &self.files.conntrackd
@@ -365,15 +368,13 @@ fn stop_child(mut child: Child, limit: Duration) -> Result<()> {
 
 /// The number of entries in a sync daemon's external cache (`-e` prints one line per entry).
 pub fn external_cache_len(net: &Net, fw: Fw, stack: &Stack, conf: &Path) -> Result<usize> {
-    let out = Command::new("ip")
-        .args(["netns", "exec", &net.fw_ns(fw)])
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &net.fw_ns(fw)])
         .arg(stack.sync_bin())
         .arg("-C")
         .arg(conf)
-        .arg("-e")
-        .stderr(Stdio::null())
-        .output()
-        .context("running `-e`")?;
+        .arg("-e");
+    let out = topo::output_within(cmd, topo::COMMAND_LIMIT).context("running `-e`")?;
     if !out.status.success() {
         bail!(
             "`{} -e` failed ({})",

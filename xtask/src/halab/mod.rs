@@ -39,6 +39,9 @@ const USAGE: &str =
                        [--entries N[,N..]] [--deadline SECS] [--hold SECS] [--configs DIR] [--nft FILE]
                        [--vrrpd PATH] [--ctsyncd PATH] [--keep-logs] [--print-configs] [--ci]
 
+Stacks: keepalived (+conntrackd), ours (vrrpd+ctsyncd), mixed (vrrpd+conntrackd and keepalived+ctsyncd),
+all, or one pair by name (vrrpd+conntrackd, keepalived+ctsyncd, ...).
+
 Scenarios (each sample builds a fresh lab, fails fw-a over to fw-b, checks, tears down):
   1  a steady TCP stream (a record every 10 ms, echoed) survives the failover: in order, no RST,
      no reconnect; methods: kill (SIGKILL of both daemons), unplug (LAN cables), stop (graceful)
@@ -78,12 +81,52 @@ pub fn sleep(d: Duration) -> Result<()> {
     }
 }
 
-/// Which stacks to run.
+/// One stack to run: whether its VRRP daemon is our vrrpd (else keepalived) and its sync daemon our
+/// ctsyncd (else conntrackd).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StackSel {
-    Ours,
-    Keepalived,
-    Mixed,
+pub struct StackSel {
+    vrrpd: bool,
+    ctsyncd: bool,
+}
+
+impl StackSel {
+    const KEEPALIVED: StackSel = StackSel {
+        vrrpd: false,
+        ctsyncd: false,
+    };
+    const OURS: StackSel = StackSel {
+        vrrpd: true,
+        ctsyncd: true,
+    };
+    /// The two mixed pairs: vrrpd + conntrackd, keepalived + ctsyncd.
+    const MIXED: [StackSel; 2] = [
+        StackSel {
+            vrrpd: true,
+            ctsyncd: false,
+        },
+        StackSel {
+            vrrpd: false,
+            ctsyncd: true,
+        },
+    ];
+
+    fn parse(w: &str) -> Result<Vec<StackSel>> {
+        Ok(match w {
+            "ours" | "vrrpd+ctsyncd" => vec![StackSel::OURS],
+            "keepalived" | "keepalived+conntrackd" => vec![StackSel::KEEPALIVED],
+            "mixed" => StackSel::MIXED.to_vec(),
+            "vrrpd+conntrackd" => vec![StackSel::MIXED[0]],
+            "keepalived+ctsyncd" => vec![StackSel::MIXED[1]],
+            "all" => {
+                let mut v = vec![StackSel::KEEPALIVED, StackSel::OURS];
+                v.extend(StackSel::MIXED);
+                v
+            }
+            _ => bail!(
+                "unknown stack `{w}` (ours, keepalived, mixed, all, or a pair such as vrrpd+conntrackd)"
+            ),
+        })
+    }
 }
 
 /// Parsed command line.
@@ -118,7 +161,7 @@ fn list<T>(v: &str, f: impl Fn(&str) -> Result<Vec<T>>) -> Result<Vec<T>> {
 
 fn parse_opts(args: &[String]) -> Result<Opts> {
     let mut o = Opts {
-        stacks: vec![StackSel::Keepalived, StackSel::Ours],
+        stacks: vec![StackSel::KEEPALIVED, StackSel::OURS],
         scenarios: vec![1, 2, 3, 4, 5],
         methods: None,
         failovers: 5,
@@ -141,17 +184,7 @@ fn parse_opts(args: &[String]) -> Result<Opts> {
                 .with_context(|| format!("{a} needs a value\n{USAGE}"))
         };
         match a.as_str() {
-            "--stack" => {
-                o.stacks = list(&val()?, |w| {
-                    Ok(match w {
-                        "ours" => vec![StackSel::Ours],
-                        "keepalived" => vec![StackSel::Keepalived],
-                        "mixed" => vec![StackSel::Mixed],
-                        "all" => vec![StackSel::Keepalived, StackSel::Ours, StackSel::Mixed],
-                        _ => bail!("unknown stack `{w}` (ours, keepalived, mixed, all)"),
-                    })
-                })?
-            }
+            "--stack" => o.stacks = list(&val()?, StackSel::parse)?,
             "--scenario" => {
                 o.scenarios = list(&val()?, |w| match w.parse::<u8>() {
                     Ok(n @ 1..=5) => Ok(vec![n]),
@@ -191,7 +224,7 @@ fn parse_opts(args: &[String]) -> Result<Opts> {
             "--ctsyncd" => o.ctsyncd = Some(PathBuf::from(val()?)),
             "--print-configs" => o.print_configs = true,
             "--ci" => {
-                o.stacks = vec![StackSel::Ours];
+                o.stacks = vec![StackSel::OURS];
                 o.scenarios = vec![1, 4];
                 o.methods = Some(vec![Method::Kill]);
                 o.failovers = 1;
@@ -211,101 +244,98 @@ fn parse_opts(args: &[String]) -> Result<Opts> {
     Ok(o)
 }
 
-/// Our binaries, built in release mode (the lab measures them).
-#[derive(Debug, Clone)]
+/// Our binaries that the chosen stacks need, built in release mode (the lab measures them).
+#[derive(Debug, Clone, Default)]
 struct Ours {
-    vrrpd: PathBuf,
-    ctsyncd: PathBuf,
+    vrrpd: Option<PathBuf>,
+    ctsyncd: Option<PathBuf>,
 }
 
-/// Our binaries: the given ones, copied into a run directory (so that a rebuild during the run does not
-/// change them), or this tree's, built in release mode.
-fn ours_binaries(opts: &Opts) -> Result<(Ours, Option<PathBuf>)> {
-    if opts.vrrpd.is_none() && opts.ctsyncd.is_none() {
-        return Ok((build_ours()?, None));
+/// Our binaries that `need` names (`(vrrpd, ctsyncd)`): the given ones, copied into a run directory (so
+/// that a rebuild during the run does not change them), or this tree's, built in release mode.
+fn ours_binaries(opts: &Opts, need: (bool, bool)) -> Result<(Ours, Option<PathBuf>)> {
+    let given = [
+        (need.0, &opts.vrrpd, "vrrpd"),
+        (need.1, &opts.ctsyncd, "ctsyncd"),
+    ];
+    if given.iter().all(|(_, p, _)| p.is_none()) {
+        return Ok((build_ours(need)?, None));
     }
-    let (Some(v), Some(c)) = (&opts.vrrpd, &opts.ctsyncd) else {
-        bail!("--vrrpd and --ctsyncd go together");
-    };
     let dir = topo::run_dir("bin")?;
-    let copy = |from: &Path, name: &str| -> Result<PathBuf> {
+    let mut ours = Ours::default();
+    for (needed, path, name) in given {
+        if !needed {
+            continue;
+        }
+        let from = path
+            .as_ref()
+            .with_context(|| format!("the chosen stacks need {name}: give --{name} PATH too"))?;
         let to = dir.join(name);
         std::fs::copy(from, &to).with_context(|| format!("copying {}", from.display()))?;
-        Ok(to)
-    };
-    let ours = Ours {
-        vrrpd: copy(v, "vrrpd")?,
-        ctsyncd: copy(c, "ctsyncd")?,
-    };
+        match name {
+            "vrrpd" => ours.vrrpd = Some(to),
+            _ => ours.ctsyncd = Some(to),
+        }
+    }
     Ok((ours, Some(dir)))
 }
 
-fn build_ours() -> Result<Ours> {
+fn build_ours(need: (bool, bool)) -> Result<Ours> {
     let root = crate::workspace_root();
-    for bin in ["vrrpd", "ctsyncd"] {
+    let bins: Vec<&str> = [(need.0, "vrrpd"), (need.1, "ctsyncd")]
+        .into_iter()
+        .filter(|(n, _)| *n)
+        .map(|(_, b)| b)
+        .collect();
+    for bin in &bins {
         let src = root.join("cli/src/bin").join(format!("{bin}.rs"));
         if !src.exists() {
             bail!(
-                "the `ours` and `mixed` stacks need {bin}, and {} does not exist on this branch yet \
-                 (merge main once it has landed); `--stack keepalived` runs without it",
+                "the chosen stacks need {bin}, and {} does not exist on this branch yet (merge main \
+                 once it has landed); `--stack keepalived` runs without it",
                 src.display()
             );
         }
     }
-    eprintln!("==> ha-lab: building vrrpd and ctsyncd (release)");
-    let status = std::process::Command::new("cargo")
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "cli",
-            "--bin",
-            "vrrpd",
-            "--bin",
-            "ctsyncd",
-        ])
+    eprintln!("==> ha-lab: building {} (release)", bins.join(" and "));
+    let mut cmd = std::process::Command::new("cargo");
+    cmd.args(["build", "--release", "--locked", "-p", "cli"]);
+    for bin in &bins {
+        cmd.args(["--bin", bin]);
+    }
+    let status = cmd
         .current_dir(&root)
         .status()
         .context("running cargo build")?;
     if !status.success() {
-        bail!("cargo build --release -p cli --bin vrrpd --bin ctsyncd failed");
+        bail!(
+            "cargo build --release -p cli --bin {} failed",
+            bins.join(" --bin ")
+        );
     }
     let rel = crate::vm::target_dir().join("release");
     Ok(Ours {
-        vrrpd: rel.join("vrrpd"),
-        ctsyncd: rel.join("ctsyncd"),
+        vrrpd: need.0.then(|| rel.join("vrrpd")),
+        ctsyncd: need.1.then(|| rel.join("ctsyncd")),
     })
 }
 
-fn stacks_for(sel: &[StackSel], ours: Option<&Ours>) -> Result<Vec<Stack>> {
-    let need = || ours.context("internal: our binaries were not built");
+fn stacks_for(sel: &[StackSel], ours: &Ours) -> Result<Vec<Stack>> {
     let mut out: Vec<Stack> = Vec::new();
     for s in sel {
-        let add: Vec<Stack> = match s {
-            StackSel::Keepalived => vec![Stack {
-                vrrp: Vrrp::Keepalived,
-                sync: Sync::Conntrackd,
-            }],
-            StackSel::Ours => vec![Stack {
-                vrrp: Vrrp::Vrrpd(need()?.vrrpd.clone()),
-                sync: Sync::Ctsyncd(need()?.ctsyncd.clone()),
-            }],
-            StackSel::Mixed => vec![
-                Stack {
-                    vrrp: Vrrp::Vrrpd(need()?.vrrpd.clone()),
-                    sync: Sync::Conntrackd,
-                },
-                Stack {
-                    vrrp: Vrrp::Keepalived,
-                    sync: Sync::Ctsyncd(need()?.ctsyncd.clone()),
-                },
-            ],
+        let vrrp = match (s.vrrpd, &ours.vrrpd) {
+            (false, _) => Vrrp::Keepalived,
+            (true, Some(p)) => Vrrp::Vrrpd(p.clone()),
+            (true, None) => bail!("internal: vrrpd was not built"),
         };
-        for st in add {
-            if !out.contains(&st) {
-                out.push(st);
-            }
+        let sync = match (s.ctsyncd, &ours.ctsyncd) {
+            (false, _) => Sync::Conntrackd,
+            (true, Some(p)) => Sync::Ctsyncd(p.clone()),
+            (true, None) => bail!("internal: ctsyncd was not built"),
+        };
+        let st = Stack { vrrp, sync };
+        if !out.contains(&st) {
+            out.push(st);
         }
     }
     Ok(out)
@@ -347,16 +377,21 @@ pub fn run(args: &[String]) -> Result<()> {
         );
     }
 
-    let wants_ours =
-        opts.stacks.iter().any(|s| *s != StackSel::Keepalived) || opts.scenarios.contains(&5);
-    let (ours, bin_dir) = if wants_ours {
-        let (o, d) = ours_binaries(&opts)?;
-        (Some(o), d)
+    let mut chosen = opts.stacks.clone();
+    if opts.scenarios.contains(&5) {
+        chosen.extend(StackSel::MIXED);
+    }
+    let need = (
+        chosen.iter().any(|s| s.vrrpd),
+        chosen.iter().any(|s| s.ctsyncd),
+    );
+    let (ours, bin_dir) = if need.0 || need.1 {
+        ours_binaries(&opts, need)?
     } else {
-        (None, None)
+        (Ours::default(), None)
     };
     let _bin_dir = bin_dir.map(RemoveOnDrop);
-    let jobs = scenario::plan(&opts, |sel| stacks_for(sel, ours.as_ref()))?;
+    let jobs = scenario::plan(&opts, |sel| stacks_for(sel, &ours))?;
     eprintln!(
         "==> ha-lab: {} jobs x {} failovers; configs from {}",
         jobs.len(),

@@ -72,7 +72,7 @@ pub fn plan(opts: &Opts, stacks: impl Fn(&[StackSel]) -> Result<Vec<Stack>>) -> 
     let methods = |default: &[Method]| opts.methods.clone().unwrap_or_else(|| default.to_vec());
     for &sc in &opts.scenarios {
         let (sel, default_methods): (Vec<StackSel>, &[Method]) = match sc {
-            5 => (vec![StackSel::Mixed], &Method::ALL),
+            5 => (StackSel::MIXED.to_vec(), &Method::ALL),
             2 | 4 => (opts.stacks.clone(), &[Method::Kill]),
             _ => (opts.stacks.clone(), &Method::ALL),
         };
@@ -127,6 +127,9 @@ pub struct Sample {
     pub takeover: Option<Duration>,
     /// From the VIP on the new master to its kernel table holding every synced entry.
     pub commit: Option<Duration>,
+    /// The commit as the new master's sync daemon logged it (`commit has taken N seconds`, which
+    /// conntrackd and ctsyncd both write): the kernel work alone, without the notify path before it.
+    pub commit_logged: Option<Duration>,
     /// Entries in the backup's external cache at the failover.
     pub synced: Option<usize>,
     /// The stream's fate: `ok`, `RST`, `closed`, `error`, `stalled`.
@@ -250,6 +253,7 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
     na.start(&job.stack)?;
     wait_vips(&net, Some(Fw::A), Duration::from_secs(30)).context("fw-a did not become master")?;
     nb.start(&job.stack)?;
+    let b_started = Instant::now();
     sleep(Duration::from_secs(1))?;
     let mut dead = na.alive();
     dead.extend(nb.alive());
@@ -294,6 +298,28 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
         }
     }
     sleep(Duration::from_millis(500))?;
+    // Fail fw-a right after a fresh advert of its own, which fw-b (started before it) has heard: every
+    // sample then fails at the same phase, the worst (fw-b waits a whole Master_Down_Interval). A backup
+    // that has not heard an advert yet would run the timer it started with (RFC 3768 §6.4.1), and the
+    // failover would measure fw-b's start instead of fw-a's death.
+    let a = ip(Fw::A.addrs().0);
+    let adverts_a = || {
+        wire.events()
+            .iter()
+            .filter(|e| {
+                matches!(e.kind, WireKind::Advert { src, vrid, .. } if src == a && vrid == VRID_IN)
+                    && e.t > b_started + Duration::from_millis(100)
+            })
+            .count()
+    };
+    let before = adverts_a();
+    let t = Instant::now();
+    while adverts_a() <= before {
+        if t.elapsed() > Duration::from_secs(30) {
+            bail!("no VRRP advert from fw-a on LAN-in within 30 s");
+        }
+        sleep(Duration::from_millis(5))?;
+    }
 
     // The failover.
     if job.synced() {
@@ -354,6 +380,7 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
             (Some(r), Some(v)) => Some(r.saturating_duration_since(v)),
             _ => None,
         };
+        s.commit_logged = logged_commit(&nb.dir().join("conntrackd.log"));
         if s.commit.is_none() {
             s.problems.push(format!(
                 "fw-b's table never held the {} synced entries ({} TCP entries created{})",
@@ -439,7 +466,8 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
     na.shutdown();
     nb.shutdown();
     drop(nodes);
-    drop(net);
+    let mut net = net;
+    let leftovers = net.teardown();
 
     let stream_ids = stats.get(&0).cloned().unwrap_or_default();
     let idle_errors: u64 = stats
@@ -499,7 +527,6 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
         s.problems.extend(p);
     } else {
         // Control: the lab must be able to fail.
-        s.problems.clear();
         if s.stream == "ok" {
             s.problems.push(
                 "control: the stream survived a failover without sync daemons, so the lab cannot tell \
@@ -525,6 +552,9 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
             s.problems.push("control: fw-b never took the VIP".into());
         }
     }
+    // Nothing may survive the teardown (a process that ignores SIGKILL, a namespace that stays).
+    s.problems
+        .extend(leftovers.into_iter().map(|p| format!("teardown: {p}")));
     Ok(())
 }
 
@@ -575,6 +605,19 @@ fn probe(client: &Client, n: usize) -> Result<(usize, usize)> {
     })?;
     let c = client.snapshot();
     Ok((c.probe_ok, n))
+}
+
+/// The last `commit has taken N seconds` of a sync daemon's log file.
+fn logged_commit(log: &Path) -> Option<Duration> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines().rev().find_map(|l| {
+        let secs = l
+            .split("commit has taken ")
+            .nth(1)?
+            .split_whitespace()
+            .next()?;
+        Duration::try_from_secs_f64(secs.parse().ok()?).ok()
+    })
 }
 
 /// The inside instance's virtual router id (VI_1 in the shipped keepalived.conf).

@@ -310,7 +310,8 @@ impl Drop for Net {
     }
 }
 
-/// TERM, then KILL after 3 s, every process living in any of `names`.
+/// TERM, then KILL after 3 s, every process living in any of `names`; waits up to 10 s for the killed
+/// ones (on a loaded machine a dying process can take seconds to leave).
 fn stop_processes(names: &[String], problems: &mut Vec<String>) {
     let all = |names: &[String]| -> Vec<u32> { names.iter().flat_map(|n| pids_in(n)).collect() };
     for pid in all(names) {
@@ -324,7 +325,7 @@ fn stop_processes(names: &[String], problems: &mut Vec<String>) {
         let _ = sys::signal(pid, sys::Signal::Kill);
     }
     let t = Instant::now();
-    while !all(names).is_empty() && t.elapsed() < Duration::from_secs(3) {
+    while !all(names).is_empty() && t.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(50));
     }
     for pid in all(names) {
@@ -437,6 +438,11 @@ pub fn sweep_stale() -> Vec<String> {
     stale
 }
 
+/// How long any helper command (`ip`, `nft`, `conntrack`, a sync daemon's client) may take. Generous: on
+/// a machine loaded by parallel builds, creating a namespace can take seconds; a command that takes this
+/// long is stuck, and the sample fails instead of hanging.
+pub const COMMAND_LIMIT: Duration = Duration::from_secs(60);
+
 /// Runs a command; fails with its stderr.
 pub fn run(argv: &[&str]) -> Result<()> {
     output(argv).map(|_| ())
@@ -445,10 +451,9 @@ pub fn run(argv: &[&str]) -> Result<()> {
 /// Runs a command; returns its stdout, or fails with its stderr.
 pub fn output(argv: &[&str]) -> Result<String> {
     let (prog, rest) = argv.split_first().context("empty command")?;
-    let out = Command::new(prog)
-        .args(rest)
-        .output()
-        .with_context(|| format!("cannot run `{prog}`"))?;
+    let mut cmd = Command::new(prog);
+    cmd.args(rest);
+    let out = output_within(cmd, COMMAND_LIMIT).with_context(|| format!("`{}`", argv.join(" ")))?;
     if !out.status.success() {
         bail!(
             "`{}` failed ({}): {}",
@@ -458,6 +463,59 @@ pub fn output(argv: &[&str]) -> Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs `cmd` with its output captured; kills it (by its pid) if it has not finished within `limit` or
+/// the run is interrupted.
+pub fn output_within(mut cmd: Command, limit: Duration) -> Result<std::process::Output> {
+    use std::io::Read;
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot start it")?;
+    // Drain both pipes in threads, so a large output (a 50,000-line `-e`) cannot block the child.
+    let drain = |p: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut p) = p {
+                let _ = p.read_to_end(&mut v);
+            }
+            v
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        let interrupted = super::check_interrupted();
+        if t.elapsed() > limit || interrupted.is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+            interrupted?;
+            bail!("still running after {limit:?}; killed");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
 }
 
 /// A fresh directory for one run's configs, logs and sockets: `<tmp>/halab-<pid>-<k>`.

@@ -590,9 +590,15 @@ fn client_loop(
             }
         }
         fds.clear();
-        fds.push((stream.s.as_raw_fd(), !stream.out.is_empty()));
+        // A connection that ended stays readable (EOF, error) forever: it leaves the poll set (a negative
+        // fd is ignored by poll), or the loop would spin.
+        let entry = |c: &CConn| match c.end {
+            End::Open => (c.s.as_raw_fd(), !c.out.is_empty()),
+            _ => (-1, false),
+        };
+        fds.push(entry(&stream));
         fds.push((udp.as_raw_fd(), false));
-        fds.extend(idle.iter().map(|c| (c.s.as_raw_fd(), !c.out.is_empty())));
+        fds.extend(idle.iter().map(entry));
         let wait = next_tick
             .saturating_duration_since(Instant::now())
             .min(Duration::from_millis(10));

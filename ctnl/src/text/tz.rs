@@ -1,7 +1,8 @@
-//! Local time for `[start=...]`/`[stop=...]` (`-o ktimestamp`) and `<when>` (`-o xml,timestamp`):
-//! conntrack-tools formats them with the C library's `localtime()`, so we follow the same time-zone rules.
+//! Local time for `[start=...]`/`[stop=...]` (`ktimestamp`) and `<when>` (XML with `when`):
+//! conntrack-tools formats them with the C library's `localtime()`, so [`TimeZone`] follows the same
+//! time-zone rules.
 //!
-//! Decision: we implement the parts of glibc's rules that real systems use, with no unsafe code and no new
+//! The parts of glibc's rules that real systems use are implemented, with no unsafe code and no new
 //! crate:
 //! * `TZ` unset: the TZif file `/etc/localtime` (no file: UTC);
 //! * `TZ` set: first as a TZif file (`:` stripped; an absolute path, or a name under `/usr/share/zoneinfo`),
@@ -15,9 +16,9 @@
 
 use std::sync::OnceLock;
 
-/// A time zone: offsets east of UTC in seconds.
+/// A time zone, as glibc's `localtime()` applies one: offsets east of UTC in seconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Zone {
+pub struct TimeZone {
     /// (transition time, offset from then on), ascending.
     transitions: Vec<(i64, i32)>,
     /// Before the first transition.
@@ -28,37 +29,38 @@ pub struct Zone {
 
 /// A POSIX `TZ` string.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Posix {
+struct Posix {
     std: i32,
     dst: Option<(i32, Rule, Rule)>,
 }
 
 /// `Mm.w.d/time`: day `d` (0 = Sunday) of week `w` (5 = last) of month `m`, at `time` seconds local.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rule {
+struct Rule {
     month: u32,
     week: u32,
     wday: u32,
     time: i64,
 }
 
-static LOCAL: OnceLock<Zone> = OnceLock::new();
+static LOCAL: OnceLock<TimeZone> = OnceLock::new();
 
-/// The process's local zone (read once).
-pub fn local() -> &'static Zone {
-    LOCAL.get_or_init(|| match std::env::var("TZ") {
-        Err(_) => std::fs::read("/etc/localtime")
-            .ok()
-            .and_then(|b| Zone::from_tzif(&b))
-            .unwrap_or_else(Zone::utc),
-        Ok(tz) => Zone::from_tz_var(&tz),
-    })
-}
+impl TimeZone {
+    /// The process's local zone, as `localtime()` finds it: `TZ`, else `/etc/localtime`, else UTC (read
+    /// once).
+    pub fn local() -> &'static TimeZone {
+        LOCAL.get_or_init(|| match std::env::var("TZ") {
+            Err(_) => std::fs::read("/etc/localtime")
+                .ok()
+                .and_then(|b| TimeZone::from_tzif(&b))
+                .unwrap_or_else(TimeZone::utc),
+            Ok(tz) => TimeZone::from_tz_var(&tz),
+        })
+    }
 
-impl Zone {
     /// UTC.
-    pub fn utc() -> Zone {
-        Zone {
+    pub fn utc() -> TimeZone {
+        TimeZone {
             transitions: Vec::new(),
             initial: 0,
             rule: None,
@@ -66,10 +68,10 @@ impl Zone {
     }
 
     /// The zone a `TZ` value names, as glibc reads it (see the module docs).
-    pub fn from_tz_var(tz: &str) -> Zone {
+    pub fn from_tz_var(tz: &str) -> TimeZone {
         let name = tz.strip_prefix(':').unwrap_or(tz);
         if name.is_empty() {
-            return Zone::utc();
+            return TimeZone::utc();
         }
         let path = if name.starts_with('/') {
             Some(name.to_string())
@@ -80,22 +82,22 @@ impl Zone {
         };
         if let Some(z) = path
             .and_then(|p| std::fs::read(p).ok())
-            .and_then(|b| Zone::from_tzif(&b))
+            .and_then(|b| TimeZone::from_tzif(&b))
         {
             return z;
         }
         match parse_posix(name) {
-            Some(p) => Zone {
+            Some(p) => TimeZone {
                 transitions: Vec::new(),
                 initial: p.std,
                 rule: Some(p),
             },
-            None => Zone::utc(),
+            None => TimeZone::utc(),
         }
     }
 
     /// Parses a TZif file (RFC 8536); `None` when it is not one.
-    pub fn from_tzif(b: &[u8]) -> Option<Zone> {
+    pub fn from_tzif(b: &[u8]) -> Option<TimeZone> {
         let (v1, rest) = tzif_block(b, 4)?;
         if b.get(4).copied().unwrap_or(0) < b'2' {
             return Some(v1);
@@ -136,7 +138,7 @@ fn be(b: &[u8], at: usize, n: usize) -> Option<i64> {
 }
 
 /// One TZif header + data block with `tsize`-byte times; returns the zone and what follows the block.
-fn tzif_block(b: &[u8], tsize: usize) -> Option<(Zone, &[u8])> {
+fn tzif_block(b: &[u8], tsize: usize) -> Option<(TimeZone, &[u8])> {
     if b.get(..4)? != b"TZif" {
         return None;
     }
@@ -167,7 +169,7 @@ fn tzif_block(b: &[u8], tsize: usize) -> Option<(Zone, &[u8])> {
         transitions.push((at, utoff(ty)?));
     }
     Some((
-        Zone {
+        TimeZone {
             transitions,
             initial: utoff(0)?,
             rule: None,
@@ -238,7 +240,7 @@ fn rule(s: &str) -> Option<(Rule, &str)> {
 }
 
 /// Parses a POSIX `TZ` string; `None` when it is not one.
-pub fn parse_posix(s: &str) -> Option<Posix> {
+fn parse_posix(s: &str) -> Option<Posix> {
     let rest = abbrev(s)?;
     let (std, rest) = hms(rest)?;
     let std = i32::try_from(-std).ok()?;
@@ -265,7 +267,7 @@ pub fn parse_posix(s: &str) -> Option<Posix> {
 }
 
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -276,7 +278,7 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 }
 
 /// (year, month 1-12, day 1-31) of a day count since 1970-01-01.
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -310,7 +312,7 @@ impl Rule {
 
 impl Posix {
     /// Seconds east of UTC at UTC time `t`.
-    pub fn offset(&self, t: i64) -> i32 {
+    fn offset(&self, t: i64) -> i32 {
         let Some((dst, start, end)) = &self.dst else {
             return self.std;
         };
@@ -333,10 +335,10 @@ mod tests {
 
     #[test]
     fn posix_strings() {
-        assert_eq!(Zone::from_tz_var("").offset(0), 0);
-        assert_eq!(Zone::from_tz_var("UTC0").offset(1_000_000), 0);
-        assert_eq!(Zone::from_tz_var("XYZ-5:30").offset(0), 19_800);
-        assert_eq!(Zone::from_tz_var("<+0530>-5:30").offset(0), 19_800);
+        assert_eq!(TimeZone::from_tz_var("").offset(0), 0);
+        assert_eq!(TimeZone::from_tz_var("UTC0").offset(1_000_000), 0);
+        assert_eq!(TimeZone::from_tz_var("XYZ-5:30").offset(0), 19_800);
+        assert_eq!(TimeZone::from_tz_var("<+0530>-5:30").offset(0), 19_800);
         let ny = parse_posix("EST5EDT,M3.2.0,M11.1.0").unwrap();
         // 2026-03-08 06:59:59 UTC is 01:59:59 EST; one second later it is 03:00:00 EDT.
         let t = days_from_civil(2026, 3, 8) * 86_400 + 7 * 3600;
@@ -365,15 +367,18 @@ mod tests {
     fn tzif_files_when_present() {
         // The system's zone files, when installed; the parser must agree with known offsets.
         if let Ok(b) = std::fs::read("/usr/share/zoneinfo/America/New_York") {
-            let z = Zone::from_tzif(&b).unwrap();
+            let z = TimeZone::from_tzif(&b).unwrap();
             assert_eq!(z.offset(days_from_civil(2026, 1, 15) * 86_400), -5 * 3600);
             assert_eq!(z.offset(days_from_civil(2026, 7, 15) * 86_400), -4 * 3600);
             // Past the table (fat files end in 2037): the footer's rule.
             assert_eq!(z.offset(days_from_civil(2100, 7, 15) * 86_400), -4 * 3600);
         }
         if let Ok(b) = std::fs::read("/usr/share/zoneinfo/Asia/Tokyo") {
-            assert_eq!(Zone::from_tzif(&b).unwrap().offset(1_800_000_000), 9 * 3600);
+            assert_eq!(
+                TimeZone::from_tzif(&b).unwrap().offset(1_800_000_000),
+                9 * 3600
+            );
         }
-        assert!(Zone::from_tzif(b"not a zone file").is_none());
+        assert!(TimeZone::from_tzif(b"not a zone file").is_none());
     }
 }

@@ -1,0 +1,442 @@
+//! ctsyncd against conntrackd 1.4.7, same run, same lab (two namespaces, FT-FW over UDP), alternating
+//! which goes first each round, one warm-up round:
+//!
+//! * replication: 50,000 UDP entries loaded with `conntrack -R` on A; the time until B's external cache
+//!   holds all of them (`-s`), against the floor of reading the 50,000 NEW events alone (a ctnl
+//!   `EventSocket` in A, same load);
+//! * commit: `-c` of those 50,000 external entries into B's kernel table, against the floor of ctnl's
+//!   batched create of the same entries;
+//! * sustained load: 20,000 events/s (creates and deletes) for 30 s on A; CPU seconds of each daemon
+//!   and whether B ends with exactly A's entries;
+//! * memory: RSS of each daemon with 200,000 entries in its internal cache (loaded before the start, so
+//!   the start-up dump fills it), and of the receiver after a `-B` bulk send of them.
+//!
+//! `cargo bench -p benches --bench ctsyncd` (root, conntrackd and conntrack-tools; builds the release
+//! ctsyncd first). Each side's counts are checked before a timing is accepted.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../cli/tests/ctsyncd/harness.rs"]
+mod harness;
+
+use harness::{Daemon, LinkKind, Node, Opts, lab, load_entries, sh, sh_ok};
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const N: u32 = 50_000;
+const BIG: u32 = 200_000;
+
+fn wall_us() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros()
+}
+
+/// The entries `load_entries(.., n, base)` creates, as ctnl entries.
+fn entries(n: u32, base: [u8; 3]) -> Vec<ctnl::Entry> {
+    (0..n)
+        .map(|i| {
+            let src = IpAddr::V4(Ipv4Addr::new(
+                base[0],
+                base[1],
+                base[2],
+                (i % 200 + 1) as u8,
+            ));
+            let dst = IpAddr::V4(Ipv4Addr::new(base[0], base[1], base[2], 250));
+            let t = ctnl::Tuple::ports(src, dst, 17, (1000 + i) as u16, 53);
+            let mut e = ctnl::Entry::new(t.clone(), t.reversed());
+            e.timeout = Some(300);
+            e
+        })
+        .collect()
+}
+
+/// Helper mode: count NEW events until `n`, print the wall-clock µs when done.
+fn events_floor(n: u64) {
+    let mut ev = ctnl::EventSocket::open(ctnl::Groups::NEW).unwrap();
+    ev.set_timeout(Some(Duration::from_secs(60))).unwrap();
+    println!("ready");
+    let mut seen = 0u64;
+    while seen < n {
+        match ev.next_event() {
+            Ok(Some(_)) => seen += 1,
+            Ok(None) => break,
+            Err(ctnl::Error::Overrun) => {
+                println!("overrun");
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    println!("{} {seen}", wall_us());
+}
+
+/// Helper mode: `rate` events per second for `secs` seconds: every 100 ms, half the tick's events create
+/// entries and half delete the entries created a second earlier. Prints how many entries it leaves.
+fn churn(rate: u32, secs: u32) {
+    let per_tick = (rate / 20) as usize; // creates per 100 ms tick (and as many deletes)
+    let all = entries(per_tick as u32 * 10 * (secs + 1), [10, 240, 0]);
+    let mut ct = ctnl::Conntrack::open().unwrap();
+    let start = Instant::now();
+    let mut created = 0usize;
+    let mut deleted = 0usize;
+    for tick in 0..(secs as usize * 10) {
+        let mut b = ct.batch();
+        for e in &all[created..created + per_tick] {
+            b.create(e).unwrap();
+        }
+        if tick >= 10 {
+            for e in &all[deleted..deleted + per_tick] {
+                b.delete(&ctnl::Key::of(e).unwrap()).unwrap();
+            }
+            deleted += per_tick;
+        }
+        created += per_tick;
+        let _ = b.finish().unwrap();
+        let next = start + Duration::from_millis(100 * (tick as u64 + 1));
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    println!("{}", created - deleted);
+}
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 (utime, stime) are 12 and 13 after the command name; 100 ticks per second.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Sustained churn: CPU of the sending and receiving daemon, and the receiver's count at the end.
+fn sustained(d: Daemon, rate: u32, secs: u32) -> (f64, f64, u64, u64) {
+    let lab = lab("bs", &[d, d], &Opts::new("FTFW", LinkKind::Udp));
+    let (a, b) = (&lab.nodes[0], &lab.nodes[1]);
+    b.start();
+    a.start();
+    std::thread::sleep(Duration::from_secs(3));
+    let (pa, pb) = (a.pids()[0], b.pids()[0]);
+    let (ca, cb) = (cpu_secs(pa), cpu_secs(pb));
+    let h = helper(a, &format!("--churn {rate} {secs}"));
+    let o = h.wait_with_output().unwrap();
+    let left: u64 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
+    wait(|| external_active(b) == left, Duration::from_secs(30));
+    (
+        cpu_secs(pa) - ca,
+        cpu_secs(pb) - cb,
+        left,
+        external_active(b),
+    )
+}
+
+/// Helper mode: create the entries with ctnl batches, print the µs taken.
+fn create_floor(n: u32) {
+    let es = entries(n, [10, 220, 0]);
+    let mut ct = ctnl::Conntrack::open().unwrap();
+    let t = Instant::now();
+    let mut b = ct.batch();
+    for e in &es {
+        b.create(e).unwrap();
+    }
+    let r = b.finish().unwrap();
+    let us = t.elapsed().as_micros();
+    assert_eq!(r.ok, n as usize);
+    println!("{us}");
+}
+
+fn external_active(n: &Node) -> u64 {
+    let s = n.client_ok("-s");
+    s.split("cache external:")
+        .nth(1)
+        .and_then(|x| x.lines().find(|l| l.contains("current active connections")))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn rss_kib(n: &Node) -> u64 {
+    n.pids()
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
+        .filter_map(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn wait(cond: impl Fn() -> bool, limit: Duration) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Round {
+    repl: Duration,
+    events: Duration,
+    commit: Duration,
+    create: Duration,
+}
+
+fn helper(node: &Node, args: &str) -> std::process::Child {
+    let exe = std::env::current_exe().unwrap();
+    Command::new("ip")
+        .args(["netns", "exec", &node.ns])
+        .arg(exe)
+        .args(args.split_whitespace())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+fn round(d: Daemon) -> Round {
+    let lab = lab("bn", &[d, d], &Opts::new("FTFW", LinkKind::Udp));
+    let (a, b) = (&lab.nodes[0], &lab.nodes[1]);
+    b.start();
+    a.start();
+    std::thread::sleep(Duration::from_secs(3));
+    let mut floor = helper(a, &format!("--events-floor {N}"));
+    let mut out = BufReader::new(floor.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    let t0 = Instant::now();
+    let w0 = wall_us();
+    load_entries(a, &lab.dir, N, "10.210.0");
+    assert!(
+        wait(
+            || external_active(b) >= u64::from(N),
+            Duration::from_secs(120)
+        ),
+        "{d:?}: replication did not finish"
+    );
+    let repl = t0.elapsed();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    let _ = floor.wait();
+    let mut f = line.split_whitespace();
+    let done: u128 = f
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("events floor failed");
+    assert_eq!(f.next(), Some(&*N.to_string()));
+    let events = Duration::from_micros((done - w0) as u64);
+    // Commit on B.
+    let t = Instant::now();
+    b.client_ok("-c");
+    let commit = t.elapsed();
+    let count = b.exec_ok("conntrack -C 2>/dev/null");
+    assert_eq!(count.trim(), N.to_string(), "{d:?}: committed");
+    // ctnl's floor in B's namespace, table emptied first, with no daemon there to feed events to
+    // (the daemon would compete for the CPU).
+    b.stop();
+    b.exec_ok("conntrack -F 2>/dev/null");
+    let h = helper(b, &format!("--create-floor {N}"));
+    let o = h.wait_with_output().unwrap();
+    let us: u64 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
+    Round {
+        repl,
+        events,
+        commit,
+        create: Duration::from_micros(us),
+    }
+}
+
+/// RSS with `BIG` entries cached: the entries are in A's kernel table before the daemons start, so both
+/// fill their internal cache from the start-up dump; then `-B` sends them to B's external cache. Returns
+/// (A's RSS, B's RSS, entries B holds), RSS in KiB.
+fn memory(d: Daemon) -> (u64, u64, u64) {
+    let lab = lab("bm", &[d, d], &Opts::new("FTFW", LinkKind::Udp));
+    let (a, b) = (&lab.nodes[0], &lab.nodes[1]);
+    load_entries(a, &lab.dir, BIG, "10.230.0");
+    b.start();
+    a.start();
+    let internal = |n: &Node| -> u64 {
+        n.client_ok("-s")
+            .split("cache internal:")
+            .nth(1)
+            .and_then(|x| x.lines().find(|l| l.contains("current active connections")))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(
+        wait(|| internal(a) >= u64::from(BIG), Duration::from_secs(60)),
+        "{d:?}: the start-up dump did not fill the internal cache"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    a.client_ok("-B");
+    wait(
+        || external_active(b) >= u64::from(BIG),
+        Duration::from_secs(90),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    (rss_kib(a), rss_kib(b), external_active(b))
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--events-floor") {
+        events_floor(args[i + 1].parse().unwrap());
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--create-floor") {
+        create_floor(args[i + 1].parse().unwrap());
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--churn") {
+        churn(args[i + 1].parse().unwrap(), args[i + 2].parse().unwrap());
+        return;
+    }
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    // `cargo bench --bench ctsyncd -- PART...` runs only these parts: replication (with the commit),
+    // sustained, memory.
+    let parts: Vec<&str> = args
+        .iter()
+        .skip(1)
+        .map(String::as_str)
+        .filter(|a| ["replication", "sustained", "memory"].contains(a))
+        .collect();
+    let part = |name: &str| parts.is_empty() || parts.contains(&name);
+    if !harness::ready() {
+        return;
+    }
+    // The release binary is what gets timed.
+    sh_ok("cargo build --release -q -p cli --bin ctsyncd");
+    let bin = testkit::workspace_root().join("target/release/ctsyncd");
+    // The harness reads this variable to find the ctsyncd to time.
+    unsafe_env(&bin.display().to_string());
+    if part("replication") {
+        replication();
+    }
+    if part("sustained") {
+        // Three rounds each, alternating which goes first; medians.
+        let mut cpu: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
+        for r in 0..3 {
+            let order = if r % 2 == 0 {
+                [Daemon::Ctsyncd, Daemon::Conntrackd]
+            } else {
+                [Daemon::Conntrackd, Daemon::Ctsyncd]
+            };
+            for d in order {
+                let (ca, cb, left, got) = sustained(d, 20_000, 30);
+                eprintln!(
+                    "sustained round {r} {d:?}: CPU sender {ca:.2} s, receiver {cb:.2} s; receiver holds {got} of {left}"
+                );
+                assert_eq!(got, left, "{d:?}: the receiver lost entries");
+                cpu[usize::from(d == Daemon::Conntrackd)].push((ca, cb));
+            }
+        }
+        let med = |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| {
+            let mut x: Vec<f64> = v.iter().map(f).collect();
+            x.sort_by(f64::total_cmp);
+            x[x.len() / 2]
+        };
+        let (oa, ob) = (med(&cpu[0], |x| x.0), med(&cpu[0], |x| x.1));
+        let (pa, pb) = (med(&cpu[1], |x| x.0), med(&cpu[1], |x| x.1));
+        println!(
+            "  20,000 events/s for 30 s (medians of 3; none lost): CPU sender ctsyncd {oa:.2} s, conntrackd {pa:.2} s -> {:.2}x; receiver ctsyncd {ob:.2} s, conntrackd {pb:.2} s -> {:.2}x",
+            oa / pa,
+            ob / pb
+        );
+    }
+    if part("memory") {
+        let (oa, ob, on) = memory(Daemon::Ctsyncd);
+        let (pa, pb, pn) = memory(Daemon::Conntrackd);
+        println!(
+            "  RSS with {BIG} in the internal cache: ctsyncd {oa} KiB, conntrackd {pa} KiB -> {:.2}x",
+            oa as f64 / pa as f64
+        );
+        println!(
+            "  RSS of the receiver after a bulk send: ctsyncd {ob} KiB holding {on}, conntrackd {pb} KiB holding {pn} -> {:.2}x",
+            ob as f64 / pb as f64
+        );
+    }
+    let _ = sh;
+}
+
+fn replication() {
+    let rounds = 4;
+    let mut ours = Vec::new();
+    let mut peer = Vec::new();
+    for r in 0..rounds {
+        let order = if r % 2 == 0 {
+            [Daemon::Conntrackd, Daemon::Ctsyncd]
+        } else {
+            [Daemon::Ctsyncd, Daemon::Conntrackd]
+        };
+        for d in order {
+            let x = round(d);
+            eprintln!("round {r} {d:?}: {x:?}");
+            if r == 0 {
+                continue; // warm-up
+            }
+            match d {
+                Daemon::Ctsyncd => ours.push(x),
+                Daemon::Conntrackd => peer.push(x),
+            }
+        }
+    }
+    let m = |v: &[Round], f: fn(&Round) -> Duration| median(v.iter().map(f).collect());
+    let (or, pr) = (m(&ours, |x| x.repl), m(&peer, |x| x.repl));
+    let fl = m(&[ours.clone(), peer.clone()].concat(), |x| x.events);
+    // The load itself (conntrack -R) dominates and varies with the machine's load: each side's lag
+    // behind its own round's events-alone floor is the daemon's share.
+    let (ol, pl) = (
+        m(&ours, |x| x.repl.saturating_sub(x.events)),
+        m(&peer, |x| x.repl.saturating_sub(x.events)),
+    );
+    let (oc, pc) = (m(&ours, |x| x.commit), m(&peer, |x| x.commit));
+    let cf = m(&[ours.clone(), peer.clone()].concat(), |x| x.create);
+    println!(
+        "ctsyncd bench ({N} entries, medians of {} rounds after a warm-up)",
+        rounds - 1
+    );
+    println!(
+        "  replication until the peer's external cache is full: ctsyncd {:.3} s, conntrackd {:.3} s, events-alone floor {:.3} s -> {:.2}x conntrackd, {:.2}x the floor",
+        or.as_secs_f64(),
+        pr.as_secs_f64(),
+        fl.as_secs_f64(),
+        or.as_secs_f64() / pr.as_secs_f64(),
+        or.as_secs_f64() / fl.as_secs_f64()
+    );
+    println!(
+        "  lag after the last event: ctsyncd {:.0} ms, conntrackd {:.0} ms",
+        ol.as_secs_f64() * 1e3,
+        pl.as_secs_f64() * 1e3
+    );
+    println!(
+        "  commit -c: ctsyncd {:.3} s, conntrackd {:.3} s, ctnl batch floor {:.3} s -> conntrackd/ctsyncd {:.2}x, {:.2}x the floor",
+        oc.as_secs_f64(),
+        pc.as_secs_f64(),
+        cf.as_secs_f64(),
+        pc.as_secs_f64() / oc.as_secs_f64(),
+        oc.as_secs_f64() / cf.as_secs_f64()
+    );
+}
+
+#[allow(unsafe_code)]
+fn unsafe_env(bin: &str) {
+    // SAFETY: called once from main before any other thread exists.
+    unsafe { std::env::set_var("CTSYNCD_BIN", bin) };
+}
