@@ -15,10 +15,10 @@
 //! previous advert of the same VRID minus 100 ms (so an advert is due one interval after the one
 //! before it, as both daemons schedule).
 //!
-//! The floor: the bench itself sends the same 200 adverts every 100 ms from one thread (a deadline
-//! heap, `nanosleep` to the next deadline, one `sendmsg` each, bytes built once) on a veth pair of
-//! its own, for the same SECONDS; its CPU is that thread's (schedstat too), its lateness taken from
-//! its send times.
+//! The floor: this bench binary, started again as a process in N, sends the Master's 200 adverts
+//! (same source, priority and addresses, built once) every 100 ms from one thread (a deadline heap,
+//! `nanosleep` to the next deadline, one `sendmsg` each), with vrrpd as the Backup in M; its CPU and
+//! lateness are measured exactly as the daemons' are.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use benches::vrrplab::{self, Daemon, Lab, sh};
@@ -66,14 +66,13 @@ fn holders(ns: &str) -> usize {
 }
 
 /// Waits up to 30 s until the Master side holds `on_n` addresses and the Backup side `on_m`.
-fn wait_for(lab: &Lab, daemon: &Daemon, on_n: usize, on_m: usize) {
+fn wait_for(lab: &Lab, who: &str, on_n: usize, on_m: usize) {
     let (m, n) = (&lab.ns[0], &lab.ns[1]);
     let end = Instant::now() + Duration::from_secs(30);
     while holders(n) != on_n || holders(m) != on_m {
         assert!(
             Instant::now() < end,
-            "{}: {} addresses on the master, {} on the backup, wanted {on_n} and {on_m}",
-            daemon.name(),
+            "{who}: {} addresses on the master, {} on the backup, wanted {on_n} and {on_m}",
             holders(n),
             holders(m),
         );
@@ -81,7 +80,35 @@ fn wait_for(lab: &Lab, daemon: &Daemon, on_n: usize, on_m: usize) {
     }
 }
 
-fn round(daemon: &Daemon, secs: u64) -> Sample {
+/// CPU time (ns, schedstat) of every thread of these processes.
+fn cpu_of(pids: &[u32]) -> u64 {
+    pids.iter()
+        .flat_map(|p| {
+            std::fs::read_dir(format!("/proc/{p}/task"))
+                .into_iter()
+                .flatten()
+        })
+        .flatten()
+        .filter_map(|t| {
+            std::fs::read_to_string(t.path().join("schedstat"))
+                .ok()?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// The Master side of a round: a daemon, or the floor (this bench as a child process in N).
+enum Master<'a> {
+    Daemon(&'a Daemon),
+    Floor,
+}
+
+/// One round: `master` in N (a daemon, with the same daemon as Backup in M; or the floor, with
+/// vrrpd as Backup).
+fn round(master: Master<'_>, vrrpd: &Daemon, secs: u64) -> Sample {
     let lab = Lab::new("vs", &["m", "n"]);
     let (m, n) = (lab.ns[0].clone(), lab.ns[1].clone());
     sh(&format!(
@@ -91,12 +118,43 @@ fn round(daemon: &Daemon, secs: u64) -> Sample {
     ));
     let cm = lab.write("m.conf", &conf("sm", 100));
     let cn = lab.write("n.conf", &conf("sn", 200));
-    // The Master first: its 200 addresses up, then the Backup joins (no preemption storm at start).
-    let mut master = daemon.spawn(&n, &cn, &lab.dir, "n");
-    wait_for(&lab, daemon, usize::from(INSTANCES), 0);
-    let mut backup = daemon.spawn(&m, &cm, &lab.dir, "m");
+    let (name, backup_daemon) = match &master {
+        Master::Daemon(d) => (d.name(), *d),
+        Master::Floor => ("floor", vrrpd),
+    };
+    // The Master first (its 200 addresses up), then the Backup joins: no preemption storm.
+    let mut master_child = match &master {
+        Master::Daemon(d) => {
+            let c = d.spawn(&n, &cn, &lab.dir, "n");
+            wait_for(&lab, name, usize::from(INSTANCES), 0);
+            c
+        }
+        Master::Floor => std::process::Command::new("ip")
+            .args(["netns", "exec", &n])
+            .arg(std::env::current_exe().unwrap())
+            .env(FLOOR_ENV, "sn")
+            .spawn()
+            .unwrap(),
+    };
+    let master_pids: Vec<u32> = match &master {
+        Master::Daemon(d) => vrrplab::pids_named(&n, d.name())
+            .iter()
+            .map(|p| p.0)
+            .collect(),
+        Master::Floor => vec![master_child.id()],
+    };
+    let on_n = if matches!(master, Master::Floor) {
+        0
+    } else {
+        usize::from(INSTANCES)
+    };
+    let mut backup = backup_daemon.spawn(&m, &cm, &lab.dir, "m");
     std::thread::sleep(Duration::from_secs(2));
-    wait_for(&lab, daemon, usize::from(INSTANCES), 0);
+    wait_for(&lab, name, on_n, 0);
+    let backup_pids: Vec<u32> = vrrplab::pids_named(&m, backup_daemon.name())
+        .iter()
+        .map(|p| p.0)
+        .collect();
     // Settle, then record the wire and the CPU over the same window.
     std::thread::sleep(Duration::from_secs(2));
     let pcap = lab.dir.join("n.pcapng");
@@ -111,25 +169,16 @@ fn round(daemon: &Daemon, secs: u64) -> Sample {
         .unwrap();
     // tshark needs a moment before it captures.
     std::thread::sleep(Duration::from_secs(2));
-    let comm = daemon.name();
-    let (m0, n0, t0) = (
-        vrrplab::cpu_ns(&m, comm),
-        vrrplab::cpu_ns(&n, comm),
-        Instant::now(),
-    );
+    let (m0, n0, t0) = (cpu_of(&backup_pids), cpu_of(&master_pids), Instant::now());
     std::thread::sleep(Duration::from_secs(secs));
-    let (m1, n1, wall) = (
-        vrrplab::cpu_ns(&m, comm),
-        vrrplab::cpu_ns(&n, comm),
-        t0.elapsed(),
-    );
+    let (m1, n1, wall) = (cpu_of(&backup_pids), cpu_of(&master_pids), t0.elapsed());
     sh(&format!("kill -INT {}", tshark.id()));
     let _ = tshark.wait();
     // Nothing moved during the measurement.
-    wait_for(&lab, daemon, usize::from(INSTANCES), 0);
-    let _ = master.kill();
+    wait_for(&lab, name, on_n, 0);
+    let _ = master_child.kill();
     let _ = backup.kill();
-    let _ = master.wait();
+    let _ = master_child.wait();
     let _ = backup.wait();
     let fields = sh(&format!(
         "tshark -r {} -T fields -e frame.time_epoch -e vrrp.virt_rtr_id",
@@ -165,6 +214,16 @@ fn round(daemon: &Daemon, secs: u64) -> Sample {
     }
 }
 
+fn report(r: usize, who: &str, s: &Sample) {
+    eprintln!(
+        "round {r} {who}: master {:.2} % backup {:.2} % late p99 {:.3} ms, {:.0} adverts/s",
+        s.master_cpu,
+        s.backup_cpu,
+        vrrplab::percentile(&s.late, 99.0),
+        s.rate
+    );
+}
+
 /// Gaps between consecutive adverts of each VRID minus the interval, in ms.
 fn lateness<'a>(series: impl Iterator<Item = &'a [f64]>) -> Vec<f64> {
     let mut late = Vec::new();
@@ -177,16 +236,15 @@ fn lateness<'a>(series: impl Iterator<Item = &'a [f64]>) -> Vec<f64> {
     late
 }
 
-/// The floor: 200 prebuilt adverts every 100 ms from this thread (deadline heap + nanosleep +
-/// sendmsg) on a veth pair in the bench's own namespace.
-fn floor(secs: u64) -> Sample {
-    sh(
-        "ip link add fa type veth peer name fb && ip addr add 10.92.0.1/24 dev fa && \
-        ip link set fa up && ip link set fb up",
-    );
-    let idx = vrrplab::ifindex("fa");
-    let sock = VrrpSocket::open("fa", idx, false).unwrap();
-    let src = IpAddr::V4(Ipv4Addr::new(10, 92, 0, 1));
+/// The environment variable that makes this binary the floor (the interface to send on).
+const FLOOR_ENV: &str = "VRRPD_SCALE_FLOOR";
+
+/// The floor, run as a child in N until killed: the 200 adverts the Master sends (same source,
+/// priority, addresses), prebuilt, every 100 ms from one thread (a deadline heap, `nanosleep` to the
+/// next deadline, one `sendmsg` each).
+fn floor(ifname: &str) {
+    let sock = VrrpSocket::open(ifname, vrrplab::ifindex(ifname), false).unwrap();
+    let src = IpAddr::V4(Ipv4Addr::new(10, 91, 0, 2));
     let dst = IpAddr::V4(Ipv4Addr::new(224, 0, 0, 18));
     let msgs: Vec<Vec<u8>> = (1..=INSTANCES)
         .map(|k| {
@@ -197,7 +255,7 @@ fn floor(secs: u64) -> Sample {
                     max_adver_int: 10,
                     reserved: 0,
                 },
-                addresses: Addresses::V4(vec![Ipv4Addr::new(10, 92, 1, k)]),
+                addresses: Addresses::V4(vec![Ipv4Addr::new(10, 91, 1, k)]),
             }
             .to_bytes(&Checksum::PseudoHeader { src, dst })
             .unwrap()
@@ -207,35 +265,21 @@ fn floor(secs: u64) -> Sample {
     let mut heap: BinaryHeap<Reverse<(Instant, usize)>> = (0..msgs.len())
         .map(|i| Reverse((start + INTERVAL * u32::try_from(i).unwrap() / 200, i)))
         .collect();
-    let mut sent: Vec<Vec<f64>> = vec![Vec::new(); msgs.len()];
-    let end = start + Duration::from_secs(secs);
-    let cpu0 = vrrplab::thread_cpu_ns();
     while let Some(Reverse((due, i))) = heap.pop() {
-        if due > end {
-            break;
-        }
         let now = Instant::now();
         if due > now {
             std::thread::sleep(due - now);
         }
         sock.send(src, dst, &msgs[i]).unwrap();
-        let t = Instant::now();
-        sent[i].push((t - start).as_secs_f64());
-        heap.push(Reverse((t + INTERVAL, i)));
-    }
-    let cpu = vrrplab::thread_cpu_ns() - cpu0;
-    let wall = start.elapsed();
-    sh("ip link del fa");
-    let count: usize = sent.iter().map(Vec::len).sum();
-    Sample {
-        master_cpu: cpu as f64 / wall.as_nanos() as f64 * 100.0,
-        backup_cpu: f64::NAN,
-        late: lateness(sent.iter().map(Vec::as_slice)),
-        rate: count as f64 / wall.as_secs_f64(),
+        heap.push(Reverse((Instant::now() + INTERVAL, i)));
     }
 }
 
 fn main() {
+    if let Ok(ifname) = std::env::var(FLOOR_ENV) {
+        floor(&ifname);
+        return;
+    }
     let Some((_ns, vrrpd)) = vrrplab::begin("vrrpd_scale", &["tshark"]) else {
         return;
     };
@@ -247,25 +291,14 @@ fn main() {
         let order = benches::order(r);
         for peer in order {
             let d = if peer { &Daemon::Keepalived } else { &vrrpd };
-            let s = round(d, secs);
-            eprintln!(
-                "round {r} {}: master {:.2} % backup {:.2} % late p99 {:.3} ms, {:.0} adverts/s",
-                d.name(),
-                s.master_cpu,
-                s.backup_cpu,
-                vrrplab::percentile(&s.late, 99.0),
-                s.rate
-            );
+            let s = round(Master::Daemon(d), &vrrpd, secs);
+            report(r, d.name(), &s);
             if r > 0 {
                 all.entry(d.name()).or_default().push(s);
             }
         }
-        let f = floor(secs);
-        eprintln!(
-            "round {r} floor: {:.2} % late p99 {:.3} ms",
-            f.master_cpu,
-            vrrplab::percentile(&f.late, 99.0)
-        );
+        let f = round(Master::Floor, &vrrpd, secs);
+        report(r, "floor", &f);
         if r > 0 {
             all.entry("floor").or_default().push(f);
         }
@@ -284,7 +317,7 @@ fn main() {
         println!(
             "| {who} | {mc:.2} % | {} | {:.0} | {:+.3} ms | {:+.3} ms | {:+.3} ms | {:.2}× |",
             if who == "floor" {
-                "—".to_owned()
+                format!("(vrrpd) {:.2} %", med(v, &|s| s.backup_cpu))
             } else {
                 format!("{:.2} %", med(v, &|s| s.backup_cpu))
             },

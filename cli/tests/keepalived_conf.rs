@@ -43,11 +43,11 @@ fn conntrackd_example_reads_unchanged() {
     assert_eq!(g.name, "G1");
     assert_eq!(g.members, ["VI_1", "VI_2"]);
     assert_eq!(
-        g.notify.master.as_deref().unwrap(),
+        g.notify.master.as_ref().unwrap().argv,
         ["/etc/conntrackd/primary-backup.sh", "primary"]
     );
     assert_eq!(
-        g.notify.fault.as_deref().unwrap(),
+        g.notify.fault.as_ref().unwrap().argv,
         ["/etc/conntrackd/primary-backup.sh", "fault"]
     );
     let vi1 = &conf.instances[0];
@@ -85,7 +85,7 @@ fn comments_quotes_continuation_and_braces() {
     assert_eq!(conf.global.router_id.as_deref(), Some("my router"));
     assert_eq!(conf.global.vrrp_version, Version::V3);
     let s = &conf.scripts[0];
-    assert_eq!(s.command, ["/bin/test", "-e", "/tmp/a b"]);
+    assert_eq!(s.command.argv, ["/bin/test", "-e", "/tmp/a b"]);
     assert_eq!(
         (s.interval, s.timeout),
         (Duration::from_secs(2), Duration::from_secs(2))
@@ -114,7 +114,7 @@ fn comments_quotes_continuation_and_braces() {
     let no_track = read(&text.replace("brd 192.0.2.255", "brd 192.0.2.255 no_track")).unwrap();
     assert_eq!(no_track.instances[0].config.track.len(), 1);
     assert_eq!(
-        a.notify.any.as_deref().unwrap(),
+        a.notify.any.as_ref().unwrap().argv,
         ["/usr/bin/logger", "vrrp"]
     );
     // `\#` is a literal '#'.
@@ -289,4 +289,75 @@ fn conditional_lines_follow_the_config_id() {
             .interface,
         "eth2"
     );
+}
+
+/// keepalived's script lines: the command is the first argument (quoted to carry arguments); a
+/// `notify*` key takes the user and group after it; `vrrp_script`'s `user USER GROUP` and
+/// `script_user USER GROUP`; words past those are reported and ignored.
+#[test]
+fn script_commands_users_and_groups() {
+    let text = MIN.replace(
+        "interface eth0",
+        "interface eth0\n notify_master \"/bin/n.sh master\" nobody nogroup\n notify_backup /bin/n.sh backup\n notify_fault \"/bin/n.sh\" root wheel extra",
+    ) + "global_defs {\n script_user www data\n enable_script_security\n}\n\
+         vrrp_script c {\n script /bin/check eth0\n user nobody nogroup\n}\n";
+    let conf = read(&text).unwrap();
+    let n = &conf.instances[0].notify;
+    let m = n.master.as_ref().unwrap();
+    assert_eq!(m.argv, ["/bin/n.sh", "master"]);
+    assert_eq!(
+        (m.user.as_deref(), m.group.as_deref()),
+        (Some("nobody"), Some("nogroup"))
+    );
+    // Unquoted: `backup` is the user, as keepalived reads it.
+    let b = n.backup.as_ref().unwrap();
+    assert_eq!(
+        (b.argv.as_slice(), b.user.as_deref()),
+        (&["/bin/n.sh".to_owned()][..], Some("backup"))
+    );
+    assert_eq!(n.fault.as_ref().unwrap().group.as_deref(), Some("wheel"));
+    let c = &conf.scripts[0].command;
+    assert_eq!(c.argv, ["/bin/check"]);
+    assert_eq!(
+        (c.user.as_deref(), c.group.as_deref()),
+        (Some("nobody"), Some("nogroup"))
+    );
+    assert_eq!(
+        conf.global.script_user,
+        Some(("www".to_owned(), Some("data".to_owned())))
+    );
+    assert!(conf.global.enable_script_security);
+    let notices: Vec<String> = conf.notices.iter().map(ToString::to_string).collect();
+    assert!(
+        notices
+            .iter()
+            .any(|x| x.contains("notify_fault: \"extra\" and what follows ignored")),
+        "{notices:?}"
+    );
+    assert!(
+        notices
+            .iter()
+            .any(|x| x.contains("script: \"eth0\" and what follows ignored")),
+        "{notices:?}"
+    );
+}
+
+/// The `keepalived_conf` fuzz target's corpus replays through its body (`keepalived::fuzz_read`):
+/// no panic, errors name a line of the file; the seeds include a file that uses every key vrrpd
+/// reads, and it reads whole.
+#[test]
+fn fuzz_corpus_replays() {
+    let corpus = testkit::fuzz_corpus("keepalived_conf");
+    assert!(corpus.len() >= 3);
+    for (path, data) in &corpus {
+        let r = std::panic::catch_unwind(|| keepalived::fuzz_read(data));
+        assert!(r.is_ok(), "{}", path.display());
+    }
+    let (_, full) = corpus
+        .iter()
+        .find(|(p, _)| p.ends_with("full.conf"))
+        .unwrap();
+    let conf = read(std::str::from_utf8(full).unwrap()).unwrap();
+    assert_eq!(conf.instances.len(), 3);
+    assert_eq!(conf.instances[0].use_vmac.as_deref(), Some("vrrp.51"));
 }

@@ -346,6 +346,49 @@ fn bad_input_counted_and_reload_applies_only_the_difference() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // A control client that connects and says nothing holds up neither the adverts nor another
+    // client.
+    let silent = std::os::unix::net::UnixStream::connect(lab.socket()).unwrap();
+    let sent = |st: &serde_json::Value| st["instances"][0]["counters"]["sent"].as_u64().unwrap();
+    let asked = Instant::now();
+    let before = sent(&lab.status());
+    // (A server that waited for the silent client would take its read timeout first.)
+    assert!(
+        asked.elapsed() < Duration::from_millis(400),
+        "{:?}",
+        asked.elapsed()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(sent(&lab.status()) > before, "adverts went on");
+    drop(silent);
+    // A second vrrpd started on the broken file, or on a file naming a missing interface, stops
+    // with the line and the reason before touching anything.
+    let no_if = lab.write(
+        "noif.conf",
+        &instance("VI_9", "nosuch0", 59, 100, "10.70.0.109/24", ""),
+    );
+    let before = sh(&format!("ip -n {a} -br addr; ip -n {a} -br link"));
+    for (conf_path, want) in [
+        (&broken, "broken.conf:14: advert_int"),
+        (&no_if, "noif.conf:1: vrrp_instance VI_9"),
+    ] {
+        let o = Command::new("ip")
+            .args(["netns", "exec", &a])
+            .arg(vrrpd_bin())
+            .arg("-f")
+            .arg(conf_path)
+            .arg("--socket")
+            .arg(lab.dir.join("other.sock"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains(want), "{err}");
+    }
+    assert_eq!(
+        before,
+        sh(&format!("ip -n {a} -br addr; ip -n {a} -br link"))
+    );
     // SIGHUP with the broken file: nothing changes.
     std::fs::copy(&broken, &conf).unwrap();
     kill("HUP", pid);
@@ -389,14 +432,13 @@ fn bad_input_counted_and_reload_applies_only_the_difference() {
     );
 }
 
-/// VRRPv3 over IPv4, over IPv6, and unicast, each in both roles: keepalived (150) is Master and
-/// vrrpd (100) stays Backup hearing it; keepalived stops (priority 0) and vrrpd takes over within
-/// Skew_Time; keepalived restarts and preempts; then `nopreempt` on a higher-priority vrrpd keeps
-/// keepalived Master, and `preempt_delay 2` delays vrrpd's takeover by about 2 s.
-#[test]
-fn v3_ipv4_ipv6_unicast_both_roles_nopreempt_preempt_delay() {
-    for mode in ["v4", "v6", "unicast"] {
-        let Some(mut lab) = Lab::new(&format!("v3{mode}"), 1) else {
+/// One protocol mode in both roles: keepalived (150) is Master and vrrpd (100) stays Backup hearing
+/// it; keepalived stops (priority 0) and vrrpd takes over within Skew_Time; keepalived restarts and
+/// preempts. For `v4`, then `nopreempt` on a higher-priority vrrpd keeps keepalived Master, and
+/// `preempt_delay 2` delays vrrpd's takeover by about 2 s.
+fn both_roles(mode: &str) {
+    {
+        let Some(mut lab) = Lab::new(&format!("r{mode}"), 1) else {
             return;
         };
         if mode == "v6" {
@@ -410,6 +452,8 @@ fn v3_ipv4_ipv6_unicast_both_roles_nopreempt_preempt_delay() {
             "unicast" => format!(
                 " version 3\n unicast_src_ip 10.70.0.{me}\n unicast_peer {{\n  10.70.0.{peer}\n }}\n"
             ),
+            "v2pass" => " version 2\n authentication {\n  auth_type PASS\n  auth_pass s3cret\n }\n"
+                .to_owned(),
             _ => " version 3\n".to_owned(),
         };
         let theirs = lab.write(
@@ -466,7 +510,7 @@ fn v3_ipv4_ipv6_unicast_both_roles_nopreempt_preempt_delay() {
         kill("TERM", pid);
         lab.wait_gone(pid, Duration::from_secs(3));
         if mode != "v4" {
-            continue;
+            return;
         }
         // nopreempt: vrrpd with 200 joins a running keepalived Master and leaves it be.
         std::fs::write(
@@ -479,7 +523,7 @@ fn v3_ipv4_ipv6_unicast_both_roles_nopreempt_preempt_delay() {
         lab.expect_on(vip, Some(&b), Duration::from_millis(10), "nopreempt");
         kill("TERM", pid);
         lab.wait_gone(pid, Duration::from_secs(3));
-        // preempt_delay 2: the takeover comes about 2 s after the first lower-priority advert.
+        // preempt_delay 2: no takeover for 2 s after the first lower-priority advert.
         std::fs::write(
             &ours,
             ours_text.replace("priority 100", "priority 200\n preempt_delay 2"),
@@ -497,13 +541,40 @@ fn v3_ipv4_ipv6_unicast_both_roles_nopreempt_preempt_delay() {
         lab.expect_on(
             vip,
             Some(&a),
-            Duration::from_secs(4),
+            // The delay runs from the first lower-priority advert (up to 1 s after the start);
+            // then the lower adverts are discarded and Master_Down_Interval (3.2 s) runs out from
+            // the last one accepted: up to about 5.3 s after the start.
+            Duration::from_secs(7),
             "preempt after the delay",
         );
         assert!(started.elapsed() >= Duration::from_secs(2));
         kill("TERM", pid);
         lab.wait_gone(pid, Duration::from_secs(3));
     }
+}
+
+/// VRRPv2 with PASS authentication in both roles.
+#[test]
+fn v2_pass_both_roles() {
+    both_roles("v2pass");
+}
+
+/// VRRPv3 over IPv4 in both roles, with vrrpd's `nopreempt` and `preempt_delay`.
+#[test]
+fn v3_ipv4_both_roles_nopreempt_preempt_delay() {
+    both_roles("v4");
+}
+
+/// VRRPv3 over IPv6 in both roles.
+#[test]
+fn v3_ipv6_both_roles() {
+    both_roles("v6");
+}
+
+/// VRRPv3 unicast in both roles.
+#[test]
+fn v3_unicast_both_roles() {
+    both_roles("unicast");
 }
 
 /// splitmix64, for the seeded event sequence.
@@ -655,4 +726,121 @@ fn split_brain_chaos_seeded() {
         "{violations:?}\n{}",
         std::fs::read_to_string(lab.dir.join("vrrpd.log")).unwrap_or_default()
     );
+}
+
+/// keepalived in the roles the other tests give vrrpd: a killed keepalived Master (SIGKILL on both
+/// its processes, as a crashed daemon: its address stays behind, as LAB.md says) is replaced by
+/// vrrpd after Master_Down_Interval; a higher-priority keepalived with `nopreempt` leaves vrrpd
+/// Master; a frozen vrrpd Master (SIGSTOP) is replaced by keepalived, and once thawed steps down and
+/// removes its address; a higher-priority keepalived with `preempt_delay 2` takes over about 2 s
+/// after it started hearing vrrpd.
+#[test]
+fn keepalived_killed_nopreempt_preempt_delay_and_vrrpd_frozen() {
+    let Some(mut lab) = Lab::new("kr", 1) else {
+        return;
+    };
+    let (a, b) = (lab.a.clone(), lab.b.clone());
+    let vip = "10.70.0.100";
+    let v3 = " version 3\n";
+    let theirs = |prio: u8, extra: &str| {
+        instance(
+            "VI_1",
+            "vb0",
+            81,
+            prio,
+            "10.70.0.100/24",
+            &format!("{v3}{extra}"),
+        )
+        .replace("advert_int 1\n", "advert_int 0.5\n")
+    };
+    let ours = lab.write(
+        "a.conf",
+        &instance("VI_1", "va0", 81, 100, "10.70.0.100/24", v3)
+            .replace("advert_int 1\n", "advert_int 0.5\n"),
+    );
+    let k150 = lab.write("b150.conf", &theirs(150, ""));
+    lab.start_keepalived(&k150);
+    lab.expect_on(vip, Some(&b), Duration::from_secs(4), "keepalived master");
+    let pid = lab.start_vrrpd(&ours);
+    std::thread::sleep(Duration::from_secs(2));
+    lab.expect_on(vip, Some(&b), Duration::from_millis(10), "vrrpd backup");
+    // SIGKILL on both keepalived processes at once (its VRRP child hands over cleanly when only its
+    // parent dies, and the parent restarts a child that dies alone).
+    let (main, child) = lab.keepalived_pids();
+    let killed = Instant::now();
+    sh(&format!("kill -KILL {child} {main}"));
+    let mut k = lab.keepalived.take().unwrap();
+    let _ = k.wait();
+    let end = Instant::now() + Duration::from_secs(4);
+    while !lab.has(&a, vip) {
+        assert!(
+            Instant::now() < end,
+            "vrrpd takes over from a killed keepalived"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Master_Down_Interval: 3 x 0.5 s + (256 - 100) / 256 x 0.5 s = 1.80 s.
+    let took = killed.elapsed();
+    assert!(took >= Duration::from_millis(1300), "{took:?}");
+    assert!(lab.has(&b, vip), "a killed keepalived leaves its address");
+    sh(&format!("ip -n {b} addr del {vip}/24 dev vb0"));
+    // keepalived returns with 200 but nopreempt: vrrpd stays Master.
+    let nopreempt = lab.write("bno.conf", &theirs(200, " nopreempt\n"));
+    lab.start_keepalived(&nopreempt);
+    std::thread::sleep(Duration::from_secs(4));
+    lab.expect_on(
+        vip,
+        Some(&a),
+        Duration::from_millis(10),
+        "keepalived nopreempt",
+    );
+    // vrrpd frozen: keepalived takes over; thawed, vrrpd hears 200 > 100, steps down and cleans up.
+    kill("STOP", pid);
+    let end = Instant::now() + Duration::from_secs(4);
+    while !lab.has(&b, vip) {
+        assert!(
+            Instant::now() < end,
+            "keepalived takes over from a frozen vrrpd:\n{}",
+            std::fs::read_to_string(lab.dir.join("keepalived.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill("CONT", pid);
+    lab.expect_on(
+        vip,
+        Some(&b),
+        Duration::from_secs(2),
+        "thawed vrrpd steps down",
+    );
+    let st = lab.status();
+    assert_eq!(st["instances"][0]["state"], "BACKUP", "{st}");
+    // keepalived with preempt_delay 2 against a vrrpd Master.
+    let mut k = lab.keepalived.take().unwrap();
+    kill("TERM", k.id());
+    let _ = k.wait();
+    lab.expect_on(
+        vip,
+        Some(&a),
+        Duration::from_secs(2),
+        "vrrpd after keepalived's stop",
+    );
+    let delayed = lab.write("bdelay.conf", &theirs(200, " preempt_delay 2\n"));
+    let started = Instant::now();
+    lab.start_keepalived(&delayed);
+    std::thread::sleep(Duration::from_millis(1500));
+    lab.expect_on(
+        vip,
+        Some(&a),
+        Duration::from_millis(10),
+        "keepalived's preempt_delay runs",
+    );
+    lab.expect_on(
+        vip,
+        Some(&b),
+        Duration::from_secs(5),
+        "keepalived preempts after its delay",
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    kill("TERM", pid);
+    lab.wait_gone(pid, Duration::from_secs(3));
 }

@@ -238,6 +238,8 @@ pub struct Config {
     pub garp_master_delay: Duration,
     /// `garp_master_refresh`: period of repeat bursts while Master (0 disables); default 0.
     pub garp_master_refresh: Duration,
+    /// `garp_master_refresh_repeat`: announcements per refresh burst, 1..=255; default 1.
+    pub garp_master_refresh_repeat: u8,
 }
 
 impl Config {
@@ -270,6 +272,7 @@ impl Config {
             garp_master_repeat: 5,
             garp_master_delay: Duration::from_secs(5),
             garp_master_refresh: Duration::ZERO,
+            garp_master_refresh_repeat: 1,
         }
     }
 
@@ -440,6 +443,9 @@ impl Config {
         if self.garp_master_repeat == 0 {
             return err("garp_master_repeat", "must be 1 to 255");
         }
+        if self.garp_master_refresh_repeat == 0 {
+            return err("garp_master_refresh_repeat", "must be 1 to 255");
+        }
         Ok(())
     }
 }
@@ -603,6 +609,7 @@ const KEYS: &[&str] = &[
     "garp_master_delay",
     "garp_master_repeat",
     "garp_master_refresh",
+    "garp_master_refresh_repeat",
     "lower_prio_no_advert",
     "vrrp_lower_prio_no_advert",
 ];
@@ -768,6 +775,7 @@ fn instance(name: &str, body: &[Item], g: &Globals) -> Result<KeepalivedInstance
             "garp_master_delay" => c.garp_master_delay = seconds(item)?,
             "garp_master_repeat" => c.garp_master_repeat = int(item)?,
             "garp_master_refresh" => c.garp_master_refresh = seconds(item)?,
+            "garp_master_refresh_repeat" => c.garp_master_refresh_repeat = int(item)?,
             other => ignored.push(format!("{name}: {other}")),
         }
     }

@@ -598,7 +598,8 @@ fn same_identity(a: &Router, b: &Router) -> bool {
 /// The body of the `vrrp_receive` fuzz target, public so that its corpus replays as an ordinary test:
 /// the first byte is the TTL, the rest the payload, received on `eth0` from 192.0.2.2 to 224.0.0.18
 /// by a set of a VRRPv2 (VRID 51, PASS) and a VRRPv3 (VRID 52) instance in one sync group, in each
-/// state they reach. Panics if a rejected advert changed a state.
+/// state they reach, with a reload in between (another priority, interval and address list, taken
+/// from the input). Panics if a rejected advert or the reload changed a state.
 #[doc(hidden)]
 pub fn fuzz_receive(data: &[u8]) {
     use crate::config::Version;
@@ -607,18 +608,29 @@ pub fn fuzz_receive(data: &[u8]) {
     };
     let src = IpAddr::from([192, 0, 2, 2]);
     let dst = IpAddr::from([224, 0, 0, 18]);
-    let mut set = Instances::new();
-    let mut c = Config::new("eth0", 51, vec![IpAddr::from([192, 0, 2, 100])]);
-    c.version = Version::V2;
-    c.auth_pass = Some(b"pw".to_vec());
-    let mut c3 = Config::new("eth0", 52, vec![IpAddr::from([192, 0, 2, 101])]);
-    c3.priority = 200;
-    for (name, cfg) in [("A", c), ("B", c3)] {
-        if let Ok(r) = Router::new(cfg, IpAddr::from([192, 0, 2, 1])) {
-            let _ = set.add(name, r);
+    // The pair of instances; `edit` gives a reload's variant (same identities).
+    let build = |edit: Option<(u8, u8)>| {
+        let mut set = Instances::new();
+        let mut c = Config::new("eth0", 51, vec![IpAddr::from([192, 0, 2, 100])]);
+        c.version = Version::V2;
+        c.auth_pass = Some(b"pw".to_vec());
+        let mut c3 = Config::new("eth0", 52, vec![IpAddr::from([192, 0, 2, 101])]);
+        c3.priority = 200;
+        if let Some((prio, last)) = edit {
+            c.priority = prio.clamp(1, 254);
+            c3.virtual_ipaddress
+                .push(IpAddr::from([192, 0, 2, last.max(102)]).into());
+            c3.advert_int = std::time::Duration::from_millis(10 * u64::from(prio.max(1)));
         }
-    }
-    let _ = set.add_sync_group("G", &["A", "B"]);
+        for (name, cfg) in [("A", c), ("B", c3)] {
+            if let Ok(r) = Router::new(cfg, IpAddr::from([192, 0, 2, 1])) {
+                let _ = set.add(name, r);
+            }
+        }
+        let _ = set.add_sync_group("G", &["A", "B"]);
+        set
+    };
+    let mut set = build(None);
     let t = Instant::now();
     set.start(t);
     let mut now = t;
@@ -636,6 +648,21 @@ pub fn fuzz_receive(data: &[u8]) {
             set.handle_timeout(now);
         }
         while set.poll_event().is_some() {}
+        if round == 0 {
+            // A reload that changes priority, interval and addresses keeps every instance and
+            // its state (RFC states never move by a reload alone).
+            let edit = (bytes.first().copied().unwrap_or(100), ttl);
+            let before: Vec<State> = set.iter().map(|(_, r)| r.state()).collect();
+            let done = set.reload(now, build(Some(edit)));
+            assert_eq!(
+                done.kept.len(),
+                set.len(),
+                "a reload of the same identities"
+            );
+            let after: Vec<State> = set.iter().map(|(_, r)| r.state()).collect();
+            assert_eq!(before, after, "a reload changed a state");
+            while set.poll_event().is_some() {}
+        }
         if round == 1 {
             // Backup again (a better advert), so every state meets the input.
             for i in 0..set.len() {

@@ -954,9 +954,10 @@ impl Router {
             } else if due(self.refresh_timer) && self.state == State::Master {
                 self.refresh_timer = Some(now + self.cfg.garp_master_refresh);
                 let addresses = self.all_addresses();
+                // keepalived's garp_master_refresh_repeat.
                 self.actions.push_back(Action::Announce {
                     addresses,
-                    repeat: 1,
+                    repeat: self.cfg.garp_master_refresh_repeat,
                 });
             } else {
                 return;

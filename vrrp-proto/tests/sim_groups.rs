@@ -16,6 +16,8 @@ struct Node {
     cut: HashSet<String>,
     group_changes: Vec<(State, State)>,
     changes: Vec<(String, State, State, Reason)>,
+    /// Every action applied, with its instance's name and the time.
+    log: Vec<(Instant, String, Action)>,
 }
 
 struct Lan {
@@ -58,6 +60,7 @@ impl Lan {
                     cut: HashSet::new(),
                     group_changes: Vec::new(),
                     changes: Vec::new(),
+                    log: Vec::new(),
                 })
                 .collect(),
             flight: Vec::new(),
@@ -82,9 +85,12 @@ impl Lan {
     }
 
     fn apply(&mut self, i: usize, name: &str, action: Action) {
+        self.nodes[i]
+            .log
+            .push((self.now, name.to_owned(), action.clone()));
         let ifname = match name {
-            "VI_1" => "eth0",
-            _ => "eth1",
+            "VI_2" | "VI_3" => "eth1",
+            _ => "eth0",
         };
         match action {
             Action::SendAdvert(adv) => {
@@ -262,6 +268,7 @@ fn a_master_member_beaten_on_one_link_takes_the_group_to_backup() {
         cut: ["eth1".to_owned()].into(),
         group_changes: Vec::new(),
         changes: Vec::new(),
+        log: Vec::new(),
     });
     let now = lan.now;
     lan.nodes[2].set.start(now);
@@ -338,4 +345,227 @@ fn duplicate_vrid_and_unknown_group_member_are_refused() {
     assert_eq!(e.field, "group");
     set.add_sync_group("G", &["VI_1"]).unwrap();
     assert!(set.add_sync_group("H", &["VI_1", "VI_2"]).is_err());
+}
+
+/// Node `n`'s VI_1 alone on eth0 (VRID 1), VRRPv3 at 1 s, with `vips` and `prio`.
+fn vi1(n: u8, prio: u8, vips: &[&str], edit: impl FnOnce(&mut Config)) -> Instances {
+    let mut c = Config::new("eth0", 1, vips.iter().map(|a| ip(a)).collect());
+    c.priority = prio;
+    edit(&mut c);
+    let mut set = Instances::new();
+    set.add("VI_1", Router::new(c, ip(&format!("10.0.0.{n}"))).unwrap())
+        .unwrap();
+    set
+}
+
+fn addrs(v: &[vrrp_proto::VirtualAddress]) -> Vec<String> {
+    v.iter().map(|a| a.addr.to_string()).collect()
+}
+
+/// keepalived's reload of an instance it keeps: a Master stays Master with no state change, its
+/// addresses change as a difference (removed ones removed, new ones added, then all announced),
+/// the new advert_int takes effect at once, the new priority goes out, new tracking applies; the
+/// peer never takes over.
+#[test]
+fn reload_keeps_a_master_and_applies_addresses_as_a_difference() {
+    let mut lan = started(vec![
+        vi1(1, 150, &["10.0.0.100", "10.0.0.102"], |_| {}),
+        vi1(2, 100, &["10.0.0.100", "10.0.0.102"], |_| {}),
+    ]);
+    assert_eq!(lan.states(0), vec![State::Master]);
+    let changes = lan.nodes[0].changes.len();
+    // The peer gets the same address list (RFC 5798 §7.1: a non-owner's advert with another list
+    // is dropped); it is a Backup and stays one.
+    let now = lan.now;
+    let peer = vi1(2, 100, &["10.0.0.100", "10.0.0.101"], |_| {});
+    assert_eq!(lan.nodes[1].set.reload(now, peer).kept.len(), 1);
+    lan.drain();
+    let t0 = lan.now;
+    let next = vi1(1, 140, &["10.0.0.100", "10.0.0.101"], |c| {
+        c.advert_int = Duration::from_millis(500);
+        c.nopreempt = true;
+        c.track.push(vrrp_proto::Track::new("script:chk", -20));
+    });
+    let done = lan.nodes[0].set.reload(t0, next);
+    assert!(done.gone.is_empty(), "{:?}", done.gone);
+    assert_eq!(done.kept, [("VI_1".to_owned(), 0)]);
+    lan.drain();
+    let log: Vec<&Action> = lan.nodes[0]
+        .log
+        .iter()
+        .filter(|l| l.0 >= t0)
+        .map(|l| &l.2)
+        .collect();
+    let [
+        Action::RemoveAddresses { addresses: removed },
+        Action::AddAddresses {
+            addresses: added, ..
+        },
+        Action::Announce {
+            addresses: announced,
+            repeat: 5,
+        },
+    ] = log.as_slice()
+    else {
+        panic!("{log:#?}");
+    };
+    assert_eq!(addrs(removed), ["10.0.0.102"]);
+    assert_eq!(addrs(added), ["10.0.0.101"]);
+    assert_eq!(addrs(announced), ["10.0.0.100", "10.0.0.101"]);
+    lan.run(3.0);
+    // Adverts every 0.5 s from now on, with priority 140 and the new interval; a failing tracked
+    // script lowers them to 120; the Backup (v3) learns the interval and never takes over.
+    let sent: Vec<(Instant, u8, u16)> = lan.nodes[0]
+        .log
+        .iter()
+        .filter(|l| l.0 > t0)
+        .filter_map(|l| match &l.2 {
+            Action::SendAdvert(a) => match a.repr.body {
+                vrrp_proto::wire::Body::V3 { max_adver_int, .. } => {
+                    Some((l.0, a.repr.priority, max_adver_int))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert!(sent.len() >= 5, "{sent:?}");
+    assert!(sent[0].0 - t0 <= Duration::from_millis(500), "{sent:?}");
+    assert!(sent.iter().all(|s| s.1 == 140 && s.2 == 50), "{sent:?}");
+    lan.command(
+        0,
+        "VI_1",
+        Command::Track {
+            name: "script:chk".into(),
+            up: false,
+        },
+    );
+    assert_eq!(lan.nodes[0].set.router(0).unwrap().priority(), 120);
+    lan.run(3.0);
+    assert_eq!(
+        lan.nodes[0].changes.len(),
+        changes,
+        "{:?}",
+        lan.nodes[0].changes
+    );
+    assert_eq!(lan.states(1), vec![State::Backup]);
+    assert_eq!(
+        lan.nodes[1].set.router(0).unwrap().master_adver_interval(),
+        Duration::from_millis(500)
+    );
+    assert!(lan.nodes[0].set.router(0).unwrap().config().nopreempt);
+}
+
+/// A Backup reloaded with a new interval stays Backup (its Master_Down_Timer restarts), and a
+/// renamed instance keeps running under its new name.
+#[test]
+fn reload_keeps_a_backup_and_follows_a_rename() {
+    let mut lan = started(vec![
+        vi1(1, 150, &["10.0.0.100"], |_| {}),
+        vi1(2, 100, &["10.0.0.100"], |_| {}),
+    ]);
+    let changes = lan.nodes[1].changes.len();
+    let now = lan.now;
+    let next = vi1(2, 100, &["10.0.0.100"], |c| {
+        c.advert_int = Duration::from_secs(2)
+    });
+    assert!(lan.nodes[1].set.reload(now, next).gone.is_empty());
+    lan.drain();
+    lan.run(10.0);
+    assert_eq!(lan.states(1), vec![State::Backup]);
+    assert_eq!(lan.nodes[1].changes.len(), changes);
+    // Renamed: same identity, so the same running router (no state change), new name.
+    let mut renamed = Instances::new();
+    let mut c = Config::new("eth0", 1, vec![ip("10.0.0.100")]);
+    c.priority = 150;
+    renamed
+        .add("VI_X", Router::new(c, ip("10.0.0.1")).unwrap())
+        .unwrap();
+    let before = lan.nodes[0].changes.len();
+    let now = lan.now;
+    let done = lan.nodes[0].set.reload(now, renamed);
+    assert_eq!(done.kept, [("VI_1".to_owned(), 0)]);
+    assert!(done.gone.is_empty());
+    lan.drain();
+    assert_eq!(lan.nodes[0].set.name(0), "VI_X");
+    assert_eq!(lan.nodes[0].set.router(0).unwrap().state(), State::Master);
+    assert_eq!(lan.nodes[0].changes.len(), before);
+}
+
+/// Identity changes start the instance over: VRID, interface, family, version, becoming the owner.
+/// The old one hands over with priority 0 and drops its addresses; the new one starts in Backup.
+#[test]
+fn reload_restarts_an_instance_whose_identity_changed() {
+    type Edit = fn(&mut Config);
+    let edits: [(&str, Edit); 4] = [
+        ("VRID", |c| c.virtual_router_id = 9),
+        ("interface", |c| c.interface = "eth9".into()),
+        ("version", |c| c.version = vrrp_proto::Version::V2),
+        ("owner", |c| c.priority = 255),
+    ];
+    for (what, edit) in edits {
+        let mut lan = started(vec![vi1(1, 150, &["10.0.0.100"], |_| {})]);
+        assert_eq!(lan.states(0), vec![State::Master], "{what}");
+        let now = lan.now;
+        let done = lan.nodes[0]
+            .set
+            .reload(now, vi1(1, 150, &["10.0.0.100"], edit));
+        assert!(done.kept.is_empty(), "{what}");
+        assert!(
+            done.gone
+                .iter()
+                .any(|(_, a)| matches!(a, Action::SendAdvert(x) if x.repr.priority == 0)),
+            "{what}: {:?}",
+            done.gone
+        );
+        assert!(
+            done.gone
+                .iter()
+                .any(|(_, a)| matches!(a, Action::RemoveAddresses { .. })),
+            "{what}"
+        );
+        let expect = if what == "owner" {
+            State::Master
+        } else {
+            State::Backup
+        };
+        assert_eq!(
+            lan.nodes[0].set.router(0).unwrap().state(),
+            expect,
+            "{what}"
+        );
+    }
+    // A family change too.
+    let mut set = vi1(1, 150, &["10.0.0.100"], |_| {});
+    let now = Instant::now();
+    set.start(now);
+    let mut v6 = Instances::new();
+    v6.add(
+        "VI_1",
+        Router::new(Config::new("eth0", 1, vec![ip("fe80::100")]), ip("fe80::1")).unwrap(),
+    )
+    .unwrap();
+    assert!(set.reload(now, v6).kept.is_empty());
+}
+
+/// A sync group whose members keep their identity keeps its state through a reload (no group event,
+/// so no group notify), while a change of membership starts its members over.
+#[test]
+fn reload_keeps_an_unchanged_sync_group() {
+    let mut lan = started(vec![node_set(1, 150, true), node_set(2, 100, true)]);
+    assert_eq!(lan.nodes[0].set.group_state(0), State::Master);
+    let groups = lan.nodes[0].group_changes.len();
+    let changes = lan.nodes[0].changes.len();
+    let now = lan.now;
+    let done = lan.nodes[0].set.reload(now, node_set(1, 140, true));
+    assert_eq!(done.kept.len(), 2);
+    lan.drain();
+    lan.run(3.0);
+    assert_eq!(lan.nodes[0].group_changes.len(), groups);
+    assert_eq!(lan.nodes[0].changes.len(), changes);
+    assert_eq!(lan.states(0), vec![State::Master, State::Master]);
+    // Out of the group: both members start over.
+    let now = lan.now;
+    let done = lan.nodes[0].set.reload(now, node_set(1, 140, false));
+    assert!(done.kept.is_empty(), "{:?}", done.kept);
 }

@@ -27,8 +27,9 @@ pub struct GlobalDefs {
     pub lower_prio_no_advert: bool,
     /// `vrrp_check_unicast_src`.
     pub check_unicast_src: bool,
-    /// `script_user USER [GROUP]`.
-    pub script_user: Option<String>,
+    /// `script_user USER [GROUP]`: who runs scripts that name no user (keepalived's default is the
+    /// `keepalived_script` user if it exists, else root).
+    pub script_user: Option<(String, Option<String>)>,
     /// `enable_script_security`.
     pub enable_script_security: bool,
 }
@@ -94,7 +95,12 @@ pub fn read(item: &Item, g: &mut GlobalDefs, notices: &mut Vec<Notice>) -> Resul
             "vrrp_gna_interval" => g.gna_interval = l.seconds(Duration::from_secs(1))?,
             "vrrp_lower_prio_no_advert" => g.lower_prio_no_advert = l.flag()?,
             "vrrp_check_unicast_src" => g.check_unicast_src = true,
-            "script_user" => g.script_user = Some(l.arg(0)?.text.clone()),
+            "script_user" => {
+                g.script_user = Some((
+                    l.arg(0)?.text.clone(),
+                    l.args.get(1).map(|w| w.text.clone()),
+                ))
+            }
             "enable_script_security" => g.enable_script_security = true,
             k if NOT_VRRP.contains(&k) => {}
             k => notices.push(Notice {

@@ -361,3 +361,32 @@ pub(crate) fn base_dir(file: &Path) -> PathBuf {
         _ => PathBuf::from("."),
     }
 }
+
+/// The body of the `keepalived_conf` fuzz target, public so that its corpus replays as an ordinary
+/// test: reads `data` (as UTF-8, lossily) as a configuration named `fuzz.conf` with config id `a`,
+/// and checks that an error names a line of the file and that what is read validates. Inputs naming
+/// `include` are skipped (they would read files of this machine).
+#[doc(hidden)]
+pub fn fuzz_read(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if text.contains("include") {
+        return;
+    }
+    let file = Path::new("fuzz.conf");
+    match load_str(&text, file, Some("a")).and_then(|items| read(&items)) {
+        Ok(conf) => {
+            for i in &conf.instances {
+                assert!(i.config.validate().is_ok(), "{}: read but invalid", i.name);
+            }
+        }
+        Err(e) => {
+            if let Some(p) = &e.pos {
+                let lines = text.lines().count().max(1);
+                assert!(
+                    p.line >= 1 && (p.line as usize) <= lines + 1,
+                    "{e}: line out of the file"
+                );
+            }
+        }
+    }
+}

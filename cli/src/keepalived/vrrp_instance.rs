@@ -41,8 +41,6 @@ pub struct Instance {
     pub use_vmac: Option<String>,
     /// `vmac_xmit_base`: adverts leave from the base interface, not the VMAC.
     pub vmac_xmit_base: bool,
-    /// `garp_master_refresh_repeat`.
-    pub garp_refresh_repeat: u8,
     /// The sync group it belongs to (filled by [`check_all`]).
     pub sync_group: Option<String>,
 }
@@ -137,6 +135,7 @@ pub fn read(item: &Item, g: &GlobalDefs, notices: &mut Vec<Notice>) -> Result<In
     c.garp_master_delay = g.garp_master_delay;
     c.garp_master_repeat = g.garp_master_repeat;
     c.garp_master_refresh = g.garp_master_refresh;
+    c.garp_master_refresh_repeat = g.garp_master_refresh_repeat;
     let mut inst = Instance {
         name: name.clone(),
         pos: item.pos().clone(),
@@ -148,7 +147,6 @@ pub fn read(item: &Item, g: &GlobalDefs, notices: &mut Vec<Notice>) -> Result<In
         notify: Notify::default(),
         use_vmac: None,
         vmac_xmit_base: false,
-        garp_refresh_repeat: g.garp_master_refresh_repeat,
         sync_group: None,
     };
     let mut version = None;
@@ -157,7 +155,7 @@ pub fn read(item: &Item, g: &GlobalDefs, notices: &mut Vec<Notice>) -> Result<In
     let big = Duration::from_secs(100_000);
     let who = |k: &str| format!("vrrp_instance {name}: {k}");
     for l in item.block()? {
-        if inst.notify.read(l)? {
+        if inst.notify.read(l, notices)? {
             continue;
         }
         let key = l.name();
@@ -292,7 +290,7 @@ pub fn read(item: &Item, g: &GlobalDefs, notices: &mut Vec<Notice>) -> Result<In
                 c.garp_master_repeat = l.int(1..=255)?;
             }
             "garp_master_refresh" => c.garp_master_refresh = l.seconds(big)?,
-            "garp_master_refresh_repeat" => inst.garp_refresh_repeat = l.int(1..=255)?,
+            "garp_master_refresh_repeat" => c.garp_master_refresh_repeat = l.int(1..=255)?,
             "track_interface" => {
                 mark("weight");
                 for (n, w) in tracks(l)? {

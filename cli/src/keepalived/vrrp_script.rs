@@ -1,7 +1,78 @@
-//! `vrrp_script NAME { script "CMD" interval S timeout S weight W [reverse] rise N fall N user U init_fail }`.
+//! `vrrp_script NAME { script "CMD" interval S timeout S weight W [reverse] rise N fall N
+//! user USER [GROUP] init_fail }`, and the command lines of scripts ([`ScriptCmd`]).
 
 use super::{ConfError, GlobalDefs, Item, Notice, Pos, err};
 use std::time::Duration;
+
+/// The user and group a script runs as, once resolved (by `vrrpd`, from the names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunAs {
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+}
+
+/// A script's command line as keepalived 2.2.7 reads it: the first argument of the key (quote it to
+/// give arguments: `script "/bin/check eth0"`) is split into words and run without a shell; for
+/// `notify*` keys, the next two arguments are the user and group to run it as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptCmd {
+    /// The words: program and arguments.
+    pub argv: Vec<String>,
+    /// The user to run it as (else `script_user`, else `keepalived_script`, else root).
+    pub user: Option<String>,
+    /// Its group (else the user's).
+    pub group: Option<String>,
+    /// Where it was given.
+    pub pos: Pos,
+    /// Filled in by `vrrpd` before anything runs: who runs it.
+    pub run_as: Option<RunAs>,
+}
+
+impl ScriptCmd {
+    /// Reads the command of `l` (its first argument); with `user_slots`, the next two arguments are
+    /// user and group (keepalived's `notify*` syntax). Words past those are reported and ignored.
+    pub fn read(
+        l: &Item,
+        user_slots: bool,
+        notices: &mut Vec<Notice>,
+    ) -> Result<ScriptCmd, ConfError> {
+        let first = l.arg(0)?;
+        let argv = split_command(&first.text);
+        if argv.is_empty() {
+            return err(l.pos(), format!("{}: needs a command", l.name()));
+        }
+        let mut c = ScriptCmd {
+            argv,
+            user: None,
+            group: None,
+            pos: l.pos().clone(),
+            run_as: None,
+        };
+        let mut rest = l.args[1..].iter();
+        if user_slots {
+            c.user = rest.next().map(|w| w.text.clone());
+            c.group = rest.next().map(|w| w.text.clone());
+        }
+        if let Some(w) = rest.next() {
+            notices.push(Notice {
+                pos: w.pos.clone(),
+                msg: format!(
+                    "{}: {:?} and what follows ignored, as keepalived does (quote the whole command line)",
+                    l.name(),
+                    w.text
+                ),
+            });
+        }
+        Ok(c)
+    }
+
+    /// The command line, for logs.
+    pub fn display(&self) -> String {
+        self.argv.join(" ")
+    }
+}
 
 /// A tracking script.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,8 +81,8 @@ pub struct Script {
     pub name: String,
     /// Where it was defined.
     pub pos: Pos,
-    /// The command's words (keepalived splits the `script` string and runs it without a shell).
-    pub command: Vec<String>,
+    /// The command (its `user` from the `user` key).
+    pub command: ScriptCmd,
     /// `interval`: default 1 s.
     pub interval: Duration,
     /// `timeout`: default the interval.
@@ -22,8 +93,6 @@ pub struct Script {
     pub rise: u32,
     /// `fall`: failures to go down, default 1.
     pub fall: u32,
-    /// `user USER [GROUP]`.
-    pub user: Option<String>,
     /// `init_fail`: starts down instead of up.
     pub init_fail: bool,
 }
@@ -69,22 +138,29 @@ pub fn split_command(s: &str) -> Vec<String> {
 /// Reads a `vrrp_script` block.
 pub fn read(item: &Item, _g: &GlobalDefs, notices: &mut Vec<Notice>) -> Result<Script, ConfError> {
     let name = item.arg(0)?.text.clone();
+    let mut command = None;
+    let (mut user, mut group) = (None, None);
     let mut s = Script {
         name,
         pos: item.pos().clone(),
-        command: Vec::new(),
+        command: ScriptCmd {
+            argv: Vec::new(),
+            user: None,
+            group: None,
+            pos: item.pos().clone(),
+            run_as: None,
+        },
         interval: Duration::from_secs(1),
         timeout: Duration::ZERO,
         weight: 0,
         rise: 1,
         fall: 1,
-        user: None,
         init_fail: false,
     };
     let big = Duration::from_secs(86_400);
     for l in item.block()? {
         match l.name() {
-            "script" => s.command = split_command(&l.joined_args()),
+            "script" => command = Some(ScriptCmd::read(l, false, notices)?),
             "interval" => s.interval = l.seconds(big)?,
             "timeout" => s.timeout = l.seconds(big)?,
             "weight" => {
@@ -99,7 +175,10 @@ pub fn read(item: &Item, _g: &GlobalDefs, notices: &mut Vec<Notice>) -> Result<S
             }
             "rise" => s.rise = l.int(1..=u32::MAX)?,
             "fall" => s.fall = l.int(1..=u32::MAX)?,
-            "user" => s.user = Some(l.arg(0)?.text.clone()),
+            "user" => {
+                user = Some(l.arg(0)?.text.clone());
+                group = l.args.get(1).map(|w| w.text.clone());
+            }
             "init_fail" => s.init_fail = true,
             k => notices.push(super::Notice {
                 pos: l.pos().clone(),
@@ -107,7 +186,12 @@ pub fn read(item: &Item, _g: &GlobalDefs, notices: &mut Vec<Notice>) -> Result<S
             }),
         }
     }
-    if s.command.is_empty() {
+    if let Some(c) = command {
+        s.command = c;
+    }
+    s.command.user = user;
+    s.command.group = group;
+    if s.command.argv.is_empty() {
         return err(
             item.pos(),
             format!("vrrp_script {}: no script given", s.name),

@@ -1,26 +1,37 @@
 //! `vrrp_sync_group NAME { group { I1 I2 } notify_master|backup|fault|stop "CMD" notify "CMD" track_script { ... } }`.
 
-use super::vrrp_script::split_command;
+use super::vrrp_script::ScriptCmd;
 use super::{ConfError, Item, Notice, Pos, err};
 
 /// The notify scripts of an instance or a group.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Notify {
     /// `notify_master`.
-    pub master: Option<Vec<String>>,
+    pub master: Option<ScriptCmd>,
     /// `notify_backup`.
-    pub backup: Option<Vec<String>>,
+    pub backup: Option<ScriptCmd>,
     /// `notify_fault`.
-    pub fault: Option<Vec<String>>,
+    pub fault: Option<ScriptCmd>,
     /// `notify_stop`.
-    pub stop: Option<Vec<String>>,
+    pub stop: Option<ScriptCmd>,
     /// `notify`: called with `INSTANCE|GROUP NAME STATE PRIORITY` appended.
-    pub any: Option<Vec<String>>,
+    pub any: Option<ScriptCmd>,
 }
 
 impl Notify {
-    /// Reads a `notify*` line; false when the key is not one.
-    pub fn read(&mut self, l: &Item) -> Result<bool, ConfError> {
+    /// Every script set, mutable (for resolving users and dropping refused ones).
+    pub fn all_mut(&mut self) -> [&mut Option<ScriptCmd>; 5] {
+        [
+            &mut self.master,
+            &mut self.backup,
+            &mut self.fault,
+            &mut self.stop,
+            &mut self.any,
+        ]
+    }
+
+    /// Reads a `notify*` line (`KEY "CMD ARGS" [USER [GROUP]]`); false when the key is not one.
+    pub fn read(&mut self, l: &Item, notices: &mut Vec<Notice>) -> Result<bool, ConfError> {
         let slot = match l.name() {
             "notify_master" => &mut self.master,
             "notify_backup" => &mut self.backup,
@@ -29,11 +40,7 @@ impl Notify {
             "notify" => &mut self.any,
             _ => return Ok(false),
         };
-        let cmd = split_command(&l.joined_args());
-        if cmd.is_empty() {
-            return err(l.pos(), format!("{}: needs a command", l.name()));
-        }
-        *slot = Some(cmd);
+        *slot = Some(ScriptCmd::read(l, true, notices)?);
         Ok(true)
     }
 }
@@ -64,7 +71,7 @@ pub fn read(item: &Item, notices: &mut Vec<Notice>) -> Result<SyncGroup, ConfErr
         track_script: Vec::new(),
     };
     for l in item.block()? {
-        if g.notify.read(l)? {
+        if g.notify.read(l, notices)? {
             continue;
         }
         match l.name() {

@@ -1,20 +1,42 @@
 //! The control socket: one JSON request line, one JSON reply line, then close. The status report.
+//!
+//! Clients are served without blocking the VRRP loop: the listener and every connection are
+//! non-blocking and polled with the driver's sockets; a request is answered once its line is
+//! complete, the reply written as the client takes it, and a client that has not finished within
+//! [`CLIENT_LIMIT`] is dropped.
 
+use rustix::event::{PollFd, PollFlags};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use vrrp_proto::State;
 use vrrp_proto::linux::Driver;
 
-/// The listening socket; the file is removed on drop.
+/// How long a client may take to send its request and read the reply.
+pub const CLIENT_LIMIT: Duration = Duration::from_secs(2);
+
+/// Requests longer than this are refused.
+const MAX_REQUEST: usize = 4096;
+
+#[derive(Debug)]
+struct Client {
+    stream: UnixStream,
+    input: Vec<u8>,
+    /// The reply, once the request is complete, and how much of it is written.
+    output: Option<(Vec<u8>, usize)>,
+    since: Instant,
+}
+
+/// The listening socket and its clients; the file is removed on drop.
 #[derive(Debug)]
 pub struct Control {
     /// The listener (non-blocking).
     pub listener: UnixListener,
     path: PathBuf,
+    clients: Vec<Client>,
 }
 
 impl Control {
@@ -36,28 +58,80 @@ impl Control {
         Ok(Control {
             listener,
             path: path.to_path_buf(),
+            clients: Vec::new(),
         })
     }
 
-    /// Answers every waiting client.
-    pub fn serve(&self, driver: &Driver, lvs: Option<&lvs_check::Driver>) {
-        while let Ok((s, _)) = self.listener.accept() {
-            let _ = s.set_nonblocking(false);
-            let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-            let _ = s.set_write_timeout(Some(Duration::from_millis(500)));
-            let mut line = String::new();
-            let mut r = BufReader::new(&s);
-            let reply = match r.read_line(&mut line) {
-                Ok(_) => match serde_json::from_str::<Value>(&line) {
+    /// What to poll: the listener, and each client for its request or for room for its reply.
+    pub fn poll_fds(&self) -> Vec<PollFd<'_>> {
+        let mut v = vec![PollFd::new(&self.listener, PollFlags::IN)];
+        for c in &self.clients {
+            let f = if c.output.is_some() {
+                PollFlags::OUT
+            } else {
+                PollFlags::IN
+            };
+            v.push(PollFd::new(&c.stream, f));
+        }
+        v
+    }
+
+    /// When the oldest client runs out of time.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.clients.iter().map(|c| c.since + CLIENT_LIMIT).min()
+    }
+
+    /// Accepts new clients, reads what they sent, answers complete requests, writes what fits, and
+    /// drops the clients that are done or out of time. Never blocks.
+    pub fn serve(&mut self, driver: &Driver, lvs: Option<&lvs_check::Driver>, now: Instant) {
+        while let Ok((stream, _)) = self.listener.accept() {
+            if stream.set_nonblocking(true).is_ok() {
+                self.clients.push(Client {
+                    stream,
+                    input: Vec::new(),
+                    output: None,
+                    since: now,
+                });
+            }
+        }
+        self.clients.retain_mut(|c| {
+            if now >= c.since + CLIENT_LIMIT {
+                return false;
+            }
+            if c.output.is_none() {
+                let mut buf = [0u8; 1024];
+                loop {
+                    match c.stream.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => c.input.extend_from_slice(&buf[..n]),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(_) => return false,
+                    }
+                }
+                let line_end = c.input.iter().position(|&b| b == b'\n');
+                if line_end.is_none() && c.input.len() < MAX_REQUEST {
+                    return true;
+                }
+                let line = &c.input[..line_end.unwrap_or(c.input.len())];
+                let reply = match serde_json::from_slice::<Value>(line) {
                     Ok(v) if v["cmd"] == "status" => status(driver, lvs),
                     Ok(_) => json!({"error": "unknown command"}),
                     Err(e) => json!({"error": format!("bad request: {e}")}),
-                },
-                Err(e) => json!({"error": e.to_string()}),
+                };
+                c.output = Some((format!("{reply}\n").into_bytes(), 0));
+            }
+            let Some((out, done)) = &mut c.output else {
+                return true;
             };
-            let mut w = &s;
-            let _ = writeln!(w, "{reply}");
-        }
+            while *done < out.len() {
+                match c.stream.write(&out[*done..]) {
+                    Ok(n) => *done += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                    Err(_) => return false,
+                }
+            }
+            false
+        });
     }
 }
 

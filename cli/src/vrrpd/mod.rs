@@ -12,13 +12,18 @@ pub mod args;
 pub mod control;
 pub mod log;
 pub mod scripts;
+pub mod security;
 
+use crate::keepalived::vrrp_script::ScriptCmd;
 use crate::keepalived::{self, KeepalivedConf, vrrp_instance::track_script_name};
 use anyhow::{Context, Result, anyhow};
 use args::{Args, Sub};
 use clap::Parser;
 use log::{Level, Log};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::time::{
+    Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, timerfd_create, timerfd_settime,
+};
 use scripts::{Check, Notifier};
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -29,6 +34,17 @@ use std::time::{Duration, Instant};
 use vrrp_proto::linux::rtnl::Rtnl;
 use vrrp_proto::linux::{Driver, InstanceOptions, Note};
 use vrrp_proto::{Instances, Reason, Router, State};
+
+/// Waits at least this long go through a timerfd rather than poll(2)'s timeout (whose slack is
+/// 0.1 % of the wait, so 50 µs, the default timer slack, from here on).
+const PRECISE_FROM: Duration = Duration::from_millis(50);
+
+fn timespec(d: Duration) -> Timespec {
+    Timespec {
+        tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(d.subsec_nanos()),
+    }
+}
 
 /// Exit status of a bad configuration or a failed start (keepalived exits 1 too).
 pub const EXIT_FAILURE: i32 = 1;
@@ -89,10 +105,15 @@ fn write_out(b: &[u8]) -> i32 {
     }
 }
 
+/// Reads the file, logs its notices, then decides who runs each script and drops the refused
+/// ones ([`security::apply`]), logging why.
 fn load(args: &Args, log: &Log) -> Result<KeepalivedConf> {
-    let conf = keepalived::read_file(&args.file, args.config_id.as_deref())?;
+    let mut conf = keepalived::read_file(&args.file, args.config_id.as_deref())?;
     for n in &conf.notices {
         log.log(Level::Warning, &n.to_string());
+    }
+    for w in security::apply(&mut conf) {
+        log.log(Level::Warning, &w);
     }
     Ok(conf)
 }
@@ -154,6 +175,8 @@ struct Daemon<'a> {
     /// The LVS checker (`virtual_server` blocks), unless `--vrrp-only` or there are none.
     lvs: Option<lvs_check::Driver>,
     conf: KeepalivedConf,
+    /// During a reload, the configuration before it (for the instances it removes).
+    gone_conf: Option<KeepalivedConf>,
     driver: Driver,
     checks: Vec<Check>,
     notifier: Notifier,
@@ -249,6 +272,7 @@ fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
     for (name, o) in options(&conf) {
         driver.set_options(&name, o);
     }
+    driver.set_announce_intervals(conf.global.garp_interval, conf.global.gna_interval);
     let now = Instant::now();
     if let Err(e) = driver.start(now) {
         driver.cleanup();
@@ -262,6 +286,7 @@ fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
     let mut d = Daemon {
         lvs,
         conf,
+        gone_conf: None,
         driver,
         checks,
         notifier: Notifier::default(),
@@ -281,26 +306,49 @@ fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
     );
     let mut sigbuf = [0u8; 64];
     let mut sig_r = sig_r;
+    let mut control = control;
+    // poll(2) may wake up late by 0.1 % of its timeout (the kernel's select_estimate_accuracy:
+    // 3.6 ms on a 3.6 s Master_Down_Interval); a timerfd fires on time, so long waits use one.
+    let timer = timerfd_create(
+        TimerfdClockId::Monotonic,
+        TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+    )?;
+    let mut armed = false;
     loop {
         let now = Instant::now();
-        let mut deadline = d.driver.poll_timeout();
-        for c in &d.checks {
-            deadline = Some(deadline.map_or(c.deadline(), |x| x.min(c.deadline())));
-        }
-        if let Some(t) = d.lvs.as_ref().and_then(lvs_check::Driver::next_deadline) {
-            deadline = Some(deadline.map_or(t, |x| x.min(t)));
-        }
+        let lvs_deadline = d.lvs.as_ref().and_then(lvs_check::Driver::next_deadline);
+        let deadline = [
+            d.driver.poll_timeout(),
+            d.checks.iter().map(Check::deadline).min(),
+            control.deadline(),
+            lvs_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let wait = deadline.map(|t| t.saturating_duration_since(now));
-        let ts = wait.map(|w| Timespec {
-            tv_sec: i64::try_from(w.as_secs()).unwrap_or(i64::MAX),
-            tv_nsec: i64::from(w.subsec_nanos()),
-        });
-        {
+        let long = wait.is_some_and(|w| w >= PRECISE_FROM);
+        if long || armed {
+            let value = if long { wait } else { None };
+            let spec = Itimerspec {
+                it_interval: timespec(Duration::ZERO),
+                it_value: timespec(value.unwrap_or(Duration::ZERO)),
+            };
+            timerfd_settime(&timer, TimerfdTimerFlags::empty(), &spec)?;
+            armed = long;
+        }
+        let ts = wait.filter(|_| !long).map(timespec);
+        // Which fds are ready: only those are read (a timer wake-up costs one poll).
+        let (driver_ready, timer_ready, signal_ready, control_ready, lvs_ready) = {
             let dfds = d.driver.fds();
             let mut fds: Vec<PollFd<'_>> =
                 dfds.iter().map(|f| PollFd::new(f, PollFlags::IN)).collect();
+            // Layout: driver sockets, timer, signal pipe, control socket and clients, LVS checks.
+            let it = fds.len();
+            fds.push(PollFd::new(&timer, PollFlags::IN));
             fds.push(PollFd::new(&sig_r, PollFlags::IN));
-            fds.push(PollFd::new(&control.listener, PollFlags::IN));
+            fds.extend(control.poll_fds());
+            let il = fds.len();
             if let Some(l) = &d.lvs {
                 for (fd, r, w) in l.fds() {
                     let mut fl = PollFlags::empty();
@@ -318,26 +366,50 @@ fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
                 Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
             }
+            let ready = |f: &PollFd<'_>| !f.revents().is_empty();
+            (
+                fds[..it].iter().any(ready),
+                ready(&fds[it]),
+                ready(&fds[it + 1]),
+                fds[it + 2..il].iter().any(ready),
+                fds[il..].iter().any(ready),
+            )
+        };
+        if timer_ready {
+            // Clear the timer's expiry count.
+            let mut count = [0u8; 8];
+            let _ = rustix::io::read(&timer, &mut count);
         }
-        // Empty the wake-up pipe; the flags say which signals came.
-        while sig_r.read(&mut sigbuf).is_ok_and(|n| n > 0) {}
+        if signal_ready {
+            // Empty the wake-up pipe; the flags say which signals came.
+            while sig_r.read(&mut sigbuf).is_ok_and(|n| n > 0) {}
+        }
         let terminate = term.swap(false, Ordering::SeqCst);
         let reload = hup.swap(false, Ordering::SeqCst);
-        let now = Instant::now();
-        if let Err(e) = d.driver.handle_readable(now) {
+        if driver_ready && let Err(e) = d.driver.handle_readable(Instant::now()) {
             log.log(Level::Err, &format!("receive: {e}"));
         }
         d.driver.handle_timeout(Instant::now());
         d.run_checks(Instant::now());
         d.notes();
-        d.notifier.reap();
-        if let Some(l) = &mut d.lvs {
+        if signal_ready {
+            // SIGCHLD: notify scripts ended.
+            d.notifier.reap();
+        }
+        // The LVS checker runs a turn when one of its sockets or children is ready, at its
+        // deadline, or on a signal (SIGCHLD of a check child it could not get a pidfd for).
+        if let Some(l) = &mut d.lvs
+            && (lvs_ready || signal_ready || lvs_deadline.is_some_and(|t| t <= Instant::now()))
+        {
             if let Err(e) = l.run_once(Some(Duration::ZERO)) {
                 log.log(Level::Err, &format!("LVS: {e}"));
             }
             lvs_log(l, log);
         }
-        control.serve(&d.driver, d.lvs.as_ref());
+        let now = Instant::now();
+        if control_ready || control.deadline().is_some_and(|t| t <= now) {
+            control.serve(&d.driver, d.lvs.as_ref(), now);
+        }
         if terminate {
             break;
         }
@@ -409,6 +481,19 @@ impl Daemon<'_> {
                             reason_text(&reason)
                         ),
                     );
+                    if to == State::Initialize {
+                        // An instance a reload removed (or restarted): keepalived 2.2.7 notifies
+                        // FAULT for it, unless it was in Fault already.
+                        let notify = self
+                            .gone_conf
+                            .as_ref()
+                            .and_then(|c| c.instances.iter().find(|i| i.name == instance))
+                            .map(|i| i.notify.clone());
+                        if from != State::Fault {
+                            self.run_notify(notify, State::Fault, "INSTANCE", &instance, priority);
+                        }
+                        continue;
+                    }
                     let notify = self
                         .conf
                         .instances
@@ -476,10 +561,10 @@ impl Daemon<'_> {
         }
     }
 
-    fn spawn(&mut self, cmd: &[String], extra: &[&str]) {
+    fn spawn(&mut self, cmd: &ScriptCmd, extra: &[&str]) {
         if let Err(e) = self.notifier.spawn(cmd, extra) {
             self.log
-                .log(Level::Err, &format!("notify script {}: {e}", cmd.join(" ")));
+                .log(Level::Err, &format!("notify script {}: {e}", cmd.display()));
         }
     }
 
@@ -513,17 +598,33 @@ impl Daemon<'_> {
             }
         };
         let now = Instant::now();
-        if let Err(e) = self.driver.reload(now, set, options(&conf)) {
-            self.log.log(Level::Err, &format!("reload: {e}"));
-        }
-        for c in &mut self.checks {
-            c.stop();
-        }
+        self.driver
+            .set_announce_intervals(conf.global.garp_interval, conf.global.gna_interval);
+        // Tracking scripts keep their result by name (keepalived's clear_diff_script).
+        let mut old_checks = std::mem::take(&mut self.checks);
         self.checks = conf
             .scripts
             .iter()
-            .map(|s| Check::new(s.clone(), now))
+            .map(|s| {
+                let mut c = Check::new(s.clone(), now);
+                if let Some(o) = old_checks.iter().find(|o| o.script.name == s.name) {
+                    c.up = o.up;
+                }
+                c
+            })
             .collect();
+        for c in &mut old_checks {
+            c.stop();
+        }
+        if let Err(e) = self.driver.reload(now, set, options(&conf)) {
+            self.log.log(Level::Err, &format!("reload: {e}"));
+        }
+        for k in 0..self.checks.len() {
+            let name = track_script_name(&self.checks[k].script.name);
+            let up = self.checks[k].up;
+            self.driver.track(now, &name, up);
+        }
+        // The LVS half: applied as a difference, or started if the old file had none.
         match &mut self.lvs {
             Some(l) if !args.vrrp_only => {
                 l.reload(conf.virtual_servers.clone());
@@ -535,8 +636,11 @@ impl Daemon<'_> {
                 Err(e) => self.log.log(Level::Err, &format!("reload: LVS: {e:#}")),
             },
         }
-        self.conf = conf;
+        // Notes of instances the reload removed or restarted name the old configuration.
+        let old = std::mem::replace(&mut self.conf, conf);
+        self.gone_conf = Some(old);
         self.notes();
+        self.gone_conf = None;
         self.log.log(Level::Info, "configuration reloaded");
     }
 }

@@ -2,8 +2,36 @@
 //! never block the loop.
 
 use crate::keepalived::Script;
+use crate::keepalived::vrrp_script::ScriptCmd;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// A command for `cmd` (plus `extra` arguments), without a shell, in a process group of its own
+/// (so a timeout ends what it started too), as the user it runs as (`security::apply` set it;
+/// the ids are only changed when they differ from ours, as keepalived does).
+fn command(cmd: &ScriptCmd, extra: &[&str]) -> Command {
+    let mut c = Command::new(&cmd.argv[0]);
+    c.args(&cmd.argv[1..]).args(extra).process_group(0);
+    if let Some(who) = cmd.run_as {
+        if who.gid != rustix::process::getegid().as_raw() {
+            c.gid(who.gid);
+        }
+        if who.uid != rustix::process::geteuid().as_raw() {
+            c.uid(who.uid);
+        }
+    }
+    c
+}
+
+/// Kills the process group a script leads, and reaps it.
+fn kill_group(child: &mut Child) {
+    if let Some(pid) = rustix::process::Pid::from_raw(child.id().cast_signed()) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
 
 /// One tracking script's run state.
 #[derive(Debug)]
@@ -48,8 +76,7 @@ impl Check {
             let result = match child.try_wait() {
                 Ok(Some(status)) => Some(status.success()),
                 Ok(None) if now >= *started + self.script.timeout => {
-                    let _ = child.kill();
-                    let _ = child.wait();
+                    kill_group(child);
                     Some(false)
                 }
                 Ok(None) => None,
@@ -61,9 +88,7 @@ impl Check {
             return self.record(ok);
         }
         if now >= self.next {
-            let cmd = &self.script.command;
-            match Command::new(&cmd[0])
-                .args(&cmd[1..])
+            match command(&self.script.command, &[])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -101,8 +126,7 @@ impl Check {
     /// Stops a running child.
     pub fn stop(&mut self) {
         if let Some((mut c, _)) = self.running.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+            kill_group(&mut c);
         }
     }
 }
@@ -115,15 +139,8 @@ pub struct Notifier {
 
 impl Notifier {
     /// Runs `cmd` with `extra` arguments appended (keepalived execs it directly, without a shell).
-    pub fn spawn(&mut self, cmd: &[String], extra: &[&str]) -> std::io::Result<()> {
-        let Some((prog, args)) = cmd.split_first() else {
-            return Ok(());
-        };
-        let child = Command::new(prog)
-            .args(args)
-            .args(extra)
-            .stdin(Stdio::null())
-            .spawn()?;
+    pub fn spawn(&mut self, cmd: &ScriptCmd, extra: &[&str]) -> std::io::Result<()> {
+        let child = command(cmd, extra).stdin(Stdio::null()).spawn()?;
         self.children.push(child);
         Ok(())
     }

@@ -205,13 +205,25 @@ impl Lab {
     }
 
     pub fn status(&self) -> serde_json::Value {
-        let o = Command::new(vrrpd_bin())
-            .args(["status", "--json", "--socket"])
-            .arg(self.socket())
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        serde_json::from_slice(&o.stdout).unwrap()
+        // Right after a start the control socket may not be there yet.
+        let end = Instant::now() + Duration::from_secs(3);
+        loop {
+            let o = Command::new(vrrpd_bin())
+                .args(["status", "--json", "--socket"])
+                .arg(self.socket())
+                .output()
+                .unwrap();
+            if o.status.success() {
+                return serde_json::from_slice(&o.stdout).unwrap();
+            }
+            assert!(
+                Instant::now() < end,
+                "{}\nvrrpd log:\n{}",
+                String::from_utf8_lossy(&o.stderr),
+                std::fs::read_to_string(self.dir.join("vrrpd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The client's neighbour entry for `addr` (its MAC), if any.
@@ -378,4 +390,106 @@ pub fn ipv4_conf(ns: &str, iface: &str, key: &str) -> u32 {
     .trim()
     .parse()
     .unwrap()
+}
+
+/// The state of each instance as keepalived last logged it (`(NAME) Entering X STATE`).
+pub fn keepalived_states(log: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for l in log.lines() {
+        let Some(open) = l.find("(") else { continue };
+        let Some(close) = l[open..].find(") Entering ") else {
+            continue;
+        };
+        let name = &l[open + 1..open + close];
+        let rest = &l[open + close + ") Entering ".len()..];
+        if let Some(state) = rest.split_whitespace().next() {
+            out.insert(name.to_owned(), state.to_owned());
+        }
+    }
+    out
+}
+
+/// vrrpd's state of each instance, from `status`.
+pub fn vrrpd_states(st: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    st["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap().to_owned(),
+                i["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Starts a python3 AF_PACKET capture of ARP and ICMPv6 neighbour advertisements on `dev` of the
+/// test's namespace for `secs` seconds; [`announcements`] reads what it saw.
+pub fn capture_announcements(dev: &str, secs: f64) -> Child {
+    let py = format!(
+        "import socket,struct,time\n\
+         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(3))\n\
+         s.bind(('{dev}',0))\n\
+         s.setsockopt(socket.SOL_SOCKET,35,1)\n\
+         end=time.time()+{secs}\n\
+         print('ready',flush=True)\n\
+         while True:\n\
+         \x20left=end-time.time()\n\
+         \x20if left<=0: break\n\
+         \x20s.settimeout(left)\n\
+         \x20try: f,anc,fl,a=s.recvmsg(4096,64)\n\
+         \x20except socket.timeout: break\n\
+         \x20if a[2]==socket.PACKET_OUTGOING: continue\n\
+         \x20t=time.time()\n\
+         \x20for lv,ty,d in anc:\n\
+         \x20\x20if lv==socket.SOL_SOCKET and ty==35: sec,ns=struct.unpack('qq',d[:16]); t=sec+ns/1e9\n\
+         \x20et=struct.unpack('!H',f[12:14])[0]\n\
+         \x20if et==0x0806:\n\
+         \x20\x20print('%.6f arp %s %s'%(t,f[6:12].hex(':'),socket.inet_ntoa(f[28:32])),flush=True)\n\
+         \x20elif et==0x86dd and f[20]==58 and f[54]==136:\n\
+         \x20\x20print('%.6f na %s %s'%(t,f[6:12].hex(':'),socket.inet_ntop(socket.AF_INET6,f[62:78])),flush=True)\n"
+    );
+    let mut c = Command::new("python3")
+        .args(["-c", &py])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the socket to be open.
+    let mut out = c.stdout.take().unwrap();
+    let mut b = [0u8; 6];
+    std::io::Read::read_exact(&mut out, &mut b).unwrap();
+    assert_eq!(&b, b"ready\n");
+    c.stdout = Some(out);
+    c
+}
+
+/// One announcement seen: time (s), `arp` or `na`, source MAC, address announced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Announcement {
+    /// When the kernel received it (`SO_TIMESTAMPNS`), seconds.
+    pub t: f64,
+    /// `arp` or `na`.
+    pub kind: String,
+    /// Ethernet source.
+    pub mac: String,
+    /// The address.
+    pub addr: String,
+}
+
+/// What a [`capture_announcements`] child saw (waits for it to end).
+pub fn announcements(c: Child) -> Vec<Announcement> {
+    let o = c.wait_with_output().unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            Some(Announcement {
+                t: w.first()?.parse().ok()?,
+                kind: (*w.get(1)?).to_owned(),
+                mac: (*w.get(2)?).to_owned(),
+                addr: (*w.get(3)?).to_owned(),
+            })
+        })
+        .collect()
 }

@@ -13,6 +13,10 @@
 //!   [`Driver::poll_timeout`], then call [`Driver::handle_readable`] / [`Driver::handle_timeout`], and
 //!   read what happened from [`Driver::poll_note`] (state changes for notify scripts and logs).
 //!
+//! Waiting for [`Driver::poll_timeout`]: poll(2)'s timeout may fire late by 0.1 % of its length
+//! (the kernel's `select_estimate_accuracy`: 3.6 ms on a 3.6 s Master_Down_Interval, which would
+//! make every takeover that late); wait on a timerfd for long deadlines, as `vrrpd` does.
+//!
 //! What it adds to the system it records, and removes exactly that ([`Driver::shutdown`]): addresses
 //! it added (marked with `IFA_PROTO` [`rtnl::ADDRESS_PROTO`], so that a restart after a crash removes
 //! its own leftovers and never an address someone else added), the VMACs it created, and the IPv4
@@ -338,6 +342,8 @@ pub struct Driver {
     garp_interval: Duration,
     gna_interval: Duration,
     spacing: Vec<Spacing>,
+    /// During a reload: the priority of each instance before it, for the notes of those it ends.
+    gone_priority: HashMap<String, u8>,
     buf: Vec<u8>,
     out: Vec<u8>,
 }
@@ -382,6 +388,7 @@ impl Driver {
             garp_interval: Duration::ZERO,
             gna_interval: Duration::ZERO,
             spacing: Vec::new(),
+            gone_priority: HashMap::new(),
             buf: vec![0; 65536],
             out: vec![0; 4096],
         })
@@ -844,6 +851,11 @@ impl Driver {
         options: HashMap<String, InstanceOptions>,
     ) -> Result<(), Error> {
         let old_opts = std::mem::take(&mut self.options);
+        let priority_before: HashMap<String, u8> = self
+            .set
+            .iter()
+            .map(|(n, r)| (n.to_owned(), r.priority()))
+            .collect();
         let vmac_of = |o: Option<&InstanceOptions>| {
             o.map(|o| (o.vmac.clone(), o.vmac.is_some() && o.vmac_xmit_base))
                 .unwrap_or_default()
@@ -854,6 +866,7 @@ impl Driver {
         self.options = options;
         // The last actions of the instances shut down, with their old interface and socket.
         let gone_per = std::mem::take(&mut self.per);
+        self.gone_priority = priority_before;
         for (name, action) in done.gone {
             if let Some(g) = gone_per.iter().position(|p| p.name == name) {
                 self.per.push(gone_per[g].clone());
@@ -862,26 +875,28 @@ impl Driver {
                 self.per.pop();
             }
         }
-        // Kept instances may have a new name: their records follow them.
-        for (old, index) in &done.kept {
-            let new = self.set.name(*index).to_owned();
-            if *old == new {
-                continue;
+        self.gone_priority.clear();
+        // Kept instances may have a new name (two may even swap names): their records follow
+        // them. Removed and restarted instances start their counters afresh (keepalived keeps the
+        // statistics of the instances it keeps only).
+        let renamed: HashMap<String, String> = done
+            .kept
+            .iter()
+            .map(|(old, index)| (old.clone(), self.set.name(*index).to_owned()))
+            .collect();
+        self.counters = std::mem::take(&mut self.counters)
+            .into_iter()
+            .filter_map(|(n, c)| Some((renamed.get(&n)?.clone(), c)))
+            .collect();
+        let rename = |n: &mut String| {
+            if let Some(new) = renamed.get(n.as_str()) {
+                n.clone_from(new);
             }
-            if let Some(c) = self.counters.remove(old) {
-                self.counters.insert(new.clone(), c);
-            }
-            for a in self.added.iter_mut().filter(|a| a.instance == *old) {
-                a.instance.clone_from(&new);
-            }
-            for v in self.vmacs.iter_mut().filter(|v| v.instance == *old) {
-                v.instance.clone_from(&new);
-            }
-            for q in &mut self.spacing {
-                for p in q.queue.iter_mut().filter(|p| p.instance == *old) {
-                    p.instance.clone_from(&new);
-                }
-            }
+        };
+        self.added.iter_mut().for_each(|a| rename(&mut a.instance));
+        self.vmacs.iter_mut().for_each(|v| rename(&mut v.instance));
+        for q in &mut self.spacing {
+            q.queue.iter_mut().for_each(|p| rename(&mut p.instance));
         }
         // Link states carry over by the instance's new name.
         self.per = gone_per
@@ -892,8 +907,6 @@ impl Driver {
                 Some(p)
             })
             .collect();
-        let live: Vec<String> = self.set.iter().map(|(n, _)| n.to_owned()).collect();
-        self.counters.retain(|n, _| live.contains(n));
         self.check_interfaces()?;
         self.refresh_links()?;
         self.sync_vmacs()?;
@@ -1057,7 +1070,7 @@ impl Driver {
             Action::StateChange { from, to, reason } => {
                 let priority = match who {
                     Whose::Live(i) => self.set.router(i).map_or(0, |r| r.priority()),
-                    Whose::Gone(_) => 0,
+                    Whose::Gone(_) => self.gone_priority.get(instance).copied().unwrap_or(0),
                 };
                 if let Some(c) = self.counters.get_mut(instance)
                     && to == State::Master
