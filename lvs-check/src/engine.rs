@@ -542,12 +542,22 @@ impl Engine {
         s
     }
 
-    /// `ipvs_cmd` for a service.
+    /// `ipvs_cmd` for a service. A service that another live virtual server also uses (a
+    /// `virtual_server_group` shared by several virtual servers, or a fwmark entry shared by a TCP and
+    /// a UDP virtual server of one group) is added by the first and removed with the last, as
+    /// keepalived's per-entry counts do (`ipvs_change_needed`).
     fn service_cmd(&mut self, vi: usize, cmd: Cmd) {
         let vs = &self.vss[vi];
+        let shared = |k: &ServiceKey| {
+            self.vss
+                .iter()
+                .enumerate()
+                .any(|(i, o)| i != vi && o.alive && o.services.contains(k))
+        };
         let ops: Vec<Op> = vs
             .services
             .iter()
+            .filter(|k| cmd == Cmd::Edit || !shared(k))
             .map(|k| match cmd {
                 Cmd::Add => Op::AddService(Engine::service(vs, *k)),
                 Cmd::Edit => Op::EditService(Engine::service(vs, *k)),

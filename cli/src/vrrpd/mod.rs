@@ -90,7 +90,12 @@ fn write_out(b: &[u8]) -> i32 {
 }
 
 fn load(args: &Args, log: &Log) -> Result<KeepalivedConf> {
-    let conf = keepalived::read_file(&args.file, args.config_id.as_deref())?;
+    // -C and -P read only their half, as keepalived's checker and VRRP children do.
+    let halves = keepalived::Halves {
+        vrrp: !args.check_only,
+        lvs: !args.vrrp_only,
+    };
+    let conf = keepalived::read_file_halves(&args.file, args.config_id.as_deref(), halves)?;
     for n in &conf.notices {
         log.log(Level::Warning, &n.to_string());
     }
