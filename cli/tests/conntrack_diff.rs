@@ -748,6 +748,20 @@ fn load_file(r: &mut Rng) -> String {
         lines.retain(|l| !may_stop_conntrack_tools(l));
         lines.push(last);
     }
+    // Its `-D` after a `-U` reads the update's late answers on the same socket, and stops at a stale
+    // "not found" (`Deliberate::UpdateReadsEachAnswer`): a file deletes before it updates.
+    if let Some(u) = lines
+        .iter()
+        .position(|l| l.first().is_some_and(|w| w == "-U"))
+    {
+        let (head, tail) = lines.split_at(u);
+        let tail: Vec<Vec<String>> = tail
+            .iter()
+            .filter(|l| l.first().is_none_or(|w| w != "-D"))
+            .cloned()
+            .collect();
+        lines = head.iter().cloned().chain(tail).collect();
+    }
     lines
         .iter()
         .map(|l| l.join(" "))
@@ -1149,7 +1163,8 @@ enum Deliberate {
     /// that asks for an acknowledgement too, on one socket, and reads one message per request; from
     /// the first fetched entry on, it reads the previous request's answers: it prints only some of the
     /// updated entries, reports a failed update later and unprefixed, and stops (prefixed message,
-    /// exit 1, the rest of a `-R` file not run) when the late answer a get reads is a failure.
+    /// exit 1, the rest of a `-R` file not run) when the late answer a get reads is a failure, or when
+    /// a later `-D` of the file reads a stale "not found".
     UpdateReadsEachAnswer,
     /// "In a `-R` file each line prints in its own `-o` format": conntrack-tools ORs every line's `-o`
     /// into one global mask. Matched by running ours with that union ([`translate`]).
@@ -1161,10 +1176,18 @@ enum Deliberate {
     /// "ICMP entries do not depend on option order": conntrack-tools computes the reply type when it
     /// reads `--icmp-type`, from an original address given before it, else the kernel refuses the entry.
     IcmpTypeOrder,
-    /// "`-D` deletes an entry whose original tuple is another entry's reply tuple": conntrack-tools names
-    /// it by that tuple and its id, the kernel finds the other entry, and conntrack-tools reports the
-    /// entry deleted and leaves it; ours asks again by its reply tuple.
+    /// "`-D` and `-U` reach an entry whose original tuple is another entry's reply tuple": conntrack-tools
+    /// names the entry by that tuple alone, the kernel may find the other entry first, and conntrack-tools
+    /// deletes that one in its place (printing the entry it meant), and may then stop at the other
+    /// entry's own delete ("such conntrack doesn't exist"); ours names it by tuple and id, and asks again
+    /// by its reply tuple.
     DeleteSharedTuple,
+    /// "`--any-nat ADDR` combines with other filters": conntrack-tools writes the address into the
+    /// template's original tuple as well, so with any other filter it matches nothing.
+    AnyNatWithFilters,
+    /// "`-G` with reply ports but no reply address reports `Operation failed: Success`":
+    /// conntrack-tools fails before sending anything and prints whatever errno an earlier call left.
+    GetStaleErrno,
 }
 
 /// The words of a `-R` file line as conntrack-tools splits them (blanks only; the generator writes no
@@ -1247,8 +1270,8 @@ fn translate(line: &Line) -> Option<(Line, Deliberate)> {
         // conntrack-tools ORs every line's `-o` into one mask while it parses the file (refusing `save`
         // with anything else as soon as the mask holds both), and prints every line with the final mask.
         // (Only for a file whose every line parses: one that does not stops conntrack-tools before the
-        // later lines' `-o` count. `labels` is left to each line: without connlabel.conf it prints
-        // nothing but the warning of the line that asks for it.)
+        // later lines' `-o` count. Without connlabel.conf `labels` prints nothing but the warnings, so it
+        // is given to the lines that parse an `-o` once some line asked for it.)
         let parses = lines
             .iter()
             .filter(|l| l.first().is_some_and(|w| !w.starts_with('#')))
@@ -1266,18 +1289,21 @@ fn translate(line: &Line) -> Option<(Line, Deliberate)> {
             _ => None,
         };
         if let Some(union) = union {
+            let has_labels = |v: &str| {
+                cli::conntrack::parse::parse(&["conntrack", "-L", "-o", v])
+                    .is_ok_and(|p| p.output & cli::conntrack::parse::out::CL != 0)
+            };
+            // Once the mask holds `labels`, conntrack-tools loads connlabel.conf again (and warns again
+            // when it cannot) at every `-o` it parses: those lines get `labels` too.
+            let mut labels_seen = false;
             for l in lines.iter_mut() {
+                let own = l.iter().position(|w| w == "-o").filter(|i| i + 1 < l.len());
+                let own_labels = own.is_some_and(|i| has_labels(&l[i + 1]));
+                labels_seen |= own_labels;
+                let with_labels = own.is_some() && labels_seen;
                 if matches!(l.first().map(String::as_str), Some("-D" | "-U")) {
-                    let own_labels = l
-                        .iter()
-                        .position(|w| w == "-o")
-                        .and_then(|i| l.get(i + 1))
-                        .is_some_and(|v| {
-                            cli::conntrack::parse::parse(&["conntrack", "-L", "-o", v])
-                                .is_ok_and(|p| p.output & cli::conntrack::parse::out::CL != 0)
-                        });
                     let mut words = union.clone();
-                    if own_labels {
+                    if with_labels {
                         if !words.is_empty() {
                             words.push(',');
                         }
@@ -1286,13 +1312,16 @@ fn translate(line: &Line) -> Option<(Line, Deliberate)> {
                     if words.is_empty() {
                         continue;
                     }
-                    match l.iter().position(|w| w == "-o") {
-                        Some(i) if i + 1 < l.len() => l[i + 1] = words,
-                        _ => {
+                    match own {
+                        Some(i) => l[i + 1] = words,
+                        None => {
                             l.push("-o".into());
                             l.push(words);
                         }
                     }
+                    kind = Some(Deliberate::LoadFileOutputUnion);
+                } else if let Some(i) = own.filter(|_| with_labels && !own_labels) {
+                    l[i + 1].push_str(",labels");
                     kind = Some(Deliberate::LoadFileOutputUnion);
                 }
             }
@@ -1608,11 +1637,10 @@ fn update_difference(
             .iter()
             .all(|e| zoned(e) || before.contains(e) || has_zoned_twin(e) || made_by_file(e));
     // The lines printed are compared without what `-U` changes: conntrack-tools prints entries as
-    // they were between its misdirected updates, and the zone 0 twins its updates landed on.
-    let twins: Vec<[String; 2]> = real
-        .table
+    // they were between its misdirected updates, and the entries its updates landed on (the
+    // explained differences above).
+    let twins: Vec<[String; 2]> = differing
         .iter()
-        .filter(|e| has_zoned_twin(e))
         .filter_map(|e| tuple_addresses(e, "orig"))
         .map(|(s, d)| {
             [
@@ -1682,28 +1710,135 @@ fn deliberate(line: &Line, before: &[String], real: &Seen, ours: &Seen) -> Optio
     if let Some(d) = update_difference(line, before, real, ours) {
         return Some(d);
     }
-    // `-D`: what conntrack-tools left (and reported deleted) are entries whose original tuple is
-    // another entry's reply tuple; everything else is the same.
+    let parsed = {
+        let mut v = vec!["conntrack"];
+        v.extend(a.iter().map(String::as_str));
+        cli::conntrack::parse::parse(&v).ok()
+    };
+    // `--any-nat ADDR` with another filter: conntrack-tools matched (showed, deleted) nothing.
+    if let Some(p) = &parsed {
+        use cli::conntrack::opts::{cmd, opt};
+        let any_nat_addr = p.options & opt::ANY_NAT != 0
+            && (p.tmpl.snat.addr.is_some() || p.tmpl.dnat.addr.is_some());
+        let listed_nothing = real.stdout.is_empty()
+            && (real.stderr.contains("PREFIX: 0 flow entries have been") || real.stderr.is_empty())
+            && real.table == before;
+        if any_nat_addr
+            && p.options & opt::COMPARISON != 0
+            && p.command & (cmd::CT_LIST | cmd::CT_DELETE | cmd::CT_GET) != 0
+            && listed_nothing
+            && ours.table.iter().all(|e| before.contains(e))
+        {
+            return Some(Deliberate::AnyNatWithFilters);
+        }
+        // `-G` by reply ports without a reply address: the same failure, the errno text aside.
+        let reply_ports = p.tmpl.repl_l4.sport.is_some() || p.tmpl.repl_l4.dport.is_some();
+        if p.command == cmd::CT_GET
+            && reply_ports
+            && p.tmpl.repl_src.is_none()
+            && p.tmpl.repl_dst.is_none()
+            && (real.status, &real.stdout, &real.table) == (ours.status, &ours.stdout, &ours.table)
+            && ours
+                .stderr
+                .trim_end()
+                .ends_with("PREFIX: Operation failed: Success")
+            && real
+                .stderr
+                .lines()
+                .last()
+                .is_some_and(|l| l.starts_with("PREFIX: Operation failed: "))
+            && real.stderr.lines().count() == ours.stderr.lines().count()
+        {
+            return Some(Deliberate::GetStaleErrno);
+        }
+    }
+    // `-D`: what conntrack-tools left (and printed as deleted) are entries whose original tuple is
+    // another entry's reply tuple (a partner); it deleted partners in their place, and does not print
+    // a partner whose own delete then finds nothing. Ours deleted and printed both.
     let deletes = first == Some("-D")
         || first == Some("-R")
             && line
                 .stdin
                 .as_deref()
                 .is_some_and(|t| t.lines().any(|l| l.starts_with("-D")));
+    // Or, deleting the partner in its place, conntrack-tools then fails the partner's own delete ("such
+    // conntrack doesn't exist") and stops there: what it printed and deleted is a part of ours.
+    let shared_pair = before.iter().any(|a| {
+        let o = tuple_text(a, "orig");
+        o.is_some() && before.iter().any(|b| b != a && tuple_text(b, "reply") == o)
+    });
     if deletes
-        && (real.status, &real.stdout, &real.stderr) == (ours.status, &ours.stdout, &ours.stderr)
-        && ours.table.iter().all(|e| real.table.contains(e))
-        && real.table.len() > ours.table.len()
+        && shared_pair
+        && real.status == Some(1)
+        && ours.status == Some(0)
         && real
+            .stderr
+            .trim_end()
+            .ends_with("PREFIX: Operation failed: such conntrack doesn't exist")
+    {
+        let (r, o): (Vec<&str>, Vec<&str>) =
+            (real.stdout.lines().collect(), ours.stdout.lines().collect());
+        let printed_by_ours = |e: &String| {
+            tuple_addresses(e, "orig").is_some_and(|(s, d)| {
+                let needle = format!(" src={s} dst={d} ");
+                o.iter().any(|l| l.contains(&needle))
+            })
+        };
+        if r.iter().all(|l| o.contains(l))
+            && ours.table.iter().all(|e| real.table.contains(e))
+            && real
+                .table
+                .iter()
+                .filter(|e| !ours.table.contains(e))
+                .all(printed_by_ours)
+        {
+            return Some(Deliberate::DeleteSharedTuple);
+        }
+    }
+    if deletes && real.status == ours.status {
+        let left: Vec<&String> = real
             .table
             .iter()
             .filter(|e| !ours.table.contains(e))
-            .all(|e| {
-                let o = tuple_text(e, "orig");
-                o.is_some() && before.iter().any(|b| b != e && tuple_text(b, "reply") == o)
-            })
-    {
-        return Some(Deliberate::DeleteSharedTuple);
+            .collect();
+        let instead: Vec<&String> = ours
+            .table
+            .iter()
+            .filter(|e| !real.table.contains(e))
+            .collect();
+        let origs: Vec<Option<String>> = left.iter().map(|e| tuple_text(e, "orig")).collect();
+        let partners: Vec<&String> = before
+            .iter()
+            .filter(|b| tuple_text(b, "reply").is_some_and(|r| origs.contains(&Some(r))))
+            .filter(|b| !left.contains(b))
+            .collect();
+        let partner_lines: Vec<String> = partners
+            .iter()
+            .filter_map(|b| tuple_addresses(b, "orig"))
+            .map(|(s, d)| format!(" src={s} dst={d} "))
+            .collect();
+        let (r, o): (Vec<&str>, Vec<&str>) =
+            (real.stdout.lines().collect(), ours.stdout.lines().collect());
+        let extra: Vec<&&str> = o.iter().filter(|l| !r.contains(l)).collect();
+        let count = |s: &str| -> String {
+            s.split(' ')
+                .filter(|w| !w.chars().all(|c| c.is_ascii_digit()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        if !left.is_empty()
+            && origs.iter().all(Option::is_some)
+            && left.len() <= partners.len()
+            && instead.iter().all(|b| partners.contains(b))
+            && r.iter().all(|l| o.contains(l))
+            && extra.len() <= partners.len()
+            && extra
+                .iter()
+                .all(|l| partner_lines.iter().any(|p| l.contains(p.as_str())))
+            && count(&real.stderr) == count(&ours.stderr)
+        {
+            return Some(Deliberate::DeleteSharedTuple);
+        }
     }
     // `-R`: ours names the bad line.
     if first == Some("-R")
@@ -1889,16 +2024,28 @@ fn without_reply_ports(entry: &str) -> String {
         return entry.to_string();
     };
     let mut s = entry.to_string();
-    if let Some(a) = s[reply..].find("l4: Ports {").map(|a| a + reply)
-        && let Some(len) = s[a..].find('}')
-    {
-        s.replace_range(a..=a + len, "l4: Ports { * }");
+    // Ports, or an ICMP id (the kernel picks a new id the same way).
+    for kind in ["l4: Ports {", "l4: Icmp {", "l4: Icmpv6 {"] {
+        if let Some(a) = s[reply..].find(kind).map(|a| a + reply)
+            && let Some(len) = s[a..].find('}')
+        {
+            let rest = &s[a..=a + len];
+            let blanked = match rest.find("id: ") {
+                Some(i) if kind != "l4: Ports {" => {
+                    let end = rest[i..].find(',').map_or(rest.len(), |e| i + e);
+                    format!("{}id: *{}", &rest[..i], &rest[end..])
+                }
+                _ => format!("{kind} * }}"),
+            };
+            s.replace_range(a..=a + len, &blanked);
+            break;
+        }
     }
     s
 }
 
 /// Not a difference: where a NAT entry's reply tuple clashes with an existing entry, the kernel picks
-/// the reply ports at random (nf_nat_l4proto_unique_tuple), so the twins' picks differ. Everything else
+/// the reply ports (or ICMP id) at random (nf_nat_l4proto_unique_tuple), so the twins' picks differ. Everything else
 /// is the same, and the entries that differ are NAT entries differing only in their reply ports.
 fn kernel_chose_nat_ports(a: &Seen, b: &Seen) -> bool {
     let only = |x: &[String], y: &[String]| -> Vec<String> {

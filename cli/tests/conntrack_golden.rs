@@ -1239,6 +1239,13 @@ fn differential_findings_match_conntrack_tools() {
                 "-U -f ipv6 -p tcp --state ESTABLISHED",
                 "-U -f ipv4 -m 3",
             ],
+            // `-U --state` sets the TCP flags a create sets (CLOSE_INIT from TIME_WAIT on);
+            // `--label-del` leaves an entry without labels alone but still updates the rest.
+            &[
+                "-I -s 10.0.0.1 -d 10.0.0.2 -p tcp --sport 1 --dport 2 --state SYN_SENT -t 100",
+                "-U -p tcp --state LISTEN -m 1 -f ipv4",
+                "-U -d 10.0.0.2 -m 0x10 --label-del",
+            ],
             // Bad addresses: a bare `0x` part is not a number.
             &[
                 "-L -s 1.0x",

@@ -609,8 +609,8 @@ fn man_page_and_completions_generated() {
 /// Two entries can share a tuple: a DCCP entry's original tuple (the kernel, without DCCP tracking, keeps
 /// no ports) is also the reply tuple of an entry whose original direction is in zone 1. The kernel finds
 /// either by it; `-D` and `-U` name an entry by its original tuple and id, and ask again by its reply
-/// tuple when the kernel found the other one. (conntrack-tools reports the entry deleted and leaves it,
-/// depending on the hash order.)
+/// tuple when the kernel found the other one. (conntrack-tools, naming it by the tuple alone, may delete
+/// the other entry in its place, depending on the hash order.)
 #[test]
 fn delete_and_update_reach_entries_that_share_a_tuple() {
     let Some(_ns) = testkit::netns() else { return };

@@ -7,16 +7,8 @@
 #[path = "ctsyncd/harness.rs"]
 mod harness;
 
-use harness::{Daemon, LinkKind, Opts, lab, load_entries, ready, sh};
+use harness::{Daemon, LinkKind, Opts, field, lab, load_entries, ready, sh};
 use std::time::Duration;
-
-fn field(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find(|l| l.contains(name))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no `{name}` in {text}"))
-}
 
 #[test]
 fn overrun_is_counted_and_resynced() {

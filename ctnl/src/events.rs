@@ -159,6 +159,11 @@ impl EventSocket {
         self.sock.inner().set_broadcast_error(on).map_err(Error::Io)
     }
 
+    /// The socket, for options set in other modules (`event_filter`).
+    pub(crate) fn socket(&self) -> &CtSocket {
+        &self.sock
+    }
+
     /// The netlink header's port id (`nlmsg_pid`) of the message the last event returned by
     /// [`EventSocket::next_event`] came from: the port of the user-space socket whose request caused the
     /// event (what conntrack-tools prints as `[USERSPACE] portid=N`), or 0 when the kernel itself did.

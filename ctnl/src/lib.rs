@@ -141,6 +141,7 @@
 pub mod batch;
 pub mod dump;
 mod error;
+pub mod event_filter;
 pub mod events;
 pub mod expect;
 pub mod ops;
@@ -153,6 +154,7 @@ mod wire;
 pub use batch::{Batch, BatchReport, Prepared};
 pub use dump::{Dump, DumpFilter, DumpItem, RawItem, RawItems, TupleFilter};
 pub use error::{DecodeError, EmitError, Error, strerror};
+pub use event_filter::{AddrFields, EventFilter, Prefix, Rule};
 pub use events::{Event, EventKind, EventSocket, Groups, TryRecv};
 pub use ops::{Conntrack, Direction, FlushOutcome, Key};
 pub use text::{Clock, LabelMap, Style, TimeZone};

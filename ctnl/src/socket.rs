@@ -99,6 +99,46 @@ impl CtSocket {
         }
     }
 
+    /// Attaches a classic BPF program to this socket (`SO_ATTACH_FILTER`), or detaches the current one
+    /// when `prog` is empty (`SO_DETACH_FILTER`; no filter attached is not an error).
+    pub(crate) fn attach_filter(&self, prog: &[crate::event_filter::Insn]) -> Result<(), Error> {
+        if prog.is_empty() {
+            return match setsockopt_int(&self.sock, libc::SOL_SOCKET, libc::SO_DETACH_FILTER, 0) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+                r => r.map_err(Error::Io),
+            };
+        }
+        let mut code: Vec<libc::sock_filter> = prog
+            .iter()
+            .map(|i| libc::sock_filter {
+                code: i.code,
+                jt: i.jt,
+                jf: i.jf,
+                k: i.k,
+            })
+            .collect();
+        let fprog = libc::sock_fprog {
+            len: u16::try_from(code.len()).map_err(|_| Error::Invalid)?,
+            filter: code.as_mut_ptr(),
+        };
+        // SAFETY: `fprog` points at `code`, which holds `len` instructions and outlives the call; the
+        // kernel copies the program. The length passed is the exact size of `fprog`.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ATTACH_FILTER,
+                (&fprog as *const libc::sock_fprog).cast(),
+                std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            Err(Error::Io(std::io::Error::last_os_error()))
+        } else {
+            Ok(())
+        }
+    }
+
     /// The underlying netlink-sys socket (for options this type does not wrap).
     pub(crate) fn inner(&self) -> &Socket {
         &self.sock

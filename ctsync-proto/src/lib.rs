@@ -37,9 +37,12 @@
 //! * The caches follow `internal_cache.c`/`external_cache.c`: the message type comes from the object's
 //!   state when it is sent, a NEW event replaces a cached object, an UPDATE merges into it
 //!   (`nfct_copy(.., NFCT_CP_META)`), a second DELETE is ignored.
-//! * FT-FW follows `sync-ftfw.c` exactly, including its limits: while a peer still says HELLO, gaps in
-//!   its sequence are not NACKed (conntrackd resets the window instead), so losses during the handshake
-//!   are only repaired by a later resync.
+//! * FT-FW follows `sync-ftfw.c` exactly by default, including its limits: while a peer still says
+//!   HELLO, gaps in its sequence are not NACKed and whole windows are acknowledged, the resend queue is
+//!   emptied on every HELLO received, the first message after a start sets the baseline (reordered
+//!   earlier ones are dropped), and a resent control message keeps the HELLO it was first sent with. So
+//!   a burst sent during a handshake through a lossy, reordering link loses entries, in conntrackd too.
+//!   [`FtfwConfig::reliable_handshake`] (on in `ctsyncd`) stays reliable on the same wire.
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 

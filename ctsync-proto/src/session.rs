@@ -56,29 +56,34 @@ impl SplitMix64 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Action {
-    /// The peer announced a conntrack change; the external cache has applied it.
+    /// The peer announced a conntrack change; the external cache has applied it (an update merged into
+    /// the cached entry, as conntrackd merges it): `external().get(&key)` gives the entry now, nothing
+    /// after a delete.
     External {
         /// What happened.
         change: Change,
-        /// The entry as the external cache now holds it (an update merged into the cached entry, as
-        /// conntrackd merges it), or as announced for a delete.
-        entry: CtEntry,
+        /// The entry's key.
+        key: Key,
     },
     /// An external entry expired (ALARM mode: not refreshed within the cache timeout).
     Expired(CtEntry),
     /// An external expectation expired (ALARM mode).
     ExpectationExpired(ExpEntry),
-    /// The peer announced an expectation change; the external expectation cache has applied it.
+    /// The peer announced an expectation change; the external expectation cache has applied it
+    /// (`external_exp().get(&key)` gives it now).
     Expectation {
         /// What happened.
         change: Change,
-        /// The expectation.
-        entry: ExpEntry,
+        /// The expectation's key.
+        key: ExpKey,
     },
     /// The peer asked for a resync; the bulk send of the internal cache is queued.
     ResyncRequested,
     /// FT-FW: the peer answered our HELLO.
     HelloDone,
+    /// FT-FW with a reliable handshake ([`FtfwConfig::reliable_handshake`]): the peer restarted (a new
+    /// run of sequence numbers); what we were resending was dropped.
+    PeerRestarted,
 }
 
 /// Protocol counters (`conntrackd -s network`).
@@ -165,6 +170,10 @@ struct Core {
     internal_exp: InternalCache<ExpEntry>,
     external_exp: ExternalCache<ExpEntry>,
     tx: VecDeque<TxItem>,
+    /// Control messages in `tx`, and how many of them carry no range (ALIVE): FT-FW looks for them
+    /// behind objects that wait, and only when there are some.
+    ctl_queued: usize,
+    plain_ctl_queued: usize,
     actions: VecDeque<Action>,
     stats: Stats,
 }
@@ -181,6 +190,8 @@ impl Core {
             internal_exp: InternalCache::default(),
             external_exp: ExternalCache::default(),
             tx: VecDeque::new(),
+            ctl_queued: 0,
+            plain_ctl_queued: 0,
             actions: VecDeque::new(),
             stats: Stats::default(),
         }
@@ -273,7 +284,30 @@ impl Core {
         if flags.contains(Flags::NACK) {
             self.stats.nacks_sent += 1;
         }
-        self.tx.push_back(TxItem::Ctl { flags, from, to });
+        self.push_ctl(TxItem::Ctl { flags, from, to });
+    }
+
+    /// Appends a control message to the transmit queue.
+    fn push_ctl(&mut self, item: TxItem) {
+        if let TxItem::Ctl { flags, .. } = item {
+            self.ctl_queued += 1;
+            if !flags.has_range() {
+                self.plain_ctl_queued += 1;
+            }
+        }
+        self.tx.push_back(item);
+    }
+
+    /// Removes the item at `i` of the transmit queue.
+    fn take_tx(&mut self, i: usize) -> Option<TxItem> {
+        let item = self.tx.remove(i)?;
+        if let TxItem::Ctl { flags, .. } = item {
+            self.ctl_queued -= 1;
+            if !flags.has_range() {
+                self.plain_ctl_queued -= 1;
+            }
+        }
+        Some(item)
     }
 
     /// `resync_send`: every internal object goes to the transmit queue.
@@ -287,63 +321,99 @@ impl Core {
         }
     }
 
-    /// Builds the message for a queued item (`None`: the object vanished).
-    fn build(&self, item: &TxItem, flags: Flags) -> Option<Message> {
-        Some(match item {
-            TxItem::Ctl { flags: f, from, to } => Message {
-                flags: f.union(flags),
-                seq: self.next_seq,
-                body: Body::Ctl {
-                    from: *from,
-                    to: *to,
-                },
+    /// Packs the message of a queued item with sequence number `next_seq` (objects from their encoded
+    /// form, no decoding); returns the flags it carries, or why it was not packed.
+    fn pack(&self, p: &mut Packer<'_>, item: &TxItem, flags: Flags) -> Packed {
+        let seq = self.next_seq;
+        let fits = match item {
+            TxItem::Ctl { flags: f, from, to } => {
+                let flags = f.union(flags);
+                let m = Message {
+                    flags,
+                    seq,
+                    body: Body::Ctl {
+                        from: *from,
+                        to: *to,
+                    },
+                };
+                return if p.push(&m) {
+                    Packed::Yes(flags)
+                } else {
+                    Packed::NoRoom
+                };
+            }
+            TxItem::Obj(ObjRef::Ct(k)) => match self.internal.map.get(k) {
+                Some(o) => {
+                    let ty = msg_type::CT_NEW + o.state.change().offset();
+                    p.push_encoded(ty, flags, seq, o.encoded())
+                }
+                None => return Packed::Gone,
             },
-            TxItem::Obj(ObjRef::Ct(k)) => {
-                let o = self.internal.map.get(k)?;
-                Message {
-                    flags,
-                    seq: self.next_seq,
-                    body: Body::Ct(o.state.change(), o.entry),
+            TxItem::Obj(ObjRef::Exp(k)) => match self.internal_exp.map.get(k) {
+                Some(o) => {
+                    let ty = msg_type::EXP_NEW + o.state.change().offset();
+                    p.push_encoded(ty, flags, seq, o.encoded())
                 }
-            }
-            TxItem::Obj(ObjRef::Exp(k)) => {
-                let o = self.internal_exp.map.get(k)?;
-                Message {
-                    flags,
-                    seq: self.next_seq,
-                    body: Body::Exp(o.state.change(), o.entry),
-                }
-            }
-        })
+                None => return Packed::Gone,
+            },
+        };
+        if fits {
+            Packed::Yes(flags)
+        } else {
+            Packed::NoRoom
+        }
     }
 
-    fn apply_data(&mut self, now: Instant, m: Message, expires: Option<Instant>) -> Option<ObjRef> {
+    /// Applies a data message to the external caches; `raw` is its attributes as received when the
+    /// cache may keep them as they are (see `Messages::last_attrs`).
+    fn apply_data(
+        &mut self,
+        now: Instant,
+        m: Message,
+        raw: Option<&[u8]>,
+        expires: Option<Instant>,
+    ) -> Option<ObjRef> {
         match m.body {
             Body::Ct(change, entry) => {
                 let key = entry.key();
-                if self.external.apply(now, change, entry, expires) {
-                    // Report the cached state: an update is merged into it (see Object::update_from).
-                    let entry = key
-                        .and_then(|k| self.external.get(&k))
-                        .map_or(entry, |o| o.entry);
-                    self.actions.push_back(Action::External { change, entry });
+                // The cache counts an entry without a tuple (and applies nothing).
+                if self.external.apply(now, change, entry, raw, expires)
+                    && let Some(key) = key
+                {
+                    self.actions.push_back(Action::External { change, key });
                 }
                 key.map(ObjRef::Ct)
             }
             Body::Exp(change, entry) => {
                 let key = entry.key();
-                if self.external_exp.apply(now, change, entry, expires) {
-                    let entry = key
-                        .and_then(|k| self.external_exp.get(&k))
-                        .map_or(entry, |o| o.entry);
-                    self.actions
-                        .push_back(Action::Expectation { change, entry });
+                if self.external_exp.apply(now, change, entry, raw, expires)
+                    && let Some(key) = key
+                {
+                    self.actions.push_back(Action::Expectation { change, key });
                 }
                 key.map(ObjRef::Exp)
             }
             Body::Ctl { .. } => None,
         }
     }
+}
+
+/// A received message's payload: decoded (with its attributes as received when a cache may keep them
+/// so), or undecodable (the message still counts in the sequence).
+#[derive(Debug, Clone, Copy)]
+enum Payload<'a> {
+    Ok(Option<&'a [u8]>),
+    Bad,
+}
+
+/// What [`Core::pack`] did with an item.
+enum Packed {
+    /// Packed, with these flags.
+    Yes(Flags),
+    /// The datagram has no room for it.
+    NoRoom,
+    /// The object left the cache.
+    Gone,
 }
 
 /// A body-less stand-in for a message whose payload failed to decode: it carries the header's type, flags
@@ -478,6 +548,7 @@ with_setters!(FtfwConfig {
     with_initial_seq => initial_seq: u32,
     with_mode => mode: Mode,
     with_flow_control => flow_control: bool,
+    with_reliable_handshake => reliable_handshake: bool,
 });
 
 with_setters!(AlarmConfig {
@@ -673,6 +744,32 @@ pub struct FtfwConfig {
     /// or the receiver drops is lost for good; with flow control it is only delayed. Control messages are
     /// never held back. The peer sees nothing different on the wire.
     pub flow_control: bool,
+    /// Reliable handshake (off by default, which is conntrackd's behaviour). conntrackd is unreliable
+    /// while a HELLO handshake runs: a receiver accepts every message that says HELLO without checking
+    /// its sequence number, acknowledges whole windows of them (so the sender forgets what was lost) and
+    /// empties its resend queue on each; and the first message it receives after a start sets its
+    /// baseline, so messages that arrive after it, reordered, are dropped for good. A burst sent during
+    /// the handshake (a busy firewall starting, a peer restarting) through a lossy, reordering link
+    /// loses entries. With this on, on the same wire:
+    ///
+    /// * objects, and ACK, NACK and RESYNC messages, wait until the peer tracks our sequence numbers:
+    ///   it answered our HELLO (and 100 ms passed since our last HELLO, so that a late one cannot
+    ///   empty a conntrackd peer's resend queue after them), or, after it restarted, acknowledged a
+    ///   message we sent since; only ALIVE messages go before;
+    /// * a peer that says HELLO has its sequence tracked like any other: gaps are NACKed, nothing
+    ///   unseen is acknowledged (a late message that says HELLO is still taken, as conntrackd takes it,
+    ///   because a conntrackd sender may have forgotten it); a HELLO counts as a restart (a new baseline, the resend queue emptied)
+    ///   only on the first message, after the peer had stopped saying HELLO, or far (more than 8192)
+    ///   behind; two seconds of nothing but late messages also count as a restart;
+    /// * on each new baseline, a NACK asks for the 8192 sequence numbers before it, so the messages that
+    ///   were overtaken by the first one are sent again;
+    /// * our HELLO goes out at once (an ALIVE) and every 200 ms until answered, rather than after the
+    ///   first second and every second; once our own handshake is done, a peer's HELLO is answered at
+    ///   once (an ALIVE carrying HELLO_BACK) instead of at the next keep-alive.
+    ///
+    /// What a conntrackd peer sends while *we* say HELLO can still be lost: conntrackd empties its resend
+    /// queue on every HELLO message it receives (late ones too), so it cannot repair what it sent before.
+    pub reliable_handshake: bool,
 }
 
 impl Default for FtfwConfig {
@@ -684,6 +781,7 @@ impl Default for FtfwConfig {
             initial_seq: 0,
             mode: Mode::Strict,
             flow_control: false,
+            reliable_handshake: false,
         }
     }
 }
@@ -701,6 +799,20 @@ struct RsNode {
     item: TxItem,
 }
 
+/// Reliable handshake: how far before a new baseline the NACK that recovers reordered messages reaches,
+/// and how far back a HELLO message counts as a late one of the peer's current run rather than a restart.
+const BASELINE_SPAN: u32 = 8192;
+/// Reliable handshake: after this long with nothing but late (already passed) messages from the peer, its
+/// sequence moved back without a HELLO we recognised: it restarted.
+const LATE_LIMIT: Duration = Duration::from_secs(2);
+/// Reliable handshake: a HELLO is answered at once, at most this often.
+const HELLO_ANSWER_GAP: Duration = Duration::from_millis(50);
+/// Reliable handshake: our HELLO is repeated this often until the peer answers.
+const HELLO_RETRY: Duration = Duration::from_millis(200);
+/// Reliable handshake: how long after our last HELLO objects and ranges still wait, so that a late HELLO
+/// (reordered on the link) cannot empty a conntrackd peer's resend queue after they went out.
+const HELLO_SETTLE: Duration = Duration::from_millis(100);
+
 /// The FT-FW reliable sync session (`sync-ftfw.c`).
 ///
 /// Every message carries a sequence number. The receiver acknowledges each window of `window_size`
@@ -709,6 +821,9 @@ struct RsNode {
 /// resend queue until acknowledged; a NACK moves them back to the transmit queue (objects are rebuilt
 /// from their current state). Messages carry HELLO until the peer answers with HELLO_BACK; a HELLO from
 /// the peer resets the ACK window and empties the resend queue, because the peer knows nothing of it.
+///
+/// With [`FtfwConfig::reliable_handshake`] the session also stays reliable while a handshake runs (see
+/// there).
 #[derive(Debug)]
 pub struct Ftfw {
     core: Core,
@@ -719,12 +834,25 @@ pub struct Ftfw {
     hello: Hello,
     say_hello_back: bool,
     alive_at: Instant,
+    /// Reliable handshake: the last message accepted from the peer said HELLO.
+    peer_hello: bool,
+    /// Reliable handshake: the peer tracks our sequence numbers (it answered our HELLO, or acknowledged a
+    /// message we sent since it last restarted).
+    peer_tracks: bool,
+    /// Reliable handshake: our first sequence number since the peer last restarted.
+    peer_mark: u32,
+    /// Reliable handshake: since when only late messages arrived from the peer.
+    late_since: Option<Instant>,
+    /// Reliable handshake: when a HELLO was last answered at once.
+    answered_at: Option<Instant>,
+    /// When we last sent a message that says HELLO.
+    hello_sent: Option<Instant>,
 }
 
 impl Ftfw {
     /// A session started at `now`.
     pub fn new(now: Instant, cfg: FtfwConfig) -> Self {
-        Ftfw {
+        let mut s = Ftfw {
             core: Core::new(cfg.mtu, cfg.initial_seq, cfg.mode),
             cfg,
             rs: VecDeque::new(),
@@ -733,7 +861,19 @@ impl Ftfw {
             hello: Hello::Init,
             say_hello_back: false,
             alive_at: now + ALIVE_INTERVAL,
+            peer_hello: false,
+            peer_tracks: false,
+            peer_mark: cfg.initial_seq,
+            late_since: None,
+            answered_at: None,
+            hello_sent: None,
+        };
+        if cfg.reliable_handshake {
+            // Say HELLO at once rather than after the first second: the handshake ends before much
+            // traffic flows.
+            s.core.ctl(Flags::ALIVE, 0, 0);
         }
+        s
     }
 
     /// Resend-queue length (nodes held, including ones made stale by a later update).
@@ -744,6 +884,26 @@ impl Ftfw {
     /// True once the peer answered our HELLO.
     pub fn hello_done(&self) -> bool {
         self.hello == Hello::Done
+    }
+
+    /// With [`FtfwConfig::reliable_handshake`]: true while objects wait because the peer cannot yet
+    /// track our sequence numbers (our HELLO is unanswered or was sent less than 100 ms ago, or the peer
+    /// restarted and has not acknowledged anything since). Always false without it.
+    pub fn holding(&self, now: Instant) -> bool {
+        self.cfg.reliable_handshake
+            && (self.hello != Hello::Done
+                || !self.peer_tracks
+                || self.hello_sent.is_some_and(|t| now < t + HELLO_SETTLE))
+    }
+
+    /// The keep-alive period: with a reliable handshake, our HELLO is repeated every 200 ms until the
+    /// peer answers (a conntrackd peer can only repair what it sent after our last HELLO).
+    fn alive_interval(&self) -> Duration {
+        if self.cfg.reliable_handshake && self.hello != Hello::Done {
+            HELLO_RETRY
+        } else {
+            ALIVE_INTERVAL
+        }
     }
 
     fn hello_flags(&self) -> Flags {
@@ -800,9 +960,18 @@ impl Ftfw {
                 continue;
             }
             match n.item {
-                TxItem::Ctl { .. } => {
+                TxItem::Ctl { flags, from, to } => {
                     self.core.stats.resent += 1;
-                    self.core.tx.push_back(n.item);
+                    // conntrackd resends a queued control message with the flags it was first sent with,
+                    // HELLO and HELLO_BACK included (nethdr_set_hello only adds bits). The reliable
+                    // handshake drops them: a stale HELLO would make a conntrackd peer empty its resend
+                    // queue.
+                    let flags = if self.cfg.reliable_handshake {
+                        flags - (Flags::HELLO | Flags::HELLO_BACK)
+                    } else {
+                        flags
+                    };
+                    self.core.push_ctl(TxItem::Ctl { flags, from, to });
                 }
                 TxItem::Obj(r) => {
                     if self
@@ -838,12 +1007,14 @@ impl Ftfw {
                 return Class::Bad;
             }
             self.rs_range(from, to, false);
+            self.tracked_up_to(to);
             Class::Ctl
         } else if is_ctl(m, Flags::NACK) {
             if before(to, from) {
                 return Class::Bad;
             }
             self.rs_range(from, to, true);
+            self.tracked_up_to(to);
             Class::Ctl
         } else if is_ctl(m, Flags::RESYNC) {
             self.core.bulk_send();
@@ -853,6 +1024,14 @@ impl Ftfw {
             Class::Ctl
         } else {
             Class::Bad
+        }
+    }
+
+    /// An ACK or NACK up to `to` arrived: if it reaches a message we sent since the peer last restarted,
+    /// the peer tracks our sequence numbers.
+    fn tracked_up_to(&mut self, to: u32) {
+        if !before(to, self.peer_mark) {
+            self.peer_tracks = true;
         }
     }
 
@@ -873,13 +1052,38 @@ impl Ftfw {
         c
     }
 
-    fn recv(&mut self, now: Instant, m: Message, payload_ok: bool) {
-        // digest_hello
-        let hello = m.flags.contains(Flags::HELLO);
+    /// `digest_hello`'s HELLO_BACK half: the peer answered our HELLO.
+    fn hello_back(&mut self, m: &Message) {
         if m.flags.contains(Flags::HELLO_BACK) && self.hello == Hello::Say {
             self.hello = Hello::Done;
+            // It saw a HELLO of ours, so it tracks our sequence from there.
+            self.peer_tracks = true;
             self.core.actions.push_back(Action::HelloDone);
         }
+    }
+
+    /// The end of `ftfw_recv`: apply what was accepted.
+    fn accept(&mut self, now: Instant, m: Message, payload: Payload<'_>, class: Class) {
+        match class {
+            Class::Data => {
+                self.core.rx_last = Some(m.seq);
+                if let Payload::Ok(raw) = payload {
+                    self.core.apply_data(now, m, raw, None);
+                }
+            }
+            Class::Ctl => self.core.rx_last = Some(m.seq),
+            Class::Bad => self.core.stats.bad += 1,
+            Class::Drop => {}
+        }
+    }
+
+    fn recv(&mut self, now: Instant, m: Message, payload: Payload<'_>) {
+        if self.cfg.reliable_handshake {
+            return self.recv_reliable(now, m, payload);
+        }
+        self.hello_back(&m);
+        // digest_hello
+        let hello = m.flags.contains(Flags::HELLO);
         let class = if hello {
             self.say_hello_back = true;
             // The peer restarted: reset the window; it knows nothing of what we were resending.
@@ -891,34 +1095,162 @@ impl Ftfw {
             self.bypass(&m)
         } else {
             match self.core.track(m.seq) {
-                Track::After(exp) => {
-                    let c = self.digest(&m);
-                    if c != Class::Bad {
-                        if let Some(from) = self.ack_from {
-                            self.core.ctl(Flags::ACK, from, exp.wrapping_sub(1));
-                        }
-                        self.core.ctl(Flags::NACK, exp, m.seq.wrapping_sub(1));
-                        self.window = i64::from(self.cfg.window_size) - 1;
-                        self.ack_from = Some(m.seq);
-                    }
-                    c
-                }
+                Track::After(exp) => self.gap(&m, exp),
                 // We do not accept delayed packets.
                 Track::Before => Class::Drop,
                 Track::Unset | Track::InSync => self.bypass(&m),
             }
         };
-        match class {
-            Class::Data => {
-                self.core.rx_last = Some(m.seq);
-                if payload_ok {
-                    self.core.apply_data(now, m, None);
-                }
+        self.accept(now, m, payload, class);
+    }
+
+    /// `ftfw_recv`, SEQ_AFTER: ACK what arrived in sync, NACK the hole, start a new window here.
+    fn gap(&mut self, m: &Message, exp: u32) -> Class {
+        let c = self.digest(m);
+        if c != Class::Bad {
+            if let Some(from) = self.ack_from {
+                self.core.ctl(Flags::ACK, from, exp.wrapping_sub(1));
             }
-            Class::Ctl => self.core.rx_last = Some(m.seq),
-            Class::Bad => self.core.stats.bad += 1,
-            Class::Drop => {}
+            self.core.ctl(Flags::NACK, exp, m.seq.wrapping_sub(1));
+            self.window = i64::from(self.cfg.window_size) - 1;
+            self.ack_from = Some(m.seq);
         }
+        c
+    }
+
+    /// Reliable handshake: is this HELLO message from a restarted peer (a new run of its sequence
+    /// numbers) rather than one of its current run?
+    fn is_restart(&self, m: &Message) -> bool {
+        let Some(last) = self.core.rx_last else {
+            return true;
+        };
+        let exp = last.wrapping_add(1);
+        if before(m.seq, exp) {
+            // Far behind: a new run; near: a late message of the current one.
+            exp.wrapping_sub(m.seq) > BASELINE_SPAN
+        } else if self.peer_hello {
+            false
+        } else {
+            // The peer stops saying HELLO once answered, and only a restart makes it start again;
+            // except that conntrackd resends a queued ACK, NACK or RESYNC with the HELLO it was first
+            // sent with, so one of those says restart only when far ahead.
+            !m.flags.has_range() || m.seq.wrapping_sub(exp) > BASELINE_SPAN
+        }
+    }
+
+    /// Reliable handshake: the peer restarted. Its sequence starts afresh, it knows nothing of what we
+    /// were resending, and it does not track our sequence numbers until it acknowledges one.
+    fn peer_restarted(&mut self) {
+        self.core.rx_last = None;
+        self.ack_from = None;
+        self.window = i64::from(self.cfg.window_size);
+        self.rs_flush();
+        self.peer_tracks = false;
+        self.peer_mark = self.core.next_seq;
+        self.late_since = None;
+        self.core.actions.push_back(Action::PeerRestarted);
+    }
+
+    /// `ftfw_recv` with [`FtfwConfig::reliable_handshake`].
+    fn recv_reliable(&mut self, now: Instant, m: Message, payload: Payload<'_>) {
+        let hello = m.flags.contains(Flags::HELLO);
+        let late = self
+            .core
+            .rx_last
+            .is_some_and(|l| before(m.seq, l.wrapping_add(1)));
+        let stuck = late
+            && self
+                .late_since
+                .is_some_and(|t| now.duration_since(t) >= LATE_LIMIT);
+        if (hello && self.is_restart(&m)) || stuck {
+            self.peer_restarted();
+        }
+        self.hello_back(&m);
+        if hello {
+            self.say_hello_back = true;
+            // Answer at once rather than at the next keep-alive, so that a restarted peer gets a
+            // baseline for our sequence soon; not while we say HELLO ourselves (conntrackd empties its
+            // resend queue on every HELLO it receives, late ones included).
+            if self.hello == Hello::Done
+                && self.core.plain_ctl_queued == 0
+                && self
+                    .answered_at
+                    .is_none_or(|t| now.duration_since(t) >= HELLO_ANSWER_GAP)
+            {
+                self.answered_at = Some(now);
+                self.core.ctl(Flags::ALIVE, 0, 0);
+            }
+        }
+        // HELLO or not, the sequence is tracked: gaps are NACKed, never acknowledged.
+        let class = match self.core.track(m.seq) {
+            Track::After(exp) => self.gap(&m, exp),
+            Track::Before if hello => {
+                // A late message of a peer that says HELLO: conntrackd sends objects during its
+                // handshake and empties its resend queue on our HELLO messages, so it may never send
+                // this again. Take it as conntrackd would (without moving the sequence back).
+                let c = self.digest(&m);
+                if c != Class::Bad
+                    && let Payload::Ok(raw) = payload
+                {
+                    self.core.apply_data(now, m, raw, None);
+                }
+                if c == Class::Bad {
+                    self.core.stats.bad += 1;
+                }
+                return;
+            }
+            Track::Before => {
+                self.late_since.get_or_insert(now);
+                Class::Drop
+            }
+            Track::InSync => self.bypass(&m),
+            Track::Unset => {
+                let c = self.bypass(&m);
+                if c != Class::Bad {
+                    // A new baseline: messages sent just before it may still be on their way (and will
+                    // be dropped as late); ask for them again.
+                    self.core.ctl(
+                        Flags::NACK,
+                        m.seq.wrapping_sub(BASELINE_SPAN),
+                        m.seq.wrapping_sub(1),
+                    );
+                }
+                c
+            }
+        };
+        if matches!(class, Class::Data | Class::Ctl) {
+            self.late_since = None;
+            // A resent ACK, NACK or RESYNC may carry a stale HELLO (see is_restart).
+            if !(hello && m.flags.has_range()) {
+                self.peer_hello = hello;
+            }
+        }
+        self.accept(now, m, payload, class);
+    }
+
+    /// The index of the next item of the transmit queue to send, or `None` when everything queued must
+    /// wait: objects wait while the resend queue is full (flow control) or while the peer cannot track
+    /// us (reliable handshake, which also holds ACK, NACK and RESYNC), control messages behind them go.
+    fn next_tx(&self, now: Instant) -> Option<usize> {
+        let first = self.core.tx.front()?;
+        let holding = self.holding(now);
+        let full = self.cfg.flow_control && self.rs.len() >= self.cfg.resend_queue_size.max(1);
+        let sendable = |t: &TxItem| match t {
+            TxItem::Obj(_) => !holding && !full,
+            TxItem::Ctl { flags, .. } => !holding || !flags.has_range(),
+        };
+        if sendable(first) {
+            return Some(0);
+        }
+        let waiting = if holding {
+            self.core.plain_ctl_queued
+        } else {
+            self.core.ctl_queued
+        };
+        if waiting == 0 {
+            return None;
+        }
+        self.core.tx.iter().position(sendable)
     }
 }
 
@@ -942,21 +1274,28 @@ impl Session for Ftfw {
     /// Timers: the ALIVE/ACK alarm.
     fn handle_timeout(&mut self, now: Instant) {
         if now >= self.alive_at {
-            // do_alive_alarm: flush a pending acknowledgement, else say we are alive.
+            // do_alive_alarm: flush a pending acknowledgement, else say we are alive. While the peer
+            // cannot track us (reliable handshake), only an ALIVE would go: say HELLO with it.
             match (self.ack_from, self.core.rx_last) {
+                _ if self.holding(now) => self.core.ctl(Flags::ALIVE, 0, 0),
                 (Some(from), Some(last)) => {
                     self.core.ctl(Flags::ACK, from, last);
                     self.ack_from = None;
                 }
                 _ => self.core.ctl(Flags::ALIVE, 0, 0),
             }
-            self.alive_at = now + ALIVE_INTERVAL;
+            self.alive_at = now + self.alive_interval();
         }
     }
 
-    /// The next deadline.
+    /// The next deadline: the keep-alive, or the end of the wait after our last HELLO when something
+    /// waits for it.
     fn poll_timeout(&self) -> Option<Instant> {
-        Some(self.alive_at)
+        let settle = self
+            .hello_sent
+            .filter(|_| self.hello == Hello::Done && !self.core.tx.is_empty())
+            .map(|t| t + HELLO_SETTLE);
+        Some(settle.map_or(self.alive_at, |t| t.min(self.alive_at)))
     }
 
     /// The next report.
@@ -975,7 +1314,8 @@ impl Session for Ftfw {
             match m {
                 Ok(m) => {
                     self.core.stats.msg_recv += 1;
-                    self.recv(now, m, true);
+                    let raw = it.last_attrs();
+                    self.recv(now, m, Payload::Ok(raw));
                 }
                 Err(e) => {
                     self.core.count_decode_error(&e);
@@ -987,7 +1327,7 @@ impl Session for Ftfw {
                         .flatten()
                         .map(placeholder)
                     {
-                        self.recv(now, m, false);
+                        self.recv(now, m, Payload::Bad);
                     }
                 }
             }
@@ -999,34 +1339,19 @@ impl Session for Ftfw {
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let limit = buf.len().min(self.core.mtu);
         let mut p = Packer::new(&mut buf[..limit]);
-        while let Some(mut item) = self.core.tx.front().copied() {
-            if self.cfg.flow_control
-                && matches!(item, TxItem::Obj(_))
-                && self.rs.len() >= self.cfg.resend_queue_size.max(1)
-            {
-                // Flow control: objects wait for acknowledgements; a control message behind them goes.
-                let Some(i) = self
-                    .core
-                    .tx
-                    .iter()
-                    .position(|t| matches!(t, TxItem::Ctl { .. }))
-                else {
-                    break;
-                };
-                if let Some(ctl) = self.core.tx.remove(i) {
-                    self.core.tx.push_front(ctl);
-                    item = ctl;
+        while let Some(i) = self.next_tx(now) {
+            let item = self.core.tx[i];
+            let sent_flags = match self.core.pack(&mut p, &item, self.hello_flags()) {
+                Packed::Yes(f) => f,
+                Packed::Gone => {
+                    self.core.take_tx(i);
+                    continue;
                 }
-            }
-            let Some(msg) = self.core.build(&item, self.hello_flags()) else {
-                self.core.tx.pop_front();
-                continue;
-            };
-            if !p.push(&msg) {
-                if p.is_empty() {
+                Packed::NoRoom if !p.is_empty() => break,
+                Packed::NoRoom => {
                     // Larger than the MTU: it can never be sent.
                     self.core.stats.oversize += 1;
-                    self.core.tx.pop_front();
+                    self.core.take_tx(i);
                     if let TxItem::Obj(r) = item {
                         if let Some(m) = self.core.meta_mut(&r) {
                             m.in_tx = false;
@@ -1035,20 +1360,27 @@ impl Session for Ftfw {
                     }
                     continue;
                 }
-                break;
-            }
-            self.core.tx.pop_front();
+            };
+            self.core.take_tx(i);
             if self.hello == Hello::Init {
                 self.hello = Hello::Say;
             }
+            if self.hello != Hello::Done {
+                self.hello_sent = Some(now);
+            }
             self.say_hello_back = false;
-            let seq = msg.seq;
+            let seq = self.core.next_seq;
             self.core.next_seq = seq.wrapping_add(1);
             self.core.stats.msg_sent += 1;
             match item {
-                TxItem::Ctl { flags, .. } => {
+                TxItem::Ctl { flags, from, to } => {
                     if flags.has_range() {
-                        self.rs_push(RsNode { seq, item });
+                        // Queued as sent, handshake bits included (`-s rsqueue` shows them).
+                        let flags = sent_flags;
+                        self.rs_push(RsNode {
+                            seq,
+                            item: TxItem::Ctl { flags, from, to },
+                        });
                     }
                 }
                 TxItem::Obj(r) => {
@@ -1064,7 +1396,7 @@ impl Session for Ftfw {
             return None;
         }
         self.core.stats.datagrams_sent += 1;
-        self.alive_at = now + ALIVE_INTERVAL;
+        self.alive_at = now + self.alive_interval();
         Some(p.len())
     }
 
@@ -1284,7 +1616,7 @@ impl Session for Alarm {
     /// A datagram from the peer.
     fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
         let mut it = wire::messages(datagram, self.core.mode);
-        for m in it.by_ref() {
+        while let Some(m) = it.next() {
             let m = match m {
                 Ok(m) => m,
                 Err(e) => {
@@ -1302,7 +1634,8 @@ impl Session for Alarm {
             }
             // A timeout past what an Instant can hold (e.g. Duration::MAX) means "never expires".
             let at = now.checked_add(self.cfg.cache_timeout);
-            if let Some(key) = self.core.apply_data(now, m, at)
+            let raw = it.last_attrs();
+            if let Some(key) = self.core.apply_data(now, m, raw, at)
                 && let Some(at) = at
                 && match &key {
                     ObjRef::Ct(k) => self.core.external.get(k).is_some(),
@@ -1334,17 +1667,18 @@ fn transmit_once(core: &mut Core, buf: &mut [u8]) -> Option<usize> {
     let limit = buf.len().min(core.mtu);
     let mut p = Packer::new(&mut buf[..limit]);
     while let Some(item) = core.tx.front().copied() {
-        let Some(msg) = core.build(&item, Flags::NONE) else {
-            core.tx.pop_front();
-            continue;
+        let fits = match core.pack(&mut p, &item, Flags::NONE) {
+            Packed::Gone => {
+                core.take_tx(0);
+                continue;
+            }
+            Packed::NoRoom if !p.is_empty() => break,
+            Packed::NoRoom => false,
+            Packed::Yes(_) => true,
         };
-        let fits = p.push(&msg);
-        if !fits && !p.is_empty() {
-            break;
-        }
-        core.tx.pop_front();
+        core.take_tx(0);
         if fits {
-            core.next_seq = msg.seq.wrapping_add(1);
+            core.next_seq = core.next_seq.wrapping_add(1);
             core.stats.msg_sent += 1;
         } else {
             core.stats.oversize += 1;
@@ -1470,7 +1804,8 @@ impl Session for Notrack {
             }
             self.core.rx_last = Some(m.seq);
             if class == Class::Data && payload_ok {
-                self.core.apply_data(now, m, None);
+                let raw = it.last_attrs();
+                self.core.apply_data(now, m, raw, None);
             }
         }
         self.core.stats.unknown_attrs += u64::from(it.skipped.unknown_attrs);

@@ -276,7 +276,7 @@ fn updates_merge_into_cached_entries_like_nfct_copy_meta() {
     a.handle_local(t0, Change::New, full);
     a.handle_local(t0, Change::Update, partial);
     assert_eq!(
-        a.internal().get(&full.key().unwrap()).unwrap().entry,
+        a.internal().get(&full.key().unwrap()).unwrap().entry(),
         merged
     );
     // The peer side: NEW then a partial UPD, each in its own datagram.
@@ -291,7 +291,7 @@ fn updates_merge_into_cached_entries_like_nfct_copy_meta() {
         b.handle_datagram(t0, &d);
     }
     assert_eq!(
-        b.external().get(&full.key().unwrap()).unwrap().entry,
+        b.external().get(&full.key().unwrap()).unwrap().entry(),
         merged
     );
     let actions: Vec<Action> = std::iter::from_fn(|| b.poll_action()).collect();
@@ -299,7 +299,7 @@ fn updates_merge_into_cached_entries_like_nfct_copy_meta() {
         actions.last(),
         Some(&Action::External {
             change: Change::Update,
-            entry: merged
+            key: full.key().unwrap()
         })
     );
     // A NEW replaces the cached entry whole.
@@ -312,7 +312,158 @@ fn updates_merge_into_cached_entries_like_nfct_copy_meta() {
     m.emit(&mut d).unwrap();
     b.handle_datagram(t0, &d);
     assert_eq!(
-        b.external().get(&full.key().unwrap()).unwrap().entry,
+        b.external().get(&full.key().unwrap()).unwrap().entry(),
         partial
     );
+}
+
+fn reliable(window_size: u32) -> (Ftfw, Instant) {
+    let t0 = Instant::now();
+    let s = Ftfw::new(
+        t0,
+        FtfwConfig::default()
+            .with_window_size(window_size)
+            .with_reliable_handshake(true),
+    );
+    (s, t0)
+}
+
+#[test]
+fn reliable_handshake_nacks_a_gap_in_hello_messages() {
+    // conntrackd acknowledges 50..=53 here (HELLO messages bypass the sequence check); the reliable
+    // handshake tracks them: the first one is a baseline (a NACK asks for the 8192 before it), the gap
+    // at 52 is NACKed and the window is acknowledged only up to what arrived.
+    let (mut b, t0) = reliable(4);
+    let _ = sent(&mut b, t0);
+    for seq in [50, 51, 53] {
+        b.handle_datagram(t0, &data(seq, Flags::HELLO));
+    }
+    // Our HELLO is not answered yet: ranges wait (an ALIVE carrying HELLO_BACK may go).
+    assert!(ranges(&sent(&mut b, t0)).is_empty());
+    b.handle_datagram(t0, &ctl(54, Flags::ALIVE.union(Flags::HELLO_BACK), 0, 0));
+    assert!(b.hello_done());
+    let t1 = t0 + Duration::from_millis(200);
+    assert_eq!(
+        ranges(&sent(&mut b, t1)),
+        [
+            ("nack", 50u32.wrapping_sub(8192), 49),
+            ("ack", 50, 51),
+            ("nack", 52, 52)
+        ]
+    );
+    // A late HELLO message is still taken (a conntrackd sender may have forgotten it).
+    b.handle_datagram(t1, &data(52, Flags::HELLO));
+    assert_eq!(b.external().len(), 4);
+}
+
+#[test]
+fn reliable_handshake_holds_objects_until_the_peer_answers() {
+    let (mut a, t0) = reliable(300);
+    a.handle_local(t0, Change::New, entry(1));
+    // At once: an ALIVE that says HELLO, and no object.
+    let m = sent(&mut a, t0);
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].flags, Flags::ALIVE.union(Flags::HELLO));
+    // Unanswered: HELLO again after 200 ms, still no object.
+    let t1 = t0 + Duration::from_millis(200);
+    a.handle_timeout(t1);
+    let m = sent(&mut a, t1);
+    assert_eq!(m.len(), 1);
+    assert!(matches!(m[0].body, Body::Ctl { .. }));
+    // The peer answers; the object goes 100 ms after our last HELLO (a late HELLO must not reach a
+    // conntrackd peer after it).
+    a.handle_datagram(t1, &ctl(900, Flags::ALIVE.union(Flags::HELLO_BACK), 0, 0));
+    assert!(a.hello_done());
+    assert!(
+        sent(&mut a, t1)
+            .iter()
+            .all(|m| matches!(m.body, Body::Ctl { .. }))
+    );
+    let t2 = t1 + Duration::from_millis(100);
+    assert_eq!(a.poll_timeout(), Some(t2));
+    let m = sent(&mut a, t2);
+    assert!(
+        m.iter().any(|m| matches!(m.body, Body::Ct(Change::New, _))),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn reliable_handshake_holds_objects_after_a_peer_restart_until_it_acknowledges() {
+    let (mut a, t0) = reliable(300);
+    let _ = sent(&mut a, t0);
+    a.handle_datagram(t0, &ctl(500, Flags::ALIVE.union(Flags::HELLO_BACK), 0, 0));
+    let t1 = t0 + Duration::from_millis(150);
+    let _ = sent(&mut a, t1);
+    // The peer restarts: a HELLO after it had stopped saying HELLO.
+    a.handle_datagram(t1, &ctl(600, Flags::ALIVE.union(Flags::HELLO), 0, 0));
+    a.handle_local(t1, Change::New, entry(2));
+    let m = sent(&mut a, t1);
+    // Answered at once with HELLO_BACK; the object waits.
+    assert!(m.iter().any(|m| m.flags.contains(Flags::HELLO_BACK)));
+    assert!(
+        m.iter().all(|m| matches!(m.body, Body::Ctl { .. })),
+        "{m:?}"
+    );
+    // Its acknowledgement of that answer releases the object.
+    let answer = m.last().unwrap().seq;
+    a.handle_datagram(t1, &ctl(601, Flags::ACK, answer, answer));
+    let m = sent(&mut a, t1);
+    assert!(
+        m.iter().any(|m| matches!(m.body, Body::Ct(Change::New, _))),
+        "{m:?}"
+    );
+}
+
+#[test]
+fn a_resent_control_message_keeps_its_hello_and_is_no_restart() {
+    // conntrackd resends a queued ACK/NACK with the flags it was first sent with (nethdr_set_hello only
+    // adds bits), so a NACK first sent during the handshake says HELLO when resent after it.
+    let (mut a, t0) = session(300, 64);
+    a.handle_datagram(t0, &data(50, Flags::NONE));
+    a.handle_datagram(t0, &data(52, Flags::NONE));
+    let first = sent(&mut a, t0);
+    let nack = first
+        .iter()
+        .find(|m| m.flags.contains(Flags::NACK))
+        .unwrap();
+    assert!(nack.flags.contains(Flags::HELLO));
+    a.handle_datagram(t0, &ctl(900, Flags::HELLO_BACK.union(Flags::ALIVE), 0, 0));
+    assert!(a.hello_done());
+    a.handle_datagram(t0, &ctl(901, Flags::NACK, nack.seq, nack.seq));
+    let again = sent(&mut a, t0);
+    let resent = again
+        .iter()
+        .find(|m| m.flags.contains(Flags::NACK) && m.body == nack.body)
+        .unwrap();
+    assert!(resent.flags.contains(Flags::HELLO), "{resent:?}");
+
+    // The reliable handshake receiving such a message: no restart (its resend queue stays), and its own
+    // resends carry no stale HELLO.
+    let (mut b, t0) = reliable(300);
+    let _ = sent(&mut b, t0);
+    b.handle_datagram(t0, &ctl(10, Flags::ALIVE.union(Flags::HELLO_BACK), 0, 0));
+    b.handle_local(t0, Change::New, entry(1));
+    let t1 = t0 + Duration::from_millis(100);
+    let out = sent(&mut b, t1);
+    let obj = out
+        .iter()
+        .find(|m| matches!(m.body, Body::Ct(..)))
+        .unwrap()
+        .seq;
+    assert_eq!(b.resend_queue_len(), 2, "the baseline NACK and the object");
+    b.handle_datagram(t1, &ctl(11, Flags::ACK.union(Flags::HELLO), 5, 6));
+    let actions: Vec<_> = std::iter::from_fn(|| b.poll_action()).collect();
+    assert!(
+        !actions.contains(&ctsync_proto::Action::PeerRestarted),
+        "{actions:?}"
+    );
+    assert_eq!(b.resend_queue_len(), 2);
+    b.handle_datagram(t1, &ctl(12, Flags::NACK, 0, obj));
+    let again = sent(&mut b, t1);
+    assert!(
+        again.iter().all(|m| !m.flags.contains(Flags::HELLO)),
+        "{again:?}"
+    );
+    assert!(again.iter().any(|m| matches!(m.body, Body::Ct(..))));
 }

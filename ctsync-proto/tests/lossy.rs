@@ -106,18 +106,59 @@ fn expectation(i: u32) -> ExpEntry {
     }
 }
 
-fn run(seed: u64, n: u32, rs_bound: usize, must_converge: bool) -> u64 {
+/// How a simulated run goes.
+#[derive(Clone, Copy)]
+struct Setup {
+    seed: u64,
+    /// Entries created on node 0.
+    n: u32,
+    /// `ResendQueueSize` of both nodes.
+    rs_bound: usize,
+    /// [`FtfwConfig::reliable_handshake`] on node 0 (the sender) and node 1.
+    reliable: [bool; 2],
+    /// Start the workload at once, while the HELLO handshake runs, instead of after it.
+    at_once: bool,
+    /// Restart node 1 (a fresh session with a new sequence, which then asks for a resync) this many
+    /// virtual µs after the workload started.
+    restart_receiver: Option<u64>,
+}
+
+impl Setup {
+    fn new(seed: u64) -> Self {
+        Setup {
+            seed,
+            n: 2_000,
+            rs_bound: 131_072,
+            reliable: [false, false],
+            at_once: false,
+            restart_receiver: None,
+        }
+    }
+}
+
+/// Runs the workload; with `must_converge`, until the receiver holds exactly the sender's entries (or
+/// fails after 600 virtual seconds); otherwise for 60 virtual seconds after the workload. Returns the
+/// sender's evictions and how many live entries the receiver lacks or holds in another state.
+fn run(su: Setup, must_converge: bool) -> (u64, usize) {
+    let Setup {
+        seed, n, rs_bound, ..
+    } = su;
     let base = Instant::now();
-    let cfg = |s: u32| {
+    let cfg = |s: u32, reliable: bool| {
         FtfwConfig::default()
             .with_resend_queue_size(rs_bound)
             .with_window_size(50)
             .with_initial_seq(s)
+            .with_reliable_handshake(reliable)
     };
     let mut nodes = [
-        Ftfw::new(base, cfg(1_000)),
-        Ftfw::new(base, cfg(4_000_000_000)),
+        Ftfw::new(base, cfg(1_000, su.reliable[0])),
+        Ftfw::new(base, cfg(4_000_000_000, su.reliable[1])),
     ];
+    // The receiver's restart: down from `down.0` (it neither sends nor receives) until `down.1`, when
+    // a fresh session with a new sequence takes its place and asks for a resync.
+    let mut down: Option<(u64, u64)> = None;
+    let mut restarted = false;
     let mut link = Link {
         rng: SplitMix64::new(seed),
         inflight: BTreeMap::new(),
@@ -139,9 +180,25 @@ fn run(seed: u64, n: u32, rs_bound: usize, must_converge: bool) -> u64 {
     let mut external_news = 0u64;
     loop {
         let now = base + Duration::from_micros(t);
-        // Workload on node 0, after both sides finished the HELLO handshake.
-        if started.is_none() && nodes[0].hello_done() && nodes[1].hello_done() {
+        // Workload on node 0, after both sides finished the HELLO handshake (or at once).
+        if started.is_none() && (su.at_once || nodes[0].hello_done() && nodes[1].hello_done()) {
             started = Some(t);
+        }
+        if let (Some(s0), Some(after)) = (started, su.restart_receiver)
+            && down.is_none()
+            && t >= s0 + after
+        {
+            down = Some((t, t + 1_000_000));
+        }
+        let is_down = down.is_some_and(|(a, b)| t >= a && t < b);
+        if let Some((_, up)) = down
+            && !restarted
+            && t >= up
+        {
+            // The receiver comes back with an empty cache and asks for everything.
+            restarted = true;
+            nodes[1] = Ftfw::new(now, cfg(3_000_000_000, su.reliable[1]));
+            nodes[1].request_resync(now);
         }
         if let Some(s0) = started {
             if added < n {
@@ -172,7 +229,10 @@ fn run(seed: u64, n: u32, rs_bound: usize, must_converge: bool) -> u64 {
                 deletes += 1;
             }
         }
-        for node in nodes.iter_mut() {
+        for (i, node) in nodes.iter_mut().enumerate() {
+            if i == 1 && is_down {
+                continue;
+            }
             if node.poll_timeout().is_some_and(|d| d <= now) {
                 node.handle_timeout(now);
             }
@@ -182,9 +242,14 @@ fn run(seed: u64, n: u32, rs_bound: usize, must_converge: bool) -> u64 {
                 break;
             }
             let (to, data) = link.inflight.remove(&k).unwrap();
-            nodes[to].handle_datagram(now, &data);
+            if !(to == 1 && is_down) {
+                nodes[to].handle_datagram(now, &data);
+            }
         }
         for (i, node) in nodes.iter_mut().enumerate() {
+            if i == 1 && is_down {
+                continue;
+            }
             while let Some(len) = node.poll_transmit(now, &mut buf) {
                 link.send(t, 1 - i, &buf[..len]);
             }
@@ -206,28 +271,33 @@ fn run(seed: u64, n: u32, rs_bound: usize, must_converge: bool) -> u64 {
             );
         }
         let done_workload = added == n && updates >= n / 5 && deletes >= n / 4;
+        let missing = |nodes: &[Ftfw; 2]| {
+            let ext = nodes[1].external();
+            live.values()
+                .filter(|e| !ext.get(&e.key().unwrap()).is_some_and(|o| o.entry() == **e))
+                .count()
+                + ext.len().saturating_sub(live.len())
+        };
         if done_workload && link.inflight.is_empty() && nodes[0].tx_queue_len() == 0 {
             let ext = nodes[1].external();
             let converged = ext.len() == live.len()
-                && live
-                    .values()
-                    .all(|e| ext.get(&e.key().unwrap()).is_some_and(|o| o.entry == *e))
+                && missing(&nodes) == 0
                 && nodes[1].external_exp().len() == exps.len()
                 && exps.iter().all(|x| {
                     nodes[1]
                         .external_exp()
                         .get(&x.key().unwrap())
-                        .is_some_and(|o| o.entry == *x)
+                        .is_some_and(|o| o.entry() == *x)
                 });
             if converged {
                 break;
             }
         }
         t += step;
-        if !must_converge && done_workload && t > 60_000_000 {
+        if !must_converge && done_workload && t > started.unwrap_or(0) + 60_000_000 {
             let st = nodes[0].stats();
             assert!(st.rs_max_len <= rs_bound);
-            return st.rs_evicted;
+            return (st.rs_evicted, missing(&nodes));
         }
         assert!(
             t < 600_000_000,
@@ -263,13 +333,13 @@ fn run(seed: u64, n: u32, rs_bound: usize, must_converge: bool) -> u64 {
         st0.rs_max_len,
         live.len()
     );
-    st0.rs_evicted
+    (st0.rs_evicted, 0)
 }
 
 #[test]
 fn ftfw_converges_over_lossy_link() {
     for seed in [1, 2, 3] {
-        run(seed, 2_000, 131_072, true);
+        run(Setup::new(seed), true);
     }
 }
 
@@ -277,6 +347,83 @@ fn ftfw_converges_over_lossy_link() {
 fn ftfw_resend_queue_stays_bounded() {
     // A bound far below the traffic in flight: the oldest nodes are evicted (conntrackd's
     // rs_queue_purge_full) and the queue never grows past the bound (checked after every step).
-    let evicted = run(7, 2_000, 64, false);
+    let su = Setup {
+        rs_bound: 64,
+        ..Setup::new(7)
+    };
+    let (evicted, _) = run(su, false);
     assert!(evicted > 0, "the bound was never reached");
+}
+
+/// conntrackd's FT-FW rules (the default settings) on both sides lose entries twice over on this link:
+/// a burst that starts with the HELLO handshake (the receiver acknowledges whole windows of HELLO
+/// messages, lost ones included), and a receiver that restarts mid-stream and asks for a resync (the
+/// sender empties its resend queue on each of the receiver's HELLO messages, so the resync's losses are
+/// never repaired). This is what the reliable handshake fixes; it also shows the setup can fail.
+#[test]
+fn conntrackd_rules_lose_entries_in_a_handshake() {
+    let mut during = 0;
+    let mut restart = 0;
+    for seed in [1, 2, 3] {
+        let su = Setup {
+            at_once: true,
+            ..Setup::new(seed)
+        };
+        during += run(su, false).1;
+        let su = Setup {
+            restart_receiver: Some(300_000),
+            ..Setup::new(seed)
+        };
+        restart += run(su, false).1;
+    }
+    assert!(
+        during > 0,
+        "conntrackd's rules lost nothing during the handshake"
+    );
+    assert!(
+        restart > 0,
+        "conntrackd's rules lost nothing across the restart"
+    );
+}
+
+#[test]
+fn reliable_sender_loses_nothing_during_the_handshake() {
+    // The burst starts with the handshake; the sender has the reliable handshake, the receiver too or
+    // conntrackd's rules.
+    for seed in [1, 2, 3] {
+        for reliable in [[true, true], [true, false]] {
+            let su = Setup {
+                at_once: true,
+                reliable,
+                ..Setup::new(seed)
+            };
+            run(su, true);
+        }
+    }
+}
+
+#[test]
+fn reliable_receiver_loses_nothing_from_a_conntrackd_sender_after_the_handshake() {
+    for seed in [1, 2, 3, 6] {
+        let su = Setup {
+            reliable: [false, true],
+            ..Setup::new(seed)
+        };
+        run(su, true);
+    }
+}
+
+#[test]
+fn reliable_handshake_survives_a_receiver_restart_mid_stream() {
+    // The receiver is down for a second, comes back empty with a new sequence and asks for a resync.
+    for seed in [1, 2, 3] {
+        for reliable in [[true, true], [true, false], [false, true]] {
+            let su = Setup {
+                reliable,
+                restart_receiver: Some(300_000),
+                ..Setup::new(seed)
+            };
+            run(su, true);
+        }
+    }
 }

@@ -8,6 +8,7 @@
 
 mod checks;
 mod ct_diff;
+mod ctsync_loss;
 mod deps;
 mod halab;
 mod lvs_events;
@@ -43,6 +44,8 @@ tasks:
                      vrrpd vs lvs-check (BENCHMARKS.md)
   ct-diff [--seed S | --seeds A-B] [--start LINE] [--count N] [--max-reports N] [--debug]
                      long runs of the conntrack differential test against conntrack-tools (ct_diff.rs)
+  ctsync-loss [SEEDS] [PAIRS] [ENTRIES] [HOLD_MS] [START_MS]
+                     the long FT-FW loss run: ctsyncd and conntrackd pairs through a lossy, reordering link
   help, -h, --help   print this text
 ";
 
@@ -75,6 +78,7 @@ fn run() -> Result<()> {
         "vm-lvs-bench" => lvsbench::run(rest)?,
         "vm-lvs-events" => lvs_events::run(rest)?,
         "ct-diff" => ct_diff::run(rest)?,
+        "ctsync-loss" => ctsync_loss::run(rest)?,
         other => {
             eprint!("{USAGE}");
             bail!("unknown task `{other}`");

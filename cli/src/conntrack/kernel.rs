@@ -1129,6 +1129,22 @@ fn repl_tuple(p: &Parsed) -> Option<ctnl::Tuple> {
     Some(t)
 }
 
+/// The TCP protocol info of a create or a `-U --state`: the state, and in both directions SACK_PERM and
+/// BE_LIBERAL (no window tracking for hand-made entries), plus CLOSE_INIT from TIME_WAIT on so that a new
+/// SYN can reopen the connection, as conntrack-tools' TCP handler sets them (flags and mask alike).
+fn tcp_info(state: Option<u8>) -> ctnl::TcpInfo {
+    let mut flags = ctnl::TcpFlags::SACK_PERM | ctnl::TcpFlags::BE_LIBERAL;
+    if state.is_some_and(|s| s >= 7) {
+        flags |= ctnl::TcpFlags::CLOSE_INIT;
+    }
+    let tf = ctnl::TcpFlagsMasked { flags, mask: flags };
+    let mut info = ctnl::TcpInfo::default();
+    info.state = state;
+    info.flags_orig = Some(tf);
+    info.flags_reply = Some(tf);
+    info
+}
+
 /// The entry `-I`/`-A` creates from the template.
 pub fn entry_for_create(p: &Parsed, map: Option<&LabelMap>) -> Result<Entry, Fail> {
     let t = &p.tmpl;
@@ -1193,17 +1209,7 @@ pub fn entry_for_create(p: &Parsed, map: Option<&LabelMap>) -> Result<Entry, Fai
     }
     match p.proto {
         Some(ProtoKind::Tcp) => {
-            let mut flags = 0x02 | 0x08; // SACK_PERM | BE_LIBERAL: no window tracking for hand-made entries
-            if t.state.is_some_and(|s| s >= 7) {
-                flags |= 0x04; // CLOSE_INIT from TIME_WAIT on, so a new SYN can reopen it
-            }
-            let flags = ctnl::TcpFlags::from_bits_retain(flags);
-            let tf = ctnl::TcpFlagsMasked { flags, mask: flags };
-            let mut info = ctnl::TcpInfo::default();
-            info.state = t.state;
-            info.flags_orig = Some(tf);
-            info.flags_reply = Some(tf);
-            e.protoinfo = Some(ctnl::ProtoInfo::Tcp(info));
+            e.protoinfo = Some(ctnl::ProtoInfo::Tcp(tcp_info(t.state)));
         }
         Some(ProtoKind::Sctp) => {
             let mut info = ctnl::SctpInfo::default();
@@ -1304,8 +1310,8 @@ fn zoneless(t: &ctnl::Tuple) -> ctnl::Tuple {
 
 /// The key naming `e` by its reply tuple and id. With directional zones (`--orig-zone`, `--reply-zone`)
 /// an entry's original tuple can also be another entry's reply tuple; the kernel looks a tuple up in both
-/// directions, finds the other entry first, and the id does not match ("not found"). conntrack-tools
-/// then reports the entry deleted and leaves it; ours asks again by this key.
+/// directions, finds the other entry first, and the id does not match ("not found"); ours asks again by
+/// this key. (conntrack-tools sends no id: it deletes the other entry in its place.)
 fn key_by_reply(e: &Entry) -> Option<Key> {
     let mut k = Key::reply(e.reply.clone()?).with_id(e.id?);
     k.zone = e.zone;
@@ -1449,6 +1455,9 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
         }
         if p.options & (opt::ADD_LABEL | opt::DEL_LABEL) != 0 {
             let cur = e.labels.clone();
+            // Deleting labels of an entry that has none changes nothing there (the rest of the update
+            // still goes, as in conntrack-tools' copy_label).
+            let mut skip_labels = false;
             let len = cur.as_ref().map_or(16, Vec::len).max(16);
             let mut labels = cur.clone().unwrap_or_default();
             labels.resize(len, 0);
@@ -1464,7 +1473,7 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                 }
                 (Some(bits), false) => {
                     if cur.is_none() {
-                        continue;
+                        skip_labels = true;
                     }
                     for i in 0..len {
                         labels[i] = 0;
@@ -1473,7 +1482,7 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
                 }
                 (None, _) => {
                     if cur.is_none() {
-                        continue;
+                        skip_labels = true;
                     }
                     labels = vec![0u8; len];
                     mask = vec![0xffu8; len];
@@ -1484,9 +1493,11 @@ fn update(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
             let after: Vec<u8> = (0..len)
                 .map(|i| (before[i] & !mask[i]) ^ labels[i])
                 .collect();
-            changed |= after != before;
-            u.labels = Some(labels);
-            u.labels_mask = Some(mask);
+            if !skip_labels {
+                changed |= after != before;
+                u.labels = Some(labels);
+                u.labels_mask = Some(mask);
+            }
         }
         if changed {
             changes.push((u, e.reply.clone()));
@@ -1546,10 +1557,21 @@ fn update_protoinfo(p: &Parsed, e: &Entry) -> Option<(ctnl::ProtoInfo, bool)> {
     match p.proto {
         Some(ProtoKind::Tcp) => {
             let state = t.state?;
-            let mut info = ctnl::TcpInfo::default();
-            info.state = Some(state);
+            // The same state and flags as a create, as conntrack-tools' TCP handler sets them.
+            let info = tcp_info(Some(state));
+            let has =
+                |have: Option<ctnl::TcpFlagsMasked>, want: Option<ctnl::TcpFlagsMasked>| match (
+                    have, want,
+                ) {
+                    (Some(h), Some(w)) => h.flags.contains(w.flags),
+                    _ => want.is_none(),
+                };
             let differs = match &e.protoinfo {
-                Some(ctnl::ProtoInfo::Tcp(h)) => h.state != Some(state),
+                Some(ctnl::ProtoInfo::Tcp(h)) => {
+                    h.state != Some(state)
+                        || !has(h.flags_orig, info.flags_orig)
+                        || !has(h.flags_reply, info.flags_reply)
+                }
                 _ => true,
             };
             Some((ctnl::ProtoInfo::Tcp(info), differs))

@@ -947,6 +947,8 @@ fn finish(file: &Path, d: Draft, mut warnings: Vec<String>) -> Result<Config, Co
                 .with_resend_queue_size(d.resend_queue_size.filter(|w| *w > 0).unwrap_or(131_072))
                 // Delay rather than lose a burst larger than the resend queue (see FtfwConfig).
                 .with_flow_control(true)
+                // Stay reliable while a HELLO handshake runs (see FtfwConfig).
+                .with_reliable_handshake(true)
                 .with_initial_seq(initial_seq),
         ),
         ModeCfg::Alarm => SessionConfig::Alarm(

@@ -215,6 +215,18 @@ impl Daemon {
                 return fail(&mut log, format!("signal handler: {e}"));
             }
         }
+        let kf = driver.kernel_filter();
+        if !kf.insns.is_empty() {
+            log.notice(&format!(
+                "using kernel-space event filtering ({} BPF instructions)",
+                kf.insns.len()
+            ));
+            if kf.addresses_left_out {
+                log.warning(
+                    "the Address filter is too large for the kernel: addresses are checked in user space",
+                );
+            }
+        }
         log.notice("initialization completed");
         log.notice(if background {
             "-- starting in daemon mode --"
@@ -321,6 +333,7 @@ impl Daemon {
             match a {
                 Action::ResyncRequested => self.log.notice("resync requested by other node"),
                 Action::HelloDone => self.log.notice("the peer answered our HELLO"),
+                Action::PeerRestarted => self.log.notice("the peer restarted (new sequence)"),
                 _ => {}
             }
         }

@@ -336,6 +336,16 @@ pub fn create_entries(n: &Node, list: &[&str]) {
     }
 }
 
+/// The number at the end of the first line of `text` that contains `name` (a `-s` counter).
+#[track_caller]
+pub fn field(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find(|l| l.contains(name))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no `{name}` in {text}"))
+}
+
 pub fn log_of(lab: &Lab, i: usize) -> String {
     std::fs::read_to_string(lab.dir.join(format!("n{i}.log"))).unwrap_or_default()
 }
@@ -347,7 +357,7 @@ pub fn path_exists(p: &Path) -> bool {
 /// A UDP relay at 10.77.0.99:3780 in the lab's bridge namespace: forwards 10.77.0.1 <-> 10.77.0.2,
 /// holding each datagram for a random 0-5 ms (so datagrams overtake each other) and dropping `drop_pct`
 /// percent, from a seeded generator. Returns the relay's PID (stopped with the lab's namespaces).
-pub fn start_relay(lab: &Lab, seed: u64, drop_pct: u32) -> u32 {
+pub fn start_relay(lab: &Lab, seed: u64, drop_pct: u32, hold_ms: u32) -> u32 {
     let br = lab.bridge.as_ref().expect("a relay needs the bridge");
     let script = lab.dir.join("relay.py");
     std::fs::write(
@@ -367,12 +377,13 @@ while True:
         d, (src, _) = s.recvfrom(65536)
         if src in peer and random.randrange(100) >= {drop_pct}:
             n += 1
-            heapq.heappush(q, (time.monotonic() + random.uniform(0, 0.005), n, peer[src], d))
+            heapq.heappush(q, (time.monotonic() + random.uniform(0, {hold_s}), n, peer[src], d))
     now = time.monotonic()
     while q and q[0][0] <= now:
         _, _, dst, d = heapq.heappop(q)
         s.sendto(d, (dst, 3780))
-"#
+"#,
+            hold_s = f64::from(hold_ms) / 1000.0
         ),
     )
     .unwrap();
@@ -402,4 +413,170 @@ pub fn load_entries(node: &Node, dir: &Path, n: u32, base: &str) {
     }
     std::fs::write(&file, text).unwrap();
     node.exec_ok(&format!("conntrack -R {} 2>/dev/null", file.display()));
+}
+
+/// When the burst of a loss run starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    /// This many milliseconds after both daemons started.
+    Millis(u64),
+    /// Once every ctsyncd of the pair logged that the peer answered its HELLO (then 100 ms more, so
+    /// that its last HELLO, possibly held by the relay, has arrived).
+    HelloDone,
+}
+
+/// One run of the loss test: a pair, a seed, a burst.
+#[derive(Debug, Clone)]
+pub struct LossRun {
+    pub seed: u64,
+    pub sender: Daemon,
+    pub receiver: Daemon,
+    /// Entries created on the sender (`conntrack -R`), then `deletes` of them deleted.
+    pub entries: u32,
+    pub deletes: u32,
+    /// The relay's drop percentage and longest hold.
+    pub drop_pct: u32,
+    pub hold_ms: u32,
+    pub start: StartAt,
+    /// How long the receiver may take to hold the sender's table.
+    pub settle: Duration,
+}
+
+impl LossRun {
+    /// The CI run: 1,500 entries, 300 deleted, 10% dropped by the relay (and 10% by nft on each
+    /// side), 0-30 ms holds. A ctsyncd sender starts 300 ms after the daemons (during the handshake); a
+    /// conntrackd sender once ctsyncd's HELLO is answered (see the test's docs).
+    pub fn new(seed: u64, sender: Daemon, receiver: Daemon) -> LossRun {
+        LossRun {
+            seed,
+            sender,
+            receiver,
+            entries: 1500,
+            deletes: 300,
+            drop_pct: 10,
+            hold_ms: 30,
+            start: if sender == Daemon::Conntrackd && receiver == Daemon::Ctsyncd {
+                StartAt::HelloDone
+            } else {
+                StartAt::Millis(300)
+            },
+            settle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What a loss run found.
+#[derive(Debug)]
+pub struct LossResult {
+    pub run: LossRun,
+    /// Entries in the sender's table at the end, and of them in the receiver's external cache.
+    pub want: usize,
+    pub got: usize,
+    /// Sender's entries the receiver lacks, and receiver's entries the sender does not have.
+    pub missing: usize,
+    pub extra: usize,
+    /// Messages the receiver's sequence tracking saw lost (`-s network`: Packets lost).
+    pub link_lost: u64,
+    /// From the end of the burst until the receiver held the sender's table (or gave up).
+    pub settled_in: Duration,
+    /// The first differences and both sides' `-s network`, for a failure message.
+    pub detail: String,
+}
+
+impl std::fmt::Display for LossResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = &self.run;
+        write!(
+            f,
+            "seed {} {:?} -> {:?} ({} entries, {} deleted, start {:?}, holds 0-{} ms): {} of {} arrived, {} extra, {} messages lost on the link, settled in {:.1} s",
+            r.seed,
+            r.sender,
+            r.receiver,
+            r.entries,
+            r.deletes,
+            r.start,
+            r.hold_ms,
+            self.want - self.missing,
+            self.want,
+            self.extra,
+            self.link_lost,
+            self.settled_in.as_secs_f64()
+        )
+    }
+}
+
+/// Runs one loss run in its own lab (see `cli/tests/ctsyncd_loss.rs`).
+pub fn lossy_run(r: &LossRun) -> LossResult {
+    let mut o = Opts::new("FTFW", LinkKind::Udp);
+    o.relay = true;
+    let lab = lab(&format!("ls{}", r.seed), &[r.sender, r.receiver], &o);
+    let (a, b) = (&lab.nodes[0], &lab.nodes[1]);
+    start_relay(&lab, r.seed, r.drop_pct, r.hold_ms);
+    for n in [a, b] {
+        n.exec_ok("nft add table inet lossy");
+        n.exec_ok("nft add chain inet lossy in '{ type filter hook input priority -300; }'");
+        n.exec_ok("nft add rule inet lossy in udp dport 3780 numgen random mod 10 0 drop");
+    }
+    b.start();
+    a.start();
+    match r.start {
+        StartAt::Millis(ms) => std::thread::sleep(Duration::from_millis(ms)),
+        StartAt::HelloDone => {
+            for (i, d) in [r.sender, r.receiver].into_iter().enumerate() {
+                if d == Daemon::Ctsyncd {
+                    let deadline = Instant::now() + Duration::from_secs(30);
+                    while !log_of(&lab, i).contains("the peer answered our HELLO") {
+                        assert!(Instant::now() < deadline, "no handshake in 30 s");
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    load_entries(a, &lab.dir, r.entries, "10.200.0");
+    // The deletions, one `conntrack -R` file of `-D` lines.
+    let file = lab.dir.join("deletes");
+    let mut text = String::new();
+    for i in 0..r.deletes.min(r.entries) {
+        text += &format!(
+            "-D -p udp -s 10.200.0.{} -d 10.200.0.250 --sport {} --dport 53\n",
+            i % 200 + 1,
+            1000 + i
+        );
+    }
+    std::fs::write(&file, text).unwrap();
+    a.exec_ok(&format!("conntrack -R {} 2>/dev/null", file.display()));
+    let burst_end = Instant::now();
+    // Internal lines carry the reply tuple, external ones do not: compare the original tuples.
+    let orig = |l: &String| {
+        l.split(" src=")
+            .nth(1)
+            .map(|x| x.split(" [").next().unwrap_or(x).to_string())
+            .unwrap_or_default()
+    };
+    let want: BTreeSet<String> = a.cache("-i").iter().map(orig).collect();
+    let got = b.wait_external(r.settle, |e| e.len() == want.len());
+    let settled_in = burst_end.elapsed();
+    let got: BTreeSet<String> = got.iter().map(orig).collect();
+    let missing: Vec<&String> = want.difference(&got).collect();
+    let extra: Vec<&String> = got.difference(&want).collect();
+    let net_b = b.client_ok("-s network");
+    let link_lost = field(&net_b, "Packets lost");
+    let detail = format!(
+        "missing e.g. {:?}\nextra e.g. {:?}\nreceiver -s network:\n{net_b}\nsender -s network:\n{}",
+        missing.iter().take(5).collect::<Vec<_>>(),
+        extra.iter().take(5).collect::<Vec<_>>(),
+        a.client_ok("-s network")
+    );
+    LossResult {
+        run: r.clone(),
+        want: want.len(),
+        got: got.len(),
+        missing: missing.len(),
+        extra: extra.len(),
+        link_lost,
+        settled_in,
+        detail,
+    }
 }

@@ -8,9 +8,18 @@
 //!   exact addresses or CIDR networks, IPv4 and IPv6;
 //! * `State`: the TCP state (entries of other protocols, or without a state, pass).
 //!
-//! [`Filter::matches`] is conntrackd's user-space test (`ct_filter_check`). [`Filter::kernel_dump`] gives
-//! the part a kernel-side dump filter can apply exactly (one accepted protocol); the user-space test still
-//! runs on what the kernel returns.
+//! [`Filter::matches`] is conntrackd's user-space test (`ct_filter_check`), and stays the authority: it
+//! runs on every event and every dumped entry. Before it, the kernel drops what it can:
+//!
+//! * [`Filter::event_filter`] is the same test as a socket filter for the event socket (a classic BPF
+//!   program, `ctnl::EventFilter`), so filtered-out events never reach user space. It is exact on the
+//!   events the kernel sends (both tuples present); a test whose attribute is missing passes to user
+//!   space. conntrackd attaches its own BPF only with `Filter From Kernelspace`, and that program
+//!   differs from its user-space test (it tests the original source and destination, both, against
+//!   the `Address` list, where user space tests the original source or the reply source); the driver
+//!   always attaches this one, which decides like user space.
+//! * [`Filter::kernel_dumps`] gives the dumps a kernel-side dump filter can narrow (one per accepted
+//!   protocol); addresses and states are not kernel dump filters (no prefix match, no state).
 
 use std::net::IpAddr;
 
@@ -109,18 +118,58 @@ impl Filter {
         true
     }
 
-    /// The kernel-side part of a dump filter: with exactly one accepted protocol, the kernel returns only
-    /// that protocol's entries (`CTA_FILTER`); otherwise everything comes back and
-    /// [`Filter::matches`] decides.
-    pub fn kernel_dump(&self) -> ctnl::DumpFilter {
-        let mut f = ctnl::DumpFilter::all();
-        if let Some((Logic::Accept, list)) = &self.protocols
-            && let [proto] = list.as_slice()
-        {
-            let mut t = ctnl::TupleFilter::default();
-            t.proto = Some(*proto);
-            f.orig = Some(t);
+    /// The dumps to run instead of one of the whole table: with `Protocol Accept` listing at most four
+    /// protocols, one dump per protocol, each filtered by the kernel (`CTA_FILTER`), so entries of
+    /// other protocols are never copied to user space; otherwise one dump of everything.
+    /// [`Filter::matches`] still decides on what comes back.
+    pub fn kernel_dumps(&self) -> Vec<ctnl::DumpFilter> {
+        match &self.protocols {
+            Some((Logic::Accept, list)) if (1..=4).contains(&list.len()) => {
+                let mut protos = list.clone();
+                protos.sort_unstable();
+                protos.dedup();
+                protos
+                    .into_iter()
+                    .map(|p| {
+                        let mut t = ctnl::TupleFilter::default();
+                        t.proto = Some(p);
+                        let mut f = ctnl::DumpFilter::all();
+                        f.orig = Some(t);
+                        f
+                    })
+                    .collect()
+            }
+            _ => vec![ctnl::DumpFilter::all()],
         }
+    }
+
+    /// The event-socket filter the kernel runs (see the module docs); empty when nothing is filtered.
+    pub fn event_filter(&self) -> ctnl::EventFilter {
+        fn rule<T>(logic: Logic, v: Vec<T>) -> ctnl::Rule<T> {
+            match logic {
+                Logic::Accept => ctnl::Rule::Accept(v),
+                Logic::Ignore => ctnl::Rule::Ignore(v),
+            }
+        }
+        let mut f = ctnl::EventFilter::new();
+        f.protocols = self
+            .protocols
+            .as_ref()
+            .map(|(l, list)| rule(*l, list.clone()));
+        f.addresses = self.addresses.as_ref().map(|(l, list)| {
+            let nets = list
+                .iter()
+                .map(|n| ctnl::Prefix::new(n.addr, n.prefix))
+                .collect();
+            (
+                ctnl::AddrFields::ORIG_SRC | ctnl::AddrFields::REPLY_SRC,
+                rule(*l, nets),
+            )
+        });
+        f.tcp_states = self
+            .tcp_states
+            .as_ref()
+            .map(|(l, list)| rule(*l, list.clone()));
         f
     }
 }

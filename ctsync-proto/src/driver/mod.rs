@@ -160,6 +160,7 @@ pub struct Driver {
     resync_at: Option<Instant>,
     purge_at: Option<Instant>,
     stats: DriverStats,
+    kernel_filter: ctnl::event_filter::Program,
 }
 
 fn portid(fd: BorrowedFd<'_>) -> u32 {
@@ -190,6 +191,8 @@ impl Driver {
         if cfg.events_reliable {
             events.set_reliable(true)?;
         }
+        // The kernel drops what the filter rejects before it is queued; user space still checks.
+        let kernel_filter = events.set_filter(&cfg.filter.event_filter())?;
         events.set_nonblocking(true)?;
         let ct = Conntrack::open()?;
         let own_portid = portid(ct.as_fd());
@@ -215,6 +218,7 @@ impl Driver {
             resync_at: None,
             purge_at: None,
             stats,
+            kernel_filter,
         };
         d.populate(now)?;
         Ok(d)
@@ -243,6 +247,12 @@ impl Driver {
     /// Kernel-side counters.
     pub fn stats(&self) -> DriverStats {
         self.stats
+    }
+
+    /// The program the kernel runs on the event socket (empty without a filter; see
+    /// [`Filter::event_filter`]).
+    pub fn kernel_filter(&self) -> &ctnl::event_filter::Program {
+        &self.kernel_filter
     }
 
     /// The descriptors to poll for reading: the event socket and the channel.
@@ -435,17 +445,10 @@ impl Driver {
     /// Fills the internal cache from a kernel dump without announcing anything (conntrackd's start and
     /// `-R`).
     pub fn populate(&mut self, now: Instant) -> Result<usize, Error> {
-        let mut n = 0;
-        let filter = self.cfg.filter.kernel_dump();
-        for e in self.ct.dump(&filter)? {
-            let e = e?;
-            if !self.cfg.filter.matches(&e) {
-                continue;
-            }
-            if let Some(c) = CtEntry::from_ctnl(&e) {
-                self.session.record_local(now, Change::Update, c);
-                n += 1;
-            }
+        let dumped = self.dump_kept()?;
+        let n = dumped.len();
+        for c in dumped {
+            self.session.record_local(now, Change::Update, c);
         }
         if self.cfg.expectations {
             let mut xs = Vec::new();
@@ -461,6 +464,22 @@ impl Driver {
         Ok(n)
     }
 
+    /// The kernel table's entries the filter keeps (the kernel narrows the dumps, user space decides).
+    fn dump_kept(&mut self) -> Result<Vec<CtEntry>, Error> {
+        let mut out = Vec::new();
+        for filter in self.cfg.filter.kernel_dumps() {
+            for e in self.ct.dump(&filter)? {
+                let e = e?;
+                if self.cfg.filter.matches(&e)
+                    && let Some(c) = CtEntry::from_ctnl(&e)
+                {
+                    out.push(c);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// `conntrackd -R`: resync the internal cache with the kernel table (a dump, not announced).
     pub fn resync_from_kernel(&mut self, now: Instant) -> Result<usize, Error> {
         self.stats.kernel_resyncs += 1;
@@ -471,18 +490,8 @@ impl Driver {
     /// the deletion of cached entries the kernel no longer has (`purge`).
     pub fn resync_after_overrun(&mut self, now: Instant) -> Result<usize, Error> {
         self.stats.kernel_resyncs += 1;
-        let filter = self.cfg.filter.kernel_dump();
         let mut seen = HashSet::new();
-        let mut dumped = Vec::new();
-        for e in self.ct.dump(&filter)? {
-            let e = e?;
-            if !self.cfg.filter.matches(&e) {
-                continue;
-            }
-            if let Some(c) = CtEntry::from_ctnl(&e) {
-                dumped.push(c);
-            }
-        }
+        let dumped = self.dump_kept()?;
         for c in &dumped {
             if let Some(k) = c.key() {
                 seen.insert(k);
@@ -494,7 +503,6 @@ impl Driver {
             .internal()
             .live()
             .filter(|e| e.key().is_some_and(|k| !seen.contains(&k)))
-            .copied()
             .collect();
         for e in gone {
             self.session.handle_local(now, Change::Delete, e);
@@ -531,14 +539,15 @@ impl Driver {
     pub fn flush_kernel(&mut self) -> Result<usize, Error> {
         self.stats.kernel_flushes += 1;
         let mut other = Conntrack::open()?;
-        let filter = self.cfg.filter.kernel_dump();
         let mut keys = Vec::new();
-        for e in other.dump(&filter)? {
-            let e = e?;
-            if self.cfg.filter.matches(&e)
-                && let Some(k) = ctnl::Key::of(&e)
-            {
-                keys.push(k);
+        for filter in self.cfg.filter.kernel_dumps() {
+            for e in other.dump(&filter)? {
+                let e = e?;
+                if self.cfg.filter.matches(&e)
+                    && let Some(k) = ctnl::Key::of(&e)
+                {
+                    keys.push(k);
+                }
             }
         }
         let mut batch = other.batch();

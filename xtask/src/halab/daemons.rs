@@ -311,6 +311,11 @@ impl Node {
         }
     }
 
+    /// The node's directory (configs, logs).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The node's conntrackd.conf.
     pub fn conntrackd_conf(&self) -> &Path {
         &self.files.conntrackd

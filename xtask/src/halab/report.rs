@@ -41,22 +41,26 @@ fn min_surv(
     samples.iter().filter_map(f).min_by_key(|(a, _)| *a)
 }
 
-const HEAD: &str = "  #  stream   gap ms  path ms  vrrp ms (last prio)  takeover ms  garp ms  commit ms  synced  survivors  failback gap  failback surv  result";
+const HEAD: &str = "  #  stream   gap ms  path ms  vrrp ms (last prio)  takeover ms  garp ms  commit ms (logged)  synced  survivors  failback gap  failback surv  result";
 
 fn line(label: &str, s: &Sample, result: &str) -> String {
+    let commit = match s.commit_logged {
+        Some(_) => format!("{} ({})", ms(s.commit), ms(s.commit_logged)),
+        None => ms(s.commit),
+    };
     let vrrp = match (s.vrrp, s.last_prio) {
         (Some(_), Some(p)) => format!("{} ({p})", ms(s.vrrp)),
         _ => ms(s.vrrp),
     };
     format!(
-        "{label:>3}  {:<7} {:>7}  {:>7}  {:>19}  {:>11}  {:>7}  {:>9}  {:>6}  {:>9}  {:>12}  {:>13}  {result}",
+        "{label:>3}  {:<7} {:>7}  {:>7}  {:>19}  {:>11}  {:>7}  {:>18}  {:>6}  {:>9}  {:>12}  {:>13}  {result}",
         s.stream,
         ms(s.gap),
         ms(s.path_gap),
         vrrp,
         ms(s.takeover),
         ms(s.garp),
-        ms(s.commit),
+        commit,
         s.synced
             .map(|n| n.to_string())
             .unwrap_or_else(|| "-".into()),
@@ -93,6 +97,7 @@ pub fn print_job(job: &Job, samples: &[Sample]) {
         takeover: med(samples, |s| s.takeover),
         garp: med(samples, |s| s.garp),
         commit: med(samples, |s| s.commit),
+        commit_logged: med(samples, |s| s.commit_logged),
         synced: samples.iter().filter_map(|s| s.synced).max(),
         survivors: min_surv(samples, |s| s.survivors),
         failback_gap: med(samples, |s| s.failback_gap),
@@ -117,26 +122,28 @@ pub fn print_job(job: &Job, samples: &[Sample]) {
 pub fn print_summary(results: &[(Job, Vec<Sample>)], took: Duration) {
     println!("\nSummary (medians over the failovers of each job; survivors: the worst failover)");
     println!(
-        "{:<58} {:>7} {:>8} {:>8} {:>11} {:>9} {:>7} {:>9} {:>7}",
+        "{:<58} {:>7} {:>8} {:>8} {:>11} {:>9} {:>10} {:>7} {:>9} {:>7}",
         "job",
         "gap ms",
         "path ms",
         "vrrp ms",
         "takeover ms",
         "commit ms",
+        "logged ms",
         "synced",
         "survivors",
         "passed"
     );
     for (job, s) in results {
         println!(
-            "{:<58} {:>7} {:>8} {:>8} {:>11} {:>9} {:>7} {:>9} {:>7}",
+            "{:<58} {:>7} {:>8} {:>8} {:>11} {:>9} {:>10} {:>7} {:>9} {:>7}",
             job.title(),
             ms(med(s, |x| x.gap)),
             ms(med(s, |x| x.path_gap)),
             ms(med(s, |x| x.vrrp)),
             ms(med(s, |x| x.takeover)),
             ms(med(s, |x| x.commit)),
+            ms(med(s, |x| x.commit_logged)),
             s.iter()
                 .filter_map(|x| x.synced)
                 .max()

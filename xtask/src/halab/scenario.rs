@@ -127,6 +127,9 @@ pub struct Sample {
     pub takeover: Option<Duration>,
     /// From the VIP on the new master to its kernel table holding every synced entry.
     pub commit: Option<Duration>,
+    /// The commit as the new master's sync daemon logged it (`commit has taken N seconds`, which
+    /// conntrackd and ctsyncd both write): the kernel work alone, without the notify path before it.
+    pub commit_logged: Option<Duration>,
     /// Entries in the backup's external cache at the failover.
     pub synced: Option<usize>,
     /// The stream's fate: `ok`, `RST`, `closed`, `error`, `stalled`.
@@ -295,21 +298,27 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
         }
     }
     sleep(Duration::from_millis(500))?;
-    // fw-b must have heard fw-a: a backup that has not received an advert yet runs the Master_Down_Timer
-    // it started with (RFC 3768 §6.4.1), and the failover would measure fw-b's start, not fw-a's death.
+    // Fail fw-a right after a fresh advert of its own, which fw-b (started before it) has heard: every
+    // sample then fails at the same phase, the worst (fw-b waits a whole Master_Down_Interval). A backup
+    // that has not heard an advert yet would run the timer it started with (RFC 3768 §6.4.1), and the
+    // failover would measure fw-b's start instead of fw-a's death.
     let a = ip(Fw::A.addrs().0);
-    let heard = || {
-        wire.events().iter().any(|e| {
-            matches!(e.kind, WireKind::Advert { src, vrid, .. } if src == a && vrid == VRID_IN)
-                && e.t > b_started + Duration::from_millis(100)
-        })
+    let adverts_a = || {
+        wire.events()
+            .iter()
+            .filter(|e| {
+                matches!(e.kind, WireKind::Advert { src, vrid, .. } if src == a && vrid == VRID_IN)
+                    && e.t > b_started + Duration::from_millis(100)
+            })
+            .count()
     };
+    let before = adverts_a();
     let t = Instant::now();
-    while !heard() {
+    while adverts_a() <= before {
         if t.elapsed() > Duration::from_secs(30) {
-            bail!("no VRRP advert from fw-a on LAN-in within 30 s after fw-b started");
+            bail!("no VRRP advert from fw-a on LAN-in within 30 s");
         }
-        sleep(Duration::from_millis(20))?;
+        sleep(Duration::from_millis(5))?;
     }
 
     // The failover.
@@ -371,6 +380,7 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
             (Some(r), Some(v)) => Some(r.saturating_duration_since(v)),
             _ => None,
         };
+        s.commit_logged = logged_commit(&nb.dir().join("conntrackd.log"));
         if s.commit.is_none() {
             s.problems.push(format!(
                 "fw-b's table never held the {} synced entries ({} TCP entries created{})",
@@ -595,6 +605,19 @@ fn probe(client: &Client, n: usize) -> Result<(usize, usize)> {
     })?;
     let c = client.snapshot();
     Ok((c.probe_ok, n))
+}
+
+/// The last `commit has taken N seconds` of a sync daemon's log file.
+fn logged_commit(log: &Path) -> Option<Duration> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines().rev().find_map(|l| {
+        let secs = l
+            .split("commit has taken ")
+            .nth(1)?
+            .split_whitespace()
+            .next()?;
+        Duration::try_from_secs_f64(secs.parse().ok()?).ok()
+    })
 }
 
 /// The inside instance's virtual router id (VI_1 in the shipped keepalived.conf).

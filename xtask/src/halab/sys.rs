@@ -237,3 +237,51 @@ pub fn realtime_thread() -> bool {
     // SAFETY: pid 0 is the calling thread; param lives across the call.
     unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0 }
 }
+
+/// Receives up to `bufs.len()` datagrams from a non-blocking socket in one `recvmmsg(2)`; returns the
+/// length of each (fewer than asked when the socket ran dry; none when it was empty). ENOBUFS (an overrun)
+/// is returned as an error of that kind.
+pub fn recv_many(fd: RawFd, bufs: &mut [Vec<u8>], lens: &mut Vec<usize>) -> io::Result<()> {
+    lens.clear();
+    let mut iovs: Vec<libc::iovec> = bufs
+        .iter_mut()
+        .map(|b| libc::iovec {
+            iov_base: b.as_mut_ptr().cast(),
+            iov_len: b.len(),
+        })
+        .collect();
+    let mut hdrs: Vec<libc::mmsghdr> = iovs
+        .iter_mut()
+        .map(|iov| {
+            // SAFETY: mmsghdr is plain old data; all-zero is a valid value before we fill it in.
+            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            h.msg_hdr.msg_iov = iov;
+            h.msg_hdr.msg_iovlen = 1;
+            h
+        })
+        .collect();
+    let n = loop {
+        // SAFETY: hdrs points at hdrs.len() headers, each with one iovec into a buffer of `bufs`; all of
+        // them outlive the call, and the kernel writes at most iov_len bytes into each.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                hdrs.as_mut_ptr(),
+                hdrs.len() as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n >= 0 {
+            break n as usize;
+        }
+        let e = io::Error::last_os_error();
+        match e.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return Ok(()),
+            _ => return Err(e),
+        }
+    };
+    lens.extend(hdrs[..n].iter().map(|h| h.msg_len as usize));
+    Ok(())
+}
