@@ -220,7 +220,8 @@ virtual_server group web {{
         path /
         status_code 200
       }}
-      connect_timeout 1
+      connect_timeout 5
+      retry 3
       warmup 0
     }}
   }}
@@ -308,7 +309,12 @@ fn our_config(dir: &str, digest: [u8; 16], reloaded: bool) -> Vec<VirtualServer>
     u.status = lvs_check::config::StatusCodes::empty();
     u.status.insert_range(200, 200);
     h.urls.push(u);
-    r4.checkers.push(warm0(Checker::new(CheckKind::Ssl(h))));
+    // No event touches this server: generous timers, so that a TLS handshake slowed by a loaded
+    // host does not take it out on either side (keepalived once did with connect_timeout 1).
+    let mut c = warm0(Checker::new(CheckKind::Ssl(h)));
+    c.connect_timeout = Some(Duration::from_secs(5));
+    c.retry = Some(3);
+    r4.checkers.push(c);
     v3.real_servers.push(r4);
     vec![v1, v2, v3]
 }
