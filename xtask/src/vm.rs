@@ -753,7 +753,8 @@ pub fn vm_test(args: &[String]) -> Result<()> {
         bins,
         tests,
         env: ci_env(),
-        timeout: Duration::from_secs(900),
+        // A hang guard, not a budget: lvs-check's two VM tests alone took ~10 min on a loaded host.
+        timeout: Duration::from_secs(1500),
         mem_mib: 1024,
         extra_modules: Vec::new(),
     };
