@@ -36,7 +36,7 @@ fn entry(i: usize) -> CtEntry {
             src: [10, 0, (i >> 8) as u8, i as u8].into(),
             dst: [192, 168, 1, 20].into(),
         }),
-        status: Some(0xc),
+        status: Some(ctnl::Status::from_bits_retain(0xc)),
         l4proto: Some(6),
         ports: Some(PortPair {
             sport: 40_000u16.wrapping_add(i as u16),

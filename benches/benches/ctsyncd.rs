@@ -7,7 +7,9 @@
 //! * commit: `-c` of those 50,000 external entries into B's kernel table, against the floor of ctnl's
 //!   batched create of the same entries;
 //! * sustained load: 20,000 events/s (creates and deletes) for 30 s on A; CPU seconds of each daemon
-//!   and whether B ends with exactly A's entries;
+//!   and whether B ends with exactly A's entries; alongside, in the same round, on the same events, the
+//!   floors: a raw netlink reader in A that copies each event into 1,400-byte UDP datagrams to B, and a
+//!   UDP receiver in B (`--relay-floor`, `--sink-floor`): the CPU any daemon must spend;
 //! * memory: RSS of each daemon with 200,000 entries in its internal cache (loaded before the start, so
 //!   the start-up dump fills it), and of the receiver after a `-B` bulk send of them.
 //!
@@ -101,6 +103,97 @@ fn churn(rate: u32, secs: u32) {
     println!("{}", created - deleted);
 }
 
+/// Helper mode, the sender's floor: for `secs` seconds, read every conntrack event (NEW, UPDATE,
+/// DESTROY) raw from a netlink socket, looking at nothing but the netlink header, copy each event's
+/// attributes into a datagram and send it over UDP to `peer`:3790 whenever the next event would not fit
+/// in 1,400 bytes or the socket has nothing more to read: the least any sync daemon does per event.
+/// Prints events read, datagrams sent, overruns and its own CPU seconds.
+fn relay_floor(secs: u64, peer: &str) {
+    use netlink_sys::{Socket, protocols::NETLINK_NETFILTER};
+    let mut sock = Socket::new(NETLINK_NETFILTER).unwrap();
+    // Bound (a port id other than the kernel's 0), or the kernel's multicasts skip it.
+    sock.bind_auto().unwrap();
+    let fd = std::os::fd::AsFd::as_fd(&sock);
+    rustix::net::sockopt::set_socket_recv_buffer_size_force(fd, 8 << 20).unwrap();
+    sock.set_non_blocking(true).unwrap();
+    // NFNLGRP_CONNTRACK_NEW, _UPDATE, _DESTROY.
+    for g in 1..=3 {
+        sock.add_membership(g).unwrap();
+    }
+    let udp = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    udp.connect((peer, 3790)).unwrap();
+    let mut inp: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut out: Vec<u8> = Vec::with_capacity(1500);
+    let (mut events, mut sent, mut overruns) = (0u64, 0u64, 0u64);
+    let c0 = cpu_secs(std::process::id());
+    println!("ready");
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        inp.clear();
+        match sock.recv(&mut inp, 0) {
+            Ok(_) => {
+                let mut off = 0;
+                while off + 20 <= inp.len() {
+                    let len = u32::from_ne_bytes(inp[off..off + 4].try_into().unwrap()) as usize;
+                    if len < 20 || off + len > inp.len() {
+                        break;
+                    }
+                    let body = &inp[off + 20..off + len];
+                    if out.len() + body.len() > 1400 {
+                        let _ = udp.send(&out);
+                        sent += 1;
+                        out.clear();
+                    }
+                    out.extend_from_slice(body);
+                    events += 1;
+                    off += (len + 3) & !3;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if !out.is_empty() {
+                    let _ = udp.send(&out);
+                    sent += 1;
+                    out.clear();
+                }
+                let mut fds = [rustix::event::PollFd::new(
+                    &sock,
+                    rustix::event::PollFlags::IN,
+                )];
+                let ts = rustix::time::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 100_000_000,
+                };
+                let _ = rustix::event::poll(&mut fds, Some(&ts));
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => overruns += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let cpu = cpu_secs(std::process::id()) - c0;
+    println!("{events} {sent} {overruns} {cpu:.2}");
+}
+
+/// Helper mode, the receiver's floor: for `secs` seconds, receive the sender floor's datagrams on UDP
+/// port 3790 and count them. Prints datagrams, bytes and its own CPU seconds.
+fn sink_floor(secs: u64) {
+    let udp = std::net::UdpSocket::bind("0.0.0.0:3790").unwrap();
+    udp.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut buf = [0u8; 65536];
+    let (mut n, mut bytes) = (0u64, 0u64);
+    let c0 = cpu_secs(std::process::id());
+    println!("ready");
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if let Ok(len) = udp.recv(&mut buf) {
+            n += 1;
+            bytes += len as u64;
+        }
+    }
+    let cpu = cpu_secs(std::process::id()) - c0;
+    println!("{n} {bytes} {cpu:.2}");
+}
+
 /// CPU seconds (user + system) a process has used so far.
 fn cpu_secs(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -111,25 +204,74 @@ fn cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-/// Sustained churn: CPU of the sending and receiving daemon, and the receiver's count at the end.
-fn sustained(d: Daemon, rate: u32, secs: u32) -> (f64, f64, u64, u64) {
+/// One sustained round's figures: CPU seconds of the sending and receiving daemon, of the sender's and
+/// receiver's floors (run alongside, on the same events), and the receiver's count against the sender's.
+#[derive(Debug, Clone, Copy)]
+struct Sustained {
+    sender: f64,
+    receiver: f64,
+    floor_sender: f64,
+    floor_receiver: f64,
+    floor_events: u64,
+    left: u64,
+    got: u64,
+}
+
+/// Starts a helper that prints "ready" first; returns it with its stdout.
+fn ready_helper(
+    node: &Node,
+    args: &str,
+) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
+    let mut h = helper(node, args);
+    let mut out = BufReader::new(h.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready", "helper {args}");
+    (h, out)
+}
+
+fn last_line(mut h: (std::process::Child, BufReader<std::process::ChildStdout>)) -> Vec<f64> {
+    let mut line = String::new();
+    h.1.read_line(&mut line).unwrap();
+    let _ = h.0.wait();
+    line.split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect()
+}
+
+/// Sustained churn: CPU of the sending and receiving daemon and of the floors, and the receiver's count
+/// at the end.
+fn sustained(d: Daemon, rate: u32, secs: u32) -> Sustained {
     let lab = lab("bs", &[d, d], &Opts::new("FTFW", LinkKind::Udp));
     let (a, b) = (&lab.nodes[0], &lab.nodes[1]);
     b.start();
     a.start();
     std::thread::sleep(Duration::from_secs(3));
     let (pa, pb) = (a.pids()[0], b.pids()[0]);
+    let sink = ready_helper(b, &format!("--sink-floor {}", secs + 4));
+    let relay = ready_helper(a, &format!("--relay-floor {} {}", secs + 2, b.addr));
     let (ca, cb) = (cpu_secs(pa), cpu_secs(pb));
     let h = helper(a, &format!("--churn {rate} {secs}"));
     let o = h.wait_with_output().unwrap();
     let left: u64 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
     wait(|| external_active(b) == left, Duration::from_secs(30));
-    (
-        cpu_secs(pa) - ca,
-        cpu_secs(pb) - cb,
+    let (sender, receiver) = (cpu_secs(pa) - ca, cpu_secs(pb) - cb);
+    let r = last_line(relay);
+    let s = last_line(sink);
+    assert_eq!(r[2], 0.0, "the sender floor overran");
+    assert!(
+        r[0] >= f64::from(rate * secs) * 0.9 && s[0] > 0.0,
+        "the floors saw too little: {r:?} {s:?}"
+    );
+    Sustained {
+        sender,
+        receiver,
+        floor_sender: r[3],
+        floor_receiver: s[2],
+        floor_events: r[0] as u64,
         left,
-        external_active(b),
-    )
+        got: external_active(b),
+    }
 }
 
 /// Helper mode: create the entries with ctnl batches, print the µs taken.
@@ -306,6 +448,14 @@ fn main() {
         churn(args[i + 1].parse().unwrap(), args[i + 2].parse().unwrap());
         return;
     }
+    if let Some(i) = args.iter().position(|a| a == "--relay-floor") {
+        relay_floor(args[i + 1].parse().unwrap(), &args[i + 2]);
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--sink-floor") {
+        sink_floor(args[i + 1].parse().unwrap());
+        return;
+    }
     if args.iter().any(|a| a == "--list") {
         return;
     }
@@ -321,6 +471,7 @@ fn main() {
     if !harness::ready() {
         return;
     }
+    println!("{}", benches::context("ctsyncd"));
     // The release binary is what gets timed.
     sh_ok("cargo build --release -q -p cli --bin ctsyncd");
     let bin = testkit::workspace_root().join("target/release/ctsyncd");
@@ -331,7 +482,7 @@ fn main() {
     }
     if part("sustained") {
         // Three rounds each, alternating which goes first; medians.
-        let mut cpu: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
+        let mut runs: [Vec<Sustained>; 2] = [Vec::new(), Vec::new()];
         for r in 0..3 {
             let order = if r % 2 == 0 {
                 [Daemon::Ctsyncd, Daemon::Conntrackd]
@@ -339,25 +490,44 @@ fn main() {
                 [Daemon::Conntrackd, Daemon::Ctsyncd]
             };
             for d in order {
-                let (ca, cb, left, got) = sustained(d, 20_000, 30);
+                let s = sustained(d, 20_000, 30);
                 eprintln!(
-                    "sustained round {r} {d:?}: CPU sender {ca:.2} s, receiver {cb:.2} s; receiver holds {got} of {left}"
+                    "sustained round {r} {d:?}: CPU sender {:.2} s, receiver {:.2} s; floors (same events, alongside) sender {:.2} s for {} events, receiver {:.2} s; receiver holds {} of {}",
+                    s.sender,
+                    s.receiver,
+                    s.floor_sender,
+                    s.floor_events,
+                    s.floor_receiver,
+                    s.got,
+                    s.left
                 );
-                assert_eq!(got, left, "{d:?}: the receiver lost entries");
-                cpu[usize::from(d == Daemon::Conntrackd)].push((ca, cb));
+                assert_eq!(s.got, s.left, "{d:?}: the receiver lost entries");
+                runs[usize::from(d == Daemon::Conntrackd)].push(s);
             }
         }
-        let med = |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| {
+        let med = |v: &[Sustained], f: fn(&Sustained) -> f64| {
             let mut x: Vec<f64> = v.iter().map(f).collect();
             x.sort_by(f64::total_cmp);
             x[x.len() / 2]
         };
-        let (oa, ob) = (med(&cpu[0], |x| x.0), med(&cpu[0], |x| x.1));
-        let (pa, pb) = (med(&cpu[1], |x| x.0), med(&cpu[1], |x| x.1));
+        let (oa, ob) = (med(&runs[0], |x| x.sender), med(&runs[0], |x| x.receiver));
+        let (pa, pb) = (med(&runs[1], |x| x.sender), med(&runs[1], |x| x.receiver));
+        let all: Vec<Sustained> = runs.concat();
+        let (fa, fb) = (
+            med(&all, |x| x.floor_sender),
+            med(&all, |x| x.floor_receiver),
+        );
         println!(
             "  20,000 events/s for 30 s (medians of 3; none lost): CPU sender ctsyncd {oa:.2} s, conntrackd {pa:.2} s -> {:.2}x; receiver ctsyncd {ob:.2} s, conntrackd {pb:.2} s -> {:.2}x",
             oa / pa,
             ob / pb
+        );
+        println!(
+            "  floors (median of 6, raw event read + UDP send / UDP receive): sender {fa:.2} s (ctsyncd {:.2}x, conntrackd {:.2}x the floor), receiver {fb:.2} s (ctsyncd {:.2}x, conntrackd {:.2}x)",
+            oa / fa,
+            pa / fa,
+            ob / fb,
+            pb / fb
         );
     }
     if part("memory") {

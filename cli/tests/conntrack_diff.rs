@@ -3,9 +3,11 @@
 //! (the tool's prefix aside), exit status and the whole table afterwards, marks and labels included.
 //!
 //! The generator covers the whole option grammar: `-L`, `-G`, `-D`, `-U`, `-I`/`-A`, `-C`, `-F` and `-R`
-//! (files of generated lines on stdin, `-o save` output piped back, and zone rewrites of it); original and
-//! reply tuples with ports, masks and CIDR; each protocol's options; status with `!`; marks with masks;
-//! zones by direction; NAT filters; `-f` and `-o`. Valid lines and invalid ones.
+//! (files of generated lines on stdin or as a file; each tool's `-L -o save` output, compared like any
+//! output, then piped back through its own `-R -` as it is or rewritten into another zone); original and reply tuples with ports, masks and CIDR; each protocol's options; status with `!`;
+//! marks with masks; zones by direction; NAT filters; `-f` and `-o`. Valid lines and invalid ones.
+//!
+//! conntrack-tools' own `Protocol error` flake is repeated on its side only (see [`FLAKE`]).
 //!
 //! Every line is generated from the seed and its own index, and the tables are refilled from the corpus
 //! every [`BLOCK`] lines, so any line can be reproduced from its block: a mismatch prints the seed, the
@@ -15,7 +17,8 @@
 //! `CT_DIFF_SEED` (default 2024), `CT_DIFF_START` (first line index, default 0), `CT_DIFF_COUNT`
 //! (lines, default [`CI_COUNT`]), `CT_DIFF_MAX_REPORTS` (mismatches printed before giving up, default 20),
 //! `CT_DIFF_DEBUG` (reports also print the block's corpus and earlier lines), `CT_DIFF_CORPUS=B` (print
-//! block B's corpus and stop).
+//! block B's corpus and stop), `CT_DIFF_OURS` (our `conntrack` binary to test, default the one cargo
+//! built with this test: a long run can test a copy while the tree changes).
 //!
 //! The deliberate differences listed in README.md ("Where `conntrack` differs from conntrack-tools 1.4.7
 //! on purpose") are each recognised by one matcher in [`Deliberate`]; anything else fails the run.
@@ -156,20 +159,37 @@ const JUNK: &[&str] = &[
 // ---------------------------------------------------------------------------------------------------
 // The generator.
 
-/// A generated step: the arguments after the program name, and stdin for `-R -`.
+/// A generated step: the arguments after the program name, and the text of a `-R` file: fed on stdin
+/// to `-R -`, or, with `file`, written to a file whose path replaces the `-`.
 #[derive(Debug, Clone)]
 struct Line {
     args: Vec<String>,
     stdin: Option<String>,
+    file: bool,
 }
 
 impl Line {
-    fn text(&self) -> String {
-        let mut s = self.args.join(" ");
-        if let Some(i) = &self.stdin {
-            s.push_str(&format!("   <<< {i:?}"));
+    fn plain(args: Vec<String>) -> Line {
+        Line {
+            args,
+            stdin: None,
+            file: false,
         }
-        s
+    }
+    fn text(&self) -> String {
+        match &self.stdin {
+            Some(i) if self.file => format!("-R FILE   (FILE: {i:?})"),
+            Some(i) => format!("{}   <<< {i:?}", self.args.join(" ")),
+            None => self.args.join(" "),
+        }
+    }
+    /// The arguments to run, with `file` the path the text was written to.
+    fn argv(&self, file: &std::path::Path) -> Vec<String> {
+        if self.file && self.stdin.is_some() {
+            vec!["-R".into(), file.display().to_string()]
+        } else {
+            self.args.clone()
+        }
     }
 }
 
@@ -596,13 +616,18 @@ fn filter_args(g: &mut Gen<'_>, with_proto: bool) {
             g.opt("--mask-dst", "255.255.0.0");
         }
     }
-    if g.r.chance(20) {
-        let a = g.addr(f);
-        g.opt("-r", a);
+    // Reply addresses; conntrack-tools takes no CIDR on them (an error to match).
+    for o in ["-r", "-q"] {
+        if g.r.chance(20) {
+            let a = g.addr(f);
+            let a = if g.r.chance(6) { format!("{a}/24") } else { a };
+            g.opt(o, a);
+        }
     }
-    if g.r.chance(20) {
-        let a = g.addr(f);
-        g.opt("-q", a);
+    // A mask without the address it masks (an error to match).
+    if g.r.chance(2) {
+        let o = g.r.pick(&["--mask-src", "--mask-dst"]).to_string();
+        g.opt(&o, "255.255.255.0");
     }
     if with_proto && g.r.chance(55) {
         let name = if g.r.chance(10) {
@@ -820,7 +845,7 @@ fn mutation_args(r: &mut Rng, word: &str, in_file: bool) -> Vec<String> {
 /// Line `index` of the run with `seed`.
 fn generate(seed: u64, index: u64) -> Line {
     let r = &mut Rng::for_line(seed, index, 1);
-    let plain = |args: Vec<String>| Line { args, stdin: None };
+    let plain = Line::plain;
     match r.below(100) {
         0..=27 => {
             let word = if r.chance(93) { "-L" } else { "--dump" };
@@ -889,13 +914,16 @@ fn generate(seed: u64, index: u64) -> Line {
             sprinkle(&mut g);
             plain(g.out)
         }
+        // A file of generated lines, on stdin or as a file.
         81..=92 => Line {
             args: vec!["-R".into(), "-".into()],
+            file: r.chance(35),
             stdin: Some(load_file(r)),
         },
         // The save round trip and its zone rewrites are built from the table by the runner.
         93..=97 => Line {
             args: vec!["-R".into(), "-".into()],
+            file: r.chance(35),
             stdin: None,
         },
         _ => {
@@ -925,6 +953,33 @@ fn corpus(seed: u64, block: u64) -> String {
         s.push('\n');
     }
     s
+}
+
+/// `-o save` output in one order for both twins: each tool lists its table in its namespace's hash
+/// order, and a file whose rewritten lines collide (two entries moved into one zone) ends differently
+/// in another order. Sorted by the line with its timeout blanked, then as it is.
+fn save_order(saved: &str) -> String {
+    let mut lines: Vec<(String, &str)> = saved
+        .lines()
+        .map(|l| (common::normalize(l.as_bytes()), l))
+        .collect();
+    lines.sort();
+    lines.into_iter().map(|(_, l)| format!("{l}\n")).collect()
+}
+
+/// The largest difference between the `-t` timeouts of two save outputs in [`save_order`] whose lines
+/// are otherwise the same: how much older one twin's loaded entries may be than the other's.
+fn save_timeout_skew(a: &str, b: &str) -> u64 {
+    let t = |l: &str| -> Option<u64> {
+        let w: Vec<&str> = l.split(' ').collect();
+        let i = w.iter().position(|x| *x == "-t")?;
+        w.get(i + 1)?.parse().ok()
+    };
+    a.lines()
+        .zip(b.lines())
+        .filter_map(|(x, y)| Some(t(x)?.abs_diff(t(y)?)))
+        .max()
+        .unwrap_or(0)
 }
 
 /// `-o save` output made into a `-R` file: as it is, or with every line moved to another zone.
@@ -960,13 +1015,20 @@ struct Outcome {
     /// When the tool started, and when the table was read.
     started: Instant,
     read_at: Instant,
+    /// How much younger this table's entries may be than its twin's: after conntrack-tools' table was
+    /// rebuilt to run a line again ([`FLAKE`]), the time from the block's refill to the rebuild.
+    skew: Duration,
+    /// How many times conntrack-tools' run of this job was repeated after [`FLAKE`].
+    retries: u32,
+    /// A rebuilt table that differed from the one before the line (kernel-chosen NAT ports).
+    rebuilt_differently: bool,
 }
 
 enum Job {
     Run(Line),
     /// Flush, then load this corpus with conntrack-tools' own `-R`.
     Refill(String),
-    /// `conntrack -L -o save` with conntrack-tools.
+    /// `conntrack -L -o save` with the twin's own tool (its output is piped back through `-R -`).
     Save,
 }
 
@@ -975,30 +1037,130 @@ struct Twin {
     rx: mpsc::Receiver<Outcome>,
 }
 
+/// conntrack-tools 1.4.7's own flake: it numbers its requests `time(NULL)` and reads one datagram per
+/// request, so an answer left over from an earlier request of the same run passes libmnl's sequence
+/// check within the same second and fails it ("Operation failed: Protocol error", `EPROTO`) once the
+/// clock has ticked, which a busy machine makes likely. A run of conntrack-tools that reports it is
+/// repeated on the same table, up to [`RETRIES`] times: the corpus load and `-L -o save` as they are,
+/// a line after its table was rebuilt (flush, the block's corpus, the block's earlier lines, all with
+/// conntrack-tools). Our tool's runs are never repeated.
+const FLAKE: &str = "Protocol error";
+const RETRIES: u32 = 6;
+
+/// The reference side's record of how its table came to be since the last refill, to rebuild it.
+struct Journal {
+    corpus: String,
+    lines: Vec<Line>,
+    refilled_at: Instant,
+    skew: Duration,
+}
+
+/// One run of `line` with `bin`; a `-R` file line writes its text to `file` first.
+fn run_line(bin: &str, line: &Line, file: &std::path::Path) -> (Option<i32>, String, String) {
+    if line.file
+        && let Some(text) = &line.stdin
+    {
+        std::fs::write(file, text).expect("write the -R file");
+        let r = run(bin, &line.argv(file), None);
+        let _ = std::fs::remove_file(file);
+        return r;
+    }
+    run(bin, &line.args, line.stdin.as_deref())
+}
+
+/// Flush, then load `corpus` with conntrack-tools (`real`), again while it flakes: the number of
+/// repeats and the last load's outcome.
+fn refill(real: &str, corpus: &str) -> (u32, (Option<i32>, String, String)) {
+    let mut retries = 0;
+    loop {
+        let f = run(real, &["-F".into()], None);
+        assert_eq!(f.0, Some(0), "conntrack-tools -F: {}", f.2);
+        let r = run(real, &["-R".into(), "-".into()], Some(corpus));
+        if !r.2.contains(FLAKE) || retries == RETRIES {
+            return (retries, r);
+        }
+        retries += 1;
+    }
+}
+
+/// Rebuilds conntrack-tools' table from the journal (corpus, then every line since), again while a
+/// run flakes. The number of repeats.
+fn rebuild(real: &str, j: &Journal, file: &std::path::Path) -> u32 {
+    let mut retries = 0;
+    'again: loop {
+        retries += refill(real, &j.corpus).0;
+        for l in &j.lines {
+            let (_, _, stderr) = run_line(real, l, file);
+            if stderr.contains(FLAKE) && retries < RETRIES {
+                retries += 1;
+                continue 'again;
+            }
+        }
+        return retries;
+    }
+}
+
+/// The worker of one twin: `tool` runs the lines, `real` (conntrack-tools) fills the table. The twin
+/// whose `tool` is `real` is the reference, whose flaky runs are repeated ([`FLAKE`]).
 fn worker(tool: String, real: String) -> Twin {
     let (tx, jobs) = mpsc::channel::<Job>();
     let (done, rx) = mpsc::channel::<Outcome>();
+    let reference = tool == real;
+    let file = std::env::temp_dir().join(format!(
+        "ct-diff-{}-{}.txt",
+        std::process::id(),
+        if reference { "real" } else { "ours" }
+    ));
     std::thread::spawn(move || {
         let _ns = testkit::netns().expect("namespace");
         for k in ["nf_conntrack_acct", "nf_conntrack_timestamp"] {
             std::fs::write(format!("/proc/sys/net/netfilter/{k}"), "1").expect(k);
         }
+        let mut journal = Journal {
+            corpus: String::new(),
+            lines: Vec::new(),
+            refilled_at: Instant::now(),
+            skew: Duration::ZERO,
+        };
+        let mut last_table = Vec::new();
         for job in jobs {
-            let (bin, args, stdin) = match job {
-                Job::Run(l) => (tool.clone(), l.args, l.stdin),
-                Job::Refill(text) => {
-                    run(&real, &["-F".into()], None);
-                    (real.clone(), vec!["-R".into(), "-".into()], Some(text))
+            let mut retries = 0;
+            let mut rebuilt_differently = false;
+            let mut started = Instant::now();
+            let (status, stdout, stderr) = match job {
+                Job::Run(l) => {
+                    let mut r = run_line(&tool, &l, &file);
+                    while reference && r.2.contains(FLAKE) && retries < RETRIES {
+                        retries += 1 + rebuild(&real, &journal, &file);
+                        journal.skew = journal.refilled_at.elapsed();
+                        rebuilt_differently |= dump().0 != last_table;
+                        started = Instant::now();
+                        r = run_line(&tool, &l, &file);
+                    }
+                    journal.lines.push(l);
+                    r
                 }
-                Job::Save => (
-                    real.clone(),
-                    vec!["-L".into(), "-o".into(), "save".into()],
-                    None,
-                ),
+                Job::Refill(text) => {
+                    journal = Journal {
+                        corpus: text,
+                        lines: Vec::new(),
+                        refilled_at: started,
+                        skew: Duration::ZERO,
+                    };
+                    let (n, r) = refill(&real, &journal.corpus);
+                    retries = n;
+                    r
+                }
+                Job::Save => loop {
+                    let r = run(&tool, &["-L".into(), "-o".into(), "save".into()], None);
+                    if !reference || !r.2.contains(FLAKE) || retries == RETRIES {
+                        break r;
+                    }
+                    retries += 1;
+                },
             };
-            let started = Instant::now();
-            let (status, stdout, stderr) = run(&bin, &args, stdin.as_deref());
             let (table, timeouts) = dump();
+            last_table.clone_from(&table);
             let o = Outcome {
                 status,
                 stdout,
@@ -1007,9 +1169,12 @@ fn worker(tool: String, real: String) -> Twin {
                 timeouts,
                 started,
                 read_at: Instant::now(),
+                skew: journal.skew,
+                retries,
+                rebuilt_differently,
             };
             if done.send(o).is_err() {
-                return;
+                break;
             }
         }
     });
@@ -1127,10 +1292,14 @@ fn seen(o: &Outcome) -> Seen {
 }
 
 /// Timeouts agree when both tables hold the same entries and each pair is within 2 s plus how far apart
-/// the twins started and read their tables (they run side by side, but a loaded machine delays one).
+/// the twins started and read their tables (they run side by side, but a loaded machine delays one),
+/// plus the age difference of a rebuilt table ([`Outcome::skew`]).
 fn timeouts_agree(a: &Outcome, b: &Outcome) -> bool {
     let apart = |x: Instant, y: Instant| x.max(y).duration_since(x.min(y)).as_secs();
-    let slack = 2 + apart(a.started, b.started) + apart(a.read_at, b.read_at);
+    let slack = 2
+        + apart(a.started, b.started)
+        + apart(a.read_at, b.read_at)
+        + a.skew.max(b.skew).as_secs();
     a.table != b.table
         || a.timeouts
             .iter()
@@ -1190,6 +1359,12 @@ enum Deliberate {
     GetStaleErrno,
 }
 
+/// Our parser on a command line, its warnings (`-a`, `SRC_NAT`, connlabel.conf) muted: the matchers
+/// use it to read lines as conntrack-tools reads them.
+fn parse(argv: &[&str]) -> Result<cli::conntrack::parse::Parsed, cli::conntrack::parse::Fail> {
+    cli::conntrack::parse::muted(|| cli::conntrack::parse::parse(argv))
+}
+
 /// The words of a `-R` file line as conntrack-tools splits them (blanks only; the generator writes no
 /// quotes).
 fn words(line: &str) -> Vec<String> {
@@ -1201,7 +1376,7 @@ fn words(line: &str) -> Vec<String> {
 
 /// The status bits of `-u VALUE` as conntrack-tools accumulates them; `None` when it does not parse.
 fn status_bits(value: &str) -> Option<u32> {
-    cli::conntrack::parse::parse(&["conntrack", "-L", "-u", value])
+    parse(&["conntrack", "-L", "-u", value])
         .ok()
         .map(|p| p.tmpl.status)
 }
@@ -1217,8 +1392,7 @@ fn ct_tools_mark(args: &[String]) -> Option<(u32, u32)> {
     while i + 1 < args.len() {
         match args[i].as_str() {
             "-m" => {
-                let p =
-                    cli::conntrack::parse::parse(&["conntrack", "-L", "-m", &args[i + 1]]).ok()?;
+                let p = parse(&["conntrack", "-L", "-m", &args[i + 1]]).ok()?;
                 mark = Some((p.tmpl.mark, p.tmpl.mark_mask));
                 i += 1;
             }
@@ -1278,7 +1452,7 @@ fn translate(line: &Line) -> Option<(Line, Deliberate)> {
             .all(|l| {
                 let mut v = vec!["conntrack"];
                 v.extend(l.iter().map(String::as_str));
-                cli::conntrack::parse::parse(&v).is_ok()
+                parse(&v).is_ok()
             });
         let union = match output_union(&mut lines) {
             OutputUnion::Words(w) if parses => Some(w),
@@ -1290,7 +1464,7 @@ fn translate(line: &Line) -> Option<(Line, Deliberate)> {
         };
         if let Some(union) = union {
             let has_labels = |v: &str| {
-                cli::conntrack::parse::parse(&["conntrack", "-L", "-o", v])
+                parse(&["conntrack", "-L", "-o", v])
                     .is_ok_and(|p| p.output & cli::conntrack::parse::out::CL != 0)
             };
             // Once the mask holds `labels`, conntrack-tools loads connlabel.conf again (and warns again
@@ -1355,6 +1529,7 @@ fn translate(line: &Line) -> Option<(Line, Deliberate)> {
             Line {
                 args: line.args.clone(),
                 stdin: Some(stdin),
+                file: line.file,
             },
             kind,
         ));
@@ -1365,6 +1540,7 @@ fn translate(line: &Line) -> Option<(Line, Deliberate)> {
             Line {
                 args,
                 stdin: line.stdin.clone(),
+                file: line.file,
             },
             Deliberate::MarkThenStatus,
         )
@@ -1409,7 +1585,7 @@ fn output_union(lines: &mut [Vec<String>]) -> OutputUnion {
         let Some(i) = l.iter().position(|w| w == "-o").filter(|i| i + 1 < l.len()) else {
             continue;
         };
-        let Ok(p) = cli::conntrack::parse::parse(&["conntrack", "-L", "-o", &l[i + 1]]) else {
+        let Ok(p) = parse(&["conntrack", "-L", "-o", &l[i + 1]]) else {
             return OutputUnion::None;
         };
         union |= p.output;
@@ -1679,7 +1855,7 @@ fn deliberate(line: &Line, before: &[String], real: &Seen, ours: &Seen) -> Optio
     let flush_family = {
         let mut v = vec!["conntrack"];
         v.extend(a.iter().map(String::as_str));
-        cli::conntrack::parse::parse(&v)
+        parse(&v)
             .ok()
             .filter(|p| p.command == cli::conntrack::opts::cmd::CT_FLUSH && p.family != 0)
             .map(|p| if p.family == 2 { "ipv4" } else { "ipv6" })
@@ -1713,7 +1889,7 @@ fn deliberate(line: &Line, before: &[String], real: &Seen, ours: &Seen) -> Optio
     let parsed = {
         let mut v = vec!["conntrack"];
         v.extend(a.iter().map(String::as_str));
-        cli::conntrack::parse::parse(&v).ok()
+        parse(&v).ok()
     };
     // `--any-nat ADDR` with another filter: conntrack-tools matched (showed, deleted) nothing.
     if let Some(p) = &parsed {
@@ -1877,7 +2053,7 @@ fn deliberate(line: &Line, before: &[String], real: &Seen, ours: &Seen) -> Optio
     };
     let einval = real.stderr.contains("Operation failed: invalid parameters")
         || real.stderr.contains("Operation failed: Invalid argument");
-    if dccp_line && einval && real.status == Some(1) && real.table.len() <= ours.table.len() {
+    if dccp_line && einval && real.status == Some(1) && ours_created_more(real, ours, &[33]) {
         return Some(Deliberate::DccpReplyWithoutPorts);
     }
     let icmp_create = |args: &[String]| icmp_type_before_address(args);
@@ -1892,12 +2068,32 @@ fn deliberate(line: &Line, before: &[String], real: &Seen, ours: &Seen) -> Optio
         icmp_create(a)
     };
     if icmp_line
+        && real.status == Some(1)
         && real.stderr.contains("Operation failed: ")
-        && real.table.len() <= ours.table.len()
+        && ours_created_more(real, ours, &[1, 58])
     {
         return Some(Deliberate::IcmpTypeOrder);
     }
     None
+}
+
+/// Ours created entries where conntrack-tools stopped: its table and its printed lines are part of
+/// ours, and every entry only ours has is one of `protos` (protocol numbers), at least one.
+fn ours_created_more(real: &Seen, ours: &Seen, protos: &[u8]) -> bool {
+    let extra: Vec<&String> = ours
+        .table
+        .iter()
+        .filter(|e| !real.table.contains(e))
+        .collect();
+    let o: Vec<&str> = ours.stdout.lines().collect();
+    real.table.iter().all(|e| ours.table.contains(e))
+        && !extra.is_empty()
+        && extra.iter().all(|e| {
+            protos
+                .iter()
+                .any(|p| tuple_text(e, "orig").is_some_and(|t| t.contains(&format!("proto: {p},"))))
+        })
+        && real.stdout.lines().all(|l| o.contains(&l))
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -1931,15 +2127,22 @@ fn differential_against_conntrack_tools() {
     let count = env_u64("CT_DIFF_COUNT", CI_COUNT);
     let max_reports = env_u64("CT_DIFF_MAX_REPORTS", 20);
     let a = worker(real.clone(), real.clone());
-    let b = worker(OURS.to_string(), real.clone());
+    let ours = std::env::var("CT_DIFF_OURS").unwrap_or_else(|_| OURS.to_string());
+    let b = worker(ours, real.clone());
+    // Runs of conntrack-tools repeated after its own flake ([`FLAKE`]).
+    let flakes = std::cell::Cell::new(0u64);
     let both = |ja: Job, jb: Job| {
         a.tx.send(ja).expect("worker");
         b.tx.send(jb).expect("worker");
-        (a.rx.recv().expect("worker"), b.rx.recv().expect("worker"))
+        let (x, y) = (a.rx.recv().expect("worker"), b.rx.recv().expect("worker"));
+        flakes.set(flakes.get() + u64::from(x.retries + y.retries));
+        (x, y)
     };
     let mut reports = Vec::new();
     let mut explained = std::collections::BTreeMap::<String, u64>::new();
     let mut before: Vec<String> = Vec::new();
+    // Save round trips run (both tools' save outputs agreed and went back through `-R -`).
+    let mut saves = 0u64;
     let t0 = Instant::now();
     for index in start..start + count {
         if index == start || index % BLOCK == 0 {
@@ -1954,14 +2157,38 @@ fn differential_against_conntrack_tools() {
             before = x.table;
         }
         let mut line = generate(seed, index);
+        let mut ours_line = line.clone();
+        // The save round trip: each tool's `-L -o save` (compared like any line's output) is piped back
+        // through its own `-R -`, as it is or moved to another zone, the lines in one order on both sides.
+        let mut save_skew = 0;
+        let mut saved = None;
         if line.args == ["-R", "-"] && line.stdin.is_none() {
-            let (x, _) = both(Job::Save, Job::Save);
-            let r = &mut Rng::for_line(seed, index, 3);
-            line.stdin = Some(save_file(r, &x.stdout));
+            let (x, y) = both(Job::Save, Job::Save);
+            if seen(&x) == seen(&y) {
+                let (tx, ty) = (save_order(&x.stdout), save_order(&y.stdout));
+                save_skew = save_timeout_skew(&tx, &ty);
+                saves += 1;
+                line.stdin = Some(save_file(&mut Rng::for_line(seed, index, 3), &tx));
+                ours_line.stdin = Some(save_file(&mut Rng::for_line(seed, index, 3), &ty));
+            } else {
+                // The save outputs differ: that is the line's outcome, judged and reported below.
+                line = Line::plain(vec!["-L".into(), "-o".into(), "save".into()]);
+                ours_line = line.clone();
+                saved = Some((x, y));
+            }
         }
         let translated = translate(&line);
-        let ours_line = translated.as_ref().map_or(&line, |(l, _)| l).clone();
-        let (x, y) = both(Job::Run(line.clone()), Job::Run(ours_line));
+        if let Some((l, _)) = &translated {
+            ours_line = if ours_line.stdin == line.stdin {
+                l.clone()
+            } else {
+                translate(&ours_line).map_or(ours_line, |(l, _)| l)
+            };
+        }
+        let (x, mut y) =
+            saved.unwrap_or_else(|| both(Job::Run(line.clone()), Job::Run(ours_line.clone())));
+        // Entries loaded from the two save outputs differ in age by as much as their `-t` values do.
+        y.skew += Duration::from_secs(save_skew);
         let (sx, sy) = (seen(&x), seen(&y));
         let nat_ports = sx != sy && kernel_chose_nat_ports(&sx, &sy);
         if nat_ports {
@@ -1981,15 +2208,14 @@ fn differential_against_conntrack_tools() {
                 Some(d) => *explained.entry(format!("{d:?}")).or_default() += 1,
                 None if same => {}
                 None => {
-                    let r = report(
-                        seed,
-                        index,
-                        &line,
-                        &translated,
-                        (&x, &sx),
-                        (&y, &sy),
-                        &before,
-                    );
+                    let shown = match &translated {
+                        Some((_, d)) => Some((ours_line.clone(), format!("for {d:?}"))),
+                        None if ours_line.stdin != line.stdin => {
+                            Some((ours_line.clone(), "its own save output".to_string()))
+                        }
+                        None => None,
+                    };
+                    let r = report(seed, index, &line, &shown, (&x, &sx), (&y, &sy), &before);
                     eprintln!("{r}");
                     reports.push(r);
                     if reports.len() as u64 >= max_reports {
@@ -2006,9 +2232,10 @@ fn differential_against_conntrack_tools() {
         }
     }
     eprintln!(
-        "ct-diff: seed {seed}, lines {start}..{}, {} mismatches, deliberate differences matched: {explained:?}, {:.1} s",
+        "ct-diff: seed {seed}, lines {start}..{}, {} mismatches, save round trips {saves}, deliberate differences matched: {explained:?}, conntrack-tools runs repeated after its own '{FLAKE}': {}, {:.1} s",
         start + count,
         reports.len(),
+        flakes.get(),
         t0.elapsed().as_secs_f64()
     );
     assert!(
@@ -2016,6 +2243,68 @@ fn differential_against_conntrack_tools() {
         "{} unexplained differences (first above)",
         reports.len()
     );
+}
+
+/// The reference side repeats a run of conntrack-tools that hit its own flake ([`FLAKE`]) on its table
+/// as it was before the line: rebuilt from the corpus and the block's earlier lines. A stand-in for
+/// conntrack-tools applies the first `-I` and then reports the flake, as the real one does when a late
+/// answer fails the sequence check after its request went through: the repeat must not find that entry
+/// (`File exists`), and the table must still lack what an earlier line deleted. Ours is never repeated.
+#[test]
+fn reference_flake_is_repeated_on_a_rebuilt_table() {
+    let Some(real) = testkit::require_tool("conntrack") else {
+        return;
+    };
+    if !testkit::require("root", testkit::is_root()) {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ct-diff-flake-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (script, state) = (dir.join("conntrack"), dir.join("flaked"));
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = -I ] && [ ! -e {state} ]; then\n  touch {state}\n  {real} \"$@\" >/dev/null 2>&1\n  echo 'conntrack v1.4.7 (conntrack-tools): Operation failed: {FLAKE}' >&2\n  exit 1\nfi\nexec {real} \"$@\"\n",
+            state = state.display(),
+            real = real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script_path = script.display().to_string();
+    let twin = worker(script_path.clone(), script_path.clone());
+    let job = |j: Job| {
+        twin.tx.send(j).unwrap();
+        twin.rx.recv().unwrap()
+    };
+    let corpus = "-A -p udp -s 10.0.0.1 -d 10.0.0.2 --sport 1 --dport 2 -t 100\n\
+                  -A -p udp -s 10.0.0.3 -d 10.0.0.4 --sport 1 --dport 2 -t 100\n";
+    let refilled = job(Job::Refill(corpus.into()));
+    assert_eq!(refilled.table.len(), 2, "{refilled:?}");
+    let deleted = job(Job::Run(Line::plain(words("-D -s 10.0.0.3"))));
+    assert_eq!(deleted.table.len(), 1, "{deleted:?}");
+    let create = "-I -p tcp -s 10.0.0.5 -d 10.0.0.6 --sport 3 --dport 4 -t 100 --state LISTEN";
+    let o = job(Job::Run(Line::plain(words(create))));
+    assert_eq!(o.retries, 1, "{o:?}");
+    assert_eq!(o.status, Some(0), "{o:?}");
+    assert!(!o.stderr.contains(FLAKE), "{o:?}");
+    assert!(!o.rebuilt_differently, "{o:?}");
+    assert_eq!(o.table.len(), 2, "{o:?}");
+    assert!(o.table.iter().any(|e| e.contains("10.0.0.5")), "{o:?}");
+    assert!(!o.table.iter().any(|e| e.contains("10.0.0.3")), "{o:?}");
+    assert!(o.skew > Duration::ZERO, "{o:?}");
+    // The same flaky tool in the place of ours: its outcome stands.
+    std::fs::remove_file(&state).unwrap();
+    let ours = worker(script_path.clone(), real.display().to_string());
+    ours.tx.send(Job::Refill(corpus.into())).unwrap();
+    ours.rx.recv().unwrap();
+    ours.tx.send(Job::Run(Line::plain(words(create)))).unwrap();
+    let o = ours.rx.recv().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(o.retries, 0, "{o:?}");
+    assert_eq!(o.status, Some(1), "{o:?}");
+    assert!(o.stderr.contains(FLAKE), "{o:?}");
+    assert_eq!(o.table.len(), 3, "{o:?}");
 }
 
 /// The entry with its reply tuple's ports left out.
@@ -2071,7 +2360,7 @@ fn report(
     seed: u64,
     index: u64,
     line: &Line,
-    translated: &Option<(Line, Deliberate)>,
+    ours_ran: &Option<(Line, String)>,
     (x, sx): (&Outcome, &Seen),
     (y, sy): (&Outcome, &Seen),
     before: &[String],
@@ -2082,8 +2371,8 @@ fn report(
         index - block + 1,
         line.text()
     );
-    if let Some((l, d)) = translated {
-        r.push_str(&format!("  ours ran, for {d:?}: conntrack {}\n", l.text()));
+    if let Some((l, why)) = ours_ran {
+        r.push_str(&format!("  ours ran, {why}: conntrack {}\n", l.text()));
     }
     for (name, s, o) in [("conntrack-tools", sx, x), ("ours", sy, y)] {
         r.push_str(&format!(
@@ -2091,6 +2380,17 @@ fn report(
             s.status,
             indent(&o.stdout),
             indent(&s.stderr)
+        ));
+    }
+    if x.retries > 0 {
+        r.push_str(&format!(
+            "  (conntrack-tools' run was repeated {} times after '{FLAKE}' on a rebuilt table{})\n",
+            x.retries,
+            if x.rebuilt_differently {
+                ", which differed from the one before the line"
+            } else {
+                ""
+            }
         ));
     }
     let debug = std::env::var("CT_DIFF_DEBUG").is_ok();

@@ -10,7 +10,7 @@
 #[path = "ctsyncd/harness.rs"]
 mod harness;
 
-use harness::{Daemon, ENTRIES, LinkKind, Opts, create_entries, lab, ready};
+use harness::{Daemon, ENTRIES, LinkKind, Opts, lab, ready, start_with_entries};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -66,11 +66,7 @@ fn pair(sender: Daemon, receiver: Daemon, o: &Opts) -> Outcome {
     };
     let lab = lab(&format!("ia{tag}"), &[sender, receiver], o);
     let (a, b) = (&lab.nodes[0], &lab.nodes[1]);
-    b.start();
-    a.start();
-    std::thread::sleep(Duration::from_millis(800));
-    create_entries(a, ENTRIES);
-    create_entries(b, REVERSE);
+    start_with_entries(&lab, REVERSE);
     let external = b.wait_external(Duration::from_secs(15), |e| e.len() >= ENTRIES.len());
     let reverse = a.wait_external(Duration::from_secs(10), |e| e.len() >= REVERSE.len());
     let internal = a.cache("-i");

@@ -11,6 +11,7 @@ pub const DEFAULT_CHUNK: usize = 96 * 1024;
 
 /// The outcome of a batch: how many operations succeeded and which failed, by position.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct BatchReport {
     /// Operations pushed.
     pub total: usize,

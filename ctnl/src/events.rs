@@ -131,11 +131,11 @@ pub struct EventSocket {
 impl EventSocket {
     /// Joins `groups` with a receive queue of [`DEFAULT_EVENT_RCVBUF`].
     pub fn open(groups: Groups) -> Result<Self, Error> {
-        Self::with_rcvbuf(groups, DEFAULT_EVENT_RCVBUF)
+        Self::open_with(groups, DEFAULT_EVENT_RCVBUF)
     }
 
     /// Joins `groups` with a receive queue of `rcvbuf` bytes.
-    pub fn with_rcvbuf(groups: Groups, rcvbuf: usize) -> Result<Self, Error> {
+    pub fn open_with(groups: Groups, rcvbuf: usize) -> Result<Self, Error> {
         let sock = CtSocket::open_groups(groups.bits())?;
         let rcvbuf = sock.set_rcvbuf(rcvbuf)?;
         Ok(EventSocket {

@@ -103,6 +103,7 @@ pub enum Reason {
 /// A sysctl error: the knob and the reason.
 #[derive(Debug, thiserror::Error)]
 #[error("{knob}: {reason}")]
+#[non_exhaustive]
 pub struct SysctlError {
     /// The knob concerned.
     pub knob: Knob,

@@ -879,7 +879,7 @@ fn burst_50k_events_all_delivered_or_overrun() {
     );
 
     // And with a deliberately tiny queue the loss is reported, never silent.
-    let mut small = EventSocket::with_rcvbuf(Groups::DESTROY, 4096).unwrap();
+    let mut small = EventSocket::open_with(Groups::DESTROY, 4096).unwrap();
     small.set_timeout(Some(Duration::from_secs(1))).unwrap();
     ct.flush_all().unwrap();
     let mut got = 0usize;
@@ -1235,7 +1235,7 @@ fn dying_list_holds_entries_whose_destroy_event_is_undelivered() {
     let Some(_ns) = testkit::netns() else { return };
     // A reliable listener that never reads, with a tiny queue: destroy events cannot be delivered, so the
     // kernel keeps the deleted entries on its dying list and retries.
-    let mut stuck = EventSocket::with_rcvbuf(Groups::DESTROY, 1024).unwrap();
+    let mut stuck = EventSocket::open_with(Groups::DESTROY, 1024).unwrap();
     stuck.set_reliable(true).unwrap();
     let mut ct = Conntrack::open().unwrap();
     let mut b = ct.batch();

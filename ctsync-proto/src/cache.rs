@@ -253,6 +253,7 @@ pub(crate) struct Meta {
 
 /// State of an internal cache object (`C_OBJ_NEW`, `C_OBJ_ALIVE`, `C_OBJ_DEAD`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ObjState {
     /// Created, not updated since.
     New,

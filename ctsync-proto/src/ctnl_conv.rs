@@ -81,7 +81,7 @@ impl CtEntry {
         let orig = self.orig_tuple()?;
         let reply = self.reply_tuple()?;
         let mut e = ctnl::Entry::new(tuple_to_ctnl(&orig), tuple_to_ctnl(&reply));
-        e.status = self.status.map(ctnl::Status::from_bits_retain);
+        e.status = self.status;
         e.timeout = self.timeout;
         e.mark = self.mark;
         e.zone = self.zone;
@@ -145,7 +145,7 @@ impl CtEntry {
     pub fn from_ctnl(e: &ctnl::Entry) -> Option<CtEntry> {
         let orig = tuple_from_ctnl(e.orig.as_ref()?)?;
         let mut m = CtEntry {
-            status: e.status.map(|s| s.bits()),
+            status: e.status,
             ..CtEntry::default()
         };
         let reply = e
@@ -266,7 +266,7 @@ impl crate::wire::ExpEntry {
         x.tuple = Some(tuple);
         x.mask = exp_tuple(self.mask_addrs, self.mask_l4proto, self.mask_ports);
         x.timeout = self.timeout;
-        x.flags = self.flags.map(ctnl::ExpectFlags::from_bits_retain);
+        x.flags = self.flags;
         x.class = self.class;
         x.helper = self.helper.map(|h| h.name().into_owned());
         x.func = self.func.map(|f| f.name().into_owned());
@@ -300,7 +300,7 @@ impl crate::wire::ExpEntry {
             mask_l4proto,
             mask_ports,
             timeout: x.timeout,
-            flags: x.flags.map(|f| f.bits()),
+            flags: x.flags,
             class: x.class,
             helper: x.helper.as_deref().and_then(HelperName::new),
             func: x.func.as_deref().and_then(crate::wire::ExpFn::new),

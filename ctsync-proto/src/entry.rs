@@ -9,11 +9,6 @@
 
 use crate::wire::{AddrPair, CtEntry, ExpEntry, PortPair};
 
-/// `IPS_SRC_NAT_DONE` (linux/netfilter/nf_conntrack_common.h).
-pub const IPS_SRC_NAT_DONE: u32 = 1 << 7;
-/// `IPS_DST_NAT_DONE`.
-pub const IPS_DST_NAT_DONE: u32 = 1 << 8;
-
 /// The layer-4 part of a tuple.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum L4 {
@@ -229,8 +224,12 @@ impl CtEntry {
             }
             L4::None => {}
         }
-        let snat_ok = self.status.is_none_or(|s| s & IPS_SRC_NAT_DONE != 0);
-        let dnat_ok = self.status.is_none_or(|s| s & IPS_DST_NAT_DONE != 0);
+        let snat_ok = self
+            .status
+            .is_none_or(|s| s.contains(ctnl::Status::SRC_NAT_DONE));
+        let dnat_ok = self
+            .status
+            .is_none_or(|s| s.contains(ctnl::Status::DST_NAT_DONE));
         self.snat_ipv4 = None;
         self.dnat_ipv4 = None;
         self.snat_ipv6 = None;

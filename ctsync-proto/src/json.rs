@@ -175,7 +175,7 @@ pub fn write_entry(out: &mut String, e: &CtEntry) {
         ("icmp_type", e.icmp_type.map(u64::from)),
         ("icmp_code", e.icmp_code.map(u64::from)),
         ("icmp_id", e.icmp_id.map(u64::from)),
-        ("status", e.status.map(u64::from)),
+        ("status", e.status.map(|s| u64::from(s.bits()))),
         ("timeout", e.timeout.map(u64::from)),
         ("mark", e.mark.map(u64::from)),
         ("zone", e.zone.map(u64::from)),
@@ -238,7 +238,7 @@ pub fn write_exp(out: &mut String, e: &ExpEntry) {
     k.key(out, "mask");
     write_tuple(out, e.mask_addrs, e.mask_l4proto, e.mask_ports);
     k.num(out, "timeout", e.timeout);
-    k.num(out, "exp_flags", e.flags);
+    k.num(out, "exp_flags", e.flags.map(|f| f.bits()));
     k.num(out, "class", e.class);
     k.num(out, "nat_dir", e.nat_dir);
     if let Some(h) = &e.helper {

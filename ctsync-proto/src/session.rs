@@ -66,9 +66,9 @@ pub enum Action {
         key: Key,
     },
     /// An external entry expired (ALARM mode: not refreshed within the cache timeout).
-    Expired(CtEntry),
+    Expired(Box<CtEntry>),
     /// An external expectation expired (ALARM mode).
-    ExpectationExpired(ExpEntry),
+    ExpectationExpired(Box<ExpEntry>),
     /// The peer announced an expectation change; the external expectation cache has applied it
     /// (`external_exp().get(&key)` gives it now).
     Expectation {
@@ -395,6 +395,13 @@ impl Core {
             }
             Body::Ctl { .. } => None,
         }
+    }
+}
+
+/// Gives memory back once a queue that grew large (a bulk send) holds a quarter of its capacity or less.
+fn shrink<T>(q: &mut VecDeque<T>) {
+    if q.capacity() > 4096 && q.len() * 4 <= q.capacity() {
+        q.shrink_to(q.len() * 2);
     }
 }
 
@@ -944,6 +951,11 @@ impl Ftfw {
     /// Walks the resend queue over `from..=to` (`rs_queue_empty` with `resend == false`, `rs_queue_to_tx`
     /// with `resend == true`).
     fn rs_range(&mut self, from: u32, to: u32, resend: bool) {
+        self.rs_range_walk(from, to, resend);
+        shrink(&mut self.rs);
+    }
+
+    fn rs_range_walk(&mut self, from: u32, to: u32, resend: bool) {
         let mut i = 0;
         while i < self.rs.len() {
             let seq = self.rs[i].seq;
@@ -991,6 +1003,7 @@ impl Ftfw {
         while let Some(n) = self.rs.pop_front() {
             self.release_node(n);
         }
+        shrink(&mut self.rs);
     }
 
     /// `digest_msg`.
@@ -1392,6 +1405,7 @@ impl Session for Ftfw {
                 }
             }
         }
+        shrink(&mut self.core.tx);
         if p.is_empty() {
             return None;
         }
@@ -1586,12 +1600,14 @@ impl Session for Alarm {
             match t.key {
                 ObjRef::Ct(k) => {
                     if let Some(e) = self.core.external.expire(now, &k) {
-                        self.core.actions.push_back(Action::Expired(e));
+                        self.core.actions.push_back(Action::Expired(Box::new(e)));
                     }
                 }
                 ObjRef::Exp(k) => {
                     if let Some(e) = self.core.external_exp.expire(now, &k) {
-                        self.core.actions.push_back(Action::ExpectationExpired(e));
+                        self.core
+                            .actions
+                            .push_back(Action::ExpectationExpired(Box::new(e)));
                     }
                 }
             }
@@ -1690,6 +1706,7 @@ fn transmit_once(core: &mut Core, buf: &mut [u8]) -> Option<usize> {
             core.release(&r);
         }
     }
+    shrink(&mut core.tx);
     if p.is_empty() {
         return None;
     }

@@ -55,7 +55,7 @@ fn entry(i: u16) -> CtEntry {
             sport: i,
             dport: 80,
         }),
-        status: Some(0xc),
+        status: Some(ctnl::Status::from_bits_retain(0xc)),
         tcp_state: Some(3),
         timeout: Some(300),
         mark: Some(u32::from(i)),

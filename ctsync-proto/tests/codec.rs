@@ -66,7 +66,7 @@ fn ct_entry() -> impl Strategy<Value = CtEntry> {
     );
     (a, b, c).prop_map(|(a, b, c)| CtEntry {
         addrs: a.0,
-        status: a.1,
+        status: a.1.map(ctnl::Status::from_bits_retain),
         l4proto: a.2,
         ports: a.3,
         tcp_state: a.4,
@@ -154,7 +154,7 @@ fn exp_entry() -> impl Strategy<Value = ExpEntry> {
             mask_l4proto: k.1,
             mask_ports: k.2,
             timeout: t.0,
-            flags: t.1,
+            flags: t.1.map(ctnl::ExpectFlags::from_bits_retain),
             class: t.2,
             nat_addrs: n.0.map(|a| [a[0].into(), a[1].into()]),
             nat_l4proto: n.1,
@@ -237,7 +237,7 @@ proptest! {
         let mut reply = orig.invert();
         if snat && let AddrPair::V4 { dst, .. } = &mut reply.addrs { *dst = Ipv4Addr::new(203, 0, 113, 1); }
         if dnat && let L4::Ports(p) = &mut reply.l4 { p.sport = p.sport.wrapping_add(1); }
-        let mut m = CtEntry { status: Some(0x180), ..e };
+        let mut m = CtEntry { status: Some(ctnl::Status::from_bits_retain(0x180)), ..e };
         m.set_tuples(&orig, &reply);
         prop_assert_eq!(m.reply_tuple().unwrap(), reply);
     }
@@ -488,7 +488,7 @@ fn json_of_messages() {
             sport: 1000,
             dport: 80,
         }),
-        status: Some(8),
+        status: Some(ctnl::Status::from_bits_retain(8)),
         timeout: Some(30),
         mark: Some(3),
         tcp_state: Some(3),
@@ -633,7 +633,7 @@ fn conntrackd_boundaries(if_mtu: usize, sizes: &[usize]) -> Vec<usize> {
 fn sized_msg(attrs: usize, seq: u32) -> Message {
     // 8-byte header + NTA_STATUS + `attrs` marks: each attribute is 8 bytes.
     let mut e = CtEntry {
-        status: Some(seq),
+        status: Some(ctnl::Status::from_bits_retain(seq)),
         ..CtEntry::default()
     };
     if attrs > 0 {

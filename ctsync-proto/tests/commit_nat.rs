@@ -26,7 +26,7 @@ fn snat_entry() -> CtEntry {
         }),
         tcp_state: Some(3), // ESTABLISHED
         // SEEN_REPLY ASSURED CONFIRMED SRC_NAT SRC_NAT_DONE DST_NAT_DONE, as conntrackd sends it
-        status: Some(0x19e),
+        status: Some(ctnl::Status::from_bits_retain(0x19e)),
         timeout: Some(300),
         snat_ipv4: Some(Ipv4Addr::new(192, 168, 1, 100)),
         snat_port: Some(40001),

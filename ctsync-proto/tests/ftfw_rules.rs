@@ -21,7 +21,7 @@ fn entry(i: u16) -> CtEntry {
             sport: i,
             dport: 53,
         }),
-        status: Some(8),
+        status: Some(ctnl::Status::from_bits_retain(8)),
         timeout: Some(60),
         ..CtEntry::default()
     }

@@ -60,7 +60,7 @@ fn entries() -> Vec<CtEntry> {
     vec![
         CtEntry {
             addrs: v4([192, 0, 2, 1], [192, 0, 2, 53]),
-            status: Some(0x8),
+            status: Some(ctnl::Status::from_bits_retain(0x8)),
             l4proto: Some(17),
             ports: Some(PortPair {
                 sport: 5353,
@@ -73,7 +73,7 @@ fn entries() -> Vec<CtEntry> {
         CtEntry {
             addrs: v4([192, 0, 2, 11], [198, 51, 100, 7]),
             // IPS_SEEN_REPLY | ASSURED | CONFIRMED | SRC_NAT | SRC_NAT_DONE (what conntrack -I sets).
-            status: Some(0x19e),
+            status: Some(ctnl::Status::from_bits_retain(0x19e)),
             l4proto: Some(6),
             ports: Some(PortPair {
                 sport: 41000,
@@ -88,7 +88,7 @@ fn entries() -> Vec<CtEntry> {
         },
         CtEntry {
             addrs: v4([192, 0, 2, 1], [192, 0, 2, 254]),
-            status: Some(0x8),
+            status: Some(ctnl::Status::from_bits_retain(0x8)),
             l4proto: Some(1),
             icmp_type: Some(8),
             icmp_code: Some(0),

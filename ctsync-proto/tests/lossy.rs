@@ -71,7 +71,7 @@ fn entry(i: u32) -> CtEntry {
     };
     CtEntry {
         addrs: Some(addrs),
-        status: Some(0x8),
+        status: Some(ctnl::Status::from_bits_retain(0x8)),
         l4proto: Some(17),
         ports: Some(PortPair {
             sport: 10_000 + (i % 50_000) as u16,
@@ -101,7 +101,7 @@ fn expectation(i: u32) -> ExpEntry {
         }),
         mask_l4proto: Some(6),
         timeout: Some(300),
-        flags: Some(0),
+        flags: Some(ctnl::ExpectFlags::empty()),
         ..ExpEntry::default()
     }
 }

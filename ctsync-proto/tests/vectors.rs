@@ -134,7 +134,7 @@ fn captured_messages_to_json() {
                 assert_eq!(en["src"], a.src().to_string());
                 assert_eq!(en["dst"], a.dst().to_string());
                 assert_eq!(en["l4proto"], e.l4proto.unwrap());
-                assert_eq!(en["status"], e.status.unwrap());
+                assert_eq!(en["status"], e.status.unwrap().bits());
                 match e.ports {
                     Some(p) => assert_eq!(
                         (en["sport"].as_u64(), en["dport"].as_u64()),
@@ -292,7 +292,10 @@ fn captured_expectation_roundtrips() {
             dport: 0xffff
         })
     );
-    assert_eq!((e.timeout, e.flags, e.class), (Some(300), Some(0), Some(0)));
+    assert_eq!(
+        (e.timeout, e.flags, e.class),
+        (Some(300), Some(ctnl::ExpectFlags::empty()), Some(0))
+    );
     assert_eq!(
         e.helper.map(|h| h.name().into_owned()),
         Some("ftp".to_string())

@@ -8,7 +8,7 @@
 //! the kernel still has the value. While blinded, an attribute is neither decoded into its typed field nor
 //! written from it: exactly what a crate that predates it would do. The setting is per thread.
 //!
-//! Without the feature, [`is_blind`] is a constant `false` and the module is private.
+//! Without the feature, `is_blind` is a constant `false` and the module is private.
 
 /// A nest of the IPVS attribute tree, to name which nest an attribute number belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

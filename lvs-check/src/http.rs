@@ -24,6 +24,7 @@ pub fn request(path: &str, protocol: HttpProtocol, host: &str) -> Vec<u8> {
 
 /// Why an HTTP check failed (the text is keepalived's log wording where it has one).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HttpError {
     /// The connection closed before the end of the headers.
     NoData,

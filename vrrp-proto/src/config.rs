@@ -447,6 +447,7 @@ impl Config {
 /// A configuration problem: which key, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {problem}")]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The keepalived key at fault (`virtual_router_id`, `advert_int`, ...).
     pub field: &'static str,

@@ -11,6 +11,7 @@ use crate::wire::{self, AuthType, Body, ChecksumModes, Family, Packet};
 
 /// What a message says and whether it passes the configuration-free receive checks.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Inspection {
     /// IP source of the carrying packet.
     pub src: Option<IpAddr>,

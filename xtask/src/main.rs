@@ -6,6 +6,7 @@
 //! `checks::preflight`), and every step runs with `TESTKIT_STRICT=1`, so a test whose prerequisite is
 //! missing fails instead of skipping (`testkit`'s docs).
 
+mod api_check;
 mod checks;
 mod ct_diff;
 mod ctsync_loss;
@@ -24,8 +25,8 @@ const USAGE: &str = "\
 usage: cargo xtask <task> [args...]
 
 tasks:
-  ci                 install the packages, check this machine (preflight), then fmt, clippy, doc, the
-                     fuzz build and every test, IPVS tests in the VM, the HA lab's short run (ha-lab
+  ci                 install the packages, check this machine (preflight), then fmt, clippy, doc,
+                     api-check, the fuzz build and every test, IPVS tests in the VM, the HA lab's short run (ha-lab
                      --ci); always strict: a missing root, peer
                      tool or kernel feature fails the run (README's test command; `.ci/run` calls it)
   deps               install the Debian packages the tests need (apt-get; root)
@@ -44,6 +45,9 @@ tasks:
                      vrrpd vs lvs-check (BENCHMARKS.md)
   ct-diff [--seed S | --seeds A-B] [--start LINE] [--count N] [--max-reports N] [--debug]
                      long runs of the conntrack differential test against conntrack-tools (ct_diff.rs)
+  api-check [CRATE...]
+                     the library crates' public APIs hold no framing helper and no 0.x crate's type
+                     (rustdoc JSON; part of ci)
   ctsync-loss [SEEDS] [PAIRS] [ENTRIES] [HOLD_MS] [START_MS]
                      the long FT-FW loss run: ctsyncd and conntrackd pairs through a lossy, reordering link
   help, -h, --help   print this text
@@ -78,6 +82,7 @@ fn run() -> Result<()> {
         "vm-lvs-bench" => lvsbench::run(rest)?,
         "vm-lvs-events" => lvs_events::run(rest)?,
         "ct-diff" => ct_diff::run(rest)?,
+        "api-check" => api_check::run(rest)?,
         "ctsync-loss" => ctsync_loss::run(rest)?,
         other => {
             eprint!("{USAGE}");
@@ -141,6 +146,7 @@ fn ci() -> Result<()> {
         &["cargo", "doc", "--workspace", "--no-deps", "--locked"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
+    api_check::run(&[])?; // no framing helper or 0.x type in a library's public API (api_check.rs)
     util::step(
         "cargo check (fuzz targets)",
         &[

@@ -1631,7 +1631,7 @@ fn events(p: &Parsed, w: &mut dyn Write) -> Result<usize, Outcome> {
         groups |= Groups::DESTROY;
     }
     let mut sock = match p.buffer_size {
-        Some(b) => EventSocket::with_rcvbuf(groups, b),
+        Some(b) => EventSocket::open_with(groups, b),
         None => EventSocket::open(groups),
     }
     .map_err(|_| Fail::other("Can't open netlink socket"))?;

@@ -485,7 +485,7 @@ impl Daemon {
                 let text = match table {
                     Table::Expect if !exp => String::new(),
                     Table::Expect => output::dump_exp(&self.driver, internal, json, now),
-                    _ if xml && !json => output::dump_ct_xml(&self.driver, internal),
+                    _ if xml && !json => output::dump_ct_xml(&mut self.driver, internal),
                     _ => output::dump_ct(&self.driver, internal, json, now),
                 };
                 Reply::text(text)

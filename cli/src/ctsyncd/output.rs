@@ -385,8 +385,16 @@ pub fn dump_ct(d: &Driver, internal: bool, json: bool, now: Instant) -> String {
     out
 }
 
-/// `-i -x`/`-e -x`: libnetfilter_conntrack's XML of each entry, one per line.
-pub fn dump_ct_xml(d: &Driver, internal: bool) -> String {
+/// `-i -x`/`-e -x`: libnetfilter_conntrack's XML of each entry, one per line. As in `-e`, an external
+/// entry has no reply tuple: conntrackd prints an empty one (`protoname="unknown"`), and so do we. An
+/// internal entry carries the kernel's conntrack id (`<id>`), read from the kernel table (an entry the
+/// kernel no longer has is printed without).
+pub fn dump_ct_xml(d: &mut Driver, internal: bool) -> String {
+    let ids = if internal {
+        d.kernel_ids().unwrap_or_default()
+    } else {
+        Default::default()
+    };
     let entries: Vec<CtEntry> = if internal {
         d.session().internal().live().collect()
     } else {
@@ -400,6 +408,11 @@ pub fn dump_ct_xml(d: &Driver, internal: bool) -> String {
     for e in entries {
         let Some(mut k) = e.to_ctnl() else { continue };
         k.timeout = None;
+        if internal {
+            k.id = k.orig.clone().and_then(|t| ids.get(&(t, k.zone)).copied());
+        } else {
+            k.reply = None;
+        }
         if k.orig.is_some() {
             let clock = ctnl::Clock::at(0, ctnl::TimeZone::utc());
             k.write_xml(&mut out, None, &ctnl::Style::default(), None, &clock);

@@ -250,7 +250,7 @@ fn daemon(args: &Args, conf: KeepalivedConf, log: &Log) -> Result<()> {
     for sig in [SIGTERM, SIGINT, SIGHUP, SIGCHLD] {
         signal_hook::low_level::pipe::register(sig, sig_w.try_clone()?)?;
     }
-    let mut driver = Driver::new(set)?;
+    let mut driver = Driver::open(set)?;
     for (name, o) in options(&conf) {
         driver.set_options(&name, o);
     }

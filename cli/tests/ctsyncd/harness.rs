@@ -134,11 +134,7 @@ impl Node {
     pub fn cache(&self, flag: &str) -> BTreeSet<String> {
         let out = self.client_ok(flag);
         out.lines()
-            .map(|l| {
-                let l = l.find(" [active since").map_or(l, |i| &l[..i]);
-                let l = l.find(" [expires in").map_or(l, |i| &l[..i]);
-                l.split_whitespace().collect::<Vec<_>>().join(" ")
-            })
+            .map(timeless)
             .filter(|l| !l.is_empty())
             .collect()
     }
@@ -170,6 +166,13 @@ impl Node {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// A `-i`/`-e` line without its `[active since ..]`/`[expires in ..]` suffix, spaces collapsed.
+pub fn timeless(l: &str) -> String {
+    let l = l.find(" [active since").map_or(l, |i| &l[..i]);
+    let l = l.find(" [expires in").map_or(l, |i| &l[..i]);
+    l.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 pub struct Lab {
@@ -329,6 +332,17 @@ pub const ENTRIES: &[&str] = &[
     "-p udp -s 198.51.100.9 -d 203.0.113.1 --sport 5000 --dport 53 -t 60 --dst-nat 192.168.1.53:5353",
     "-p tcp -s 2001:db8::10 -d 2001:db8:1::20 --sport 3000 --dport 443 --state ESTABLISHED -t 300 --src-nat 2001:db8:ffff::1",
 ];
+
+/// Starts a two-node lab's daemons (B first), gives them 800 ms to meet, then makes [`ENTRIES`] on A
+/// and `local` on B.
+pub fn start_with_entries(lab: &Lab, local: &[&str]) {
+    let (a, b) = (&lab.nodes[0], &lab.nodes[1]);
+    b.start();
+    a.start();
+    std::thread::sleep(Duration::from_millis(800));
+    create_entries(a, ENTRIES);
+    create_entries(b, local);
+}
 
 pub fn create_entries(n: &Node, list: &[&str]) {
     for e in list {

@@ -464,11 +464,19 @@ fn v6(a: IpAddr) -> Ipv6Addr {
 
 /// Packet and byte counters of one direction (`CTA_COUNTERS_ORIG`/`CTA_COUNTERS_REPLY`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Counters {
     /// Packets.
     pub packets: u64,
     /// Bytes.
     pub bytes: u64,
+}
+
+impl Counters {
+    /// Counters of `packets` packets and `bytes` bytes.
+    pub const fn new(packets: u64, bytes: u64) -> Self {
+        Counters { packets, bytes }
+    }
 }
 
 /// Start and stop timestamps in nanoseconds since the epoch (`CTA_TIMESTAMP`), when `nf_conntrack_timestamp`

@@ -32,7 +32,7 @@ use crate::wire::{Change, CtEntry, ExpEntry};
 use ctnl::{Conntrack, Event, EventKind, EventSocket, Groups, TryRecv};
 use rustix::event::{PollFd, PollFlags};
 use rustix::fd::{AsFd, BorrowedFd};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// What the driver reports as going wrong.
@@ -154,6 +154,10 @@ pub struct Driver {
     events: EventSocket,
     ct: Conntrack,
     own_portid: u32,
+    /// The handle `-F` and `-t` flush through, and its port id: the deletions they cause are cached
+    /// but not announced, as conntrackd does with its `CTD_ORIGIN_FLUSH` handle.
+    flusher: Conntrack,
+    flush_portid: u32,
     cfg: DriverConfig,
     buf: Vec<u8>,
     tx: Vec<u8>,
@@ -184,7 +188,7 @@ impl Driver {
         // losing events every time; the kernel only uses the memory while events are queued.
         let size = cfg.event_buffer.max(cfg.event_buffer_max);
         let mut events = if size > 0 {
-            EventSocket::with_rcvbuf(groups, size)?
+            EventSocket::open_with(groups, size)?
         } else {
             EventSocket::open(groups)?
         };
@@ -196,6 +200,8 @@ impl Driver {
         events.set_nonblocking(true)?;
         let ct = Conntrack::open()?;
         let own_portid = portid(ct.as_fd());
+        let flusher = Conntrack::open()?;
+        let flush_portid = portid(flusher.as_fd());
         let channel = Channel::open(&cfg.channel)?;
         let mut session = cfg.session.build(now);
         session.internal_mut().set_limit(cfg.hash_limit);
@@ -212,6 +218,8 @@ impl Driver {
             events,
             ct,
             own_portid,
+            flusher,
+            flush_portid,
             cfg,
             buf: vec![0u8; 65536],
             tx: vec![0u8; 65536],
@@ -290,7 +298,8 @@ impl Driver {
 
     fn event(&mut self, now: Instant, ev: Event) {
         self.stats.events_received += 1;
-        let mine = self.events.last_portid() == self.own_portid && self.own_portid != 0;
+        let from = self.events.last_portid();
+        let mine = from != 0 && (from == self.own_portid || from == self.flush_portid);
         match ev {
             Event::Conntrack { kind, entry } => {
                 if !self.cfg.filter.matches(&entry) {
@@ -317,7 +326,8 @@ impl Driver {
                     }
                 }
                 if mine {
-                    // Caused by our own commit: cached, not announced (CTD_ORIGIN_COMMIT).
+                    // Caused by our own commit or flush: cached, not announced (CTD_ORIGIN_COMMIT,
+                    // CTD_ORIGIN_FLUSH).
                     self.session.record_local(now, change, e);
                 } else {
                     self.session.handle_local(now, change, e);
@@ -445,11 +455,10 @@ impl Driver {
     /// Fills the internal cache from a kernel dump without announcing anything (conntrackd's start and
     /// `-R`).
     pub fn populate(&mut self, now: Instant) -> Result<usize, Error> {
-        let dumped = self.dump_kept()?;
-        let n = dumped.len();
-        for c in dumped {
-            self.session.record_local(now, Change::Update, c);
-        }
+        let session = &mut self.session;
+        let n = dump_kept(&mut self.ct, &self.cfg.filter, |c| {
+            session.record_local(now, Change::Update, c);
+        })?;
         if self.cfg.expectations {
             let mut xs = Vec::new();
             for fam in [ctnl::Family::Ipv4, ctnl::Family::Ipv6] {
@@ -464,22 +473,6 @@ impl Driver {
         Ok(n)
     }
 
-    /// The kernel table's entries the filter keeps (the kernel narrows the dumps, user space decides).
-    fn dump_kept(&mut self) -> Result<Vec<CtEntry>, Error> {
-        let mut out = Vec::new();
-        for filter in self.cfg.filter.kernel_dumps() {
-            for e in self.ct.dump(&filter)? {
-                let e = e?;
-                if self.cfg.filter.matches(&e)
-                    && let Some(c) = CtEntry::from_ctnl(&e)
-                {
-                    out.push(c);
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// `conntrackd -R`: resync the internal cache with the kernel table (a dump, not announced).
     pub fn resync_from_kernel(&mut self, now: Instant) -> Result<usize, Error> {
         self.stats.kernel_resyncs += 1;
@@ -491,13 +484,13 @@ impl Driver {
     pub fn resync_after_overrun(&mut self, now: Instant) -> Result<usize, Error> {
         self.stats.kernel_resyncs += 1;
         let mut seen = HashSet::new();
-        let dumped = self.dump_kept()?;
-        for c in &dumped {
+        let session = &mut self.session;
+        let n = dump_kept(&mut self.ct, &self.cfg.filter, |c| {
             if let Some(k) = c.key() {
                 seen.insert(k);
             }
-            self.session.handle_local(now, Change::Update, *c);
-        }
+            session.handle_local(now, Change::Update, c);
+        })?;
         let gone: Vec<CtEntry> = self
             .session
             .internal()
@@ -507,7 +500,7 @@ impl Driver {
         for e in gone {
             self.session.handle_local(now, Change::Delete, e);
         }
-        Ok(dumped.len())
+        Ok(n)
     }
 
     /// `conntrackd -c`: commits the external cache into the kernel.
@@ -534,11 +527,12 @@ impl Driver {
         self.purge_at = None;
     }
 
-    /// `conntrackd -F`: deletes every kernel entry the filter accepts. The deletions are announced to the
-    /// peer like any other (conntrackd flushes through a handle of its own, not its commit handle).
+    /// `conntrackd -F`: deletes every kernel entry the filter accepts, through the flush handle: the
+    /// deletions leave the internal cache but are not announced to the peer, whose external cache keeps
+    /// them (conntrackd 1.4.7 sends only the deletions of `CTD_ORIGIN_NOT_ME`).
     pub fn flush_kernel(&mut self) -> Result<usize, Error> {
         self.stats.kernel_flushes += 1;
-        let mut other = Conntrack::open()?;
+        let other = &mut self.flusher;
         let mut keys = Vec::new();
         for filter in self.cfg.filter.kernel_dumps() {
             for e in other.dump(&filter)? {
@@ -558,15 +552,55 @@ impl Driver {
         Ok(r.ok)
     }
 
+    /// The kernel's conntrack ids of the entries the filter accepts, by original tuple and zone: what
+    /// `conntrackd -i -x` shows in `<id>` (conntrackd keeps the id of the event; the cache here keeps
+    /// only what the wire carries, so the id is read back from the kernel when asked).
+    pub fn kernel_ids(&mut self) -> Result<HashMap<(ctnl::Tuple, Option<u16>), u32>, Error> {
+        let mut ids = HashMap::new();
+        for filter in self.cfg.filter.kernel_dumps() {
+            for e in self.flusher.dump(&filter)? {
+                let e = e?;
+                if let (Some(t), Some(id)) = (e.orig, e.id) {
+                    ids.insert((t, e.zone), id);
+                }
+            }
+        }
+        Ok(ids)
+    }
+
     /// `conntrackd -F expect`: deletes every kernel expectation.
     pub fn flush_kernel_expect(&mut self) -> Result<(), Error> {
         self.stats.kernel_flushes += 1;
-        let mut other = Conntrack::open()?;
+        let other = &mut self.flusher;
         for fam in [ctnl::Family::Ipv4, ctnl::Family::Ipv6] {
             other.flush_expect(Some(fam))?;
         }
         Ok(())
     }
+}
+
+/// Streams the kernel table's entries the filter keeps to `f` (the kernel narrows the dumps, user space
+/// decides), decoding each into one reused entry; returns how many.
+fn dump_kept(
+    ct: &mut Conntrack,
+    filter: &Filter,
+    mut f: impl FnMut(CtEntry),
+) -> Result<usize, Error> {
+    let mut n = 0;
+    let mut e = ctnl::Entry::default();
+    for kernel in filter.kernel_dumps() {
+        let mut dump = ct.dump(&kernel)?;
+        while let Some(r) = dump.next_into(&mut e) {
+            r?;
+            if filter.matches(&e)
+                && let Some(c) = CtEntry::from_ctnl(&e)
+            {
+                f(c);
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
 }
 
 fn change_of(kind: EventKind) -> Change {

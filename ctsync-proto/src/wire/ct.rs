@@ -112,8 +112,8 @@ fn size_of(attr: u16) -> Size {
 pub struct CtEntry {
     /// Original-direction addresses (`NTA_IPV4` / `NTA_IPV6`).
     pub addrs: Option<AddrPair>,
-    /// `NTA_STATUS` (the kernel's `IPS_*` bits).
-    pub status: Option<u32>,
+    /// `NTA_STATUS` (the kernel's `IPS_*` bits; unknown bits are kept).
+    pub status: Option<ctnl::Status>,
     /// `NTA_L4PROTO`.
     pub l4proto: Option<u8>,
     /// Original-direction ports (`NTA_PORT`; TCP, UDP, SCTP, DCCP).
@@ -180,7 +180,7 @@ impl CtEntry {
             s.addrs(nta::IPV4, nta::IPV6, a);
         }
         if let Some(v) = self.status {
-            s.u32(nta::STATUS, v);
+            s.u32(nta::STATUS, v.bits());
         }
         if let Some(v) = self.l4proto {
             s.u8(nta::L4PROTO, v);
@@ -349,7 +349,7 @@ impl CtEntry {
                 nta::L4PROTO => e.l4proto = Some(rd_u8(d)),
                 nta::PORT => e.ports = Some(rd_ports(d)),
                 nta::TCP_STATE => e.tcp_state = Some(rd_u8(d)),
-                nta::STATUS => e.status = Some(rd_u32(d)),
+                nta::STATUS => e.status = Some(ctnl::Status::from_bits_retain(rd_u32(d))),
                 nta::TIMEOUT => e.timeout = Some(rd_u32(d)),
                 nta::MARK => e.mark = Some(rd_u32(d)),
                 nta::MASTER_IPV4 => e.master_addrs = Some(rd_addrs_v4(d)),

@@ -75,8 +75,8 @@ pub struct ExpEntry {
     pub mask_ports: Option<PortPair>,
     /// `NTA_EXP_TIMEOUT`.
     pub timeout: Option<u32>,
-    /// `NTA_EXP_FLAGS`.
-    pub flags: Option<u32>,
+    /// `NTA_EXP_FLAGS` (`NF_CT_EXPECT_*`; unknown bits are kept).
+    pub flags: Option<ctnl::ExpectFlags>,
     /// `NTA_EXP_CLASS`.
     pub class: Option<u32>,
     /// NAT tuple addresses (`NTA_EXP_NAT_IPV4`: source, destination; IPv4 only in conntrackd).
@@ -127,7 +127,7 @@ impl ExpEntry {
             s.u32(TIMEOUT, v);
         }
         if let Some(v) = self.flags {
-            s.u32(FLAGS, v);
+            s.u32(FLAGS, v.bits());
         }
         if let Some(v) = self.class {
             s.u32(CLASS, v);
@@ -231,7 +231,7 @@ impl ExpEntry {
                 MASK_L4PROTO => e.mask_l4proto = Some(rd_u8(d)),
                 MASK_PORT => e.mask_ports = Some(rd_ports(d)),
                 TIMEOUT => e.timeout = Some(rd_u32(d)),
-                FLAGS => e.flags = Some(rd_u32(d)),
+                FLAGS => e.flags = Some(ctnl::ExpectFlags::from_bits_retain(rd_u32(d))),
                 CLASS => e.class = Some(rd_u32(d)),
                 NAT_IPV4 => e.nat_addrs = Some([rd_v4(d), rd_v4(d.get(4..).unwrap_or(&[]))]),
                 NAT_PORT => e.nat_ports = Some(rd_ports(d)),

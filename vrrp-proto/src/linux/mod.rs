@@ -31,7 +31,7 @@
 //! let mut set = Instances::new();
 //! let cfg = Config::new("eth0", 51, vec!["192.0.2.100".parse()?]);
 //! set.add("VI_1", Router::new(cfg, primary)?)?;
-//! let mut driver = Driver::new(set)?;
+//! let mut driver = Driver::open(set)?;
 //! driver.start(Instant::now())?;
 //! loop {
 //!     // poll(2) on driver.fds() until driver.poll_timeout(), then:
@@ -356,7 +356,7 @@ enum Whose {
 
 impl Driver {
     /// Opens the sockets for `set` (built, not started) in the calling thread's network namespace.
-    pub fn new(set: Instances) -> Result<Driver, Error> {
+    pub fn open(set: Instances) -> Result<Driver, Error> {
         let mut rtnl = Rtnl::open()?;
         let links = LinkEvents::open()?;
         let ifaces = rtnl

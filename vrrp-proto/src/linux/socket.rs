@@ -41,6 +41,7 @@ fn socket(domain: libc::c_int, ty: libc::c_int, proto: libc::c_int) -> io::Resul
 
 /// A received advert: carrying addresses, TTL / hop limit, and the VRRP payload's range in the buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Received {
     /// IP source.
     pub src: IpAddr,

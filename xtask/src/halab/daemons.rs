@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 pub enum Vrrp {
     /// Debian's keepalived 2.2.7.
     Keepalived,
-    /// Our vrrpd (path of the release binary).
+    /// Our vrrpd (path of its binary).
     Vrrpd(PathBuf),
 }
 
@@ -24,7 +24,7 @@ pub enum Vrrp {
 pub enum Sync {
     /// Debian's conntrackd 1.4.7.
     Conntrackd,
-    /// Our ctsyncd (path of the release binary).
+    /// Our ctsyncd (path of its binary).
     Ctsyncd(PathBuf),
     /// No sync daemon (the control scenario): the notify script's binary is `/bin/true`.
     Off,

@@ -56,7 +56,8 @@ Defaults: --stack keepalived,ours --scenario 1,2,3,4,5 --method all (kill for 2 
 --deadline: how long a failover may take before the stream counts as stalled
 --hold: how long the connections run on the new master before they are checked
 --vrrpd, --ctsyncd: use these binaries (copied at the start) instead of building target/release ones
---ci is --stack ours --scenario 1,4 --method kill --failovers 1 --connections 200 (cargo xtask ci)";
+--ci is --stack ours --scenario 1,4 --method kill --failovers 1 --connections 200 --deadline 20, with
+     the debug build of vrrpd and ctsyncd (cargo xtask ci)";
 
 static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 
@@ -146,6 +147,9 @@ pub struct Opts {
     print_configs: bool,
     vrrpd: Option<PathBuf>,
     ctsyncd: Option<PathBuf>,
+    /// Build our daemons in release mode (the figures); `--ci` uses the debug build that CI's `cargo test`
+    /// step has already made, instead of a release build from scratch on a fresh machine.
+    release: bool,
 }
 
 fn list<T>(v: &str, f: impl Fn(&str) -> Result<Vec<T>>) -> Result<Vec<T>> {
@@ -175,6 +179,7 @@ fn parse_opts(args: &[String]) -> Result<Opts> {
         print_configs: false,
         vrrpd: None,
         ctsyncd: None,
+        release: true,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -230,6 +235,10 @@ fn parse_opts(args: &[String]) -> Result<Opts> {
                 o.failovers = 1;
                 o.connections = 200;
                 o.entries = vec![201];
+                // Our stack resumes within milliseconds of fw-b's takeover (9.7 s); 20 s leaves
+                // 10 s of margin on a loaded machine and ends the control's stall 10 s sooner.
+                o.deadline = Duration::from_secs(20);
+                o.release = false;
             }
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -259,7 +268,7 @@ fn ours_binaries(opts: &Opts, need: (bool, bool)) -> Result<(Ours, Option<PathBu
         (need.1, &opts.ctsyncd, "ctsyncd"),
     ];
     if given.iter().all(|(_, p, _)| p.is_none()) {
-        return Ok((build_ours(need)?, None));
+        return Ok((build_ours(need, opts.release)?, None));
     }
     let dir = topo::run_dir("bin")?;
     let mut ours = Ours::default();
@@ -280,7 +289,7 @@ fn ours_binaries(opts: &Opts, need: (bool, bool)) -> Result<(Ours, Option<PathBu
     Ok((ours, Some(dir)))
 }
 
-fn build_ours(need: (bool, bool)) -> Result<Ours> {
+fn build_ours(need: (bool, bool), release: bool) -> Result<Ours> {
     let root = crate::workspace_root();
     let bins: Vec<&str> = [(need.0, "vrrpd"), (need.1, "ctsyncd")]
         .into_iter()
@@ -297,9 +306,13 @@ fn build_ours(need: (bool, bool)) -> Result<Ours> {
             );
         }
     }
-    eprintln!("==> ha-lab: building {} (release)", bins.join(" and "));
+    let profile = if release { "release" } else { "debug" };
+    eprintln!("==> ha-lab: building {} ({profile})", bins.join(" and "));
     let mut cmd = std::process::Command::new("cargo");
-    cmd.args(["build", "--release", "--locked", "-p", "cli"]);
+    cmd.args(["build", "--locked", "-p", "cli"]);
+    if release {
+        cmd.arg("--release");
+    }
     for bin in &bins {
         cmd.args(["--bin", bin]);
     }
@@ -309,11 +322,12 @@ fn build_ours(need: (bool, bool)) -> Result<Ours> {
         .context("running cargo build")?;
     if !status.success() {
         bail!(
-            "cargo build --release -p cli --bin {} failed",
+            "cargo build{} -p cli --bin {} failed",
+            if release { " --release" } else { "" },
             bins.join(" --bin ")
         );
     }
-    let rel = crate::vm::target_dir().join("release");
+    let rel = crate::vm::target_dir().join(profile);
     Ok(Ours {
         vrrpd: need.0.then(|| rel.join("vrrpd")),
         ctsyncd: need.1.then(|| rel.join("ctsyncd")),
@@ -403,13 +417,39 @@ pub fn run(args: &[String]) -> Result<()> {
             .unwrap_or_default()
     );
     let started = std::time::Instant::now();
-    let mut results = Vec::new();
-    for job in &jobs {
-        let r = scenario::run_job(job, &opts)?;
-        report::print_job(job, &r);
-        results.push((job.clone(), r));
+    // Round robin: failover k of every job, then failover k+1 of every job. The load that other work puts
+    // on the machine then weighs on every stack alike, and the stacks' medians compare fairly.
+    let mut results: Vec<(scenario::Job, Vec<scenario::Sample>)> =
+        jobs.iter().map(|j| (j.clone(), Vec::new())).collect();
+    let ran = (|| -> Result<()> {
+        for k in 0..opts.failovers {
+            for (job, samples) in &mut results {
+                samples.push(scenario::run_sample(job, &opts, k)?);
+            }
+        }
+        Ok(())
+    })();
+    // Whatever happened (an interrupt included), the run must leave nothing behind.
+    drop(_bin_dir);
+    let left = topo::leftovers_of_this_run();
+    if !left.is_empty() {
+        eprintln!("xtask ha-lab: left behind:\n  {}", left.join("\n  "));
+        let still = topo::remove_leftovers_of_this_run();
+        if still.is_empty() {
+            eprintln!("xtask ha-lab: removed them");
+        } else {
+            eprintln!("xtask ha-lab: could not remove:\n  {}", still.join("\n  "));
+        }
+    }
+    ran?;
+    if !left.is_empty() {
+        bail!("the run left {} things behind (listed above)", left.len());
+    }
+    for (job, samples) in &results {
+        report::print_job(job, samples);
     }
     report::print_summary(&results, started.elapsed());
+    report::print_comparison(&results, opts.sources.shipped);
     let failed: Vec<String> = results
         .iter()
         .filter(|(_, r)| r.iter().any(|s| !s.problems.is_empty()))
@@ -438,6 +478,7 @@ impl Drop for RemoveOnDrop {
 
 fn print_configs(opts: &Opts) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("halab-print-{}", std::process::id()));
+    let _remove = RemoveOnDrop(dir.clone());
     for fw in [topo::Fw::A, topo::Fw::B] {
         let node = dir.join(fw.name());
         std::fs::create_dir_all(&node)?;
@@ -453,7 +494,6 @@ fn print_configs(opts: &Opts) -> Result<()> {
          for ctsyncd, and /bin/true in scenario 4, which runs no sync daemon.)\n"
     );
     println!("## firewall ruleset (both firewalls)\n{}", opts.nft);
-    std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
 

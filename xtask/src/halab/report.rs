@@ -160,6 +160,94 @@ pub fn print_summary(results: &[(Job, Vec<Sample>)], took: Duration) {
     println!("took {:.0?}", took);
 }
 
+/// Master_Down_Interval of fw-b (the backup) in conntrack-tools' shipped keepalived.conf: `advert_int 3`,
+/// `priority 80`; RFC 3768 §6.1: 3 × Advertisement_Interval + (256 − Priority) / 256 s.
+pub const SHIPPED_MASTER_DOWN: Duration =
+    Duration::from_micros(3_000_000 * 3 + 176 * 1_000_000 / 256);
+
+/// The ratio `ours / peer` of two medians, `-` when either is missing or the peer's is zero.
+fn ratio(ours: Option<Duration>, peer: Option<Duration>) -> String {
+    match (ours, peer) {
+        (Some(o), Some(p)) if !p.is_zero() => format!("{:.2}x", o.as_secs_f64() / p.as_secs_f64()),
+        _ => "-".into(),
+    }
+}
+
+/// Prints, for every job run with both keepalived+conntrackd and vrrpd+ctsyncd (same scenario, method
+/// and entries), the two stacks' medians side by side and the ratio ours / theirs: the BENCHMARKS table.
+/// `shipped`: the configuration is conntrack-tools' (the Master_Down_Interval line applies).
+pub fn print_comparison(results: &[(Job, Vec<Sample>)], shipped: bool) {
+    let key = |j: &Job| (j.scenario, j.method, j.entries());
+    let pairs: Vec<(&Job, &[Sample], &[Sample])> = results
+        .iter()
+        .filter(|(j, _)| j.stack.name() == "keepalived+conntrackd")
+        .filter_map(|(peer, ps)| {
+            results
+                .iter()
+                .find(|(o, _)| o.stack.name() == "vrrpd+ctsyncd" && key(o) == key(peer))
+                .map(|(_, os)| (peer, ps.as_slice(), os.as_slice()))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return;
+    }
+    println!(
+        "\nStacks compared (medians; ratio = vrrpd+ctsyncd / keepalived+conntrackd; k+c = keepalived+conntrackd)"
+    );
+    println!(
+        "{:<40} {:>9} {:>9} {:>9} {:>9}",
+        "job: figure", "k+c", "ours", "ratio", "samples"
+    );
+    type Pick = fn(&Sample) -> Option<Duration>;
+    let figures: [(&str, Pick); 5] = [
+        ("gap ms", |s| s.gap),
+        ("path ms", |s| s.path_gap),
+        ("vrrp ms", |s| s.vrrp),
+        ("commit ms", |s| s.commit),
+        ("logged commit ms", |s| s.commit_logged),
+    ];
+    for (job, peer, ours) in pairs {
+        let what = match job.scenario {
+            2 => format!("s2 {} {} entries", job.method.name(), job.entries()),
+            n => format!("s{n} {}", job.method.name()),
+        };
+        for (name, f) in figures {
+            let (p, o) = (med(peer, f), med(ours, f));
+            if p.is_none() && o.is_none() {
+                continue;
+            }
+            println!(
+                "{:<40} {:>9} {:>9} {:>9} {:>4}/{:<4}",
+                format!("{what}: {name}"),
+                ms(p),
+                ms(o),
+                ratio(o, p),
+                peer.iter().filter(|s| f(s).is_some()).count(),
+                ours.iter().filter(|s| f(s).is_some()).count(),
+            );
+        }
+        let (ps, os) = (
+            min_surv(peer, |s| s.survivors),
+            min_surv(ours, |s| s.survivors),
+        );
+        if ps.is_some() || os.is_some() {
+            println!(
+                "{:<40} {:>9} {:>9}",
+                format!("{what}: survivors (worst)"),
+                surv(ps),
+                surv(os)
+            );
+        }
+    }
+    if shipped {
+        println!(
+            "Master_Down_Interval of fw-b (shipped keepalived.conf): {} ms; `vrrp ms` after a kill or an \
+             unplug should be within 100 ms of it",
+            ms(Some(SHIPPED_MASTER_DOWN))
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +261,19 @@ mod tests {
             median(vec![d(4), d(1), d(2), d(3)]),
             Some(Duration::from_micros(2500))
         );
+    }
+
+    #[test]
+    fn shipped_master_down_interval_is_the_rfc_value() {
+        // 3 × 3 s + (256 − 80) / 256 s = 9.6875 s.
+        assert_eq!(SHIPPED_MASTER_DOWN, Duration::from_micros(9_687_500));
+        assert_eq!(
+            ratio(
+                Some(Duration::from_millis(5)),
+                Some(Duration::from_millis(20))
+            ),
+            "0.25x"
+        );
+        assert_eq!(ratio(Some(Duration::from_millis(5)), None), "-");
     }
 }

@@ -146,51 +146,51 @@ pub struct Sample {
     pub logs: Option<String>,
 }
 
-/// Runs a job's samples.
-pub fn run_job(job: &Job, opts: &Opts) -> Result<Vec<Sample>> {
-    let mut out = Vec::new();
-    eprintln!("\n==> ha-lab: {}", job.title());
-    for k in 0..opts.failovers {
-        check_interrupted()?;
-        let dir = topo::run_dir(&format!("{}-{k}", job.slug()))?;
-        let mut s = Sample::default();
-        let t = Instant::now();
-        let r = sample(job, opts, &dir, &mut s);
-        if let Err(e) = r {
-            if super::check_interrupted().is_err() {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(e);
-            }
-            s.problems.push(format!("error: {e:#}"));
+/// Runs sample `k` (0-based) of a job: a fresh lab, one failover, its checks, the teardown. Fails only when
+/// the run is interrupted; a failed check or a lab error is one of the sample's problems.
+pub fn run_sample(job: &Job, opts: &Opts, k: usize) -> Result<Sample> {
+    check_interrupted()?;
+    let dir = topo::run_dir(&format!("{}-{k}", job.slug()))?;
+    let mut s = Sample::default();
+    let t = Instant::now();
+    let r = sample(job, opts, &dir, &mut s);
+    if let Err(e) = r {
+        if super::check_interrupted().is_err() {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
         }
-        if !s.problems.is_empty() || opts.keep_logs {
-            let dest = crate::vm::target_dir()
-                .join("ha-lab")
-                .join(format!("{}-{k}", job.slug()));
-            match copy_logs(&dir, &dest) {
-                Ok(()) => s.logs = Some(dest.display().to_string()),
-                Err(e) => s.problems.push(format!("keeping logs: {e:#}")),
-            }
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-        eprintln!(
-            "    failover {}/{}: {} in {:.0?}{}",
-            k + 1,
-            opts.failovers,
-            if s.problems.is_empty() {
-                "ok"
-            } else {
-                "FAILED"
-            },
-            t.elapsed(),
-            s.problems
-                .iter()
-                .map(|p| format!("\n      - {p}"))
-                .collect::<String>()
-        );
-        out.push(s);
+        s.problems.push(format!("error: {e:#}"));
     }
-    Ok(out)
+    if !s.problems.is_empty() || opts.keep_logs {
+        let dest = crate::vm::target_dir()
+            .join("ha-lab")
+            .join(format!("{}-{k}", job.slug()));
+        match copy_logs(&dir, &dest) {
+            Ok(()) => s.logs = Some(dest.display().to_string()),
+            Err(e) => s.problems.push(format!("keeping logs: {e:#}")),
+        }
+    }
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        s.problems
+            .push(format!("removing the run directory {}: {e}", dir.display()));
+    }
+    eprintln!(
+        "==> ha-lab: {}, failover {}/{}: {} in {:.0?}{}",
+        job.title(),
+        k + 1,
+        opts.failovers,
+        if s.problems.is_empty() {
+            "ok"
+        } else {
+            "FAILED"
+        },
+        t.elapsed(),
+        s.problems
+            .iter()
+            .map(|p| format!("\n      - {p}"))
+            .collect::<String>()
+    );
+    Ok(s)
 }
 
 fn copy_logs(from: &Path, to: &Path) -> Result<()> {
@@ -470,39 +470,92 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
     let leftovers = net.teardown();
 
     let stream_ids = stats.get(&0).cloned().unwrap_or_default();
-    let idle_errors: u64 = stats
-        .iter()
-        .filter(|(id, _)| **id != 0)
-        .map(|(_, v)| v.order_errors)
-        .sum();
-    let idle_reconnects = stats
-        .iter()
-        .filter(|(id, v)| **id != 0 && v.connections > 1)
-        .count();
-    if job.synced() {
-        let mut p = Vec::new();
+    let end_state = EndState {
+        client_order_errors: end.order_errors,
+        server_order_errors: stream_ids.order_errors,
+        stream_connections: stream_ids.connections,
+        client_reconnects: end.reconnects,
+        server_resets: stream_ids.resets,
+        drained,
+        echoed: end.echoed,
+        sent: end.sent,
+        idle_order_errors: stats
+            .iter()
+            .filter(|(id, _)| **id != 0)
+            .map(|(_, v)| v.order_errors)
+            .sum(),
+        idle_reconnects: stats
+            .iter()
+            .filter(|(id, v)| **id != 0 && v.connections > 1)
+            .count(),
+        idle_resets: end.idle_resets,
+        dead,
+    };
+    let verdict = judge(job.synced(), s, &end_state);
+    s.problems.extend(verdict);
+    // Nothing may survive the teardown (a process that ignores SIGKILL, a namespace that stays).
+    s.problems
+        .extend(leftovers.into_iter().map(|p| format!("teardown: {p}")));
+    Ok(())
+}
+
+/// What a sample's end showed, besides the [`Sample`]'s measurements: the inputs of [`judge`].
+#[derive(Debug, Clone, Default)]
+struct EndState {
+    /// Stream records echoed out of order, seen by the client.
+    client_order_errors: u64,
+    /// Stream records out of order at the server.
+    server_order_errors: u64,
+    /// TCP connections the server saw for the stream (1 = no reconnect).
+    stream_connections: u32,
+    /// Reconnects of the stream by the client.
+    client_reconnects: u32,
+    /// RSTs the server saw on the stream.
+    server_resets: u32,
+    /// Every stream record came back after the sender stopped.
+    drained: bool,
+    /// Stream records echoed and sent.
+    echoed: u64,
+    sent: u64,
+    /// Idle connections: out-of-order records, reconnects, resets.
+    idle_order_errors: u64,
+    idle_reconnects: usize,
+    idle_resets: usize,
+    /// Daemons that died before the teardown.
+    dead: Vec<String>,
+}
+
+/// The scenario's pass/fail rules, given what the sample measured: the problems (none = pass).
+///
+/// With sync daemons (scenarios 1, 2, 3, 5) the stream must survive: resumed, in order, no RST, no
+/// reconnect, every record back, every idle connection answering. Without them (the control, scenario 4)
+/// the connections must break (the stream stalled or reset, no idle connection answering) while the new
+/// master took the VIP and passes a new connection: the lab can fail, and fails for the missing state.
+fn judge(synced: bool, s: &Sample, e: &EndState) -> Vec<String> {
+    let mut p = Vec::new();
+    if synced {
         if s.stream != "ok" {
             p.push(format!("the stream did not survive: {}", s.stream));
         }
-        if end.order_errors > 0 || stream_ids.order_errors > 0 {
+        if e.client_order_errors > 0 || e.server_order_errors > 0 {
             p.push(format!(
                 "stream records out of order: {} echoed, {} at the server",
-                end.order_errors, stream_ids.order_errors
+                e.client_order_errors, e.server_order_errors
             ));
         }
-        if stream_ids.connections != 1 || end.reconnects > 0 {
+        if e.stream_connections != 1 || e.client_reconnects > 0 {
             p.push(format!(
                 "the stream reconnected ({} connections)",
-                stream_ids.connections
+                e.stream_connections
             ));
         }
-        if stream_ids.resets > 0 {
+        if e.server_resets > 0 {
             p.push("the server saw a RST on the stream".into());
         }
-        if !drained {
+        if !e.drained {
             p.push(format!(
                 "only {} of {} stream records came back",
-                end.echoed, end.sent
+                e.echoed, e.sent
             ));
         }
         for (what, v) in [
@@ -515,20 +568,19 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
                 p.push(format!("{what}: {ok} of {n} idle connections survived"));
             }
         }
-        if idle_errors > 0 || idle_reconnects > 0 || end.idle_resets > 0 {
+        if e.idle_order_errors > 0 || e.idle_reconnects > 0 || e.idle_resets > 0 {
             p.push(format!(
-                "idle connections: {idle_errors} order errors, {idle_reconnects} reconnects, {} resets",
-                end.idle_resets
+                "idle connections: {} order errors, {} reconnects, {} resets",
+                e.idle_order_errors, e.idle_reconnects, e.idle_resets
             ));
         }
-        if !dead.is_empty() {
-            p.push(format!("daemons died: {}", dead.join("; ")));
+        if !e.dead.is_empty() {
+            p.push(format!("daemons died: {}", e.dead.join("; ")));
         }
-        s.problems.extend(p);
     } else {
         // Control: the lab must be able to fail.
         if s.stream == "ok" {
-            s.problems.push(
+            p.push(
                 "control: the stream survived a failover without sync daemons, so the lab cannot tell \
                  a working sync from none"
                     .into(),
@@ -537,25 +589,22 @@ fn sample(job: &Job, opts: &Opts, dir: &Path, s: &mut Sample) -> Result<()> {
         if let Some((ok, n)) = s.survivors
             && ok > 0
         {
-            s.problems.push(format!(
+            p.push(format!(
                 "control: {ok} of {n} idle connections survived without sync"
             ));
         }
         if s.new_conn_ok != Some(true) {
-            s.problems.push(
+            p.push(
                 "control: a new connection through the new master failed too, so the break is not \
                  (only) the missing state"
                     .into(),
             );
         }
         if s.takeover.is_none() {
-            s.problems.push("control: fw-b never took the VIP".into());
+            p.push("control: fw-b never took the VIP".into());
         }
     }
-    // Nothing may survive the teardown (a process that ignores SIGKILL, a namespace that stays).
-    s.problems
-        .extend(leftovers.into_iter().map(|p| format!("teardown: {p}")));
-    Ok(())
+    p
 }
 
 /// The longest of `gaps` that ends after `from`; with `open_since`, at least the
@@ -678,4 +727,96 @@ fn inject(net: &Net, dir: &Path, n: usize) -> Result<()> {
         &file.to_string_lossy(),
     ])
     .context("loading synthetic entries on fw-a")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sample in which everything went well, and its end state.
+    fn good(idle: usize) -> (Sample, EndState) {
+        let s = Sample {
+            stream: "ok".into(),
+            takeover: Some(Duration::from_millis(9700)),
+            survivors: (idle > 0).then_some((idle, idle)),
+            ..Sample::default()
+        };
+        let e = EndState {
+            stream_connections: 1,
+            drained: true,
+            echoed: 3000,
+            sent: 3000,
+            ..EndState::default()
+        };
+        (s, e)
+    }
+
+    /// What the control looks like when it does its job: the stream stalled, nothing survived, a new
+    /// connection through the new master works.
+    fn broken(idle: usize) -> (Sample, EndState) {
+        let (mut s, mut e) = good(idle);
+        s.stream = "stalled".into();
+        s.survivors = (idle > 0).then_some((0, idle));
+        s.new_conn_ok = Some(true);
+        e.drained = false;
+        e.echoed = 1000;
+        (s, e)
+    }
+
+    #[test]
+    fn a_surviving_stream_passes_with_sync_and_fails_the_control() {
+        let (s, e) = good(200);
+        assert_eq!(judge(true, &s, &e), Vec::<String>::new());
+        let p = judge(false, &s, &e);
+        assert!(p.iter().any(|p| p.contains("stream survived")), "{p:?}");
+        assert!(p.iter().any(|p| p.contains("200 of 200")), "{p:?}");
+    }
+
+    #[test]
+    fn a_broken_stream_fails_with_sync_and_passes_the_control() {
+        let (s, e) = broken(200);
+        assert_eq!(judge(false, &s, &e), Vec::<String>::new());
+        let p = judge(true, &s, &e);
+        assert!(p.iter().any(|p| p.contains("stalled")), "{p:?}");
+        assert!(p.iter().any(|p| p.contains("0 of 200")), "{p:?}");
+        assert!(p.iter().any(|p| p.contains("1000 of 3000")), "{p:?}");
+    }
+
+    #[test]
+    fn every_kind_of_damage_to_a_synced_stream_fails() {
+        type Hurt = fn(&mut Sample, &mut EndState);
+        let damage: [(&str, Hurt); 9] = [
+            ("RST", |s, _| s.stream = "RST".into()),
+            ("out of order", |_, e| e.client_order_errors = 1),
+            ("out of order", |_, e| e.server_order_errors = 1),
+            ("reconnected", |_, e| e.stream_connections = 2),
+            ("reconnected", |_, e| e.client_reconnects = 1),
+            ("RST on the stream", |_, e| e.server_resets = 1),
+            ("199 of 200", |s, _| s.survivors = Some((199, 200))),
+            ("1 resets", |_, e| e.idle_resets = 1),
+            ("daemons died", |_, e| e.dead = vec!["ctsyncd".into()]),
+        ];
+        for (want, hurt) in damage {
+            let (mut s, mut e) = good(200);
+            hurt(&mut s, &mut e);
+            let p = judge(true, &s, &e);
+            assert!(p.iter().any(|p| p.contains(want)), "{want}: {p:?}");
+        }
+    }
+
+    #[test]
+    fn the_control_fails_when_the_break_is_not_the_missing_state() {
+        // Some idle connections survived without sync.
+        let (mut s, e) = broken(200);
+        s.survivors = Some((1, 200));
+        assert!(!judge(false, &s, &e).is_empty());
+        // A new connection fails too: the path, not the state, is broken.
+        let (mut s, e) = broken(200);
+        s.new_conn_ok = Some(false);
+        assert!(!judge(false, &s, &e).is_empty());
+        // fw-b never took over.
+        let (mut s, e) = broken(200);
+        s.takeover = None;
+        assert!(!judge(false, &s, &e).is_empty());
+    }
 }

@@ -293,11 +293,7 @@ impl Net {
             return problems;
         }
         stop_processes(&names, &mut problems);
-        for ns in &names {
-            if let Err(e) = run(&["ip", "netns", "del", ns]) {
-                problems.push(format!("{ns}: {e:#}"));
-            }
-        }
+        delete_namespaces(&names, &mut problems);
         problems
     }
 }
@@ -306,6 +302,22 @@ impl Drop for Net {
     fn drop(&mut self) {
         for p in self.teardown() {
             eprintln!("ha-lab: teardown: {p}");
+        }
+    }
+}
+
+/// Deletes the namespaces `names`. Not interruptible: a Ctrl-C must not stop the cleanup it triggered.
+fn delete_namespaces(names: &[String], problems: &mut Vec<String>) {
+    for ns in names {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "del", ns]);
+        match output_until(cmd, COMMAND_LIMIT, false) {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => problems.push(format!(
+                "ip netns del {ns}: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Err(e) => problems.push(format!("ip netns del {ns}: {e:#}")),
         }
     }
 }
@@ -429,13 +441,102 @@ pub fn sweep_stale() -> Vec<String> {
     }
     let mut problems = Vec::new();
     stop_processes(&stale, &mut problems);
-    for ns in &stale {
-        let _ = run(&["ip", "netns", "del", ns]);
-    }
+    delete_namespaces(&stale, &mut problems);
     for p in problems {
         eprintln!("ha-lab: sweeping stale labs: {p}");
     }
     stale
+}
+
+/// What this run left on the machine: its namespaces (`halab<pid>n*`), processes in them or naming one
+/// of its run directories on their command line (a daemon whose namespace is gone), and its run
+/// directories (`<tmp>/halab-<pid>-*`). Empty after a clean run; `cargo xtask ha-lab` fails otherwise.
+pub fn leftovers_of_this_run() -> Vec<String> {
+    let me = std::process::id();
+    let ns_prefix = format!("{PREFIX}{me}n");
+    let dir_prefix = format!("halab-{me}-");
+    let names = |dir: &Path, prefix: &str| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(prefix))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    for ns in names(Path::new("/run/netns"), &ns_prefix) {
+        for pid in pids_in(&ns) {
+            out.push(format!("process {pid} ({}) in namespace {ns}", comm(pid)));
+        }
+        out.push(format!("namespace {ns}"));
+    }
+    let tmp = std::env::temp_dir();
+    for pid in processes_naming_run_dirs() {
+        out.push(format!(
+            "process {pid} ({}) naming a run directory",
+            comm(pid)
+        ));
+    }
+    for d in names(&tmp, &dir_prefix) {
+        out.push(format!("directory {}", tmp.join(d).display()));
+    }
+    out
+}
+
+/// Removes what [`leftovers_of_this_run`] lists: kills the processes (by pid), deletes the namespaces and
+/// the run directories. Returns what could not be removed.
+pub fn remove_leftovers_of_this_run() -> Vec<String> {
+    let me = std::process::id();
+    let ns_prefix = format!("{PREFIX}{me}n");
+    let names: Vec<String> = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(&ns_prefix))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut problems = Vec::new();
+    stop_processes(&names, &mut problems);
+    delete_namespaces(&names, &mut problems);
+    for pid in processes_naming_run_dirs() {
+        let _ = sys::signal(pid, sys::Signal::Kill);
+    }
+    let tmp = std::env::temp_dir();
+    if let Ok(dir) = std::fs::read_dir(&tmp) {
+        for e in dir.flatten() {
+            if e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("halab-{me}-"))
+            {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    problems.extend(leftovers_of_this_run());
+    problems
+}
+
+/// Live processes whose command line names one of this run's directories (`<tmp>/halab-<pid>-`).
+fn processes_naming_run_dirs() -> Vec<u32> {
+    let me = std::process::id();
+    let run_dir = format!("{}/halab-{me}-", std::env::temp_dir().display());
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+        .filter(|&p| p != me && !is_zombie(p))
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline)
+                .replace('\0', " ")
+                .contains(&run_dir)
+        })
+        .collect()
 }
 
 /// How long any helper command (`ip`, `nft`, `conntrack`, a sync daemon's client) may take. Generous: on
@@ -467,7 +568,16 @@ pub fn output(argv: &[&str]) -> Result<String> {
 
 /// Runs `cmd` with its output captured; kills it (by its pid) if it has not finished within `limit` or
 /// the run is interrupted.
-pub fn output_within(mut cmd: Command, limit: Duration) -> Result<std::process::Output> {
+pub fn output_within(cmd: Command, limit: Duration) -> Result<std::process::Output> {
+    output_until(cmd, limit, true)
+}
+
+/// [`output_within`]; `interruptible: false` lets the command finish after a Ctrl-C (the cleanup's).
+fn output_until(
+    mut cmd: Command,
+    limit: Duration,
+    interruptible: bool,
+) -> Result<std::process::Output> {
     use std::io::Read;
     let mut child = cmd
         .stdin(std::process::Stdio::null())
@@ -502,7 +612,11 @@ pub fn output_within(mut cmd: Command, limit: Duration) -> Result<std::process::
         if let Some(st) = child.try_wait()? {
             break st;
         }
-        let interrupted = super::check_interrupted();
+        let interrupted = if interruptible {
+            super::check_interrupted()
+        } else {
+            Ok(())
+        };
         if t.elapsed() > limit || interrupted.is_err() {
             let _ = child.kill();
             let _ = child.wait();
