@@ -361,3 +361,31 @@ fn fuzz_corpus_replays() {
     assert_eq!(conf.instances.len(), 3);
     assert_eq!(conf.instances[0].use_vmac.as_deref(), Some("vrrp.51"));
 }
+
+/// `-C` reads only the checker's half and `-P` only the VRRP half, as keepalived's children do: the
+/// shipped SSL_GET sample has a `vrrp_instance` with `auth_type AH` (which vrrpd refuses) and its
+/// virtual servers still run under `-C`; a broken `virtual_server` does not stop `-P`.
+#[test]
+fn check_only_and_vrrp_only_read_their_half() {
+    let path = Path::new("/usr/share/doc/keepalived/samples/keepalived.conf.SSL_GET");
+    if !testkit::require("keepalived's shipped samples", path.exists()) {
+        return;
+    }
+    let e = keepalived::read_file(path, None).unwrap_err().to_string();
+    assert!(e.contains("auth_type"), "{e}");
+    let lvs = keepalived::Halves {
+        vrrp: false,
+        lvs: true,
+    };
+    let conf = keepalived::read_file_halves(path, None, lvs).unwrap();
+    assert_eq!((conf.instances.len(), conf.virtual_servers.len()), (0, 2));
+    let text = format!("{MIN}virtual_server 10.0.0.1 80 {{\n lb_algo nope\n}}\n");
+    let items = keepalived::load_str(&text, Path::new("t.conf"), None).unwrap();
+    assert!(keepalived::read(&items).is_err());
+    let vrrp = keepalived::Halves {
+        vrrp: true,
+        lvs: false,
+    };
+    let conf = keepalived::read_halves(&items, vrrp).unwrap();
+    assert_eq!((conf.instances.len(), conf.virtual_servers.len()), (1, 0));
+}

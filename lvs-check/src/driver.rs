@@ -452,15 +452,16 @@ impl Driver {
         }
         // Advance the attempts that are ready or past a deadline. Each reads at most READ_BUDGET bytes
         // per turn, so a fast sender cannot starve the others.
+        // One clock reading for the whole turn (the attempts take microseconds each).
+        let now = Instant::now();
         let mut i = 0;
         while i < self.inflight.len() {
-            let now = Instant::now();
             let f = &self.inflight[i];
             if !ready[i] && now < f.deadline.min(f.hard) {
                 i += 1;
                 continue;
             }
-            match self.advance(i, now) {
+            match self.advance(i, now, ready[i]) {
                 Some(outcome) => {
                     let f = self.inflight.swap_remove(i);
                     ready.swap_remove(i);
@@ -469,7 +470,6 @@ impl Driver {
                 None => i += 1,
             }
         }
-        let now = Instant::now();
         self.engine.handle_timeout(now);
         self.drain(now);
         Ok(())
@@ -480,8 +480,8 @@ impl Driver {
             .retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_))));
     }
 
-    /// Moves attempt `i` forward; `Some` when it ended.
-    fn advance(&mut self, i: usize, now: Instant) -> Option<Outcome> {
+    /// Moves attempt `i` forward; `Some` when it ended. `ready`: poll(2) reported its descriptor.
+    fn advance(&mut self, i: usize, now: Instant, ready: bool) -> Option<Outcome> {
         let max_body = self.opts.max_body;
         let f = &mut self.inflight[i];
         if now >= f.hard && !matches!(f.state, State::Misc { .. }) {
@@ -502,8 +502,10 @@ impl Driver {
                     Err(e) => return Some(Outcome::Failure(err_text(&e))),
                     Ok(None) => {}
                 }
-                // Connected once the peer address is known (getpeername: ENOTCONN while in progress).
-                if sock.peer_addr().is_err() {
+                // Connected: a connecting TCP socket polls writable only once the handshake is over
+                // (tcp_poll), and then SO_ERROR above tells success from failure. Woken by a deadline
+                // instead, the peer address tells (getpeername: ENOTCONN while in progress).
+                if !ready && sock.peer_addr().is_err() {
                     if now >= f.deadline {
                         return Some(Outcome::Failure(f.timeout_reason.to_string()));
                     }
@@ -557,7 +559,7 @@ impl Driver {
                     response: Response::new(&plan.url, max_body),
                     url: plan.url,
                 }));
-                self.advance(i, now)
+                self.advance(i, now, ready)
             }
             State::Http(x) => {
                 let progress = match step_http(x) {
@@ -709,15 +711,22 @@ fn step_http(x: &mut Exchange) -> Result<Step, String> {
             }
         }
     }
-    while *written < request.len() {
-        match stream.write(&request[*written..]) {
-            Ok(n) => {
-                *written += n;
-                progress = true;
+    if *written < request.len() {
+        while *written < request.len() {
+            match stream.write(&request[*written..]) {
+                Ok(n) => {
+                    *written += n;
+                    progress = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok(Step::Progress(progress));
+                }
+                Err(e) => return Err(format!("Cannot send get request: {}", err_text(&e))),
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Step::Progress(progress)),
-            Err(e) => return Err(format!("Cannot send get request: {}", err_text(&e))),
         }
+        // Wait for poll(2) to say the answer is there: a read right now would nearly always find
+        // nothing (EAGAIN), one system call per check for nothing.
+        return Ok(Step::Progress(true));
     }
     loop {
         if budget == 0 {

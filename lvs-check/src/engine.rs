@@ -542,12 +542,22 @@ impl Engine {
         s
     }
 
-    /// `ipvs_cmd` for a service.
+    /// `ipvs_cmd` for a service. A service that another live virtual server also uses (a
+    /// `virtual_server_group` shared by several virtual servers, or a fwmark entry shared by a TCP and
+    /// a UDP virtual server of one group) is added by the first and removed with the last, as
+    /// keepalived's per-entry counts do (`ipvs_change_needed`).
     fn service_cmd(&mut self, vi: usize, cmd: Cmd) {
         let vs = &self.vss[vi];
+        let shared = |k: &ServiceKey| {
+            self.vss
+                .iter()
+                .enumerate()
+                .any(|(i, o)| i != vi && o.alive && o.services.contains(k))
+        };
         let ops: Vec<Op> = vs
             .services
             .iter()
+            .filter(|k| cmd == Cmd::Edit || !shared(k))
             .map(|k| match cmd {
                 Cmd::Add => Op::AddService(Engine::service(vs, *k)),
                 Cmd::Edit => Op::EditService(Engine::service(vs, *k)),
@@ -975,22 +985,27 @@ impl Engine {
         if let Outcome::Failure(r) = &outcome {
             self.checks[ci].last_failure = Some(r.clone());
         }
-        match self.checks[ci].cfg.kind.clone() {
+        // What the epilogs need of the checker's kind (no copy of its URLs per result).
+        match &self.checks[ci].cfg.kind {
             CheckKind::Tcp => self.tcp_epilog(ci, now, outcome == Outcome::Success),
             CheckKind::Http(h) | CheckKind::Ssl(h) => {
+                let h = (h.urls.len(), h.fast_recovery);
                 if outcome == Outcome::Success {
-                    self.http_epilog(ci, now, HttpStep::New, &h);
+                    self.http_epilog(ci, now, HttpStep::New, h);
                 } else {
                     let c = &mut self.checks[ci];
                     if c.is_up || !c.has_run {
                         c.has_run = true;
-                        self.http_epilog(ci, now, HttpStep::Retry, &h);
+                        self.http_epilog(ci, now, HttpStep::Retry, h);
                     } else {
-                        self.http_epilog(ci, now, HttpStep::Failed, &h);
+                        self.http_epilog(ci, now, HttpStep::Failed, h);
                     }
                 }
             }
-            CheckKind::Misc(m) => self.misc_result(ci, now, outcome, m.dynamic),
+            CheckKind::Misc(m) => {
+                let dynamic = m.dynamic;
+                self.misc_result(ci, now, outcome, dynamic)
+            }
         }
     }
 
@@ -1014,15 +1029,15 @@ impl Engine {
         self.set_next(ci, Some(now + delay));
     }
 
-    /// `epilog` of check_http.c.
+    /// `epilog` of check_http.c; `(n, fast_recovery)`: the checker's number of URLs and its
+    /// `fast_recovery`.
     fn http_epilog(
         &mut self,
         ci: usize,
         now: Instant,
         step: HttpStep,
-        h: &crate::config::HttpCheck,
+        (n, fast_recovery): (usize, bool),
     ) {
-        let n = h.urls.len();
         let mut last_done = false;
         {
             let c = &mut self.checks[ci];
@@ -1075,7 +1090,7 @@ impl Engine {
         } else {
             c.delay_before_retry
         };
-        let fast = h.fast_recovery && (!c.has_run || (!c.is_up && c.failed_url.is_none()));
+        let fast = fast_recovery && (!c.has_run || (!c.is_up && c.failed_url.is_none()));
         self.set_next(ci, Some(if fast { now } else { now + delay }));
     }
 

@@ -536,3 +536,66 @@ fn reload_keeps_misc_dynamic_weights() {
     assert!(s.actions().is_empty());
     assert_eq!(s.e.status()[0].real_servers[0].weight, 4);
 }
+
+/// A `virtual_server_group` used by a TCP and a UDP virtual server: the address entries give each its
+/// own service, the fwmark entry one service for both, added by the first, holding both's real
+/// servers, and removed only with the last (a reload that drops one keeps it).
+#[test]
+fn a_group_shared_by_two_virtual_servers() {
+    let group = |protocol: Protocol, rs: &str| {
+        let mut v = vs(&[rs], |_| {});
+        v.target = Target::Group {
+            name: "g".into(),
+            services: vec![
+                ServiceKey::Inet {
+                    protocol,
+                    addr: "10.0.0.1".parse().unwrap(),
+                    port: 53,
+                },
+                ServiceKey::Fwmark {
+                    mark: 5,
+                    family: ipvs_nl::Family::Ipv4,
+                },
+            ],
+        };
+        v
+    };
+    let fwm = "+svc Fwmark { mark: 5, family: Ipv4 }";
+    let (mut s, a) = Sim::new(vec![
+        group(Protocol::Tcp, "10.0.0.2:53"),
+        group(Protocol::Udp, "10.0.0.3:53"),
+    ]);
+    assert_eq!(
+        a.iter().filter(|x| *x == fwm).count(),
+        1,
+        "the fwmark service once: {a:?}"
+    );
+    assert_eq!(
+        a.iter().filter(|x| x.starts_with("+svc")).count(),
+        3,
+        "{a:?}"
+    );
+    assert!(
+        a.contains(&"+10.0.0.2:53 w1".to_string()) && a.contains(&"+10.0.0.3:53 w1".to_string())
+    );
+    // The UDP virtual server goes: its service and its servers, not the shared fwmark service.
+    s.e.reload(s.now, vec![group(Protocol::Tcp, "10.0.0.2:53")]);
+    let a = s.actions();
+    assert!(
+        a.contains(&"-svc Inet { protocol: Udp, addr: 10.0.0.1, port: 53 }".to_string()),
+        "{a:?}"
+    );
+    assert!(!a.iter().any(|x| x.starts_with("-svc Fwmark")), "{a:?}");
+    assert_eq!(
+        a.iter().filter(|x| x.as_str() == "-10.0.0.3:53").count(),
+        2,
+        "{a:?}"
+    );
+    // The last user removes it.
+    s.e.stop(s.now);
+    let a = s.actions();
+    assert!(
+        a.contains(&"-svc Fwmark { mark: 5, family: Ipv4 }".to_string()),
+        "{a:?}"
+    );
+}

@@ -4,7 +4,8 @@
 use crate::config::{HttpProtocol, Url};
 use md5::{Digest, Md5};
 
-/// keepalived reads the status line and headers into a 4096-byte buffer (`MAX_BUFFER_LENGTH`).
+/// keepalived reads the status line and headers into a 4096-byte buffer (`MAX_BUFFER_LENGTH`): headers
+/// whose blank line ends past `MAX_HEADER + 1` bytes fail, however the bytes arrive.
 pub const MAX_HEADER: usize = 4095;
 
 /// The request for `path` (keepalived's `request_template`): `host` is the virtual host, or the
@@ -119,6 +120,11 @@ impl Response {
         let from = before.saturating_sub(3);
         if let Some(i) = find(&self.head[from..], b"\r\n\r\n") {
             let end = from + i + 4;
+            // The same limit as when the bytes come one by one (then the length check below fires
+            // first), so that the verdict never depends on how the stream was cut into reads.
+            if end > MAX_HEADER + 1 {
+                return Err(HttpError::HeaderTooLong);
+            }
             let header = &self.head[..end];
             self.parsed = Some((status_code(header), content_length(header)));
             let rest = self.head.split_off(end);
@@ -279,11 +285,63 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// However a response is cut into reads, the verdict is the one of a single read, and nothing
+        /// panics (the fuzz target `lvs_http_response` checks the same on any bytes).
+        #[test]
+        fn verdict_does_not_depend_on_how_the_stream_is_cut(
+            head in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            status in 100u16..600,
+            clen in proptest::option::of(0usize..16),
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24),
+            pad in 0usize..5000,
+            cuts in proptest::collection::vec(0usize..5200, 0..6),
+        ) {
+            let mut stream = head;
+            stream.extend_from_slice(format!("HTTP/1.0 {status} X\r\n").as_bytes());
+            if let Some(n) = clen {
+                stream.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes());
+            }
+            stream.extend_from_slice(format!("X-Pad: {}\r\n\r\n", "p".repeat(pad)).as_bytes());
+            stream.extend_from_slice(&body);
+            let u = url(Some("b1946ac92492d2347c6235b4d2611184"));
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(stream.len())).collect();
+            cuts.sort_unstable();
+            let mut chunks: Vec<&[u8]> = Vec::new();
+            let mut at = 0;
+            for c in cuts.into_iter().chain([stream.len()]) {
+                chunks.push(&stream[at..c]);
+                at = c;
+            }
+            proptest::prop_assert_eq!(judge(&u, &chunks), judge(&u, &[&stream]));
+        }
+    }
+
     #[test]
     fn limits() {
         let u = url(None);
         let big = vec![b'x'; MAX_HEADER + 10];
         assert_eq!(judge(&u, &[&big]), Err(HttpError::HeaderTooLong));
+        // The blank line may end the 4096th byte, not the 4097th, in one read or in many.
+        for (len, ok) in [(MAX_HEADER + 1, true), (MAX_HEADER + 2, false)] {
+            let mut h = b"HTTP/1.0 200 OK\r\nX: ".to_vec();
+            h.resize(len - 4, b'x');
+            h.extend_from_slice(b"\r\n\r\n");
+            let bytes: Vec<&[u8]> = h.chunks(1).collect();
+            for chunks in [vec![h.as_slice()], bytes] {
+                let want = if ok {
+                    Ok(())
+                } else {
+                    Err(HttpError::HeaderTooLong)
+                };
+                assert_eq!(
+                    judge(&u, &chunks),
+                    want,
+                    "{len} bytes in {} reads",
+                    chunks.len()
+                );
+            }
+        }
         let mut r = Response::new(&u, 100);
         r.feed(b"HTTP/1.0 200 OK\r\n\r\n").unwrap();
         r.feed(&[0u8; 100]).unwrap();

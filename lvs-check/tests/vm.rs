@@ -20,6 +20,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "vm/samples.rs"]
+mod samples;
 
 use ipvs_nl::{FwdMethod, Protocol};
 use lvs_check::config::{
@@ -218,7 +220,8 @@ virtual_server group web {{
         path /
         status_code 200
       }}
-      connect_timeout 1
+      connect_timeout 5
+      retry 3
       warmup 0
     }}
   }}
@@ -306,7 +309,12 @@ fn our_config(dir: &str, digest: [u8; 16], reloaded: bool) -> Vec<VirtualServer>
     u.status = lvs_check::config::StatusCodes::empty();
     u.status.insert_range(200, 200);
     h.urls.push(u);
-    r4.checkers.push(warm0(Checker::new(CheckKind::Ssl(h))));
+    // No event touches this server: generous timers, so that a TLS handshake slowed by a loaded
+    // host does not take it out on either side (keepalived once did with connect_timeout 1).
+    let mut c = warm0(Checker::new(CheckKind::Ssl(h)));
+    c.connect_timeout = Some(Duration::from_secs(5));
+    c.retry = Some(3);
+    r4.checkers.push(c);
     v3.real_servers.push(r4);
     vec![v1, v2, v3]
 }
@@ -349,6 +357,95 @@ const FOREIGN: [&str; 2] = [
     "-a -t 10.0.9.9:80 -r 10.0.2.1:8080 -m -w 5",
 ];
 
+/// When this namespace's IPVS table last changed, read through ipvs-nl (fast and in-process, unlike
+/// `ipvsadm`, whose start-up alone takes a good part of a second on a loaded emulated machine): the
+/// side threads look every 50 ms, and once more with each reading, so the time of a change is known
+/// to 50 ms whatever `ipvsadm` costs.
+struct Watch {
+    ipvs: ipvs_nl::Ipvs,
+    seen: String,
+    changed: Instant,
+    looked: Instant,
+}
+
+impl Watch {
+    fn new() -> Self {
+        let mut w = Watch {
+            ipvs: ipvs_nl::Ipvs::open().unwrap(),
+            seen: String::new(),
+            changed: Instant::now(),
+            looked: Instant::now(),
+        };
+        w.seen = w.fingerprint();
+        w
+    }
+
+    /// What `ipvsadm -S` shows of the table (no counters), as text.
+    fn fingerprint(&mut self) -> String {
+        let services: Vec<ipvs_nl::Service> = self
+            .ipvs
+            .services()
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut out = Vec::new();
+        for s in services {
+            let mut dests: Vec<String> = self
+                .ipvs
+                .destinations(&s.key)
+                .unwrap()
+                .map(|d| {
+                    let d = d.unwrap();
+                    format!(
+                        "{}:{} {:?} {} {} {} {:?} {} {:?}",
+                        d.addr,
+                        d.port,
+                        d.fwd,
+                        d.weight,
+                        d.u_threshold,
+                        d.l_threshold,
+                        d.tun_type,
+                        d.tun_port,
+                        d.tun_flags
+                    )
+                })
+                .collect();
+            dests.sort();
+            out.push(format!(
+                "{:?} {} {:?} {} {} {:?} [{}]",
+                s.key,
+                s.scheduler.name(),
+                s.flags,
+                s.timeout,
+                s.netmask,
+                s.pe_name,
+                dests.join(", ")
+            ));
+        }
+        out.sort();
+        out.join("\n")
+    }
+
+    /// Looks at the table if `force` or 50 ms have passed; returns when it last changed.
+    fn poll(&mut self, force: bool) -> Instant {
+        if force || self.looked.elapsed() >= Duration::from_millis(50) {
+            self.looked = Instant::now();
+            let f = self.fingerprint();
+            if f != self.seen {
+                self.seen = f;
+                self.changed = self.looked;
+            }
+        }
+        self.changed
+    }
+
+    /// `ipvsadm -S -n` and when the table it shows came to be.
+    fn sample(&mut self) -> (Instant, String) {
+        let t = ipvsadm_save();
+        (self.poll(true), t)
+    }
+}
+
 fn ipvsadm_save() -> String {
     let o = std::process::Command::new("/usr/sbin/ipvsadm")
         .args(["-S", "-n"])
@@ -381,13 +478,16 @@ fn serve_process(
 ) {
     let digest = lvs_check::http::md5(BODY);
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    let mut watch = Watch::new();
     loop {
-        match rx.recv() {
+        watch.poll(false);
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
             Ok(Cmd::Table(r)) => {
                 let _ = r.send(ipvsadm_save());
             }
             Ok(Cmd::Sample(r)) => {
-                let _ = r.send((Instant::now(), ipvsadm_save()));
+                let _ = r.send(watch.sample());
             }
             Ok(Cmd::Status(r)) => {
                 let text = match status_sock {
@@ -418,7 +518,7 @@ fn serve_process(
                 let _ = r.send(ipvsadm_save());
                 break;
             }
-            Err(_) => {
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
                 let _ = child.wait();
                 break;
@@ -502,8 +602,10 @@ fn start_side(name: &'static str, kind: Kind) -> Side {
                 let mut drv =
                     Driver::new(Engine::new(our_config(&d2, digest, false), 11)).with_ipvs(ipvs);
                 drv.start();
+                let mut watch = Watch::new();
                 loop {
                     drv.run_once(Some(Duration::from_millis(20))).unwrap();
+                    watch.poll(false);
                     while let Some(o) = drv.poll_output() {
                         if let lvs_check::Output::Ipvs {
                             applied: Some(Err(e)),
@@ -518,7 +620,7 @@ fn start_side(name: &'static str, kind: Kind) -> Side {
                             let _ = r.send(ipvsadm_save());
                         }
                         Ok(Cmd::Sample(r)) => {
-                            let _ = r.send((Instant::now(), ipvsadm_save()));
+                            let _ = r.send(watch.sample());
                         }
                         Ok(Cmd::Reload) => drv.reload(our_config(&d2, digest, true)),
                         Ok(Cmd::Stop(r)) => {
@@ -668,7 +770,7 @@ fn run_step(sides: &[Side], step: &Step<'_>) -> Vec<f64> {
     let mut last: Vec<String> = vec![String::new(); sides.len()];
     while took.iter().any(Option::is_none) && t0.elapsed() < limit {
         // Every pending side is read at the same time (its own thread runs ipvsadm), each reading
-        // stamped with when it started: no side is systematically read before another.
+        // stamped with when that table came to be (see `Watch`).
         let mut asked = Vec::new();
         for (i, s) in sides.iter().enumerate() {
             if took[i].is_some() || (step.confirm && s.checked().iter().any(|&n| n < 2)) {

@@ -308,6 +308,19 @@ fn initramfs(spec: &VmSpec, version: &str, scratch: &Path) -> Result<Vec<u8>> {
     }
     cpio.file("/usr/sbin/keepalived", 0o755, &std::fs::read(keepalived)?);
     elves.push(keepalived.to_path_buf());
+    // keepalived's shipped sample configurations (lvs-check's VM tests run them under both daemons).
+    for dir in ["/usr/share/doc/keepalived/samples", "/etc/keepalived"] {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            bail!("{dir} missing (install keepalived: `cargo xtask deps`)");
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = p.to_string_lossy().into_owned();
+            if p.is_file() && name.contains("keepalived.conf") && !name.ends_with(".gz") {
+                cpio.file(&name, 0o644, &std::fs::read(&p)?);
+            }
+        }
+    }
     // Name lookups keepalived makes (its default script user) need these two files.
     cpio.file("/etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\n");
     cpio.file("/etc/group", 0o644, b"root:x:0:\n");
@@ -740,7 +753,8 @@ pub fn vm_test(args: &[String]) -> Result<()> {
         bins,
         tests,
         env: ci_env(),
-        timeout: Duration::from_secs(900),
+        // A hang guard, not a budget: lvs-check's two VM tests alone took ~10 min on a loaded host.
+        timeout: Duration::from_secs(1500),
         mem_mib: 1024,
         extra_modules: Vec::new(),
     };

@@ -291,10 +291,34 @@ const OTHER_SECTIONS: &[(&str, &str)] = &[
     ("bfd_instance", "bfd_instance is not implemented; skipped"),
 ];
 
+/// Which halves of keepalived.conf a run reads. keepalived's `-C` child reads only the checker's
+/// sections and its `-P` child only the VRRP ones: the other half's blocks are skipped unread, so an
+/// error in them (or a VRRP feature vrrpd does not have) does not stop the half that runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Halves {
+    /// `vrrp_script`, `vrrp_sync_group`, `vrrp_instance`.
+    pub vrrp: bool,
+    /// `virtual_server_group`, `virtual_server`.
+    pub lvs: bool,
+}
+
+impl Halves {
+    /// Both halves (no `-C` or `-P`).
+    pub const BOTH: Halves = Halves {
+        vrrp: true,
+        lvs: true,
+    };
+}
+
 /// Reads the typed sections from items, then checks the cross references (scripts and instances named
 /// by instances and groups exist, an instance is in at most one group, VRIDs are unique per interface
 /// and family).
 pub fn read(items: &[Item]) -> Result<KeepalivedConf, ConfError> {
+    read_halves(items, Halves::BOTH)
+}
+
+/// [`read`] for the given halves only (`-C`, `-P`).
+pub fn read_halves(items: &[Item], halves: Halves) -> Result<KeepalivedConf, ConfError> {
     let mut conf = KeepalivedConf::default();
     let mut skipped: Vec<&str> = Vec::new();
     // global_defs first: instances inherit from it wherever it stands. Groups too: a virtual_server
@@ -303,12 +327,17 @@ pub fn read(items: &[Item]) -> Result<KeepalivedConf, ConfError> {
         global_defs::read(item, &mut conf.global, &mut conf.notices)?;
     }
     let mut vs_groups = Vec::new();
-    for item in items.iter().filter(|i| i.name() == "virtual_server_group") {
+    for item in items
+        .iter()
+        .filter(|i| halves.lvs && i.name() == "virtual_server_group")
+    {
         vs_groups.push(virtual_server::read_group(item, &mut conf.notices)?);
     }
     for item in items {
         match item.name() {
             "global_defs" => {}
+            "vrrp_script" | "vrrp_sync_group" | "vrrp_instance" if !halves.vrrp => {}
+            "virtual_server_group" | "virtual_server" if !halves.lvs => {}
             "vrrp_script" => {
                 conf.scripts
                     .push(vrrp_script::read(item, &conf.global, &mut conf.notices)?)
@@ -352,6 +381,15 @@ pub fn read(items: &[Item]) -> Result<KeepalivedConf, ConfError> {
 /// [`load`] then [`read`].
 pub fn read_file(path: &Path, config_id: Option<&str>) -> Result<KeepalivedConf, ConfError> {
     read(&load(path, config_id)?)
+}
+
+/// [`load`] then [`read_halves`].
+pub fn read_file_halves(
+    path: &Path,
+    config_id: Option<&str>,
+    halves: Halves,
+) -> Result<KeepalivedConf, ConfError> {
+    read_halves(&load(path, config_id)?, halves)
 }
 
 /// The directory a relative include pattern is taken from: that of the including file.

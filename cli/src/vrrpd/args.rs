@@ -18,10 +18,11 @@ pub struct Args {
     /// Validate the configuration, print its notices and exit 0 (valid) or 1.
     #[arg(short = 't', long = "check-config")]
     pub check_config: bool,
-    /// Run only the VRRP half (keepalived's `-P`): `virtual_server` blocks are read but not run.
+    /// Run only the VRRP half (keepalived's `-P`): `virtual_server` blocks are skipped unread.
     #[arg(short = 'P', long = "vrrp-only", conflicts_with = "check_only")]
     pub vrrp_only: bool,
-    /// Run only the LVS checker half (keepalived's `-C`): the `virtual_server` blocks, no VRRP.
+    /// Run only the LVS checker half (keepalived's `-C`): the `virtual_server` blocks; VRRP blocks are
+    /// skipped unread.
     #[arg(short = 'C', long = "check-only")]
     pub check_only: bool,
     /// The control socket (mode 0600), read by `vrrpd status`.

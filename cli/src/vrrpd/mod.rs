@@ -108,7 +108,12 @@ fn write_out(b: &[u8]) -> i32 {
 /// Reads the file, logs its notices, then decides who runs each script and drops the refused
 /// ones ([`security::apply`]), logging why.
 fn load(args: &Args, log: &Log) -> Result<KeepalivedConf> {
-    let mut conf = keepalived::read_file(&args.file, args.config_id.as_deref())?;
+    // -C and -P read only their half, as keepalived's checker and VRRP children do.
+    let halves = keepalived::Halves {
+        vrrp: !args.check_only,
+        lvs: !args.vrrp_only,
+    };
+    let mut conf = keepalived::read_file_halves(&args.file, args.config_id.as_deref(), halves)?;
     for n in &conf.notices {
         log.log(Level::Warning, &n.to_string());
     }
