@@ -1317,6 +1317,7 @@ enum Deliberate {
     DccpReplyWithoutPorts,
     /// "ICMP entries do not depend on option order": conntrack-tools computes the reply type when it
     /// reads `--icmp-type`, from an original address given before it, else the kernel refuses the entry.
+    /// Ours creates it, or fails for what the kernel refuses next (the status `EXPECTED`: EBUSY).
     IcmpTypeOrder,
     /// "`-D` and `-U` reach an entry whose original tuple is another entry's reply tuple": conntrack-tools
     /// names the entry by that tuple alone, the kernel may find the other entry first, and conntrack-tools
@@ -1788,30 +1789,52 @@ fn update_difference(
     // The lines printed are compared without what `-U` changes: conntrack-tools prints entries as
     // they were between its misdirected updates, and the entries its updates landed on (the
     // explained differences above).
-    let twins: Vec<[String; 2]> = differing
-        .iter()
-        .filter_map(|e| tuple_addresses(e, "orig"))
-        .map(|(s, d)| {
+    let needles = |e: &str| {
+        tuple_addresses(e, "orig").map(|(s, d)| {
             [
                 format!(" src={s} dst={d} "),
                 format!("<src>{s}</src><dst>{d}</dst>"),
             ]
         })
+    };
+    let twins: Vec<[String; 2]> = differing.iter().filter_map(|e| needles(e)).collect();
+    // The zone 0 twins the updates of zoned entries landed on, where ours updated (and printed) the
+    // zoned entry itself. When the line sets only a timeout, such a twin differs in its timeout alone,
+    // which the tables compared leave out, so it is not among `differing`; conntrack-tools prints it.
+    let printed_zoned = |z: &str| {
+        needles(z).is_some_and(|n| {
+            ours.stdout
+                .lines()
+                .any(|l| l.contains("zone") && n.iter().any(|x| l.contains(x.as_str())))
+        })
+    };
+    let landed: Vec<[String; 2]> = before
+        .iter()
+        .filter(|t| {
+            let (o, r) = (tuple_text(t, "orig"), tuple_text(t, "reply"));
+            !zoned(t)
+                && before.iter().any(|z| {
+                    let zo = tuple_text(&without_zone(z), "orig");
+                    zoned(z) && zo.is_some() && (zo == o || zo == r) && printed_zoned(z)
+                })
+        })
+        .filter_map(|t| needles(t))
         .collect();
     let (r, o): (Vec<String>, Vec<String>) = (
         real.stdout.lines().map(update_line_key).collect(),
         ours.stdout.lines().map(update_line_key).collect(),
     );
-    let printed_by_ours_or_twin = |l: &String| {
-        o.contains(l)
-            || twins
-                .iter()
-                .any(|[t, x]| l.contains(t.as_str()) || l.contains(x.as_str()))
+    let among = |l: &String, set: &[[String; 2]]| {
+        set.iter()
+            .any(|[t, x]| l.contains(t.as_str()) || l.contains(x.as_str()))
     };
+    let printed_by_ours_or_twin =
+        |l: &String| o.contains(l) || among(l, &twins) || among(l, &landed);
     if !(explained_entries && r.iter().all(printed_by_ours_or_twin)) {
         return None;
     }
     if differing.iter().any(|e| zoned(e) || has_zoned_twin(e))
+        || r.iter().any(|l| !o.contains(l) && among(l, &landed))
         || errors(&real.stderr).iter().any(|e| e == NOT_FOUND)
     {
         Some(Deliberate::UpdateFamilyAndZone)
@@ -2013,33 +2036,13 @@ fn deliberate(line: &Line, before: &[String], real: &Seen, ours: &Seen) -> Optio
             return Some(Deliberate::LoadFileLineNumber);
         }
     }
-    let dccp_reply = |args: &[String]| dccp_reply_without_ports(args);
-    let dccp_line = if first == Some("-R") {
-        line.stdin
-            .as_deref()
-            .unwrap_or("")
-            .lines()
-            .map(words)
-            .any(|l| dccp_reply(&l))
-    } else {
-        dccp_reply(a)
-    };
+    let dccp_line = line_or_file(line, &dccp_reply_without_ports);
     let einval = real.stderr.contains("Operation failed: invalid parameters")
         || real.stderr.contains("Operation failed: Invalid argument");
     if dccp_line && einval && real.status == Some(1) && ours_created_more(real, ours, &[33]) {
         return Some(Deliberate::DccpReplyWithoutPorts);
     }
-    let icmp_create = |args: &[String]| icmp_type_before_address(args);
-    let icmp_line = if first == Some("-R") {
-        line.stdin
-            .as_deref()
-            .unwrap_or("")
-            .lines()
-            .map(words)
-            .any(|l| icmp_create(&l))
-    } else {
-        icmp_create(a)
-    };
+    let icmp_line = line_or_file(line, &icmp_type_before_address);
     if icmp_line
         && real.status == Some(1)
         && real.stderr.contains("Operation failed: ")
@@ -2047,7 +2050,42 @@ fn deliberate(line: &Line, before: &[String], real: &Seen, ours: &Seen) -> Optio
     {
         return Some(Deliberate::IcmpTypeOrder);
     }
+    // Or both refuse the entry: conntrack-tools for its reply type 255 ("invalid parameters"), ours,
+    // with the right reply type, for the status EXPECTED, which no create may set (the kernel answers
+    // EBUSY, as it does to conntrack-tools when the address comes first). All else is the same.
+    let sets_expected = |args: &[String]| {
+        icmp_type_before_address(args)
+            && args.windows(2).any(|w| {
+                matches!(w[0].as_str(), "-u" | "--status")
+                    && w[1].split(',').any(|s| s == "EXPECTED")
+            })
+    };
+    let expected_line = line_or_file(line, &sets_expected);
+    const EINVAL_TEXT: &str = "Operation failed: invalid parameters";
+    const EBUSY_TEXT: &str = "Operation failed: Device or resource busy";
+    if expected_line
+        && real.status == Some(1)
+        && (real.status, &real.stdout, &real.table) == (ours.status, &ours.stdout, &ours.table)
+        && real.stderr.matches(EINVAL_TEXT).count() == 1
+        && real.stderr.replace(EINVAL_TEXT, EBUSY_TEXT) == ours.stderr
+    {
+        return Some(Deliberate::IcmpTypeOrder);
+    }
     None
+}
+
+/// `pred` holds for the command line, or for a line of its `-R` file.
+fn line_or_file(line: &Line, pred: &dyn Fn(&[String]) -> bool) -> bool {
+    if line.args.first().map(String::as_str) == Some("-R") {
+        line.stdin
+            .as_deref()
+            .unwrap_or("")
+            .lines()
+            .map(words)
+            .any(|l| pred(&l))
+    } else {
+        pred(&line.args)
+    }
 }
 
 /// Ours created entries where conntrack-tools stopped: its table and its printed lines are part of
