@@ -5,13 +5,98 @@
 //!   resent). The message type is derived from that state (`object_status_to_network_type`).
 //! * The **external cache** holds what the peer announced: the state to commit to the kernel on
 //!   fail-over (`conntrackd -c`). In ALARM mode its entries expire unless refreshed.
+//!
+//! Objects are kept compact: the entry as its sync message's attributes ([`Object::encode`], about 60
+//! bytes for a UDP entry instead of the 280-byte [`CtEntry`]), decoded when read ([`InternalObj::entry`],
+//! [`ExternalObj::entry`]) and copied straight into a datagram when sent. The maps hash with a
+//! per-cache random key.
 
 use crate::entry::{ExpKey, Key};
 use crate::wire::{Change, CtEntry, ExpEntry};
 use std::collections::HashMap;
 use std::fmt::Debug;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::marker::PhantomData;
 use std::time::Instant;
+
+/// A fast keyed hasher for the cache maps (multiply and rotate per word, as rustc's FxHash, from a
+/// random per-map seed): the keys are short fixed tuples, for which SipHash costs more than the rest of
+/// a lookup.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FastHash(u64);
+
+impl Default for FastHash {
+    fn default() -> Self {
+        // A random seed per map (std's RandomState draws one per process and varies it per instance).
+        FastHash(std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64) | 1)
+    }
+}
+
+impl BuildHasher for FastHash {
+    type Hasher = FastHasher;
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(self.0)
+    }
+}
+
+/// The hasher [`FastHash`] builds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FastHasher(u64);
+
+const K: u64 = 0xf135_7aea_2e62_a9c5;
+
+impl FastHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(26) ^ w).wrapping_mul(K);
+    }
+}
+
+impl Hasher for FastHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in chunks.by_ref() {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 56));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        // A final mix so that the low bits (hashbrown's bucket index) depend on every input bit.
+        let mut x = self.0;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^ (x >> 33)
+    }
+}
 
 /// What a cache can hold: conntrack entries ([`CtEntry`], keyed by [`Key`]) and expectations
 /// ([`ExpEntry`], keyed by [`ExpKey`]), as conntrackd keeps a cache of each.
@@ -26,12 +111,34 @@ pub trait Object: Copy + PartialEq + Debug {
     fn update_from(&mut self, newer: &Self) {
         *self = *newer;
     }
+    /// The compact form a cache keeps: the object's sync message attributes.
+    fn encode(&self) -> Box<[u8]>;
+    /// [`Object::encode`] into `dst`, reusing its memory when the length is unchanged (an update
+    /// usually keeps it), so the steady state allocates nothing.
+    fn encode_into(&self, dst: &mut Box<[u8]>) {
+        *dst = self.encode();
+    }
+    /// The object back from [`Object::encode`]'s bytes.
+    fn decode(bytes: &[u8]) -> Self;
 }
 
 impl Object for CtEntry {
     type Key = Key;
     fn cache_key(&self) -> Option<Key> {
         self.key()
+    }
+    fn encode(&self) -> Box<[u8]> {
+        self.attr_bytes()
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        CtEntry::from_attr_bytes(bytes)
+    }
+    fn encode_into(&self, dst: &mut Box<[u8]>) {
+        if self.attrs_len() == dst.len() {
+            self.emit_attrs(dst);
+        } else {
+            *dst = self.encode();
+        }
     }
     /// `nfct_copy(cached, update, NFCT_CP_META)`: every attribute the update carries replaces the cached
     /// one, and attributes it lacks keep their cached value (the tuple fields are the key, so equal).
@@ -118,6 +225,19 @@ impl Object for ExpEntry {
     fn cache_key(&self) -> Option<ExpKey> {
         self.key()
     }
+    fn encode(&self) -> Box<[u8]> {
+        self.attr_bytes()
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        ExpEntry::from_attr_bytes(bytes)
+    }
+    fn encode_into(&self, dst: &mut Box<[u8]>) {
+        if self.attrs_len() == dst.len() {
+            self.emit_attrs(dst);
+        } else {
+            *dst = self.encode();
+        }
+    }
 }
 
 /// Queue bookkeeping of an internal object.
@@ -185,8 +305,8 @@ pub const DEFAULT_LIMIT: usize = 262_144;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct InternalObj<E = CtEntry> {
-    /// The entry.
-    pub entry: E,
+    /// The entry, encoded ([`Object::encode`]).
+    data: Box<[u8]>,
     /// Its state.
     pub state: ObjState,
     /// When it entered the cache (conntrackd's `lifetime`, shown by `-i` as `[active since Ns]`).
@@ -194,12 +314,25 @@ pub struct InternalObj<E = CtEntry> {
     /// When it last changed (conntrackd's `lastupdate`).
     pub updated: Instant,
     pub(crate) meta: Meta,
+    kind: PhantomData<fn() -> E>,
+}
+
+impl<E: Object> InternalObj<E> {
+    /// The entry.
+    pub fn entry(&self) -> E {
+        E::decode(&self.data)
+    }
+
+    /// The entry as its sync message's attributes.
+    pub(crate) fn encoded(&self) -> &[u8] {
+        &self.data
+    }
 }
 
 /// Local entries to announce.
 #[derive(Debug)]
 pub struct InternalCache<E: Object = CtEntry> {
-    pub(crate) map: HashMap<E::Key, InternalObj<E>>,
+    pub(crate) map: HashMap<E::Key, InternalObj<E>, FastHash>,
     live: usize,
     limit: usize,
     stats: CacheStats,
@@ -208,7 +341,7 @@ pub struct InternalCache<E: Object = CtEntry> {
 impl<E: Object> Default for InternalCache<E> {
     fn default() -> Self {
         InternalCache {
-            map: HashMap::new(),
+            map: HashMap::default(),
             live: 0,
             limit: DEFAULT_LIMIT,
             stats: CacheStats::default(),
@@ -253,7 +386,9 @@ impl<E: Object> InternalCache<E> {
                 self.stats.deleted += 1;
             }
             (Change::Update, Some(o)) if o.state != ObjState::Dead => {
-                o.entry.update_from(&entry);
+                let mut cur = E::decode(&o.data);
+                cur.update_from(&entry);
+                cur.encode_into(&mut o.data);
                 o.state = ObjState::Alive;
                 o.updated = now;
                 self.stats.updated += 1;
@@ -265,7 +400,7 @@ impl<E: Object> InternalCache<E> {
                 } else {
                     self.live += 1;
                 }
-                o.entry = entry;
+                entry.encode_into(&mut o.data);
                 o.state = ObjState::New;
                 o.created = now;
                 o.updated = now;
@@ -279,11 +414,12 @@ impl<E: Object> InternalCache<E> {
                 self.map.insert(
                     key,
                     InternalObj {
-                        entry,
+                        data: entry.encode(),
                         state: ObjState::New,
                         created: now,
                         updated: now,
                         meta: Meta::default(),
+                        kind: PhantomData,
                     },
                 );
                 self.live += 1;
@@ -326,11 +462,11 @@ impl<E: Object> InternalCache<E> {
     }
 
     /// Live (not dead) entries.
-    pub fn live(&self) -> impl Iterator<Item = &E> {
+    pub fn live(&self) -> impl Iterator<Item = E> + '_ {
         self.map
             .values()
             .filter(|o| o.state != ObjState::Dead)
-            .map(|o| &o.entry)
+            .map(|o| o.entry())
     }
 
     /// Number of objects, dead ones included.
@@ -362,8 +498,8 @@ impl<E: Object> InternalCache<E> {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ExternalObj<E = CtEntry> {
-    /// The entry as last announced.
-    pub entry: E,
+    /// The entry as last announced, encoded ([`Object::encode`]).
+    data: Box<[u8]>,
     /// When it expires (ALARM mode only).
     pub expires: Option<Instant>,
     /// When it entered the cache (`[active since Ns]` in `-e`).
@@ -371,12 +507,20 @@ pub struct ExternalObj<E = CtEntry> {
     /// When the peer last announced it (conntrackd's `lastupdate`: the commit subtracts the time since
     /// from the announced timeout).
     pub updated: Instant,
+    kind: PhantomData<fn() -> E>,
+}
+
+impl<E: Object> ExternalObj<E> {
+    /// The entry as last announced.
+    pub fn entry(&self) -> E {
+        E::decode(&self.data)
+    }
 }
 
 /// Entries learnt from the peer.
 #[derive(Debug)]
 pub struct ExternalCache<E: Object = CtEntry> {
-    pub(crate) map: HashMap<E::Key, ExternalObj<E>>,
+    pub(crate) map: HashMap<E::Key, ExternalObj<E>, FastHash>,
     limit: usize,
     stats: CacheStats,
 }
@@ -384,7 +528,7 @@ pub struct ExternalCache<E: Object = CtEntry> {
 impl<E: Object> Default for ExternalCache<E> {
     fn default() -> Self {
         ExternalCache {
-            map: HashMap::new(),
+            map: HashMap::default(),
             limit: DEFAULT_LIMIT,
             stats: CacheStats::default(),
         }
@@ -401,57 +545,67 @@ impl<E: Object> ExternalCache<E> {
     /// Applies a change from the peer as conntrackd's `external_cache.c` does: NEW replaces any cached
     /// object, UPDATE merges into it ([`Object::update_from`]) or creates it, DELETE removes it. Returns
     /// whether the cache changed.
+    ///
+    /// `raw` is `entry`'s encoding as received when there is one ([`Object::decode`] gives `entry` back
+    /// from it): a new object keeps it as it is instead of encoding `entry` again.
     pub(crate) fn apply(
         &mut self,
         now: Instant,
         change: Change,
         entry: E,
+        raw: Option<&[u8]>,
         expires: Option<Instant>,
     ) -> bool {
         let Some(key) = entry.cache_key() else {
             self.stats.no_tuple += 1;
             return false;
         };
-        match change {
-            Change::Delete => {
+        let encode = |e: &E| raw.map_or_else(|| e.encode(), Box::from);
+        let full = self.map.len() >= self.limit;
+        match (change, self.map.get_mut(&key)) {
+            (Change::Delete, _) => {
                 let had = self.map.remove(&key).is_some();
-                if had {
-                    self.stats.deleted += 1;
-                }
+                self.stats.deleted += u64::from(had);
                 had
             }
             // external_cache_ct_upd: cache_update_force, which merges into an existing object.
-            Change::Update if self.map.contains_key(&key) => {
-                if let Some(o) = self.map.get_mut(&key) {
-                    o.entry.update_from(&entry);
-                    o.expires = expires;
-                    o.updated = now;
-                }
+            (Change::Update, Some(o)) => {
+                let mut cur = E::decode(&o.data);
+                cur.update_from(&entry);
+                cur.encode_into(&mut o.data);
+                o.expires = expires;
+                o.updated = now;
                 self.stats.updated += 1;
                 true
             }
             // external_cache_ct_new: an existing object is deleted and a fresh one added.
-            Change::New | Change::Update => {
-                let obj = ExternalObj {
-                    entry,
+            (Change::New, Some(o)) => {
+                *o = ExternalObj {
+                    data: encode(&entry),
                     expires,
                     created: now,
                     updated: now,
+                    kind: PhantomData,
                 };
-                let full = self.map.len() >= self.limit;
-                match self.map.get_mut(&key) {
-                    Some(o) => {
-                        *o = obj;
-                        self.stats.deleted += 1;
-                    }
-                    None if full => {
-                        self.stats.create_failed += 1;
-                        return false;
-                    }
-                    None => {
-                        self.map.insert(key, obj);
-                    }
-                }
+                self.stats.deleted += 1;
+                self.stats.created += 1;
+                true
+            }
+            (Change::New | Change::Update, None) if full => {
+                self.stats.create_failed += 1;
+                false
+            }
+            (Change::New | Change::Update, None) => {
+                self.map.insert(
+                    key,
+                    ExternalObj {
+                        data: encode(&entry),
+                        expires,
+                        created: now,
+                        updated: now,
+                        kind: PhantomData,
+                    },
+                );
                 self.stats.created += 1;
                 true
             }
@@ -468,7 +622,7 @@ impl<E: Object> ExternalCache<E> {
         {
             self.stats.expired += 1;
             self.stats.deleted += 1;
-            return self.map.remove(key).map(|o| o.entry);
+            return self.map.remove(key).map(|o| o.entry());
         }
         None
     }
@@ -485,7 +639,7 @@ impl<E: Object> ExternalCache<E> {
 
     /// The entries to inject into the kernel on fail-over (`conntrackd -c`).
     pub fn commit_list(&self) -> Vec<E> {
-        self.map.values().map(|o| o.entry).collect()
+        self.map.values().map(|o| o.entry()).collect()
     }
 
     /// Empties the cache (`conntrackd -f external`); returns how many entries were dropped.

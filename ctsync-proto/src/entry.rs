@@ -44,12 +44,44 @@ pub struct Tuple {
 }
 
 /// The identity of an entry in a cache: original tuple and zone (conntrackd hashes the same fields).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Key {
     /// Original tuple.
     pub orig: Tuple,
     /// Conntrack zone (0 when absent).
     pub zone: u16,
+}
+
+/// Hashes every field (so equal keys hash equally) packed into a few words: the derived impl would call
+/// the hasher once per byte array and discriminant, which costs more than the lookup itself.
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let t = &self.orig;
+        let l4 = match t.l4 {
+            L4::Ports(p) => (1u64 << 32) | u64::from(p.sport) << 16 | u64::from(p.dport),
+            L4::Icmp {
+                icmp_type,
+                code,
+                id,
+            } => (2u64 << 32) | u64::from(icmp_type) << 24 | u64::from(code) << 16 | u64::from(id),
+            L4::None => 3u64 << 32,
+        };
+        let tail = l4 | u64::from(t.l4proto) << 40 | u64::from(self.zone) << 48;
+        match t.addrs {
+            AddrPair::V4 { src, dst } => {
+                state.write_u64(u64::from(u32::from(src)) << 32 | u64::from(u32::from(dst)));
+                state.write_u64(tail);
+            }
+            AddrPair::V6 { src, dst } => {
+                let (s, d) = (u128::from(src), u128::from(dst));
+                state.write_u64(s as u64);
+                state.write_u64((s >> 64) as u64);
+                state.write_u64(d as u64);
+                state.write_u64((d >> 64) as u64);
+                state.write_u64(tail | 1 << 35);
+            }
+        }
+    }
 }
 
 /// The identity of an expectation in a cache: its master and expected tuples (conntrackd hashes these).

@@ -56,24 +56,26 @@ impl SplitMix64 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Action {
-    /// The peer announced a conntrack change; the external cache has applied it.
+    /// The peer announced a conntrack change; the external cache has applied it (an update merged into
+    /// the cached entry, as conntrackd merges it): `external().get(&key)` gives the entry now, nothing
+    /// after a delete.
     External {
         /// What happened.
         change: Change,
-        /// The entry as the external cache now holds it (an update merged into the cached entry, as
-        /// conntrackd merges it), or as announced for a delete.
-        entry: CtEntry,
+        /// The entry's key.
+        key: Key,
     },
     /// An external entry expired (ALARM mode: not refreshed within the cache timeout).
     Expired(CtEntry),
     /// An external expectation expired (ALARM mode).
     ExpectationExpired(ExpEntry),
-    /// The peer announced an expectation change; the external expectation cache has applied it.
+    /// The peer announced an expectation change; the external expectation cache has applied it
+    /// (`external_exp().get(&key)` gives it now).
     Expectation {
         /// What happened.
         change: Change,
-        /// The expectation.
-        entry: ExpEntry,
+        /// The expectation's key.
+        key: ExpKey,
     },
     /// The peer asked for a resync; the bulk send of the internal cache is queued.
     ResyncRequested,
@@ -319,63 +321,99 @@ impl Core {
         }
     }
 
-    /// Builds the message for a queued item (`None`: the object vanished).
-    fn build(&self, item: &TxItem, flags: Flags) -> Option<Message> {
-        Some(match item {
-            TxItem::Ctl { flags: f, from, to } => Message {
-                flags: f.union(flags),
-                seq: self.next_seq,
-                body: Body::Ctl {
-                    from: *from,
-                    to: *to,
-                },
+    /// Packs the message of a queued item with sequence number `next_seq` (objects from their encoded
+    /// form, no decoding); returns the flags it carries, or why it was not packed.
+    fn pack(&self, p: &mut Packer<'_>, item: &TxItem, flags: Flags) -> Packed {
+        let seq = self.next_seq;
+        let fits = match item {
+            TxItem::Ctl { flags: f, from, to } => {
+                let flags = f.union(flags);
+                let m = Message {
+                    flags,
+                    seq,
+                    body: Body::Ctl {
+                        from: *from,
+                        to: *to,
+                    },
+                };
+                return if p.push(&m) {
+                    Packed::Yes(flags)
+                } else {
+                    Packed::NoRoom
+                };
+            }
+            TxItem::Obj(ObjRef::Ct(k)) => match self.internal.map.get(k) {
+                Some(o) => {
+                    let ty = msg_type::CT_NEW + o.state.change().offset();
+                    p.push_encoded(ty, flags, seq, o.encoded())
+                }
+                None => return Packed::Gone,
             },
-            TxItem::Obj(ObjRef::Ct(k)) => {
-                let o = self.internal.map.get(k)?;
-                Message {
-                    flags,
-                    seq: self.next_seq,
-                    body: Body::Ct(o.state.change(), o.entry),
+            TxItem::Obj(ObjRef::Exp(k)) => match self.internal_exp.map.get(k) {
+                Some(o) => {
+                    let ty = msg_type::EXP_NEW + o.state.change().offset();
+                    p.push_encoded(ty, flags, seq, o.encoded())
                 }
-            }
-            TxItem::Obj(ObjRef::Exp(k)) => {
-                let o = self.internal_exp.map.get(k)?;
-                Message {
-                    flags,
-                    seq: self.next_seq,
-                    body: Body::Exp(o.state.change(), o.entry),
-                }
-            }
-        })
+                None => return Packed::Gone,
+            },
+        };
+        if fits {
+            Packed::Yes(flags)
+        } else {
+            Packed::NoRoom
+        }
     }
 
-    fn apply_data(&mut self, now: Instant, m: Message, expires: Option<Instant>) -> Option<ObjRef> {
+    /// Applies a data message to the external caches; `raw` is its attributes as received when the
+    /// cache may keep them as they are (see `Messages::last_attrs`).
+    fn apply_data(
+        &mut self,
+        now: Instant,
+        m: Message,
+        raw: Option<&[u8]>,
+        expires: Option<Instant>,
+    ) -> Option<ObjRef> {
         match m.body {
             Body::Ct(change, entry) => {
                 let key = entry.key();
-                if self.external.apply(now, change, entry, expires) {
-                    // Report the cached state: an update is merged into it (see Object::update_from).
-                    let entry = key
-                        .and_then(|k| self.external.get(&k))
-                        .map_or(entry, |o| o.entry);
-                    self.actions.push_back(Action::External { change, entry });
+                // The cache counts an entry without a tuple (and applies nothing).
+                if self.external.apply(now, change, entry, raw, expires)
+                    && let Some(key) = key
+                {
+                    self.actions.push_back(Action::External { change, key });
                 }
                 key.map(ObjRef::Ct)
             }
             Body::Exp(change, entry) => {
                 let key = entry.key();
-                if self.external_exp.apply(now, change, entry, expires) {
-                    let entry = key
-                        .and_then(|k| self.external_exp.get(&k))
-                        .map_or(entry, |o| o.entry);
-                    self.actions
-                        .push_back(Action::Expectation { change, entry });
+                if self.external_exp.apply(now, change, entry, raw, expires)
+                    && let Some(key) = key
+                {
+                    self.actions.push_back(Action::Expectation { change, key });
                 }
                 key.map(ObjRef::Exp)
             }
             Body::Ctl { .. } => None,
         }
     }
+}
+
+/// A received message's payload: decoded (with its attributes as received when a cache may keep them
+/// so), or undecodable (the message still counts in the sequence).
+#[derive(Debug, Clone, Copy)]
+enum Payload<'a> {
+    Ok(Option<&'a [u8]>),
+    Bad,
+}
+
+/// What [`Core::pack`] did with an item.
+enum Packed {
+    /// Packed, with these flags.
+    Yes(Flags),
+    /// The datagram has no room for it.
+    NoRoom,
+    /// The object left the cache.
+    Gone,
 }
 
 /// A body-less stand-in for a message whose payload failed to decode: it carries the header's type, flags
@@ -1025,12 +1063,12 @@ impl Ftfw {
     }
 
     /// The end of `ftfw_recv`: apply what was accepted.
-    fn accept(&mut self, now: Instant, m: Message, payload_ok: bool, class: Class) {
+    fn accept(&mut self, now: Instant, m: Message, payload: Payload<'_>, class: Class) {
         match class {
             Class::Data => {
                 self.core.rx_last = Some(m.seq);
-                if payload_ok {
-                    self.core.apply_data(now, m, None);
+                if let Payload::Ok(raw) = payload {
+                    self.core.apply_data(now, m, raw, None);
                 }
             }
             Class::Ctl => self.core.rx_last = Some(m.seq),
@@ -1039,9 +1077,9 @@ impl Ftfw {
         }
     }
 
-    fn recv(&mut self, now: Instant, m: Message, payload_ok: bool) {
+    fn recv(&mut self, now: Instant, m: Message, payload: Payload<'_>) {
         if self.cfg.reliable_handshake {
-            return self.recv_reliable(now, m, payload_ok);
+            return self.recv_reliable(now, m, payload);
         }
         self.hello_back(&m);
         // digest_hello
@@ -1063,7 +1101,7 @@ impl Ftfw {
                 Track::Unset | Track::InSync => self.bypass(&m),
             }
         };
-        self.accept(now, m, payload_ok, class);
+        self.accept(now, m, payload, class);
     }
 
     /// `ftfw_recv`, SEQ_AFTER: ACK what arrived in sync, NACK the hole, start a new window here.
@@ -1114,7 +1152,7 @@ impl Ftfw {
     }
 
     /// `ftfw_recv` with [`FtfwConfig::reliable_handshake`].
-    fn recv_reliable(&mut self, now: Instant, m: Message, payload_ok: bool) {
+    fn recv_reliable(&mut self, now: Instant, m: Message, payload: Payload<'_>) {
         let hello = m.flags.contains(Flags::HELLO);
         let late = self
             .core
@@ -1151,8 +1189,10 @@ impl Ftfw {
                 // handshake and empties its resend queue on our HELLO messages, so it may never send
                 // this again. Take it as conntrackd would (without moving the sequence back).
                 let c = self.digest(&m);
-                if c != Class::Bad && payload_ok {
-                    self.core.apply_data(now, m, None);
+                if c != Class::Bad
+                    && let Payload::Ok(raw) = payload
+                {
+                    self.core.apply_data(now, m, raw, None);
                 }
                 if c == Class::Bad {
                     self.core.stats.bad += 1;
@@ -1185,7 +1225,7 @@ impl Ftfw {
                 self.peer_hello = hello;
             }
         }
-        self.accept(now, m, payload_ok, class);
+        self.accept(now, m, payload, class);
     }
 
     /// The index of the next item of the transmit queue to send, or `None` when everything queued must
@@ -1274,7 +1314,8 @@ impl Session for Ftfw {
             match m {
                 Ok(m) => {
                     self.core.stats.msg_recv += 1;
-                    self.recv(now, m, true);
+                    let raw = it.last_attrs();
+                    self.recv(now, m, Payload::Ok(raw));
                 }
                 Err(e) => {
                     self.core.count_decode_error(&e);
@@ -1286,7 +1327,7 @@ impl Session for Ftfw {
                         .flatten()
                         .map(placeholder)
                     {
-                        self.recv(now, m, false);
+                        self.recv(now, m, Payload::Bad);
                     }
                 }
             }
@@ -1300,12 +1341,14 @@ impl Session for Ftfw {
         let mut p = Packer::new(&mut buf[..limit]);
         while let Some(i) = self.next_tx(now) {
             let item = self.core.tx[i];
-            let Some(msg) = self.core.build(&item, self.hello_flags()) else {
-                self.core.take_tx(i);
-                continue;
-            };
-            if !p.push(&msg) {
-                if p.is_empty() {
+            let sent_flags = match self.core.pack(&mut p, &item, self.hello_flags()) {
+                Packed::Yes(f) => f,
+                Packed::Gone => {
+                    self.core.take_tx(i);
+                    continue;
+                }
+                Packed::NoRoom if !p.is_empty() => break,
+                Packed::NoRoom => {
                     // Larger than the MTU: it can never be sent.
                     self.core.stats.oversize += 1;
                     self.core.take_tx(i);
@@ -1317,8 +1360,7 @@ impl Session for Ftfw {
                     }
                     continue;
                 }
-                break;
-            }
+            };
             self.core.take_tx(i);
             if self.hello == Hello::Init {
                 self.hello = Hello::Say;
@@ -1327,14 +1369,14 @@ impl Session for Ftfw {
                 self.hello_sent = Some(now);
             }
             self.say_hello_back = false;
-            let seq = msg.seq;
+            let seq = self.core.next_seq;
             self.core.next_seq = seq.wrapping_add(1);
             self.core.stats.msg_sent += 1;
             match item {
                 TxItem::Ctl { flags, from, to } => {
                     if flags.has_range() {
                         // Queued as sent, handshake bits included (`-s rsqueue` shows them).
-                        let flags = msg.flags;
+                        let flags = sent_flags;
                         self.rs_push(RsNode {
                             seq,
                             item: TxItem::Ctl { flags, from, to },
@@ -1574,7 +1616,7 @@ impl Session for Alarm {
     /// A datagram from the peer.
     fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
         let mut it = wire::messages(datagram, self.core.mode);
-        for m in it.by_ref() {
+        while let Some(m) = it.next() {
             let m = match m {
                 Ok(m) => m,
                 Err(e) => {
@@ -1592,7 +1634,8 @@ impl Session for Alarm {
             }
             // A timeout past what an Instant can hold (e.g. Duration::MAX) means "never expires".
             let at = now.checked_add(self.cfg.cache_timeout);
-            if let Some(key) = self.core.apply_data(now, m, at)
+            let raw = it.last_attrs();
+            if let Some(key) = self.core.apply_data(now, m, raw, at)
                 && let Some(at) = at
                 && match &key {
                     ObjRef::Ct(k) => self.core.external.get(k).is_some(),
@@ -1624,17 +1667,18 @@ fn transmit_once(core: &mut Core, buf: &mut [u8]) -> Option<usize> {
     let limit = buf.len().min(core.mtu);
     let mut p = Packer::new(&mut buf[..limit]);
     while let Some(item) = core.tx.front().copied() {
-        let Some(msg) = core.build(&item, Flags::NONE) else {
-            core.take_tx(0);
-            continue;
+        let fits = match core.pack(&mut p, &item, Flags::NONE) {
+            Packed::Gone => {
+                core.take_tx(0);
+                continue;
+            }
+            Packed::NoRoom if !p.is_empty() => break,
+            Packed::NoRoom => false,
+            Packed::Yes(_) => true,
         };
-        let fits = p.push(&msg);
-        if !fits && !p.is_empty() {
-            break;
-        }
         core.take_tx(0);
         if fits {
-            core.next_seq = msg.seq.wrapping_add(1);
+            core.next_seq = core.next_seq.wrapping_add(1);
             core.stats.msg_sent += 1;
         } else {
             core.stats.oversize += 1;
@@ -1760,7 +1804,8 @@ impl Session for Notrack {
             }
             self.core.rx_last = Some(m.seq);
             if class == Class::Data && payload_ok {
-                self.core.apply_data(now, m, None);
+                let raw = it.last_attrs();
+                self.core.apply_data(now, m, raw, None);
             }
         }
         self.core.stats.unknown_attrs += u64::from(it.skipped.unknown_attrs);

@@ -276,7 +276,7 @@ fn updates_merge_into_cached_entries_like_nfct_copy_meta() {
     a.handle_local(t0, Change::New, full);
     a.handle_local(t0, Change::Update, partial);
     assert_eq!(
-        a.internal().get(&full.key().unwrap()).unwrap().entry,
+        a.internal().get(&full.key().unwrap()).unwrap().entry(),
         merged
     );
     // The peer side: NEW then a partial UPD, each in its own datagram.
@@ -291,7 +291,7 @@ fn updates_merge_into_cached_entries_like_nfct_copy_meta() {
         b.handle_datagram(t0, &d);
     }
     assert_eq!(
-        b.external().get(&full.key().unwrap()).unwrap().entry,
+        b.external().get(&full.key().unwrap()).unwrap().entry(),
         merged
     );
     let actions: Vec<Action> = std::iter::from_fn(|| b.poll_action()).collect();
@@ -299,7 +299,7 @@ fn updates_merge_into_cached_entries_like_nfct_copy_meta() {
         actions.last(),
         Some(&Action::External {
             change: Change::Update,
-            entry: merged
+            key: full.key().unwrap()
         })
     );
     // A NEW replaces the cached entry whole.
@@ -312,7 +312,7 @@ fn updates_merge_into_cached_entries_like_nfct_copy_meta() {
     m.emit(&mut d).unwrap();
     b.handle_datagram(t0, &d);
     assert_eq!(
-        b.external().get(&full.key().unwrap()).unwrap().entry,
+        b.external().get(&full.key().unwrap()).unwrap().entry(),
         partial
     );
 }

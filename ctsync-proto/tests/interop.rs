@@ -216,7 +216,7 @@ fn ftfw_session_syncs_with_real_conntrackd() {
     }
     // What conntrackd received matches what we sent, mark included.
     assert!(ext.contains("mark=77"), "{ext}");
-    let theirs = s.external().get(&want).unwrap().entry;
+    let theirs = s.external().get(&want).unwrap().entry();
     assert_eq!(theirs.mark, Some(42));
     assert_eq!(theirs.timeout.map(|t| t <= 100), Some(true));
     // Commit conntrackd's external cache to its kernel: the kernel builds the reply tuple from the NAT

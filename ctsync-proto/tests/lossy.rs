@@ -274,7 +274,7 @@ fn run(su: Setup, must_converge: bool) -> (u64, usize) {
         let missing = |nodes: &[Ftfw; 2]| {
             let ext = nodes[1].external();
             live.values()
-                .filter(|e| !ext.get(&e.key().unwrap()).is_some_and(|o| o.entry == **e))
+                .filter(|e| !ext.get(&e.key().unwrap()).is_some_and(|o| o.entry() == **e))
                 .count()
                 + ext.len().saturating_sub(live.len())
         };
@@ -287,7 +287,7 @@ fn run(su: Setup, must_converge: bool) -> (u64, usize) {
                     nodes[1]
                         .external_exp()
                         .get(&x.key().unwrap())
-                        .is_some_and(|o| o.entry == *x)
+                        .is_some_and(|o| o.entry() == *x)
                 });
             if converged {
                 break;

@@ -11,6 +11,7 @@ mod ct_diff;
 mod ctsync_loss;
 mod deps;
 mod halab;
+mod lvs_events;
 mod lvsbench;
 mod util;
 mod vm;
@@ -31,13 +32,16 @@ tasks:
   preflight          check root, the peer tools on PATH, the kernel features and the VM's kernel
   vm-run [--timeout SECS] [--no-build] SCRIPT
                      boot Debian's kernel (with IPVS) under qemu and run SCRIPT with busybox sh
-  vm-test [FILTER]   run the IPVS kernel tests (feature vm-tests) inside one VM
+  vm-test [--only PKG/TARGET]... [FILTER]
+                     run the IPVS kernel tests (feature vm-tests) inside one VM (--only: a subset)
   vm-bench [ROUNDS]  run the IPVS bench (ours vs Debian's ipvsadm) inside one VM
   vrrp-chaos [EVENTS] [SEED]
                      the long no-split-brain run of vrrpd against keepalived
   ha-lab [--stack ours|keepalived|mixed] [--scenario N] [...]
                      the HA lab: a NAT firewall pair fails over under TCP load (docs/ha-lab.md)
   vm-lvs-bench [SECONDS]  LVS health checking at scale, lvs-check vs keepalived, inside one VM
+  vm-lvs-events [RUNS]  the LVS event script RUNS times in one VM: median reaction times, keepalived vs
+                     vrrpd vs lvs-check (BENCHMARKS.md)
   ct-diff [--seed S | --seeds A-B] [--start LINE] [--count N] [--max-reports N] [--debug]
                      long runs of the conntrack differential test against conntrack-tools (ct_diff.rs)
   ctsync-loss [SEEDS] [PAIRS] [ENTRIES] [HOLD_MS] [START_MS]
@@ -72,6 +76,7 @@ fn run() -> Result<()> {
         "vrrp-chaos" => vrrp_chaos::run(rest)?,
         "ha-lab" => halab::run(rest)?,
         "vm-lvs-bench" => lvsbench::run(rest)?,
+        "vm-lvs-events" => lvs_events::run(rest)?,
         "ct-diff" => ct_diff::run(rest)?,
         "ctsync-loss" => ctsync_loss::run(rest)?,
         other => {

@@ -654,7 +654,7 @@ const VM_TESTS: &[(&str, &str, &str)] = &[
     ("lvs-check", "vm", "lvs-check/tests/vm.rs"),
 ];
 
-/// `cargo xtask vm-test [FILTER...]`: builds the VM test executables (feature `vm-tests`) and the release
+/// `cargo xtask vm-test [--only PKG/TARGET]... [FILTER...]`: builds the VM test executables (feature `vm-tests`) and the release
 /// binaries, runs every test executable inside one VM, and fails unless every listed test ran and passed:
 ///
 /// * every target of [`VM_TESTS`] must exist and build to one executable (no test executable is an error);
@@ -663,9 +663,28 @@ const VM_TESTS: &[(&str, &str, &str)] = &[
 ///   its exit status 0 ([`check_results`]); a crash before the summary is a failure too;
 /// * any kernel module of the IPVS closure that did not load fails the run ([`run`]).
 pub fn vm_test(args: &[String]) -> Result<()> {
+    // `--only PKG/TARGET` (repeatable) runs a subset of the VM test targets (by hand; CI runs all).
+    let mut only = Vec::new();
+    let mut filter_args = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--only" {
+            let t = it.next().context("--only needs PKG/TARGET")?;
+            if !VM_TESTS.iter().any(|(p, tg, _)| format!("{p}/{tg}") == *t) {
+                bail!("--only {t}: not a VM test target (one of {VM_TESTS:?})");
+            }
+            only.push(t.clone());
+        } else {
+            filter_args.push(a.clone());
+        }
+    }
+    let args = filter_args.as_slice();
     crate::deps::install()?;
     let mut tests = Vec::new();
     for (pkg, target, file) in VM_TESTS {
+        if !only.is_empty() && !only.contains(&format!("{pkg}/{target}")) {
+            continue;
+        }
         if !crate::workspace_root().join(file).is_file() {
             bail!("VM test target {pkg}/{target}: {file} is missing");
         }

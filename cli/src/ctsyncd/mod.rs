@@ -49,16 +49,17 @@ pub fn receive_path_check(data: &[u8]) {
             while s.poll_action().is_some() {}
         }
         for (_, o) in s.external().dump() {
-            let _ = output::entry_line(&o.entry, false, 1, None);
-            let _ = output::entry_json(&o.entry, 1, Some(1));
+            let e = o.entry();
+            let _ = output::entry_line(&e, false, 1, None);
+            let _ = output::entry_json(&e, 1, Some(1));
             let mut opts = CommitOptions::new();
-            let _ = commit_entry(&o.entry, t0, t0, &opts);
+            let _ = commit_entry(&e, t0, t0, &opts);
             opts.tcp_window_tracking = true;
             opts.commit_timeout = Some(180);
-            let _ = commit_entry(&o.entry, t0, t0, &opts);
+            let _ = commit_entry(&e, t0, t0, &opts);
         }
         for (_, o) in s.external_exp().dump() {
-            let _ = o.entry.to_ctnl();
+            let _ = o.entry().to_ctnl();
         }
         let _ = control::parse_request(last);
     }

@@ -371,13 +371,13 @@ pub fn dump_ct(d: &Driver, internal: bool, json: bool, now: Instant) -> String {
             if ftfw && o.state == ctsync_proto::cache::ObjState::Dead {
                 continue;
             }
-            if let Some(l) = line(&o.entry, o.created, None) {
+            if let Some(l) = line(&o.entry(), o.created, None) {
                 out += &l;
             }
         }
     } else {
         for (_, o) in d.session().external().dump() {
-            if let Some(l) = line(&o.entry, o.created, o.expires) {
+            if let Some(l) = line(&o.entry(), o.created, o.expires) {
                 out += &l;
             }
         }
@@ -388,12 +388,12 @@ pub fn dump_ct(d: &Driver, internal: bool, json: bool, now: Instant) -> String {
 /// `-i -x`/`-e -x`: libnetfilter_conntrack's XML of each entry, one per line.
 pub fn dump_ct_xml(d: &Driver, internal: bool) -> String {
     let entries: Vec<CtEntry> = if internal {
-        d.session().internal().live().copied().collect()
+        d.session().internal().live().collect()
     } else {
         d.session()
             .external()
             .dump()
-            .map(|(_, o)| o.entry)
+            .map(|(_, o)| o.entry())
             .collect()
     };
     let mut out = String::new();
@@ -417,13 +417,13 @@ pub fn dump_exp(d: &Driver, internal: bool, json: bool, now: Instant) -> String 
             .internal_exp()
             .dump()
             .filter(|(_, o)| o.state != ctsync_proto::cache::ObjState::Dead)
-            .map(|(_, o)| (o.entry, o.created))
+            .map(|(_, o)| (o.entry(), o.created))
             .collect()
     } else {
         d.session()
             .external_exp()
             .dump()
-            .map(|(_, o)| (o.entry, o.created))
+            .map(|(_, o)| (o.entry(), o.created))
             .collect()
     };
     for (e, created) in entries {

@@ -127,10 +127,11 @@ pub fn commit(
     let mut masters = Vec::with_capacity(cache.len());
     let mut related = Vec::new();
     for (_, o) in cache.dump() {
-        if o.entry.master_addrs.is_some() {
-            related.push((o.entry, o.updated));
+        let e = o.entry();
+        if e.master_addrs.is_some() {
+            related.push((e, o.updated));
         } else {
-            masters.push((o.entry, o.updated));
+            masters.push((e, o.updated));
         }
     }
     let mut report = CommitReport::default();
@@ -215,7 +216,7 @@ pub fn commit_expect(
 ) -> Result<CommitReport, Error> {
     let mut report = CommitReport::default();
     for (_, o) in cache.dump() {
-        match o.entry.to_ctnl() {
+        match o.entry().to_ctnl() {
             Some(x) => match ct.create_expect(&x) {
                 Ok(()) => report.ok += 1,
                 Err(e) => report.failed.push((CtEntry::default(), Error::Kernel(e))),

@@ -503,7 +503,6 @@ impl Driver {
             .internal()
             .live()
             .filter(|e| e.key().is_some_and(|k| !seen.contains(&k)))
-            .copied()
             .collect();
         for e in gone {
             self.session.handle_local(now, Change::Delete, e);

@@ -297,10 +297,47 @@ impl CtEntry {
         mode: Mode,
         skipped: &mut Skipped,
     ) -> Result<Self, DecodeError> {
+        Self::parse_attrs_at(msg, HEADER_LEN, base, mode, skipped)
+    }
+
+    /// The attributes alone, as a cache keeps them (see [`crate::cache::Object::encode`]).
+    pub(crate) fn attr_bytes(&self) -> Box<[u8]> {
+        // One pass into a stack buffer larger than any entry; the two-pass way only if not.
+        let mut buf = [0u8; 1536];
+        let mut w = Writer {
+            buf: &mut buf,
+            off: 0,
+        };
+        self.emit_to(&mut w);
+        let n = w.off;
+        match buf.get(..n) {
+            Some(b) => Box::from(b),
+            None => {
+                let mut b = vec![0u8; self.attrs_len()].into_boxed_slice();
+                self.emit_attrs(&mut b);
+                b
+            }
+        }
+    }
+
+    /// Back from [`CtEntry::attr_bytes`] (bytes this crate wrote; anything undecodable gives an empty
+    /// entry).
+    pub(crate) fn from_attr_bytes(b: &[u8]) -> Self {
+        Self::parse_attrs_at(b, 0, 0, Mode::Strict, &mut Skipped::default()).unwrap_or_default()
+    }
+
+    #[inline]
+    fn parse_attrs_at(
+        msg: &[u8],
+        hdr_len: usize,
+        base: usize,
+        mode: Mode,
+        skipped: &mut Skipped,
+    ) -> Result<Self, DecodeError> {
         let mut e = CtEntry::default();
         walk(
             msg,
-            HEADER_LEN,
+            hdr_len,
             base,
             nta::MAX,
             size_of,

@@ -284,7 +284,7 @@ pub enum Change {
 }
 
 impl Change {
-    const fn offset(self) -> u8 {
+    pub(crate) const fn offset(self) -> u8 {
         match self {
             Change::New => 0,
             Change::Update => 1,
@@ -525,6 +525,7 @@ pub fn messages(datagram: &[u8], mode: Mode) -> Messages<'_> {
         done: false,
         skipped: Skipped::default(),
         err_off: 0,
+        last: None,
     }
 }
 
@@ -538,12 +539,21 @@ pub struct Messages<'a> {
     /// What lenient parsing skipped so far.
     pub skipped: Skipped,
     err_off: usize,
+    /// The attribute bytes of the last message returned, when nothing in them was skipped.
+    last: Option<(usize, usize)>,
 }
 
-impl Messages<'_> {
+impl<'a> Messages<'a> {
     /// The header of the message that raised the last error, when it can be read.
     pub fn last_error_header(&self) -> Option<Header> {
         Header::parse(self.buf.get(self.err_off..)?).ok()
+    }
+
+    /// The attributes of the last conntrack or expectation message returned, as received, when they
+    /// decode strictly to what it carries (nothing skipped): a cache can keep them as they are.
+    pub(crate) fn last_attrs(&self) -> Option<&'a [u8]> {
+        let (from, to) = self.last?;
+        self.buf.get(from..to)
     }
 }
 
@@ -556,9 +566,16 @@ impl Iterator for Messages<'_> {
             return None;
         }
         let off = self.off;
+        let skipped = self.skipped.unknown_attrs;
+        self.last = None;
         match Message::parse_prefix(self.buf, off, self.mode, &mut self.skipped) {
             Ok((m, len)) => {
                 self.off += len;
+                if matches!(m.body, Body::Ct(..) | Body::Exp(..))
+                    && self.skipped.unknown_attrs == skipped
+                {
+                    self.last = Some((off + HEADER_LEN, off + len));
+                }
                 Some(Ok(m))
             }
             Err(e) => {
@@ -615,6 +632,25 @@ impl<'a> Packer<'a> {
             },
             None => false,
         }
+    }
+
+    /// Appends a conntrack or expectation message of type `ty` whose attributes are already encoded
+    /// (a cache keeps them so); returns false (and writes nothing) if it does not fit.
+    pub(crate) fn push_encoded(&mut self, ty: u8, flags: Flags, seq: u32, attrs: &[u8]) -> bool {
+        let len = HEADER_LEN + attrs.len();
+        let (Ok(wire_len), Some(out)) = (
+            u16::try_from(len),
+            self.buf.get_mut(self.len..self.len + len),
+        ) else {
+            return false;
+        };
+        out[0] = (VERSION << 4) | (ty & 0x0f);
+        out[1] = flags.bits();
+        out[2..4].copy_from_slice(&wire_len.to_be_bytes());
+        out[4..8].copy_from_slice(&seq.to_be_bytes());
+        out[HEADER_LEN..].copy_from_slice(attrs);
+        self.len += len;
+        true
     }
 
     /// Bytes used so far.
