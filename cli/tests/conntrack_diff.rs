@@ -1450,8 +1450,7 @@ fn translate(line: &Line) -> Option<(Line, Deliberate)> {
         // conntrack-tools ORs every line's `-o` into one mask while it parses the file (refusing `save`
         // with anything else as soon as the mask holds both), and prints every line with the final mask.
         // (Only for a file whose every line parses: one that does not stops conntrack-tools before the
-        // later lines' `-o` count. Without connlabel.conf `labels` prints nothing but the warnings, so it
-        // is given to the lines that parse an `-o` once some line asked for it.)
+        // later lines' `-o` count.)
         let parses = lines
             .iter()
             .filter(|l| l.first().is_some_and(|w| !w.starts_with('#')))
@@ -1460,28 +1459,31 @@ fn translate(line: &Line) -> Option<(Line, Deliberate)> {
                 v.extend(l.iter().map(String::as_str));
                 parse(&v).is_ok()
             });
-        let union = match output_union(&mut lines) {
-            OutputUnion::Words(w) if parses => Some(w),
-            OutputUnion::Refused => {
-                kind = Some(Deliberate::LoadFileOutputUnion);
-                None
-            }
-            _ => None,
+        let (union, refused) = match output_union(&mut lines) {
+            OutputUnion::Words(w) if parses => (Some(w), false),
+            OutputUnion::Refused => (None, true),
+            _ => (None, false),
         };
-        if let Some(union) = union {
-            let has_labels = |v: &str| {
-                parse(&["conntrack", "-L", "-o", v])
-                    .is_ok_and(|p| p.output & cli::conntrack::parse::out::CL != 0)
-            };
-            // Once the mask holds `labels`, conntrack-tools loads connlabel.conf again (and warns again
-            // when it cannot) at every `-o` it parses: those lines get `labels` too.
+        if refused {
+            kind = Some(Deliberate::LoadFileOutputUnion);
+        } else {
+            let output = |v: &str| parse(&["conntrack", "-L", "-o", v]).ok().map(|p| p.output);
+            let has_labels =
+                |v: &str| output(v).is_some_and(|o| o & cli::conntrack::parse::out::CL != 0);
+            // Once the mask holds `labels`, conntrack-tools loads connlabel.conf again (and, without
+            // it, warns again) at every `-o` it parses, up to a bad line too: those lines get `labels`.
+            // (Without connlabel.conf `labels` prints nothing but the warnings.)
             let mut labels_seen = false;
             for l in lines.iter_mut() {
-                let own = l.iter().position(|w| w == "-o").filter(|i| i + 1 < l.len());
+                let own = l
+                    .iter()
+                    .position(|w| w == "-o")
+                    .filter(|i| i + 1 < l.len() && output(&l[i + 1]).is_some());
                 let own_labels = own.is_some_and(|i| has_labels(&l[i + 1]));
                 labels_seen |= own_labels;
                 let with_labels = own.is_some() && labels_seen;
-                if matches!(l.first().map(String::as_str), Some("-D" | "-U")) {
+                let mutation = matches!(l.first().map(String::as_str), Some("-D" | "-U"));
+                if let Some(union) = union.as_ref().filter(|_| mutation) {
                     let mut words = union.clone();
                     if with_labels {
                         if !words.is_empty() {
@@ -1551,6 +1553,33 @@ fn translate(line: &Line) -> Option<(Line, Deliberate)> {
             Deliberate::MarkThenStatus,
         )
     })
+}
+
+/// In a `-R` file that stops at a bad line, a `-o` after a `-o labels` still gets `labels`: conntrack-tools'
+/// global mask holds it, and it warns again about connlabel.conf before it reaches the bad option (seed 6
+/// line 19522 of the long run). A value that does not parse is left alone.
+#[test]
+fn labels_are_carried_to_later_outputs_up_to_a_bad_line() {
+    let file = "-D -r 2.2.2.2 --reply-zone 1 -o labels\n\
+                -D -s 10.0.0.3 -p dccp -w 11\n\
+                -D -q 203.0.113.5 -o xml,timestamp,userspace -b foo\n\
+                -D -d 192.168.1.1/24 -o bogus\n";
+    let line = Line {
+        args: vec!["-R".into(), "-".into()],
+        stdin: Some(file.into()),
+        file: false,
+    };
+    let (ours, kind) = translate(&line).expect("translated");
+    assert_eq!(kind, Deliberate::LoadFileOutputUnion);
+    assert_eq!(
+        ours.stdin.as_deref(),
+        Some(
+            "-D -r 2.2.2.2 --reply-zone 1 -o labels\n\
+             -D -s 10.0.0.3 -p dccp -w 11\n\
+             -D -q 203.0.113.5 -o xml,timestamp,userspace,labels -b foo\n\
+             -D -d 192.168.1.1/24 -o bogus\n"
+        )
+    );
 }
 
 /// The `-o` words of output bits.
