@@ -1349,7 +1349,8 @@ enum Deliberate {
     DccpReplyWithoutPorts,
     /// "ICMP entries do not depend on option order": conntrack-tools computes the reply type when it
     /// reads `--icmp-type`, from an original address given before it, else the kernel refuses the entry.
-    /// Ours creates it, or fails for what the kernel refuses next (the status `EXPECTED`: EBUSY).
+    /// Ours creates it, or fails for what the kernel refuses next (the status `EXPECTED`: EBUSY; a tuple
+    /// the table holds: EEXIST).
     IcmpTypeOrder,
     /// "`-D` and `-U` reach an entry whose original tuple is another entry's reply tuple": conntrack-tools
     /// names the entry by that tuple alone, the kernel may find the other entry first, and conntrack-tools
@@ -1466,7 +1467,8 @@ fn translate(line: &Line) -> Option<(Line, Deliberate)> {
         };
         if refused {
             kind = Some(Deliberate::LoadFileOutputUnion);
-        } else {
+        }
+        {
             let output = |v: &str| parse(&["conntrack", "-L", "-o", v]).ok().map(|p| p.output);
             let has_labels =
                 |v: &str| output(v).is_some_and(|o| o & cli::conntrack::parse::out::CL != 0);
@@ -1560,25 +1562,34 @@ fn translate(line: &Line) -> Option<(Line, Deliberate)> {
 /// line 19522 of the long run). A value that does not parse is left alone.
 #[test]
 fn labels_are_carried_to_later_outputs_up_to_a_bad_line() {
-    let file = "-D -r 2.2.2.2 --reply-zone 1 -o labels\n\
-                -D -s 10.0.0.3 -p dccp -w 11\n\
-                -D -q 203.0.113.5 -o xml,timestamp,userspace -b foo\n\
-                -D -d 192.168.1.1/24 -o bogus\n";
-    let line = Line {
-        args: vec!["-R".into(), "-".into()],
-        stdin: Some(file.into()),
-        file: false,
+    // The file conntrack-tools runs, and the one ours runs for it (`LoadFileOutputUnion`).
+    let ours_for = |file: &str| {
+        let line = Line {
+            args: vec!["-R".into(), "-".into()],
+            stdin: Some(file.into()),
+            file: false,
+        };
+        let (ours, kind) = translate(&line).expect("translated");
+        assert_eq!(kind, Deliberate::LoadFileOutputUnion);
+        ours.stdin.expect("a file")
     };
-    let (ours, kind) = translate(&line).expect("translated");
-    assert_eq!(kind, Deliberate::LoadFileOutputUnion);
     assert_eq!(
-        ours.stdin.as_deref(),
-        Some(
+        ours_for(
             "-D -r 2.2.2.2 --reply-zone 1 -o labels\n\
              -D -s 10.0.0.3 -p dccp -w 11\n\
-             -D -q 203.0.113.5 -o xml,timestamp,userspace,labels -b foo\n\
+             -D -q 203.0.113.5 -o xml,timestamp,userspace -b foo\n\
              -D -d 192.168.1.1/24 -o bogus\n"
-        )
+        ),
+        "-D -r 2.2.2.2 --reply-zone 1 -o labels\n\
+         -D -s 10.0.0.3 -p dccp -w 11\n\
+         -D -q 203.0.113.5 -o xml,timestamp,userspace,labels -b foo\n\
+         -D -d 192.168.1.1/24 -o bogus\n"
+    );
+    // A line's own `save` with another format, after `-o labels` (seed 13 line 2271): conntrack-tools
+    // warns again before it refuses the line, so ours is given the union with `labels`.
+    assert_eq!(
+        ours_for("-D -p gre -o labels\n-D -p tcp -o xml\n-D -p udplite -o timestamp,save\n"),
+        "-D -p gre -o labels\n-D -p tcp -o xml,labels\n-D -p udplite -o xml,timestamp,labels,save\n"
     );
 }
 
@@ -1620,10 +1631,15 @@ fn output_union(lines: &mut [Vec<String>]) -> OutputUnion {
         let Some(i) = l.iter().position(|w| w == "-o").filter(|i| i + 1 < l.len()) else {
             continue;
         };
-        let Ok(p) = parse(&["conntrack", "-L", "-o", &l[i + 1]]) else {
+        // Word by word: a line's own `save` with another format is refused too, after the union.
+        let Some(bits) = l[i + 1].split(',').try_fold(0u32, |acc, w| {
+            parse(&["conntrack", "-L", "-o", w])
+                .ok()
+                .map(|p| acc | p.output)
+        }) else {
             return OutputUnion::None;
         };
-        union |= p.output;
+        union |= bits;
         any = true;
         if union & out::SAVE != 0 && union & !out::SAVE != 0 {
             l[i + 1] = output_words(union);
@@ -1748,10 +1764,14 @@ fn without_zone(entry: &str) -> String {
 
 /// The text of an entry's `orig` or `reply` tuple (as printed by `{:?}`), without its zone.
 fn tuple_text(entry: &str, which: &str) -> Option<String> {
+    tuple_raw(entry, which).map(without_zone)
+}
+
+/// The text of an entry's `orig` or `reply` tuple (as printed by `{:?}`), its zone kept.
+fn tuple_raw<'a>(entry: &'a str, which: &str) -> Option<&'a str> {
     let start = entry.find(&format!("{which}: Some(Tuple {{"))? + which.len() + 2;
     let len = entry[start..].find(" }),")? + 3;
-    let t = without_zone(&entry[start..start + len]);
-    Some(t)
+    Some(&entry[start..start + len])
 }
 
 /// The source and destination addresses of an entry's `orig` or `reply` tuple (as printed by `{:?}`).
@@ -2111,31 +2131,87 @@ fn deliberate(line: &Line, before: &[String], real: &Seen, ours: &Seen) -> Optio
     {
         return Some(Deliberate::IcmpTypeOrder);
     }
-    // Or both refuse the entry: conntrack-tools for its reply type 255 ("invalid parameters"), ours,
-    // with the right reply type, for the status EXPECTED, which no create may set (the kernel answers
-    // EBUSY, as it does to conntrack-tools when the address comes first). All else is the same.
-    let sets_expected = |args: &[String]| {
-        icmp_type_before_address(args)
-            && args.windows(2).any(|w| {
-                matches!(w[0].as_str(), "-u" | "--status")
-                    && w[1].split(',').any(|s| s == "EXPECTED")
-            })
-    };
-    let expected_line = line_or_file(line, &sets_expected);
-    // EINVAL reads "invalid parameters", or "Invalid argument" for `-A` (see `err2str`).
+    // Or both refuse the entry: conntrack-tools for its reply type 255 ("invalid parameters", or
+    // "Invalid argument" for `-A`), ours, with the right reply type, for what the kernel refuses next,
+    // as it does to conntrack-tools when the address comes first: the status EXPECTED, which no create
+    // may set ("Device or resource busy"), or a tuple an entry of the table has ("Such conntrack exists,
+    // try -U to update", or "File exists" for `-A`). All else is the same.
     let einval_text = ["invalid parameters", "Invalid argument"]
         .map(|e| format!("Operation failed: {e}"))
         .into_iter()
         .find(|t| real.stderr.matches(t.as_str()).count() == 1);
-    const EBUSY_TEXT: &str = "Operation failed: Device or resource busy";
-    if expected_line
+    let refused_next = |args: &[String], text: &str| {
+        if !icmp_type_before_address(args) {
+            return false;
+        }
+        match text {
+            "Device or resource busy" => args.windows(2).any(|w| {
+                matches!(w[0].as_str(), "-u" | "--status")
+                    && w[1].split(',').any(|s| s == "EXPECTED")
+            }),
+            "Such conntrack exists, try -U to update" | "File exists" => {
+                clashes_with_table(args, before)
+            }
+            _ => false,
+        }
+    };
+    let refused = ours
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("PREFIX: Operation failed: "))
+        .find(|t| {
+            [
+                "Device or resource busy",
+                "Such conntrack exists, try -U to update",
+                "File exists",
+            ]
+            .contains(t)
+        });
+    if let (Some(einval), Some(text)) = (einval_text, refused)
         && real.status == Some(1)
         && (real.status, &real.stdout, &real.table) == (ours.status, &ours.stdout, &ours.table)
-        && einval_text.is_some_and(|t| real.stderr.replace(&t, EBUSY_TEXT) == ours.stderr)
+        && real
+            .stderr
+            .replace(&einval, &format!("Operation failed: {text}"))
+            == ours.stderr
+        && line_or_file(line, &|args| refused_next(args, text))
     {
         return Some(Deliberate::IcmpTypeOrder);
     }
     None
+}
+
+/// The entry a create line makes (as our parser reads it) has a tuple, with its zones, that an entry of
+/// `table` (a [`dump`]) has in the same zone, so the kernel refuses it ("File exists").
+fn clashes_with_table(args: &[String], table: &[String]) -> bool {
+    let mut v = vec!["conntrack"];
+    v.extend(args.iter().map(String::as_str));
+    let Some(new) = parse(&v)
+        .ok()
+        .and_then(|p| cli::conntrack::kernel::entry_for_create(&p, None).ok())
+    else {
+        return false;
+    };
+    let new = format!("{new:?}");
+    let tuples = |e: &str| -> Vec<String> {
+        ["orig", "reply"]
+            .iter()
+            .filter_map(|w| tuple_raw(e, w))
+            .map(str::to_string)
+            .collect()
+    };
+    let mine = tuples(&new);
+    table
+        .iter()
+        .any(|e| entry_zone(e) == entry_zone(&new) && tuples(e).iter().any(|t| mine.contains(t)))
+}
+
+/// The entry's own zone (`-w`) as printed by `{:?}`: what follows its `secmark`.
+fn entry_zone(entry: &str) -> Option<&str> {
+    let from = entry.find(", secmark: ")?;
+    let start = from + entry[from..].find(", zone: ")? + ", zone: ".len();
+    let len = entry[start..].find(", ")?;
+    Some(&entry[start..start + len])
 }
 
 /// `pred` holds for the command line, or for a line of its `-R` file.

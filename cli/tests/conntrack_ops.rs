@@ -744,14 +744,15 @@ fn update_reaches_the_zoned_entry_not_its_zone_0_twin() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// An ICMP create with `--icmp-type` before any original address and the status `EXPECTED`:
-/// conntrack-tools 1.4.7 sends reply type 255 and the kernel refuses it ("invalid parameters"); with
-/// the address first it sends the right type and the kernel refuses the status, which no create may
-/// set ("Device or resource busy"). Ours, whatever the order, fails like the latter. The differential
-/// test's `IcmpTypeOrder` matcher accepts exactly this pair of messages (seed 1 lines 2200 and 10410,
-/// seed 5 line 5075 of the long run).
+/// An ICMP create with `--icmp-type` before any original address that the kernel would refuse anyway:
+/// conntrack-tools 1.4.7 sends reply type 255 and the kernel refuses that ("invalid parameters"); with
+/// the address first it sends the right type and the kernel refuses what comes next: the status
+/// `EXPECTED`, which no create may set ("Device or resource busy"), or a tuple the table holds ("Such
+/// conntrack exists"). Ours, whatever the order, fails like the latter. The differential test's
+/// `IcmpTypeOrder` matcher accepts exactly these pairs of messages (seed 1 lines 2200 and 10410, seed 5
+/// line 5075, seed 3 line 2200 of the long run, and more).
 #[test]
-fn icmp_type_first_fails_for_the_next_reason_with_expected() {
+fn icmp_type_first_fails_for_the_next_reason() {
     let Some(_ns) = testkit::netns() else { return };
     let Some(real) = testkit::require_tool("conntrack") else {
         return;
@@ -780,26 +781,8 @@ fn icmp_type_first_fails_for_the_next_reason_with_expected() {
     assert_eq!(common::entries(&common::table()), 0);
     // Without EXPECTED ours creates the entry, with the reply type conntrack-tools computes from an
     // address given first (140 for 139).
-    let o = run(
-        OURS,
-        &[
-            "-I",
-            "-r",
-            "fd00::a",
-            "-q",
-            "fd00::3",
-            "-p",
-            "icmpv6",
-            "--icmpv6-type",
-            "139",
-            "--icmpv6-code",
-            "1",
-            "--icmpv6-id",
-            "77",
-            "-t",
-            "597",
-        ],
-    );
+    let plain = "-I -r fd00::a -q fd00::3 -p icmpv6 --icmpv6-type 139 --icmpv6-code 1 --icmpv6-id 77 -t 597";
+    let o = run(OURS, &plain.split(' ').collect::<Vec<_>>());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let l = String::from_utf8_lossy(&run(&real, &["-L", "-f", "ipv6"]).stdout).into_owned();
     assert!(
@@ -807,4 +790,14 @@ fn icmp_type_first_fails_for_the_next_reason_with_expected() {
             && l.contains("src=fd00::a dst=fd00::3 type=140 code=1 id=77"),
         "{l}"
     );
+    // Now the entry exists: the next reason is its tuple (seed 3 line 2200 of the long run).
+    assert_eq!(
+        failure(&real, plain),
+        "Operation failed: invalid parameters\n"
+    );
+    let exists = "Operation failed: Such conntrack exists, try -U to update\n";
+    let plain_address_first = "-I -s fd00::3 -d fd00::a -p icmpv6 --icmpv6-type 139 --icmpv6-code 1 --icmpv6-id 77 -t 597";
+    assert_eq!(failure(&real, plain_address_first), exists);
+    assert_eq!(failure(OURS, plain), exists);
+    assert_eq!(common::entries(&common::table()), 1);
 }
