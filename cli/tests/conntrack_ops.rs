@@ -801,3 +801,48 @@ fn icmp_type_first_fails_for_the_next_reason() {
     assert_eq!(failure(OURS, plain), exists);
     assert_eq!(common::entries(&common::table()), 1);
 }
+
+/// `-s S --any-nat A`: conntrack-tools 1.4.7 stores the any-nat address in the template's original
+/// source (its address table has no slot of its own for `-j`), over `-s`'s, so it lists the entries
+/// NATed to `A` whose original source is `A`; ours applies both filters as given (the differential
+/// test's `AnyNatWithFilters`, seed 4 line 5310 of the long run).
+#[test]
+fn any_nat_after_src_replaces_it_in_conntrack_tools_only() {
+    let Some(_ns) = testkit::netns() else { return };
+    let Some(real) = testkit::require_tool("conntrack") else {
+        return;
+    };
+    let real = real.display().to_string();
+    let o = run(
+        &real,
+        &[
+            "-I",
+            "-s",
+            "2.2.2.9",
+            "-d",
+            "10.0.0.1",
+            "-p",
+            "udp",
+            "--sport",
+            "1",
+            "--dport",
+            "2",
+            "--dst-nat",
+            "2.2.2.9",
+            "-t",
+            "100",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let listed = |tool: &str, args: &[&str]| {
+        String::from_utf8_lossy(&run(tool, args).stdout)
+            .lines()
+            .count()
+    };
+    let line = ["-L", "-s", "10.0.0.3", "-j", "2.2.2.9"];
+    assert_eq!(listed(&real, &line), 1);
+    assert_eq!(listed(OURS, &line), 0);
+    // Both agree where the filters agree.
+    let line = ["-L", "-s", "2.2.2.9", "-j", "2.2.2.9"];
+    assert_eq!((listed(&real, &line), listed(OURS, &line)), (1, 1));
+}
