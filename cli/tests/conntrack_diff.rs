@@ -2162,9 +2162,10 @@ fn deliberate(line: &Line, before: &[String], real: &Seen, ours: &Seen) -> Optio
             return false;
         }
         match text {
+            // IPS_EXPECTED is bit 0 (`EXP` abbreviates `EXPECTED`, as conntrack-tools reads it).
             "Device or resource busy" => args.windows(2).any(|w| {
                 matches!(w[0].as_str(), "-u" | "--status")
-                    && w[1].split(',').any(|s| s == "EXPECTED")
+                    && status_bits(&w[1]).is_some_and(|b| b & 1 != 0)
             }),
             "Such conntrack exists, try -U to update" | "File exists" => {
                 clashes_with_table(args, before)
