@@ -649,3 +649,200 @@ fn delete_and_update_reach_entries_that_share_a_tuple() {
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2);
     assert_eq!(common::entries(&common::table()), 0, "{}", common::table());
 }
+
+/// The timeouts of `conntrack -L` lines (conntrack-tools' own listing), by whether the entry is zoned.
+fn timeouts_by_zone(real: &str) -> (Vec<u32>, Vec<u32>) {
+    let l = run(real, &["-L"]);
+    let (mut zone0, mut zoned) = (Vec::new(), Vec::new());
+    for line in String::from_utf8_lossy(&l.stdout).lines() {
+        let t: u32 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+        if line.contains("zone=") {
+            zoned.push(t);
+        } else {
+            zone0.push(t);
+        }
+    }
+    (zone0, zoned)
+}
+
+/// `-U` reaches a zoned entry, not its zone 0 twin, and reports an update the kernel refuses (EPERM:
+/// a new timeout for a FIXED_TIMEOUT entry) on its own line and goes on. conntrack-tools 1.4.7 sends
+/// the update without the zone, so the kernel finds the zone 0 entry whose reply tuple is the zoned
+/// entry's original tuple and updates that one instead; with the FIXED_TIMEOUT entry in the table it
+/// also reads the EPERM answer for a later request and, depending on the hash order, stops (exit 1).
+/// The differential test's `UpdateFamilyAndZone` matcher accepts the twin it prints (seed 5 line 6606
+/// of the long run).
+#[test]
+fn update_reaches_the_zoned_entry_not_its_zone_0_twin() {
+    let Some((real, dir)) = real_tool_and_dir("ctcli-uz") else {
+        return;
+    };
+    let run_with = |tool: String, fixed_timeout: bool| {
+        let real = real.clone();
+        std::thread::spawn(move || {
+            let _ns = testkit::netns().expect("namespace");
+            let mut creates = vec![
+                "-I -s 192.168.1.1 -d 10.0.0.3 -p udp --sport 6 --dport 5 -t 2545",
+                "-I -s 10.0.0.3 -d 192.168.1.1 -p udp --sport 5 --dport 6 -t 1012 -w 5",
+            ];
+            if fixed_timeout {
+                creates.push("-I -s 10.0.0.3 -d 203.0.113.5 -r 192.168.1.1 -q 10.0.0.1 -p tcp --sport 22 --dport 80 --reply-port-src 1000 --reply-port-dst 21 --state ESTABLISHED -t 2597 -u FIXED_TIMEOUT");
+            }
+            for c in creates {
+                let args: Vec<&str> = c.split(' ').collect();
+                let o = run(&real, &args);
+                assert!(o.status.success(), "{c}: {}", String::from_utf8_lossy(&o.stderr));
+            }
+            let o = run(&tool, &["-U", "-r", "192.168.1.1", "-t", "1056"]);
+            (o, timeouts_by_zone(&real))
+        })
+        .join()
+        .unwrap()
+    };
+    let updated = |t: &u32| (1050..=1056).contains(t);
+    // conntrack-tools: the zone 0 twin got the new timeout and is printed; the zoned entry kept its own.
+    let (o, (zone0, zoned)) = run_with(real.clone(), false);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.ends_with("(conntrack-tools): 1 flow entries have been updated.\n"),
+        "{err}"
+    );
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        out.starts_with("udp      17 105")
+            && out.contains(" src=192.168.1.1 dst=10.0.0.3 sport=6 "),
+        "{out}"
+    );
+    assert_eq!((zone0.len(), zoned.len()), (1, 1));
+    assert!(
+        updated(&zone0[0]) && zoned[0] <= 1012,
+        "{zone0:?} {zoned:?}"
+    );
+
+    // Ours: the zoned entry; the refused update reported, unprefixed, and the entry shown as it is.
+    let (o, (zone0, zoned)) = run_with(OURS.to_string(), true);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(
+        err,
+        "Operation failed: sorry, you must be root or get CAP_NET_ADMIN capability to do this\n\
+         conntrack v1.4.7 (linux-ha-rs): 2 flow entries have been updated.\n"
+    );
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("tcp      6 259") && l.contains(" ESTABLISHED ")),
+        "{out}"
+    );
+    assert!(zoned.len() == 1 && updated(&zoned[0]), "{zoned:?}");
+    assert!(
+        zone0.len() == 2 && zone0.iter().all(|t| *t > 2500),
+        "{zone0:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// An ICMP create with `--icmp-type` before any original address that the kernel would refuse anyway:
+/// conntrack-tools 1.4.7 sends reply type 255 and the kernel refuses that ("invalid parameters"); with
+/// the address first it sends the right type and the kernel refuses what comes next: the status
+/// `EXPECTED`, which no create may set ("Device or resource busy"), or a tuple the table holds ("Such
+/// conntrack exists"). Ours, whatever the order, fails like the latter. The differential test's
+/// `IcmpTypeOrder` matcher accepts exactly these pairs of messages (seed 1 lines 2200 and 10410, seed 5
+/// line 5075, seed 3 line 2200 of the long run, and more).
+#[test]
+fn icmp_type_first_fails_for_the_next_reason() {
+    let Some(_ns) = testkit::netns() else { return };
+    let Some(real) = testkit::require_tool("conntrack") else {
+        return;
+    };
+    let real = real.display().to_string();
+    let tail =
+        "-p icmpv6 --icmpv6-type 139 --icmpv6-code 1 --icmpv6-id 77 -t 597 -u SEEN_REPLY,EXPECTED";
+    let type_first = format!("-I -r fd00::a -q fd00::3 {tail}");
+    let address_first = format!("-I -s fd00::3 -d fd00::a {tail}");
+    let failure = |tool: &str, line: &str| {
+        let args: Vec<&str> = line.split(' ').collect();
+        let o = run(tool, &args);
+        assert_eq!(o.status.code(), Some(1), "{tool} {line}");
+        assert!(o.stdout.is_empty());
+        let e = String::from_utf8_lossy(&o.stderr).into_owned();
+        e.split_once("): ").map(|(_, m)| m.to_string()).unwrap()
+    };
+    assert_eq!(
+        failure(&real, &type_first),
+        "Operation failed: invalid parameters\n"
+    );
+    let busy = "Operation failed: Device or resource busy\n";
+    assert_eq!(failure(&real, &address_first), busy);
+    assert_eq!(failure(OURS, &type_first), busy);
+    assert_eq!(failure(OURS, &address_first), busy);
+    assert_eq!(common::entries(&common::table()), 0);
+    // Without EXPECTED ours creates the entry, with the reply type conntrack-tools computes from an
+    // address given first (140 for 139).
+    let plain = "-I -r fd00::a -q fd00::3 -p icmpv6 --icmpv6-type 139 --icmpv6-code 1 --icmpv6-id 77 -t 597";
+    let o = run(OURS, &plain.split(' ').collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let l = String::from_utf8_lossy(&run(&real, &["-L", "-f", "ipv6"]).stdout).into_owned();
+    assert!(
+        l.contains("src=fd00::3 dst=fd00::a type=139 code=1 id=77")
+            && l.contains("src=fd00::a dst=fd00::3 type=140 code=1 id=77"),
+        "{l}"
+    );
+    // Now the entry exists: the next reason is its tuple (seed 3 line 2200 of the long run).
+    assert_eq!(
+        failure(&real, plain),
+        "Operation failed: invalid parameters\n"
+    );
+    let exists = "Operation failed: Such conntrack exists, try -U to update\n";
+    let plain_address_first = "-I -s fd00::3 -d fd00::a -p icmpv6 --icmpv6-type 139 --icmpv6-code 1 --icmpv6-id 77 -t 597";
+    assert_eq!(failure(&real, plain_address_first), exists);
+    assert_eq!(failure(OURS, plain), exists);
+    assert_eq!(common::entries(&common::table()), 1);
+}
+
+/// `-s S --any-nat A`: conntrack-tools 1.4.7 stores the any-nat address in the template's original
+/// source (its address table has no slot of its own for `-j`), over `-s`'s, so it lists the entries
+/// NATed to `A` whose original source is `A`; ours applies both filters as given (the differential
+/// test's `AnyNatWithFilters`, seed 4 line 5310 of the long run).
+#[test]
+fn any_nat_after_src_replaces_it_in_conntrack_tools_only() {
+    let Some(_ns) = testkit::netns() else { return };
+    let Some(real) = testkit::require_tool("conntrack") else {
+        return;
+    };
+    let real = real.display().to_string();
+    let o = run(
+        &real,
+        &[
+            "-I",
+            "-s",
+            "2.2.2.9",
+            "-d",
+            "10.0.0.1",
+            "-p",
+            "udp",
+            "--sport",
+            "1",
+            "--dport",
+            "2",
+            "--dst-nat",
+            "2.2.2.9",
+            "-t",
+            "100",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let listed = |tool: &str, args: &[&str]| {
+        String::from_utf8_lossy(&run(tool, args).stdout)
+            .lines()
+            .count()
+    };
+    let line = ["-L", "-s", "10.0.0.3", "-j", "2.2.2.9"];
+    assert_eq!(listed(&real, &line), 1);
+    assert_eq!(listed(OURS, &line), 0);
+    // Both agree where the filters agree.
+    let line = ["-L", "-s", "2.2.2.9", "-j", "2.2.2.9"];
+    assert_eq!((listed(&real, &line), listed(OURS, &line)), (1, 1));
+}

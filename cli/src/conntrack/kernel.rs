@@ -1104,14 +1104,20 @@ fn orig_tuple(p: &Parsed) -> Option<ctnl::Tuple> {
 }
 
 fn repl_tuple(p: &Parsed) -> Option<ctnl::Tuple> {
-    let mut t = tuple_from(
+    let t = tuple_from(
         p,
         p.tmpl.repl_src,
         p.tmpl.repl_dst,
         (p.tmpl.repl_l4.sport, p.tmpl.repl_l4.dport),
     )?;
-    // `--icmp-type` names the original direction's type; the reply tuple carries its reply type, as
-    // libnetfilter_conntrack's setter fills it in (code and id are the same in both directions).
+    let mut t = repl_l4_types(t);
+    t.zone = p.tmpl.repl_zone;
+    Some(t)
+}
+
+/// `--icmp-type` names the original direction's type; the reply tuple carries its reply type, as
+/// libnetfilter_conntrack's setter fills it in (code and id are the same in both directions).
+fn repl_l4_types(mut t: ctnl::Tuple) -> ctnl::Tuple {
     t.l4 = match t.l4 {
         ctnl::L4::Icmp { id, kind, code } => ctnl::L4::Icmp {
             id,
@@ -1125,8 +1131,7 @@ fn repl_tuple(p: &Parsed) -> Option<ctnl::Tuple> {
         },
         other => other,
     };
-    t.zone = p.tmpl.repl_zone;
-    Some(t)
+    t
 }
 
 /// The TCP protocol info of a create or a `-U --state`: the state, and in both directions SACK_PERM and
@@ -1145,10 +1150,63 @@ fn tcp_info(state: Option<u8>) -> ctnl::TcpInfo {
     info
 }
 
+/// A tuple of which only one address was given, next to a whole tuple the other way (`-s A -d B -q C`):
+/// conntrack-tools sends it as libnetfilter_conntrack holds it, the missing address all zeros, ports
+/// not given 0. A reply of a protocol with ports or keys has its protocol only if a reply-side option
+/// set it (`--reply-port-*`, `--reply-key-*`): else protocol 0, which the kernel refuses against the
+/// original's ("invalid parameters"). (Checked against conntrack-tools 1.4.7: the differential test,
+/// seed 7 line 24772, and `create_with_one_address_of_a_tuple` in conntrack_golden.)
+fn partial_tuple(p: &Parsed, reply: bool) -> Option<ctnl::Tuple> {
+    let t = &p.tmpl;
+    let (src, dst, l4) = if reply {
+        (t.repl_src, t.repl_dst, &t.repl_l4)
+    } else {
+        (t.orig_src, t.orig_dst, &t.orig_l4)
+    };
+    let zero = |a: IpAddr| match a {
+        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    };
+    let (src, dst) = match (src, dst) {
+        (Some(s), None) => (s, zero(s)),
+        (None, Some(d)) => (zero(d), d),
+        _ => return None,
+    };
+    let ports = matches!(t.l4proto, Some(6 | 17 | 136 | 132 | 33 | 47));
+    let mut tuple = if ports {
+        let mut tuple = ctnl::Tuple::ports(src, dst, t.l4proto.unwrap_or(0), 0, 0);
+        tuple.l4 = ctnl::L4::Ports {
+            src: l4.sport.unwrap_or(0),
+            dst: l4.dport.unwrap_or(0),
+        };
+        tuple
+    } else {
+        tuple_from(p, Some(src), Some(dst), (l4.sport, l4.dport))?
+    };
+    if reply {
+        let icmp = matches!(p.proto, Some(ProtoKind::Icmp | ProtoKind::Icmpv6));
+        if icmp {
+            tuple = repl_l4_types(tuple);
+        } else if ports && l4.sport.is_none() && l4.dport.is_none() {
+            tuple.proto = 0;
+            tuple.l4 = ctnl::L4::None;
+        }
+        tuple.zone = t.repl_zone;
+    } else {
+        tuple.zone = t.orig_zone;
+    }
+    Some(tuple)
+}
+
 /// The entry `-I`/`-A` creates from the template.
 pub fn entry_for_create(p: &Parsed, map: Option<&LabelMap>) -> Result<Entry, Fail> {
     let t = &p.tmpl;
-    let (orig, reply) = match (orig_tuple(p), repl_tuple(p)) {
+    let (whole_orig, whole_repl) = (orig_tuple(p), repl_tuple(p));
+    let orig = whole_orig
+        .clone()
+        .or_else(|| whole_repl.as_ref().and_then(|_| partial_tuple(p, false)));
+    let repl = whole_repl.or_else(|| whole_orig.as_ref().and_then(|_| partial_tuple(p, true)));
+    let (orig, reply) = match (orig, repl) {
         (Some(o), Some(r)) => (o, r),
         (Some(o), None) => {
             let mut r = invert(&o);
