@@ -1,5 +1,6 @@
 //! vrrpd against keepalived 2.2.7, in network namespaces (the lab is `vrrpd_lab`): after each step the
-//! virtual address must be on exactly the expected namespace.
+//! virtual address must be on exactly the expected namespace, and tshark watching from a third
+//! namespace on the same LAN sees adverts from the expected master only.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod vrrpd_lab;
@@ -12,9 +13,15 @@ use vrrpd_lab::*;
 /// VRRPv2 with PASS: vrrpd wins by priority, announces itself (the client's neighbour entry moves
 /// without the client sending anything), hands over with priority 0 on SIGTERM and removes its
 /// address, preempts again on restart, and after SIGKILL + restart removes its own leftover only.
+/// tshark in a third namespace checks each step on the wire: only the expected master's adverts
+/// (sender, VRID 51, priority, v2, good checksum), priority 0 before each hand-over on SIGTERM,
+/// nothing from a killed vrrpd, and keepalived's takeover no sooner than Master_Down_Interval.
 #[test]
 fn v2_pass_election_stop_preempt_kill_restart() {
     let Some(mut lab) = Lab::new("v2", 1) else {
+        return;
+    };
+    let Some(w) = lab.watch() else {
         return;
     };
     let auth = "  authentication {\n  auth_type PASS\n  auth_pass s3cret\n }\n";
@@ -27,6 +34,15 @@ fn v2_pass_election_stop_preempt_kill_restart() {
         "b.conf",
         &instance("VI_1", "vb0", 51, 100, &format!("{vip}/24"), auth),
     );
+    // What each side's adverts look like on the wire.
+    let (us, k100) = (
+        advert_of(&lab.a, "va0", false, 51, 150),
+        advert_of(&lab.b, "vb0", false, 51, 100),
+    );
+    let only = |from: f64, want: &Frame, what: &str| w.only(from, want, 2, 1.0, what);
+    let takeover = |from: f64, old: &Frame, new: &Frame, graceful: bool, what: &str| {
+        w.takeover(from, old, new, graceful, Duration::from_secs(8), what)
+    };
     // Someone else's address in A, which vrrpd must never remove.
     sh(&format!("ip -n {} addr add 10.70.0.77/24 dev va0", lab.a));
     lab.start_keepalived(&theirs);
@@ -36,8 +52,10 @@ fn v2_pass_election_stop_preempt_kill_restart() {
         Duration::from_secs(8),
         "keepalived alone",
     );
+    only(epoch() + GRACE, &k100, "keepalived alone");
     let mac_b = lab.mac(&lab.b, "vb0");
     let mac_a = lab.mac(&lab.a, "va0");
+    let started = epoch();
     let pid = lab.start_vrrpd(&ours);
     // Higher priority: vrrpd preempts at once (keepalived's adverts are lower).
     lab.expect_on(
@@ -46,6 +64,8 @@ fn v2_pass_election_stop_preempt_kill_restart() {
         Duration::from_secs(6),
         "vrrpd preempts",
     );
+    let from = epoch() + GRACE;
+    takeover(started, &k100, &us, false, "vrrpd preempts");
     // Gratuitous ARP: the client's entry follows without it sending anything (it may need a moment).
     let end = Instant::now() + Duration::from_secs(3);
     while lab.client_neigh(vip).as_deref() != Some(&mac_a) {
@@ -61,7 +81,9 @@ fn v2_pass_election_stop_preempt_kill_restart() {
     assert_eq!(i["state"], "MASTER", "{st}");
     assert_eq!(i["version"], 2);
     assert!(i["counters"]["sent"].as_u64().unwrap() >= 1, "{st}");
+    only(from, &us, "vrrpd master, keepalived silent");
     // SIGTERM: priority 0, keepalived takes over within Skew_Time (+ margin); our VIP is gone.
+    let stopped = epoch();
     kill("TERM", pid);
     lab.wait_gone(pid, Duration::from_secs(3));
     lab.expect_on(
@@ -70,13 +92,17 @@ fn v2_pass_election_stop_preempt_kill_restart() {
         Duration::from_secs(2),
         "hand-over on SIGTERM",
     );
+    let from = epoch() + GRACE;
+    takeover(stopped, &us, &k100, true, "hand-over on SIGTERM");
     let end = Instant::now() + Duration::from_secs(3);
     while lab.client_neigh(vip).as_deref() != Some(&mac_b) {
         assert!(Instant::now() < end, "neighbour entry after hand-over");
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(!lab.socket().exists(), "control socket removed at exit");
+    only(from, &k100, "keepalived master after vrrpd's stop");
     // Restart: preempts again.
+    let started = epoch();
     let pid = lab.start_vrrpd(&ours);
     lab.expect_on(
         vip,
@@ -84,8 +110,12 @@ fn v2_pass_election_stop_preempt_kill_restart() {
         Duration::from_secs(6),
         "restart preempts",
     );
+    let from = epoch() + GRACE;
+    takeover(started, &k100, &us, false, "restart preempts");
+    only(from, &us, "vrrpd master after its restart");
     // SIGKILL leaves the address (as keepalived's does); keepalived takes over after
     // Master_Down_Interval; a restarted vrrpd removes its own leftover at once.
+    let killed = epoch();
     kill("KILL", pid);
     lab.wait_gone(pid, Duration::from_secs(3));
     assert!(lab.has(&lab.a, vip), "SIGKILL cannot clean up");
@@ -94,6 +124,31 @@ fn v2_pass_election_stop_preempt_kill_restart() {
         assert!(Instant::now() < end, "keepalived takes over after a kill");
         std::thread::sleep(Duration::from_millis(50));
     }
+    let from = epoch() + GRACE;
+    let first = takeover(killed, &us, &k100, false, "keepalived after a kill");
+    // Nothing from the killed vrrpd (no priority 0), and keepalived waited Master_Down_Interval
+    // (3 x 1 s + skew) from vrrpd's last advert.
+    let last_ours = w
+        .adverts(51)
+        .iter()
+        .filter(|s| s.frame == us)
+        .map(|s| s.t)
+        .fold(0.0, f64::max);
+    assert!(
+        !w.adverts(51)
+            .iter()
+            .any(|s| s.t >= killed && s.frame.mac == us.mac),
+        "adverts from a killed vrrpd\n{}",
+        w.dump()
+    );
+    assert!(
+        first - last_ours >= 2.5,
+        "keepalived's first advert {:.3} s after vrrpd's last\n{}",
+        first - last_ours,
+        w.dump()
+    );
+    only(from, &k100, "keepalived master after the kill");
+    let started = epoch();
     let pid = lab.start_vrrpd(&ours);
     // The leftover goes right away (vrrpd is Backup for Master_Down_Interval), then it preempts.
     std::thread::sleep(Duration::from_millis(500));
@@ -109,16 +164,29 @@ fn v2_pass_election_stop_preempt_kill_restart() {
         Duration::from_secs(6),
         "preempts after restart",
     );
+    let from = epoch() + GRACE;
+    takeover(started, &k100, &us, false, "preempts after restart");
     assert!(
         lab.has(&lab.a, "10.70.0.77"),
         "an address vrrpd did not add stays"
     );
+    only(from, &us, "vrrpd master after the restart");
+    let stopped = epoch();
     kill("TERM", pid);
     lab.wait_gone(pid, Duration::from_secs(3));
     assert!(
         lab.has(&lab.a, "10.70.0.77"),
         "an address vrrpd did not add stays after exit"
     );
+    lab.expect_on(
+        vip,
+        Some(&lab.b.clone()),
+        Duration::from_secs(2),
+        "hand-over on the last SIGTERM",
+    );
+    let from = epoch() + GRACE;
+    takeover(stopped, &us, &k100, true, "hand-over on the last SIGTERM");
+    only(from, &k100, "keepalived master at the end");
 }
 
 /// conntrack-tools' shipped keepalived.conf (a sync group of two instances on two interfaces, notify
@@ -434,11 +502,17 @@ fn bad_input_counted_and_reload_applies_only_the_difference() {
 
 /// One protocol mode in both roles: keepalived (150) is Master and vrrpd (100) stays Backup hearing
 /// it; keepalived stops (priority 0) and vrrpd takes over within Skew_Time; keepalived restarts and
-/// preempts. For `v4`, then `nopreempt` on a higher-priority vrrpd keeps keepalived Master, and
-/// `preempt_delay 2` delays vrrpd's takeover by about 2 s.
+/// preempts. For `v4`, then `nopreempt` on a higher-priority vrrpd keeps keepalived Master,
+/// `preempt_delay 2` delays vrrpd's takeover by about 2 s, and vrrpd's own stop hands back with
+/// priority 0. tshark watches from a third namespace: after each step the adverts on the wire come
+/// from the expected master only (sender, VRID, priority, version, good checksum), a graceful stop
+/// sends priority 0 before the other side's first advert, and the Backup stays silent.
 fn both_roles(mode: &str) {
     {
         let Some(mut lab) = Lab::new(&format!("r{mode}"), 1) else {
+            return;
+        };
+        let Some(w) = lab.watch() else {
             return;
         };
         if mode == "v6" {
@@ -456,6 +530,7 @@ fn both_roles(mode: &str) {
                 .to_owned(),
             _ => " version 3\n".to_owned(),
         };
+        let version = if mode == "v2pass" { 2 } else { 3 };
         let theirs = lab.write(
             "b.conf",
             &instance("VI_1", "vb0", 61, 150, vip_line, &extra(2, 1)),
@@ -463,6 +538,17 @@ fn both_roles(mode: &str) {
         let ours_text = instance("VI_1", "va0", 61, 100, vip_line, &extra(1, 2));
         let ours = lab.write("a.conf", &ours_text);
         let (a, b) = (lab.a.clone(), lab.b.clone());
+        let v6 = mode == "v6";
+        // (Taken before any virtual address is added: a link-local VIP is not the source.)
+        let k150 = advert_of(&b, "vb0", v6, 61, 150);
+        let us100 = advert_of(&a, "va0", v6, 61, 100);
+        let us = |prio: u8| Frame {
+            prio,
+            ..us100.clone()
+        };
+        let only = |from: f64, want: &Frame, what: &str| {
+            w.only(from, want, version, 1.0, &format!("{mode}: {what}"))
+        };
         lab.start_keepalived(&theirs);
         lab.expect_on(
             vip,
@@ -470,6 +556,7 @@ fn both_roles(mode: &str) {
             Duration::from_secs(8),
             &format!("{mode}: keepalived master"),
         );
+        let from = epoch() + GRACE;
         let pid = lab.start_vrrpd(&ours);
         std::thread::sleep(Duration::from_millis(3500));
         lab.expect_on(
@@ -488,8 +575,10 @@ fn both_roles(mode: &str) {
             st["instances"][0]["counters"]["accepted"].as_u64().unwrap() >= 2,
             "{mode}: {st}"
         );
+        only(from, &k150, "keepalived master, vrrpd silent");
         // keepalived stops: priority 0, vrrpd takes over after Skew_Time (0.61 s) plus margin.
         let k = lab.keepalived.take().unwrap();
+        let stopped = epoch();
         kill("TERM", k.id());
         lab.expect_on(
             vip,
@@ -497,9 +586,20 @@ fn both_roles(mode: &str) {
             Duration::from_millis(2500),
             &format!("{mode}: vrrpd takes over"),
         );
+        let from = epoch() + GRACE;
+        w.takeover(
+            stopped,
+            &k150,
+            &us(100),
+            true,
+            Duration::from_secs(3),
+            &format!("{mode}: keepalived's stop"),
+        );
         let mut k = k;
         let _ = k.wait();
+        only(from, &us(100), "vrrpd master after keepalived's stop");
         // keepalived returns and preempts (150 > 100).
+        let restarted = epoch();
         lab.start_keepalived(&theirs);
         lab.expect_on(
             vip,
@@ -507,6 +607,16 @@ fn both_roles(mode: &str) {
             Duration::from_secs(8),
             &format!("{mode}: keepalived preempts"),
         );
+        let from = epoch() + GRACE;
+        w.takeover(
+            restarted,
+            &us(100),
+            &k150,
+            false,
+            Duration::from_secs(3),
+            &format!("{mode}: keepalived's preemption"),
+        );
+        only(from, &k150, "keepalived master again, vrrpd silent");
         kill("TERM", pid);
         lab.wait_gone(pid, Duration::from_secs(3));
         if mode != "v4" {
@@ -518,9 +628,11 @@ fn both_roles(mode: &str) {
             ours_text.replace("priority 100", "priority 200\n nopreempt"),
         )
         .unwrap();
+        let from = epoch();
         let pid = lab.start_vrrpd(&ours);
         std::thread::sleep(Duration::from_secs(5));
         lab.expect_on(vip, Some(&b), Duration::from_millis(10), "nopreempt");
+        only(from, &k150, "nopreempt: keepalived alone on the wire");
         kill("TERM", pid);
         lab.wait_gone(pid, Duration::from_secs(3));
         // preempt_delay 2: no takeover for 2 s after the first lower-priority advert.
@@ -530,6 +642,7 @@ fn both_roles(mode: &str) {
         )
         .unwrap();
         let started = Instant::now();
+        let start = epoch();
         let pid = lab.start_vrrpd(&ours);
         std::thread::sleep(Duration::from_millis(1500));
         lab.expect_on(
@@ -548,8 +661,41 @@ fn both_roles(mode: &str) {
             "preempt after the delay",
         );
         assert!(started.elapsed() >= Duration::from_secs(2));
+        let from = epoch() + GRACE;
+        let first = w.takeover(
+            start,
+            &k150,
+            &us(200),
+            false,
+            Duration::from_secs(3),
+            "preempt_delay",
+        );
+        assert!(
+            first - start >= 2.0,
+            "vrrpd's first advert {:.3} s after its start",
+            first - start
+        );
+        only(from, &us(200), "vrrpd master after its preempt_delay");
+        // vrrpd's stop: priority 0, keepalived takes over.
+        let stopped = epoch();
         kill("TERM", pid);
         lab.wait_gone(pid, Duration::from_secs(3));
+        lab.expect_on(
+            vip,
+            Some(&b),
+            Duration::from_millis(2500),
+            "keepalived after vrrpd's stop",
+        );
+        let from = epoch() + GRACE;
+        w.takeover(
+            stopped,
+            &us(200),
+            &k150,
+            true,
+            Duration::from_secs(3),
+            "vrrpd's stop",
+        );
+        only(from, &k150, "keepalived master after vrrpd's stop");
     }
 }
 

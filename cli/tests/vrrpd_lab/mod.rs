@@ -3,11 +3,17 @@
 //! names unique per run.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub struct Lab {
+    /// The run's unique suffix (in every name the lab creates).
+    pub id: String,
+    /// How many LANs (bridges `br0`..).
+    pub links: u8,
     pub a: String,
     pub b: String,
     pub dir: PathBuf,
@@ -48,6 +54,8 @@ impl Lab {
         let dir = std::env::temp_dir().join(format!("vrrpd-{id}"));
         std::fs::create_dir_all(&dir).unwrap();
         let lab = Lab {
+            id: id.clone(),
+            links,
             a: a.clone(),
             b: b.clone(),
             dir,
@@ -492,4 +500,318 @@ pub fn announcements(c: Child) -> Vec<Announcement> {
             })
         })
         .collect()
+}
+
+/// Now, in seconds since the epoch (the clock of tshark's `frame.time_epoch`).
+pub fn epoch() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// One VRRP advert seen by a [`Watch`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    /// When the observer's kernel received it (`frame.time_epoch`).
+    pub t: f64,
+    /// VRRP version (2 or 3).
+    pub version: u8,
+    /// tshark's checksum verdict: 1 good, 0 bad, 2 unverified.
+    pub checksum: u8,
+    /// Who sent it, for which VRID, with which priority.
+    pub frame: Frame,
+}
+
+/// tshark in a third namespace (`vd-w-ID`) with a veth on each of the lab's bridges, capturing
+/// VRRP (IPv4 and IPv6) for the whole test and dissecting each advert as it arrives. The bridges
+/// are made hubs (no MAC learning, no multicast snooping) so unicast adverts reach it too.
+pub struct Watch {
+    pub ns: String,
+    child: Child,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+/// How long after the address is seen on the new master an advert from the old one may still be
+/// timestamped by the observer (a send just before the state change, delivered late at load).
+pub const GRACE: f64 = 0.2;
+
+impl Lab {
+    /// Starts the observer; `None` (a skip, or a failure under `cargo xtask ci`) without tshark.
+    pub fn watch(&self) -> Option<Watch> {
+        let tshark = testkit::require_tool("tshark")?;
+        let w = format!("vd-w-{}", self.id);
+        sh(&format!("ip netns add {w} && ip -n {w} link set lo up"));
+        let mut args: Vec<String> = ["-n", "-l", "-f", "ip proto 112 or ip6 proto 112"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        for l in 0..self.links {
+            self.ns.sh(&format!(
+                "ip link set br{l} type bridge ageing_time 0 mcast_snooping 0 && \
+                 ip link add pw{l} type veth peer name vw{l} netns {w} && ip link set pw{l} master br{l} up && \
+                 ip netns exec {w} sysctl -qw net.ipv6.conf.vw{l}.disable_ipv6=1 && ip -n {w} link set vw{l} up"
+            ));
+            args.extend(["-i".to_owned(), format!("vw{l}")]);
+        }
+        args.extend(["-T", "fields"].map(str::to_owned));
+        for f in [
+            "frame.time_epoch",
+            "eth.src",
+            "ip.src",
+            "ipv6.src",
+            "vrrp.version",
+            "vrrp.virt_rtr_id",
+            "vrrp.prio",
+            "vrrp.checksum.status",
+        ] {
+            args.extend(["-e".to_owned(), f.to_owned()]);
+        }
+        // `ip netns exec` execs tshark, so the child's pid is tshark's (stopped by that pid); its
+        // temporary capture file goes in the lab's directory.
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &w])
+            .arg(tshark)
+            .args(&args)
+            .env("TMPDIR", &self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let out = child.stdout.take().unwrap();
+        let sink = Arc::clone(&seen);
+        let odd = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                let f: Vec<&str> = line.split('\t').collect();
+                let parsed = (|| {
+                    Some(Seen {
+                        t: f.first()?.parse().ok()?,
+                        version: f.get(4)?.parse().ok()?,
+                        checksum: f.get(7)?.parse().ok()?,
+                        frame: Frame {
+                            mac: (*f.get(1)?).to_owned(),
+                            src: [f.get(2)?, f.get(3)?]
+                                .into_iter()
+                                .find(|s| !s.is_empty())?
+                                .to_string(),
+                            vrid: f.get(5)?.parse().ok()?,
+                            prio: f.get(6)?.parse().ok()?,
+                        },
+                    })
+                })();
+                match parsed {
+                    Some(p) => sink.lock().unwrap().push(p),
+                    None => odd
+                        .lock()
+                        .unwrap()
+                        .push_str(&format!("unparsed tshark line: {line:?}\n")),
+                }
+            }
+        });
+        let err = child.stderr.take().unwrap();
+        let log = Arc::clone(&stderr);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("Capturing on") {
+                    let _ = tx.send(());
+                }
+                let mut l = log.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let watch = Watch {
+            ns: w,
+            child,
+            seen,
+            stderr,
+        };
+        // tshark takes a while to load its dissectors, longer at load; nothing is missed after it
+        // says "Capturing on".
+        assert!(
+            rx.recv_timeout(Duration::from_secs(60)).is_ok(),
+            "tshark did not start: {}",
+            watch.stderr.lock().unwrap()
+        );
+        Some(watch)
+    }
+}
+
+impl Watch {
+    /// Every advert seen so far for `vrid`.
+    pub fn adverts(&self, vrid: u8) -> Vec<Seen> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.frame.vrid == vrid)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until tshark has reported an advert (of any VRID) stamped after `t`, so that every
+    /// advert up to `t` is in; panics after 10 s.
+    fn caught_up(&self, t: f64, what: &str) {
+        assert!(
+            !self.stderr.lock().unwrap().contains("unparsed"),
+            "{what}: {}",
+            self.dump()
+        );
+        let end = Instant::now() + Duration::from_secs(10);
+        while !self.seen.lock().unwrap().iter().any(|s| s.t > t) {
+            assert!(
+                Instant::now() < end,
+                "{what}: the observer saw nothing after {t:.3}\n{}",
+                self.dump()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What was seen, for failure messages.
+    pub fn dump(&self) -> String {
+        let mut out = String::new();
+        for s in self.seen.lock().unwrap().iter() {
+            out.push_str(&format!(
+                "{:.3} v{} ck{} {} {} vrid {} prio {}\n",
+                s.t, s.version, s.checksum, s.frame.mac, s.frame.src, s.frame.vrid, s.frame.prio
+            ));
+        }
+        out.push_str(&self.stderr.lock().unwrap());
+        out
+    }
+
+    /// The steady state from `from` until now (extended to at least `from + 1.5 x interval`): every
+    /// advert of `want.vrid` is exactly `want` (sender MAC and address, priority), of `version`,
+    /// with a good checksum, and the master sent at about its rate (at most two intervals missing,
+    /// at least one advert). Returns the end of the window.
+    pub fn only(&self, from: f64, want: &Frame, version: u8, interval: f64, what: &str) -> f64 {
+        let to = epoch().max(from + 1.5 * interval);
+        let wait = to - epoch();
+        if wait > 0.0 {
+            std::thread::sleep(Duration::from_secs_f64(wait));
+        }
+        self.caught_up(to, what);
+        let window: Vec<Seen> = self
+            .adverts(want.vrid)
+            .into_iter()
+            .filter(|s| s.t >= from && s.t <= to)
+            .collect();
+        let fail = |why: &str| {
+            panic!(
+                "{what}: {why} in [{from:.3}, {to:.3}], wanted only {want:?} v{version}\n{}",
+                self.dump()
+            )
+        };
+        if let Some(s) = window
+            .iter()
+            .find(|s| s.frame != *want || s.version != version || s.checksum != 1)
+        {
+            fail(&format!("{s:?}"));
+        }
+        let least = (((to - from) / interval).floor() as usize)
+            .saturating_sub(2)
+            .max(1);
+        if window.len() < least {
+            fail(&format!("{} adverts, fewer than {least}", window.len()));
+        }
+        to
+    }
+
+    /// A takeover that started at `from` (the step that stops `old`): waits up to `limit` for the
+    /// first advert of `new`, and checks that until then only `old` (at its priority, or at 0)
+    /// spoke; with `graceful`, `old` must have sent priority 0 before `new`'s first advert. Returns
+    /// the time of that first advert.
+    pub fn takeover(
+        &self,
+        from: f64,
+        old: &Frame,
+        new: &Frame,
+        graceful: bool,
+        limit: Duration,
+        what: &str,
+    ) -> f64 {
+        let end = Instant::now() + limit;
+        let first = loop {
+            if let Some(s) = self
+                .adverts(new.vrid)
+                .into_iter()
+                .find(|s| s.t >= from && s.frame == *new)
+            {
+                break s.t;
+            }
+            assert!(
+                Instant::now() < end,
+                "{what}: no advert {new:?} since {from:.3}\n{}",
+                self.dump()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let before: Vec<Seen> = self
+            .adverts(new.vrid)
+            .into_iter()
+            .filter(|s| s.t >= from && s.t < first)
+            .collect();
+        let zero = Frame {
+            prio: 0,
+            ..old.clone()
+        };
+        if let Some(s) = before.iter().find(|s| s.frame != *old && s.frame != zero) {
+            panic!("{what}: {s:?} before {new:?} took over\n{}", self.dump());
+        }
+        assert!(
+            !graceful || before.iter().any(|s| s.frame == zero),
+            "{what}: no priority 0 from {old:?} before {new:?} took over\n{}",
+            self.dump()
+        );
+        first
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // tshark's dumpcap child, should it outlive tshark.
+        for p in sh(&format!("ip netns pids {} 2>/dev/null || true", self.ns)).split_whitespace() {
+            let _ = Command::new("kill").arg("-9").arg(p).status();
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
+/// The advert `lab`'s namespace `ns` sends for `vrid` at `prio` on `dev` (`v6`: from its link-local
+/// address, else from the first IPv4 address of `dev`).
+pub fn advert_of(ns: &str, dev: &str, v6: bool, vrid: u8, prio: u8) -> Frame {
+    let fam = if v6 { "-6" } else { "-4" };
+    let scope = if v6 { "scope link" } else { "" };
+    let out = sh(&format!("ip -n {ns} {fam} -br addr show dev {dev} {scope}"));
+    let src = out
+        .split_whitespace()
+        .nth(2)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_else(|| panic!("no address on {ns}/{dev}: {out}"))
+        .to_owned();
+    let link = sh(&format!("ip -n {ns} -br link show {dev}"));
+    Frame {
+        mac: link.split_whitespace().nth(2).unwrap().to_owned(),
+        src,
+        vrid,
+        prio,
+    }
 }
