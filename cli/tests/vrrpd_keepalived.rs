@@ -879,10 +879,15 @@ fn split_brain_chaos_seeded() {
 /// vrrpd after Master_Down_Interval; a higher-priority keepalived with `nopreempt` leaves vrrpd
 /// Master; a frozen vrrpd Master (SIGSTOP) is replaced by keepalived, and once thawed steps down and
 /// removes its address; a higher-priority keepalived with `preempt_delay 2` takes over about 2 s
-/// after it started hearing vrrpd.
+/// after it started hearing vrrpd. On the wire (tshark from a third namespace): after each step only
+/// the expected master advertises, nothing comes from the killed keepalived, whose replacement
+/// waits Master_Down_Interval; keepalived's stop sends priority 0 before vrrpd's first advert.
 #[test]
 fn keepalived_killed_nopreempt_preempt_delay_and_vrrpd_frozen() {
     let Some(mut lab) = Lab::new("kr", 1) else {
+        return;
+    };
+    let Some(w) = lab.watch() else {
         return;
     };
     let (a, b) = (lab.a.clone(), lab.b.clone());
@@ -904,16 +909,28 @@ fn keepalived_killed_nopreempt_preempt_delay_and_vrrpd_frozen() {
         &instance("VI_1", "va0", 81, 100, "10.70.0.100/24", v3)
             .replace("advert_int 1\n", "advert_int 0.5\n"),
     );
-    let k150 = lab.write("b150.conf", &theirs(150, ""));
-    lab.start_keepalived(&k150);
+    let (us, k150, k200) = (
+        advert_of(&a, "va0", false, 81, 100),
+        advert_of(&b, "vb0", false, 81, 150),
+        advert_of(&b, "vb0", false, 81, 200),
+    );
+    let only = |from: f64, want: &Frame, what: &str| w.only(from, want, 3, 0.5, what);
+    let takeover = |from: f64, old: &Frame, new: &Frame, graceful: bool, what: &str| {
+        w.takeover(from, old, new, graceful, Duration::from_secs(8), what)
+    };
+    let k150_conf = lab.write("b150.conf", &theirs(150, ""));
+    lab.start_keepalived(&k150_conf);
     lab.expect_on(vip, Some(&b), Duration::from_secs(4), "keepalived master");
+    let from = epoch() + GRACE;
     let pid = lab.start_vrrpd(&ours);
     std::thread::sleep(Duration::from_secs(2));
     lab.expect_on(vip, Some(&b), Duration::from_millis(10), "vrrpd backup");
+    only(from, &k150, "keepalived master, vrrpd backup and silent");
     // SIGKILL on both keepalived processes at once (its VRRP child hands over cleanly when only its
     // parent dies, and the parent restarts a child that dies alone).
     let (main, child) = lab.keepalived_pids();
     let killed = Instant::now();
+    let killed_at = epoch();
     sh(&format!("kill -KILL {child} {main}"));
     let mut k = lab.keepalived.take().unwrap();
     let _ = k.wait();
@@ -928,9 +945,32 @@ fn keepalived_killed_nopreempt_preempt_delay_and_vrrpd_frozen() {
     // Master_Down_Interval: 3 x 0.5 s + (256 - 100) / 256 x 0.5 s = 1.80 s.
     let took = killed.elapsed();
     assert!(took >= Duration::from_millis(1300), "{took:?}");
+    let from = epoch() + GRACE;
+    // On the wire: nothing from the killed keepalived (no priority 0), and vrrpd's first advert
+    // Master_Down_Interval after keepalived's last one.
+    let first = takeover(killed_at, &k150, &us, false, "a killed keepalived");
+    let last_theirs = w
+        .adverts(81)
+        .iter()
+        .filter(|s| s.frame == k150)
+        .map(|s| s.t)
+        .fold(0.0, f64::max);
+    assert!(
+        !w.adverts(81)
+            .iter()
+            .any(|s| s.t >= killed_at && s.frame.mac == k150.mac),
+        "adverts from a killed keepalived\n{}",
+        w.dump()
+    );
+    assert!(
+        first - last_theirs >= 1.3,
+        "vrrpd's first advert {:.3} s after keepalived's last\n{}",
+        first - last_theirs,
+        w.dump()
+    );
     assert!(lab.has(&b, vip), "a killed keepalived leaves its address");
     sh(&format!("ip -n {b} addr del {vip}/24 dev vb0"));
-    // keepalived returns with 200 but nopreempt: vrrpd stays Master.
+    // keepalived returns with 200 but nopreempt: vrrpd stays Master, keepalived stays silent.
     let nopreempt = lab.write("bno.conf", &theirs(200, " nopreempt\n"));
     lab.start_keepalived(&nopreempt);
     std::thread::sleep(Duration::from_secs(4));
@@ -940,7 +980,9 @@ fn keepalived_killed_nopreempt_preempt_delay_and_vrrpd_frozen() {
         Duration::from_millis(10),
         "keepalived nopreempt",
     );
+    only(from, &us, "vrrpd master, keepalived nopreempt silent");
     // vrrpd frozen: keepalived takes over; thawed, vrrpd hears 200 > 100, steps down and cleans up.
+    let frozen = epoch();
     kill("STOP", pid);
     let end = Instant::now() + Duration::from_secs(4);
     while !lab.has(&b, vip) {
@@ -951,6 +993,7 @@ fn keepalived_killed_nopreempt_preempt_delay_and_vrrpd_frozen() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    takeover(frozen, &us, &k200, false, "a frozen vrrpd");
     kill("CONT", pid);
     lab.expect_on(
         vip,
@@ -958,10 +1001,13 @@ fn keepalived_killed_nopreempt_preempt_delay_and_vrrpd_frozen() {
         Duration::from_secs(2),
         "thawed vrrpd steps down",
     );
+    let from = epoch() + GRACE;
     let st = lab.status();
     assert_eq!(st["instances"][0]["state"], "BACKUP", "{st}");
+    only(from, &k200, "keepalived master, the thawed vrrpd silent");
     // keepalived with preempt_delay 2 against a vrrpd Master.
     let mut k = lab.keepalived.take().unwrap();
+    let stopped = epoch();
     kill("TERM", k.id());
     let _ = k.wait();
     lab.expect_on(
@@ -970,8 +1016,12 @@ fn keepalived_killed_nopreempt_preempt_delay_and_vrrpd_frozen() {
         Duration::from_secs(2),
         "vrrpd after keepalived's stop",
     );
+    let from = epoch() + GRACE;
+    takeover(stopped, &k200, &us, true, "keepalived's stop");
+    only(from, &us, "vrrpd master after keepalived's stop");
     let delayed = lab.write("bdelay.conf", &theirs(200, " preempt_delay 2\n"));
     let started = Instant::now();
+    let start = epoch();
     lab.start_keepalived(&delayed);
     std::thread::sleep(Duration::from_millis(1500));
     lab.expect_on(
@@ -987,6 +1037,19 @@ fn keepalived_killed_nopreempt_preempt_delay_and_vrrpd_frozen() {
         "keepalived preempts after its delay",
     );
     assert!(started.elapsed() >= Duration::from_secs(2));
+    let from = epoch() + GRACE;
+    let first = takeover(start, &us, &k200, false, "keepalived's preempt_delay");
+    assert!(
+        first - start >= 2.0,
+        "keepalived's first advert {:.3} s after its start\n{}",
+        first - start,
+        w.dump()
+    );
+    only(
+        from,
+        &k200,
+        "keepalived master after its delay, vrrpd silent",
+    );
     kill("TERM", pid);
     lab.wait_gone(pid, Duration::from_secs(3));
 }
