@@ -192,7 +192,9 @@ fn v2_pass_election_stop_preempt_kill_restart() {
 /// conntrack-tools' shipped keepalived.conf (a sync group of two instances on two interfaces, notify
 /// scripts calling primary-backup.sh) runs under vrrpd with only interfaces, addresses and the script
 /// path changed: the group moves as one against keepalived (frozen master, link fault, recovery), and
-/// the scripts get their arguments.
+/// the scripts get their arguments. On the wire (tshark from a third namespace, on both LANs): only
+/// keepalived's adverts while vrrpd is Backup, only vrrpd's (VRIDs 61 and 62, priority 80, v2) once
+/// the group is Master, and none from vrrpd from its fault to the end.
 #[test]
 fn conntrackd_example_sync_group_against_keepalived() {
     let example = Path::new("/usr/share/doc/conntrackd/examples/sync/keepalived.conf");
@@ -200,6 +202,9 @@ fn conntrackd_example_sync_group_against_keepalived() {
         return;
     }
     let Some(mut lab) = Lab::new("sg", 2) else {
+        return;
+    };
+    let Some(w) = lab.watch() else {
         return;
     };
     let log = lab.dir.join("notify.log");
@@ -227,8 +232,16 @@ fn conntrackd_example_sync_group_against_keepalived() {
             .replace("primary-backup.sh", "no-such-script.sh")
             .replace("priority 80", "priority 100"),
     );
-    lab.start_keepalived(&theirs);
     let (b, a) = (lab.b.clone(), lab.a.clone());
+    // The example's VI_1 (VRID 61) runs on the first LAN, VI_2 (62) on the second; v2, 3 s.
+    let (ours1, ours2, theirs1, theirs2) = (
+        advert_of(&a, "va0", false, 61, 80),
+        advert_of(&a, "va1", false, 62, 80),
+        advert_of(&b, "vb0", false, 61, 100),
+        advert_of(&b, "vb1", false, 62, 100),
+    );
+    let only = |from: f64, want: &Frame, what: &str| w.only(from, want, 2, 3.0, what);
+    lab.start_keepalived(&theirs);
     lab.expect_on(
         "10.70.0.100",
         Some(&b),
@@ -241,6 +254,7 @@ fn conntrackd_example_sync_group_against_keepalived() {
         Duration::from_secs(1),
         "keepalived master",
     );
+    let from = epoch() + GRACE;
     let _pid = lab.start_vrrpd(&ours);
     let notified = |want: &str, limit: Duration| {
         let end = Instant::now() + limit;
@@ -257,8 +271,11 @@ fn conntrackd_example_sync_group_against_keepalived() {
         }
     };
     notified("backup", Duration::from_secs(5));
+    only(from, &theirs1, "keepalived master of VI_1, vrrpd silent");
+    only(from, &theirs2, "keepalived master of VI_2, vrrpd silent");
     // Freeze keepalived's VRRP process: both members time out, the group goes Master together.
     let (_, kvrrp) = lab.keepalived_pids();
+    let frozen = epoch();
     kill("STOP", kvrrp);
     // (The frozen keepalived still holds its addresses: only A is checked while it is stopped.)
     let on_a = |vip: &str, want: bool, limit: Duration, what: &str| {
@@ -281,8 +298,21 @@ fn conntrackd_example_sync_group_against_keepalived() {
         "group master (VI_2)",
     );
     notified("primary", Duration::from_secs(2));
+    let from = epoch() + GRACE;
     let st = lab.status();
     assert_eq!(st["groups"][0]["state"], "MASTER", "{st}");
+    for (old, new) in [(&theirs1, &ours1), (&theirs2, &ours2)] {
+        w.takeover(
+            frozen,
+            old,
+            new,
+            false,
+            Duration::from_secs(15),
+            "group master",
+        );
+    }
+    only(from, &ours1, "vrrpd master of VI_1");
+    only(from, &ours2, "vrrpd master of VI_2");
     // One link down: VI_2 faults, the group takes VI_1 to Fault too; no address stays.
     sh(&format!("ip -n {a} link set va1 down"));
     on_a(
@@ -298,6 +328,8 @@ fn conntrackd_example_sync_group_against_keepalived() {
         "group fault (VI_2)",
     );
     notified("fault", Duration::from_secs(2));
+    // From here on vrrpd is never Master again: nothing more from A on either LAN.
+    let faulted = epoch() + GRACE;
     // keepalived thaws (it still believes it is master), the link returns: vrrpd goes Backup.
     kill("CONT", kvrrp);
     lab.expect_on(
@@ -306,7 +338,9 @@ fn conntrackd_example_sync_group_against_keepalived() {
         Duration::from_secs(6),
         "keepalived back",
     );
+    let thawed = epoch();
     sh(&format!("ip -n {a} link set va1 up"));
+    let up = epoch() + GRACE;
     notified("backup", Duration::from_secs(5));
     std::thread::sleep(Duration::from_secs(2));
     lab.expect_on(
@@ -328,6 +362,16 @@ fn conntrackd_example_sync_group_against_keepalived() {
         assert!(Instant::now() < end, "{st}");
         std::thread::sleep(Duration::from_millis(200));
     }
+    only(thawed, &theirs1, "keepalived master of VI_1 again");
+    only(up, &theirs2, "keepalived master of VI_2 again");
+    assert!(
+        !w.adverts(61)
+            .iter()
+            .chain(w.adverts(62).iter())
+            .any(|s| s.t >= faulted && (s.frame.mac == ours1.mac || s.frame.mac == ours2.mac)),
+        "adverts from vrrpd after its group's fault\n{}",
+        w.dump()
+    );
 }
 
 /// Bad adverts (wrong TTL, truncated, bad checksum, wrong version) are counted by reason in
