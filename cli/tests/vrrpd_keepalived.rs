@@ -128,25 +128,7 @@ fn v2_pass_election_stop_preempt_kill_restart() {
     let first = takeover(killed, &us, &k100, false, "keepalived after a kill");
     // Nothing from the killed vrrpd (no priority 0), and keepalived waited Master_Down_Interval
     // (3 x 1 s + skew) from vrrpd's last advert.
-    let last_ours = w
-        .adverts(51)
-        .iter()
-        .filter(|s| s.frame == us)
-        .map(|s| s.t)
-        .fold(0.0, f64::max);
-    assert!(
-        !w.adverts(51)
-            .iter()
-            .any(|s| s.t >= killed && s.frame.mac == us.mac),
-        "adverts from a killed vrrpd\n{}",
-        w.dump()
-    );
-    assert!(
-        first - last_ours >= 2.5,
-        "keepalived's first advert {:.3} s after vrrpd's last\n{}",
-        first - last_ours,
-        w.dump()
-    );
+    w.after_kill(killed, &us, first, 2.5, "keepalived after a kill");
     only(from, &k100, "keepalived master after the kill");
     let started = epoch();
     let pid = lab.start_vrrpd(&ours);
@@ -364,13 +346,10 @@ fn conntrackd_example_sync_group_against_keepalived() {
     }
     only(thawed, &theirs1, "keepalived master of VI_1 again");
     only(up, &theirs2, "keepalived master of VI_2 again");
-    assert!(
-        !w.adverts(61)
-            .iter()
-            .chain(w.adverts(62).iter())
-            .any(|s| s.t >= faulted && (s.frame.mac == ours1.mac || s.frame.mac == ours2.mac)),
-        "adverts from vrrpd after its group's fault\n{}",
-        w.dump()
+    w.silent_since(
+        faulted,
+        &[&ours1.mac, &ours2.mac],
+        "vrrpd after its group's fault",
     );
 }
 
@@ -993,24 +972,12 @@ fn keepalived_killed_nopreempt_preempt_delay_and_vrrpd_frozen() {
     // On the wire: nothing from the killed keepalived (no priority 0), and vrrpd's first advert
     // Master_Down_Interval after keepalived's last one.
     let first = takeover(killed_at, &k150, &us, false, "a killed keepalived");
-    let last_theirs = w
-        .adverts(81)
-        .iter()
-        .filter(|s| s.frame == k150)
-        .map(|s| s.t)
-        .fold(0.0, f64::max);
-    assert!(
-        !w.adverts(81)
-            .iter()
-            .any(|s| s.t >= killed_at && s.frame.mac == k150.mac),
-        "adverts from a killed keepalived\n{}",
-        w.dump()
-    );
-    assert!(
-        first - last_theirs >= 1.3,
-        "vrrpd's first advert {:.3} s after keepalived's last\n{}",
-        first - last_theirs,
-        w.dump()
+    w.after_kill(
+        killed_at,
+        &k150,
+        first,
+        1.3,
+        "vrrpd after a killed keepalived",
     );
     assert!(lab.has(&b, vip), "a killed keepalived leaves its address");
     sh(&format!("ip -n {b} addr del {vip}/24 dev vb0"));

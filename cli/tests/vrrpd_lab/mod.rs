@@ -776,6 +776,40 @@ impl Watch {
     }
 }
 
+impl Watch {
+    /// Nothing on the wire from any of `macs` since `from` (checks what tshark reported so far).
+    pub fn silent_since(&self, from: f64, macs: &[&str], what: &str) {
+        if let Some(s) = self
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|s| s.t >= from && macs.contains(&s.frame.mac.as_str()))
+        {
+            panic!("{what}: {s:?} after {from:.3}\n{}", self.dump());
+        }
+    }
+
+    /// `old` was killed at `killed`: nothing from it since (no priority 0), and the new master's
+    /// first advert (`first`) came at least `at_least` s after `old`'s last one
+    /// (Master_Down_Interval less a margin).
+    pub fn after_kill(&self, killed: f64, old: &Frame, first: f64, at_least: f64, what: &str) {
+        self.silent_since(killed, &[&old.mac], what);
+        let last = self
+            .adverts(old.vrid)
+            .iter()
+            .filter(|s| s.frame == *old)
+            .map(|s| s.t)
+            .fold(0.0, f64::max);
+        assert!(
+            first - last >= at_least,
+            "{what}: the new master's first advert {:.3} s after the last of {old:?}\n{}",
+            first - last,
+            self.dump()
+        );
+    }
+}
+
 impl Drop for Watch {
     fn drop(&mut self) {
         let _ = Command::new("kill")
