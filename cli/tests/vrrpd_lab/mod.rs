@@ -119,6 +119,19 @@ impl Lab {
 
     pub fn start_keepalived(&mut self, conf: &Path) {
         let d = &self.dir;
+        // keepalived refuses to start ("daemon is already running") while a process, even a zombie,
+        // has a pid from its pid files: after a SIGKILL the orphaned VRRP child stays a zombie until
+        // init reaps it (here up to about 2 s). Wait for a killed predecessor to be gone.
+        for f in ["ka.pid", "ka-vrrp.pid"] {
+            let pid = std::fs::read_to_string(d.join(f)).unwrap_or_default();
+            let Ok(pid) = pid.trim().parse::<u32>() else {
+                continue;
+            };
+            let end = Instant::now() + Duration::from_secs(10);
+            while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let child = Command::new("ip")
             .args([
                 "netns",
