@@ -719,12 +719,15 @@ fn icmp_type_before_address(args: &[String]) -> bool {
 }
 
 /// A `-R` line at which conntrack-tools may stop (exit 1, the rest of the file not run) where ours goes
-/// on, for one of the deliberate differences: an update that can fail (a status, a timeout, which
+/// on, for one of the deliberate differences: a delete, which stops at an entry whose original tuple
+/// is another's reply tuple ([`Deliberate::DeleteSharedTuple`]; seed 8 line 4301 of the long run), an
+/// update that can fail (a status, a timeout, which
 /// FIXED_TIMEOUT entries refuse, a protocol state, which the kernel refuses for SCTP without both
 /// verification tags, or a NAT address, which the kernel refuses on existing entries;
 /// [`Deliberate::UpdateReadsEachAnswer`]), or a create the kernel refuses
 /// from conntrack-tools only ([`Deliberate::IcmpTypeOrder`], [`Deliberate::DccpReplyWithoutPorts`]).
 fn may_stop_conntrack_tools(args: &[String]) -> bool {
+    let delete = args.first().map(String::as_str) == Some("-D");
     let update_can_fail = args.first().map(String::as_str) == Some("-U")
         && args.iter().any(|w| {
             matches!(
@@ -739,7 +742,7 @@ fn may_stop_conntrack_tools(args: &[String]) -> bool {
                     | "--dst-nat"
             )
         });
-    update_can_fail || icmp_type_before_address(args) || dccp_reply_without_ports(args)
+    delete || update_can_fail || icmp_type_before_address(args) || dccp_reply_without_ports(args)
 }
 
 /// A `-R -` file: generated lines of the commands `-R` takes (and now and then one it refuses).
@@ -810,7 +813,8 @@ fn load_file(r: &mut Rng) -> String {
 fn load_files_end_with_their_only_line_that_may_stop_conntrack_tools() {
     let state = words("-U -p sctp --state SHUTDOWN_ACK_SENT -f ipv4");
     assert!(may_stop_conntrack_tools(&state));
-    let mut with_state = 0;
+    assert!(may_stop_conntrack_tools(&words("-D -f ipv6 -o xml")));
+    let (mut with_state, mut with_delete) = (0, 0);
     for i in 0..20_000 {
         let text = load_file(&mut Rng::for_line(6, i, 1));
         let lines: Vec<Vec<String>> = text.lines().map(words).filter(|l| !l.is_empty()).collect();
@@ -823,8 +827,10 @@ fn load_files_end_with_their_only_line_that_may_stop_conntrack_tools() {
                 .iter()
                 .any(|l| l[0] == "-U" && l.iter().any(|w| w == "--state")),
         );
+        with_delete += usize::from(lines.iter().any(|l| l[0] == "-D"));
     }
     assert!(with_state > 0, "no -U --state line generated");
+    assert!(with_delete > 0, "no -D line generated");
 }
 
 /// A `-D` or `-U` line.
