@@ -105,7 +105,11 @@ impl Daemon {
         c.args(["netns", "exec", ns]);
         match self {
             Daemon::Keepalived => {
-                c.args(["keepalived", "-n", "-l", "-P", "-f"])
+                // `--dont-respawn`: a killed VRRP child must stay dead. Respawned, the old
+                // master (priority 200, shorter Skew_Time) can come back within the new
+                // master's Master_Down_Interval and keep the mastership, and the round then
+                // sees no advert from the new master at all.
+                c.args(["keepalived", "-n", "-l", "-P", "--dont-respawn", "-f"])
                     .arg(conf)
                     .arg("-p")
                     .arg(dir.join(format!("{tag}.pid")))

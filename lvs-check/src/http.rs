@@ -208,6 +208,37 @@ pub fn parse_digest(s: &str) -> Option<[u8; 16]> {
     Some(out)
 }
 
+/// What the `lvs_http_response` fuzz target checks, shared with its corpus replay
+/// (`tests/fuzz_corpus.rs`). The input's first byte says how many reads to cut the rest into (up to
+/// 7), the next bytes where (32 bytes a unit); the rest is the server's stream. Returns the verdict on
+/// the stream fed in those reads, the verdict on it fed in one read, and the number of reads, for a
+/// URL with a digest (MD5 of "hello\n"), the default statuses 200-299 and bodies up to 64 KiB. The
+/// two verdicts must be equal.
+#[doc(hidden)]
+pub fn fuzz_verdicts(data: &[u8]) -> (Result<(), HttpError>, Result<(), HttpError>, usize) {
+    let judge = |chunks: &[&[u8]]| -> Result<(), HttpError> {
+        let mut url = Url::new("/");
+        url.digest = parse_digest("b1946ac92492d2347c6235b4d2611184");
+        let mut r = Response::new(&url, 1 << 16);
+        for c in chunks {
+            r.feed(c)?;
+        }
+        r.finish(&url)
+    };
+    let (n, rest) = data.split_first().map_or((0, data), |(&n, r)| (n, r));
+    let n = usize::from(n % 8).min(rest.len());
+    let (sizes, stream) = rest.split_at(n);
+    let mut chunks: Vec<&[u8]> = Vec::new();
+    let mut left = stream;
+    for &s in sizes {
+        let (a, b) = left.split_at((usize::from(s) * 32).min(left.len()));
+        chunks.push(a);
+        left = b;
+    }
+    chunks.push(left);
+    (judge(&chunks), judge(&[stream]), chunks.len())
+}
+
 /// The MD5 of `body`, as keepalived's `digest` expects.
 pub fn md5(body: &[u8]) -> [u8; 16] {
     Md5::digest(body).into()
