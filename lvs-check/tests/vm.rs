@@ -583,18 +583,8 @@ fn start_side(name: &'static str, kind: Kind) -> Side {
             Kind::Keepalived => {
                 // Its log, for a failing run: /tmp/lvsvm-keepalived-PID/keepalived.log in the VM.
                 let log = format!("{d2}/keepalived.log");
-                let child = std::process::Command::new("/usr/sbin/keepalived")
-                    .args(["-C", "-n", "-l", "-D", "-f", &conf])
-                    .args([
-                        "-p",
-                        &format!("{d2}/ka.pid"),
-                        "-c",
-                        &format!("{d2}/chk.pid"),
-                    ])
-                    .stdout(std::fs::File::create(&log).unwrap())
-                    .stderr(std::process::Stdio::null())
-                    .spawn()
-                    .unwrap();
+                let child =
+                    spawn_keepalived_checker(&conf, &d2, std::fs::File::create(&log).unwrap());
                 serve_process(child, &rx, &conf, &d2, None, &log);
             }
             Kind::Library => {
@@ -1068,4 +1058,21 @@ fn same_ipvs_table_and_reactions_as_keepalived() {
     for r in &report {
         println!("{r}");
     }
+}
+
+/// keepalived's checker alone (`-C`) in the foreground on `conf`, its pid files in `dir`, its log
+/// (`-l -D`) to `log`.
+fn spawn_keepalived_checker(conf: &str, dir: &str, log: std::fs::File) -> std::process::Child {
+    std::process::Command::new("/usr/sbin/keepalived")
+        .args(["-C", "-n", "-l", "-D", "-f", conf])
+        .args([
+            "-p",
+            &format!("{dir}/ka.pid"),
+            "-c",
+            &format!("{dir}/chk.pid"),
+        ])
+        .stdout(log)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
 }

@@ -293,18 +293,7 @@ fn start(sample: &'static Sample, served: bool, vrrpd: bool) -> Side {
                 .spawn()
                 .unwrap()
         } else {
-            std::process::Command::new("/usr/sbin/keepalived")
-                .args(["-C", "-n", "-l", "-D", "-f", &conf])
-                .args([
-                    "-p",
-                    &format!("{d2}/ka.pid"),
-                    "-c",
-                    &format!("{d2}/chk.pid"),
-                ])
-                .stdout(out)
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
+            super::spawn_keepalived_checker(&conf, &d2, out)
         };
         let _ = ready_tx.send(());
         let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
