@@ -9,7 +9,9 @@
 //! * sustained load: 20,000 events/s (creates and deletes) for 30 s on A; CPU seconds of each daemon
 //!   and whether B ends with exactly A's entries; alongside, in the same round, on the same events, the
 //!   floors: a raw netlink reader in A that copies each event into 1,400-byte UDP datagrams to B, and a
-//!   UDP receiver in B (`--relay-floor`, `--sink-floor`): the CPU any daemon must spend;
+//!   UDP receiver in B (`--relay-floor`, `--sink-floor`): the CPU any daemon must spend; and the cache
+//!   floors, the same pair each keeping the least cache a sync daemon needs (one hash table entry per
+//!   live connection holding its last event, stored on NEW, removed on DESTROY);
 //! * memory: RSS of each daemon with 200,000 entries in its internal cache (loaded before the start, so
 //!   the start-up dump fills it), and of the receiver after a `-B` bulk send of them.
 //!
@@ -103,12 +105,75 @@ fn churn(rate: u32, secs: u32) {
     println!("{}", created - deleted);
 }
 
-/// Helper mode, the sender's floor: for `secs` seconds, read every conntrack event (NEW, UPDATE,
-/// DESTROY) raw from a netlink socket, looking at nothing but the netlink header, copy each event's
-/// attributes into a datagram and send it over UDP to `peer`:3790 whenever the next event would not fit
-/// in 1,400 bytes or the socket has nothing more to read: the least any sync daemon does per event.
-/// Prints events read, datagrams sent, overruns and its own CPU seconds.
-fn relay_floor(secs: u64, peer: &str) {
+/// The original tuple of a ctnetlink event (`CTA_TUPLE_ORIG`'s bytes) hashed to 64 bits (multiply and
+/// rotate per word): the identity the cache floors key their table with. `attrs` starts after the
+/// `nfgenmsg`.
+fn orig_tuple_id(attrs: &[u8]) -> Option<u64> {
+    let mut off = 0;
+    while off + 4 <= attrs.len() {
+        let len = u16::from_ne_bytes([attrs[off], attrs[off + 1]]) as usize;
+        let ty = u16::from_ne_bytes([attrs[off + 2], attrs[off + 3]]) & 0x3fff;
+        if len < 4 || off + len > attrs.len() {
+            return None;
+        }
+        if ty == 1 {
+            let mut h = 0x9e37_79b9_7f4a_7c15u64;
+            for c in attrs[off..off + len].chunks(8) {
+                let mut w = [0u8; 8];
+                w[..c.len()].copy_from_slice(c);
+                h = (h.rotate_left(26) ^ u64::from_le_bytes(w)).wrapping_mul(0xf135_7aea_2e62_a9c5);
+            }
+            return Some(h ^ (h >> 29));
+        }
+        off += (len + 3) & !3;
+    }
+    None
+}
+
+/// Hashes the cache floors' keys, which are hashes already: the key itself.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys")
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The least cache a sync daemon keeps (the cache floors): each live entry's last event, keyed by its
+/// original tuple; a NEW or UPDATE event (`kind` 0) stores it, a DESTROY (`kind` 2) removes it.
+#[derive(Default)]
+struct FloorCache(
+    std::collections::HashMap<u64, Box<[u8]>, std::hash::BuildHasherDefault<IdHasher>>,
+);
+
+impl FloorCache {
+    fn apply(&mut self, kind: u8, attrs: &[u8]) {
+        let Some(id) = orig_tuple_id(attrs) else {
+            return;
+        };
+        if kind == 2 {
+            self.0.remove(&id);
+        } else {
+            self.0.insert(id, attrs.into());
+        }
+    }
+}
+
+/// Helper mode, the sender's floors: for `secs` seconds, read every conntrack event (NEW, UPDATE,
+/// DESTROY) raw from a netlink socket, copy each event's attributes into a datagram and send it over UDP
+/// to `peer`:`port` whenever the next event would not fit in 1,400 bytes or the socket has nothing more
+/// to read. Without `cache`: only the netlink header is looked at, the least any sync daemon does per
+/// event. With `cache`: also the least cache (`FloorCache`), and each event framed (length, kind) so
+/// that the receiving floor can keep one too. Prints events read, datagrams sent, overruns and its own
+/// CPU seconds.
+fn relay_floor(secs: u64, peer: &str, port: u16, cache: bool) {
     use netlink_sys::{Socket, protocols::NETLINK_NETFILTER};
     let mut sock = Socket::new(NETLINK_NETFILTER).unwrap();
     // Bound (a port id other than the kernel's 0), or the kernel's multicasts skip it.
@@ -121,9 +186,10 @@ fn relay_floor(secs: u64, peer: &str) {
         sock.add_membership(g).unwrap();
     }
     let udp = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
-    udp.connect((peer, 3790)).unwrap();
+    udp.connect((peer, port)).unwrap();
     let mut inp: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(1500);
+    let mut table = FloorCache::default();
     let (mut events, mut sent, mut overruns) = (0u64, 0u64, 0u64);
     let c0 = cpu_secs(std::process::id());
     println!("ready");
@@ -139,10 +205,18 @@ fn relay_floor(secs: u64, peer: &str) {
                         break;
                     }
                     let body = &inp[off + 20..off + len];
-                    if out.len() + body.len() > 1400 {
+                    let frame = if cache { 4 } else { 0 };
+                    if out.len() + frame + body.len() > 1400 {
                         let _ = udp.send(&out);
                         sent += 1;
                         out.clear();
+                    }
+                    if cache {
+                        // IPCTNL_MSG_CT_NEW (0) or _DELETE (2), the low byte of the message type.
+                        let kind = inp[off + 4];
+                        table.apply(kind, body);
+                        out.extend_from_slice(&(body.len() as u16).to_le_bytes());
+                        out.extend_from_slice(&[kind, 0]);
                     }
                     out.extend_from_slice(body);
                     events += 1;
@@ -170,16 +244,20 @@ fn relay_floor(secs: u64, peer: &str) {
         }
     }
     let cpu = cpu_secs(std::process::id()) - c0;
-    println!("{events} {sent} {overruns} {cpu:.2}");
+    println!("{events} {sent} {overruns} {cpu:.2} {}", table.0.len());
 }
 
-/// Helper mode, the receiver's floor: for `secs` seconds, receive the sender floor's datagrams on UDP
-/// port 3790 and count them. Prints datagrams, bytes and its own CPU seconds.
-fn sink_floor(secs: u64) {
-    let udp = std::net::UdpSocket::bind("0.0.0.0:3790").unwrap();
+/// Helper mode, the receiver's floors: for `secs` seconds, receive a sender floor's datagrams on UDP
+/// `port` and count them; with `cache`, also keep the least cache of what they carry (`FloorCache`).
+/// Prints datagrams, bytes, its own CPU seconds and (with `cache`) the entries it holds.
+fn sink_floor(secs: u64, port: u16, cache: bool) {
+    let udp = std::net::UdpSocket::bind(("0.0.0.0", port)).unwrap();
+    // 8 MB, so that a moment of preemption by the real-time daemons loses nothing.
+    rustix::net::sockopt::set_socket_recv_buffer_size_force(&udp, 8 << 20).unwrap();
     udp.set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     let mut buf = [0u8; 65536];
+    let mut table = FloorCache::default();
     let (mut n, mut bytes) = (0u64, 0u64);
     let c0 = cpu_secs(std::process::id());
     println!("ready");
@@ -188,10 +266,19 @@ fn sink_floor(secs: u64) {
         if let Ok(len) = udp.recv(&mut buf) {
             n += 1;
             bytes += len as u64;
+            let mut off = 0;
+            while cache && off + 4 <= len {
+                let l = u16::from_le_bytes([buf[off], buf[off + 1]]) as usize;
+                if off + 4 + l > len {
+                    break;
+                }
+                table.apply(buf[off + 2], &buf[off + 4..off + 4 + l]);
+                off += 4 + l;
+            }
         }
     }
     let cpu = cpu_secs(std::process::id()) - c0;
-    println!("{n} {bytes} {cpu:.2}");
+    println!("{n} {bytes} {cpu:.2} {}", table.0.len());
 }
 
 /// CPU seconds (user + system) a process has used so far.
@@ -213,8 +300,28 @@ struct Sustained {
     floor_sender: f64,
     floor_receiver: f64,
     floor_events: u64,
+    /// The cache floors' CPU seconds (sender, receiver) and the entries the receiving one holds.
+    cache_floor: (f64, f64, u64),
     left: u64,
     got: u64,
+}
+
+impl Sustained {
+    fn line(&self) -> String {
+        format!(
+            "CPU sender {:.2} s, receiver {:.2} s; floors (same events, alongside) sender {:.2} s for {} events, receiver {:.2} s; cache floors sender {:.2} s, receiver {:.2} s holding {}; receiver holds {} of {}",
+            self.sender,
+            self.receiver,
+            self.floor_sender,
+            self.floor_events,
+            self.floor_receiver,
+            self.cache_floor.0,
+            self.cache_floor.1,
+            self.cache_floor.2,
+            self.got,
+            self.left
+        )
+    }
 }
 
 /// Starts a helper that prints "ready" first; returns it with its stdout.
@@ -248,8 +355,13 @@ fn sustained(d: Daemon, rate: u32, secs: u32) -> Sustained {
     a.start();
     std::thread::sleep(Duration::from_secs(3));
     let (pa, pb) = (a.pids()[0], b.pids()[0]);
-    let sink = ready_helper(b, &format!("--sink-floor {}", secs + 4));
-    let relay = ready_helper(a, &format!("--relay-floor {} {}", secs + 2, b.addr));
+    let sink = ready_helper(b, &format!("--sink-floor {} 3790", secs + 4));
+    let relay = ready_helper(a, &format!("--relay-floor {} {} 3790", secs + 2, b.addr));
+    let csink = ready_helper(b, &format!("--sink-floor {} 3791 cache", secs + 4));
+    let crelay = ready_helper(
+        a,
+        &format!("--relay-floor {} {} 3791 cache", secs + 2, b.addr),
+    );
     let (ca, cb) = (cpu_secs(pa), cpu_secs(pb));
     let h = helper(a, &format!("--churn {rate} {secs}"));
     let o = h.wait_with_output().unwrap();
@@ -258,7 +370,15 @@ fn sustained(d: Daemon, rate: u32, secs: u32) -> Sustained {
     let (sender, receiver) = (cpu_secs(pa) - ca, cpu_secs(pb) - cb);
     let r = last_line(relay);
     let s = last_line(sink);
+    let cr = last_line(crelay);
+    let cs = last_line(csink);
     assert_eq!(r[2], 0.0, "the sender floor overran");
+    assert_eq!(cr[2], 0.0, "the sender's cache floor overran");
+    assert_eq!(cr[0], r[0], "the two sender floors saw different events");
+    assert_eq!(
+        cr[4] as u64, left,
+        "the sender's cache floor holds what churn left"
+    );
     assert!(
         r[0] >= f64::from(rate * secs) * 0.9 && s[0] > 0.0,
         "the floors saw too little: {r:?} {s:?}"
@@ -269,6 +389,7 @@ fn sustained(d: Daemon, rate: u32, secs: u32) -> Sustained {
         floor_sender: r[3],
         floor_receiver: s[2],
         floor_events: r[0] as u64,
+        cache_floor: (cr[3], cs[2], cs[3] as u64),
         left,
         got: external_active(b),
     }
@@ -449,23 +570,32 @@ fn main() {
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--relay-floor") {
-        relay_floor(args[i + 1].parse().unwrap(), &args[i + 2]);
+        relay_floor(
+            args[i + 1].parse().unwrap(),
+            &args[i + 2],
+            args[i + 3].parse().unwrap(),
+            args.get(i + 4).is_some_and(|a| a == "cache"),
+        );
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--sink-floor") {
-        sink_floor(args[i + 1].parse().unwrap());
+        sink_floor(
+            args[i + 1].parse().unwrap(),
+            args[i + 2].parse().unwrap(),
+            args.get(i + 3).is_some_and(|a| a == "cache"),
+        );
         return;
     }
     if args.iter().any(|a| a == "--list") {
         return;
     }
     // `cargo bench --bench ctsyncd -- PART...` runs only these parts: replication (with the commit),
-    // sustained, memory.
+    // sustained, memory; sustained-ctsyncd (one round of ctsyncd alone).
     let parts: Vec<&str> = args
         .iter()
         .skip(1)
         .map(String::as_str)
-        .filter(|a| ["replication", "sustained", "memory"].contains(a))
+        .filter(|a| ["replication", "sustained", "memory", "sustained-ctsyncd"].contains(a))
         .collect();
     let part = |name: &str| parts.is_empty() || parts.contains(&name);
     if !harness::ready() {
@@ -491,16 +621,7 @@ fn main() {
             };
             for d in order {
                 let s = sustained(d, 20_000, 30);
-                eprintln!(
-                    "sustained round {r} {d:?}: CPU sender {:.2} s, receiver {:.2} s; floors (same events, alongside) sender {:.2} s for {} events, receiver {:.2} s; receiver holds {} of {}",
-                    s.sender,
-                    s.receiver,
-                    s.floor_sender,
-                    s.floor_events,
-                    s.floor_receiver,
-                    s.got,
-                    s.left
-                );
+                eprintln!("sustained round {r} {d:?}: {}", s.line());
                 assert_eq!(s.got, s.left, "{d:?}: the receiver lost entries");
                 runs[usize::from(d == Daemon::Conntrackd)].push(s);
             }
@@ -517,6 +638,10 @@ fn main() {
             med(&all, |x| x.floor_sender),
             med(&all, |x| x.floor_receiver),
         );
+        let (ca, cb) = (
+            med(&all, |x| x.cache_floor.0),
+            med(&all, |x| x.cache_floor.1),
+        );
         println!(
             "  20,000 events/s for 30 s (medians of 3; none lost): CPU sender ctsyncd {oa:.2} s, conntrackd {pa:.2} s -> {:.2}x; receiver ctsyncd {ob:.2} s, conntrackd {pb:.2} s -> {:.2}x",
             oa / pa,
@@ -529,6 +654,19 @@ fn main() {
             ob / fb,
             pb / fb
         );
+        println!(
+            "  cache floors (median of 6, the floors plus the least cache: one hash table entry per live connection, its last event, stored on NEW, removed on DESTROY): sender {ca:.2} s = {:.2}x conntrackd's (ctsyncd {:.2}x the cache floor), receiver {cb:.2} s = {:.2}x conntrackd's (ctsyncd {:.2}x)",
+            ca / pa,
+            oa / ca,
+            cb / pb,
+            ob / cb
+        );
+    }
+    if parts.contains(&"sustained-ctsyncd") {
+        // A development aid: one sustained round of ctsyncd alone (profile it with perf meanwhile).
+        let s = sustained(Daemon::Ctsyncd, 20_000, 30);
+        println!("  ctsyncd alone: {}", s.line());
+        assert_eq!(s.got, s.left, "the receiver lost entries");
     }
     if part("memory") {
         let (oa, ob, on) = memory(Daemon::Ctsyncd);
