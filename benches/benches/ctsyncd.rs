@@ -281,6 +281,52 @@ fn sink_floor(secs: u64, port: u16, cache: bool) {
     println!("{n} {bytes} {cpu:.2} {}", table.0.len());
 }
 
+/// What a cache line costs the daemons on this machine when it was last touched before a sleep: 200
+/// times, sleep 5 ms, then read 200 random lines of a 4 MiB table, one after the other (each address
+/// depends on the line before, as a hash lookup's probe depends on its control bytes) and independently
+/// (the addresses known ahead, as `warm` looks a batch up). Returns ns per line (dependent, independent).
+fn cold_lines() -> (f64, f64) {
+    use std::hint::black_box;
+    const LINES: usize = 4 << 20 >> 6;
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    // One u64 per 64-byte line: a random cycle through every line (the dependent walk).
+    let mut table = vec![0u64; LINES * 8];
+    let mut order: Vec<usize> = (0..LINES).collect();
+    for i in (1..LINES).rev() {
+        order.swap(i, rnd() as usize % (i + 1));
+    }
+    for w in 0..LINES {
+        table[order[w] * 8] = (order[(w + 1) % LINES] * 8) as u64;
+    }
+    let (mut dep, mut ind) = (Duration::ZERO, Duration::ZERO);
+    let mut p = 0usize;
+    for _ in 0..200 {
+        std::thread::sleep(Duration::from_millis(5));
+        let t = Instant::now();
+        for _ in 0..200 {
+            p = black_box(table[p]) as usize;
+        }
+        dep += t.elapsed();
+        let idx: Vec<usize> = (0..200).map(|_| rnd() as usize % LINES * 8).collect();
+        std::thread::sleep(Duration::from_millis(5));
+        let t = Instant::now();
+        let mut sum = 0u64;
+        for &i in &idx {
+            sum = sum.wrapping_add(black_box(table[i]));
+        }
+        ind += t.elapsed();
+        black_box(sum);
+    }
+    let per = |d: Duration| d.as_nanos() as f64 / 40_000.0;
+    (per(dep), per(ind))
+}
+
 /// CPU seconds (user + system) a process has used so far.
 fn cpu_secs(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -609,6 +655,12 @@ fn main() {
     unsafe_env(&bin.display().to_string());
     if part("replication") {
         replication();
+    }
+    if part("sustained") || parts.contains(&"sustained-ctsyncd") {
+        let (dep, ind) = cold_lines();
+        println!(
+            "  cold cache lines (4 MiB table, 5 ms asleep before each 200 reads): {dep:.0} ns each when read one after another, {ind:.0} ns when overlapped"
+        );
     }
     if part("sustained") {
         // Three rounds each, alternating which goes first; medians.

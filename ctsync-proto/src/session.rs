@@ -176,6 +176,8 @@ struct Core {
     plain_ctl_queued: usize,
     actions: VecDeque<Action>,
     stats: Stats,
+    /// The keys of a datagram's messages (`warm_external`; kept for its memory).
+    keys: Vec<Key>,
 }
 
 impl Core {
@@ -194,6 +196,7 @@ impl Core {
             plain_ctl_queued: 0,
             actions: VecDeque::new(),
             stats: Stats::default(),
+            keys: Vec::new(),
         }
     }
 
@@ -362,6 +365,24 @@ impl Core {
         } else {
             Packed::NoRoom
         }
+    }
+
+    /// Looks up, back to back, the external cache entries a datagram's messages name, before they are
+    /// applied one by one (see [`ExternalCache::warm`]).
+    fn warm_external(&mut self, datagram: &[u8]) {
+        // The keys first, then the lookups in a tight loop: decoding between them would keep the CPU
+        // from overlapping their memory accesses.
+        let mut keys = std::mem::take(&mut self.keys);
+        keys.clear();
+        keys.extend(wire::messages(datagram, self.mode).filter_map(|m| match m {
+            Ok(Message {
+                body: Body::Ct(_, e),
+                ..
+            }) => e.key(),
+            _ => None,
+        }));
+        self.external.warm(keys.iter().copied());
+        self.keys = keys;
     }
 
     /// Applies a data message to the external caches; `raw` is its attributes as received when the
@@ -951,6 +972,19 @@ impl Ftfw {
     /// Walks the resend queue over `from..=to` (`rs_queue_empty` with `resend == false`, `rs_queue_to_tx`
     /// with `resend == true`).
     fn rs_range(&mut self, from: u32, to: u32, resend: bool) {
+        if !resend {
+            // The acknowledged objects' slots, looked up back to back (see `InternalCache::warm`).
+            self.core.internal.warm(
+                self.rs
+                    .iter()
+                    .skip_while(|n| before(n.seq, from))
+                    .take_while(|n| !after(n.seq, to))
+                    .filter_map(|n| match n.item {
+                        TxItem::Obj(ObjRef::Ct(k)) => Some(k),
+                        _ => None,
+                    }),
+            );
+        }
         self.rs_range_walk(from, to, resend);
         shrink(&mut self.rs);
     }
@@ -1322,6 +1356,7 @@ impl Session for Ftfw {
     }
 
     fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
+        self.core.warm_external(datagram);
         let mut it = wire::messages(datagram, self.core.mode);
         while let Some(m) = it.next() {
             match m {
@@ -1631,6 +1666,7 @@ impl Session for Alarm {
 
     /// A datagram from the peer.
     fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
+        self.core.warm_external(datagram);
         let mut it = wire::messages(datagram, self.core.mode);
         while let Some(m) = it.next() {
             let m = match m {
@@ -1785,6 +1821,7 @@ impl Session for Notrack {
     }
 
     fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
+        self.core.warm_external(datagram);
         let mut it = wire::messages(datagram, self.core.mode);
         while let Some(m) = it.next() {
             let (m, payload_ok) = match m {

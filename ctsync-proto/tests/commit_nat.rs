@@ -1,4 +1,5 @@
-//! A NATed entry committed by `driver::commit::commit_entry` is NATed by the kernel
+//! A NATed entry committed by `driver::commit::commit_entry` is NATed by the kernel, and a whole cache
+//! commits (twice, with refused entries named) through `driver::commit::commit`
 //! (`cargo test -p ctsync-proto --features linux --test commit_nat`; root, a fresh namespace).
 //!
 //! conntrackd creates such an entry with the inverted original as the reply tuple plus `CTA_NAT_SRC`,
@@ -76,4 +77,76 @@ fn an_entry_without_nat_keeps_its_reply_and_gets_no_range() {
     let k = commit_entry(&e, now, now, &CommitOptions::new()).unwrap();
     assert_eq!(k.reply, Some(k.orig.clone().unwrap().reversed()));
     assert!(k.nat_src.is_none() && k.nat_dst.is_none());
+}
+
+/// A UDP entry numbered `i`.
+fn udp(i: u16) -> CtEntry {
+    CtEntry {
+        addrs: Some(AddrPair::V4 {
+            src: Ipv4Addr::new(10, 9, 0, 1),
+            dst: Ipv4Addr::new(10, 9, 0, 2),
+        }),
+        l4proto: Some(17),
+        ports: Some(PortPair {
+            sport: 1000 + i,
+            dport: 53,
+        }),
+        status: Some(ctnl::Status::from_bits_retain(8)),
+        timeout: Some(60),
+        ..CtEntry::default()
+    }
+}
+
+/// `driver::commit::commit` on a whole external cache, filled by a session from the peer's messages:
+/// every entry is created; committed once more, each one exists and is deleted and created again; an
+/// entry the kernel refuses is reported by itself, among masters and among related entries.
+#[test]
+fn a_cache_commits_again_and_names_the_refused_entries() {
+    use ctsync_proto::Session;
+    use ctsync_proto::driver::commit::commit;
+    use ctsync_proto::session::{Notrack, NotrackConfig};
+    use ctsync_proto::wire::Change;
+    let now = Instant::now();
+    let mut a = Notrack::new(now, NotrackConfig::default());
+    let mut b = Notrack::new(now, NotrackConfig::default());
+    for i in 0..300 {
+        a.handle_local(now, Change::New, udp(i));
+    }
+    // A master whose TCP state the kernel refuses (no such state), and a related entry whose master
+    // is not in the table.
+    let bad_state = CtEntry {
+        tcp_state: Some(200),
+        ..snat_entry()
+    };
+    let orphan = CtEntry {
+        master_addrs: Some(AddrPair::V4 {
+            src: Ipv4Addr::new(10, 9, 1, 1),
+            dst: Ipv4Addr::new(10, 9, 1, 2),
+        }),
+        master_l4proto: Some(6),
+        master_ports: Some(PortPair {
+            sport: 1111,
+            dport: 21,
+        }),
+        ..udp(999)
+    };
+    a.handle_local(now, Change::New, bad_state);
+    a.handle_local(now, Change::New, orphan);
+    let mut buf = [0u8; 1472];
+    while let Some(n) = a.poll_transmit(now, &mut buf) {
+        b.handle_datagram(now, &buf[..n]);
+    }
+    assert_eq!(b.external().len(), 302);
+
+    let Some(_ns) = testkit::netns() else { return };
+    let mut ct = ctnl::Conntrack::open().unwrap();
+    for round in ["first", "again"] {
+        let r = commit(&mut ct, b.external(), now, &CommitOptions::new()).unwrap();
+        assert_eq!(r.ok, 300, "{round}: {:?}", r.failed);
+        let mut failed: Vec<CtEntry> = r.failed.iter().map(|(e, _)| *e).collect();
+        failed.sort_by_key(|e| e.master_addrs.is_some());
+        assert_eq!(failed, [bad_state, orphan], "{round}");
+        let listed = ct.dump(&ctnl::DumpFilter::default()).unwrap().count();
+        assert_eq!(listed, 300, "{round}");
+    }
 }

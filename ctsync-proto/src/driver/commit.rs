@@ -118,61 +118,78 @@ pub fn commit_entry(
 }
 
 /// Commits every entry of `cache` into the kernel through `ct`, as `conntrackd -c` does.
+///
+/// Each entry goes from its cached form into the batch's buffer on its own (nothing is built for the
+/// whole cache first); the entries are only walked again to name the ones the kernel refused.
 pub fn commit(
     ct: &mut ctnl::Conntrack,
     cache: &ExternalCache,
     now: Instant,
     opts: &CommitOptions,
 ) -> Result<CommitReport, Error> {
-    let mut masters = Vec::with_capacity(cache.len());
+    let mut report = CommitReport::default();
+    // Masters first; the related entries (rare) are kept aside for the second round.
     let mut related = Vec::new();
-    for (_, o) in cache.dump() {
+    let first = cache.dump().filter_map(|(_, o)| {
         let e = o.entry();
         if e.master_addrs.is_some() {
             related.push((e, o.updated));
-        } else {
-            masters.push((e, o.updated));
+            return None;
         }
-    }
-    let mut report = CommitReport::default();
-    for group in [masters, related] {
-        commit_group(ct, &group, now, opts, &mut report)?;
-    }
+        Some((e, o.updated))
+    });
+    let masters = || {
+        cache.dump().filter_map(|(_, o)| {
+            let e = o.entry();
+            e.master_addrs.is_none().then_some((e, o.updated))
+        })
+    };
+    commit_group(ct, first, masters, now, opts, &mut report)?;
+    let again = || related.iter().copied();
+    commit_group(ct, again(), again, now, opts, &mut report)?;
     Ok(report)
 }
 
-fn commit_group(
+/// Creates one group's entries in a batch; an entry that exists already is deleted and created once
+/// more. `again` gives the entries of `group` once more, in the same order.
+fn commit_group<I: Iterator<Item = (CtEntry, Instant)>>(
     ct: &mut ctnl::Conntrack,
-    group: &[(CtEntry, Instant)],
+    group: impl Iterator<Item = (CtEntry, Instant)>,
+    again: impl Fn() -> I,
     now: Instant,
     opts: &CommitOptions,
     report: &mut CommitReport,
 ) -> Result<(), Error> {
-    let mut kernel = Vec::with_capacity(group.len());
+    let mut batch = ct.batch();
     for (e, updated) in group {
-        match commit_entry(e, *updated, now, opts) {
-            Some(k) => kernel.push((*e, k)),
+        match commit_entry(&e, updated, now, opts) {
+            Some(k) => batch.create(&k)?,
             None => report
                 .failed
-                .push((*e, Error::Config("entry without a tuple"))),
+                .push((e, Error::Config("entry without a tuple"))),
         }
     }
-    let mut batch = ct.batch();
-    for (_, k) in &kernel {
-        batch.create(k)?;
-    }
     let first = batch.finish()?;
-    // Entries that exist already: delete and create once more (conntrackd's single retry).
+    report.ok += first.ok;
+    if first.failures.is_empty() {
+        return Ok(());
+    }
+    // Walk the group again to name the refused entries (batch positions count created entries only).
     let mut retry = Vec::new();
-    for (i, (e, k)) in kernel.iter().enumerate() {
-        match first.result(i) {
-            Ok(()) => report.ok += 1,
-            Err(ctnl::Error::Exists) => retry.push((*e, k)),
-            Err(_) => {
-                if let Some((_, err)) = first.failures.iter().find(|(j, _)| *j == i) {
-                    report.failed.push((*e, Error::Kernel(clone_err(err))));
-                }
-            }
+    let mut failures = first.failures.iter().peekable();
+    let created =
+        again().filter_map(|(e, updated)| commit_entry(&e, updated, now, opts).map(|k| (e, k)));
+    for (i, (e, k)) in created.enumerate() {
+        let Some((_, err)) = failures.next_if(|(j, _)| *j == i) else {
+            continue;
+        };
+        if matches!(err, ctnl::Error::Exists) {
+            retry.push((e, k));
+        } else {
+            report.failed.push((e, Error::Kernel(clone_err(err))));
+        }
+        if failures.peek().is_none() {
+            break;
         }
     }
     if retry.is_empty() {

@@ -146,6 +146,29 @@ pub struct DriverStats {
 /// (conntrackd's `EventIterationLimit` plays the same role).
 const EVENT_BATCH: usize = 4096;
 
+/// Events applied together by [`Driver::handle_events`]: the cache slots they change are looked up back
+/// to back first ([`crate::cache::InternalCache::warm`]).
+const WARM_BATCH: usize = 256;
+
+/// A kernel event read and checked, waiting in a batch to be applied.
+#[derive(Debug)]
+enum Local {
+    Ct {
+        change: Change,
+        entry: CtEntry,
+        /// Caused by our own commit or flush.
+        mine: bool,
+        /// A DESTROY's traffic counters (both directions).
+        bytes: u64,
+        packets: u64,
+    },
+    Exp {
+        change: Change,
+        entry: ExpEntry,
+        mine: bool,
+    },
+}
+
 /// The running sync: a session, its channel, the kernel's events and a ctnetlink handle.
 #[derive(Debug)]
 pub struct Driver {
@@ -161,6 +184,8 @@ pub struct Driver {
     cfg: DriverConfig,
     buf: Vec<u8>,
     tx: Vec<u8>,
+    /// Events read, not yet applied (empty between calls; kept for its memory).
+    batch: Vec<Local>,
     resync_at: Option<Instant>,
     purge_at: Option<Instant>,
     stats: DriverStats,
@@ -223,6 +248,7 @@ impl Driver {
             cfg,
             buf: vec![0u8; 65536],
             tx: vec![0u8; 65536],
+            batch: Vec::with_capacity(WARM_BATCH),
             resync_at: None,
             purge_at: None,
             stats,
@@ -281,22 +307,38 @@ impl Driver {
         self.events.has_buffered()
     }
 
-    /// Reads up to a batch of kernel events and hands them to the session. Returns whether more may be
-    /// waiting.
+    /// Reads up to a batch of kernel events and hands them to the session, [`WARM_BATCH`] at a time.
+    /// Returns whether more may be waiting.
     pub fn handle_events(&mut self, now: Instant) -> Result<bool, Error> {
+        let mut batch = std::mem::take(&mut self.batch);
+        let mut result = Ok(true);
         for _ in 0..EVENT_BATCH {
+            if batch.len() == WARM_BATCH {
+                self.apply_batch(now, &mut batch);
+            }
             match self.events.try_recv() {
-                Ok(TryRecv::Event(ev)) => self.event(now, ev),
-                Ok(TryRecv::WouldBlock) => return Ok(false),
+                Ok(TryRecv::Event(ev)) => batch.extend(self.check(ev)),
+                Ok(TryRecv::WouldBlock) => {
+                    result = Ok(false);
+                    break;
+                }
+                // Applying the events read before an overrun later changes nothing: the resync it
+                // schedules is not due yet.
                 Err(ctnl::Error::Overrun) => self.overrun(now),
                 Err(ctnl::Error::Decode(_)) => self.stats.catch_failed += 1,
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    result = Err(e.into());
+                    break;
+                }
             }
         }
-        Ok(true)
+        self.apply_batch(now, &mut batch);
+        self.batch = batch;
+        result
     }
 
-    fn event(&mut self, now: Instant, ev: Event) {
+    /// Counts an event and checks it against the filter; returns what to apply.
+    fn check(&mut self, ev: Event) -> Option<Local> {
         self.stats.events_received += 1;
         let from = self.events.last_portid();
         let mine = from != 0 && (from == self.own_portid || from == self.flush_portid);
@@ -304,45 +346,90 @@ impl Driver {
             Event::Conntrack { kind, entry } => {
                 if !self.cfg.filter.matches(&entry) {
                     self.stats.events_filtered += 1;
-                    return;
+                    return None;
                 }
                 let Some(e) = CtEntry::from_ctnl(&entry) else {
                     self.stats.events_filtered += 1;
-                    return;
+                    return None;
                 };
                 let change = change_of(kind);
-                if change == Change::Delete
-                    && e.key()
-                        .and_then(|k| self.session.internal().get(&k))
-                        .is_some()
-                {
-                    // update_traffic_stats: counters of a connection that ends while cached.
+                let (mut bytes, mut packets) = (0, 0);
+                if change == Change::Delete {
                     for c in [entry.counters_orig, entry.counters_reply]
                         .into_iter()
                         .flatten()
                     {
-                        self.stats.bytes += c.bytes;
-                        self.stats.packets += c.packets;
+                        bytes += c.bytes;
+                        packets += c.packets;
                     }
                 }
-                if mine {
-                    // Caused by our own commit or flush: cached, not announced (CTD_ORIGIN_COMMIT,
-                    // CTD_ORIGIN_FLUSH).
-                    self.session.record_local(now, change, e);
-                } else {
-                    self.session.handle_local(now, change, e);
+                Some(Local::Ct {
+                    change,
+                    entry: e,
+                    mine,
+                    bytes,
+                    packets,
+                })
+            }
+            Event::Expect { kind, expect } => Some(Local::Exp {
+                change: change_of(kind),
+                entry: ExpEntry::from_ctnl(&expect),
+                mine,
+            }),
+            _ => {
+                self.stats.events_unknown += 1;
+                None
+            }
+        }
+    }
+
+    /// Applies a batch of events in order, after looking their cache slots up back to back.
+    fn apply_batch(&mut self, now: Instant, batch: &mut Vec<Local>) {
+        self.session
+            .internal()
+            .warm(batch.iter().filter_map(|l| match l {
+                Local::Ct { entry, .. } => entry.key(),
+                Local::Exp { .. } => None,
+            }));
+        for l in batch.drain(..) {
+            match l {
+                Local::Ct {
+                    change,
+                    entry,
+                    mine,
+                    bytes,
+                    packets,
+                } => {
+                    if change == Change::Delete
+                        && entry
+                            .key()
+                            .and_then(|k| self.session.internal().get(&k))
+                            .is_some()
+                    {
+                        // update_traffic_stats: counters of a connection that ends while cached.
+                        self.stats.bytes += bytes;
+                        self.stats.packets += packets;
+                    }
+                    if mine {
+                        // Caused by our own commit or flush: cached, not announced (CTD_ORIGIN_COMMIT,
+                        // CTD_ORIGIN_FLUSH).
+                        self.session.record_local(now, change, entry);
+                    } else {
+                        self.session.handle_local(now, change, entry);
+                    }
+                }
+                Local::Exp {
+                    change,
+                    entry,
+                    mine,
+                } => {
+                    if mine {
+                        self.session.record_local_exp(now, change, entry);
+                    } else {
+                        self.session.handle_local_exp(now, change, entry);
+                    }
                 }
             }
-            Event::Expect { kind, expect } => {
-                let e = ExpEntry::from_ctnl(&expect);
-                let change = change_of(kind);
-                if mine {
-                    self.session.record_local_exp(now, change, e);
-                } else {
-                    self.session.handle_local_exp(now, change, e);
-                }
-            }
-            _ => self.stats.events_unknown += 1,
         }
     }
 
