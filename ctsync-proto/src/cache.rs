@@ -101,8 +101,8 @@ impl Hasher for FastHasher {
 /// Looks every key up and forgets the answers: the lookups are independent, so the CPU overlaps their
 /// memory accesses, and the changes applied next find their slots in the CPU caches. A daemon touches
 /// each entry's slot about once a second, long enough for it to leave the caches, and one change after
-/// another each waits for memory in turn (on the lab's VM a cold cache line costs about 0.3 µs read
-/// alone and 0.05 µs overlapped with others: BENCHMARKS.md, "ctsyncd against conntrackd").
+/// another each waits for memory in turn (on the lab's VM a cold cache line costs about 0.27 µs read
+/// alone and 0.03 µs overlapped with others: BENCHMARKS.md, "ctsyncd against conntrackd").
 fn warm<K: Eq + Hash, V>(map: &HashMap<K, V, FastHash>, keys: impl IntoIterator<Item = K>) {
     for k in keys {
         std::hint::black_box(map.get(&k).is_some());
