@@ -308,8 +308,7 @@ impl Driver {
     }
 
     /// Reads up to a batch of kernel events and hands them to the session, 256 at a time (their cache
-    /// slots looked up together first).
-    /// Returns whether more may be waiting.
+    /// slots looked up together first). Returns whether more may be waiting.
     pub fn handle_events(&mut self, now: Instant) -> Result<bool, Error> {
         let mut batch = std::mem::take(&mut self.batch);
         let mut result = Ok(true);
