@@ -98,17 +98,6 @@ impl Hasher for FastHasher {
     }
 }
 
-/// Looks every key up and forgets the answers: the lookups are independent, so the CPU overlaps their
-/// memory accesses, and the changes applied next find their slots in the CPU caches. A daemon touches
-/// each entry's slot about once a second, long enough for it to leave the caches, and one change after
-/// another each waits for memory in turn (on the lab's VM a cold cache line costs about 0.27 µs read
-/// alone and 0.03 µs overlapped with others: BENCHMARKS.md, "ctsyncd against conntrackd").
-fn warm<K: Eq + Hash, V>(map: &HashMap<K, V, FastHash>, keys: impl IntoIterator<Item = K>) {
-    for k in keys {
-        std::hint::black_box(map.get(&k).is_some());
-    }
-}
-
 /// What a cache can hold: conntrack entries ([`CtEntry`], keyed by [`Key`]) and expectations
 /// ([`ExpEntry`], keyed by [`ExpKey`]), as conntrackd keeps a cache of each.
 pub trait Object: Copy + PartialEq + Debug {
@@ -441,9 +430,16 @@ impl<E: Object> InternalCache<E> {
         Some(key)
     }
 
-    /// Looks the keys up ahead of changes to them (see `warm`).
+    /// Looks every key up and forgets the answers, ahead of changes to them: the lookups are
+    /// independent, so the CPU overlaps their memory accesses, and the changes applied next find their
+    /// slots in the CPU caches. A daemon touches each entry's slot about once a second, long enough for
+    /// it to leave the caches, and one change after another each waits for memory in turn (on the lab's
+    /// VM a cold cache line costs about 0.27 µs read alone and 0.03 µs overlapped with others:
+    /// BENCHMARKS.md, "ctsyncd against conntrackd").
     pub fn warm(&self, keys: impl IntoIterator<Item = E::Key>) {
-        warm(&self.map, keys);
+        for k in keys {
+            std::hint::black_box(self.map.contains_key(&k));
+        }
     }
 
     /// Drops a dead object once no queue refers to it.
@@ -627,11 +623,6 @@ impl<E: Object> ExternalCache<E> {
                 true
             }
         }
-    }
-
-    /// Looks the keys up ahead of changes to them (see `warm`).
-    pub fn warm(&self, keys: impl IntoIterator<Item = E::Key>) {
-        warm(&self.map, keys);
     }
 
     /// Removes entries whose deadline passed; returns them.

@@ -176,8 +176,6 @@ struct Core {
     plain_ctl_queued: usize,
     actions: VecDeque<Action>,
     stats: Stats,
-    /// The keys of a datagram's messages (`warm_external`; kept for its memory).
-    keys: Vec<Key>,
 }
 
 impl Core {
@@ -196,7 +194,6 @@ impl Core {
             plain_ctl_queued: 0,
             actions: VecDeque::new(),
             stats: Stats::default(),
-            keys: Vec::new(),
         }
     }
 
@@ -365,24 +362,6 @@ impl Core {
         } else {
             Packed::NoRoom
         }
-    }
-
-    /// Looks up, back to back, the external cache entries a datagram's messages name, before they are
-    /// applied one by one (see [`ExternalCache::warm`]).
-    fn warm_external(&mut self, datagram: &[u8]) {
-        // The keys first, then the lookups in a tight loop: decoding between them would keep the CPU
-        // from overlapping their memory accesses.
-        let mut keys = std::mem::take(&mut self.keys);
-        keys.clear();
-        keys.extend(wire::messages(datagram, self.mode).filter_map(|m| match m {
-            Ok(Message {
-                body: Body::Ct(_, e),
-                ..
-            }) => e.key(),
-            _ => None,
-        }));
-        self.external.warm(keys.iter().copied());
-        self.keys = keys;
     }
 
     /// Applies a data message to the external caches; `raw` is its attributes as received when the
@@ -1356,7 +1335,6 @@ impl Session for Ftfw {
     }
 
     fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
-        self.core.warm_external(datagram);
         let mut it = wire::messages(datagram, self.core.mode);
         while let Some(m) = it.next() {
             match m {
@@ -1666,7 +1644,6 @@ impl Session for Alarm {
 
     /// A datagram from the peer.
     fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
-        self.core.warm_external(datagram);
         let mut it = wire::messages(datagram, self.core.mode);
         while let Some(m) = it.next() {
             let m = match m {
@@ -1821,7 +1798,6 @@ impl Session for Notrack {
     }
 
     fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
-        self.core.warm_external(datagram);
         let mut it = wire::messages(datagram, self.core.mode);
         while let Some(m) = it.next() {
             let (m, payload_ok) = match m {
