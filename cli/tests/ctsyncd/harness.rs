@@ -157,9 +157,27 @@ impl Node {
         timeout: Duration,
         cond: impl Fn(&BTreeSet<String>) -> bool,
     ) -> BTreeSet<String> {
+        self.wait_cache("-e", timeout, cond)
+    }
+
+    /// Polls the internal cache (`-i`) until `cond` holds or `timeout` passes; returns the last read.
+    pub fn wait_internal(
+        &self,
+        timeout: Duration,
+        cond: impl Fn(&BTreeSet<String>) -> bool,
+    ) -> BTreeSet<String> {
+        self.wait_cache("-i", timeout, cond)
+    }
+
+    fn wait_cache(
+        &self,
+        which: &str,
+        timeout: Duration,
+        cond: impl Fn(&BTreeSet<String>) -> bool,
+    ) -> BTreeSet<String> {
         let deadline = Instant::now() + timeout;
         loop {
-            let e = self.cache("-e");
+            let e = self.cache(which);
             if cond(&e) || Instant::now() > deadline {
                 return e;
             }
@@ -569,8 +587,25 @@ pub fn lossy_run(r: &LossRun) -> LossResult {
             .map(|x| x.split(" [").next().unwrap_or(x).to_string())
             .unwrap_or_default()
     };
-    let want: BTreeSet<String> = a.cache("-i").iter().map(orig).collect();
-    let got = b.wait_external(r.settle, |e| e.len() == want.len());
+    // What the sender's table holds once both files are applied: the entries not deleted. The
+    // receiver has settled when its external cache holds exactly these (a count alone can match
+    // while one delete and one new entry are still on the way).
+    let want: BTreeSet<String> = (r.deletes.min(r.entries)..r.entries)
+        .map(|i| {
+            format!(
+                "10.200.0.{} dst=10.200.0.250 sport={} dport=53",
+                i % 200 + 1,
+                1000 + i
+            )
+        })
+        .collect();
+    let internal = a.wait_internal(Duration::from_secs(10), |i| {
+        i.iter().map(orig).collect::<BTreeSet<_>>() == want
+    });
+    let internal: BTreeSet<String> = internal.iter().map(orig).collect();
+    let got = b.wait_external(r.settle, |e| {
+        e.iter().map(orig).collect::<BTreeSet<_>>() == want
+    });
     let settled_in = burst_end.elapsed();
     let got: BTreeSet<String> = got.iter().map(orig).collect();
     let missing: Vec<&String> = want.difference(&got).collect();
@@ -578,9 +613,12 @@ pub fn lossy_run(r: &LossRun) -> LossResult {
     let net_b = b.client_ok("-s network");
     let link_lost = field(&net_b, "Packets lost");
     let detail = format!(
-        "missing e.g. {:?}\nextra e.g. {:?}\nreceiver -s network:\n{net_b}\nsender -s network:\n{}",
+        "missing e.g. {:?}\nextra e.g. {:?}\nsender's internal cache: {} of {} entries, {} it should not hold\nreceiver -s network:\n{net_b}\nsender -s network:\n{}",
         missing.iter().take(5).collect::<Vec<_>>(),
         extra.iter().take(5).collect::<Vec<_>>(),
+        want.intersection(&internal).count(),
+        want.len(),
+        internal.difference(&want).count(),
         a.client_ok("-s network")
     );
     LossResult {
