@@ -7,7 +7,7 @@
 #[path = "ctsyncd/harness.rs"]
 mod harness;
 
-use harness::{Daemon, ENTRIES, LinkKind, Opts, create_entries, lab, ready, sh};
+use harness::{Daemon, ENTRIES, LinkKind, Opts, create_entries, lab, log_of, ready, sh};
 use std::time::Duration;
 
 const SCRIPT: &str = "/usr/share/doc/conntrackd/examples/sync/primary-backup.sh";
@@ -87,7 +87,15 @@ fn primary_backup_script_drives_ctsyncd() {
     assert!(!b.pids().is_empty(), "backup restarted the daemon");
     // -n asked the primary for a resync: the restarted backup has everything again.
     let e = b.wait_external(Duration::from_secs(10), |e| e.len() == ENTRIES.len());
-    assert_eq!(e.len(), ENTRIES.len(), "resync after restart");
+    assert_eq!(
+        e.len(),
+        ENTRIES.len(),
+        "resync after restart: {e:#?}\n--- primary's log:\n{}\n--- backup's log:\n{}\n--- primary -s network:\n{}\n--- backup -s network:\n{}",
+        log_of(&lab, 0),
+        log_of(&lab, 1),
+        String::from_utf8_lossy(&a.client("-s network").stdout),
+        String::from_utf8_lossy(&b.client("-s network").stdout),
+    );
     // Fail-over: primary commits, flushes, resyncs with the kernel and sends a bulk update.
     let r = b.exec(&format!("sh {} primary", script.display()));
     assert!(
