@@ -937,9 +937,7 @@ fn finish(file: &Path, d: Draft, mut warnings: Vec<String>) -> Result<Config, Co
     channel.sndbuf = c.sndbuf;
     channel.rcvbuf = c.rcvbuf;
     channel.checksum = c.checksum;
-    let initial_seq = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as u32);
+    let initial_seq = random_initial_seq();
     let session = match mode {
         ModeCfg::Ftfw => SessionConfig::Ftfw(
             FtfwConfig::default()
@@ -957,7 +955,7 @@ fn finish(file: &Path, d: Draft, mut warnings: Vec<String>) -> Result<Config, Co
                 .with_cache_timeout(Duration::from_secs(
                     d.cache_timeout.filter(|t| *t > 0).unwrap_or(180),
                 ))
-                .with_seed(u64::from(initial_seq) ^ u64::from(std::process::id()))
+                .with_seed(u64::from(initial_seq) ^ (u64::from(std::process::id()) << 32))
                 .with_initial_seq(initial_seq),
         ),
         ModeCfg::Notrack => {
@@ -1001,4 +999,23 @@ fn finish(file: &Path, d: Draft, mut warnings: Vec<String>) -> Result<Config, Co
         sched_priority: d.sched_priority,
         warnings,
     })
+}
+
+/// Where our sequence numbers start: at random, not at the time in seconds as conntrackd starts them.
+///
+/// A daemon restarted within seconds of its last start would otherwise number its messages just
+/// behind the last ones its peer saw from it. A peer with the reliable handshake takes a HELLO a
+/// little behind the sequence it tracks for a late message of the current run, not a restart
+/// (see `FtfwConfig::reliable_handshake`), and drops the plain messages after it, a resync request
+/// among them, until the numbers catch up. A random start lands within 8,192 behind the old run
+/// with a chance of 2^-19; anywhere else, the HELLO says restart. The peer sees nothing unusual:
+/// conntrackd accepts any first sequence number.
+fn random_initial_seq() -> u32 {
+    use std::hash::BuildHasher;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    // std seeds each RandomState from the operating system's random source.
+    let h = std::collections::hash_map::RandomState::new().hash_one((now, std::process::id()));
+    (h ^ (h >> 32)) as u32
 }
