@@ -766,8 +766,11 @@ pub struct FtfwConfig {
     /// * a peer that says HELLO has its sequence tracked like any other: gaps are NACKed, nothing
     ///   unseen is acknowledged (a late message that says HELLO is still taken, as conntrackd takes it,
     ///   because a conntrackd sender may have forgotten it); a HELLO counts as a restart (a new baseline, the resend queue emptied)
-    ///   only on the first message, after the peer had stopped saying HELLO, or far (more than 8192)
-    ///   behind; two seconds of nothing but late messages also count as a restart;
+    ///   only on the first message, after the peer had stopped saying HELLO, far (more than 8192)
+    ///   behind, or a little behind a number the peer's sequence passed more than a second before
+    ///   (conntrackd numbers a run from the time in seconds, so a quick restart starts just behind the
+    ///   last run; a datagram overtaken on the way is late by milliseconds);
+    ///   two seconds of nothing but late messages also count as a restart;
     /// * on each new baseline, a NACK asks for the 8192 sequence numbers before it, so the messages that
     ///   were overtaken by the first one are sent again;
     /// * our HELLO goes out at once (an ALIVE) and every 200 ms until answered, rather than after the
@@ -812,6 +815,17 @@ const BASELINE_SPAN: u32 = 8192;
 /// Reliable handshake: after this long with nothing but late (already passed) messages from the peer, its
 /// sequence moved back without a HELLO we recognised: it restarted.
 const LATE_LIMIT: Duration = Duration::from_secs(2);
+/// Reliable handshake: a HELLO a little behind the peer's sequence is a late one of its current run
+/// only if the sequence passed its number less than this long ago; else the peer restarted.
+const LATE_HELLO_LIMIT: Duration = Duration::from_secs(1);
+/// Reliable handshake: how often the peer's progress is noted, to tell how long ago it passed a number.
+const PASSED_MARK_GAP: Duration = Duration::from_millis(100);
+
+/// Reliable handshake: were the numbers of a progress mark made at `at` all passed at least
+/// [`LATE_HELLO_LIMIT`] before `now`? (A mark covers the [`PASSED_MARK_GAP`] after it.)
+fn passed_long_ago(now: Instant, at: Instant) -> bool {
+    now.duration_since(at) >= LATE_HELLO_LIMIT + PASSED_MARK_GAP
+}
 /// Reliable handshake: a HELLO is answered at once, at most this often.
 const HELLO_ANSWER_GAP: Duration = Duration::from_millis(50);
 /// Reliable handshake: our HELLO is repeated this often until the peer answers.
@@ -843,6 +857,10 @@ pub struct Ftfw {
     alive_at: Instant,
     /// Reliable handshake: the last message accepted from the peer said HELLO.
     peer_hello: bool,
+    /// Reliable handshake: how far the peer's sequence had come, and when: one mark per 100 ms (the
+    /// highest number accepted since that time), back to the newest that was surely passed longer
+    /// than `LATE_HELLO_LIMIT` before the last message.
+    passed: VecDeque<(u32, Instant)>,
     /// Reliable handshake: the peer tracks our sequence numbers (it answered our HELLO, or acknowledged a
     /// message we sent since it last restarted).
     peer_tracks: bool,
@@ -869,6 +887,7 @@ impl Ftfw {
             say_hello_back: false,
             alive_at: now + ALIVE_INTERVAL,
             peer_hello: false,
+            passed: VecDeque::new(),
             peer_tracks: false,
             peer_mark: cfg.initial_seq,
             late_since: None,
@@ -1146,14 +1165,20 @@ impl Ftfw {
 
     /// Reliable handshake: is this HELLO message from a restarted peer (a new run of its sequence
     /// numbers) rather than one of its current run?
-    fn is_restart(&self, m: &Message) -> bool {
+    fn is_restart(&self, now: Instant, m: &Message) -> bool {
         let Some(last) = self.core.rx_last else {
             return true;
         };
         let exp = last.wrapping_add(1);
         if before(m.seq, exp) {
-            // Far behind: a new run; near: a late message of the current one.
+            // Far behind: a new run. Near: a late message of the current one, unless its number
+            // was passed too long ago for a datagram overtaken on the way (conntrackd numbers a
+            // run from the time in seconds, so a quick restart starts just behind its last run).
             exp.wrapping_sub(m.seq) > BASELINE_SPAN
+                || self
+                    .passed
+                    .iter()
+                    .any(|&(seq, at)| passed_long_ago(now, at) && !before(seq, m.seq))
         } else if self.peer_hello {
             false
         } else {
@@ -1161,6 +1186,21 @@ impl Ftfw {
             // except that conntrackd resends a queued ACK, NACK or RESYNC with the HELLO it was first
             // sent with, so one of those says restart only when far ahead.
             !m.flags.has_range() || m.seq.wrapping_sub(exp) > BASELINE_SPAN
+        }
+    }
+
+    /// Reliable handshake: notes that the peer's sequence reached `seq` at `now` (see `passed`).
+    fn mark_passed(&mut self, now: Instant, seq: u32) {
+        match self.passed.back_mut() {
+            Some((s, at)) if now.duration_since(*at) < PASSED_MARK_GAP => *s = seq,
+            _ => self.passed.push_back((seq, now)),
+        }
+        while self
+            .passed
+            .get(1)
+            .is_some_and(|&(_, at)| passed_long_ago(now, at))
+        {
+            self.passed.pop_front();
         }
     }
 
@@ -1174,6 +1214,7 @@ impl Ftfw {
         self.peer_tracks = false;
         self.peer_mark = self.core.next_seq;
         self.late_since = None;
+        self.passed.clear();
         self.core.actions.push_back(Action::PeerRestarted);
     }
 
@@ -1188,8 +1229,11 @@ impl Ftfw {
             && self
                 .late_since
                 .is_some_and(|t| now.duration_since(t) >= LATE_LIMIT);
-        if (hello && self.is_restart(&m)) || stuck {
+        if (hello && self.is_restart(now, &m)) || stuck {
             self.peer_restarted();
+            // A new run says HELLO until answered, whatever its first message (the script's `-n`
+            // makes it a RESYNC): its next HELLO is no second restart.
+            self.peer_hello = hello;
         }
         self.hello_back(&m);
         if hello {
@@ -1250,6 +1294,7 @@ impl Ftfw {
             if !(hello && m.flags.has_range()) {
                 self.peer_hello = hello;
             }
+            self.mark_passed(now, m.seq);
         }
         self.accept(now, m, payload, class);
     }

@@ -467,3 +467,52 @@ fn a_resent_control_message_keeps_its_hello_and_is_no_restart() {
     );
     assert!(again.iter().any(|m| matches!(m.body, Body::Ct(..))));
 }
+
+#[test]
+fn reliable_handshake_takes_a_hello_a_little_behind_for_a_restart_once_its_number_is_long_passed() {
+    // conntrackd numbers a run from the time in seconds: restarted within seconds, it starts just
+    // behind the numbers its last run reached. A message that says HELLO a little behind the sequence
+    // is a late one of the current run while the sequence passed its number less than a second ago
+    // (overtaken on the way); later it can only be a restart.
+    let actions = |s: &mut Ftfw| std::iter::from_fn(|| s.poll_action()).collect::<Vec<_>>();
+    let restarted = |a: &[ctsync_proto::Action]| a.contains(&ctsync_proto::Action::PeerRestarted);
+    let resync = |a: &[ctsync_proto::Action]| a.contains(&ctsync_proto::Action::ResyncRequested);
+    let (mut b, t0) = reliable(300);
+    let _ = sent(&mut b, t0);
+    b.handle_datagram(t0, &ctl(100, Flags::ALIVE.union(Flags::HELLO), 0, 0));
+    b.handle_datagram(t0, &ctl(101, Flags::ALIVE.union(Flags::HELLO_BACK), 0, 0));
+    for seq in 102..=110 {
+        b.handle_datagram(t0, &data(seq, Flags::NONE));
+    }
+    let _ = actions(&mut b);
+    let _ = sent(&mut b, t0);
+
+    // 300 ms later: a late HELLO of the current run, taken without a restart; a plain message
+    // behind the sequence is dropped as late.
+    let t1 = t0 + Duration::from_millis(300);
+    b.handle_datagram(t1, &ctl(101, Flags::ALIVE.union(Flags::HELLO), 0, 0));
+    b.handle_datagram(t1, &ctl(104, Flags::RESYNC, 0, 0));
+    let a1 = actions(&mut b);
+    assert!(!restarted(&a1) && !resync(&a1), "{a1:?}");
+
+    // The run goes on; a resent ACK that kept its HELLO is overtaken by a few milliseconds, long after
+    // the peer stopped saying HELLO: still no restart.
+    let t2 = t0 + Duration::from_millis(1500);
+    for seq in 111..=120 {
+        b.handle_datagram(t2, &data(seq, Flags::NONE));
+    }
+    b.handle_datagram(t2, &ctl(118, Flags::ACK.union(Flags::HELLO), 5, 6));
+    let a2 = actions(&mut b);
+    assert!(!restarted(&a2), "{a2:?}");
+
+    // 2.6 s after it passed 105, a HELLO at 105: the peer restarted (here with the resync request
+    // the script's `-n` sends first). It counts, and so do the plain messages after the handshake.
+    let t3 = t0 + Duration::from_millis(2600);
+    b.handle_datagram(t3, &ctl(105, Flags::RESYNC.union(Flags::HELLO), 0, 0));
+    let a3 = actions(&mut b);
+    assert!(restarted(&a3) && resync(&a3), "{a3:?}");
+    b.handle_datagram(t3, &ctl(106, Flags::ALIVE.union(Flags::HELLO), 0, 0));
+    b.handle_datagram(t3, &ctl(107, Flags::RESYNC, 0, 0));
+    let a4 = actions(&mut b);
+    assert!(!restarted(&a4) && resync(&a4), "{a4:?}");
+}
