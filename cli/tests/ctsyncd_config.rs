@@ -323,3 +323,31 @@ fn receive_fuzz_corpus_replays() {
     }
     assert!(!s.external().is_empty());
 }
+
+/// The `conntrackd_conf` fuzz target's corpus replays through its body (`config::fuzz_parse`): no
+/// panic, errors name a line of the file; the seeds that use every key of each mode read whole.
+#[test]
+fn conf_fuzz_corpus_replays() {
+    let corpus = testkit::fuzz_corpus("conntrackd_conf");
+    assert!(corpus.len() >= 6);
+    for (path, data) in &corpus {
+        let r = std::panic::catch_unwind(|| config::fuzz_parse(data));
+        assert!(r.is_ok(), "{}", path.display());
+    }
+    for (seed, mode) in [
+        ("ftfw_udp.conf", ModeCfg::Ftfw),
+        ("alarm_multicast.conf", ModeCfg::Alarm),
+        ("notrack_udp6.conf", ModeCfg::Notrack),
+    ] {
+        let (path, data) = corpus.iter().find(|(p, _)| p.ends_with(seed)).unwrap();
+        let c = config::parse(path, std::str::from_utf8(data).unwrap())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.mode, mode, "{seed}");
+    }
+    let (path, data) = corpus
+        .iter()
+        .find(|(p, _)| p.ends_with("unclosed.conf"))
+        .unwrap();
+    let e = config::parse(path, std::str::from_utf8(data).unwrap()).unwrap_err();
+    assert_eq!(e.line, 3, "{e}");
+}

@@ -304,6 +304,27 @@ pub fn load(file: &Path) -> Result<Config, ConfigError> {
     parse(file, &text)
 }
 
+/// The body of the `conntrackd_conf` fuzz target, public so that its corpus replays as an ordinary
+/// test: reads `data` (as UTF-8, lossily) as a configuration named `fuzz.conf`. Nothing may panic; an
+/// error names a line of the file (or none, for the file as a whole); a file that reads builds the
+/// sync session it describes.
+#[doc(hidden)]
+pub fn fuzz_parse(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    match parse(Path::new("fuzz.conf"), &text) {
+        Ok(c) => {
+            let mode = c.driver.session.mode();
+            let s = c.driver.session.build(std::time::Instant::now());
+            assert_eq!(s.mode(), mode, "the session built is not the mode read");
+        }
+        Err(e) => {
+            let lines = text.lines().count().max(1);
+            assert!(e.line <= lines + 1, "{e}: line out of the file");
+            assert!(!e.reason.is_empty(), "an error without a reason");
+        }
+    }
+}
+
 /// Parses configuration text (`file` names it in errors).
 pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
     let mut p = P {
