@@ -258,6 +258,20 @@ pub struct Parsed {
     pub tmpl: Template,
 }
 
+/// The conntrack half of the `command_lines` fuzz target, public so that its corpus replays as an
+/// ordinary test: parses `args` as the words after `conntrack`. Nothing may panic, and a refusal has
+/// exit status 1 or 2 and a message.
+#[doc(hidden)]
+pub fn fuzz_parse(args: &[&str]) {
+    let argv: Vec<&str> = std::iter::once("conntrack")
+        .chain(args.iter().copied())
+        .collect();
+    if let Err(f) = parse(&argv) {
+        assert!(matches!(f.code, 1 | 2), "exit {}: {}", f.code, f.msg);
+        assert!(!f.msg.is_empty(), "a refusal without a message");
+    }
+}
+
 /// Parses a conntrack command line. `argv[0]` is the program name.
 pub fn parse(argv: &[&str]) -> Result<Parsed, Fail> {
     let mut g = Getopt::new(argv);

@@ -795,6 +795,25 @@ fn cut(b: &[u8], n: usize) -> String {
     String::from_utf8_lossy(&b[..b.len().min(n)]).into_owned()
 }
 
+/// The ipvsadm half of the `command_lines` fuzz target, public so that its corpus replays as an
+/// ordinary test: parses `args` as the words after `ipvsadm`. Nothing may panic, and a refusal has a
+/// failing exit status and a message.
+#[doc(hidden)]
+pub fn fuzz_parse(args: &[Vec<u8>]) {
+    let argv: Vec<Vec<u8>> = std::iter::once(b"ipvsadm".to_vec())
+        .chain(args.iter().cloned())
+        .collect();
+    if let Err(e) = parse(&argv) {
+        assert!(
+            e.code == EXIT_PARAM || e.code == EXIT_ERROR,
+            "exit {}: {}",
+            e.code,
+            String::from_utf8_lossy(&e.msg)
+        );
+        assert!(!e.msg.is_empty(), "a refusal without a message");
+    }
+}
+
 /// Parses `argv` (with `argv[0]`) exactly like ipvsadm's `parse_options` + the checks of `process_options`.
 pub fn parse(argv: &[Vec<u8>]) -> Result<Parsed, Exit> {
     let program: &[u8] = argv.first().map(Vec::as_slice).unwrap_or(b"ipvsadm");
