@@ -1,12 +1,12 @@
 //! The `command_lines` fuzz target's corpus replays through its body (`cli::fuzz_command_lines`): the
-//! `conntrack` and `ipvsadm` command-line readers never panic, and a refusal has a failing exit status
-//! and a message. The hand-written seeds that are valid command lines also parse.
+//! `conntrack`, `ipvsadm` and `ctsyncd` command-line readers never panic, and a refusal has a failing
+//! exit status and a message. The hand-written seeds that are valid command lines also parse.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[test]
 fn command_line_fuzz_corpus_replays() {
     let corpus = testkit::fuzz_corpus("command_lines");
-    assert!(corpus.len() >= 14);
+    assert!(corpus.len() >= 20);
     for (path, data) in &corpus {
         let r = std::panic::catch_unwind(|| cli::fuzz_command_lines(data));
         assert!(r.is_ok(), "{}", path.display());
@@ -38,6 +38,26 @@ fn command_line_fuzz_corpus_replays() {
             .collect();
         assert!(cli::ipvsadm::args::parse(&argv).is_ok(), "{seed}");
     }
+    let os_argv = |seed: &str| -> Vec<std::ffi::OsString> {
+        use std::os::unix::ffi::OsStrExt;
+        std::iter::once(std::ffi::OsString::from("ctsyncd"))
+            .chain(
+                words(seed)
+                    .iter()
+                    .map(|w| std::ffi::OsStr::from_bytes(w).to_owned()),
+            )
+            .collect()
+    };
+    for seed in [
+        "ctsyncd_daemon",
+        "ctsyncd_dump",
+        "ctsyncd_stats",
+        "ctsyncd_commit",
+        "ctsyncd_flush",
+    ] {
+        assert!(cli::ctsyncd::args::parse(&os_argv(seed)).is_ok(), "{seed}");
+    }
+    assert!(cli::ctsyncd::args::parse(&os_argv("ctsyncd_bad")).is_err());
     let (_, bad) = corpus
         .iter()
         .find(|(p, _)| p.ends_with("ipvs_bad"))

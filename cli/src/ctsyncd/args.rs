@@ -354,6 +354,29 @@ enum Kind {
     Request,
 }
 
+/// The ctsyncd third of the `command_lines` fuzz target, public so that its corpus replays as an
+/// ordinary test: parses `args` as the words after `ctsyncd`. Nothing may panic; a usage error or a
+/// bad value carries a message, and an unknown option is one of the arguments given (an empty one
+/// too: conntrackd reports it as `Unknown option: `).
+#[doc(hidden)]
+pub fn fuzz_parse(args: &[OsString]) {
+    let argv: Vec<OsString> = std::iter::once(OsString::from("ctsyncd"))
+        .chain(args.iter().cloned())
+        .collect();
+    match parse(&argv) {
+        Err(ArgError::Usage(m) | ArgError::Fail(m)) => {
+            assert!(!m.is_empty(), "a refusal without a message");
+        }
+        Err(ArgError::UnknownOption(a)) => {
+            assert!(
+                args.iter().any(|x| *x == *a),
+                "unknown option `{a}` not given"
+            );
+        }
+        Ok(_) => {}
+    }
+}
+
 /// Parses the command line (`argv[0]` included).
 pub fn parse(argv: &[OsString]) -> Result<Parsed, ArgError> {
     // Arguments are compared as text; a non-UTF-8 one is refused with a message, never a panic.
