@@ -5,12 +5,7 @@
 
 #[test]
 fn command_line_fuzz_corpus_replays() {
-    let corpus = testkit::fuzz_corpus("command_lines");
-    assert!(corpus.len() >= 20);
-    for (path, data) in &corpus {
-        let r = std::panic::catch_unwind(|| cli::fuzz_command_lines(data));
-        assert!(r.is_ok(), "{}", path.display());
-    }
+    let corpus = testkit::replay_fuzz_corpus("command_lines", 20, cli::fuzz_command_lines);
     let words = |name: &str| -> Vec<Vec<u8>> {
         let (_, data) = corpus.iter().find(|(p, _)| p.ends_with(name)).unwrap();
         data[1..].split(|&b| b == 0).map(<[u8]>::to_vec).collect()

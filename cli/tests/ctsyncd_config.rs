@@ -328,12 +328,7 @@ fn receive_fuzz_corpus_replays() {
 /// panic, errors name a line of the file; the seeds that use every key of each mode read whole.
 #[test]
 fn conf_fuzz_corpus_replays() {
-    let corpus = testkit::fuzz_corpus("conntrackd_conf");
-    assert!(corpus.len() >= 6);
-    for (path, data) in &corpus {
-        let r = std::panic::catch_unwind(|| config::fuzz_parse(data));
-        assert!(r.is_ok(), "{}", path.display());
-    }
+    let corpus = testkit::replay_fuzz_corpus("conntrackd_conf", 6, config::fuzz_parse);
     for (seed, mode) in [
         ("ftfw_udp.conf", ModeCfg::Ftfw),
         ("alarm_multicast.conf", ModeCfg::Alarm),

@@ -347,12 +347,7 @@ fn script_commands_users_and_groups() {
 /// reads, and it reads whole.
 #[test]
 fn fuzz_corpus_replays() {
-    let corpus = testkit::fuzz_corpus("keepalived_conf");
-    assert!(corpus.len() >= 3);
-    for (path, data) in &corpus {
-        let r = std::panic::catch_unwind(|| keepalived::fuzz_read(data));
-        assert!(r.is_ok(), "{}", path.display());
-    }
+    let corpus = testkit::replay_fuzz_corpus("keepalived_conf", 3, keepalived::fuzz_read);
     let (_, full) = corpus
         .iter()
         .find(|(p, _)| p.ends_with("full.conf"))

@@ -301,6 +301,27 @@ pub fn workspace_root() -> PathBuf {
     here.parent().map(PathBuf::from).unwrap_or(here)
 }
 
+/// Replays a fuzz target's corpus through `body` (the target's own body): at least `min` files, and
+/// none may panic (the failure names the file). Returns the corpus for checks on its named seeds.
+#[track_caller]
+pub fn replay_fuzz_corpus(
+    target: &str,
+    min: usize,
+    body: impl Fn(&[u8]) + std::panic::RefUnwindSafe,
+) -> Vec<(PathBuf, Vec<u8>)> {
+    let corpus = fuzz_corpus(target);
+    assert!(
+        corpus.len() >= min,
+        "fuzz corpus {target}: {} files, at least {min} expected",
+        corpus.len()
+    );
+    for (path, data) in &corpus {
+        let r = std::panic::catch_unwind(|| body(data));
+        assert!(r.is_ok(), "{}", path.display());
+    }
+    corpus
+}
+
 /// Every file of a fuzz target's corpus, `fuzz/corpus/<target>/*`, for replaying as an ordinary test.
 /// Panics if the corpus is missing or empty: a replay test must replay something.
 #[track_caller]
