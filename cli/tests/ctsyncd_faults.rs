@@ -45,8 +45,12 @@ fn script_for(
 }
 
 /// An FT-FW pair over UDP, a ctsyncd and `second`, started, with `ENTRIES` made on the ctsyncd's node
-/// and replicated to the other. None (after a SKIP line, outside CI) without the shipped script.
-fn synced_pair(name: &str, second: Daemon) -> Option<harness::Lab> {
+/// and replicated to the other; with the second node's lock file and its copy of the shipped script.
+/// None (after a SKIP line, outside CI; under CI a missing script fails) without the shipped script.
+fn synced_pair(
+    name: &str,
+    second: Daemon,
+) -> Option<(harness::Lab, std::path::PathBuf, std::path::PathBuf)> {
     if !ready()
         || !testkit::require(
             "conntrackd's example primary-backup.sh",
@@ -67,17 +71,17 @@ fn synced_pair(name: &str, second: Daemon) -> Option<harness::Lab> {
     create_entries(a, ENTRIES);
     let e = b.wait_external(Duration::from_secs(10), |e| e.len() == ENTRIES.len());
     assert_eq!(e.len(), ENTRIES.len());
-    Some(lab)
+    let lock = lab.dir.join("n1.lock");
+    let script = script_for(b, &lock, &lab.dir);
+    Some((lab, lock, script))
 }
 
 #[test]
 fn primary_backup_script_drives_ctsyncd() {
-    let Some(lab) = synced_pair("pb", Daemon::Ctsyncd) else {
+    let Some((lab, lock_b, script)) = synced_pair("pb", Daemon::Ctsyncd) else {
         return;
     };
     let (a, b) = (&lab.nodes[0], &lab.nodes[1]);
-    let lock_b = lab.dir.join("n1.lock");
-    let script = script_for(b, &lock_b, &lab.dir);
     // backup with the daemon running: -s, -t, -n.
     let r = b.exec(&format!("sh {} backup", script.display()));
     assert!(
@@ -142,12 +146,10 @@ fn a_conntrackd_backup_killed_and_restarted_at_once_resyncs_from_ctsyncd() {
     // just behind where the last one stopped. ctsyncd must take its HELLO for a restart, not for a
     // late message: else it drops what the backup sends after its handshake until the numbers catch
     // up (what it dropped is never asked for again) or two seconds pass.
-    let Some(lab) = synced_pair("pc", Daemon::Conntrackd) else {
+    let Some((lab, _, script)) = synced_pair("pc", Daemon::Conntrackd) else {
         return;
     };
     let (a, b) = (&lab.nodes[0], &lab.nodes[1]);
-    let lock_b = lab.dir.join("n1.lock");
-    let script = script_for(b, &lock_b, &lab.dir);
     let has =
         |e: &std::collections::BTreeSet<String>, needle: &str| e.iter().any(|l| l.contains(needle));
     for round in 1..=3 {

@@ -160,16 +160,8 @@ impl Node {
         self.wait_cache("-e", timeout, cond)
     }
 
-    /// Polls the internal cache (`-i`) until `cond` holds or `timeout` passes; returns the last read.
-    pub fn wait_internal(
-        &self,
-        timeout: Duration,
-        cond: impl Fn(&BTreeSet<String>) -> bool,
-    ) -> BTreeSet<String> {
-        self.wait_cache("-i", timeout, cond)
-    }
-
-    fn wait_cache(
+    /// Polls a cache (`-e` or `-i`) until `cond` holds or `timeout` passes; returns the last read.
+    pub fn wait_cache(
         &self,
         which: &str,
         timeout: Duration,
@@ -599,7 +591,7 @@ pub fn lossy_run(r: &LossRun) -> LossResult {
             )
         })
         .collect();
-    let internal = a.wait_internal(Duration::from_secs(10), |i| {
+    let internal = a.wait_cache("-i", Duration::from_secs(10), |i| {
         i.iter().map(orig).collect::<BTreeSet<_>>() == want
     });
     let internal: BTreeSet<String> = internal.iter().map(orig).collect();
